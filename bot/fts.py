@@ -1,0 +1,107 @@
+"""Tokenisation for the full-text index, shared by indexing and querying.
+
+SQLite's trigram tokenizer cannot match queries shorter than three characters, and
+"AI" or "推論" are exactly what readers of a Japanese AI blog type. So Kiji tokenises
+in Python and hands FTS5 (unicode61) plain space-separated tokens:
+
+* CJK runs become overlapping character bigrams (plus the run's last character, so a
+  one-character query still has something to hit). Any substring of two or more
+  characters is then a phrase of consecutive bigrams.
+* Other letters and digits become whole lower-cased words; a query word matches them as
+  a prefix ("rag" finds "RAG" and "RAGs", never "storage").
+
+Queries are rebuilt from these tokens, each one double-quoted, so nothing a user types
+can become FTS5 query syntax.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Han, Hiragana, Katakana (incl. the prolonged sound mark), Hangul and CJK symbols that
+# carry meaning inside words. Everything else that is a letter or digit is "word" script.
+_CJK_CLASS = (
+    "\u3005\u3007\u3021-\u3029\u3038-\u303c"  # 々 〇 and Suzhou numerals
+    "\u3040-\u309f"  # Hiragana
+    "\u30a0-\u30ff"  # Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
+    "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"  # Hangul
+    "\U00020000-\U0002fa1f"  # CJK extensions
+)
+_TOKEN_RUN = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[^\W_{_CJK_CLASS}]+)")
+
+
+def _normalise(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _cjk_bigrams(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    bigrams = [run[i : i + 2] for i in range(len(run) - 1)]
+    bigrams.append(run[-1])
+    return bigrams
+
+
+def index_tokens(text: str) -> str:
+    """The space-separated token stream stored in the FTS table for `text`."""
+    tokens: list[str] = []
+    for match in _TOKEN_RUN.finditer(_normalise(text)):
+        cjk = match.group("cjk")
+        if cjk is not None:
+            tokens.extend(_cjk_bigrams(cjk))
+        else:
+            tokens.append(match.group("word"))
+    return " ".join(tokens)
+
+
+def _quote(token: str) -> str:
+    # Tokens are letters/digits only, so they never contain a double quote; quoting
+    # still matters because a bare token such as "and" or "near" is FTS5 syntax.
+    return f'"{token}"'
+
+
+def _chunk_phrases(chunk: str) -> list[str]:
+    """FTS5 phrases for one whitespace-separated piece of the user's query.
+
+    Consecutive word tokens form one phrase whose last token is a prefix; each CJK run
+    becomes a phrase of its bigrams. Script changes start a new phrase because the
+    index puts a run-final character between a CJK run and the next word.
+    """
+    phrases: list[str] = []
+    words: list[str] = []
+
+    def flush_words() -> None:
+        if words:
+            phrases.append(_quote(" ".join(words)) + "*")
+            words.clear()
+
+    for match in _TOKEN_RUN.finditer(chunk):
+        cjk = match.group("cjk")
+        if cjk is None:
+            words.append(match.group("word"))
+            continue
+        flush_words()
+        if len(cjk) == 1:
+            phrases.append(_quote(cjk) + "*")
+        else:
+            phrases.append(_quote(" ".join(cjk[i : i + 2] for i in range(len(cjk) - 1))))
+    flush_words()
+    return phrases
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 MATCH expression requiring every part of `query`, or None if it has no terms."""
+    phrases: list[str] = []
+    for chunk in _normalise(query).split():
+        phrases.extend(_chunk_phrases(chunk))
+    if not phrases:
+        return None
+    return " AND ".join(phrases)
+
+
+def query_terms(query: str) -> list[str]:
+    """The normalised pieces of a query, longest first, for highlighting snippets."""
+    terms = {m.group(0) for m in _TOKEN_RUN.finditer(_normalise(query))}
+    return sorted(terms, key=len, reverse=True)

@@ -1,0 +1,93 @@
+"""Settings from the environment and an optional `.env` file.
+
+Every setting is listed and explained in `.env.example`. The Discord token is kept out of
+`repr()` so it can never leak into a log line or a traceback that prints settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from dotenv import dotenv_values
+
+DEFAULT_POSTS_DIR = "examples/posts"
+DEFAULT_DB_PATH = "data/kiji.sqlite3"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    posts_dir: Path
+    site_dir: Path | None
+    db_path: Path
+    discord_token: str | None = field(default=None, repr=False)
+    dev_guild_id: int | None = None
+    api_base: str | None = None
+    gateway_url: str | None = None
+    poll_seconds: float = 60.0
+    max_burst: int = 10
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 20.0
+    llm_prompt_chars: int = 6000
+
+    @property
+    def source_dir(self) -> Path:
+        """The folder ingest reads: the Jekyll site when given, else the plain posts folder."""
+        return self.site_dir if self.site_dir is not None else self.posts_dir
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
+        """Real environment variables win over `.env`, as users of twelve-factor apps expect."""
+        values: dict[str, str] = {}
+        if dotenv_path is not None and dotenv_path.is_file():
+            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+
+        def text(name: str) -> str | None:
+            value = values.get(name, "").strip()
+            return value or None
+
+        site_dir = text("KIJI_SITE_DIR")
+        return cls(
+            posts_dir=Path(text("KIJI_POSTS_DIR") or DEFAULT_POSTS_DIR),
+            site_dir=Path(site_dir) if site_dir else None,
+            db_path=Path(text("KIJI_DB_PATH") or DEFAULT_DB_PATH),
+            discord_token=text("DISCORD_TOKEN"),
+            dev_guild_id=_number(values, "KIJI_DEV_GUILD_ID", int, None),
+            api_base=(text("DISCORD_API_BASE") or "").rstrip("/") or None,
+            gateway_url=text("DISCORD_GATEWAY_URL"),
+            poll_seconds=_number(values, "KIJI_POLL_SECONDS", float, 60.0, minimum=1.0),
+            max_burst=_number(values, "KIJI_MAX_BURST", int, 10, minimum=1),
+            llm_base_url=(text("KIJI_LLM_BASE_URL") or "").rstrip("/") or None,
+            llm_model=text("KIJI_LLM_MODEL"),
+            llm_api_key=text("KIJI_LLM_API_KEY"),
+            llm_timeout=_number(values, "KIJI_LLM_TIMEOUT", float, 20.0, minimum=0.1),
+            llm_prompt_chars=_number(values, "KIJI_LLM_PROMPT_CHARS", int, 6000, minimum=200),
+        )
+
+
+T = TypeVar("T", int, float)
+
+
+def _number(values: Mapping[str, str], name: str, kind: type[T], default: T | None, minimum: float | None = None) -> T:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default  # type: ignore[return-value]
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name}={raw!r} is not a valid {kind.__name__}; fix it in your environment or .env"
+        ) from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}; fix it in your environment or .env")
+    return value

@@ -1,0 +1,238 @@
+"""The store on a real SQLite file: migrations, tags, search, scheduled posts."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot import fts
+from bot.store import MIGRATIONS, FileState, PostRecord, Store, StoreError
+
+NOW = 1_800_000_000.0  # a fixed "now" so visibility does not depend on the wall clock
+
+
+def record(
+    path: str,
+    title: str,
+    body: str,
+    *,
+    tags: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
+    date_utc: float = NOW - 86_400,
+) -> PostRecord:
+    return PostRecord(
+        path=path,
+        jekyll_id="/" + path,
+        url="/" + path,
+        abs_url="https://example.org/" + path,
+        slug=path,
+        title=title,
+        date_utc=date_utc,
+        date_iso="2027-01-15T08:00:00+09:00",
+        tags=tags,
+        categories=categories,
+        author="Someone",
+        excerpt=None,
+        description=None,
+        reading_time=3,
+        text=body,
+        title_tokens=fts.index_tokens(title),
+        body_tokens=fts.index_tokens(body),
+        file=FileState(len(body), 1, f"hash-{path}-{len(body)}"),
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await Store.open(tmp_path / "kiji.sqlite3")
+    yield s
+    await s.close()
+
+
+async def test_open_creates_schema_at_latest_version_with_wal(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "kiji.sqlite3"
+    s = await Store.open(path)
+    assert await s.schema_version() == len(MIGRATIONS)
+    await s.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+async def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
+    path = tmp_path / "kiji.sqlite3"
+    s = await Store.open(path)
+    await s.write_batch([record("a", "Title A", "body")], now=NOW)
+    await s.close()
+    s = await Store.open(path)
+    assert [p.title for p in await s.all_posts()] == ["Title A"]
+    await s.close()
+
+
+async def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "kiji.sqlite3"
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    with pytest.raises(StoreError, match="newer than this Kiji understands"):
+        await Store.open(path)
+
+
+async def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot"):
+        await Store.open(blocker / "kiji.sqlite3")
+
+
+async def test_tags_merge_across_width_and_case(store: Store) -> None:
+    await store.write_batch(
+        [
+            record("a", "A", "x", tags=("AI", "LLM")),
+            record("b", "B", "y", tags=("ａｉ",)),
+            record("c", "C", "z", tags=("ai", "ai")),
+        ],
+        now=NOW,
+    )
+    tags = {t.key: t.count for t in await store.tags(now=NOW)}
+    assert tags == {"ai": 3, "llm": 1}
+    assert await store.tag_by_key("Ａｉ") == "AI"
+    assert {p.path for p in await store.posts_by_tag("ＡＩ", 10, now=NOW)} == {"a", "b", "c"}
+    assert (await store.get_post_by_path("c")).tags == ("AI",)  # the first spelling is the display name
+
+
+async def test_posts_by_tag_newest_first(store: Store) -> None:
+    await store.write_batch(
+        [
+            record("old", "Old", "x", tags=("t",), date_utc=NOW - 300),
+            record("new", "New", "x", tags=("t",), date_utc=NOW - 100),
+            record("mid", "Mid", "x", tags=("t",), date_utc=NOW - 200),
+        ],
+        now=NOW,
+    )
+    assert [p.path for p in await store.posts_by_tag("T", 10, now=NOW)] == ["new", "mid", "old"]
+    assert [p.path for p in await store.posts_by_tag("t", 1, offset=1, now=NOW)] == ["mid"]
+    assert await store.count_posts_by_tag("t", now=NOW) == 3
+
+
+async def test_scheduled_posts_are_stored_but_not_served_until_due(store: Store) -> None:
+    await store.write_batch(
+        [record("future", "Future post", "未来 text", tags=("t",), date_utc=NOW + 3600)],
+        now=NOW,
+    )
+    assert [p.path for p in await store.all_posts()] == ["future"]
+    assert (await store.all_posts())[0].scheduled(now=NOW)
+    assert await store.latest(5, now=NOW) == []
+    assert await store.posts_by_tag("t", 5, now=NOW) == []
+    assert await store.search("未来", now=NOW) == []
+    assert [p.path for p in await store.latest(5, now=NOW + 7200)] == ["future"]
+    assert [h.post.path for h in await store.search("未来", now=NOW + 7200)] == ["future"]
+
+
+async def test_update_replaces_tags_and_search_text(store: Store) -> None:
+    await store.write_batch([record("a", "A", "old words here", tags=("old",))], now=NOW)
+    added, updated, removed = await store.write_batch([record("a", "A", "fresh words", tags=("new",))], now=NOW)
+    assert (added, updated, removed) == (0, 1, 0)
+    assert await store.search("old", now=NOW) == []
+    assert [h.post.path for h in await store.search("fresh", now=NOW)] == ["a"]
+    assert {t.key for t in await store.tags(now=NOW)} == {"new"}
+
+
+async def test_remove_deletes_post_index_and_orphan_tags(store: Store) -> None:
+    await store.write_batch([record("a", "A", "unique word", tags=("lonely",)), record("b", "B", "x")], now=NOW)
+    assert await store.write_batch(removals=["a", "missing"], now=NOW) == (0, 0, 1)
+    assert await store.search("unique", now=NOW) == []
+    assert await store.tag_by_key("lonely") is None
+    assert [p.path for p in await store.all_posts()] == ["b"]
+
+
+async def test_failed_batch_leaves_nothing_behind(store: Store) -> None:
+    good = record("good", "Good", "x", tags=("kept?",))
+    bad = replace(record("bad", "Bad", "x"), date_iso=None)  # violates NOT NULL mid-batch
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.write_batch([good, bad], now=NOW)
+    assert await store.all_posts() == []
+    assert await store.file_states() == {}
+    assert await store.tags(now=NOW) == []
+
+
+class TestSearch:
+    @pytest.fixture
+    async def corpus(self, store: Store) -> Store:
+        await store.write_batch(
+            [
+                record("rag", "RAGの基礎", "検索拡張生成 (RAG) はLLMに外部知識を与える。RAGs are popular."),
+                record("storage", "Storage costs", "Cloud storage pricing for AI workloads and 推論 servers."),
+                record("infer", "推論コストの削減", "モデルの推論コストを下げる方法。AI chips help."),
+                record("body-ai", "Chips", "This text mentions AI only in the body and NEAR ( quotes \" here."),
+            ],
+            now=NOW,
+        )
+        return store
+
+    async def hits(self, store: Store, query: str) -> list[str]:
+        return [h.post.path for h in await store.search(query, now=NOW)]
+
+    async def test_latin_word_prefix_not_substring(self, corpus: Store) -> None:
+        assert await self.hits(corpus, "rag") == ["rag"]
+        assert "storage" not in await self.hits(corpus, "rag")
+        assert await self.hits(corpus, "RAGs") == ["rag"]
+
+    async def test_two_character_queries(self, corpus: Store) -> None:
+        assert set(await self.hits(corpus, "AI")) == {"storage", "infer", "body-ai"}
+        assert set(await self.hits(corpus, "推論")) == {"storage", "infer"}
+
+    async def test_japanese_substring_anywhere(self, corpus: Store) -> None:
+        assert await self.hits(corpus, "拡張生") == ["rag"]
+        assert await self.hits(corpus, "コストを下げ") == ["infer"]
+        assert await self.hits(corpus, "ｺｽﾄ") == ["infer"]  # half-width katakana folds to full width
+
+    async def test_title_matches_rank_first(self, corpus: Store) -> None:
+        results = await corpus.search("推論", now=NOW)
+        assert results[0].post.path == "infer"
+        assert results[0].in_title and not results[1].in_title
+
+    @pytest.mark.parametrize(
+        ("hostile", "expected"),
+        [
+            ('"', set()),
+            ("*", set()),
+            ("(", set()),
+            ("^", set()),
+            ("-", set()),
+            ("{}", set()),
+            ("title:", set()),
+            ('" OR "', set()),
+            ("AND", {"storage", "body-ai"}),  # a word like any other: "and" appears in two bodies
+            ("NEAR(", {"body-ai"}),
+            ('"ai" OR "rag"', set()),  # not an OR query: all of ai, or, rag are required
+        ],
+    )
+    async def test_hostile_input_is_text(self, corpus: Store, hostile: str, expected: set[str]) -> None:
+        assert set(await self.hits(corpus, hostile)) == expected
+
+    async def test_keyword_like_words_search_as_words(self, corpus: Store) -> None:
+        assert await self.hits(corpus, "NEAR") == ["body-ai"]
+        assert await self.hits(corpus, "near (") == ["body-ai"]
+
+    async def test_all_terms_required(self, corpus: Store) -> None:
+        assert await self.hits(corpus, "storage 推論") == ["storage"]
+        assert await self.hits(corpus, "storage RAG") == []
+
+
+async def test_search_titles_is_substring_and_width_insensitive(store: Store) -> None:
+    await store.write_batch([record("a", "OpenAIの新モデル", "x"), record("b", "Other", "y")], now=NOW)
+    assert [t for _, t in await store.search_titles("ｏｐｅｎａｉ", 25, now=NOW)] == ["OpenAIの新モデル"]
+    assert await store.search_titles("%", 25, now=NOW) == []
+
+
+async def test_meta_round_trip(store: Store) -> None:
+    assert await store.get_meta("k") is None
+    await store.set_meta("k", "v1")
+    await store.set_meta("k", "v2")
+    assert await store.get_meta("k") == "v2"
+    await store.finish_ingest(now=time.time())
+    assert float(await store.get_meta("last_ingest_at") or 0) > 0
