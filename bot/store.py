@@ -175,43 +175,61 @@ class StoreError(Exception):
 
 
 class Store:
-    """Typed async access to the SQLite file. Create with `await Store.open(path)`."""
+    """Typed async access to the SQLite file: `Store(path)`, then `await store.connect()`."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
-        self._db = db
-        self.path = path
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._connection: aiosqlite.Connection | None = None
+
+    @property
+    def _db(self) -> aiosqlite.Connection:
+        if self._connection is None:
+            raise StoreError(f"the store {self.path} is not connected; call connect() first")
+        return self._connection
 
     # -- lifecycle -------------------------------------------------------------------
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
+        """A connected, migrated store (for the CLI and tests; the bot connects in setup_hook)."""
+        store = cls(path)
+        await store.connect()
+        return store
+
+    async def connect(self) -> None:
         """Connect, configure and migrate. Raises StoreError with a fix-it message."""
-        path = Path(path)
-        if str(path) != ":memory:":
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the folder for the database {path}: {exc.strerror}") from exc
+        path = self.path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder for the database {path}: {exc.strerror}") from exc
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
         except Exception as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
-        store = cls(db, path)
+        self._connection = db
         try:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA busy_timeout = 5000")
-            await store.migrate()
+            await self.migrate()
         except Exception as exc:
+            self._connection = None
             await db.close()
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"cannot use the database {path}: {exc}") from exc
-        return store
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None
 
     async def close(self) -> None:
-        await self._db.close()
+        """Close the connection; safe to call twice (shutdown paths may overlap)."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
 
     async def schema_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cur:
