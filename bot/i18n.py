@@ -1,0 +1,127 @@
+"""What Kiji says, in Japanese and English, without any Discord import.
+
+Replies follow the user's client locale: Japanese for `ja`, English otherwise. Command
+names, descriptions and option names are localised separately (see COMMAND_TEXT) through
+discord.py's Translator in `bot.client`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+JA = "ja"
+EN = "en"
+
+
+def language(locale: str | None) -> str:
+    """The reply language for a Discord locale string such as "ja" or "en-US"."""
+    return JA if locale and str(locale).lower().startswith("ja") else EN
+
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "read_article": {EN: "Read the article", JA: "記事を読む"},
+    "reading_time": {EN: "{minutes} min read", JA: "約{minutes}分で読めます"},
+    "published": {EN: "Published", JA: "公開日"},
+    "author": {EN: "Author", JA: "著者"},
+    "tags": {EN: "Tags", JA: "タグ"},
+    "reading": {EN: "Reading time", JA: "読了時間"},
+    "no_summary": {
+        EN: "No summary is available for this post; the article itself is one click away.",
+        JA: "この記事には要約がありません。記事本文をご覧ください。",
+    },
+    "summary_source.extractive": {EN: "Summary: extracted from the article", JA: "要約：記事本文から抽出"},
+    "summary_source.description": {EN: "Summary: the post's description", JA: "要約：記事の説明文"},
+    "summary_source.llm": {EN: "Summary: written by {model}", JA: "要約：{model} による生成"},
+    "summary_source.llm_fallback": {
+        EN: "Summary: extracted from the article (the language model was unavailable)",
+        JA: "要約：記事本文から抽出（言語モデルを利用できませんでした）",
+    },
+    "page": {EN: "Page {page}/{pages}", JA: "{page}/{pages} ページ"},
+    "not_your_buttons": {
+        EN: "Only the person who ran this command can turn its pages.",
+        JA: "ページをめくれるのはこのコマンドを実行した人だけです。",
+    },
+    "unknown_post": {EN: "No post matches “{query}”.", JA: "「{query}」に一致する記事が見つかりません。"},
+    "unknown_tag": {EN: "There is no tag “{query}”.", JA: "「{query}」というタグはありません。"},
+    "did_you_mean": {EN: "Did you mean:", JA: "もしかして："},
+    "no_results": {EN: "Nothing found for “{query}”.", JA: "「{query}」に一致する記事はありません。"},
+    "empty_query": {EN: "Type a word or phrase to search for.", JA: "検索する語句を入力してください。"},
+    "search_title": {EN: "Search: {query}", JA: "検索：{query}"},
+    "search_count": {EN: "{count} posts found", JA: "{count} 件見つかりました"},
+    "tag_title": {EN: "Tag: {tag}", JA: "タグ：{tag}"},
+    "tag_count": {EN: "{count} posts", JA: "{count} 件の記事"},
+    "tags_title": {EN: "Tags", JA: "タグ一覧"},
+    "latest_title": {EN: "Latest posts", JA: "最新記事"},
+    "latest_tag_title": {EN: "Latest posts tagged {tag}", JA: "「{tag}」の最新記事"},
+    "no_posts": {EN: "No posts yet.", JA: "まだ記事がありません。"},
+    "about_title": {EN: "About Kiji", JA: "Kiji について"},
+    "about_blog": {EN: "Blog", JA: "ブログ"},
+    "about_posts": {EN: "Posts", JA: "記事数"},
+    "about_tags": {EN: "Tags", JA: "タグ数"},
+    "about_ingest": {EN: "Last update", JA: "最終更新"},
+    "about_version": {EN: "Version", JA: "バージョン"},
+    "never": {EN: "never", JA: "未実施"},
+    "error": {
+        EN: "Something went wrong while answering; it has been logged. Please try again.",
+        JA: "応答中に問題が発生しました（記録済みです）。もう一度お試しください。",
+    },
+    "missing_permissions": {
+        EN: "You need the Manage Server permission to do that.",
+        JA: "この操作には「サーバー管理」権限が必要です。",
+    },
+    "guild_only": {EN: "This command works only in a server.", JA: "このコマンドはサーバー内でのみ使えます。"},
+    "related_title": {EN: "Related to: {title}", JA: "関連記事：{title}"},
+    "no_related": {EN: "No related posts found.", JA: "関連記事は見つかりませんでした。"},
+}
+
+
+def t(key: str, locale: str | None, **values: object) -> str:
+    """The message `key` in the reply language of `locale`, with `values` filled in."""
+    entry = MESSAGES[key]
+    return entry[language(locale)].format(**values)
+
+
+def format_date(timestamp: float, tz: ZoneInfo, locale: str | None) -> str:
+    """A post date in the site's time zone: 2025年12月10日 17:45 / 2025-12-10 17:45 (JST)."""
+    moment = datetime.fromtimestamp(timestamp, tz)
+    if language(locale) == JA:
+        return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}"
+    return f"{moment:%Y-%m-%d %H:%M} ({moment:%Z})"
+
+
+# Localised command texts: the English default string → its Japanese form. en-US uses the
+# default strings as they are. Names follow Discord's rules (lower case, no spaces).
+COMMAND_TEXT_JA: dict[str, str] = {
+    # names
+    "summary": "要約",
+    "tag": "タグ",
+    "tags": "タグ一覧",
+    "search": "検索",
+    "latest": "最新",
+    "random": "ランダム",
+    "about": "情報",
+    "related": "関連記事",
+    "post": "記事",
+    "length": "長さ",
+    "query": "語句",
+    "count": "件数",
+    # descriptions
+    "Summarise a post": "記事の要約を表示します",
+    "The post (type part of its title)": "記事（タイトルの一部を入力）",
+    "How long the summary should be": "要約の長さ",
+    "Short": "短め",
+    "Standard": "標準",
+    "Long": "長め",
+    "List the posts with a tag": "タグの付いた記事を一覧します",
+    "The tag": "タグ",
+    "List every tag with its number of posts": "すべてのタグと記事数を一覧します",
+    "Search the blog (Japanese or English)": "ブログを検索します（日本語・英語）",
+    "Words to look for": "検索する語句",
+    "Show the newest posts": "最新の記事を表示します",
+    "How many posts (1-10)": "表示する件数（1〜10）",
+    "Only posts with this tag": "このタグの記事だけ",
+    "Show a random post": "ランダムに記事を1件表示します",
+    "What this bot serves": "このボットが配信しているブログについて",
+    "Posts related to a post": "関連する記事を表示します",
+}

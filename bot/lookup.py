@@ -1,0 +1,89 @@
+"""Finding what a user meant: posts and tags by id, title or a near miss.
+
+Autocomplete sends a post id, but a user may also type a title and press enter, or
+misspell a tag. Exact ids win, then NFKC/case-insensitive title substrings, and when
+nothing matches, up to five fuzzy "did you mean" suggestions.
+"""
+
+from __future__ import annotations
+
+from rapidfuzz import fuzz, process
+
+from bot import limits
+from bot.store import Post, Store
+from bot.textnorm import normalize_key
+
+SUGGESTIONS = 5
+_FUZZY_CUTOFF = 55.0
+
+
+async def resolve_post(store: Store, value: str) -> Post | None:
+    """The visible post `value` names: an autocomplete id, or a unique-enough title match."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        post = await store.get_post(int(value))
+        if post is not None and not post.scheduled():
+            return post
+    matches = await store.search_titles(value, 25)
+    key = normalize_key(value)
+    for post_id, title in matches:
+        if normalize_key(title) == key:
+            return await store.get_post(post_id)
+    return await store.get_post(matches[0][0]) if matches else None
+
+
+async def suggest_titles(store: Store, value: str) -> list[tuple[int, str]]:
+    """Up to five (id, title) pairs that look like `value`, best first."""
+    titles = await store.titles()
+    found = process.extract(
+        normalize_key(value),
+        {post_id: title for post_id, title in titles},
+        scorer=fuzz.WRatio,
+        processor=normalize_key,
+        limit=SUGGESTIONS,
+        score_cutoff=_FUZZY_CUTOFF,
+    )
+    return [(post_id, title) for title, _, post_id in found]
+
+
+async def suggest_tags(store: Store, value: str) -> list[str]:
+    """Up to five tag names that look like `value`, best first."""
+    names = [tag.name for tag in await store.tags()]
+    found = process.extract(
+        normalize_key(value),
+        names,
+        scorer=fuzz.WRatio,
+        processor=normalize_key,
+        limit=SUGGESTIONS,
+        score_cutoff=_FUZZY_CUTOFF,
+    )
+    return [name for name, _, _ in found]
+
+
+async def title_choices(store: Store, typed: str) -> list[tuple[str, str]]:
+    """(name, value) autocomplete choices for posts: newest matching titles, cut to 100 chars."""
+    if typed.strip():
+        rows = await store.search_titles(typed, limits.CHOICES)
+    else:
+        rows = (await store.titles())[: limits.CHOICES]
+    return [(limits.cut(title, limits.CHOICE_NAME), str(post_id)) for post_id, title in rows]
+
+
+async def tag_choices(store: Store, typed: str) -> list[tuple[str, str]]:
+    """(name, value) autocomplete choices for tags containing `typed`, most used first."""
+    key = normalize_key(typed)
+    tags = [tag for tag in await store.tags() if key in tag.key]
+    return [
+        (limits.cut(f"{tag.name} ({tag.count})", limits.CHOICE_NAME), limits.cut(tag.name, limits.CHOICE_VALUE))
+        for tag in tags[: limits.CHOICES]
+    ]
+
+
+def gist(post: Post) -> str:
+    """A one-line teaser for list entries: the description unless it only restates the title."""
+    for candidate in (post.description, post.excerpt):
+        if candidate and normalize_key(candidate).rstrip(".…") != normalize_key(post.title):
+            return limits.one_line(candidate)
+    return ""

@@ -1,0 +1,171 @@
+"""Discord presentation shared by the cogs: post embeds, list pages, the paginator.
+
+Every builder cuts to Discord's limits (see `bot.limits`) so a long title or summary
+shortens with an ellipsis instead of making Discord reject the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+import discord
+
+from bot import limits
+from bot.i18n import format_date, t
+from bot.store import Post
+
+log = logging.getLogger(__name__)
+
+EMBED_COLOUR = discord.Colour(0x3B82F6)
+PAGE_SIZE = 10
+
+
+def fit_embed(embed: discord.Embed) -> discord.Embed:
+    """Cut every part of `embed` to its limit, then the description until the total fits."""
+    if embed.title:
+        embed.title = limits.cut(embed.title, limits.EMBED_TITLE)
+    if embed.description:
+        embed.description = limits.cut(embed.description, limits.EMBED_DESCRIPTION)
+    if embed.footer.text:
+        embed.set_footer(text=limits.cut(embed.footer.text, limits.EMBED_FOOTER), icon_url=embed.footer.icon_url)
+    if embed.author.name:
+        embed.set_author(name=limits.cut(embed.author.name, limits.EMBED_AUTHOR), url=embed.author.url)
+    fields = embed.fields[: limits.EMBED_FIELDS]
+    embed.clear_fields()
+    for field in fields:
+        embed.add_field(
+            name=limits.cut(field.name or "\u200b", limits.EMBED_FIELD_NAME),
+            value=limits.cut(field.value or "\u200b", limits.EMBED_FIELD_VALUE),
+            inline=field.inline,
+        )
+    excess = len(embed) - limits.EMBED_TOTAL
+    if excess > 0 and embed.description:
+        embed.description = limits.cut(embed.description, max(1, len(embed.description) - excess))
+    return embed
+
+
+def escape_link_text(text: str) -> str:
+    """Text safe inside a Markdown link label: no formatting, no bracket that ends it early."""
+    return discord.utils.escape_markdown(text).replace("[", "［").replace("]", "］")
+
+
+def post_embed(
+    post: Post,
+    summary: str,
+    footer: str,
+    *,
+    tz: ZoneInfo,
+    locale: str | None,
+) -> discord.Embed:
+    """The card for one post: linked title, summary, date, author, tags and reading time."""
+    embed = discord.Embed(
+        title=post.title,
+        url=post.abs_url,
+        description=summary,
+        colour=EMBED_COLOUR,
+    )
+    embed.add_field(name=t("published", locale), value=format_date(post.date_utc, tz, locale), inline=True)
+    if post.author:
+        embed.add_field(name=t("author", locale), value=post.author, inline=True)
+    embed.add_field(name=t("reading", locale), value=t("reading_time", locale, minutes=post.reading_time), inline=True)
+    if post.tags:
+        embed.add_field(name=t("tags", locale), value=" ".join(f"`{tag}`" for tag in post.tags), inline=False)
+    embed.set_footer(text=footer)
+    return fit_embed(embed)
+
+
+def read_button_view(post: Post, locale: str | None) -> discord.ui.View:
+    """A link button to the article; link buttons need no handler and never expire."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(
+        discord.ui.Button(
+            style=discord.ButtonStyle.link,
+            label=limits.cut(t("read_article", locale), limits.BUTTON_LABEL),
+            url=post.abs_url,
+        )
+    )
+    return view
+
+
+def post_entry(post: Post, gist: str, *, tz: ZoneInfo, locale: str | None) -> str:
+    """One line of a post list: linked title and date, then a one-line gist."""
+    title = escape_link_text(limits.cut(post.title, 150))
+    line = f"**[{title}]({post.abs_url})** — {format_date(post.date_utc, tz, locale)}"
+    gist = limits.cut(limits.one_line(gist), 160)
+    return f"{line}\n{discord.utils.escape_markdown(gist)}" if gist else line
+
+
+def list_pages(title: str, entries: Sequence[str], locale: str | None, header: str = "") -> list[discord.Embed]:
+    """Embeds of at most PAGE_SIZE entries each, with "page x/y" in the footer."""
+    chunks = [entries[i : i + PAGE_SIZE] for i in range(0, len(entries), PAGE_SIZE)] or [[]]
+    pages = []
+    for number, chunk in enumerate(chunks, start=1):
+        body = "\n\n".join(chunk)
+        embed = discord.Embed(title=title, description=(header + "\n\n" + body).strip(), colour=EMBED_COLOUR)
+        embed.set_footer(text=t("page", locale, page=number, pages=len(chunks)))
+        pages.append(fit_embed(embed))
+    return pages
+
+
+class Paginator(discord.ui.View):
+    """◀ ▶ buttons over pre-built pages; only the person who asked may turn them."""
+
+    def __init__(self, pages: Sequence[discord.Embed], owner_id: int, locale: str | None, timeout: float = 180.0):
+        super().__init__(timeout=timeout)
+        self.pages = list(pages)
+        self.owner_id = owner_id
+        self.locale = locale
+        self.index = 0
+        self.interaction: discord.Interaction | None = None
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        self.previous_page.disabled = self.index == 0
+        self.next_page.disabled = self.index >= len(self.pages) - 1
+
+    async def send(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> None:
+        """Answer `interaction` with the first page (buttons only when there is more than one)."""
+        self.interaction = interaction
+        if len(self.pages) <= 1:
+            self.stop()
+            await reply(interaction, embed=self.pages[0], ephemeral=ephemeral)
+            return
+        await reply(interaction, embed=self.pages[0], view=self, ephemeral=ephemeral)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message(t("not_your_buttons", interaction.locale), ephemeral=True)
+        return False
+
+    @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
+    async def previous_page(self, interaction: discord.Interaction, _: discord.ui.Button[Paginator]) -> None:
+        self.index = max(0, self.index - 1)
+        self._sync_buttons()
+        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+
+    @discord.ui.button(label="▶", style=discord.ButtonStyle.secondary)
+    async def next_page(self, interaction: discord.Interaction, _: discord.ui.Button[Paginator]) -> None:
+        self.index = min(len(self.pages) - 1, self.index + 1)
+        self._sync_buttons()
+        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+
+    async def on_timeout(self) -> None:
+        for item in self.children:
+            if isinstance(item, discord.ui.Button):
+                item.disabled = True
+        if self.interaction is not None:
+            try:
+                await self.interaction.edit_original_response(view=self)
+            except discord.HTTPException as exc:  # the message may be gone; nothing to disable then
+                log.debug("could not disable paginator buttons: %s", exc)
+
+
+async def reply(interaction: discord.Interaction, **kwargs: object) -> None:
+    """Answer whether or not the interaction was deferred first."""
+    if interaction.response.is_done():
+        await interaction.followup.send(**kwargs)  # type: ignore[arg-type]
+    else:
+        await interaction.response.send_message(**kwargs)  # type: ignore[arg-type]
