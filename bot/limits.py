@@ -38,6 +38,8 @@ def cut(text: str, limit: int) -> str:
     if limit == 1:
         return ELLIPSIS
     room = text[: limit - 1]
+    if _SOFT_BREAK.match(text, limit - 1):  # the room already ends at a boundary
+        return room.rstrip() + ELLIPSIS
     # Prefer a boundary in the last fifth of the room over an arbitrary character.
     floor = int(len(room) * 0.8)
     best = -1
