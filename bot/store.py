@@ -8,10 +8,12 @@ migrations recorded in `PRAGMA user_version`, applied in order inside a transact
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiosqlite
@@ -72,6 +74,54 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: summaries computed at ingest (extractive) or on demand (a language model), each
+    # tied to the content hash and producer version it was made from.
+    """
+    CREATE TABLE summaries (
+        post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+        length TEXT NOT NULL,
+        source TEXT NOT NULL,
+        version TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        sentences TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (post_id, length, source)
+    ) WITHOUT ROWID;
+    """,
+    # 3: channel subscriptions and the delivery ledger that makes announcements exactly-once.
+    """
+    CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY,
+        guild_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL UNIQUE,
+        channel_kind TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        mention_role_id INTEGER,
+        created_at REAL NOT NULL,
+        created_by INTEGER,
+        paused_reason TEXT,
+        paused_at REAL,
+        last_delivery_at REAL
+    );
+    CREATE INDEX subscriptions_by_guild ON subscriptions (guild_id);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        post_path TEXT NOT NULL,
+        post_id INTEGER REFERENCES posts (id) ON DELETE SET NULL,
+        post_date_utc REAL NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'skipped')),
+        nonce TEXT NOT NULL,
+        message_id INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        UNIQUE (subscription_id, post_path)
+    );
+    CREATE INDEX deliveries_pending ON deliveries (state, subscription_id, post_date_utc);
+    """,
 )
 
 
@@ -106,6 +156,9 @@ class PostRecord:
     title_tokens: str
     body_tokens: str
     file: FileState
+    # length ("short" | "standard" | "long") → sentences, made by the extractive summariser.
+    summaries: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    summary_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +217,95 @@ class SearchHit:
     in_title: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A channel that announces new posts, optionally filtered by tag/category keys."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    channel_kind: str
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+    mention_role_id: int | None
+    created_at: float
+    paused_reason: str | None
+    paused_at: float | None
+    last_delivery_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.paused_reason is None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One (post, subscription) pair in the ledger: pending until Discord confirms the message."""
+
+    id: int
+    subscription_id: int
+    guild_id: int
+    channel_id: int
+    post_path: str
+    post_id: int | None
+    post_date_utc: float
+    state: str
+    nonce: str
+    message_id: int | None
+    attempts: int
+    last_error: str | None
+    created_at: float
+    sent_at: float | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "subscription_id": self.subscription_id,
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.channel_id),
+            "post_path": self.post_path,
+            "post_id": self.post_id,
+            "state": self.state,
+            "message_id": str(self.message_id) if self.message_id else None,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "created_at": self.created_at,
+            "sent_at": self.sent_at,
+        }
+
+
+_SUBSCRIPTION_COLUMNS = (
+    "id, guild_id, channel_id, channel_kind, tags, categories, mention_role_id, created_at, "
+    "paused_reason, paused_at, last_delivery_at"
+)
+_DELIVERY_COLUMNS = (
+    "d.id, d.subscription_id, s.guild_id, s.channel_id, d.post_path, d.post_id, d.post_date_utc, d.state, "
+    "d.nonce, d.message_id, d.attempts, d.last_error, d.created_at, d.sent_at"
+)
+# A post matches a subscription when the subscription has no filter, or the post has any
+# of its tag keys or category keys (JSON arrays in the subscription row).
+_MATCHES_SUBSCRIPTION = (
+    "((s.tags = '[]' AND s.categories = '[]') "
+    "OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
+    "           WHERE pt.post_id = p.id AND t.key IN (SELECT value FROM json_each(s.tags))) "
+    "OR EXISTS (SELECT 1 FROM post_categories pc JOIN categories c ON c.id = pc.category_id "
+    "           WHERE pc.post_id = p.id AND c.key IN (SELECT value FROM json_each(s.categories))))"
+)
+
+
+def delivery_nonce(subscription_id: int, post_path: str) -> str:
+    """Discord's message nonce for a pair: the same on every retry, so Discord drops repeats."""
+    digest = hashlib.blake2b(f"{subscription_id}:{post_path}".encode(), digest_size=12).hexdigest()
+    return digest[:25]
+
+
 _POST_COLUMNS = (
     "p.id, p.path, p.jekyll_id, p.url, p.abs_url, p.slug, p.title, p.date_utc, p.date_iso, "
     "p.author, p.excerpt, p.description, p.reading_time, p.first_seen_at"
 )
+
+
+CACHE_SECONDS = 60.0
 
 
 class StoreError(Exception):
@@ -180,6 +318,10 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._connection: aiosqlite.Connection | None = None
+        # Tag counts and title lists feed every autocomplete keystroke; they change only
+        # when a batch is written or a scheduled post comes due, so cache them briefly.
+        self._generation = 0
+        self._cache: dict[str, tuple[int, float, object]] = {}
 
     @property
     def _db(self) -> aiosqlite.Connection:
@@ -313,9 +455,11 @@ class Store:
                     await self._update_post(post_id, record, now)
                     updated += 1
                 await self._write_terms(post_id, record)
+                await self._write_summaries(post_id, record, now)
             if removed:
                 await self._drop_unused_terms()
             await db.execute("COMMIT")
+            self._generation += 1
         except BaseException:
             await db.execute("ROLLBACK")
             raise
@@ -422,6 +566,45 @@ class Store:
                 (category_id, post_id, position),
             )
 
+    async def _write_summaries(self, post_id: int, r: PostRecord, now: float) -> None:
+        # Any summary made from older content (including a language model's) is stale now.
+        await self._db.execute(
+            "DELETE FROM summaries WHERE post_id = ? AND content_hash != ?", (post_id, r.file.content_hash)
+        )
+        for length, sentences in r.summaries.items():
+            await self._db.execute(
+                "INSERT OR REPLACE INTO summaries (post_id, length, source, version, content_hash, sentences, "
+                "created_at) VALUES (?, ?, 'extractive', ?, ?, ?, ?)",
+                (post_id, length, r.summary_version, r.file.content_hash, json.dumps(list(sentences)), now),
+            )
+
+    async def paths_with_stale_summaries(self, version: str) -> set[str]:
+        """Posts whose extractive summaries were made by another summariser version (or are missing)."""
+        async with self._db.execute(
+            "SELECT path FROM posts p WHERE NOT EXISTS (SELECT 1 FROM summaries s WHERE s.post_id = p.id "
+            "AND s.source = 'extractive' AND s.version = ? AND s.content_hash = p.content_hash)",
+            (version,),
+        ) as cur:
+            return {str(row[0]) for row in await cur.fetchall()}
+
+    async def get_summary(self, post_id: int, length: str, source: str = "extractive") -> tuple[str, ...] | None:
+        """Stored summary sentences for the post's current content, or None."""
+        async with self._db.execute(
+            "SELECT s.sentences FROM summaries s JOIN posts p ON p.id = s.post_id "
+            "WHERE s.post_id = ? AND s.length = ? AND s.source = ? AND s.content_hash = p.content_hash",
+            (post_id, length, source),
+        ) as cur:
+            row = await cur.fetchone()
+        return tuple(json.loads(row[0])) if row else None
+
+    async def put_summary(self, post_id: int, length: str, source: str, version: str, sentences: Sequence[str]) -> None:
+        """Cache a summary made on demand (a language model's) against the post's current content."""
+        await self._db.execute(
+            "INSERT OR REPLACE INTO summaries (post_id, length, source, version, content_hash, sentences, created_at) "
+            "SELECT id, ?, ?, ?, content_hash, ?, ? FROM posts WHERE id = ?",
+            (length, source, version, json.dumps(list(sentences)), time.time(), post_id),
+        )
+
     async def _drop_unused_terms(self) -> None:
         await self._db.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM post_tags)")
         await self._db.execute("DELETE FROM categories WHERE id NOT IN (SELECT category_id FROM post_categories)")
@@ -502,6 +685,16 @@ class Store:
             row = await cur.fetchone()
         return str(row[0]) if row else None
 
+    async def texts(self, post_ids: Sequence[int]) -> dict[int, str]:
+        """Cleaned texts of several posts at once (for search snippets)."""
+        result: dict[int, str] = {}
+        for start in range(0, len(post_ids), 500):
+            chunk = list(post_ids[start : start + 500])
+            sql = "SELECT id, text FROM posts WHERE id IN ({marks})".format(marks=", ".join("?" * len(chunk)))
+            async with self._db.execute(sql, chunk) as cur:
+                result.update({int(i): str(text) for i, text in await cur.fetchall()})
+        return result
+
     async def latest(self, limit: int, tag: str | None = None, now: float | None = None) -> list[Post]:
         """The newest visible posts, optionally only those with `tag`."""
         if tag:
@@ -542,8 +735,22 @@ class Store:
         posts = await self._posts(sql, params)
         return posts[0] if posts else None
 
+    async def _cached(self, key: str, max_age: float, load):  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == self._generation and now - hit[1] < max_age:
+            return hit[2]
+        value = await load()
+        self._cache[key] = (self._generation, now, value)
+        return value
+
     async def tags(self, now: float | None = None) -> list[TagCount]:
-        """Tags of visible posts with their post counts, most used first."""
+        """Tags of visible posts with their post counts, most used first (cached for a minute)."""
+        if now is not None:
+            return await self._tags(now)
+        return await self._cached("tags", CACHE_SECONDS, lambda: self._tags(None))  # type: ignore[no-any-return]
+
+    async def _tags(self, now: float | None) -> list[TagCount]:
         async with self._db.execute(
             "SELECT t.name, t.key, count(*) AS n FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
             "WHERE pt.date_utc <= ? GROUP BY t.id ORDER BY n DESC, t.key",
@@ -559,7 +766,12 @@ class Store:
         return str(row[0]) if row else None
 
     async def titles(self, now: float | None = None) -> list[tuple[int, str]]:
-        """(id, title) of visible posts, newest first: the pool for autocomplete and fuzzy matching."""
+        """(id, title) of visible posts, newest first: the pool for fuzzy matching (cached for a minute)."""
+        if now is not None:
+            return await self._titles(now)
+        return await self._cached("titles", CACHE_SECONDS, lambda: self._titles(None))  # type: ignore[no-any-return]
+
+    async def _titles(self, now: float | None) -> list[tuple[int, str]]:
         async with self._db.execute(
             "SELECT id, title FROM posts WHERE date_utc <= ? ORDER BY date_utc DESC, id DESC", (_now(now),)
         ) as cur:
@@ -595,6 +807,205 @@ class Store:
             rows = list(await cur.fetchall())
         posts = await self._hydrate(row[:-1] for row in rows)
         return [SearchHit(post, bool(row[-1])) for post, row in zip(posts, rows, strict=True)]
+
+    # -- subscriptions and deliveries ----------------------------------------------
+
+    async def subscribe(
+        self,
+        guild_id: int,
+        channel_id: int,
+        channel_kind: str,
+        tags: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        mention_role_id: int | None = None,
+        created_by: int | None = None,
+        now: float | None = None,
+    ) -> Subscription:
+        """Create, or update the filters of, the channel's subscription (its start time stays)."""
+        tag_keys = json.dumps(sorted({normalize_key(t) for t in tags if normalize_key(t)}), ensure_ascii=False)
+        category_keys = json.dumps(
+            sorted({normalize_key(c) for c in categories if normalize_key(c)}), ensure_ascii=False
+        )
+        await self._db.execute(
+            "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
+            "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
+            "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
+            "mention_role_id = excluded.mention_role_id, paused_reason = NULL, paused_at = NULL",
+            (guild_id, channel_id, channel_kind, tag_keys, category_keys, mention_role_id, _now(now), created_by),
+        )
+        subscription = await self.subscription_for_channel(channel_id)
+        assert subscription is not None
+        return subscription
+
+    async def unsubscribe(self, guild_id: int, channel_id: int) -> bool:
+        cur = await self._db.execute(
+            "DELETE FROM subscriptions WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
+        )
+        return cur.rowcount > 0
+
+    def _subscription(self, row: Sequence[object]) -> Subscription:
+        return Subscription(
+            id=int(row[0]),  # type: ignore[call-overload]
+            guild_id=int(row[1]),  # type: ignore[call-overload]
+            channel_id=int(row[2]),  # type: ignore[call-overload]
+            channel_kind=str(row[3]),
+            tags=tuple(json.loads(str(row[4]))),
+            categories=tuple(json.loads(str(row[5]))),
+            mention_role_id=row[6],  # type: ignore[arg-type]
+            created_at=float(row[7]),  # type: ignore[arg-type]
+            paused_reason=row[8],  # type: ignore[arg-type]
+            paused_at=row[9],  # type: ignore[arg-type]
+            last_delivery_at=row[10],  # type: ignore[arg-type]
+        )
+
+    async def subscriptions(self, guild_id: int | None = None) -> list[Subscription]:
+        if guild_id is None:
+            sql, params = f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id", ()
+        else:
+            sql = f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE guild_id = ? ORDER BY id"
+            params = (guild_id,)  # type: ignore[assignment]
+        async with self._db.execute(sql, params) as cur:
+            return [self._subscription(row) for row in await cur.fetchall()]
+
+    async def subscription_for_channel(self, channel_id: int) -> Subscription | None:
+        async with self._db.execute(
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = ?", (channel_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return self._subscription(row) if row else None
+
+    async def pause_subscription(self, subscription_id: int, reason: str, now: float | None = None) -> None:
+        await self._db.execute(
+            "UPDATE subscriptions SET paused_reason = ?, paused_at = ? WHERE id = ? AND paused_reason IS NULL",
+            (reason, _now(now), subscription_id),
+        )
+
+    async def resume_subscription(self, guild_id: int, channel_id: int) -> bool:
+        cur = await self._db.execute(
+            "UPDATE subscriptions SET paused_reason = NULL, paused_at = NULL WHERE guild_id = ? AND channel_id = ?",
+            (guild_id, channel_id),
+        )
+        return cur.rowcount > 0
+
+    async def enqueue_new_posts(self, max_burst: int, now: float | None = None) -> dict[int, tuple[int, int]]:
+        """Record a pending delivery for every post that became visible after each subscription began.
+
+        A post becomes visible when it is first ingested or when its date arrives, whichever
+        is later. If more than `max_burst` posts are new for one subscription at once, only the
+        newest `max_burst` are queued and the rest recorded as skipped, so swapping the posts
+        folder for another blog cannot flood a channel. Returns {subscription id: (queued, skipped)}.
+        """
+        now = _now(now)
+        async with self._db.execute(
+            "SELECT s.id, p.id, p.path, p.date_utc FROM subscriptions s JOIN posts p "
+            "ON p.date_utc <= ? AND max(p.first_seen_at, p.date_utc) > s.created_at "
+            f"WHERE {_MATCHES_SUBSCRIPTION} AND NOT EXISTS (SELECT 1 FROM deliveries d "
+            "WHERE d.subscription_id = s.id AND d.post_path = p.path) ORDER BY s.id, p.date_utc DESC, p.id DESC",
+            (now,),
+        ) as cur:
+            rows = await cur.fetchall()
+        if not rows:
+            return {}
+        outcome: dict[int, tuple[int, int]] = {}
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            rank: dict[int, int] = {}
+            for subscription_id, post_id, path, date_utc in rows:
+                position = rank.get(subscription_id, 0)
+                rank[subscription_id] = position + 1
+                state = "pending" if position < max_burst else "skipped"
+                await self._db.execute(
+                    "INSERT OR IGNORE INTO deliveries (subscription_id, post_path, post_id, post_date_utc, state, "
+                    "nonce, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (subscription_id, path, post_id, date_utc, state, delivery_nonce(subscription_id, path), now),
+                )
+                queued, skipped = outcome.get(subscription_id, (0, 0))
+                outcome[subscription_id] = (queued + 1, skipped) if state == "pending" else (queued, skipped + 1)
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        return outcome
+
+    async def backfill(self, subscription_id: int, count: int, now: float | None = None) -> int:
+        """Queue the `count` latest matching visible posts for a new subscription."""
+        if count <= 0:
+            return 0
+        now = _now(now)
+        async with self._db.execute(
+            "SELECT p.id, p.path, p.date_utc FROM subscriptions s JOIN posts p ON p.date_utc <= ? "
+            f"WHERE s.id = ? AND {_MATCHES_SUBSCRIPTION} ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
+            (now, subscription_id, count),
+        ) as cur:
+            rows = await cur.fetchall()
+        queued = 0
+        for post_id, path, date_utc in rows:
+            cur = await self._db.execute(
+                "INSERT OR IGNORE INTO deliveries (subscription_id, post_path, post_id, post_date_utc, state, nonce, "
+                "created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                (subscription_id, path, post_id, date_utc, delivery_nonce(subscription_id, path), now),
+            )
+            queued += cur.rowcount
+        return queued
+
+    async def _deliveries(self, where: str, params: Sequence[object], limit: int = -1) -> list[Delivery]:
+        async with self._db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
+            f"WHERE {where} ORDER BY s.channel_id, d.post_date_utc, d.id LIMIT ?",
+            (*params, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            Delivery(
+                id=int(r[0]),
+                subscription_id=int(r[1]),
+                guild_id=int(r[2]),
+                channel_id=int(r[3]),
+                post_path=str(r[4]),
+                post_id=r[5],
+                post_date_utc=float(r[6]),
+                state=str(r[7]),
+                nonce=str(r[8]),
+                message_id=r[9],
+                attempts=int(r[10]),
+                last_error=r[11],
+                created_at=float(r[12]),
+                sent_at=r[13],
+            )
+            for r in rows
+        ]
+
+    async def pending_deliveries(self, limit: int = -1) -> list[Delivery]:
+        """Pending deliveries of active subscriptions, per channel oldest post first."""
+        return await self._deliveries("d.state = 'pending' AND s.paused_reason IS NULL", (), limit)
+
+    async def deliveries(self, post_id: int | None = None, channel_id: int | None = None) -> list[Delivery]:
+        """The ledger, optionally for one post and/or one channel (for `kiji deliveries`)."""
+        return await self._deliveries(
+            "(? IS NULL OR d.post_id = ?) AND (? IS NULL OR s.channel_id = ?)",
+            (post_id, post_id, channel_id, channel_id),
+        )
+
+    async def record_attempt(self, delivery_id: int, error: str | None) -> None:
+        await self._db.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, delivery_id)
+        )
+
+    async def mark_sent(self, delivery: Delivery, message_id: int, now: float | None = None) -> None:
+        now = _now(now)
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            await self._db.execute(
+                "UPDATE deliveries SET state = 'sent', message_id = ?, sent_at = ?, last_error = NULL WHERE id = ?",
+                (message_id, now, delivery.id),
+            )
+            await self._db.execute(
+                "UPDATE subscriptions SET last_delivery_at = ? WHERE id = ?", (now, delivery.subscription_id)
+            )
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
 
     async def counts(self, now: float | None = None) -> tuple[int, int]:
         """(visible posts, tags in use by them)."""

@@ -8,42 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from factories import NOW, record
 
-from bot import fts
-from bot.store import MIGRATIONS, FileState, PostRecord, Store, StoreError
-
-NOW = 1_800_000_000.0  # a fixed "now" so visibility does not depend on the wall clock
-
-
-def record(
-    path: str,
-    title: str,
-    body: str,
-    *,
-    tags: tuple[str, ...] = (),
-    categories: tuple[str, ...] = (),
-    date_utc: float = NOW - 86_400,
-) -> PostRecord:
-    return PostRecord(
-        path=path,
-        jekyll_id="/" + path,
-        url="/" + path,
-        abs_url="https://example.org/" + path,
-        slug=path,
-        title=title,
-        date_utc=date_utc,
-        date_iso="2027-01-15T08:00:00+09:00",
-        tags=tags,
-        categories=categories,
-        author="Someone",
-        excerpt=None,
-        description=None,
-        reading_time=3,
-        text=body,
-        title_tokens=fts.index_tokens(title),
-        body_tokens=fts.index_tokens(body),
-        file=FileState(len(body), 1, f"hash-{path}-{len(body)}"),
-    )
+from bot.store import MIGRATIONS, Store, StoreError
 
 
 @pytest.fixture

@@ -1,0 +1,116 @@
+"""The delivery ledger: what counts as new for a subscription, bursts, backfill, exactly-once state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import NOW, record
+
+from bot.store import Store, delivery_nonce
+
+GUILD = 1
+CHANNEL = 100
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await Store.open(tmp_path / "kiji.sqlite3")
+    yield s
+    await s.close()
+
+
+async def test_posts_already_stored_are_never_new(store: Store) -> None:
+    await store.write_batch([record("old", "Old", "x", date_utc=NOW - 100)], now=NOW - 50)
+    await store.subscribe(GUILD, CHANNEL, "text", now=NOW)
+    assert await store.enqueue_new_posts(10, now=NOW + 10) == {}
+    assert await store.pending_deliveries() == []
+
+
+async def test_a_post_ingested_later_is_new_whatever_its_date(store: Store) -> None:
+    subscription = await store.subscribe(GUILD, CHANNEL, "text", now=NOW)
+    # Dated a day before the subscription, but pushed after it.
+    await store.write_batch([record("late", "Late", "x", date_utc=NOW - 86_400)], now=NOW + 5)
+    assert await store.enqueue_new_posts(10, now=NOW + 10) == {subscription.id: (1, 0)}
+    [delivery] = await store.pending_deliveries()
+    assert (delivery.post_path, delivery.channel_id) == ("late", CHANNEL)
+    assert delivery.nonce == delivery_nonce(subscription.id, "late") and len(delivery.nonce) <= 25
+    assert await store.enqueue_new_posts(10, now=NOW + 20) == {}  # never queued twice
+
+
+async def test_a_scheduled_post_is_new_when_it_comes_due(store: Store) -> None:
+    await store.write_batch([record("soon", "Soon", "x", date_utc=NOW + 3600)], now=NOW - 10)
+    await store.subscribe(GUILD, CHANNEL, "text", now=NOW)
+    assert await store.enqueue_new_posts(10, now=NOW + 60) == {}
+    assert len(await store.enqueue_new_posts(10, now=NOW + 3601)) == 1
+
+
+async def test_filters_match_any_tag_or_category(store: Store) -> None:
+    ai = await store.subscribe(GUILD, 1, "text", tags=["ＡＩ"], now=NOW)
+    research = await store.subscribe(GUILD, 2, "text", categories=["研究"], now=NOW)
+    everything = await store.subscribe(GUILD, 3, "text", now=NOW)
+    await store.write_batch(
+        [
+            record("a", "A", "x", tags=("ai",)),
+            record("b", "B", "x", categories=("研究",)),
+            record("c", "C", "x", tags=("other",)),
+        ],
+        now=NOW + 1,
+    )
+    queued = await store.enqueue_new_posts(10, now=NOW + 2)
+    assert queued == {ai.id: (1, 0), research.id: (1, 0), everything.id: (3, 0)}
+    by_channel = {}
+    for d in await store.pending_deliveries():
+        by_channel.setdefault(d.channel_id, []).append(d.post_path)
+    assert {channel: set(paths) for channel, paths in by_channel.items()} == {1: {"a"}, 2: {"b"}, 3: {"a", "b", "c"}}
+
+
+async def test_a_burst_keeps_only_the_newest(store: Store) -> None:
+    subscription = await store.subscribe(GUILD, CHANNEL, "text", now=NOW)
+    await store.write_batch(
+        [record(f"p{i:02d}", f"P{i}", "x", date_utc=NOW - 1000 + i) for i in range(25)],
+        now=NOW + 1,
+    )
+    assert await store.enqueue_new_posts(10, now=NOW + 2) == {subscription.id: (10, 15)}
+    pending = await store.pending_deliveries()
+    assert [d.post_path for d in pending] == [f"p{i:02d}" for i in range(15, 25)]  # oldest first
+    skipped = [d for d in await store.deliveries(channel_id=CHANNEL) if d.state == "skipped"]
+    assert len(skipped) == 15
+
+
+async def test_backfill_queues_the_latest_matching(store: Store) -> None:
+    await store.write_batch(
+        [record(f"p{i}", f"P{i}", "x", tags=("t",), date_utc=NOW - 100 + i) for i in range(6)]
+        + [record("untagged", "U", "x", date_utc=NOW - 1)],
+        now=NOW - 50,
+    )
+    subscription = await store.subscribe(GUILD, CHANNEL, "text", tags=["t"], now=NOW)
+    assert await store.backfill(subscription.id, 3, now=NOW) == 3
+    assert [d.post_path for d in await store.pending_deliveries()] == ["p3", "p4", "p5"]
+
+
+async def test_sent_and_paused_states(store: Store) -> None:
+    subscription = await store.subscribe(GUILD, CHANNEL, "text", now=NOW)
+    await store.write_batch([record("a", "A", "x"), record("b", "B", "x", date_utc=NOW - 10)], now=NOW + 1)
+    await store.enqueue_new_posts(10, now=NOW + 2)
+    first, second = await store.pending_deliveries()
+    await store.record_attempt(first.id, "HTTP 503")
+    await store.mark_sent(first, 555, now=NOW + 3)
+    assert [d.post_path for d in await store.pending_deliveries()] == [second.post_path]
+    await store.pause_subscription(subscription.id, "missing Send Messages", now=NOW + 4)
+    assert await store.pending_deliveries() == []
+    [paused] = await store.subscriptions(GUILD)
+    assert (paused.active, paused.paused_reason, paused.last_delivery_at) == (False, "missing Send Messages", NOW + 3)
+    assert await store.resume_subscription(GUILD, CHANNEL)
+    assert len(await store.pending_deliveries()) == 1
+    ledger = {d.post_path: d for d in await store.deliveries()}
+    assert (ledger["a"].state, ledger["a"].message_id, ledger["a"].attempts) == ("sent", 555, 1)
+
+
+async def test_unsubscribe_drops_the_ledger(store: Store) -> None:
+    await store.subscribe(GUILD, CHANNEL, "text", now=NOW)
+    await store.write_batch([record("a", "A", "x")], now=NOW + 1)
+    await store.enqueue_new_posts(10, now=NOW + 2)
+    assert await store.unsubscribe(GUILD, CHANNEL)
+    assert not await store.unsubscribe(GUILD, CHANNEL)
+    assert await store.deliveries() == []
