@@ -1,0 +1,254 @@
+"""Incremental ingest: bring the store in line with the posts on disk.
+
+Files whose size and mtime match the store are skipped without being read; the rest
+are hashed, and only files whose content changed are parsed. Parsing and cleaning are
+CPU-bound and independent per file, so large ingests fan them out over a process pool
+while this process, the store's only writer, commits the results batch by batch. Each
+batch is one transaction: a crash loses at most the batch in flight, and the next run
+picks up whatever is still missing or stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot import fts
+from bot.cleaning import clean_body, reading_time_minutes
+from bot.jekyll import PostError, Site, find_post_files, parse_post
+from bot.store import FileState, PostRecord, Store
+
+log = logging.getLogger(__name__)
+
+# Files per worker task: large enough to amortise inter-process overhead, small enough
+# that the writer gets work early and a crash loses little.
+CHUNK_SIZE = 64
+# Below this many files to parse, a process pool costs more than it saves.
+POOL_THRESHOLD = 2 * CHUNK_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPost:
+    path: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    abs_path: str
+    rel_path: str
+    size: int
+    mtime_ns: int
+    known_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Unchanged:
+    """Content identical to the store's copy; only the file's mtime moved."""
+
+    path: str
+    state: FileState
+
+
+@dataclass(frozen=True, slots=True)
+class _Unpublished:
+    path: str
+
+
+_Outcome = PostRecord | _Unchanged | _Unpublished | FailedPost
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: list[FailedPost] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "failed": [{"path": f.path, "error": f.error} for f in self.failed],
+            "seconds": round(self.seconds, 3),
+        }
+
+    def summary_line(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged, {len(self.failed)} failed in {self.seconds:.2f}s"
+        )
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> PostRecord | None:
+    """Parse and clean one file into a storable record; None when it is unpublished.
+
+    Raises PostError (with the path and what is wrong) for a broken post.
+    """
+    parsed = parse_post(data, rel_path, site)
+    if not parsed.published:
+        return None
+    cleaned = clean_body(parsed.body, parsed.title)
+    text = cleaned.text
+    reading_time = parsed.reading_time or reading_time_minutes(text)
+    return PostRecord(
+        path=parsed.path,
+        jekyll_id=parsed.id,
+        url=parsed.url,
+        abs_url=parsed.abs_url,
+        slug=parsed.slug,
+        title=parsed.title,
+        date_utc=parsed.date.timestamp(),
+        date_iso=parsed.date.isoformat(),
+        tags=parsed.tags,
+        categories=parsed.categories,
+        author=parsed.author,
+        excerpt=parsed.excerpt,
+        description=parsed.description,
+        reading_time=reading_time,
+        text=text,
+        title_tokens=fts.index_tokens(parsed.title),
+        body_tokens=fts.index_tokens(cleaned.search_text),
+        file=state,
+    )
+
+
+def _process(job: _Job, site: Site) -> _Outcome:
+    try:
+        with open(job.abs_path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return FailedPost(job.rel_path, f"cannot read the file: {exc.strerror or exc}")
+    state = FileState(len(data), job.mtime_ns, content_hash(data))
+    if state.content_hash == job.known_hash:
+        return _Unchanged(job.rel_path, state)
+    try:
+        record = prepare_post(data, job.rel_path, site, state)
+    except PostError as exc:
+        return FailedPost(job.rel_path, exc.reason)
+    except Exception as exc:  # a bug must not stop the other posts; say which file hit it
+        log.exception("unexpected error while reading %s", job.rel_path)
+        return FailedPost(job.rel_path, f"internal error: {type(exc).__name__}: {exc}")
+    return _Unpublished(job.rel_path) if record is None else record
+
+
+def _process_chunk(jobs: Sequence[_Job], site: Site) -> list[_Outcome]:
+    return [_process(job, site) for job in jobs]
+
+
+def _chunks(jobs: Sequence[_Job], size: int) -> Iterator[Sequence[_Job]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start : start + size]
+
+
+def _plan(site: Site, known: dict[str, FileState]) -> tuple[list[_Job], int, list[str], list[FailedPost]]:
+    """Stat every post file: (jobs to read, unchanged count, stored paths now gone, unreadable)."""
+    jobs: list[_Job] = []
+    unchanged = 0
+    failed: list[FailedPost] = []
+    present: set[str] = set()
+    for abs_path, rel_path in find_post_files(site):
+        present.add(rel_path)
+        try:
+            stat = os.stat(abs_path)
+        except OSError as exc:
+            failed.append(FailedPost(rel_path, f"cannot read the file: {exc.strerror or exc}"))
+            continue
+        state = known.get(rel_path)
+        if state is not None and state.size == stat.st_size and state.mtime_ns == stat.st_mtime_ns:
+            unchanged += 1
+            continue
+        jobs.append(
+            _Job(str(abs_path), rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None)
+        )
+    gone = sorted(path for path in known if path not in present)
+    return jobs, unchanged, gone, failed
+
+
+async def ingest(
+    store: Store,
+    site: Site,
+    *,
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+) -> IngestReport:
+    """Make the store match the posts of `site`; one broken post never stops the rest."""
+    started = time.perf_counter()
+    known = await store.file_states()
+    jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known)
+    report = IngestReport(unchanged=unchanged, failed=failed)
+    total = len(jobs)
+    done = 0
+
+    async def absorb(outcomes: list[_Outcome]) -> None:
+        nonlocal done
+        upserts: list[PostRecord] = []
+        touches: list[tuple[str, FileState]] = []
+        removals: list[str] = []
+        for outcome in outcomes:
+            if isinstance(outcome, PostRecord):
+                upserts.append(outcome)
+            elif isinstance(outcome, _Unchanged):
+                touches.append((outcome.path, outcome.state))
+                report.unchanged += 1
+            elif isinstance(outcome, _Unpublished):
+                if outcome.path in known:
+                    removals.append(outcome.path)
+            else:
+                log.warning("skipped %s: %s", outcome.path, outcome.error)
+                report.failed.append(outcome)
+        added, updated, removed = await store.write_batch(upserts, removals, touches)
+        report.added += added
+        report.updated += updated
+        report.removed += removed
+        done += len(outcomes)
+        if progress is not None:
+            progress(done, total)
+
+    if total < POOL_THRESHOLD or workers == 1:
+        for chunk in _chunks(jobs, CHUNK_SIZE):
+            await absorb(await asyncio.to_thread(_process_chunk, chunk, site))
+    else:
+        loop = asyncio.get_running_loop()
+        worker_count = workers or os.cpu_count() or 1
+        # fork: workers inherit the imported modules, so start-up costs milliseconds.
+        with ProcessPoolExecutor(worker_count, mp_context=multiprocessing.get_context("fork")) as pool:
+            pending = [loop.run_in_executor(pool, _process_chunk, chunk, site) for chunk in _chunks(jobs, CHUNK_SIZE)]
+            for next_done in asyncio.as_completed(pending):
+                await absorb(await next_done)
+
+    if gone:
+        _, _, removed = await store.write_batch(removals=gone)
+        report.removed += removed
+    await store.finish_ingest()
+    report.seconds = time.perf_counter() - started
+    log.info("ingest of %s: %s", site.root, report.summary_line())
+    return report
+
+
+def describe_site_problem(root: Path) -> str | None:
+    """A fix-it message when `root` cannot be ingested at all, else None."""
+    if not root.exists():
+        return f"the posts folder {root} does not exist; set KIJI_POSTS_DIR / KIJI_SITE_DIR or pass --posts/--site"
+    if not root.is_dir():
+        return f"{root} is not a folder; point --posts at the folder holding your Markdown posts"
+    return None
