@@ -1,0 +1,209 @@
+"""The Discord bot: one class wired from settings and a store, as in discord.py's advanced start-up.
+
+`setup_hook` connects and migrates the store, ingests the posts, loads every cog in
+`cogs/`, and syncs slash commands only when the command tree differs from the one last
+synced (its hash is kept in the store). Syncing in `on_ready` would hit Discord's command
+rate limits on every reconnect; syncing never would leave users with stale commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import pkgutil
+import signal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+import cogs
+from bot import __version__, limits
+from bot.i18n import COMMAND_TEXT_JA, t
+from bot.ingest import IngestReport, ingest
+from bot.jekyll import Site, load_site
+from bot.settings import Settings
+from bot.store import Post, Store
+from bot.summaries import stored_summary
+
+log = logging.getLogger(__name__)
+
+COMMAND_HASH_KEY = "command_tree_hash:{scope}"
+
+
+class KijiTranslator(app_commands.Translator):
+    """Japanese command names and descriptions; en-US gets the English defaults as they are."""
+
+    async def translate(
+        self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+    ) -> str | None:
+        if locale is discord.Locale.japanese:
+            return COMMAND_TEXT_JA.get(string.message)
+        if locale is discord.Locale.american_english:
+            return string.message
+        return None
+
+
+class KijiTree(app_commands.CommandTree["KijiBot"]):
+    """The one error path: log with the traceback, tell the user briefly, never leave them hanging."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.MissingPermissions):
+            message = t("missing_permissions", interaction.locale)
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            message = t("guild_only", interaction.locale)
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("command /%s failed for user %s", command, interaction.user.id, exc_info=error)
+            message = t("error", interaction.locale)
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(message, ephemeral=True)
+            else:
+                await interaction.response.send_message(message, ephemeral=True)
+        except discord.HTTPException:
+            log.exception("could not tell the user about an error")
+
+
+class KijiBot(commands.Bot):
+    """Serves the posts of one blog. Receives its settings and (unconnected) store."""
+
+    def __init__(self, settings: Settings, store: Store, *, force_sync: bool = False) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=KijiTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self.store = store
+        self.force_sync = force_sync
+        self.site: Site | None = None
+        self.last_ingest: IngestReport | None = None
+        self.version = __version__
+        self.ingest_lock = asyncio.Lock()
+        if settings.api_base:
+            # discord.py builds every REST URL from this class attribute.
+            discord.http.Route.BASE = settings.api_base
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        tz = self.site.timezone if self.site else None
+        return tz if isinstance(tz, ZoneInfo) else ZoneInfo("UTC")
+
+    async def login(self, token: str) -> None:
+        await super().login(token)
+        await self._point_gateway()
+
+    async def _point_gateway(self) -> None:
+        """Connect to the gateway that the configured API names, not Discord's default one.
+
+        discord.py's non-sharded client always starts at `DiscordWebSocket.DEFAULT_GATEWAY`;
+        behind a REST proxy or a local emulation that is the wrong place.
+        """
+        gateway = self.settings.gateway_url
+        if gateway is None and self.settings.api_base:
+            _, gateway, _ = await self.http.get_bot_gateway()
+        if gateway:
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+            log.info("using gateway %s", gateway)
+
+    async def setup_hook(self) -> None:
+        await self.store.connect()
+        self.site = await asyncio.to_thread(load_site, self.settings.source_dir)
+        await self.run_ingest()
+        await self.tree.set_translator(KijiTranslator())
+        for module in cog_modules():
+            await self.load_extension(module)
+        await self.sync_commands_if_changed()
+
+    async def run_ingest(self) -> IngestReport:
+        """Bring the store up to date with the posts folder (start-up and the watcher share it)."""
+        assert self.site is not None
+        async with self.ingest_lock:
+            report = await ingest(self.store, self.site)
+        self.last_ingest = report
+        for failure in report.failed:
+            log.warning("post not loaded: %s: %s", failure.path, failure.error)
+        self.dispatch("kiji_ingest", report)
+        return report
+
+    async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
+        """(summary text, footer saying where it came from) for embeds and announcements."""
+        shown = await stored_summary(self.store, post, length)
+        text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
+        return text, t(shown.source, locale, model=shown.model or "")
+
+    async def command_payload(self, guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
+        translator = self.tree.translator
+        payload = []
+        for command in self.tree.get_commands(guild=guild):
+            if translator is not None:
+                payload.append(await command.get_translated_payload(self.tree, translator))
+            else:
+                payload.append(command.to_dict(self.tree))
+        return payload
+
+    async def sync_commands_if_changed(self) -> bool:
+        """Sync to the dev guild (instant) or globally, only when the tree differs from the last sync."""
+        guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        payload = await self.command_payload(guild)
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        key = COMMAND_HASH_KEY.format(scope=guild.id if guild else "global")
+        if not self.force_sync and await self.store.get_meta(key) == digest:
+            log.info("command tree unchanged since the last sync; not syncing")
+            return False
+        synced = await self.tree.sync(guild=guild)
+        await self.store.set_meta(key, digest)
+        log.info("synced %d commands %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+        return True
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            await self.store.close()
+
+
+def install_signal_handlers(bot: KijiBot) -> None:
+    """SIGINT/SIGTERM close the bot cleanly: the store's last batch commits or rolls back whole."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Not on the main thread, or not supported by the platform: Ctrl-C still raises.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, lambda s=signum: asyncio.ensure_future(_shutdown(bot, s)))
+
+
+async def _shutdown(bot: KijiBot, signum: int) -> None:
+    log.info("received %s; shutting down", signal.Signals(signum).name)
+    await bot.close()
+
+
+async def run_bot(settings: Settings, *, force_sync: bool = False) -> None:
+    """Start the bot and serve until it is closed (by a signal or an error)."""
+    assert settings.discord_token, "checked by the caller"
+    bot = KijiBot(settings, Store(settings.db_path), force_sync=force_sync)
+    install_signal_handlers(bot)
+    try:
+        async with bot:
+            await bot.start(settings.discord_token)
+    except (aiohttp.ClientConnectorError, discord.LoginFailure) as exc:
+        # Never echo the token: these messages come from discord.py and aiohttp, not the settings.
+        raise RuntimeError(f"could not connect to Discord: {exc}") from None
+
+
+def cog_modules() -> list[str]:
+    """Every cog module the bot loads: each public module of the `cogs` package."""
+    return sorted(f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__) if not m.name.startswith("_"))

@@ -1,0 +1,69 @@
+"""/tag and /tags: browsing the blog by tag."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.app_commands import locale_str as _
+from discord.ext import commands
+
+from bot import limits
+from bot.client import KijiBot
+from bot.i18n import t
+from bot.lookup import gist, suggest_tags, tag_choices
+from bot.ui import Paginator, list_pages, post_entry, reply
+
+# A tag's list is built up front so the paginator needs no database while pages turn;
+# the cap keeps one reply's memory bounded on a huge blog.
+MAX_LISTED = 250
+
+
+class TagsCog(commands.Cog):
+    def __init__(self, bot: KijiBot) -> None:
+        self.bot = bot
+
+    async def tag_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=n, value=v) for n, v in await tag_choices(self.bot.store, current)]
+
+    async def unknown_tag_reply(self, interaction: discord.Interaction, query: str) -> None:
+        """Ephemeral "no such tag" with up to five fuzzy suggestions."""
+        suggestions = await suggest_tags(self.bot.store, query)
+        lines = [t("unknown_tag", interaction.locale, query=limits.cut(query, 100))]
+        if suggestions:
+            lines.append(t("did_you_mean", interaction.locale))
+            lines.extend(f"• {discord.utils.escape_markdown(name)}" for name in suggestions)
+        await reply(interaction, content=limits.cut("\n".join(lines), limits.CONTENT), ephemeral=True)
+
+    @app_commands.command(name=_("tag"), description=_("List the posts with a tag"))
+    @app_commands.describe(tag=_("The tag"))
+    @app_commands.autocomplete(tag=tag_autocomplete)
+    async def tag(self, interaction: discord.Interaction, tag: str) -> None:
+        locale = interaction.locale
+        name = await self.bot.store.tag_by_key(tag)
+        if name is None:
+            await self.unknown_tag_reply(interaction, tag)
+            return
+        total = await self.bot.store.count_posts_by_tag(name)
+        posts = await self.bot.store.posts_by_tag(name, MAX_LISTED)
+        entries = [post_entry(p, gist(p), tz=self.bot.timezone, locale=locale) for p in posts]
+        pages = list_pages(
+            t("tag_title", locale, tag=name), entries, locale, header=t("tag_count", locale, count=total)
+        )
+        await Paginator(pages, interaction.user.id, locale).send(interaction)
+
+    @app_commands.command(name=_("tags"), description=_("List every tag with its number of posts"))
+    async def tags(self, interaction: discord.Interaction) -> None:
+        locale = interaction.locale
+        tags = await self.bot.store.tags()
+        entries = [f"`{limits.cut(tag.name, 80)}` — {tag.count}" for tag in tags]
+        if not entries:
+            await reply(interaction, content=t("no_posts", locale), ephemeral=True)
+            return
+        pages = list_pages(t("tags_title", locale), entries, locale)
+        for page in pages:  # a compact list: one tag per line rather than paragraphs
+            page.description = (page.description or "").replace("\n\n", "\n")
+        await Paginator(pages, interaction.user.id, locale).send(interaction)
+
+
+async def setup(bot: KijiBot) -> None:
+    await bot.add_cog(TagsCog(bot))
