@@ -991,6 +991,11 @@ class Store:
             "UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, delivery_id)
         )
 
+    async def mark_skipped(self, delivery_id: int, reason: str) -> None:
+        await self._db.execute(
+            "UPDATE deliveries SET state = 'skipped', last_error = ? WHERE id = ?", (reason, delivery_id)
+        )
+
     async def mark_sent(self, delivery: Delivery, message_id: int, now: float | None = None) -> None:
         now = _now(now)
         await self._db.execute("BEGIN IMMEDIATE")

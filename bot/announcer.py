@@ -1,0 +1,260 @@
+"""Announcements: watch the posts folder, queue new posts per subscription, deliver them exactly once.
+
+The delivery ledger in the store is the source of truth. A (post, subscription) pair is
+written as *pending* before anything is sent and marked *sent* with Discord's message id
+afterwards; the send carries a nonce derived from the pair with `enforce_nonce`, so if the
+process dies between Discord creating the message and the ledger recording it, the retry
+returns the existing message instead of posting a second one. Pending rows are simply
+picked up again after a restart.
+
+Per channel, posts go out oldest first and one at a time; channels are served in
+parallel behind one pacer that keeps the whole bot under Discord's global limit of 50
+requests per second, so a big fan-out never collects 429s (which count towards the
+invalid-request limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+
+from bot import limits
+from bot.store import Delivery, Post, Subscription
+from bot.textnorm import normalize_key
+from bot.ui import post_embed
+
+if TYPE_CHECKING:
+    from bot.client import KijiBot
+
+log = logging.getLogger(__name__)
+
+# Stay a little under Discord's global 50 requests/s so timing jitter never tips us over.
+GLOBAL_REQUESTS_PER_SECOND = 48.0
+# Channels served at once; each channel itself is strictly sequential (oldest post first).
+CHANNEL_CONCURRENCY = 64
+# A delivery that keeps failing with server errors waits this long (doubling) between rounds.
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 300.0
+
+
+class Pacer:
+    """Spaces requests evenly at `rate` per second across every task that shares it."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        delay = start - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def required_permissions(channel_kind: str) -> dict[str, str]:
+    """Permission attribute → its name in Discord's UI, for the channel kind."""
+    needed = {"view_channel": "View Channel", "send_messages": "Send Messages", "embed_links": "Embed Links"}
+    if channel_kind == "forum":
+        needed["send_messages"] = "Create Posts"
+        needed["send_messages_in_threads"] = "Send Messages in Threads"
+    return needed
+
+
+def channel_kind(channel: object) -> str | None:
+    """ "text", "news" or "forum" for channels that can carry announcements, else None."""
+    if isinstance(channel, discord.ForumChannel):
+        return "forum"
+    if isinstance(channel, discord.TextChannel):
+        return "news" if channel.is_news() else "text"
+    return None
+
+
+def missing_permissions(channel: discord.abc.GuildChannel, member: discord.Member, kind: str) -> list[str]:
+    permissions = channel.permissions_for(member)
+    return [label for attribute, label in required_permissions(kind).items() if not getattr(permissions, attribute)]
+
+
+class Announcer:
+    """Runs the watch → queue → deliver loop for one bot."""
+
+    def __init__(self, bot: KijiBot) -> None:
+        self.bot = bot
+        self.pacer = Pacer(GLOBAL_REQUESTS_PER_SECOND)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._retry_at: dict[int, float] = {}
+        self._failures: dict[int, int] = defaultdict(int)
+        self.rounds = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="kiji-announcer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        """Run a round now instead of at the next poll (after /subscribe, /resume)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        await self.bot.wait_until_ready()
+        while not self.bot.is_closed():
+            self._wake.clear()
+            try:
+                await self.run_round()
+            except Exception:
+                log.exception("announcement round failed; trying again at the next poll")
+            with contextlib.suppress(TimeoutError):  # the poll interval passed without a wake-up
+                await asyncio.wait_for(self._wake.wait(), timeout=self.bot.settings.poll_seconds)
+
+    async def run_round(self) -> None:
+        """Ingest what changed on disk, queue what became new, deliver what is pending."""
+        await self.bot.run_ingest()
+        queued = await self.bot.store.enqueue_new_posts(self.bot.settings.max_burst)
+        for subscription_id, (count, skipped) in queued.items():
+            if skipped:
+                log.warning(
+                    "subscription %d: %d posts became new at once; announcing the newest %d, "
+                    "recording %d as skipped (KIJI_MAX_BURST=%d)",
+                    subscription_id,
+                    count + skipped,
+                    count,
+                    skipped,
+                    self.bot.settings.max_burst,
+                )
+            else:
+                log.info("subscription %d: %d new posts queued", subscription_id, count)
+        await self.deliver_pending()
+        self.rounds += 1
+        self.bot.dispatch("kiji_announce_round", self.rounds)
+
+    async def deliver_pending(self) -> None:
+        pending = await self.bot.store.pending_deliveries()
+        by_channel: dict[int, list[Delivery]] = defaultdict(list)
+        for delivery in pending:
+            by_channel[delivery.channel_id].append(delivery)
+        if not by_channel:
+            return
+        subscriptions = {s.id: s for s in await self.bot.store.subscriptions()}
+        gate = asyncio.Semaphore(CHANNEL_CONCURRENCY)
+
+        async def one_channel(deliveries: list[Delivery]) -> None:
+            async with gate:
+                subscription = subscriptions.get(deliveries[0].subscription_id)
+                if subscription is not None:
+                    await self._deliver_channel(subscription, deliveries)
+
+        await asyncio.gather(*(one_channel(d) for d in by_channel.values()))
+
+    async def _deliver_channel(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> None:
+        if time.monotonic() < self._retry_at.get(subscription.id, 0.0):
+            return
+        for delivery in deliveries:
+            outcome = await self._deliver(subscription, delivery)
+            if outcome != "sent":
+                return  # keep order: nothing newer goes out before this one
+
+    async def _deliver(self, subscription: Subscription, delivery: Delivery) -> str:
+        context = f"post {delivery.post_path} → channel {subscription.channel_id} (subscription {subscription.id})"
+        post = await self.bot.store.get_post(delivery.post_id) if delivery.post_id is not None else None
+        if post is None:
+            log.info("not announcing %s: the post was removed before it went out", context)
+            await self.bot.store.mark_skipped(delivery.id, "post removed before delivery")
+            return "sent"
+        channel = self.bot.get_channel(subscription.channel_id)
+        if channel is None:
+            await self._pause(subscription, "channel not found (deleted, or the bot was removed)", context)
+            return "paused"
+        kind = channel_kind(channel)
+        guild = getattr(channel, "guild", None)
+        if kind is None or guild is None:
+            await self._pause(subscription, "the channel can no longer carry announcements", context)
+            return "paused"
+        missing = missing_permissions(channel, guild.me, kind)  # type: ignore[arg-type]
+        if missing:
+            await self._pause(subscription, "missing " + ", ".join(missing), context)
+            return "paused"
+        try:
+            await self.pacer.wait()
+            message_id = await self._send(channel, subscription, post, delivery, kind)
+        except discord.Forbidden as exc:
+            await self._pause(subscription, f"Discord refused: {exc.text or 'Missing Access'} (403)", context)
+            return "paused"
+        except discord.NotFound:
+            await self._pause(subscription, "channel not found (404)", context)
+            return "paused"
+        except (discord.DiscordServerError, aiohttp.ClientError, TimeoutError, discord.HTTPException) as exc:
+            await self._retry_later(subscription, delivery, f"{type(exc).__name__}: {exc}", context)
+            return "retry"
+        await self.bot.store.mark_sent(delivery, message_id)
+        self._failures.pop(subscription.id, None)
+        self._retry_at.pop(subscription.id, None)
+        log.info("announced %s as message %d", context, message_id)
+        return "sent"
+
+    async def _send(
+        self,
+        channel: discord.abc.GuildChannel,
+        subscription: Subscription,
+        post: Post,
+        delivery: Delivery,
+        kind: str,
+    ) -> int:
+        locale = str(channel.guild.preferred_locale)
+        summary, footer = await self.bot.summary_for(post, "standard", locale)
+        embed = post_embed(post, summary, footer, tz=self.bot.timezone, locale=locale)
+        role = channel.guild.get_role(subscription.mention_role_id) if subscription.mention_role_id else None
+        content = role.mention if role else None
+        # Only the configured role may ever be pinged; nothing in a post can mention anyone.
+        mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role] if role else False)
+        if kind == "forum":
+            assert isinstance(channel, discord.ForumChannel)
+            wanted = {normalize_key(tag) for tag in post.tags}
+            tags = [tag for tag in channel.available_tags if normalize_key(tag.name) in wanted][:5]
+            created = await channel.create_thread(
+                name=limits.cut(post.title, limits.THREAD_NAME),
+                content=content,
+                embed=embed,
+                applied_tags=tags,
+                allowed_mentions=mentions,
+            )
+            return created.message.id
+        assert isinstance(channel, discord.TextChannel)
+        message = await channel.send(content=content, embed=embed, allowed_mentions=mentions, nonce=delivery.nonce)
+        return message.id
+
+    async def _pause(self, subscription: Subscription, reason: str, context: str) -> None:
+        log.warning("pausing subscription %d: %s (while delivering %s)", subscription.id, reason, context)
+        await self.bot.store.pause_subscription(subscription.id, reason)
+
+    async def _retry_later(self, subscription: Subscription, delivery: Delivery, error: str, context: str) -> None:
+        self._failures[subscription.id] += 1
+        delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (self._failures[subscription.id] - 1))
+        self._retry_at[subscription.id] = time.monotonic() + delay
+        await self.bot.store.record_attempt(delivery.id, error)
+        log.warning("could not deliver %s: %s; retrying in %.0fs", context, error, delay)
+        asyncio.get_running_loop().call_later(delay, self.wake)
+
+
+def describe_pause(subscription: Subscription) -> str:
+    """ "paused: missing Send Messages since 2026-11-28 10:00 UTC" for /subscriptions."""
+    since = datetime.fromtimestamp(subscription.paused_at or 0, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{subscription.paused_reason} since {since}"

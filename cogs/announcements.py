@@ -1,0 +1,230 @@
+"""/subscribe, /unsubscribe, /subscriptions, /resume: server admins choose where new posts are announced."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import discord
+from discord import app_commands
+from discord.app_commands import locale_str as _
+from discord.ext import commands
+
+from bot import limits
+from bot.announcer import Announcer, channel_kind, describe_pause, missing_permissions
+from bot.client import KijiBot
+from bot.i18n import format_date, language
+from bot.lookup import tag_choices
+from bot.ui import EMBED_COLOUR, fit_embed, post_embed, reply
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_BACKFILL = 10
+
+
+def admin_command() -> Callable[[T], T]:
+    """Manage Server, both as Discord's default (hides the command) and checked at run time.
+
+    Server owners can re-grant commands to anyone in Integrations settings, so the default
+    alone is not a guarantee; the runtime check is.
+    """
+
+    def decorator(func: T) -> T:
+        func = app_commands.guild_only()(func)  # type: ignore[arg-type]
+        func = app_commands.default_permissions(manage_guild=True)(func)
+        return app_commands.checks.has_permissions(manage_guild=True)(func)  # type: ignore[return-value]
+
+    return decorator
+
+
+def split_terms(raw: str | None) -> list[str]:
+    """Tags/categories typed as "AI, LLM" or "AI LLM"."""
+    if not raw:
+        return []
+    return [part for part in raw.replace("、", ",").replace(",", " ").split() if part]
+
+
+def ja(locale: object) -> bool:
+    return language(str(locale)) == "ja"
+
+
+class AnnouncementsCog(commands.Cog):
+    def __init__(self, bot: KijiBot) -> None:
+        self.bot = bot
+        self.announcer = Announcer(bot)
+
+    async def cog_load(self) -> None:
+        self.announcer.start()
+
+    async def cog_unload(self) -> None:
+        await self.announcer.stop()
+
+    async def tags_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        # Autocomplete the last term of a space/comma separated list.
+        head, _, last = current.rpartition(" ")
+        prefix = (head + " ") if head else ""
+        return [
+            app_commands.Choice(name=limits.cut(prefix + value, limits.CHOICE_NAME), value=prefix + value)
+            for _, value in await tag_choices(self.bot.store, last)
+            if len(prefix + value) <= limits.CHOICE_VALUE
+        ]
+
+    @app_commands.command(name=_("subscribe"), description=_("Announce new posts in a channel"))
+    @app_commands.describe(
+        channel=_("Where to announce (text, announcement or forum channel)"),
+        tags=_("Only posts with any of these tags (space separated)"),
+        categories=_("Only posts in any of these categories (space separated)"),
+        mention_role=_("A role to mention with each announcement"),
+        backfill=_("Also post this many of the latest matching posts now (0-10)"),
+    )
+    @app_commands.autocomplete(tags=tags_autocomplete)
+    @admin_command()
+    async def subscribe(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | discord.ForumChannel,
+        tags: str | None = None,
+        categories: str | None = None,
+        mention_role: discord.Role | None = None,
+        backfill: app_commands.Range[int, 0, MAX_BACKFILL] = 0,
+    ) -> None:
+        assert interaction.guild is not None
+        japanese = ja(interaction.locale)
+        resolved = interaction.guild.get_channel(channel.id) or channel
+        kind = channel_kind(resolved)
+        if kind is None:
+            text = "このチャンネルには投稿できません。" if japanese else "Kiji cannot announce in that kind of channel."
+            await reply(interaction, content=text, ephemeral=True)
+            return
+        missing = missing_permissions(resolved, interaction.guild.me, kind)  # type: ignore[arg-type]
+        if missing:
+            names = ", ".join(missing)
+            text = (
+                f"{resolved.mention} で必要な権限がありません：**{names}**。付与してからもう一度お試しください。"
+                if japanese
+                else f"Kiji is missing **{names}** in {resolved.mention}. Grant it, then run /subscribe again."
+            )
+            await reply(interaction, content=text, ephemeral=True)
+            return
+        tag_list, category_list = split_terms(tags), split_terms(categories)
+        subscription = await self.bot.store.subscribe(
+            interaction.guild.id,
+            resolved.id,
+            kind,
+            tags=tag_list,
+            categories=category_list,
+            mention_role_id=mention_role.id if mention_role else None,
+            created_by=interaction.user.id,
+        )
+        queued = await self.bot.store.backfill(subscription.id, backfill)
+        log.info(
+            "guild %d subscribed channel %d (tags=%s categories=%s role=%s backfill=%d)",
+            interaction.guild.id,
+            resolved.id,
+            subscription.tags,
+            subscription.categories,
+            subscription.mention_role_id,
+            queued,
+        )
+        filters = ", ".join([*tag_list, *category_list]) or ("すべての記事" if japanese else "every post")
+        text = (
+            f"{resolved.mention} に新しい記事をお知らせします（対象：{filters}）。"
+            + (f" 最新 {queued} 件も投稿します。" if queued else "")
+            + " お知らせの見本："
+            if japanese
+            else f"New posts ({filters}) will be announced in {resolved.mention}."
+            + (f" Posting the latest {queued} now." if queued else "")
+            + " Preview:"
+        )
+        sample = await self.bot.store.latest(1)
+        embeds = []
+        if sample:
+            summary, footer = await self.bot.summary_for(sample[0], "standard", str(interaction.guild.preferred_locale))
+            embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=str(interaction.locale)))
+        await reply(interaction, content=text, embeds=embeds, ephemeral=True)
+        self.announcer.wake()
+
+    @app_commands.command(name=_("unsubscribe"), description=_("Stop announcing new posts in a channel"))
+    @app_commands.describe(channel=_("The channel to stop announcing in"))
+    @admin_command()
+    async def unsubscribe(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel
+    ) -> None:
+        assert interaction.guild is not None
+        removed = await self.bot.store.unsubscribe(interaction.guild.id, channel.id)
+        if ja(interaction.locale):
+            text = (
+                f"{channel.mention} へのお知らせを停止しました。"
+                if removed
+                else f"{channel.mention} は登録されていません。"
+            )
+        else:
+            text = f"Stopped announcing in {channel.mention}." if removed else f"{channel.mention} was not subscribed."
+        await reply(interaction, content=text, ephemeral=True)
+
+    @app_commands.command(name=_("resume"), description=_("Resume a paused subscription after fixing it"))
+    @app_commands.describe(channel=_("The paused channel"))
+    @admin_command()
+    async def resume(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel
+    ) -> None:
+        assert interaction.guild is not None
+        resumed = await self.bot.store.resume_subscription(interaction.guild.id, channel.id)
+        if ja(interaction.locale):
+            text = (
+                f"{channel.mention} のお知らせを再開しました。"
+                if resumed
+                else f"{channel.mention} は登録されていません。"
+            )
+        else:
+            text = (
+                f"Resumed announcements in {channel.mention}." if resumed else f"{channel.mention} is not subscribed."
+            )
+        await reply(interaction, content=text, ephemeral=True)
+        self.announcer.wake()
+
+    @app_commands.command(name=_("subscriptions"), description=_("List this server's announcement channels"))
+    @admin_command()
+    async def subscriptions(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild is not None
+        japanese = ja(interaction.locale)
+        subscriptions = await self.bot.store.subscriptions(interaction.guild.id)
+        if not subscriptions:
+            text = (
+                "お知らせ先はまだありません。/subscribe で追加できます。"
+                if japanese
+                else "No subscriptions yet; add one with /subscribe."
+            )
+            await reply(interaction, content=text, ephemeral=True)
+            return
+        embed = discord.Embed(title="お知らせ先" if japanese else "Subscriptions", colour=EMBED_COLOUR)
+        for subscription in subscriptions[: limits.EMBED_FIELDS]:
+            filters = [*subscription.tags, *subscription.categories]
+            state = (
+                ("有効" if japanese else "active")
+                if subscription.active
+                else (("一時停止：" if japanese else "paused: ") + describe_pause(subscription))
+            )
+            last = (
+                format_date(subscription.last_delivery_at, self.bot.timezone, str(interaction.locale))
+                if subscription.last_delivery_at
+                else ("なし" if japanese else "none yet")
+            )
+            lines = [
+                ("状態：" if japanese else "State: ") + state,
+                ("対象：" if japanese else "Filters: ")
+                + (", ".join(filters) or ("すべて" if japanese else "all posts")),
+                ("最終配信：" if japanese else "Last delivery: ") + last,
+            ]
+            if subscription.mention_role_id:
+                lines.append(("メンション：" if japanese else "Mentions: ") + f"<@&{subscription.mention_role_id}>")
+            channel = interaction.guild.get_channel(subscription.channel_id)
+            name = f"#{channel.name}" if channel else f"#{subscription.channel_id}"
+            embed.add_field(name=name, value="\n".join(lines), inline=False)
+        await reply(interaction, embed=fit_embed(embed), ephemeral=True)
+
+
+async def setup(bot: KijiBot) -> None:
+    await bot.add_cog(AnnouncementsCog(bot))
