@@ -1,0 +1,634 @@
+"""Turn a post's Markdown body into plain text for search, summaries and display.
+
+The blog's bodies were written by an LLM pipeline and glued together from
+chunks, so beyond stripping Markdown we must undo the pipeline's damage:
+`---END---` chunk marks, paragraphs repeated verbatim or nearly, sentences cut
+at a chunk border and continued (often with an overlap) in the next chunk,
+leaked generation prompts, call-to-action and affiliate blocks, and articles
+flattened onto a single line.
+
+Ingest cleans every post of a ~2,500-post corpus at start-up, so this module is
+a hand-written line scanner with precompiled regexes rather than a full
+Markdown parse: the blog only uses a small subset of Markdown, and the cases a
+CommonMark parser gets "right" (setext headings, lazy continuations) are the
+ones the pipeline never meant. Near-duplicate detection indexes a hash-sampled
+subset of character 3-grams so it stays roughly linear in the post's length.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Block", "CleanedBody", "Section", "clean_body", "reading_time_minutes"]
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "paragraph" | "list_item" | "quote"
+    text: str
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str | None
+    level: int
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class CleanedBody:
+    sections: tuple[Section, ...]
+    tables: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        parts: list[str] = []
+        for section in self.sections:
+            if section.heading:
+                parts.append(section.heading)
+            parts.extend(block.text for block in section.blocks)
+        return "\n\n".join(parts)
+
+    @property
+    def search_text(self) -> str:
+        return "\n\n".join([self.text, *self.tables]).strip()
+
+    @property
+    def has_prose(self) -> bool:
+        prose_chars = 0
+        for section in self.sections:
+            for block in section.blocks:
+                if _looks_like_prose(block.text):
+                    prose_chars += len(block.text)
+                    if prose_chars >= _MIN_PROSE_CHARS:
+                        return True
+        return False
+
+
+# --- pre-pass: things removed or split on the raw text -----------------------------------------
+
+_MIN_PROSE_CHARS = 40
+
+_END_MARK = re.compile(r"-{2,}\s*END\s*-{2,}", re.IGNORECASE)
+# A line that *talks about* the END mark is a leaked generation instruction, not content.
+_END_INSTRUCTION_LINE = re.compile(
+    r"^[^\n]{0,300}?-{2,}[ \t]*END[ \t]*-{2,}[ \t]*(?:を|と|が|で|は)[^\n]*$", re.MULTILINE
+)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_SCRIPT_STYLE = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+_LIQUID = re.compile(r"\{%.{0,500}?%\}|\{\{.{0,500}?\}\}", re.DOTALL)
+_LIQUID_RESIDUE = re.compile(r"\{%|%\}|\{\{|\}\}")
+
+# Flattened articles: a very long line that carries inline headings no Markdown parser would see.
+_FLAT_MIN_LEN = 1000
+_FLAT_HEADING = re.compile(r"(?:^|\s)(#{1,6})\s+")
+_FLAT_HR = re.compile(r"\s+(?:-{3,}|\*{3,}|_{3,})(?=\s|$)")
+_FLAT_LIST = re.compile(r"\s+(?=(?:[-*+]|\d{1,2}[.)])\s+\S)")
+_FLAT_SENTENCE = re.compile(r"(?<=[。！？])\s+(?=\S)")
+# Where an inline heading's text stops: the first space after CJK text or closing punctuation.
+_FLAT_HEADING_END = re.compile(r"(?<=[^\x00-\x7f])\s+|(?<=[?!.:])\s+")
+
+# --- block scanner --------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_ATX = re.compile(r"^\s{0,3}(#{1,6})(?:\s+|(?=[^\s#\x00-\x7f]))(.*?)(?:\s+#+)?\s*$")
+_HR = re.compile(r"^\s{0,3}(?:(?:-\s*){3,}|(?:\*\s*){3,}|(?:_\s*){3,})$")
+_LIST = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(.*)$")
+_QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_IAL_LINE = re.compile(r"^\s*\{:[^}]*\}\s*$")
+_HTML_BLOCK_LINE = re.compile(r"^\s*</?[A-Za-z][^>]*>\s*$")
+
+# --- inline stripping -----------------------------------------------------------------------------
+
+_IMAGE = re.compile(r"!\[[^\]\n]*\]\([^)\n]*\)|!\[[^\]\n]*\]\[[^\]\n]*\]")
+_LINK = re.compile(r"\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
+_REF_LINK = re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]")
+_FOOTNOTE = re.compile(r"\[\^[^\]\n]*\]")
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_IAL_INLINE = re.compile(r"\{:[^}\n]*\}")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_STRONG = re.compile(r"\*\*|__(?=\S)|(?<=\S)__")
+_EM_STAR = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_EM_UNDER = re.compile(r"(?<![\w])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w])")
+_STRIKE = re.compile(r"~~(.+?)~~")
+_STRAY_MARKUP = re.compile(r"(?<!\S)#{1,6}(?=\s)|\*\*|\|-{2,}|^\s*>\s?")
+_LEADING_ELLIPSIS = re.compile(r"^(?:\.{3,}|…+)\s*(?=\S)")
+_SPACES = re.compile(r"[ \t\u3000\xa0]+")
+_CJK_CHAR = r"\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_GAP = re.compile(rf"(?<=[{_CJK_CHAR}])\s+(?=[{_CJK_CHAR}])")
+
+# --- boilerplate, leaked prompts, chatter ---------------------------------------------------------
+
+_BOILERPLATE_HEADING = re.compile(
+    r"関連記事|あわせて読みたい|合わせて読みたい|おすすめ書籍|おすすめの書籍|関連書籍|ご相談|無料相談|"
+    r"お問い合わせ|お問合せ|ニュースレター|メルマガ|メールマガジン|お手伝いしています|"
+    r"サービスのご案内|related (?:articles|posts)|newsletter|subscribe",
+    re.IGNORECASE,
+)
+_BOILERPLATE_BLOCK = re.compile(
+    r"お問い合わせはこちら|無料相談|ニュースレター|メルマガ|アフィリエイト|Amazonで詳しく見る|"
+    r"詳しく見る\s*→|utm_source=|PR\s*[:：]|広告\s*[:：]|sponsored",
+    re.IGNORECASE,
+)
+_PROMPT_HEADER = re.compile(
+    r"^【(?:既存の記事[^】]*|要求事項|文体の指示|注意|指示|制約|出力形式|前提|条件|執筆ルール|記事の構成)】"
+)
+_PROMPT_END = re.compile(r"^(?:続きを書いてください|以下に続きを|それでは続きを)")
+_PROMPT_LINE = re.compile(
+    r"記事の末尾に|フロントマターは追加しない|文字程度になるよう|上記の文章から自然に続く|"
+    r"既存の内容を繰り返さない|記事の途切れた部分から|続きを書いてください|AIらしい機械的な表現は避け"
+)
+_CHATTER = re.compile(
+    r"^(?:The article has been|I will now|I have (?:now )?(?:generated|written|completed)|"
+    r"Here is the (?:article|continuation)|Okay, (?:here|I)|Sure, here|Let me (?:now )?check|"
+    r"Now I will|The (?:article|text) (?:is|was) (?:generated|written))",
+    re.IGNORECASE,
+)
+
+_TERMINAL = frozenset("。！？!?.」』）)]】”’\"'…:：;；>")
+_CONTINUATION_START = frozenset("のをんっゃゅょぁぃぅぇぉゎーゝゞ、，,。）」』")
+_NOISE_CHARS = frozenset("\\{}^$_=|<>")
+
+# --- near-duplicates ------------------------------------------------------------------------------
+
+_SHINGLE = 3
+_SAMPLE_MASK = 3  # index the ~1/4 of shingles whose hash is ≡ 0 mod 4: containment survives sampling
+_MAX_POSTING = 64  # a sampled shingle shared by this many blocks carries no signal
+_JACCARD_DUP = 0.8
+_CONTAIN_DUP = 0.9
+_MIN_DUP_CHARS = 12
+_DEDUP_STRIP = re.compile(r"[\s\W_]+")
+
+
+def clean_body(markdown: str, title: str | None = None) -> CleanedBody:
+    try:
+        return _clean(markdown, title)
+    except Exception:  # a bad post must not stop ingest of the other 2,500
+        logger.exception("cleaning failed; falling back to tag-stripped text")
+        text = _strip_inline(str(markdown).replace("\n", " ")) if isinstance(markdown, str) else ""
+        blocks = (Block("paragraph", text),) if text else ()
+        return CleanedBody(sections=(Section(None, 0, blocks),) if blocks else (), tables=())
+
+
+def reading_time_minutes(text: str) -> int:
+    cjk = 0
+    latin_words = 0
+    in_word = False
+    for ch in text:
+        code = ord(ch)
+        if 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF:
+            cjk += 1
+            in_word = False
+        elif ch.isalnum():
+            if not in_word:
+                latin_words += 1
+                in_word = True
+        elif ch in "'-’" and in_word:
+            continue
+        else:
+            in_word = False
+    minutes = cjk / 500 + latin_words / 200
+    return max(1, math.ceil(minutes))
+
+
+# --- implementation -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Raw:
+    """A block while it is still being assembled and judged."""
+
+    kind: str  # "heading" | "paragraph" | "list_item" | "quote" | "break"
+    text: str
+    level: int = 0
+    bold_only: bool = False
+
+
+def _clean(markdown: str, title: str | None) -> CleanedBody:
+    text = _prepass(markdown)
+    tables: list[str] = []
+    raws = list(_scan_blocks(text.split("\n"), tables))
+    raws = _drop_prompt_and_chatter(raws)
+    if raws is None:  # the whole post is pipeline chatter
+        return CleanedBody(sections=(), tables=tuple(tables))
+    raws = _rejoin_cut_sentences(raws)
+    raws = _dedupe(raws)
+    sections = _build_sections(raws, title)
+    return CleanedBody(sections=tuple(sections), tables=tuple(tables))
+
+
+def _prepass(markdown: str) -> str:
+    text = markdown.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    if "<" in text:
+        text = _HTML_COMMENT.sub("", text)
+        text = _SCRIPT_STYLE.sub("", text)
+    if "{" in text:
+        text = _LIQUID.sub("", text)
+    if "END" in text.upper():
+        text = _END_INSTRUCTION_LINE.sub("", text)
+        text = _END_MARK.sub("\n\n", text)
+    if len(text) >= _FLAT_MIN_LEN and any(len(line) >= _FLAT_MIN_LEN for line in text.split("\n")):
+        text = "\n".join(_unflatten(line) if len(line) >= _FLAT_MIN_LEN else line for line in text.split("\n"))
+    return text
+
+
+def _unflatten(line: str) -> str:
+    """Give back the block structure of an article that was written out on one line."""
+    if not _FLAT_HEADING.search(line) and "。 " not in line:
+        return line
+    out: list[str] = []
+    pieces = _FLAT_HEADING.split(line)
+    # split() alternates text, hashes, text, hashes, text...
+    head = pieces[0]
+    out.append(_unflatten_prose(head))
+    for i in range(1, len(pieces) - 1, 2):
+        hashes, rest = pieces[i], pieces[i + 1]
+        match = _FLAT_HEADING_END.search(rest)
+        if match:
+            heading, body = rest[: match.start()], rest[match.end() :]
+        else:
+            heading, body = rest, ""
+        out.append(f"{hashes} {heading}")
+        out.append(_unflatten_prose(body))
+    return "\n\n".join(part for part in out if part.strip())
+
+
+def _unflatten_prose(text: str) -> str:
+    text = _FLAT_HR.sub("\n\n", text)
+    text = _FLAT_LIST.sub("\n", text)
+    return _FLAT_SENTENCE.sub("\n\n", text)
+
+
+def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
+    """Split lines into raw blocks; tables go to `tables`, code and markup noise is dropped."""
+    para: list[str] = []
+    para_kind = "paragraph"
+    in_fence: str | None = None
+    i = 0
+    n = len(lines)
+
+    def flush() -> _Raw | None:
+        nonlocal para, para_kind
+        if not para:
+            return None
+        raw_text = _join_lines(para)
+        kind = para_kind
+        para = []
+        para_kind = "paragraph"
+        bold_only = raw_text.startswith("**") and raw_text.endswith("**") and raw_text.count("**") == 2
+        cleaned = _strip_inline(raw_text)
+        if not cleaned or not any(ch.isalnum() for ch in cleaned):
+            return None
+        return _Raw(kind, cleaned, bold_only=bold_only)
+
+    while i < n:
+        line = lines[i]
+        i += 1
+        if in_fence is not None:
+            if line.strip().startswith(in_fence):
+                in_fence = None
+            continue
+        fence = _FENCE.match(line)
+        if fence:
+            if (raw := flush()) is not None:
+                yield raw
+            in_fence = fence.group(1)[0] * 3
+            continue
+        stripped = line.strip()
+        if not stripped:
+            if (raw := flush()) is not None:
+                yield raw
+            continue
+        if _IAL_LINE.match(line) or _HTML_BLOCK_LINE.match(line):
+            if (raw := flush()) is not None:
+                yield raw
+            continue
+        if _HR.match(line):
+            if (raw := flush()) is not None:
+                yield raw
+            yield _Raw("break", "")
+            continue
+        heading = _ATX.match(line)
+        if heading and not (len(heading.group(1)) == 1 and not line.lstrip().startswith("# ")):
+            if (raw := flush()) is not None:
+                yield raw
+            htext = _strip_inline(heading.group(2))
+            if htext:
+                yield _Raw("heading", htext, level=len(heading.group(1)))
+            continue
+        if _TABLE_ROW.match(line) and (
+            (i < n and _TABLE_SEP.match(lines[i])) or (para == [] and _TABLE_ROW.match(lines[i] if i < n else ""))
+        ):
+            if (raw := flush()) is not None:
+                yield raw
+            rows = [line]
+            while i < n and _TABLE_ROW.match(lines[i]):
+                rows.append(lines[i])
+                i += 1
+            cells = [
+                _strip_inline(cell)
+                for row in rows
+                if not _TABLE_SEP.match(row)
+                for cell in row.strip().strip("|").split("|")
+            ]
+            table_text = " ".join(cell for cell in cells if cell)
+            if table_text:
+                tables.append(table_text)
+            continue
+        item = _LIST.match(line)
+        if item:
+            if (raw := flush()) is not None:
+                yield raw
+            para = [item.group(2)]
+            para_kind = "list_item"
+            continue
+        quote = _QUOTE.match(line)
+        if quote:
+            if para_kind != "quote" and (raw := flush()) is not None:
+                yield raw
+            para.append(quote.group(1))
+            para_kind = "quote"
+            continue
+        para.append(stripped)
+    if (raw := flush()) is not None:
+        yield raw
+
+
+def _join_lines(lines: list[str]) -> str:
+    joined = " ".join(line.strip() for line in lines)
+    return _CJK_GAP.sub("", joined) if len(lines) > 1 else joined
+
+
+def _strip_inline(text: str) -> str:
+    if "[" in text:
+        text = _IMAGE.sub("", text)
+        text = _FOOTNOTE.sub("", text)
+        text = _LINK.sub(r"\1", text)
+        text = _REF_LINK.sub(r"\1", text)
+    if "<" in text:
+        text = _AUTOLINK.sub(r"\1", text)
+        text = _HTML_TAG.sub("", text)
+    if "{" in text:
+        text = _IAL_INLINE.sub("", text)
+        text = _LIQUID.sub("", text)
+        text = _LIQUID_RESIDUE.sub("", text)
+    if "`" in text:
+        text = _CODE_SPAN.sub(r"\2", text)
+    if "*" in text or "_" in text:
+        text = _STRONG.sub("", text)
+        text = _EM_STAR.sub(r"\1", text)
+        text = _EM_UNDER.sub(r"\1", text)
+    if "~~" in text:
+        text = _STRIKE.sub(r"\1", text)
+    if "&" in text:
+        text = html.unescape(text)
+        if "<" in text:
+            text = _HTML_TAG.sub("", text)
+    text = _STRAY_MARKUP.sub("", text)
+    if "END" in text.upper():
+        text = _END_MARK.sub(" ", text)
+    text = _LEADING_ELLIPSIS.sub("", text.strip())
+    return _SPACES.sub(" ", text).strip().rstrip("\\").strip()
+
+
+def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
+    """Remove leaked generation prompts and CTA/affiliate/related-article blocks.
+
+    Returns None when the post opens with pipeline chatter: such a post is a
+    model talking about its own output, so none of it is article prose.
+    """
+    for raw in raws:
+        if raw.kind in ("paragraph", "list_item", "quote"):
+            if _CHATTER.match(raw.text):
+                return None
+            break
+    out: list[_Raw] = []
+    in_prompt = False
+    skip_level = 0  # inside a boilerplate section: drop until a heading at this level or above
+    for raw in raws:
+        if raw.kind == "heading":
+            if skip_level and raw.level > skip_level:
+                continue
+            skip_level = 0
+            in_prompt = False
+            if _BOILERPLATE_HEADING.search(raw.text):
+                skip_level = raw.level
+                continue
+            out.append(raw)
+            continue
+        if skip_level:
+            continue
+        if raw.kind == "break":
+            out.append(raw)
+            continue
+        if _PROMPT_HEADER.match(raw.text):
+            in_prompt = True
+            continue
+        if in_prompt:
+            if _PROMPT_END.match(raw.text):
+                in_prompt = False
+            continue
+        if _PROMPT_LINE.search(raw.text) or _CHATTER.match(raw.text) or _BOILERPLATE_BLOCK.search(raw.text):
+            continue
+        if _is_noise(raw.text):
+            continue
+        out.append(raw)
+    return out
+
+
+def _is_noise(text: str) -> bool:
+    """TeX-like or symbol soup: many markup characters and no sentence punctuation."""
+    if len(text) < 20:
+        return False
+    noise = sum(1 for ch in text if ch in _NOISE_CHARS)
+    return noise / len(text) > 0.06
+
+
+def _is_cut(raw: _Raw) -> bool:
+    if raw.kind not in ("paragraph", "list_item", "quote") or raw.bold_only:
+        return False
+    text = raw.text
+    return len(text) >= 30 and text[-1] not in _TERMINAL
+
+
+def _rejoin_cut_sentences(raws: list[_Raw]) -> list[_Raw]:
+    """Glue a sentence cut at a chunk border back onto its continuation.
+
+    The next chunk often restarts a few words (or the whole paragraph) before
+    the cut, so the longest tail of the cut text that the continuation starts
+    with is merged once rather than repeated.
+    """
+    out: list[_Raw] = []
+    i = 0
+    n = len(raws)
+    while i < n:
+        raw = raws[i]
+        i += 1
+        if _is_cut(raw):
+            j = i
+            while j < n and raws[j].kind == "break":
+                j += 1
+            if j < n and raws[j].kind in ("paragraph", "list_item", "quote"):
+                merged = _merge(raw.text, raws[j].text)
+                if merged is not None:
+                    raws[j] = _Raw(raw.kind, merged)
+                    i = j
+                    continue
+        out.append(raw)
+    return out
+
+
+def _merge(head: str, tail: str) -> str | None:
+    limit = min(len(head), len(tail))
+    for k in range(limit, 1, -1):
+        if head.endswith(tail[:k]):
+            return head + tail[k:]
+    if tail[0] in _CONTINUATION_START:
+        return head + tail
+    return None
+
+
+def _dedup_key(text: str) -> str:
+    return _DEDUP_STRIP.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+def _shingles(key: str) -> set[str]:
+    if len(key) <= _SHINGLE:
+        return {key}
+    return {key[i : i + _SHINGLE] for i in range(len(key) - _SHINGLE + 1)}
+
+
+def _dedupe(raws: list[_Raw]) -> list[_Raw]:
+    """Keep the first (or the longest, if a later one extends it) of near-identical blocks."""
+    exact: set[str] = set()
+    kept: list[_Raw | None] = []
+    kept_shingles: list[set[str]] = []
+    kept_index: list[int] = []  # position in `kept` for each entry in kept_shingles
+    postings: dict[str, list[int]] = {}
+    for raw in raws:
+        if raw.kind == "break":
+            kept.append(raw)
+            continue
+        key = _dedup_key(raw.text)
+        if raw.kind == "heading":
+            kept.append(raw)
+            continue
+        if not key:
+            continue
+        if key in exact:
+            continue
+        exact.add(key)
+        shingles = _shingles(key)
+        if len(key) >= _MIN_DUP_CHARS:
+            sampled = [s for s in shingles if hash(s) & _SAMPLE_MASK == 0] or list(shingles)[:1]
+            counts: dict[int, int] = {}
+            for s in sampled:
+                posting = postings.get(s)
+                if posting and len(posting) < _MAX_POSTING:
+                    for cand in posting:
+                        counts[cand] = counts.get(cand, 0) + 1
+            duplicate_of: int | None = None
+            need = max(1, len(sampled) // 3)
+            for cand, shared in sorted(counts.items(), key=lambda kv: -kv[1]):
+                if shared < need:
+                    break
+                other = kept_shingles[cand]
+                inter = len(shingles & other)
+                smaller = min(len(shingles), len(other))
+                if inter / (len(shingles) + len(other) - inter) >= _JACCARD_DUP or (
+                    smaller and inter / smaller >= _CONTAIN_DUP
+                ):
+                    duplicate_of = cand
+                    break
+            if duplicate_of is not None:
+                pos = kept_index[duplicate_of]
+                earlier = kept[pos]
+                if earlier is not None and len(raw.text) > len(earlier.text) * 1.1 and _is_cut(earlier):
+                    # the earlier copy was a truncated chunk: keep the complete one in its place
+                    kept[pos] = _Raw(earlier.kind, raw.text)
+                    kept_shingles[duplicate_of] = shingles | kept_shingles[duplicate_of]
+                continue
+            ident = len(kept_shingles)
+            kept_shingles.append(shingles)
+            kept_index.append(len(kept))
+            for s in sampled:
+                postings.setdefault(s, []).append(ident)
+        kept.append(raw)
+    return [raw for raw in kept if raw is not None]
+
+
+def _build_sections(raws: list[_Raw], title: str | None) -> list[Section]:
+    sections: list[Section] = []
+    heading: str | None = None
+    level = 0
+    blocks: list[Block] = []
+    seen_headings: set[str] = set()
+    title_key = _dedup_key(title) if title else ""
+    first_content = True
+
+    def close() -> None:
+        if heading is None and not blocks:
+            return
+        key = _dedup_key(heading) if heading else ""
+        if not blocks and key and key in seen_headings:
+            return  # a repeated chunk's heading whose paragraphs were all duplicates
+        if key:
+            seen_headings.add(key)
+        sections.append(Section(heading, level if heading else 0, tuple(blocks)))
+
+    for raw in raws:
+        if raw.kind == "break":
+            continue
+        if raw.kind == "heading":
+            if first_content and title_key and _restates(raw.text, title_key):
+                first_content = False
+                continue
+            close()
+            heading, level, blocks = raw.text, max(1, min(6, raw.level)), []
+            first_content = False
+            continue
+        if first_content:
+            first_content = False
+            if title_key and _restates(raw.text, title_key):
+                continue
+        blocks.append(Block(raw.kind, raw.text))
+    close()
+    # a trailing heading with nothing under it is leftover scaffolding
+    while sections and not sections[-1].blocks:
+        sections.pop()
+    return sections
+
+
+def _restates(text: str, title_key: str) -> bool:
+    key = _dedup_key(text)
+    if not key:
+        return False
+    if key == title_key:
+        return True
+    if len(key) > 2 * len(title_key) + 10:
+        return False
+    a, b = _shingles(key), _shingles(title_key)
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter) >= 0.6 or inter / min(len(a), len(b)) >= 0.9
+
+
+def _looks_like_prose(text: str) -> bool:
+    if len(text) < 15 or _CHATTER.match(text):
+        return False
+    letters = sum(1 for ch in text if ch.isalpha())
+    if letters / len(text) < 0.5:
+        return False
+    terminators = sum(text.count(ch) for ch in "。！？")
+    terminators += len(re.findall(r"[.!?](?:\s|$)", text))
+    return terminators > 0

@@ -1,0 +1,272 @@
+"""Tests for bot.cleaning: one small input per rule, then the real corpus sample."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.cleaning import Block, CleanedBody, Section, clean_body, reading_time_minutes
+
+SENT_A = "生成AIの導入は、多くの企業にとって重要な経営課題になりつつあります。"
+SENT_B = "特に製造業では、品質検査の自動化が大きな成果を上げています。"
+SENT_C = "一方で、データの整備には想像以上の時間がかかることも分かってきました。"
+
+
+def _blocks(body: CleanedBody) -> list[str]:
+    return [b.text for s in body.sections for b in s.blocks]
+
+
+# --- unit rules -------------------------------------------------------------------------------------
+
+
+def test_headings_become_sections_and_markup_is_stripped() -> None:
+    md = f"前置きです。\n\n## 見出し**一**\n\n{SENT_A} **強調**と[リンク](https://x.example/a)。\n\n###小見出し\n\n{SENT_B}"
+    body = clean_body(md)
+    assert [(s.heading, s.level) for s in body.sections] == [(None, 0), ("見出し一", 2), ("小見出し", 3)]
+    assert body.sections[1].blocks == (Block("paragraph", f"{SENT_A} 強調とリンク。"),)
+    assert body.text.split("\n\n") == ["前置きです。", "見出し一", f"{SENT_A} 強調とリンク。", "小見出し", SENT_B]
+
+
+def test_images_code_html_liquid_and_ial_are_removed() -> None:
+    md = (
+        '![図](/img/a.png)\n\n<div class="box">\n本文<b>太字</b>です。\n</div>\n\n'
+        "{% include ads-mid-article.html %}\n\n```python\nprint('x')\n```\n\n"
+        "値は{{ page.x }}で`code`を使う。\n\n[お知らせ](/x/)\n{: .consulting-cta-link}"
+    )
+    assert _blocks(clean_body(md)) == ["本文太字です。", "値はでcodeを使う。", "お知らせ"]
+
+
+def test_end_marks_are_removed_even_mid_line() -> None:
+    body = clean_body(f"{SENT_A}---END---{SENT_B}\n\n---END---\n\n{SENT_C}")
+    assert "END" not in body.text
+    assert _blocks(body) == [SENT_A, SENT_B, SENT_C]
+
+
+def test_exact_and_near_duplicate_paragraphs_are_dropped() -> None:
+    near = SENT_A.replace("重要な", "重大な")
+    md = f"{SENT_A}\n\n{SENT_B}\n\n{SENT_A}\n\n{near}\n\n　{SENT_B.replace('、', '， ')}\n\n{SENT_C}"
+    assert _blocks(clean_body(md)) == [SENT_A, SENT_B, SENT_C]
+
+
+def test_a_fragment_contained_in_an_earlier_paragraph_is_dropped() -> None:
+    md = f"{SENT_A}{SENT_B}{SENT_C}\n\n{SENT_B}"
+    assert _blocks(clean_body(md)) == [SENT_A + SENT_B + SENT_C]
+
+
+def test_cut_sentence_is_rejoined_with_its_continuation() -> None:
+    md = f"{SENT_A}例えば、モデル\n\n---END---\n\nの推論コストが課題です。"
+    assert _blocks(clean_body(md)) == [SENT_A + "例えば、モデルの推論コストが課題です。"]
+
+
+def test_cut_sentence_rejoins_when_continuation_repeats_its_tail() -> None:
+    md = f"{SENT_A}それが、その成功を\n\n---END---\n\n成功を左右するでしょう。{SENT_B}"
+    assert _blocks(clean_body(md)) == [SENT_A + "それが、その成功を左右するでしょう。" + SENT_B]
+
+
+def test_cut_paragraph_restarted_in_full_keeps_one_complete_copy() -> None:
+    md = f"{SENT_A}{SENT_B}例えば\n\n---END---\n\n{SENT_A}{SENT_B}例えば、検査工程です。"
+    assert _blocks(clean_body(md)) == [SENT_A + SENT_B + "例えば、検査工程です。"]
+
+
+def test_tables_go_to_search_text_only() -> None:
+    md = f"{SENT_A}\n\n| 製品 | 価格 |\n|---|---|\n| **Zebra** | 100円 |\n\n{SENT_B}"
+    body = clean_body(md)
+    assert body.tables == ("製品 価格 Zebra 100円",)
+    assert "Zebra" not in body.text
+    assert "Zebra" in body.search_text
+
+
+def test_flattened_article_gets_its_headings_back() -> None:
+    line = (
+        f"記事タイトル {SENT_A} {SENT_B} ### 研究の背景：なぜ今か？ {SENT_C} {SENT_A.replace('企業', '組織')}"
+        f" * **項目一**: 説明です。 * 項目二 --- ### あわせて読みたい - [他の記事](/a/) "
+    ) * 8
+    body = clean_body(line)
+    assert "###" not in body.text and "**" not in body.text and "](" not in body.text
+    assert [s.heading for s in body.sections] == [None, "研究の背景：なぜ今か？"]
+    assert SENT_C in _blocks(body)
+    assert "項目一: 説明です。" in _blocks(body)
+    assert "他の記事" not in body.text
+
+
+def test_cta_affiliate_and_related_sections_are_dropped() -> None:
+    md = (
+        f"{SENT_A}\n\n---\n\n## 関連記事\n\n- [記事](/a/)\n\n## 技術選定のご相談を承っています\n\n"
+        "実装経験に基づくアドバイスをしています。\n\n[お問い合わせはこちら](/services/?utm_source=x)\n"
+        "{: .consulting-cta-link}\n\n## この記事に関連するおすすめ書籍\n\n### [本](https://amazon.example/)\n\n"
+        "解説書です。\n\n*※ 本ページのリンクにはアフィリエイトリンクが含まれます。*\n\n## まとめ\n\n" + SENT_B
+    )
+    body = clean_body(md)
+    assert [s.heading for s in body.sections] == [None, "まとめ"]
+    assert _blocks(body) == [SENT_A, SENT_B]
+
+
+def test_leaked_generation_prompt_is_dropped() -> None:
+    md = (
+        f"{SENT_A}\n\n【要求事項】\n1. 上記の文章から自然に続くように記事を完成させてください。\n"
+        "7. 記事の末尾に---END---を必ず追加してください。\n\n【注意】\n- 既存の内容を繰り返さないでください。\n\n"
+        f"続きを書いてください：\n\n### 本題\n\n{SENT_B}\n\n記事の末尾に ---END--- を必ず追加する"
+    )
+    body = clean_body(md)
+    assert _blocks(body) == [SENT_A, SENT_B]
+    assert "END" not in body.search_text
+
+
+def test_pipeline_chatter_post_has_no_prose() -> None:
+    md = (
+        "The article has been generated according to the instructions. I will now check the character count.\n\n"
+        f"{SENT_A}\n\n{SENT_B}"
+    )
+    body = clean_body(md)
+    assert not body.has_prose
+    assert "The article has been generated" not in body.text
+
+
+def test_tex_garbage_has_no_prose() -> None:
+    md = "\\frac{a}{b} \\sum_{i=0}^{n} x_i \\alpha \\beta {}^{2} \\mathbb{R}^n\n\n$$ \\int_0^1 f(x) dx $$"
+    body = clean_body(md)
+    assert not body.has_prose
+
+
+def test_normal_post_has_prose() -> None:
+    assert clean_body(f"{SENT_A}\n\n{SENT_B}").has_prose
+
+
+def test_leading_block_restating_title_is_dropped() -> None:
+    title = "MetaのLlama 4、LLM競争の次なる一手は何をもたらすのか？"
+    body = clean_body(f"{title}\n\n{SENT_A}", title=title)
+    assert _blocks(body) == [SENT_A]
+    assert _blocks(clean_body(f"{title}\n\n{SENT_A}")) == [title, SENT_A]
+
+
+def test_list_items_and_quotes_keep_their_kind() -> None:
+    body = clean_body(f"- **項目**: {SENT_A}\n- 二つ目\n\n> {SENT_B}\n> {SENT_C}")
+    assert body.sections == (
+        Section(
+            None,
+            0,
+            (
+                Block("list_item", f"項目: {SENT_A}"),
+                Block("list_item", "二つ目"),
+                Block("quote", SENT_B + SENT_C),
+            ),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("", 1), ("あ" * 500, 1), ("あ" * 1001, 3), ("word " * 400, 2), ("あ" * 500 + " word" * 200, 2)],
+)
+def test_reading_time(text: str, minutes: int) -> None:
+    assert reading_time_minutes(text) == minutes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("#*_-|[]()!{}%<>/`~>:。、あア漢aZ 1\n\t\\END")), max_size=300))
+def test_clean_body_never_raises_on_markdownish_text(text: str) -> None:
+    body = clean_body(text, title=text[:20])
+    assert isinstance(body.text, str) and isinstance(body.search_text, str)
+    assert "---END---" not in body.text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_clean_body_never_raises_on_any_text(text: str) -> None:
+    assert isinstance(clean_body(text).has_prose, bool)
+
+
+# --- the real corpus sample -------------------------------------------------------------------------
+
+
+def _load_posts(site: Path) -> list[tuple[str, dict, str]]:
+    posts = []
+    for path in sorted((site / "_posts").glob("*.md")):
+        raw = path.read_text(encoding="utf-8")
+        lines = raw.split("\n")
+        closing = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---")
+        front = yaml.safe_load("\n".join(lines[1:closing])) or {}
+        posts.append((path.name, front, "\n".join(lines[closing + 1 :])))
+    return posts
+
+
+@pytest.fixture(scope="module")
+def cleaned(corpus_site: Path) -> dict[str, tuple[dict, str, CleanedBody]]:
+    return {
+        name: (front, body, clean_body(body, title=front.get("title")))
+        for name, front, body in _load_posts(corpus_site)
+    }
+
+
+RESIDUE = re.compile(r"---END---|\{:|\{%|\{\{|\|---|\*\*|\]\(|</?[A-Za-z][A-Za-z0-9]*[\s>/]|###")
+
+
+def test_corpus_has_no_markup_residue(cleaned: dict) -> None:
+    assert len(cleaned) >= 60
+    offenders = {
+        name: RESIDUE.search(body.text).group(0) for name, (_, _, body) in cleaned.items() if RESIDUE.search(body.text)
+    }
+    assert offenders == {}
+
+
+def _shingles(text: str) -> set[str]:
+    key = re.sub(r"[\s\W_]+", "", text.casefold())
+    return {key[i : i + 3] for i in range(max(1, len(key) - 2))}
+
+
+def test_corpus_has_no_near_duplicate_blocks(cleaned: dict) -> None:
+    dups = []
+    for name, (_, _, body) in cleaned.items():
+        sets = [(b.text, _shingles(b.text)) for s in body.sections for b in s.blocks if len(b.text) >= 30]
+        for i, (text_a, a) in enumerate(sets):
+            for text_b, b in sets[i + 1 :]:
+                inter = len(a & b)
+                if inter / len(a | b) >= 0.8 or inter / min(len(a), len(b)) >= 0.9:
+                    dups.append((name, text_a[:40], text_b[:40]))
+    assert dups == []
+
+
+def test_corpus_seed_cut_sentence_is_rejoined(cleaned: dict) -> None:
+    for name in ("2025-12-10-metallama-4llm-seed.md", "2025-12-10-1-metallama-4llm.md"):
+        text = cleaned[name][2].text
+        assert "例えば、モデルの推論コスト" in text
+        assert not re.search(r"例えば、モデル\s*\n", text)
+        assert "その成功を左右するでしょう" in cleaned["2025-12-10-metallama-4llm-seed.md"][2].text
+
+
+def test_corpus_cleaning_removes_repeats(cleaned: dict) -> None:
+    _, raw, body = cleaned["2025-12-08-2-50m-for-ai-defense-whats-the-real-t.md"]
+    assert len(body.text) < 0.5 * len(raw)
+    assert body.has_prose
+
+
+def test_corpus_table_words_are_searchable(cleaned: dict) -> None:
+    with_tables = {name: body for name, (_, _, body) in cleaned.items() if body.tables}
+    assert len(with_tables) >= 5
+    for name, body in with_tables.items():
+        for table in body.tables:
+            for word in table.split()[:5]:
+                assert word in body.search_text, (name, word)
+    _, raw, body = cleaned["2026-04-12-real-estate-ai-property-description.md"]
+    first_row = next(line for line in raw.splitlines() if line.startswith("|"))
+    cell = first_row.strip("|").split("|")[0].strip().strip("*")
+    assert cell and cell in body.search_text
+
+
+def test_corpus_chatter_post_has_no_prose(cleaned: dict) -> None:
+    chatter = cleaned["2025-11-11-1-the-article-has-been-generated-according.md"][2]
+    assert not chatter.has_prose
+    others = [name for name, (_, _, body) in cleaned.items() if not body.has_prose]
+    assert others == ["2025-11-11-1-the-article-has-been-generated-according.md"]
+
+
+def test_corpus_leaked_prompt_is_gone(cleaned: dict) -> None:
+    for name, (_, _, body) in cleaned.items():
+        assert "必ず追加" not in body.search_text, name
+        assert "【要求事項】" not in body.search_text, name
+        assert "アフィリエイト" not in body.text, name
