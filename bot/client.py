@@ -29,6 +29,7 @@ from bot import __version__, limits
 from bot.i18n import COMMAND_TEXT_JA, t
 from bot.ingest import IngestReport, ingest
 from bot.jekyll import Site, load_site
+from bot.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
 from bot.settings import Settings
 from bot.store import Post, Store
 from bot.summaries import stored_summary
@@ -92,6 +93,17 @@ class KijiBot(commands.Bot):
         self.last_ingest: IngestReport | None = None
         self.version = __version__
         self.ingest_lock = asyncio.Lock()
+        self.llm: LLMClient | None = None
+        if settings.llm_base_url and settings.llm_model:
+            self.llm = LLMClient(
+                LLMConfig(
+                    settings.llm_base_url,
+                    settings.llm_model,
+                    settings.llm_api_key,
+                    settings.llm_timeout,
+                    settings.llm_prompt_chars,
+                )
+            )
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
             discord.http.Route.BASE = settings.api_base
@@ -139,10 +151,30 @@ class KijiBot(commands.Bot):
         return report
 
     async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
-        """(summary text, footer saying where it came from) for embeds and announcements."""
+        """(summary text, footer saying where it came from) for embeds and announcements.
+
+        With a language model configured, its cached answer for this content is used, or it
+        is asked (callers defer first: it may take seconds); any failure falls back to the
+        stored extractive summary, and the footer says so.
+        """
+        fallback_note = False
+        if self.llm is not None:
+            model = self.llm.config.model
+            cached = await self.store.get_summary(post.id, length, source=self.llm.source)
+            if cached:
+                return limits.cut(cached[0], limits.EMBED_DESCRIPTION), t("summary_source.llm", locale, model=model)
+            try:
+                answer = await self.llm.summarize(post.title, await self.store.get_text(post.id) or "", length)
+            except LLMError as exc:
+                log.warning("language model summary of post %d failed: %s; using the extractive one", post.id, exc)
+                fallback_note = True
+            else:
+                await self.store.put_summary(post.id, length, self.llm.source, PROMPT_VERSION, [answer])
+                return answer, t("summary_source.llm", locale, model=model)
         shown = await stored_summary(self.store, post, length)
         text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
-        return text, t(shown.source, locale, model=shown.model or "")
+        source = "summary_source.llm_fallback" if fallback_note else shown.source
+        return text, t(source, locale)
 
     async def command_payload(self, guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
         translator = self.tree.translator
@@ -174,6 +206,8 @@ class KijiBot(commands.Bot):
         try:
             await super().close()
         finally:
+            if self.llm is not None:
+                await self.llm.close()
             await self.store.close()
 
 

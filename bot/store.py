@@ -685,6 +685,22 @@ class Store:
             row = await cur.fetchone()
         return str(row[0]) if row else None
 
+    async def related_candidates(self, post_id: int, limit: int = 200, now: float | None = None) -> list[Post]:
+        """Visible posts sharing a tag or category with `post_id`, most shared first."""
+        return await self._posts(
+            f"SELECT {_POST_COLUMNS} FROM posts p JOIN ("
+            "  SELECT other.post_id AS id, count(*) AS shared FROM post_tags mine "
+            "  JOIN post_tags other ON other.tag_id = mine.tag_id AND other.post_id != mine.post_id "
+            "  WHERE mine.post_id = ? GROUP BY other.post_id "
+            "  UNION ALL "
+            "  SELECT other.post_id AS id, count(*) AS shared FROM post_categories mine "
+            "  JOIN post_categories other ON other.category_id = mine.category_id AND other.post_id != mine.post_id "
+            "  WHERE mine.post_id = ? GROUP BY other.post_id"
+            ") c ON c.id = p.id WHERE p.date_utc <= ? GROUP BY p.id ORDER BY sum(c.shared) DESC, p.date_utc DESC "
+            "LIMIT ?",
+            (post_id, post_id, _now(now), limit),
+        )
+
     async def texts(self, post_ids: Sequence[int]) -> dict[int, str]:
         """Cleaned texts of several posts at once (for search snippets)."""
         result: dict[int, str] = {}

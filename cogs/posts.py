@@ -14,6 +14,7 @@ from bot import limits
 from bot.client import KijiBot
 from bot.i18n import format_date, t
 from bot.lookup import gist, resolve_post, suggest_titles, title_choices
+from bot.related import rank_related
 from bot.store import Post
 from bot.ui import EMBED_COLOUR, fit_embed, list_pages, post_embed, post_entry, read_button_view, reply
 
@@ -58,6 +59,8 @@ class PostsCog(commands.Cog):
         if found is None:
             await unknown_post_reply(self.bot, interaction, post)
             return
+        if self.bot.llm is not None:
+            await interaction.response.defer(thinking=True)  # a model may take seconds to answer
         embed = await self.summary_embed(found, length.value if length else "standard", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(found, interaction.locale))
 
@@ -93,6 +96,25 @@ class PostsCog(commands.Cog):
             return
         embed = await self.summary_embed(post, "short", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(post, interaction.locale))
+
+    @app_commands.command(name=_("related"), description=_("Posts related to a post"))
+    @app_commands.describe(post=_("The post (type part of its title)"))
+    @app_commands.autocomplete(post=post_autocomplete)
+    async def related(self, interaction: discord.Interaction, post: str) -> None:
+        locale = interaction.locale
+        found = await resolve_post(self.bot.store, post)
+        if found is None:
+            await unknown_post_reply(self.bot, interaction, post)
+            return
+        candidates = await self.bot.store.related_candidates(found.id)
+        texts = await self.bot.store.texts([found.id, *(c.id for c in candidates)])
+        related = rank_related(found, texts.get(found.id, ""), candidates, texts)
+        if not related:
+            await reply(interaction, content=t("no_related", locale), ephemeral=True)
+            return
+        entries = [post_entry(p, gist(p), tz=self.bot.timezone, locale=locale) for p in related]
+        title = t("related_title", locale, title=limits.cut(found.title, 200))
+        await reply(interaction, embed=list_pages(title, entries, locale)[0])
 
     @app_commands.command(name=_("about"), description=_("What this bot serves"))
     async def about(self, interaction: discord.Interaction) -> None:
