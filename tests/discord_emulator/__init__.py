@@ -1,0 +1,84 @@
+"""A loopback emulation of Discord's REST API (v10) and gateway, for end-to-end tests of the bot.
+
+Start it (or use the ``discord_emulator`` pytest fixture from :mod:`discord_emulator.fixtures`, which also
+fails the test at teardown if the bot broke any rule)::
+
+    emu = DiscordEmulator(spec_path=openapi_spec_path)   # 127.0.0.1, random free port
+    await emu.start()
+    guild = emu.add_guild("Blog")                         # @everyone, an owner, the bot as member
+    channel = emu.add_channel(guild, "general")           # type=0 text, 5 announcement, 15 forum
+    admin = emu.add_member(guild, name="admin", permissions=MANAGE_GUILD)
+    reader = emu.add_member(guild, name="reader")
+
+Point discord.py at it (all requests then go to 127.0.0.1 only)::
+
+    discord.http.Route.BASE = emu.api_base                               # "http://127.0.0.1:PORT/api/v10"
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
+    await client.start(emu.token)   # (in a task) login: GET /users/@me, /oauth2/applications/@me
+
+A non-sharded ``discord.Client`` connects straight to ``DiscordWebSocket.DEFAULT_GATEWAY`` (class attribute,
+read in ``DiscordWebSocket.from_client``); the bot can instead fetch ``GET /gateway/bot`` from ``Route.BASE``
+and set that attribute from the returned ``url``. After READY discord.py resumes on ``resume_gateway_url``
+(``ws://127.0.0.1:PORT/resume-gateway``). Restore both attributes after the test. The gateway speaks JSON
+with ``compress=zlib-stream`` (discord.py's default without zstandard), ``zstd-stream`` if the ``zstandard``
+module is installed, or uncompressed.
+
+Drive it::
+
+    await emu.wait_until_ready()                     # IDENTIFY done, READY + GUILD_CREATE(s) sent
+    h = await emu.slash_command("article", {"query": "rust"}, user=reader, locale="ja")
+    body = await h.response()                        # {"type": 4, "data": {...}} as POSTed by the bot
+    msg = await h.message()                          # final original response (after a deferred edit too)
+    ups = await h.followups(1)
+    ac = await emu.autocomplete("article", focused_option="query", options={"query": "ru"})
+    choices = await ac.choices()
+    click = await emu.click_button(msg, "next", user=reader)
+    await emu.drop_connection(); await emu.wait_until_resumed()
+
+Read what the bot sent: ``emu.sent_messages[channel_id]`` (channel posts and forum/thread starter messages),
+``emu.messages_by_id``, ``emu.interactions[id]`` (:class:`InteractionRecord`), ``emu.global_commands`` /
+``emu.guild_commands[guild_id]``, ``emu.requests`` (every REST request with its JSON body and status),
+``emu.violations``.
+
+Inject failures: ``emu.fail_next("POST", r"^/channels/\\d+/messages$", 429, retry_after=0.2, is_global=False)``
+(also 403/404/500/503, ``count=``), ``emu.global_rate_limit = 50`` (requests/s, 429 + ``X-RateLimit-Global``
+beyond it; counted in ``emu.rate_limited_count``). ``nonce`` + ``enforce_nonce`` deduplicate channel posts for
+5 minutes (``emu.nonce_duplicates``).
+
+Validation (each failure is a :class:`Violation`): JSON bodies (and multipart ``payload_json``) against the
+OpenAPI spec, message/embed/autocomplete limits not in the spec, unknown routes, bad ``Authorization``, the
+3-second initial-response deadline (404/10062), double acknowledgement (400/40060), webhook use before
+acknowledgement, gateway protocol errors. Realistic refusals (missing permissions, unknown channel) are
+answered like Discord but are not violations.
+"""
+
+from .server import (
+    ADMINISTRATOR,
+    DEFAULT_TOKEN,
+    MANAGE_GUILD,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
+    DiscordEmulator,
+    InteractionHandle,
+    InteractionRecord,
+    RecordedRequest,
+    Violation,
+)
+from .validation import SpecValidator, check_autocomplete_choices, check_message_limits, load_spec_validator
+
+__all__ = [
+    "ADMINISTRATOR",
+    "DEFAULT_TOKEN",
+    "MANAGE_GUILD",
+    "SEND_MESSAGES",
+    "VIEW_CHANNEL",
+    "DiscordEmulator",
+    "InteractionHandle",
+    "InteractionRecord",
+    "RecordedRequest",
+    "SpecValidator",
+    "Violation",
+    "check_autocomplete_choices",
+    "check_message_limits",
+    "load_spec_validator",
+]
