@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +36,12 @@ class PagerView(discord.ui.View):
 
 
 class SmokeBot(discord.Client):
-    def __init__(self, post_channel_id: int) -> None:
+    def __init__(self, post_channel_id: int, forum_id: int) -> None:
         # guild_ready_timeout: discord.py waits this long after the last GUILD_CREATE before on_ready (default 2 s).
         super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05)
         self.tree = app_commands.CommandTree(self)
         self.post_channel_id = post_channel_id
+        self.forum_id = forum_id
         self.synced: list[app_commands.AppCommand] = []
         tree = self.tree
 
@@ -75,6 +77,20 @@ class SmokeBot(discord.Client):
             sent = await channel.send(text)
             await interaction.edit_original_response(content=f"posted {sent.id}")
 
+        @tree.command(name="publish", description="Opens a forum post with an attachment")
+        async def publish(interaction: discord.Interaction, title: str) -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            forum = self.get_channel(self.forum_id)
+            assert isinstance(forum, discord.ForumChannel)
+            created = await forum.create_thread(
+                name=title,
+                content="article body",
+                embed=discord.Embed(title=title),
+                applied_tags=[forum.available_tags[0]],
+                file=discord.File(io.BytesIO(b"hello"), "article.txt"),
+            )
+            await interaction.followup.send(f"thread {created.thread.id}", ephemeral=True)
+
     async def setup_hook(self) -> None:
         self.synced = await self.tree.sync()
 
@@ -86,6 +102,7 @@ class World:
     guild: int
     channel: int
     posts: int
+    forum: int
     admin: int
     reader: int
 
@@ -128,12 +145,12 @@ async def world(discord_emulator: DiscordEmulator) -> AsyncIterator[World]:
     guild = emu.add_guild("Kiji test guild")
     channel = emu.add_channel(guild, "general")
     posts = emu.add_channel(guild, "posts", 5)
-    emu.add_channel(guild, "forum", 15, available_tags=["news"])
+    forum = emu.add_channel(guild, "forum", 15, available_tags=["news"])
     admin = emu.add_member(guild, name="admin", permissions=MANAGE_GUILD)
     reader = emu.add_member(guild, name="reader")
-    bot = SmokeBot(posts)
+    bot = SmokeBot(posts, forum)
     async with running(emu, bot):
-        yield World(emu, bot, guild, channel, posts, admin, reader)
+        yield World(emu, bot, guild, channel, posts, forum, admin, reader)
 
 
 async def test_login_ready_and_command_sync(world: World) -> None:
@@ -144,8 +161,8 @@ async def test_login_ready_and_command_sync(world: World) -> None:
     assert guild.get_channel(world.channel) is not None
     assert guild.member_count == 4  # owner, bot, admin, reader (others are not cached without the members intent)
     assert guild.me.guild_permissions.send_messages and not guild.me.guild_permissions.administrator
-    assert {c["name"] for c in emu.global_commands.values()} == {"article", "slow", "long", "post"}
-    assert {c.name for c in bot.synced} == {"article", "slow", "long", "post"}
+    assert {c["name"] for c in emu.global_commands.values()} == {"article", "slow", "long", "post", "publish"}
+    assert {c.name for c in bot.synced} == {"article", "slow", "long", "post", "publish"}
     assert emu.identify_count == 1 and emu.gateway_paths == ["/gateway"]
 
 
@@ -192,6 +209,20 @@ async def test_channel_post_retries_after_injected_429(world: World) -> None:
     assert sent["content"] == "hello"
     assert final["content"] == f"posted {sent['id']}"
     assert emu.rate_limited_count == 1
+
+
+async def test_forum_post_with_attachment(world: World) -> None:
+    emu = world.emu
+    handle = await emu.slash_command("publish", {"title": "New article"}, user=world.admin)
+    assert (await handle.response()) == {"type": 5, "data": {"flags": 64}}
+    [followup] = await handle.followups(1)
+    thread_id = int(followup["content"].removeprefix("thread "))
+    thread = emu.channels[thread_id]
+    assert thread["parent_id"] == str(world.forum) and thread["name"] == "New article"
+    assert thread["applied_tags"] == [emu.channels[world.forum]["available_tags"][0]["id"]]
+    [starter] = emu.sent_messages[thread_id]
+    assert starter["content"] == "article body" and starter["embeds"][0]["title"] == "New article"
+    assert [(a["filename"], a["size"]) for a in starter["attachments"]] == [("article.txt", 5)]
 
 
 async def test_too_long_content_is_a_violation(world: World) -> None:
@@ -277,6 +308,14 @@ def emu_record(emu: DiscordEmulator, payload: dict):  # type: ignore[no-untyped-
     record.dispatched_at = asyncio.get_running_loop().time()
     emu._interactions_by_token[record.token] = record
     return record
+
+
+def test_fixture_check_lists_violations() -> None:
+    emu = DiscordEmulator()
+    emu.assert_no_violations()
+    emu.violation("invalid body", "message content is 2001 characters (limit 2000)", "POST", "/channels/1/messages")
+    with pytest.raises(AssertionError, match=r"1 time\(s\):\n  1\. invalid body \[POST /channels/1/messages\]"):
+        emu.assert_no_violations()
 
 
 def test_validator_reports_limits_and_spec_errors(openapi_spec_path: Path) -> None:

@@ -19,7 +19,9 @@ Point discord.py at it (all requests then go to 127.0.0.1 only)::
 A non-sharded ``discord.Client`` connects straight to ``DiscordWebSocket.DEFAULT_GATEWAY`` (class attribute,
 read in ``DiscordWebSocket.from_client``); the bot can instead fetch ``GET /gateway/bot`` from ``Route.BASE``
 and set that attribute from the returned ``url``. After READY discord.py resumes on ``resume_gateway_url``
-(``ws://127.0.0.1:PORT/resume-gateway``). Restore both attributes after the test. The gateway speaks JSON
+(``ws://127.0.0.1:PORT/resume-gateway``). Restore both attributes after the test. Pass
+``guild_ready_timeout=0.05`` to the client: discord.py otherwise idles 2 s after the last GUILD_CREATE before
+``on_ready``. Close the bot (``await client.close()``) before the emulator stops. The gateway speaks JSON
 with ``compress=zlib-stream`` (discord.py's default without zstandard), ``zstd-stream`` if the ``zstandard``
 module is installed, or uncompressed.
 
@@ -33,7 +35,13 @@ Drive it::
     ac = await emu.autocomplete("article", focused_option="query", options={"query": "ru"})
     choices = await ac.choices()
     click = await emu.click_button(msg, "next", user=reader)
-    await emu.drop_connection(); await emu.wait_until_resumed()
+    await emu.drop_connection(); await emu.wait_until_resumed()   # events sent meanwhile are replayed
+
+Every wait takes ``timeout_s`` and waits on state changes (an ``asyncio.Condition``), never by polling; a
+timeout names what was awaited and lists the violations so far. Defaults: the guild/channel/user of an
+injection are the only guild, its first text channel and its first non-owner human member.
+With the GUILD_MESSAGES intent the bot also gets MESSAGE_CREATE for its channel posts, and THREAD_CREATE for
+threads it opens, like on Discord.
 
 Read what the bot sent: ``emu.sent_messages[channel_id]`` (channel posts and forum/thread starter messages),
 ``emu.messages_by_id``, ``emu.interactions[id]`` (:class:`InteractionRecord`), ``emu.global_commands`` /

@@ -55,6 +55,9 @@ EVERYONE_DEFAULT = (
 )
 BOT_DEFAULT = EVERYONE_DEFAULT | CREATE_PUBLIC_THREADS | (1 << 34)  # + manage threads
 
+GUILDS_INTENT = 1 << 0
+GUILD_MESSAGES_INTENT = 1 << 9
+
 TEXT, ANNOUNCEMENT, CATEGORY, PUBLIC_THREAD, PRIVATE_THREAD, FORUM, MEDIA = 0, 5, 4, 11, 12, 15, 16
 THREAD_TYPES = {10, PUBLIC_THREAD, PRIVATE_THREAD}
 EPHEMERAL = 1 << 6
@@ -284,6 +287,8 @@ class DiscordEmulator:
         self.ready_count = 0
         self.heartbeats = 0
         self.gateway_paths: list[str] = []
+        #: The intents the bot identified with (None before IDENTIFY).
+        self.intents: int | None = None
         self._session: _Session | None = None
         self._current: _Connection | None = None
         self._connections: set[_Connection] = set()
@@ -1158,6 +1163,7 @@ class DiscordEmulator:
         if nonce is not None and body.get("enforce_nonce"):
             self._nonces[(channel_id, str(nonce))] = (time.monotonic(), msg)
         self.sent_messages.setdefault(channel_id, []).append(msg)
+        await self._echo("MESSAGE_CREATE", msg, GUILD_MESSAGES_INTENT)
         return msg
 
     def _channel_message(self, req: _Request) -> dict[str, Any]:
@@ -1204,8 +1210,16 @@ class DiscordEmulator:
             thread["last_message_id"] = starter["id"]
             thread["message_count"] = 1
             self.sent_messages.setdefault(thread_id, []).append(starter)
+            await self._echo("THREAD_CREATE", {**thread, "newly_created": True}, GUILDS_INTENT)
+            await self._echo("MESSAGE_CREATE", starter, GUILD_MESSAGES_INTENT)
             return {**thread, "message": starter}
+        await self._echo("THREAD_CREATE", {**thread, "newly_created": True}, GUILDS_INTENT)
         return thread
+
+    async def _echo(self, event: str, data: dict[str, Any], intent: int) -> None:
+        """Dispatch the gateway event Discord sends for the bot's own action, if its intents ask for it."""
+        if self._session is not None and self.intents is not None and self.intents & intent:
+            await self.dispatch(event, data)
 
     async def _typing(self, req: _Request) -> Any:
         self._channel_or_404(req.params["channel_id"])
@@ -1448,6 +1462,7 @@ class DiscordEmulator:
         conn.session = session
         self._current = conn
         self.identify_count += 1
+        self.intents = int(d["intents"])
         ready = {
             "v": 10,
             "user": self.bot_user,
