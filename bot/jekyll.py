@@ -1,0 +1,814 @@
+"""Read a Jekyll site's posts the way Jekyll 4 (4.3) does.
+
+Kiji links readers to the published blog, so every URL, id, date, slug, title, tag
+and category must be the one Jekyll itself produced; anything else is a dead link
+or a post filed under the wrong day. The rules below follow Jekyll 4.3's own
+(Document, UrlDrop, URL, Utils.slugify, FrontmatterDefaults, EntryFilter), and the
+agreement tests compare them with what Jekyll 4.3.1 really built.
+
+Deliberate departures, all about broken input that Jekyll would accept silently or
+crash on: an impossible calendar date (Ruby rolls 2025-02-30 over to March 2) is a
+`PostError`; a Markdown file in `_posts` without a ``YYYY-MM-DD-`` name is returned
+by `find_post_files` so that `parse_post` can report it instead of it vanishing;
+a file without front matter is an error rather than a static file. A site without
+a `timezone` is read in UTC (Jekyll would use the build machine's zone).
+
+A plain folder of posts (no `_config.yml` and no `_posts/` inside) is read as the
+`_posts` folder of a site with Jekyll's default configuration, so every post's
+`path` is ``"_posts/" + its path inside the folder``: ids, URLs and defaults scoped
+to `_posts` then behave exactly as if the folder were dropped into a real site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from bot.textnorm import normalize_key
+
+log = logging.getLogger(__name__)
+
+MAX_POST_BYTES = 5 * 1024 * 1024
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Jekyll's default markdown_ext list: only these are posts Kiji can serve.
+MARKDOWN_EXTS = frozenset({".markdown", ".mkdown", ".mkdn", ".mkd", ".md"})
+
+# Jekyll 4.1+ always appends these to the site's own `exclude`.
+DEFAULT_EXCLUDES = (
+    ".sass-cache",
+    ".jekyll-cache",
+    "gemfiles",
+    "Gemfile",
+    "Gemfile.lock",
+    "node_modules",
+    "vendor/bundle/",
+    "vendor/cache/",
+    "vendor/gems/",
+    "vendor/ruby/",
+)
+
+PERMALINK_STYLES = {
+    "date": "/:categories/:year/:month/:day/:title:output_ext",
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "weekdate": "/:categories/:year/W:week/:short_day/:title:output_ext",
+    "none": "/:categories/:title:output_ext",
+}
+
+# Ruby's \s and String#split are ASCII-only: a full-width space (U+3000) inside a
+# Japanese tag must NOT split it, whereas Python's str.split() would.
+_RUBY_WS = " \t\n\v\f\r"
+_NUL = b"\x00"
+_RUBY_SPLIT = re.compile(r"[ \t\n\v\f\r]+")
+_DATE_NAME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})-(.*)(\.[^.]+)\Z", re.S)
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+_ESCAPE_FAST = re.compile(r"[a-zA-Z0-9./-]+\Z")
+_TIME_STRING = re.compile(
+    r"[ \t\n\v\f\r]*(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
+    r"(?:(?:[Tt]|[ \t]+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"[ \t]*(?:([Zz]|[A-Za-z]{2,4}|[-+]\d{1,2}(?::?\d{2})?))?[ \t\n\v\f\r]*\Z"
+)
+_OFFSET = re.compile(r"([-+])(\d{1,2})(?::?(\d{2}))?\Z")
+# The zone names Ruby's Time.parse understands that a blog is likely to write.
+_ZONE_ABBREVIATIONS = {
+    "z": 0, "ut": 0, "utc": 0, "gmt": 0,
+    "est": -5, "edt": -4, "cst": -6, "cdt": -5, "mst": -7, "mdt": -6, "pst": -8, "pdt": -7,
+    "jst": 9, "kst": 9, "cet": 1, "cest": 2, "bst": 1,
+}  # fmt: skip
+
+# Addressable's escape set for URL placeholders (RFC 3986 pchar plus "/").
+_URL_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/")
+_PCHAR = _URL_SAFE - {ord("/")}
+_PRETTY_KEEP = frozenset("._~!$&'()+,;=@")
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July",
+           "August", "September", "October", "November", "December")  # fmt: skip
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class PostError(Exception):
+    """A post (or `_config.yml`) Kiji cannot read, with the reason a writer can act on."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Site:
+    root: Path
+    title: str
+    url: str
+    baseurl: str
+    permalink: str  # the template, with a style name already expanded
+    timezone: dt.tzinfo
+    timezone_name: str
+    future: bool
+    defaults: tuple[dict, ...]  # the front-matter default sets that can apply to posts
+    exclude: tuple[str, ...]
+    # True when `root` is itself a folder of posts rather than a site.
+    posts_only: bool = field(default=False)
+
+
+@dataclass(frozen=True)
+class ParsedPost:
+    path: str
+    id: str
+    url: str
+    abs_url: str
+    slug: str
+    title: str
+    date: dt.datetime
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+    author: str | None
+    excerpt: str | None
+    description: str | None
+    reading_time: int | None
+    published: bool
+    body: str
+    front_matter: dict
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+class _BadTimestamp(str):
+    """A YAML timestamp naming a day that does not exist; only fatal as `date`."""
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _construct_timestamp(loader: Any, node: Any) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return _BadTimestamp(node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+
+def _load_yaml(text: str, path: str, what: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "unparseable"
+        raise PostError(path, f"invalid YAML in {what}{where}: {problem}") from None
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise PostError(path, f"invalid YAML in {what}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- site
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _ruby_str(value: Any) -> str:
+    """Render a scalar as Ruby's to_s would, since Liquid prints YAML values that way."""
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def load_site(root: Path) -> Site:
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(root)
+    config_path = root / "_config.yml"
+    posts_only = False
+    config: Any = {}
+    if config_path.is_file():
+        raw = config_path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise PostError(str(config_path), f"not valid UTF-8 at byte offset {exc.start}") from None
+        config = _load_yaml(text, str(config_path), "_config.yml")
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise PostError(str(config_path), f"_config.yml must be a mapping, not {type(config).__name__}")
+    elif not (root / "_posts").is_dir():
+        posts_only = True
+
+    tz_name = config.get("timezone") or "UTC"
+    if not isinstance(tz_name, str):
+        raise PostError(str(config_path), f"timezone must be a zone name like Asia/Tokyo, not {tz_name!r}")
+    try:
+        tz = _zone(tz_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise PostError(str(config_path), f"unknown timezone {tz_name!r}") from None
+
+    permalink = config.get("permalink")
+    collections = config.get("collections")
+    if isinstance(collections, dict) and isinstance(collections.get("posts"), dict):
+        permalink = collections["posts"].get("permalink") or permalink
+    permalink = _ruby_str(permalink) if permalink is not None else "date"
+    permalink = PERMALINK_STYLES.get(permalink, permalink)
+
+    exclude = config.get("exclude")
+    excludes = [str(x) for x in exclude if x is not None] if isinstance(exclude, list) else []
+    excludes += [x for x in DEFAULT_EXCLUDES if x not in excludes]
+
+    return Site(
+        root=root,
+        title=_ruby_str(config.get("title")),
+        url=_ruby_str(config.get("url")),
+        baseurl=_ruby_str(config.get("baseurl")),
+        permalink=permalink,
+        timezone=tz,
+        timezone_name=tz_name,
+        future=bool(config.get("future", False)),
+        defaults=tuple(_post_default_sets(config.get("defaults"))),
+        exclude=tuple(excludes),
+        posts_only=posts_only,
+    )
+
+
+def _post_default_sets(sets: Any) -> Iterable[dict]:
+    if not isinstance(sets, list):
+        return
+    for entry in sets:
+        if not isinstance(entry, dict) or not isinstance(entry.get("values"), dict):
+            continue  # Jekyll ignores invalid sets too
+        scope = entry.get("scope")
+        if isinstance(scope, dict) and "type" in scope:
+            kind = {"post": "posts", "page": "pages", "draft": "drafts"}.get(scope["type"], scope["type"])
+            if kind != "posts":
+                continue
+        yield entry
+
+
+# --------------------------------------------------------------------------- finding posts
+
+
+def _special(name: str) -> bool:
+    return name[:1] in (".", "_", "#", "~") or name.endswith("~")
+
+
+def _excluded(site: Site, rel: str, is_dir: bool) -> bool:
+    for pattern in site.exclude:
+        if fnmatchcase(rel, pattern) or rel.startswith(pattern) or (is_dir and pattern == rel + "/"):
+            return True
+    return False
+
+
+def find_post_files(site: Site) -> list[tuple[Path, str]]:
+    """Walk the site as Jekyll's Reader does: every `_posts` under a non-skipped folder."""
+    root = site.root
+    found: list[tuple[Path, str]] = []
+    if site.posts_only:
+        _collect_posts(site, root, "_posts", found, check_exclude=False)
+        return sorted(found, key=lambda item: item[1])
+    for dirpath, dirnames, _files in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
+        if "_posts" in dirnames:
+            posts_rel = f"{rel_dir}/_posts" if rel_dir else "_posts"
+            _collect_posts(site, Path(dirpath) / "_posts", posts_rel, found, check_exclude=True)
+        keep = []
+        for name in sorted(dirnames):
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if _special(name) or _excluded(site, rel, True):
+                continue
+            if os.path.islink(os.path.join(dirpath, name)):
+                continue
+            keep.append(name)
+        dirnames[:] = keep
+    return sorted(found, key=lambda item: item[1])
+
+
+def _collect_posts(site: Site, base: Path, base_rel: str, out: list, *, check_exclude: bool) -> None:
+    for dirpath, dirnames, files in os.walk(base):
+        inner = os.path.relpath(dirpath, base)
+        inner = "" if inner == "." else inner.replace(os.sep, "/")
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # Ruby's glob skips dot folders
+        for name in files:
+            entry = f"{inner}/{name}" if inner else name
+            if _special(entry) or _special(name):
+                continue
+            if os.path.splitext(name)[1].lower() not in MARKDOWN_EXTS:
+                continue
+            rel = f"{base_rel}/{entry}"
+            if check_exclude and _excluded(site, rel, False):
+                continue
+            out.append((Path(dirpath) / name, rel))
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _split_front_matter(text: str) -> tuple[str, str] | None:
+    """Jekyll's YAML_FRONT_MATTER_REGEXP, by hand so a 5 MiB file cannot backtrack."""
+    first_nl = text.find("\n")
+    if first_nl < 0 or not text.startswith("---") or text[3:first_nl].strip(_RUBY_WS):
+        return None
+    pos = first_nl + 1
+    length = len(text)
+    while pos <= length:
+        end = text.find("\n", pos)
+        line = text[pos:] if end < 0 else text[pos:end]
+        if line[:3] in ("---", "...") and not line[3:].strip(_RUBY_WS):
+            # Ruby's greedy `\s*$\n?` also swallows blank lines after the closing marker.
+            after = pos + 3
+            stop = after
+            while stop < length and text[stop] in _RUBY_WS:
+                stop += 1
+            last_nl = text.rfind("\n", after, stop)
+            body_start = stop if stop == length else last_nl + 1
+            return text[:pos], text[body_start:]
+        if end < 0:
+            return None
+        pos = end + 1
+    return None
+
+
+def _deep_merge(target: dict, other: dict) -> dict:
+    """Jekyll's deep_merge_hashes: nested mappings merge, and a nil never erases a value."""
+    merged = dict(target)
+    for key, new in other.items():
+        if key in merged:
+            old = merged[key]
+            if new is None:
+                continue
+            if isinstance(old, dict) and isinstance(new, dict):
+                merged[key] = _deep_merge(old, new)
+                continue
+        merged[key] = new
+    return merged
+
+
+def _merge_data(data: dict, other: dict) -> dict:
+    """Jekyll's Document#merge_data!: categories are unioned, everything else deep-merged."""
+    cats = other.get("categories")
+    if cats is not None:
+        if isinstance(cats, str):
+            cats = _RUBY_SPLIT.split(cats)
+            cats = [c for c in cats if c]
+        if isinstance(data.get("categories"), list):
+            new = cats if isinstance(cats, list) else [cats]
+            cats = list(data["categories"]) + [c for c in new if c not in data["categories"]]
+        other = {**other, "categories": cats}
+    return _deep_merge(data, other)
+
+
+def _defaults_for(site: Site, rel_path: str) -> dict:
+    """FrontmatterDefaults#all for a post: matching sets, the more specific path winning."""
+    merged: dict = {}
+    old_scope: dict | None = None
+    for entry in site.defaults:
+        scope = entry.get("scope")
+        scope = scope if isinstance(scope, dict) else {}
+        if not _scope_path_applies(scope.get("path"), rel_path):
+            continue
+        if _has_precedence(old_scope, scope):
+            merged = _deep_merge(merged, entry["values"])
+            old_scope = scope
+        else:
+            merged = _deep_merge(entry["values"], merged)
+    return merged
+
+
+def _sanitize_scope_path(path: Any) -> str:
+    if not isinstance(path, str) or not path:
+        return ""
+    return path.lstrip("/") if path.startswith("/") else path
+
+
+def _scope_path_applies(scope_path: Any, rel_path: str) -> bool:
+    if not isinstance(scope_path, str) or not scope_path:
+        return True
+    scope_path = _sanitize_scope_path(scope_path)
+    if "*" in scope_path:
+        return fnmatchcase(rel_path, scope_path) or fnmatchcase(rel_path, scope_path.rstrip("/") + "/*")
+    return rel_path.startswith(scope_path)
+
+
+def _has_precedence(old: dict | None, new: dict) -> bool:
+    if old is None:
+        return True
+    new_path = _sanitize_scope_path(new.get("path"))
+    old_path = _sanitize_scope_path(old.get("path"))
+    if len(new_path) != len(old_path):
+        return len(new_path) >= len(old_path)
+    if "type" in new:
+        return True
+    return "type" not in old
+
+
+def _flatten(values: Iterable[Any], depth: int = 0) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, list):
+            if depth > 20:  # a YAML alias can make a list contain itself
+                continue
+            out.extend(_flatten(value, depth + 1))
+        elif value is not None:
+            out.append(value)
+    return out
+
+
+def _pluralized(data: dict, singular: str, plural: str) -> list[Any]:
+    """Utils.pluralized_array_from_hash: the singular key wins and is never split."""
+    value = data.get(singular)
+    if value is None or value is False:
+        value = None
+        if plural in data:
+            plural_value = data[plural]
+            if isinstance(plural_value, str):
+                value = [v for v in _RUBY_SPLIT.split(plural_value) if v]
+            elif isinstance(plural_value, list):
+                value = plural_value
+    return _flatten([value])
+
+
+def _unique_by_key(values: Iterable[Any]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        text = _ruby_str(value)
+        key = normalize_key(text)
+        if key not in seen:
+            seen.add(key)
+            out.append(text)
+    return tuple(out)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _to_site_time(value: dt.datetime, site: Site, path: str) -> dt.datetime:
+    try:
+        return value.astimezone(site.timezone)
+    except (OverflowError, ValueError):
+        raise PostError(path, f"date {value.isoformat()} is out of range") from None
+
+
+def _local(year: int, month: int, day: int, site: Site, path: str, where: str, *hms: int) -> dt.datetime:
+    try:
+        value = dt.datetime(year, month, day, *hms, tzinfo=site.timezone)
+    except ValueError as exc:
+        raise PostError(path, f"impossible date {year:04d}-{month:02d}-{day:02d} in {where}: {exc}") from None
+    # Round-trip through UTC so a wall time inside a DST gap gets its real offset.
+    return _to_site_time(value.astimezone(dt.UTC), site, path)
+
+
+def _parse_date_string(text: str, site: Site, path: str) -> dt.datetime:
+    """Ruby's Time.parse for the shapes people write: local time unless an offset is given."""
+    match = _TIME_STRING.match(text)
+    if not match:
+        raise PostError(path, f"unrecognised date {text!r} in front matter (expected YYYY-MM-DD [HH:MM[:SS]] [±HH:MM])")
+    year, month, day, hour, minute, second, frac, zone = match.groups()
+    y, mo, d = int(year), int(month), int(day)
+    h, mi, s = int(hour or 0), int(minute or 0), int(second or 0)
+    micro = int((frac or "0")[:6].ljust(6, "0"))
+    try:
+        dt.date(y, mo, d)
+    except ValueError as exc:
+        raise PostError(path, f"impossible date {text.strip()!r} in front matter: {exc}") from None
+    if h > 23 or mi > 59 or s > 59:
+        raise PostError(path, f"impossible time {text.strip()!r} in front matter")
+    if zone is None:
+        return _local(y, mo, d, site, path, "front matter", h, mi, s, micro)
+    if zone[0] in "+-":
+        off = _OFFSET.match(zone)
+        assert off is not None
+        sign = -1 if off.group(1) == "-" else 1
+        oh, om = int(off.group(2)), int(off.group(3) or 0)
+        if oh > 23 or om > 59:
+            raise PostError(path, f"impossible UTC offset {zone!r} in front matter date")
+        tz = dt.timezone(sign * dt.timedelta(hours=oh, minutes=om))
+    else:
+        hours = _ZONE_ABBREVIATIONS.get(zone.lower())
+        if hours is None:
+            raise PostError(path, f"unknown time zone {zone!r} in front matter date {text.strip()!r}")
+        tz = dt.timezone(dt.timedelta(hours=hours))
+    return _to_site_time(dt.datetime(y, mo, d, h, mi, s, micro, tzinfo=tz), site, path)
+
+
+def _front_matter_date(value: Any, site: Site, path: str) -> dt.datetime:
+    if isinstance(value, _BadTimestamp):
+        raise PostError(path, f"impossible date {str(value)!r} in front matter")
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # YAML reads an offset-less timestamp as UTC
+            value = value.replace(tzinfo=dt.UTC)
+        return _to_site_time(value, site, path)
+    if isinstance(value, dt.date):
+        return _local(value.year, value.month, value.day, site, path, "front matter")
+    if isinstance(value, str):
+        return _parse_date_string(value, site, path)
+    raise PostError(path, f"front matter date must be a date or timestamp, not {_ruby_str(value)!r}")
+
+
+def slugify(text: str, mode: str = "default", cased: bool = False) -> str:
+    """Jekyll's Utils.slugify for the `default` and `pretty` modes it uses in URLs."""
+    out: list[str] = []
+    pending = False
+    pretty = mode == "pretty"
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat[0] in "LM" or cat == "Nd" or (pretty and ch in _PRETTY_KEEP):
+            if pending:
+                out.append("-")
+                pending = False
+            out.append(ch)
+        else:
+            pending = True
+    if pending:
+        out.append("-")
+    slug = "".join(out)
+    if slug.startswith("-"):
+        slug = slug[1:]
+    if slug.endswith("-"):
+        slug = slug[:-1]
+    return slug if cased else slug.lower()
+
+
+def titleize_slug(slug: str) -> str:
+    """Utils.titleize_slug: Ruby's split drops trailing empty parts, and capitalize lowers the rest."""
+    parts = slug.split("-")
+    while parts and not parts[-1]:
+        parts.pop()
+    return " ".join(part.capitalize() for part in parts)
+
+
+def escape_path(value: str) -> str:
+    """Jekyll's URL.escape_path: percent-encode UTF-8 bytes outside RFC 3986 pchar and "/"."""
+    if not value or _ESCAPE_FAST.match(value):
+        return value
+    return _encode(value, _URL_SAFE)
+
+
+def _encode(value: str, safe: frozenset[int]) -> str:
+    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in value.encode("utf-8", "surrogatepass"))
+
+
+def _unquote_bytes(segment: str) -> bytes:
+    raw = segment.encode("utf-8", "surrogatepass")
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        if raw[i] == 0x25 and i + 2 < len(raw) and _is_hex(raw[i + 1 : i + 3]):
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return bytes(out)
+
+
+def _is_hex(pair: bytes) -> bool:
+    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+
+
+def _normalize_path(path: str) -> str:
+    """Addressable's path normalisation (what Jekyll's absolute_url applies): NFC, pchar-encoded."""
+    segments = []
+    for segment in path.split("/"):
+        raw = _unquote_bytes(segment)
+        try:
+            text = unicodedata.normalize("NFC", raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            segments.append("".join(chr(b) if b in _PCHAR else f"%{b:02X}" for b in raw))
+            continue
+        segments.append(_encode(text, _PCHAR))
+    return "/".join(segments)
+
+
+def absolute_url(site: Site, url: str) -> str:
+    """Jekyll's `absolute_url` filter: site url + baseurl + url, normalised by Addressable."""
+    baseurl = site.baseurl[:-1] if site.baseurl.endswith("/") else site.baseurl
+    parts = [p if not p or p.startswith("/") else "/" + p for p in (baseurl, url)]
+    relative = _normalize_path("".join(parts))
+    if not site.url:
+        return relative
+    base = site.url
+    scheme, sep, rest = base.partition("://")
+    if sep:
+        host, slash, host_path = rest.partition("/")
+        base = f"{scheme.lower()}://{host.lower()}{slash}{host_path}"
+    joined = base + relative
+    if sep:
+        scheme_part, _, rest = joined.partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme_part}://{host}{slash}{_normalize_path(path)}" if slash else f"{joined}/"
+    return joined
+
+
+def _ruby_dirname(path: str) -> str:
+    stripped = path.rstrip("/")
+    if not stripped:
+        return "/"
+    cut = stripped.rfind("/")
+    if cut < 0:
+        return "."
+    return stripped[:cut].rstrip("/") or "/"
+
+
+def _ruby_join(head: str, tail: str) -> str:
+    return head.rstrip("/") + "/" + tail.lstrip("/")
+
+
+def _sanitize_url(text: str) -> str:
+    result = ("/" + text).replace("..", "/").replace("./", "")
+    return re.sub("/{2,}", "/", result) if "//" in result else result
+
+
+def _placeholders(date: dt.datetime, data: dict, slug: str, name_no_ext: str, rel_path: str, ext: str) -> dict:
+    cats: list[str] = []
+    slugged: list[str] = []
+    for cat in _as_list(data.get("categories")):
+        lowered = _ruby_str(cat).lower()
+        if lowered not in cats:
+            cats.append(lowered)
+        s = slugify(_ruby_str(cat))
+        if s not in slugged:
+            slugged.append(s)
+    iso = date.isocalendar()
+    rel_no_ext = rel_path[: len(rel_path) - len(ext)] if ext else rel_path
+    return {
+        "collection": "posts",
+        "path": rel_no_ext.replace("_posts", "", 1).rstrip("."),
+        "name": slugify(name_no_ext),
+        "title": slugify(slug, "pretty", cased=True),
+        "slug": slugify(slug),
+        "categories": "/".join(cats),
+        "slugified_categories": "/".join(slugged),
+        "year": f"{date.year:04d}",
+        "month": f"{date.month:02d}",
+        "day": f"{date.day:02d}",
+        "hour": f"{date.hour:02d}",
+        "minute": f"{date.minute:02d}",
+        "second": f"{date.second:02d}",
+        "i_day": str(date.day),
+        "i_month": str(date.month),
+        "short_month": _MONTHS[date.month - 1][:3],
+        "long_month": _MONTHS[date.month - 1],
+        "short_year": f"{date.year % 100:02d}",
+        "w_year": str(iso[0]),
+        "week": f"{iso[1]:02d}",
+        "w_day": str(iso[2]),
+        "short_day": _DAYS[iso[2] - 1][:3],
+        "long_day": _DAYS[iso[2] - 1],
+        "y_day": f"{date.timetuple().tm_yday:03d}",
+        "output_ext": ".html" if ext.lower() in MARKDOWN_EXTS else ext,
+    }
+
+
+def build_url(template: str, values: dict, path: str) -> str:
+    """URL#generate_url_from_drop + sanitize_url: every placeholder value is path-escaped."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            return escape_path(values[name])
+        if name.endswith("_") and name[:-1] in values:
+            return escape_path(values[name[:-1]]) + "_"
+        raise PostError(path, f"permalink {template!r} uses :{name}, which Jekyll does not know")
+
+    return _sanitize_url(_PLACEHOLDER.sub(replace, template))
+
+
+def parse_post(data: bytes, rel_path: str, site: Site) -> ParsedPost:
+    """Read one post; any problem with the bytes becomes a PostError, never another exception."""
+    try:
+        return _parse_post(data, rel_path, site)
+    except PostError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError, KeyError, AttributeError) as exc:
+        # A last line of defence: the rules above should have caught this already.
+        log.exception("unexpected %s while reading %s", type(exc).__name__, rel_path)
+        raise PostError(rel_path, f"cannot read post: {type(exc).__name__}: {exc}") from None
+
+
+def _parse_post(data: bytes, rel_path: str, site: Site) -> ParsedPost:
+    path = rel_path
+    size = len(data)
+    if size > MAX_POST_BYTES:
+        raise PostError(path, f"file too large: {size} bytes (limit {MAX_POST_BYTES} bytes = 5 MiB)")
+    if b"\x00" in data:
+        raise PostError(path, f"binary file: contains NUL bytes (first at byte offset {data.index(_NUL)})")
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        text = data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PostError(path, f"not valid UTF-8 at byte offset {exc.start + bom}") from None
+
+    basename = rel_path.rsplit("/", 1)[-1]
+    name_match = _DATE_NAME.match(basename)
+    if not name_match:
+        raise PostError(path, f"bad file name {basename!r}: a post's name must start with YYYY-MM-DD-")
+    fy, fm, fd, file_slug, ext = name_match.groups()
+    file_slug = file_slug.rstrip(".")
+    try:
+        dt.date(int(fy), int(fm), int(fd))
+    except ValueError as exc:
+        raise PostError(path, f"impossible date {fy}-{fm}-{fd} in file name: {exc}") from None
+
+    split = _split_front_matter(text)
+    if split is None:
+        raise PostError(path, "no front matter: a post must start with a '---' line and a closing '---' line")
+    yaml_text, body = split
+    loaded = _load_yaml(yaml_text, path, "front matter")
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise PostError(path, f"front matter must be a mapping of keys to values, not a {type(loaded).__name__}")
+
+    # Folders above `_posts` are categories; folders inside it are not (categories_from_path).
+    above = rel_path[: rel_path.index("_posts")] if "_posts" in rel_path else ""
+    folder_cats = [c for c in above.split("/") if c]
+    merged: dict = {"categories": folder_cats}
+    defaults = _defaults_for(site, rel_path)
+    if defaults:
+        merged = _merge_data(merged, defaults)
+    merged = _merge_data(merged, loaded)
+
+    if "date" in merged:
+        if merged["date"] is None:
+            raise PostError(path, "front matter 'date' is empty")
+        date = _front_matter_date(merged["date"], site, path)
+    else:
+        date = _local(int(fy), int(fm), int(fd), site, path, "file name")
+
+    slug_value = merged.get("slug")
+    slug = file_slug if slug_value is None or slug_value is False else _ruby_str(slug_value)
+    title_value = merged.get("title")
+    title = titleize_slug(file_slug) if title_value is None or title_value is False else _ruby_str(title_value)
+
+    categories_raw = [_ruby_str(c) for c in _flatten(_as_list(merged.get("categories")))]
+    categories_raw += [_ruby_str(c) for c in _pluralized(merged, "category", "categories")]
+    categories_exact = list(dict.fromkeys(categories_raw))
+    merged["categories"] = categories_exact
+    tags_raw = _pluralized(merged, "tag", "tags")
+
+    values = _placeholders(date, merged, slug, basename[: len(basename) - len(ext)], rel_path, ext)
+    permalink = merged.get("permalink")
+    template = _ruby_str(permalink) if permalink not in (None, False, "") else site.permalink
+    url = build_url(template, values, path)
+    post_id = _ruby_join(_ruby_dirname(url), slug)
+
+    published_value = merged.get("published", True)
+    author = merged.get("author")
+    if isinstance(author, list):
+        author = ", ".join(_ruby_str(a) for a in _flatten(author))
+    elif author is not None:
+        author = _ruby_str(author)
+    reading = merged.get("reading_time")
+    if isinstance(reading, str) and reading.strip().isascii() and reading.strip().isdigit():
+        reading = int(reading.strip())
+    reading_time = reading if isinstance(reading, int) and not isinstance(reading, bool) and reading >= 0 else None
+    excerpt = merged.get("excerpt")
+    description = merged.get("description")
+
+    return ParsedPost(
+        path=rel_path,
+        id=post_id,
+        url=url,
+        abs_url=absolute_url(site, url),
+        slug=slug,
+        title=title,
+        date=date,
+        tags=_unique_by_key(tags_raw),
+        categories=_unique_by_key(categories_exact),
+        author=author,
+        excerpt=excerpt if isinstance(excerpt, str) else None,
+        description=_ruby_str(description) if description is not None else None,
+        reading_time=reading_time,
+        published=published_value is not None and published_value is not False,
+        body=body.replace("\r\n", "\n").replace("\r", "\n"),
+        front_matter=merged,
+    )

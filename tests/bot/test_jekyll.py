@@ -1,0 +1,474 @@
+"""Kiji must read every post exactly as Jekyll 4.3 did, and fail only with PostError."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.jekyll import (
+    MAX_POST_BYTES,
+    PostError,
+    Site,
+    find_post_files,
+    load_site,
+    parse_post,
+    slugify,
+    titleize_slug,
+)
+from bot.textnorm import normalize_key
+
+# --------------------------------------------------------------------------- helpers
+
+
+def make_site(tmp_path: Path, config: str = "") -> Site:
+    (tmp_path / "_config.yml").write_text(config, encoding="utf-8")
+    return load_site(tmp_path)
+
+
+NY_SITE_CONFIG = 'url: "https://blog.example.org"\nbaseurl: "/blog"\ntimezone: America/New_York\n'
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    return make_site(tmp_path, NY_SITE_CONFIG)
+
+
+def post(site: Site, front: str, name: str = "_posts/2024-01-05-hello-world.md", body: str = "Body.\n"):
+    return parse_post(f"---\n{front}---\n{body}".encode(), name, site)
+
+
+def reason_of(site: Site, data: bytes, name: str = "_posts/2024-01-05-x.md") -> str:
+    with pytest.raises(PostError) as info:
+        parse_post(data, name, site)
+    assert info.value.path == name
+    assert str(info.value) == f"{name}: {info.value.reason}"
+    return info.value.reason
+
+
+# --------------------------------------------------------------------------- agreement with Jekyll
+
+
+def _agreement(root: Path) -> None:
+    expected = {p["path"]: p for p in json.loads((root / "jekyll-posts.json").read_text(encoding="utf-8"))}
+    site = load_site(root)
+    parsed = {rel: parse_post(path.read_bytes(), rel, site) for path, rel in find_post_files(site)}
+    assert set(expected) <= set(parsed), f"posts Jekyll published that Kiji did not find: {set(expected) - set(parsed)}"
+    mismatches = []
+    for rel, want in expected.items():
+        got = parsed[rel]
+        mine = {
+            "path": got.path,
+            "id": got.id,
+            "url": got.url,
+            "abs": got.abs_url,
+            "slug": got.slug,
+            "title": got.title,
+            "date": got.date.isoformat(),
+            "author": got.author,
+        }
+        for key, value in mine.items():
+            if value != want[key]:
+                mismatches.append((rel, key, value, want[key]))
+        for key in ("tags", "categories"):
+            mine_set = {normalize_key(x) for x in getattr(got, key)}
+            if mine_set != {normalize_key(x) for x in want[key]}:
+                mismatches.append((rel, key, getattr(got, key), want[key]))
+        assert got.published, rel
+    assert mismatches == []
+    now = dt.datetime.now(dt.UTC)
+    for rel in set(parsed) - set(expected):
+        # Jekyll left it out: Kiji must be able to tell why.
+        assert not parsed[rel].published or parsed[rel].date > now, rel
+
+
+def test_agrees_with_jekyll_on_the_corpus_sample(corpus_site: Path) -> None:
+    _agreement(corpus_site)
+    assert len(find_post_files(load_site(corpus_site))) == 61
+
+
+def test_agrees_with_jekyll_on_the_edge_site(edge_site: Path) -> None:
+    _agreement(edge_site)
+
+
+def test_edge_site_posts_jekyll_left_out_are_recognisable(edge_site: Path) -> None:
+    site = load_site(edge_site)
+    files = dict((rel, path) for path, rel in find_post_files(site))
+    draft = parse_post(
+        files["_posts/2024-01-15-draft-unpublished.md"].read_bytes(), "_posts/2024-01-15-draft-unpublished.md", site
+    )
+    assert draft.published is False
+    future = parse_post(files["_posts/2099-01-01-far-future.md"].read_bytes(), "_posts/2099-01-01-far-future.md", site)
+    assert future.published is True and future.date.year == 2099
+    assert "news/_posts/2024-01-18-folder-category.md" in files
+
+
+def test_load_site_reads_the_config(edge_site: Path) -> None:
+    site = load_site(edge_site)
+    assert (site.title, site.url, site.baseurl) == ("Edge cases", "https://blog.example.org", "/blog")
+    assert site.timezone_name == "America/New_York"
+    assert site.permalink == "/:categories/:year/:month/:day/:title:output_ext"
+    assert site.future is False
+    assert "node_modules" in site.exclude
+
+
+# --------------------------------------------------------------------------- site loading and finding
+
+
+def test_find_post_files_walks_like_jekyll(tmp_path: Path) -> None:
+    site = make_site(tmp_path, "exclude: [skipme]\n")
+    for rel in [
+        "_posts/2024-01-01-a.md",
+        "_posts/sub/2024-01-02-b.markdown",
+        "_posts/_hidden.md",
+        "_posts/.dot.md",
+        "_posts/2024-01-03-c.md~",
+        "_posts/image.png",
+        "news/_posts/2024-01-04-d.md",
+        "news/deeper/_posts/2024-01-05-e.md",
+        "_drafts/_posts/2024-01-06-f.md",
+        ".hidden/_posts/2024-01-07-g.md",
+        "skipme/_posts/2024-01-08-h.md",
+        "node_modules/_posts/2024-01-09-i.md",
+    ]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("---\n---\n", encoding="utf-8")
+    rels = [rel for _path, rel in find_post_files(site)]
+    assert rels == [
+        "_posts/2024-01-01-a.md",
+        "_posts/sub/2024-01-02-b.markdown",
+        "news/_posts/2024-01-04-d.md",
+        "news/deeper/_posts/2024-01-05-e.md",
+    ]
+    assert all(path.is_absolute() and path.is_file() for path, _rel in find_post_files(site))
+
+
+def test_plain_posts_folder_is_the_posts_of_a_default_site(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "2024-03-01-plain.md").write_text("---\ntitle: Plain\n---\n", encoding="utf-8")
+    (tmp_path / "sub" / "2024-03-02-nested.markdown").write_text("---\n---\n", encoding="utf-8")
+    site = load_site(tmp_path)
+    assert site.posts_only and site.permalink.endswith(":title:output_ext") and site.timezone_name == "UTC"
+    files = find_post_files(site)
+    assert [rel for _p, rel in files] == ["_posts/2024-03-01-plain.md", "_posts/sub/2024-03-02-nested.markdown"]
+    parsed = parse_post(files[0][0].read_bytes(), files[0][1], site)
+    assert (parsed.url, parsed.id, parsed.abs_url) == (
+        "/2024/03/01/plain.html",
+        "/2024/03/01/plain",
+        "/2024/03/01/plain.html",
+    )
+
+
+def test_load_site_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_site(tmp_path / "nope")
+    (tmp_path / "_config.yml").write_text("title: [unclosed\n", encoding="utf-8")
+    with pytest.raises(PostError) as info:
+        load_site(tmp_path)
+    assert info.value.path == str(tmp_path / "_config.yml") and "line" in info.value.reason
+    (tmp_path / "_config.yml").write_text("- a list\n", encoding="utf-8")
+    with pytest.raises(PostError, match="mapping"):
+        load_site(tmp_path)
+    (tmp_path / "_config.yml").write_text("timezone: Mars/Olympus\n", encoding="utf-8")
+    with pytest.raises(PostError, match="unknown timezone"):
+        load_site(tmp_path)
+
+
+# --------------------------------------------------------------------------- permalinks and URLs
+
+
+@pytest.mark.parametrize(
+    ("permalink", "url"),
+    [
+        ("date", "/tech/2024/01/05/hello-world.html"),
+        ("pretty", "/tech/2024/01/05/hello-world/"),
+        ("ordinal", "/tech/2024/005/hello-world.html"),
+        ("none", "/tech/hello-world.html"),
+        ("weekdate", "/tech/2024/W01/Fri/hello-world.html"),
+        ("/:year/:i_month/:i_day/:short_year/:hour:minute:second/:slug", "/2024/1/5/24/093007/hello-world"),
+        ("/:categories/:title/", "/tech/hello-world/"),
+        ("/:month-:day/:title_", "/01-05/hello-world_"),
+        ("/:short_month/:long_month/:long_day/:y_day/:week/:w_year/:w_day", "/Jan/January/Friday/005/01/2024/5"),
+    ],
+)
+def test_permalink_styles_and_placeholders(tmp_path: Path, permalink: str, url: str) -> None:
+    site = make_site(tmp_path, f"url: https://x.org\ntimezone: UTC\npermalink: {permalink!r}\n")
+    parsed = post(site, "categories: Tech\ndate: 2024-01-05 09:30:07 +0000\n")
+    assert parsed.url == url
+    assert parsed.abs_url == "https://x.org" + url
+
+
+def test_default_permalink_is_date(tmp_path: Path) -> None:
+    site = make_site(tmp_path, "")
+    assert post(site, "").url == "/2024/01/05/hello-world.html"
+
+
+def test_collection_permalink_wins_and_front_matter_permalink_wins_over_all(tmp_path: Path) -> None:
+    site = make_site(tmp_path, "permalink: none\ncollections:\n  posts:\n    permalink: /p/:title/\n")
+    assert post(site, "").url == "/p/hello-world/"
+    assert post(site, "permalink: /custom/:year/here.html\n").url == "/custom/2024/here.html"
+
+
+def test_unknown_placeholder_is_a_post_error(tmp_path: Path) -> None:
+    site = make_site(tmp_path, "permalink: /:nonsense/:title/\n")
+    with pytest.raises(PostError, match=":nonsense"):
+        post(site, "")
+
+
+def test_categories_in_urls_are_lowercased_and_percent_encoded(site: Site) -> None:
+    parsed = post(site, "categories: [Deep Dive, Reviews, 日本]\ntags: [a]\n")
+    assert parsed.url == "/deep%20dive/reviews/%E6%97%A5%E6%9C%AC/2024/01/05/hello-world.html"
+    assert parsed.id == "/deep%20dive/reviews/%E6%97%A5%E6%9C%AC/2024/01/05/hello-world"
+    assert parsed.categories == ("Deep Dive", "Reviews", "日本")
+
+
+def test_non_ascii_slug_is_encoded_in_url_but_not_in_id(site: Site) -> None:
+    parsed = post(site, "", name="_posts/2024-01-16-日本語 スラッグ!.md")
+    assert parsed.slug == "日本語 スラッグ!"
+    assert parsed.url == "/2024/01/16/%E6%97%A5%E6%9C%AC%E8%AA%9E-%E3%82%B9%E3%83%A9%E3%83%83%E3%82%B0!.html"
+    assert parsed.id == "/2024/01/16/日本語 スラッグ!"
+    assert parsed.title == "日本語 スラッグ!"
+    assert parsed.abs_url == "https://blog.example.org/blog" + parsed.url
+
+
+def test_abs_url_is_nfc_normalised_like_addressable(site: Site) -> None:
+    decomposed = "が".replace("が", "か\u3099")  # what macOS file names hold
+    parsed = post(site, "", name=f"_posts/2024-01-16-{decomposed}.md")
+    assert parsed.url == "/2024/01/16/%E3%81%8B%E3%82%99.html"
+    assert parsed.abs_url == "https://blog.example.org/blog/2024/01/16/%E3%81%8C.html"
+
+
+def test_trailing_hyphen_and_dots_in_slug(site: Site) -> None:
+    parsed = post(site, "", name="_posts/2024-01-05-ends-with-hyphen-...md")
+    assert parsed.slug == "ends-with-hyphen-"
+    assert parsed.url == "/2024/01/05/ends-with-hyphen.html"
+    assert parsed.id == "/2024/01/05/ends-with-hyphen-"
+    assert parsed.title == "Ends With Hyphen"
+
+
+def test_slug_override_and_title_from_file_name(site: Site) -> None:
+    parsed = post(site, "slug: Custom Slug\n", name="_posts/2024-01-05-file-name-slug.md")
+    assert parsed.slug == "Custom Slug"
+    assert parsed.url == "/2024/01/05/Custom-Slug.html"
+    assert parsed.title == "File Name Slug"
+
+
+def test_slugify_and_titleize_follow_jekyll() -> None:
+    assert slugify("Hello, World! (2024)") == "hello-world-2024"
+    assert slugify("Hello, World! (2024)", "pretty", cased=True) == "Hello,-World!-(2024)"
+    assert slugify("--a  b--") == "a-b"
+    assert slugify("Café 日本") == "café-日本"
+    assert titleize_slug("hello-wORLD-") == "Hello World"
+    assert titleize_slug("-a--b") == " A  B"
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def test_date_rules(site: Site) -> None:
+    assert post(site, "").date.isoformat() == "2024-01-05T00:00:00-05:00"
+    assert post(site, "date: 2024-01-09\n").date.isoformat() == "2024-01-09T00:00:00-05:00"
+    late = post(site, "date: 2024-01-11 02:30:00 +0000\n")
+    assert late.date.isoformat() == "2024-01-10T21:30:00-05:00" and late.url == "/2024/01/10/hello-world.html"
+    assert post(site, "date: 2024-01-12 23:59:59\n").date.isoformat() == "2024-01-12T18:59:59-05:00"
+    # A quoted string without an offset is wall time in the site's zone (Ruby's Time.parse).
+    assert post(site, 'date: "2024-01-12 23:59"\n').date.isoformat() == "2024-01-12T23:59:00-05:00"
+    assert post(site, 'date: "2024-07-01 12:00:00 +0900"\n').date.isoformat() == "2024-06-30T23:00:00-04:00"
+    assert post(site, 'date: "2024-07-01T12:00:00Z"\n').date.isoformat() == "2024-07-01T08:00:00-04:00"
+    assert post(site, 'date: "2024/07/01 12:00 JST"\n').date.isoformat() == "2024-06-30T23:00:00-04:00"
+
+
+def test_future_posts_are_kept(site: Site) -> None:
+    parsed = post(site, "", name="_posts/2999-01-01-later.md")
+    assert parsed.published and parsed.date.year == 2999
+
+
+@pytest.mark.parametrize(
+    ("front", "name", "needle"),
+    [
+        ("", "_posts/2025-02-30-x.md", "impossible date 2025-02-30 in file name"),
+        ("date: 2025-02-30\n", "_posts/2025-02-01-x.md", "impossible date '2025-02-30' in front matter"),
+        ('date: "2025-02-30 10:00"\n', "_posts/2025-02-01-x.md", "impossible date"),
+        ('date: "next tuesday"\n', "_posts/2025-02-01-x.md", "unrecognised date"),
+        ("date:\n", "_posts/2025-02-01-x.md", "'date' is empty"),
+        ('date: "2025-02-01 25:00"\n', "_posts/2025-02-01-x.md", "impossible time"),
+        ('date: "2025-02-01 10:00 XYZ"\n', "_posts/2025-02-01-x.md", "unknown time zone"),
+    ],
+)
+def test_bad_dates(site: Site, front: str, name: str, needle: str) -> None:
+    assert needle in reason_of(site, f"---\n{front}---\n".encode(), name)
+
+
+# --------------------------------------------------------------------------- tags, categories, defaults
+
+
+def test_tags_and_categories_as_strings_lists_and_singular_keys(tmp_path: Path) -> None:
+    site = make_site(tmp_path, "")
+    parsed = post(site, "tags: ruby jekyll  static-sites\ncategories: Tech Notes\n")
+    assert parsed.tags == ("ruby", "jekyll", "static-sites")
+    assert parsed.categories == ("Tech", "Notes")
+    singular = post(site, "tag: two words\ncategory: Misc Stuff\ntags: [ignored]\n")
+    assert singular.tags == ("two words",)  # Jekyll never splits the singular key
+    assert singular.categories == ("Misc Stuff",)
+    assert post(site, "tags: AI　導入\n").tags == ("AI　導入",)  # a full-width space does not split
+    assert post(site, "tags: [AI, ａｉ, Ai, 2024, true]\n").tags == ("AI", "2024", "true")
+    assert post(site, "tags: 5\n").tags == ()  # Jekyll ignores a plural key that is neither list nor string
+
+
+def test_folder_categories_come_first_and_merge(tmp_path: Path) -> None:
+    site = make_site(tmp_path, "")
+    parsed = post(site, "categories: Extra news\n", name="news/_posts/2024-01-18-x.md")
+    assert parsed.categories == ("news", "Extra")
+    assert parsed.url == "/news/extra/2024/01/18/x.html"
+    inside = post(site, "", name="_posts/inner/2024-01-18-y.md")
+    assert inside.categories == () and inside.url == "/2024/01/18/y.html"
+
+
+def test_defaults_apply_by_type_and_path(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        """
+defaults:
+  - scope: {path: "", type: posts}
+    values: {author: Everyone, layout: post, sitemap: {priority: 0.8, freq: weekly}}
+  - scope: {path: "news", type: posts}
+    values: {author: Newsroom, sitemap: {priority: 0.5}}
+  - scope: {path: "", type: pages}
+    values: {author: Pages Only}
+  - scope: {path: ""}
+    values: {reading_time: 3}
+""",
+    )
+    plain = post(site, "")
+    assert plain.author == "Everyone" and plain.reading_time == 3
+    news = post(site, "", name="news/_posts/2024-01-05-n.md")
+    assert news.author == "Newsroom"
+    assert news.front_matter["sitemap"] == {"priority": 0.5, "freq": "weekly"}
+    own = post(site, "author: Me\nreading_time: 7\n")
+    assert (own.author, own.reading_time) == ("Me", 7)
+    assert post(site, "author:\n").author == "Everyone"  # a null never erases a default
+
+
+def test_published_and_optional_fields(site: Site) -> None:
+    assert post(site, "published: false\n").published is False
+    assert post(site, "published: true\n").published is True
+    parsed = post(site, "excerpt: Short.\ndescription: Longer.\nreading_time: many\n")
+    assert (parsed.excerpt, parsed.description, parsed.reading_time, parsed.author) == ("Short.", "Longer.", None, None)
+
+
+# --------------------------------------------------------------------------- front matter and encoding
+
+
+def test_bom_and_crlf(site: Site) -> None:
+    data = "\ufeff---\r\ntitle: BOM and CRLF\r\ntags: [crlf]\r\n---\r\nLine one.\r\nLine two.\r\n".encode()
+    parsed = parse_post(data, "_posts/2024-01-19-bom-crlf.md", site)
+    assert parsed.title == "BOM and CRLF" and parsed.tags == ("crlf",)
+    assert parsed.body == "Line one.\nLine two.\n"
+
+
+def test_front_matter_edges(site: Site) -> None:
+    assert post(site, "").title == "Hello World"
+    assert parse_post(b"---\n---\n", "_posts/2024-01-05-empty.md", site).body == ""
+    dots = parse_post(b"---\ntitle: Dots\n...\nBody\n", "_posts/2024-01-05-d.md", site)
+    assert (dots.title, dots.body) == ("Dots", "Body\n")
+    quoted = post(site, 'title: "Quotes: \\"and\\" colons"\n')
+    assert quoted.title == 'Quotes: "and" colons'
+    assert post(site, "title: 2024\n").title == "2024"
+
+
+def test_broken_inputs_name_the_problem(site: Site) -> None:
+    assert "no front matter" in reason_of(site, b"Just text\n")
+    assert "no front matter" in reason_of(site, b"---\ntitle: never closed\n")
+    yaml_reason = reason_of(site, b"---\ntitle: ok\ntags: [unclosed\n---\n")
+    assert "invalid YAML" in yaml_reason and "line 4" in yaml_reason
+    assert "must be a mapping" in reason_of(site, b"---\n- a\n- b\n---\n")
+    assert "binary file" in reason_of(site, b"---\ntitle: x\n---\n\x00\x01")
+    assert "not valid UTF-8 at byte offset 14" in reason_of(site, b"---\ntitle: caf\xe9\n---\n")
+    too_big = b"---\n---\n" + b"a" * MAX_POST_BYTES
+    assert f"file too large: {len(too_big)} bytes" in reason_of(site, too_big)
+    assert "bad file name 'hello.md'" in reason_of(site, b"---\n---\n", "_posts/hello.md")
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def _default_site() -> Site:
+    return Site(
+        root=Path("/nonexistent"),
+        title="t",
+        url="https://example.org",
+        baseurl="/b",
+        permalink="/:categories/:year/:month/:day/:title:output_ext",
+        timezone=dt.UTC,
+        timezone_name="UTC",
+        future=False,
+        defaults=(),
+        exclude=(),
+    )
+
+
+PROPERTY_SITE = _default_site()
+names = st.one_of(
+    st.text(max_size=40),
+    st.builds(lambda d, s: f"_posts/{d.isoformat()}-{s}.md", st.dates(), st.text(max_size=20)),
+)
+yaml_bits = st.sampled_from(
+    ["title: ", "date: ", "tags: ", "categories: ", "tag: ", "slug: ", "permalink: ", "published: ", "- ", "{", "[",
+     "]", "}", ": ", "&a ", "*a ", "!!timestamp ", "2024-13-45", "2024-02-30 10:00:00", '"', "'", "\n", "\r\n", "  ",
+     "---", "...", "#", "%", "日本", "\ufeff", "null", "~", "!!binary ", "? ", "|", ">"]
+)  # fmt: skip
+front_matters = st.lists(st.one_of(yaml_bits, st.text(max_size=8)), max_size=30).map("".join)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=400), name=names)
+def test_parse_post_raises_only_post_error_on_bytes(data: bytes, name: str) -> None:
+    try:
+        parse_post(data, name, PROPERTY_SITE)
+    except PostError as exc:
+        assert exc.reason and exc.path == name
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(front=front_matters, body=st.text(max_size=50), name=names)
+def test_parse_post_raises_only_post_error_on_front_matter(front: str, body: str, name: str) -> None:
+    data = f"---\n{front}\n---\n{body}".encode("utf-8", "surrogatepass")
+    try:
+        parsed = parse_post(data, name, PROPERTY_SITE)
+    except PostError as exc:
+        assert exc.reason
+        return
+    assert parsed.date.tzinfo is not None
+    assert parsed.url.startswith("/") and "//" not in parsed.url
+    assert parsed.abs_url.startswith("https://example.org/b/")
+    assert parsed.abs_url.isascii()  # a literal permalink is not escaped, but absolute_url is
+    assert "\r" not in parsed.body
+
+
+@settings(max_examples=200)
+@given(
+    title=st.text(min_size=1, max_size=30).filter(lambda t: t.strip() == t and t.isprintable()),
+    tags=st.lists(st.text(alphabet=st.characters(categories=["L", "Nd"]), min_size=1, max_size=10), max_size=5),
+    day=st.dates(min_value=dt.date(1970, 1, 1), max_value=dt.date(2200, 12, 31)),
+)
+def test_well_formed_posts_round_trip(title: str, tags: list[str], day: dt.date) -> None:
+    front = json.dumps({"title": title, "tags": tags}, ensure_ascii=False)  # JSON is YAML
+    parsed = parse_post(f"---\n{front}\n---\nBody".encode(), f"_posts/{day.isoformat()}-post.md", PROPERTY_SITE)
+    assert parsed.title == title
+    assert {normalize_key(t) for t in parsed.tags} == {normalize_key(t) for t in tags}
+    assert len({normalize_key(t) for t in parsed.tags}) == len(parsed.tags)
+    assert parsed.date.date() == day
+    assert parsed.url == f"/{day:%Y/%m/%d}/post.html"
+    assert parsed.body == "Body"
+
+
+@given(text=st.text(max_size=40))
+def test_slugs_never_have_edge_hyphens_or_unsafe_characters(text: str) -> None:
+    for slug in (slugify(text), slugify(text, "pretty", cased=True)):
+        assert not slug.startswith("-") and not slug.endswith("-") and "--" not in slug
+        assert "/" not in slug and " " not in slug
