@@ -88,11 +88,11 @@ _LIQUID = re.compile(r"\{%.{0,500}?%\}|\{\{.{0,500}?\}\}", re.DOTALL)
 _LIQUID_RESIDUE = re.compile(r"\{%|%\}|\{\{|\}\}")
 
 # Flattened articles: a very long line that carries inline headings no Markdown parser would see.
-_FLAT_MIN_LEN = 1000
+_FLAT_MIN_LEN = 200
 _FLAT_HEADING = re.compile(r"(?:^|\s)(#{1,6})\s+")
 _FLAT_HR = re.compile(r"\s+(?:-{3,}|\*{3,}|_{3,})(?=\s|$)")
 _FLAT_LIST = re.compile(r"\s+(?=(?:[-*+]|\d{1,2}[.)])\s+\S)")
-_FLAT_SENTENCE = re.compile(r"(?<=[。！？])\s+(?=\S)")
+_FLAT_SENTENCE = re.compile(r"([。！？])\s+(?=\S)")
 # Where an inline heading's text stops: the first space after CJK text or closing punctuation.
 _FLAT_HEADING_END = re.compile(r"(?<=[^\x00-\x7f])\s+|(?<=[?!.:])\s+")
 
@@ -105,6 +105,8 @@ _LIST = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(.*)$")
 _QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_LINE_END = frozenset("。！？")
+_BOLD_LINE = re.compile(r"^\*\*[^*]+\*\*$")
 _IAL_LINE = re.compile(r"^\s*\{:[^}]*\}\s*$")
 _HTML_BLOCK_LINE = re.compile(r"^\s*</?[A-Za-z][^>]*>\s*$")
 
@@ -126,7 +128,7 @@ _STRAY_MARKUP = re.compile(r"(?<!\S)#{1,6}(?=\s)|\*\*|\|-{2,}|^\s*>\s?")
 _LEADING_ELLIPSIS = re.compile(r"^(?:\.{3,}|…+)\s*(?=\S)")
 _SPACES = re.compile(r"[ \t\u3000\xa0]+")
 _CJK_CHAR = r"\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
-_CJK_GAP = re.compile(rf"(?<=[{_CJK_CHAR}])\s+(?=[{_CJK_CHAR}])")
+_CJK_GAP = re.compile(rf"([{_CJK_CHAR}])\s+(?=[{_CJK_CHAR}])")
 
 # --- boilerplate, leaked prompts, chatter ---------------------------------------------------------
 
@@ -158,13 +160,21 @@ _CHATTER = re.compile(
 
 _TERMINAL = frozenset("。！？!?.」』）)]】”’\"'…:：;；>")
 _CONTINUATION_START = frozenset("のをんっゃゅょぁぃぅぇぉゎーゝゞ、，,。）」』")
-_NOISE_CHARS = frozenset("\\{}^$_=|<>")
+_NOISE_CHARS = re.compile(r"[\\{}^$_=|<>]")
 
 # --- near-duplicates ------------------------------------------------------------------------------
 
 _SHINGLE = 3
-_SAMPLE_MASK = 3  # index the ~1/4 of shingles whose hash is ≡ 0 mod 4: containment survives sampling
-_MAX_POSTING = 64  # a sampled shingle shared by this many blocks carries no signal
+_ALL_SHINGLES = re.compile(r"(?=(...))", re.DOTALL)
+# Index only shingles that start after a common particle (or e/o in Latin text): about one in five,
+# chosen by content, so a
+# copy or a fragment of a block samples the same shingles as the original (containment survives).
+_ANCHORED_SHINGLES = re.compile(r"[のはをにがでともへやるeo](?=(...))")
+# Ends of sentences, and spaces: a space between two CJK characters ends a run-in heading.
+_SENTENCE_BOUNDARY = re.compile(r"[。！？!?]+[」』）)]*|\s+")
+_MIN_SENTENCE_CHARS = 15
+_MAX_POSTING = 24
+_MAX_QUERY = 24  # a sampled shingle shared by this many blocks carries no signal
 _JACCARD_DUP = 0.8
 _CONTAIN_DUP = 0.9
 _MIN_DUP_CHARS = 12
@@ -245,7 +255,7 @@ def _prepass(markdown: str) -> str:
 
 def _unflatten(line: str) -> str:
     """Give back the block structure of an article that was written out on one line."""
-    if not _FLAT_HEADING.search(line) and "。 " not in line:
+    if not _FLAT_HEADING.search(line) and "。 " not in line and " --- " not in line:
         return line
     out: list[str] = []
     pieces = _FLAT_HEADING.split(line)
@@ -267,7 +277,7 @@ def _unflatten(line: str) -> str:
 def _unflatten_prose(text: str) -> str:
     text = _FLAT_HR.sub("\n\n", text)
     text = _FLAT_LIST.sub("\n", text)
-    return _FLAT_SENTENCE.sub("\n\n", text)
+    return _FLAT_SENTENCE.sub("\\1\n\n", text)
 
 
 def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
@@ -360,6 +370,10 @@ def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
             para.append(quote.group(1))
             para_kind = "quote"
             continue
+        # the pipeline writes one paragraph per line, often without a blank line between
+        ends_paragraph = para and (para[-1][-1] in _LINE_END or _BOLD_LINE.match(para[-1]))
+        if ends_paragraph and para_kind == "paragraph" and (raw := flush()) is not None:
+            yield raw
         para.append(stripped)
     if (raw := flush()) is not None:
         yield raw
@@ -367,7 +381,7 @@ def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
 
 def _join_lines(lines: list[str]) -> str:
     joined = " ".join(line.strip() for line in lines)
-    return _CJK_GAP.sub("", joined) if len(lines) > 1 else joined
+    return _CJK_GAP.sub(r"\1", joined) if len(lines) > 1 else joined
 
 
 def _strip_inline(text: str) -> str:
@@ -385,9 +399,11 @@ def _strip_inline(text: str) -> str:
         text = _LIQUID_RESIDUE.sub("", text)
     if "`" in text:
         text = _CODE_SPAN.sub(r"\2", text)
-    if "*" in text or "_" in text:
+    if "**" in text or "__" in text:
         text = _STRONG.sub("", text)
+    if "*" in text:
         text = _EM_STAR.sub(r"\1", text)
+    if "_" in text:
         text = _EM_UNDER.sub(r"\1", text)
     if "~~" in text:
         text = _STRIKE.sub(r"\1", text)
@@ -395,10 +411,13 @@ def _strip_inline(text: str) -> str:
         text = html.unescape(text)
         if "<" in text:
             text = _HTML_TAG.sub("", text)
-    text = _STRAY_MARKUP.sub("", text)
-    if "END" in text.upper():
+    if "#" in text or "**" in text or "|-" in text or text.lstrip().startswith(">"):
+        text = _STRAY_MARKUP.sub("", text)
+    if "END" in text or "end" in text or "End" in text:
         text = _END_MARK.sub(" ", text)
-    text = _LEADING_ELLIPSIS.sub("", text.strip())
+    text = text.strip()
+    if text.startswith((".", "…")):
+        text = _LEADING_ELLIPSIS.sub("", text)
     return _SPACES.sub(" ", text).strip().rstrip("\\").strip()
 
 
@@ -451,8 +470,7 @@ def _is_noise(text: str) -> bool:
     """TeX-like or symbol soup: many markup characters and no sentence punctuation."""
     if len(text) < 20:
         return False
-    noise = sum(1 for ch in text if ch in _NOISE_CHARS)
-    return noise / len(text) > 0.06
+    return len(_NOISE_CHARS.findall(text)) / len(text) > 0.06
 
 
 def _is_cut(raw: _Raw) -> bool:
@@ -500,72 +518,164 @@ def _merge(head: str, tail: str) -> str | None:
 
 
 def _dedup_key(text: str) -> str:
-    return _DEDUP_STRIP.sub("", unicodedata.normalize("NFKC", text).casefold())
+    # strip first: NFKC then mostly sees text it leaves alone, which is its fast path
+    return unicodedata.normalize("NFKC", _DEDUP_STRIP.sub("", text)).casefold()
 
 
 def _shingles(key: str) -> set[str]:
     if len(key) <= _SHINGLE:
         return {key}
-    return {key[i : i + _SHINGLE] for i in range(len(key) - _SHINGLE + 1)}
+    return set(_ALL_SHINGLES.findall(key))
+
+
+def _anchored(key: str) -> set[str]:
+    """Shingles starting right after a particle: content-defined, so a copy samples the same ones."""
+    sampled = set(_ANCHORED_SHINGLES.findall(key))
+    return sampled if len(sampled) >= 3 else _shingles(key)
+
+
+def _split_sentences(text: str) -> list[str]:
+    """Sentences with their trailing marks and spaces, so that joining them gives the text back."""
+    pieces: list[str] = []
+    start = 0
+    end_of_text = len(text)
+    for match in _SENTENCE_BOUNDARY.finditer(text):
+        begin, end = match.span()
+        if text[begin].isspace() and (
+            begin == 0 or end >= end_of_text or text[begin - 1] < "\x80" or text[end] < "\x80"
+        ):
+            continue
+        pieces.append(text[start:end])
+        start = end
+    if start < end_of_text:
+        pieces.append(text[start:])
+    return pieces
+
+
+class _Deduper:
+    """Remembers what a post has said so far, to recognise a block or sentence said again."""
+
+    def __init__(self) -> None:
+        self.exact: set[str] = set()
+        self.sentences: set[str] = set()
+        self.kept: list[_Raw] = []
+        self.keys: list[str] = []
+        self.shingles: list[set[str] | None] = []  # full shingle sets, built only when compared
+        self.sampled_len: list[int] = []
+        self.position: list[int] = []  # index into `kept` for each indexed block
+        self.postings: dict[str, list[int]] = {}
+
+    def add(self, raw: _Raw) -> None:
+        if raw.kind in ("break", "heading"):
+            self.kept.append(raw)
+            return
+        key = _dedup_key(raw.text)
+        if not key or key in self.exact:
+            return
+        self.exact.add(key)
+        if len(key) < _MIN_DUP_CHARS:
+            self.kept.append(raw)
+            return
+        sampled = _anchored(key)
+        duplicate_of, contained = self._find_similar(key, sampled)
+        if duplicate_of is not None:
+            return
+        if contained:
+            # an earlier, shorter copy (often a truncated chunk): put the fuller one in its place,
+            # and drop whatever was kept since that this one also says
+            first = contained[0]
+            earlier = self.kept[self.position[first]]
+            self.kept[self.position[first]] = _Raw(earlier.kind, raw.text)
+            self.keys[first] = key
+            self.shingles[first] = None
+            shingles = _shingles(key)
+            for ident in range(first + 1, len(self.keys)):
+                pos = self.position[ident]
+                if self.kept[pos] is _DROPPED:
+                    continue
+                other = self._full_shingles(ident)
+                if ident in contained or len(shingles & other) >= _CONTAIN_DUP * len(other):
+                    self.kept[pos] = _DROPPED
+            self._remember_sentences(raw.text)
+            return
+        text = self._without_seen_sentences(raw.text)
+        if text is None:
+            return
+        if text != raw.text:
+            raw = _Raw(raw.kind, text, bold_only=raw.bold_only)
+            key = _dedup_key(text)
+            sampled = _anchored(key)
+            if self._find_similar(key, sampled)[0] is not None:
+                return
+        self._remember_sentences(text)
+        ident = len(self.shingles)
+        self.keys.append(key)
+        self.shingles.append(None)
+        self.sampled_len.append(len(sampled))
+        self.position.append(len(self.kept))
+        for shingle in sampled:
+            self.postings.setdefault(shingle, []).append(ident)
+        self.kept.append(raw)
+
+    def _full_shingles(self, ident: int) -> set[str]:
+        shingles = self.shingles[ident]
+        if shingles is None:
+            shingles = self.shingles[ident] = _shingles(self.keys[ident])
+        return shingles
+
+    def _find_similar(self, key: str, sampled: set[str]) -> tuple[int | None, list[int]]:
+        """The block this one repeats (if any), and the earlier blocks it contains."""
+        counts: dict[int, int] = {}
+        query = sampled
+        for shingle in query:
+            posting = self.postings.get(shingle)
+            if posting and len(posting) <= _MAX_POSTING:
+                for cand in posting:
+                    counts[cand] = counts.get(cand, 0) + 1
+        contained: list[int] = []
+        shingles: set[str] | None = None
+        for cand, shared in counts.items():
+            if shared < max(1, min(len(query), self.sampled_len[cand]) // 2):
+                continue
+            if shingles is None:
+                shingles = _shingles(key)
+            other = self._full_shingles(cand)
+            inter = len(shingles & other)
+            if inter / (len(shingles) + len(other) - inter) >= _JACCARD_DUP or inter >= _CONTAIN_DUP * len(shingles):
+                return cand, []
+            if inter >= _CONTAIN_DUP * len(other):
+                contained.append(cand)
+        return None, sorted(contained)
+
+    def _without_seen_sentences(self, text: str) -> str | None:
+        """Drop sentences already said; None when nothing new is left."""
+        pieces = _split_sentences(text)
+        keys = [piece.strip() for piece in pieces]
+        seen = self.sentences
+        drop = [len(k) >= _MIN_SENTENCE_CHARS and k in seen for k in keys]
+        if not any(drop):
+            return text
+        rest = "".join(p for p, d in zip(pieces, drop, strict=True) if not d).strip()
+        if len(_dedup_key(rest)) < _MIN_SENTENCE_CHARS:
+            return None
+        return rest
+
+    def _remember_sentences(self, text: str) -> None:
+        # repeated chunks are byte-for-byte copies, so sentences skip NFKC: this runs on every block
+        self.sentences.update(
+            key for piece in _split_sentences(text) if len(key := piece.strip()) >= _MIN_SENTENCE_CHARS
+        )
+
+
+_DROPPED = _Raw("break", "")
 
 
 def _dedupe(raws: list[_Raw]) -> list[_Raw]:
-    """Keep the first (or the longest, if a later one extends it) of near-identical blocks."""
-    exact: set[str] = set()
-    kept: list[_Raw | None] = []
-    kept_shingles: list[set[str]] = []
-    kept_index: list[int] = []  # position in `kept` for each entry in kept_shingles
-    postings: dict[str, list[int]] = {}
+    """Keep the first (or the complete, if the first was truncated) of near-identical blocks."""
+    deduper = _Deduper()
     for raw in raws:
-        if raw.kind == "break":
-            kept.append(raw)
-            continue
-        key = _dedup_key(raw.text)
-        if raw.kind == "heading":
-            kept.append(raw)
-            continue
-        if not key:
-            continue
-        if key in exact:
-            continue
-        exact.add(key)
-        shingles = _shingles(key)
-        if len(key) >= _MIN_DUP_CHARS:
-            sampled = [s for s in shingles if hash(s) & _SAMPLE_MASK == 0] or list(shingles)[:1]
-            counts: dict[int, int] = {}
-            for s in sampled:
-                posting = postings.get(s)
-                if posting and len(posting) < _MAX_POSTING:
-                    for cand in posting:
-                        counts[cand] = counts.get(cand, 0) + 1
-            duplicate_of: int | None = None
-            need = max(1, len(sampled) // 3)
-            for cand, shared in sorted(counts.items(), key=lambda kv: -kv[1]):
-                if shared < need:
-                    break
-                other = kept_shingles[cand]
-                inter = len(shingles & other)
-                smaller = min(len(shingles), len(other))
-                if inter / (len(shingles) + len(other) - inter) >= _JACCARD_DUP or (
-                    smaller and inter / smaller >= _CONTAIN_DUP
-                ):
-                    duplicate_of = cand
-                    break
-            if duplicate_of is not None:
-                pos = kept_index[duplicate_of]
-                earlier = kept[pos]
-                if earlier is not None and len(raw.text) > len(earlier.text) * 1.1 and _is_cut(earlier):
-                    # the earlier copy was a truncated chunk: keep the complete one in its place
-                    kept[pos] = _Raw(earlier.kind, raw.text)
-                    kept_shingles[duplicate_of] = shingles | kept_shingles[duplicate_of]
-                continue
-            ident = len(kept_shingles)
-            kept_shingles.append(shingles)
-            kept_index.append(len(kept))
-            for s in sampled:
-                postings.setdefault(s, []).append(ident)
-        kept.append(raw)
-    return [raw for raw in kept if raw is not None]
+        deduper.add(raw)
+    return [raw for raw in deduper.kept if raw is not _DROPPED]
 
 
 def _build_sections(raws: list[_Raw], title: str | None) -> list[Section]:
