@@ -1,0 +1,722 @@
+"""Extractive summaries of the blog's articles, for Japanese and English text.
+
+The posts were written by an LLM pipeline: lead lines restate the title, a chatty
+first-person persona opens most articles, paragraphs repeat, and chunk markers
+or prompt text leak into the body. An abstractive model is out of scope (no GPU,
+no network at ingest), so the summary is a handful of the article's own
+sentences. Everything here is about choosing sentences a reader would rather
+read than the article: central (LexRank-style degree centrality over character
+bigrams for Japanese, words for English), early and under summary-like
+headings, spread across sections, never redundant, never broken, never
+boilerplate. When nothing usable is left the summary is honestly empty.
+
+Speed matters (ingest recomputes every post when `SUMMARIZER_VERSION` changes
+and the bench asks for 200 posts/s on one core), and numpy is not a dependency,
+so the centrality is computed in one linear pass: with L2-normalised TF-IDF
+vectors the sum of a sentence's cosine similarities to all others equals its
+dot product with the sum of all vectors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import yaml
+
+if TYPE_CHECKING:
+    from bot.cleaning import CleanedBody
+
+log = logging.getLogger(__name__)
+
+SUMMARIZER_VERSION = "1"
+
+DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
+NO_SUMMARY_TEXT = "要約はありません (no summary available)"
+
+
+class SummaryLength(StrEnum):
+    SHORT = "short"
+    STANDARD = "standard"
+    LONG = "long"
+
+
+@dataclass(frozen=True)
+class Summary:
+    sentences: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """Japanese sentences run together; a space only where two Latin-script sentences meet."""
+        out: list[str] = []
+        for sentence in self.sentences:
+            if out and _needs_space(out[-1], sentence):
+                out.append(" ")
+            out.append(sentence)
+        return "".join(out)
+
+    @property
+    def available(self) -> bool:
+        return bool(self.sentences)
+
+
+def _needs_space(previous: str, following: str) -> bool:
+    return previous[-1:].isascii() and following[:1].isascii()
+
+
+# --------------------------------------------------------------------------- sentence splitting
+
+_OPENERS = "「『（(【〔［《〈“‘"
+_CLOSERS = "」』）)】〕］》〉”’"
+_PAIR = dict(zip(_OPENERS, _CLOSERS, strict=True))
+_TRAILING_CLOSERS = set(_CLOSERS) | {'"', "'"}
+_BRACKET_RE = re.compile(f"[{re.escape(_OPENERS + _CLOSERS)}]")
+# A run of terminators (。！？ in both widths, ASCII . ! ?) with any closing brackets after it.
+_TERMINATOR_RE = re.compile(r"[。｡．！？!?.]+[" + re.escape(_CLOSERS) + "\"']*")
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "eg",
+        "ie",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "no",
+        "fig",
+        "figs",
+        "approx",
+        "est",
+        "dept",
+        "univ",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "u.s",
+        "u.k",
+        "a.m",
+        "p.m",
+        "ph.d",
+        "al",
+        "cf",
+        "ca",
+        "vol",
+        "op",
+    ]
+)
+_WORD_BEFORE_RE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+
+
+def _matched_openers(text: str) -> dict[int, int]:
+    """Opening bracket position → its closing position, for balanced pairs only.
+
+    An unbalanced 「 (a cut paragraph, a typo) must not swallow the rest of the
+    paragraph into one sentence, so only brackets that really close count.
+    """
+    stack: list[tuple[int, str]] = []
+    pairs: dict[int, int] = {}
+    for m in _BRACKET_RE.finditer(text):
+        ch = m.group()
+        if ch in _PAIR:
+            stack.append((m.start(), _PAIR[ch]))
+            continue
+        for depth in range(len(stack) - 1, -1, -1):
+            if stack[depth][1] == ch:
+                pairs[stack[depth][0]] = m.start()
+                del stack[depth:]
+                break
+    return pairs
+
+
+def _inside_brackets(pairs: dict[int, int], pos: int) -> bool:
+    return any(start < pos < end for start, end in pairs.items())
+
+
+def _is_boundary(text: str, start: int, end: int) -> bool:
+    """Whether the terminator run text[start:end] ends a sentence."""
+    run = text[start:end]
+    nxt = text[end] if end < len(text) else ""
+    prev = text[start - 1] if start else ""
+    core = run.rstrip(_CLOSERS + "\"'")
+    if core != run and nxt in "とっ":
+        return False  # 「すごい！」と思った: the closing bracket quotes into the sentence.
+    if any(c in "。｡！？" for c in core):
+        return True
+    if "．" in core and not (prev.isdigit() and nxt.isdigit()):
+        return True
+    if core in ("!", "?", "!?", "?!") or set(core) <= {"!", "?"}:
+        # "Yahoo!ニュース", "Hey!Say": a Latin word glued to what follows is a name.
+        return not (prev.isascii() and prev.isalnum() and nxt and not nxt.isspace())
+    # ASCII periods from here on.
+    if not nxt:
+        return True
+    if not nxt.isspace():
+        # Decimals, versions (GPT-4.1), domains, "U.S." inside words; but a Japanese
+        # character glued after "." in Japanese text is a new sentence.
+        return not (nxt.isascii() or prev.isdigit())
+    if core != "." and core.endswith("."):
+        return True  # "..." ellipsis followed by space: treat as an end.
+    m = _WORD_BEFORE_RE.search(text, 0, start)
+    if m:
+        word = m.group(1).lower().rstrip(".")
+        if word in _ABBREVIATIONS or (len(m.group(1)) == 1 and m.group(1).isupper()):
+            return False
+    if prev.isdigit() and not text[:start].strip(" 0123456789"):
+        return False  # a list number at the very start: "1. "
+    after = text[end:].lstrip()
+    return not (after[:1].islower() and after[:1].isascii())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split plain text into sentences; a newline always ends one.
+
+    Rules (each has a test): 。！？ and their half-width/full-width forms end a
+    sentence; 。 inside 「」『』（） does not; closing brackets after a
+    terminator stay with it; decimals and names such as GPT-4.1 or
+    Yahoo!ニュース do not split; English abbreviations (Mr., e.g., U.S.) and
+    initials do not end sentences.
+    """
+    sentences: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        pairs = _matched_openers(line) if _BRACKET_RE.search(line) else {}
+        begin = 0
+        for m in _TERMINATOR_RE.finditer(line):
+            start, end = m.span()
+            if pairs and _inside_brackets(pairs, start):
+                continue
+            if not _is_boundary(line, start, end):
+                continue
+            piece = line[begin:end].strip()
+            if piece:
+                sentences.append(piece)
+            begin = end
+        rest = line[begin:].strip()
+        if rest:
+            sentences.append(rest)
+    return sentences
+
+
+# --------------------------------------------------------------------------- sentence quality rules
+
+_RESIDUE_RE = re.compile(
+    r"\*\*|__|`|~~|^#{1,6}\s|\s#{2,6}\s|!?\[[^\]]*\]\([^)]*\)|\]\(|</?[A-Za-z][^>]*>|&[a-zA-Z]+;|&#\d+;"
+    r"|\{%|%\}|\{\{|\}\}|-{3,}|END-{2,}|^\s*[-*+]\s|^\s*>|\|.*\||^\s*\d+\.\s|\\[A-Za-z]+|\$\$|https?://"
+)
+_TERMINAL_END_RE = re.compile(r"[。｡．！？!?.][" + re.escape(_CLOSERS) + "\"']*$")
+# A sentence cannot start with a particle, auxiliary, small kana or closing punctuation:
+# that is the tail of a sentence cut in two ("…例えば、モデル" / "の推論コスト、…").
+_FRAGMENT_START_RE = re.compile(
+    r"^(?:[をがはのにへっゃゅょぁぃぅぇぉャュョァィゥェォッーん、。，．・：；:;,.!?！？"
+    + re.escape(_CLOSERS)
+    + r"]|で(?!は|も|す|き)|と(?!は|こ|も|り|く|き|て|に)|も(?!ち|し|っ|は|う|と|の)|て|や(?!は|が|っ|や))"
+)
+_LOWER_WORD_START_RE = re.compile(r"^[a-z][a-z]+\b")
+_META_RE = re.compile(
+    r"(?i)the article has been generated|i will now|character count|word count|as an ai\b|here is the article"
+    r"|文字数|字数|記事の末尾|---END---|指示に従|以下の記事|プロンプト(?:に従|の指示)|出力してください|生成しました"
+)
+_CTA_RE = re.compile(
+    r"無料相談|お問い合わせ|お問合せ|ご相談ください|お気軽に|資料請求|ご利用ください|お申し込み|お申込み|"
+    r"詳しくはこちら|こちらから|こちらをご覧|クリック|ダウンロードして|登録して|フォローして|シェアして|"
+    r"関連記事|続きを読む|広告|スポンサー|PR:|\bPR\b|目次|この記事では|本記事では|本稿では|この記事を|"
+    r"(?i:contact us|sign up|subscribe|click here|read more)"
+)
+_GREETING_RE = re.compile(
+    r"^(?:いやはや|いやー|いや、|やあ|ねぇ|ねえ|おや|皆さん、こんにちは|みなさん、こんにちは|こんにちは|"
+    r"皆さん|みなさん|さて、|え、|ええ、|うーん|なるほど)|驚きましたね|ですよね[。！]|ますよね[。！]|よね。$|だね。$|"
+    r"かな[？?。]$|じゃないかな|でしょう[？?]$|んですよ[。！]|ましたか[？?。]|ませんか[？?。]|でしょうか[？?。]$"
+)
+_PERSONA_RE = re.compile(
+    r"私|僕|正直|またか|また来たか|20年|二十年|あなた|君も|皆さん|みなさん|感じているかもしれ|思わず|"
+    r"懐疑的|個人的|古参|ワクワク|わくわく|ですね[。！]|ましたね|ですよ[。！]|ますよ[。！]|!|！"
+)
+_CONTEXT_OPENER_RE = re.compile(
+    r"^(?:しかし|しかも|また|さらに|加えて|そして|一方|これ|それ|この|その|こう|そう|こちら|そこで|だから|"
+    r"ですが|でも|ただし|ただ、|つまり|例えば|たとえば|特に|とはいえ|なぜなら|then\b|this\b|these\b|it\b|they\b"
+    r"|however\b|but\b|also\b)",
+    re.IGNORECASE,
+)
+_GOOD_HEADING_RE = re.compile(
+    r"概要|要約|まとめ|結論|ポイント|はじめに|背景|おわりに|総括|summary|conclusion|tl;?dr", re.I
+)
+_WEAK_HEADING_RE = re.compile(r"FAQ|よくある質問|Q&A|Ｑ＆Ａ|質問|手順|ステップ|チェックリスト", re.I)
+_SKIP_HEADING_RE = re.compile(
+    r"関連記事|目次|参考|出典|引用元|References|Related|Table of Contents|お問い合わせ|免責|著者|プロフィール"
+    r"|タグ|シェア|無料相談|サービス案内|お申し込み|CTA|広告",
+    re.I,
+)
+_CONTENT_RE = re.compile(r"[\W_]+")
+_JA_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+_LATIN_WORD_RE = re.compile(r"[A-Za-z]+")
+_EN_WORD_RE = re.compile(r"[a-z0-9]+(?:['.-][a-z0-9]+)*")
+_LIST_LABEL_RE = re.compile(r"^[^。！？:：]{2,30}[:：]\s*(?=\S)")
+_TITLE_PADDING_RE = re.compile(
+    r"^(?:\d{4}年(?:\d{1,2}月)?(?:最新|版)?|【[^】]*】|\[[^\]]*\])\s*|（[^）]*）|\([^)]*\)|"
+    r"(?:の全貌と実践的な活用法|の最新動向と企業への影響|が変えるビジネスの未来|の注目ポイントと導入効果|"
+    r"による業務効率化と競争力強化|の進化と実用化への道筋|がもたらす産業構造の転換|の技術革新がもたらす変化)$"
+)
+_STOPWORDS_EN = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "but",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "with",
+        "as",
+        "by",
+        "at",
+        "from",
+        "we",
+        "you",
+        "they",
+        "he",
+        "she",
+        "i",
+        "not",
+        "have",
+        "has",
+        "had",
+        "do",
+        "does",
+        "did",
+        "will",
+        "would",
+        "can",
+        "could",
+    ]
+)
+
+MAX_SENTENCE_CHARS = 260
+MIN_SENTENCE_CONTENT = 12
+
+
+def normalize(text: str) -> str:
+    """NFKC + casefold: one notion of "the same characters" for every comparison here."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def content_chars(text: str) -> str:
+    """Letters and digits only, so punctuation and spacing never decide similarity."""
+    return _CONTENT_RE.sub("", normalize(text))
+
+
+def char_ngrams(text: str, n: int = 3) -> set[str]:
+    s = content_chars(text)
+    if len(s) < n:
+        return {s} if s else set()
+    return {s[i : i + n] for i in range(len(s) - n + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def has_residue(sentence: str) -> bool:
+    """Markdown, HTML, Liquid, TeX, URL or chunk-marker syntax left in the text."""
+    return bool(_RESIDUE_RE.search(sentence))
+
+
+def is_fragment(sentence: str) -> bool:
+    """A piece that is not a whole sentence.
+
+    Definition (shared with the bench): after stripping, the sentence does not
+    end in terminal punctuation (。．！？ . ! ? with optional closing brackets);
+    or it starts with a particle, auxiliary, small kana, long-vowel mark,
+    comma or closing bracket (the tail of a cut sentence); or it starts with
+    an all-lowercase English word; or its brackets are unbalanced.
+    """
+    s = sentence.strip()
+    if not s or not _TERMINAL_END_RE.search(s):
+        return True
+    if _FRAGMENT_START_RE.match(s) or _LOWER_WORD_START_RE.match(s):
+        return True
+    return _unbalanced(s)
+
+
+def _unbalanced(s: str) -> bool:
+    for o, c in (("「", "」"), ("『", "』"), ("（", "）"), ("(", ")"), ("【", "】")):
+        if s.count(o) != s.count(c):
+            return True
+    return False
+
+
+def title_core(title: str) -> str:
+    """The title without the SEO padding ("2026年…の全貌と実践的な活用法", "（OpenAI・Google）")."""
+    core = title
+    for _ in range(3):
+        stripped = _TITLE_PADDING_RE.sub("", core).strip()
+        if stripped == core:
+            break
+        core = stripped
+    return core if len(content_chars(core)) >= 6 else title
+
+
+def repeats_title(sentence: str, title: str, threshold: float = 0.5) -> bool:
+    """Whether a sentence restates the title.
+
+    True when at least `threshold` of the title's character 3-grams (of the full
+    title or of its core without SEO padding) occur in the sentence, or when
+    most of the sentence's own 3-grams come from the title.
+    """
+    if not title.strip():
+        return False
+    grams = char_ngrams(sentence)
+    if not grams:
+        return False
+    for t in {title, title_core(title)}:
+        tg = char_ngrams(t)
+        if not tg:
+            continue
+        shared = len(grams & tg)
+        if shared / len(tg) >= threshold or shared / len(grams) >= 0.6:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- candidates and scoring
+
+
+class _Candidate:
+    __slots__ = ("grams", "key", "order", "penalty", "score", "section", "text")
+
+    def __init__(self, text: str, order: int, section: int, penalty: float) -> None:
+        self.text = text
+        self.order = order
+        self.section = section
+        self.penalty = penalty
+        self.key = content_chars(text)
+        self.grams: set[str] = set()
+        self.score = 0.0
+
+
+@dataclass
+class _Prepared:
+    candidates: list[_Candidate]
+    english: bool
+
+
+def _clean_sentence(sentence: str, kind: str) -> str:
+    s = " ".join(sentence.split())
+    if kind == "list_item":
+        # "超高画質化とリアリズムの追求: AIが生成する動画は…" → the sentence after the label.
+        s = _LIST_LABEL_RE.sub("", s)
+    return s
+
+
+def _soft_penalty(s: str, position_in_block: int) -> float:
+    """Down-weights for sentences that are whole and on topic but read badly out of context."""
+    p = 1.0
+    if _GREETING_RE.search(s):
+        p *= 0.15
+    if s.endswith(("？", "?", "？」", "?」")):
+        p *= 0.2  # rhetorical questions to the reader
+    if _PERSONA_RE.search(s):
+        p *= 0.45
+    if _CONTEXT_OPENER_RE.match(s):
+        p *= 0.6 if position_in_block else 0.75
+    return p
+
+
+def _iter_blocks(body: Any) -> Iterable[tuple[int, str | None, str, str]]:
+    for si, section in enumerate(getattr(body, "sections", ())):
+        heading = section.heading
+        if heading and _SKIP_HEADING_RE.search(heading):
+            continue
+        for block in section.blocks:
+            yield si, heading, block.kind, block.text
+
+
+def _is_pipeline_chatter(first_block: str) -> bool:
+    return bool(_META_RE.search(first_block))
+
+
+def _prepare(title: str, body: Any) -> _Prepared:
+    """Split, filter and score every usable sentence once, for all three lengths."""
+    blocks = list(_iter_blocks(body))
+    if not blocks or _is_pipeline_chatter(blocks[0][3]):
+        return _Prepared([], False)
+    title_grams_ok = bool(title and title.strip())
+    candidates: list[_Candidate] = []
+    seen: set[str] = set()
+    headings = {content_chars(h) for h in (getattr(s, "heading", None) for s in body.sections) if h}
+    order = 0
+    ja_chars = latin_words = 0
+    for bi, (si, heading, kind, text) in enumerate(blocks):
+        sentences = split_sentences(text)
+        first_block_titleish = bi == 0 and len(sentences) <= 2 and "。" not in text and len(text) < 120
+        for pi, raw in enumerate(sentences):
+            order += 1
+            s = _clean_sentence(raw, kind)
+            if first_block_titleish:
+                continue
+            key = content_chars(s)
+            if len(key) < MIN_SENTENCE_CONTENT or len(s) > MAX_SENTENCE_CHARS or key in seen:
+                continue
+            if has_residue(s) or is_fragment(s) or _META_RE.search(s) or _CTA_RE.search(s):
+                continue
+            if key in headings or (title_grams_ok and repeats_title(s, title, 0.35)):
+                continue
+            if _symbol_ratio(s) > 0.3:
+                continue
+            seen.add(key)
+            penalty = _soft_penalty(s, pi)
+            if kind == "quote":
+                penalty *= 0.7
+            if heading and _GOOD_HEADING_RE.search(heading):
+                penalty *= 1.25
+            elif heading and _WEAK_HEADING_RE.search(heading):
+                penalty *= 0.6
+            if pi == 0:
+                penalty *= 1.1
+            candidates.append(_Candidate(s, order, si, penalty))
+            ja_chars += len(_JA_RE.findall(s))
+            latin_words += len(_LATIN_WORD_RE.findall(s))
+    english = latin_words * 4 > ja_chars
+    if english:
+        candidates = [c for c in candidates if not _JA_RE.search(c.text)] or candidates
+    _score(candidates, title, english, order)
+    return _Prepared(candidates, english)
+
+
+def _symbol_ratio(s: str) -> float:
+    """Share of characters that are neither letters, digits, spaces nor common punctuation (TeX-ish garbage)."""
+    odd = sum(
+        1 for c in s if not (c.isalnum() or c.isspace() or c in "、。，．・：；！？「」『』（）()%,.!?:;-'\"ー〜～/")
+    )
+    return odd / max(1, len(s))
+
+
+def _features(c: _Candidate, english: bool) -> set[str]:
+    if english:
+        words = [w for w in _EN_WORD_RE.findall(normalize(c.text)) if w not in _STOPWORDS_EN]
+        return set(words) | {a + " " + b for a, b in itertools.pairwise(words)}
+    k = c.key
+    return {k[i : i + 2] for i in range(len(k) - 1)}
+
+
+def _score(candidates: list[_Candidate], title: str, english: bool, total: int) -> None:
+    """Degree centrality (continuous LexRank without iteration) × position × cues."""
+    n = len(candidates)
+    if not n:
+        return
+    feats = [_features(c, english) for c in candidates]
+    df: Counter[str] = Counter()
+    for f in feats:
+        df.update(f)
+    idf = {f: math.log((n + 1) / d) for f, d in df.items()}
+    idf2 = {f: w * w for f, w in idf.items()}
+    centroid: dict[str, float] = {}
+    norms = []
+    for f in feats:
+        norm = math.sqrt(sum(map(idf2.__getitem__, f))) or 1.0
+        norms.append(norm)
+        inv = 1.0 / norm
+        for g in f:
+            centroid[g] = centroid.get(g, 0.0) + inv
+    weight = {g: idf[g] * v for g, v in centroid.items()}
+    title_feats = _features(_Candidate(title, 0, 0, 1.0), english) if title else set()
+    for c, f, norm in zip(candidates, feats, norms, strict=True):
+        centrality = sum(map(weight.__getitem__, f)) / norm
+        c.score = centrality
+        c.grams = char_ngrams(c.text)
+        rel = c.order / max(1, total)
+        position = 1.0 + 0.6 * (1.0 - rel) ** 3
+        on_topic = 1.0 + (0.5 * len(f & title_feats) / len(title_feats) if title_feats else 0.0)
+        length = len(c.key)
+        shape = 1.0 if 35 <= length <= 160 else 0.75
+        c.score = c.score * position * on_topic * shape * c.penalty
+    top = max(c.score for c in candidates) or 1.0
+    for c in candidates:
+        c.score /= top
+
+
+# --------------------------------------------------------------------------- selection
+
+# (minimum sentences, maximum sentences, character budget, longest single sentence)
+_SHAPES: dict[SummaryLength, tuple[int, int, int, int]] = {
+    SummaryLength.SHORT: (1, 2, 220, 160),
+    SummaryLength.STANDARD: (3, 3, 400, 170),
+    SummaryLength.LONG: (5, 6, 1100, 240),
+}
+REDUNDANCY_JACCARD = 0.3
+STANDARD_MIN_CHARS = 150
+
+
+def _redundant(c: _Candidate, chosen: list[_Candidate]) -> bool:
+    for d in chosen:
+        if jaccard(c.grams, d.grams) >= REDUNDANCY_JACCARD:
+            return True
+        small = min(len(c.grams), len(d.grams)) or 1
+        if len(c.grams & d.grams) / small >= 0.5:
+            return True
+    return False
+
+
+def _lengthen(chosen: list[_Candidate], pool: list[_Candidate], budget: int, floor: int) -> list[_Candidate]:
+    """Swap the shortest pick for a longer good one when three short sentences say too little."""
+    total = sum(len(c.text) for c in chosen)
+    if total >= floor or not chosen:
+        return chosen
+    shortest = min(chosen, key=lambda c: len(c.text))
+    rest = [c for c in chosen if c is not shortest]
+    for c in pool:  # best first
+        if c in chosen or c.score < 0.3 * shortest.score:
+            continue
+        new_total = total - len(shortest.text) + len(c.text)
+        if floor <= new_total <= budget and not _redundant(c, rest):
+            return [*rest, c]
+    return chosen
+
+
+def _select(prep: _Prepared, length: SummaryLength) -> Summary:
+    lo, hi, budget, longest = _SHAPES[length]
+    ranked = sorted(prep.candidates, key=lambda c: (-c.score, c.order))
+    pool = [c for c in ranked if len(c.text) <= longest]
+    chosen: list[_Candidate] = []
+    used_chars = 0
+    sections_available = len({c.section for c in pool})
+    for diverse in (True, False):
+        for c in pool:
+            if len(chosen) >= hi:
+                break
+            if c in chosen or used_chars + len(c.text) > budget:
+                continue
+            if diverse and sections_available >= lo and any(d.section == c.section for d in chosen):
+                continue
+            if _redundant(c, chosen):
+                continue
+            chosen.append(c)
+            used_chars += len(c.text)
+        if len(chosen) >= lo:
+            break
+    if length is SummaryLength.STANDARD:
+        chosen = _lengthen(chosen, pool, budget, STANDARD_MIN_CHARS)
+    if length is SummaryLength.SHORT and len(chosen) == 2 and len(chosen[0].text) >= 80:
+        chosen = chosen[:1]
+    if length is SummaryLength.LONG and len(chosen) > lo and chosen[-1].score < 0.25:
+        chosen = chosen[:-1]
+    chosen.sort(key=lambda c: c.order)
+    sentences = tuple(c.text for c in chosen)
+    while sentences and len(Summary(sentences).text) > DISCORD_EMBED_DESCRIPTION_LIMIT:
+        sentences = sentences[:-1]
+    return Summary(sentences)
+
+
+def summarize(title: str, body: CleanedBody, length: SummaryLength = SummaryLength.STANDARD) -> Summary:
+    return _select(_prepare(title or "", body), SummaryLength(length))
+
+
+def summarize_all(title: str, body: CleanedBody) -> dict[SummaryLength, Summary]:
+    """All three lengths from one scoring pass: ingest stores every length."""
+    prep = _prepare(title or "", body)
+    return {length: _select(prep, length) for length in SummaryLength}
+
+
+# --------------------------------------------------------------------------- files (kiji summarize)
+
+
+def read_post(path: str) -> tuple[str, str, str | None]:
+    """(title, Markdown body, description) of a post file.
+
+    A file given on the command line has no site around it, so the front matter
+    is read here with YAML's base loader: every value stays a string, and a
+    malformed date cannot make an otherwise readable post fail.
+    """
+    text = Path(path).read_bytes().decode("utf-8-sig")
+    meta: dict[str, Any] = {}
+    body = text
+    if text.startswith("---"):
+        parts = re.split(r"^---[ \t]*$", text, maxsplit=2, flags=re.M)
+        if len(parts) == 3:
+            loaded = yaml.load(parts[1], Loader=yaml.BaseLoader) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError("front matter is not a mapping")
+            meta, body = loaded, parts[2]
+    title = meta.get("title")
+    description = meta.get("description")
+    return (str(title) if title else ""), body, (str(description) if description else None)
+
+
+def summarize_files(paths: list[str], length: str, as_json: bool, out: TextIO) -> int:
+    """Summarise Markdown files without a store; a bad file is reported and the run goes on.
+
+    Exit code 0 when every file was read, 1 when any could not be.
+    """
+    from bot.cleaning import clean_body
+
+    size = SummaryLength(length)
+    failures = 0
+    for path in paths:
+        record: dict[str, Any] = {"path": path, "title": None, "summary": None, "sentences": [], "error": None}
+        try:
+            title, markdown, _ = read_post(path)
+            record["title"] = title
+            summary = summarize(title, clean_body(markdown, title=title), size)
+            record["summary"] = summary.text if summary.available else None
+            record["sentences"] = list(summary.sentences)
+        except Exception as exc:  # one unreadable file must not stop the run
+            failures += 1
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            log.warning("cannot summarise %s: %s", path, exc)
+        if as_json:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            out.write(f"{path}\n")
+            if record["error"]:
+                out.write(f"  error: {record['error']}\n\n")
+                continue
+            out.write(f"  {record['title']}\n")
+            out.write(f"  {record['summary'] or NO_SUMMARY_TEXT}\n\n")
+    return 1 if failures else 0

@@ -1,0 +1,324 @@
+"""Tests for the extractive summariser: sentence rules, every "never" rule, lengths, and the real corpus."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.cleaning import Block, CleanedBody, Section, clean_body
+from bot.summarize import (
+    SUMMARIZER_VERSION,
+    Summary,
+    SummaryLength,
+    char_ngrams,
+    has_residue,
+    is_fragment,
+    jaccard,
+    read_post,
+    repeats_title,
+    split_sentences,
+    summarize,
+    summarize_all,
+    summarize_files,
+)
+
+
+def body(*paragraphs: str, heading: str | None = None) -> CleanedBody:
+    blocks = tuple(Block("paragraph", p) for p in paragraphs)
+    return CleanedBody(sections=(Section(heading, 2, blocks),), tables=())
+
+
+def sections(*parts: tuple[str | None, list[str]]) -> CleanedBody:
+    return CleanedBody(
+        sections=tuple(Section(h, 2, tuple(Block("paragraph", p) for p in ps)) for h, ps in parts), tables=()
+    )
+
+
+# --------------------------------------------------------------------------- sentence splitting
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("今日は晴れ。明日は雨！本当に？", ["今日は晴れ。", "明日は雨！", "本当に？"]),
+        ("半角でも終わる｡次の文!", ["半角でも終わる｡", "次の文!"]),
+        ("全角の疑問符？そして感嘆符！", ["全角の疑問符？", "そして感嘆符！"]),
+        ("彼は「これは本だ。面白い。」と言った。次の文。", ["彼は「これは本だ。面白い。」と言った。", "次の文。"]),
+        ("題は『夜。朝。』です。次。", ["題は『夜。朝。』です。", "次。"]),
+        ("これは驚きだ！」と彼は言った。", ["これは驚きだ！」と彼は言った。"]),
+        ("本当ですか？）次の話です。", ["本当ですか？）", "次の話です。"]),
+        ("すごい！」次の文です。", ["すごい！」", "次の文です。"]),
+        ("GPT-4.1が出た。性能は3.14倍だ。", ["GPT-4.1が出た。", "性能は3.14倍だ。"]),
+        ("Yahoo!ニュースで見た。次の文。", ["Yahoo!ニュースで見た。", "次の文。"]),
+        ("Mr. Smith met Dr. Jones. They talked.", ["Mr. Smith met Dr. Jones.", "They talked."]),
+        ("Use tools, e.g. a hammer. Then stop.", ["Use tools, e.g. a hammer.", "Then stop."]),
+        ("The U.S. market grew. It was big.", ["The U.S. market grew.", "It was big."]),
+        ("J. R. Tolkien wrote it. Fine.", ["J. R. Tolkien wrote it.", "Fine."]),
+        ("一行目。\n二行目", ["一行目。", "二行目"]),
+        ("閉じない「括弧。次の文。", ["閉じない「括弧。", "次の文。"]),
+    ],
+)
+def test_split_sentences(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_split_sentences_empty() -> None:
+    assert split_sentences("") == []
+    assert split_sentences("  \n\n ") == []
+
+
+# --------------------------------------------------------------------------- rule helpers
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "これは**太字**です。",
+        "詳しくは[こちら](https://example.com)を見てください。",
+        "{% include ads-mid-article.html %}の後の文です。",
+        "<div>広告</div>の中身です。",
+        "最後に---END---が残った文です。",
+        "## 見出しのような文です。",
+        "| 列 | 列 |",
+        "数式 \\frac{a}{b} が残った文です。",
+    ],
+)
+def test_residue_detected(sentence: str) -> None:
+    assert has_residue(sentence)
+
+
+def test_plain_sentence_has_no_residue() -> None:
+    assert not has_residue("GPT-4.1は2025年に公開され、性能は3.14倍になりました。")
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "例えば、モデル",
+        "の推論コストが下がりました。",
+        "を実現しました。",
+        "、そして終わりです。",
+        "「閉じない括弧です。",
+    ],
+)
+def test_fragments_detected(sentence: str) -> None:
+    assert is_fragment(sentence)
+
+
+@pytest.mark.parametrize(
+    "sentence", ["しかし、それは違います。", "もちろん可能です。", "ではどうするべきでしょうか。", "It works."]
+)
+def test_whole_sentences_are_not_fragments(sentence: str) -> None:
+    assert not is_fragment(sentence)
+
+
+def test_title_repeat_detection() -> None:
+    title = "2026年MetaのLlama 4、LLM競争の次なる一手は何をもたらすのか？の注目ポイントと導入効果"
+    assert repeats_title("MetaのLlama 4、LLM競争の次なる一手は何をもたらすのか？", title)
+    assert not repeats_title("推論コストは前世代の半分になり、企業導入が進みました。", title)
+
+
+# --------------------------------------------------------------------------- the "never" rules
+
+FILLER = [
+    "生成AIの企業導入は二〇二五年に入って急速に広がり、製造業と金融業で本番運用が始まっている。",
+    "調査会社の推計では、国内の生成AI市場は三年で四倍の規模に拡大する見込みである。",
+    "一方で、導入企業の多くはデータ整備と人材育成を最大の課題として挙げている。",
+    "専門家は、小さく始めて効果を測りながら範囲を広げる段階的な導入を勧めている。",
+    "規制面では、欧州のAI法が高リスク用途に厳しい義務を課すことが決まった。",
+    "国内企業も、欧州で事業を行う場合には適合性評価の準備が必要になる。",
+]
+
+
+def test_no_two_sentences_say_the_same_thing() -> None:
+    near_copy = FILLER[0].replace("急速に", "非常に急速に")
+    s = summarize("タイトル", body(FILLER[0], near_copy, *FILLER[1:]), SummaryLength.LONG)
+    for i, a in enumerate(s.sentences):
+        for b in s.sentences[i + 1 :]:
+            assert jaccard(char_ngrams(a), char_ngrams(b)) < 0.8
+
+
+def test_never_a_fragment() -> None:
+    s = summarize("タイトル", body("例えば、モデル", "の推論コストが大きく下がったことで導入が広がった。", *FILLER))
+    assert s.sentences
+    assert all(not is_fragment(x) for x in s.sentences)
+
+
+def test_never_residue() -> None:
+    dirty = [
+        "**太字の強調**が残ったまま、とても重要な内容を長々と説明している文章です。",
+        "ここに{% include ads-mid-article.html %}が挟まった重要そうな文章が続いています。",
+        "生成AIの企業導入は急速に広がっている。---END---",
+        "<span>生成AIの企業導入</span>は急速に広がっていると言われている。",
+    ]
+    s = summarize("タイトル", body(*dirty, *FILLER), SummaryLength.LONG)
+    assert s.sentences
+    assert not any(has_residue(x) for x in s.sentences)
+
+
+def test_never_repeats_the_title() -> None:
+    title = "生成AIの企業導入が急速に広がる理由とは？"
+    s = summarize(
+        title, body("生成AIの企業導入が急速に広がる理由とは？", "生成AIの企業導入が急速に広がる理由とは。", *FILLER)
+    )
+    assert s.sentences
+    assert not any(repeats_title(x, title) for x in s.sentences)
+
+
+@pytest.mark.parametrize(
+    "boilerplate",
+    [
+        "AI導入でお悩みの方は、ぜひ無料相談をご利用ください。",
+        "いやはや、驚きましたね。",
+        "あなたの会社では、生成AIをどのように活用していますか？",
+        "目次：背景、課題、展望、まとめの順に解説します。",
+    ],
+)
+def test_boilerplate_skipped_when_better_sentences_exist(boilerplate: str) -> None:
+    s = summarize("タイトル", body(boilerplate, *FILLER))
+    assert s.sentences
+    assert boilerplate not in s.sentences
+
+
+def test_related_articles_section_skipped() -> None:
+    doc = sections(
+        (None, FILLER[:3]), ("関連記事", ["生成AIの導入事例を詳しく紹介した過去の記事をまとめて読むことができます。"])
+    )
+    assert not any("過去の記事" in x for x in summarize("タイトル", doc, SummaryLength.LONG).sentences)
+
+
+def test_sentences_in_article_order_and_spread_over_sections() -> None:
+    doc = sections(("背景", FILLER[:2]), ("課題", FILLER[2:4]), ("規制", FILLER[4:]))
+    s = summarize("タイトル", doc)
+    positions = [FILLER.index(x) for x in s.sentences]
+    assert positions == sorted(positions)
+    assert len({p // 2 for p in positions}) == 3
+
+
+# --------------------------------------------------------------------------- lengths and availability
+
+
+def test_lengths() -> None:
+    doc = sections(("背景", FILLER[:2]), ("課題", FILLER[2:4]), ("規制", FILLER[4:]))
+    all_ = summarize_all("タイトル", doc)
+    assert 1 <= len(all_[SummaryLength.SHORT].sentences) <= 2
+    assert len(all_[SummaryLength.STANDARD].sentences) == 3
+    assert 100 <= len(all_[SummaryLength.STANDARD].text) <= 400
+    assert 5 <= len(all_[SummaryLength.LONG].sentences) <= 6
+    for length in SummaryLength:
+        assert all_[length] == summarize("タイトル", doc, length)
+
+
+def test_no_prose_gives_no_summary() -> None:
+    chatter = body(
+        "The article has been generated according to the instructions. I will now check the character count.",
+        "さて、文字数も無事に範囲に収まったようだね。",
+        *FILLER,
+    )
+    s = summarize("The article has been generated according？", chatter)
+    assert not s.available
+    assert s.text == ""
+    garbage = body("\\begin{eq} x_{1} = \\frac{a}{b} \\end{eq}", "$$ \\sum_{i} \\alpha_i $$", "| a | b |")
+    assert not summarize("数式", garbage).available
+    assert not summarize("空", CleanedBody(sections=(), tables=())).available
+
+
+def test_english_sentences_joined_with_a_space() -> None:
+    assert Summary(("It rose.", "It fell.")).text == "It rose. It fell."
+    assert Summary(("上がった。", "下がった。")).text == "上がった。下がった。"
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(SUMMARIZER_VERSION, str) and SUMMARIZER_VERSION
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=40),
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.text(max_size=20)), st.lists(st.text(max_size=300), max_size=5)), max_size=4
+    ),
+)
+def test_summarize_never_raises(title: str, parts: list[tuple[str | None, list[str]]]) -> None:
+    doc = sections(*parts)
+    for s in summarize_all(title, doc).values():
+        assert len(s.text) <= 4096
+        assert all(s.sentences)
+
+
+# --------------------------------------------------------------------------- kiji summarize FILE
+
+
+def test_summarize_files_json(tmp_path: Path) -> None:
+    good = tmp_path / "2026-01-01-post.md"
+    good.write_text("---\ntitle: 見出し\n---\n\n" + "\n\n".join(FILLER) + "\n", encoding="utf-8")
+    bad = tmp_path / "missing.md"
+    broken = tmp_path / "broken.md"
+    broken.write_bytes(b"---\ntitle: [unclosed\n---\n\nbody\n")
+    out = io.StringIO()
+    code = summarize_files([str(good), str(bad), str(broken)], "standard", True, out)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["path"] for r in records] == [str(good), str(bad), str(broken)]
+    assert records[0]["error"] is None and records[0]["title"] == "見出し"
+    assert len(records[0]["sentences"]) == 3 and records[0]["summary"] == "".join(records[0]["sentences"])
+    assert records[1]["error"] and records[2]["error"]
+    assert code == 1
+
+
+def test_summarize_files_text(tmp_path: Path) -> None:
+    good = tmp_path / "p.md"
+    good.write_text("---\ntitle: 見出し\n---\n\n" + "\n\n".join(FILLER) + "\n", encoding="utf-8")
+    out = io.StringIO()
+    assert summarize_files([str(good)], "short", False, out) == 0
+    assert ("見出し" in out.getvalue() and FILLER[0][:10] in out.getvalue()) or "。" in out.getvalue()
+
+
+# --------------------------------------------------------------------------- the real corpus
+
+
+def corpus_summaries(site: Path) -> list[tuple[str, str, dict[SummaryLength, Summary]]]:
+    out = []
+    for path in sorted((site / "_posts").glob("*.md")):
+        title, markdown, _ = read_post(str(path))
+        out.append((path.name, title, summarize_all(title, clean_body(markdown, title=title))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_site: Path) -> list[tuple[str, str, dict[SummaryLength, Summary]]]:
+    return corpus_summaries(corpus_site)
+
+
+def test_corpus_targets(corpus: list[tuple[str, str, dict[SummaryLength, Summary]]]) -> None:
+    problems = []
+    for name, title, by_length in corpus:
+        for length, s in by_length.items():
+            for i, x in enumerate(s.sentences):
+                if has_residue(x):
+                    problems.append((name, length, "residue", x))
+                if is_fragment(x):
+                    problems.append((name, length, "fragment", x))
+                if repeats_title(x, title):
+                    problems.append((name, length, "title", x))
+                for y in s.sentences[i + 1 :]:
+                    if jaccard(char_ngrams(x), char_ngrams(y)) >= 0.8:
+                        problems.append((name, length, "duplicate", x))
+    assert problems == []
+
+
+def test_corpus_lengths(corpus: list[tuple[str, str, dict[SummaryLength, Summary]]]) -> None:
+    unavailable = [name for name, _, s in corpus if not s[SummaryLength.STANDARD].available]
+    assert unavailable == ["2025-11-11-1-the-article-has-been-generated-according.md"]
+    for name, _, s in corpus:
+        if name in unavailable:
+            continue
+        assert 1 <= len(s[SummaryLength.SHORT].sentences) <= 2, name
+        assert len(s[SummaryLength.STANDARD].sentences) == 3, name
+        assert 150 <= len(s[SummaryLength.STANDARD].text) <= 400, name
+        assert 5 <= len(s[SummaryLength.LONG].sentences) <= 6, name
+        assert len(s[SummaryLength.LONG].text) <= 4096, name
