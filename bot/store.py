@@ -456,7 +456,7 @@ class Store:
                     updated += 1
                 await self._write_terms(post_id, record)
                 await self._write_summaries(post_id, record, now)
-            if removed:
+            if removed or updated:  # an edit can drop a post's last use of a tag
                 await self._drop_unused_terms()
             await db.execute("COMMIT")
             self._generation += 1

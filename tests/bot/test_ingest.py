@@ -1,0 +1,198 @@
+"""Incremental ingest on real files and a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sqlite3
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.ingest import CHUNK_SIZE, ingest
+from bot.jekyll import MAX_POST_BYTES, load_site
+from bot.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_post(folder: Path, name: str, title: str, body: str, **front: str) -> Path:
+    lines = [f'title: "{title}"', *(f"{k}: {v}" for k, v in front.items())]
+    path = folder / name
+    path.write_text("---\n" + "\n".join(lines) + "\n---\n\n" + body + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def posts(tmp_path: Path) -> Path:
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    write_post(folder, "2025-01-01-first.md", "最初の記事", "推論コストについての本文です。", tags="[AI, LLM]")
+    write_post(folder, "2025-01-02-second.md", "Second post", "An English body about RAG.", tags="[RAG]")
+    write_post(folder, "2025-01-03-third.md", "三番目", "量子コンピュータの話。", categories="[研究]")
+    return folder
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await Store.open(tmp_path / "kiji.sqlite3")
+    yield s
+    await s.close()
+
+
+async def test_first_ingest_adds_everything_then_nothing_changes(posts: Path, store: Store) -> None:
+    site = load_site(posts)
+    first = await ingest(store, site)
+    assert (first.added, first.updated, first.removed, first.unchanged, first.failed) == (3, 0, 0, 0, [])
+    second = await ingest(store, site)
+    assert (second.added, second.updated, second.removed, second.unchanged) == (0, 0, 0, 3)
+    assert [h.post.title for h in await store.search("推論")] == ["最初の記事"]
+
+
+async def test_changed_file_is_updated_and_touched_file_is_not(posts: Path, store: Store) -> None:
+    site = load_site(posts)
+    await ingest(store, site)
+    write_post(posts, "2025-01-02-second.md", "Second post, revised", "Now about vector databases.", tags="[DB]")
+    third = posts / "2025-01-03-third.md"
+    stat = third.stat()
+    os.utime(third, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # same bytes, new mtime
+    report = await ingest(store, site)
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 2)
+    assert await store.search("RAG") == []
+    assert [h.post.title for h in await store.search("vector")] == ["Second post, revised"]
+    assert await store.tag_by_key("rag") is None
+    # The touched file's new mtime was recorded: the next run skips it without hashing.
+    assert (await ingest(store, site)).unchanged == 3
+
+
+async def test_deleted_file_is_removed(posts: Path, store: Store) -> None:
+    site = load_site(posts)
+    await ingest(store, site)
+    (posts / "2025-01-01-first.md").unlink()
+    report = await ingest(store, site)
+    assert report.removed == 1
+    assert await store.search("推論") == []
+    assert len(await store.all_posts()) == 2
+
+
+async def test_unpublishing_removes_a_stored_post(posts: Path, store: Store) -> None:
+    site = load_site(posts)
+    await ingest(store, site)
+    write_post(posts, "2025-01-02-second.md", "Second post", "An English body about RAG.", published="false")
+    report = await ingest(store, site)
+    assert report.removed == 1
+    assert report.failed == []
+    assert {p.title for p in await store.all_posts()} == {"最初の記事", "三番目"}
+
+
+async def test_future_post_is_stored_as_scheduled(posts: Path, store: Store) -> None:
+    write_post(posts, "2999-01-01-later.md", "Later", "Not yet.")
+    await ingest(store, load_site(posts))
+    later = next(p for p in await store.all_posts() if p.title == "Later")
+    assert later.scheduled()
+    assert later.as_json()["scheduled"] is True
+    assert "Later" not in {p.title for p in await store.latest(10)}
+
+
+BROKEN: dict[str, tuple[bytes, str]] = {
+    "2025-02-01-no-front-matter.md": (b"# Just a heading\n\nNo front matter here.\n", "front matter"),
+    "2025-02-02-bad-yaml.md": (b'---\ntitle: "unterminated\ntags: [a\n---\nbody\n', "YAML"),
+    "2025-02-03-binary.md": (b"---\ntitle: x\n---\n\x00\x01\x02binary", "binary"),
+    "2025-02-04-latin1.md": ("---\ntitle: café\n---\nbody\n".encode("latin-1"), "UTF-8"),
+    "2025-02-30-impossible.md": (b"---\ntitle: x\n---\nbody\n", "date"),
+}
+
+
+async def test_broken_posts_are_reported_and_the_rest_stored(posts: Path, store: Store) -> None:
+    for name, (data, _) in BROKEN.items():
+        (posts / name).write_bytes(data)
+    huge = posts / "2025-02-05-huge.md"
+    huge.write_bytes(b"---\ntitle: huge\n---\n" + b"a" * (MAX_POST_BYTES + 10))
+    report = await ingest(store, load_site(posts))
+    assert report.added == 3
+    failed = {Path(f.path).name: f.error for f in report.failed}
+    assert set(failed) == {*BROKEN, huge.name}
+    for name, (_, needle) in BROKEN.items():
+        assert needle.lower() in failed[name].lower(), (name, failed[name])
+    assert "large" in failed[huge.name].lower() or "size" in failed[huge.name].lower()
+    assert all(f.path.endswith(Path(f.path).name) and "/" in f.path for f in report.failed)
+
+
+async def test_a_post_that_breaks_keeps_its_last_good_version(posts: Path, store: Store) -> None:
+    site = load_site(posts)
+    await ingest(store, site)
+    (posts / "2025-01-03-third.md").write_bytes(b"---\ntitle: [broken\n---\n")
+    report = await ingest(store, site)
+    assert [Path(f.path).name for f in report.failed] == ["2025-01-03-third.md"]
+    assert [h.post.title for h in await store.search("量子")] == ["三番目"]
+
+
+async def test_corpus_ingests_without_failures(corpus_site: Path, store: Store) -> None:
+    report = await ingest(store, load_site(corpus_site))
+    assert report.failed == []
+    assert report.added == len(list((corpus_site / "_posts").glob("*.md")))
+
+
+async def test_large_ingest_through_the_process_pool(corpus_site: Path, tmp_path: Path, store: Store) -> None:
+    site_root = tmp_path / "site"
+    shutil.copytree(corpus_site, site_root)
+    originals = sorted((site_root / "_posts").glob("*.md"))
+    for copy in range(2):
+        for original in originals:
+            date, rest = original.name[:11], original.name[11:]
+            shutil.copy(original, original.with_name(f"{date}copy{copy}-{rest}"))
+    report = await ingest(store, load_site(site_root), workers=2)
+    assert report.failed == []
+    assert report.added == 3 * len(originals)
+    assert len(await store.all_posts()) == 3 * len(originals)
+
+
+CRASHING_INGEST = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from bot.ingest import ingest
+    from bot.jekyll import load_site
+    from bot.store import Store
+
+    async def main():
+        store = await Store.open(sys.argv[2])
+        def die_after_first_batch(done, total):
+            os.kill(os.getpid(), signal.SIGKILL)  # a hard crash: no cleanup, no rollback handler
+        await ingest(store, load_site(sys.argv[1]), progress=die_after_first_batch, workers=1)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_hard_crash_between_batches_leaves_a_consistent_store(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    count = CHUNK_SIZE * 3 + 5
+    for i in range(count):
+        body = f"本文 marker{i:04d}z です。"
+        write_post(folder, f"2025-03-01-post-{i:04d}.md", f"Post {i}", body, tags=f"[t{i % 7}]")
+    db_path = tmp_path / "crash.sqlite3"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CRASHING_INGEST, str(folder), str(db_path), cwd=REPO, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == -9, stderr.decode()
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = raw.execute("SELECT count(*) FROM posts").fetchone()[0]
+        indexed = raw.execute("SELECT count(*) FROM post_search").fetchone()[0]
+        tagged = raw.execute("SELECT count(DISTINCT post_id) FROM post_tags").fetchone()[0]
+    assert stored == CHUNK_SIZE  # exactly the committed first batch, nothing half-written
+    assert indexed == stored == tagged
+    store = await Store.open(db_path)
+    try:
+        report = await ingest(store, load_site(folder))
+        assert (report.added, report.unchanged, report.failed) == (count - CHUNK_SIZE, CHUNK_SIZE, [])
+        assert len(await store.all_posts()) == count
+        assert [h.post.title for h in await store.search("marker0007z")] == ["Post 7"]
+    finally:
+        await store.close()
