@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote_to_bytes
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -91,8 +92,13 @@ _ZONE_ABBREVIATIONS = {
 }  # fmt: skip
 
 # Addressable's escape set for URL placeholders (RFC 3986 pchar plus "/").
-_URL_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/")
-_PCHAR = _URL_SAFE - {ord("/")}
+# (urllib's quote always keeps ASCII letters, digits and "-._~".)
+_PCHAR = "!$&'()*+,;=:@"
+_URL_SAFE = _PCHAR + "/"
+_ASCII_SLUG = {
+    "default": re.compile(r"[^A-Za-z0-9]+"),
+    "pretty": re.compile(r"[^A-Za-z0-9._~!$&'()+,;=@]+"),
+}
 _PRETTY_KEEP = frozenset("._~!$&'()+,;=@")
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
@@ -535,6 +541,13 @@ def _front_matter_date(value: Any, site: Site, path: str) -> dt.datetime:
 
 def slugify(text: str, mode: str = "default", cased: bool = False) -> str:
     """Jekyll's Utils.slugify for the `default` and `pretty` modes it uses in URLs."""
+    if text.isascii():  # for ASCII, \p{L}\p{M}\p{Nd} is just letters and digits
+        slug = _ASCII_SLUG["pretty" if mode == "pretty" else "default"].sub("-", text)
+        if slug.startswith("-"):
+            slug = slug[1:]
+        if slug.endswith("-"):
+            slug = slug[:-1]
+        return slug if cased else slug.lower()
     out: list[str] = []
     pending = False
     pretty = mode == "pretty"
@@ -572,37 +585,19 @@ def escape_path(value: str) -> str:
     return _encode(value, _URL_SAFE)
 
 
-def _encode(value: str, safe: frozenset[int]) -> str:
-    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in value.encode("utf-8", "surrogatepass"))
-
-
-def _unquote_bytes(segment: str) -> bytes:
-    raw = segment.encode("utf-8", "surrogatepass")
-    out = bytearray()
-    i = 0
-    while i < len(raw):
-        if raw[i] == 0x25 and i + 2 < len(raw) and _is_hex(raw[i + 1 : i + 3]):
-            out.append(int(raw[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out.append(raw[i])
-            i += 1
-    return bytes(out)
-
-
-def _is_hex(pair: bytes) -> bool:
-    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+def _encode(value: str, safe: str) -> str:
+    return quote(value.encode("utf-8", "surrogatepass"), safe=safe)
 
 
 def _normalize_path(path: str) -> str:
     """Addressable's path normalisation (what Jekyll's absolute_url applies): NFC, pchar-encoded."""
     segments = []
     for segment in path.split("/"):
-        raw = _unquote_bytes(segment)
+        raw = unquote_to_bytes(segment) if "%" in segment else segment.encode("utf-8", "surrogatepass")
         try:
             text = unicodedata.normalize("NFC", raw.decode("utf-8"))
         except UnicodeDecodeError:
-            segments.append("".join(chr(b) if b in _PCHAR else f"%{b:02X}" for b in raw))
+            segments.append(quote(raw, safe=_PCHAR))
             continue
         segments.append(_encode(text, _PCHAR))
     return "/".join(segments)
@@ -647,48 +642,59 @@ def _sanitize_url(text: str) -> str:
     return re.sub("/{2,}", "/", result) if "//" in result else result
 
 
-def _placeholders(date: dt.datetime, data: dict, slug: str, name_no_ext: str, rel_path: str, ext: str) -> dict:
-    cats: list[str] = []
-    slugged: list[str] = []
-    for cat in _as_list(data.get("categories")):
-        lowered = _ruby_str(cat).lower()
-        if lowered not in cats:
-            cats.append(lowered)
-        s = slugify(_ruby_str(cat))
-        if s not in slugged:
-            slugged.append(s)
-    iso = date.isocalendar()
-    rel_no_ext = rel_path[: len(rel_path) - len(ext)] if ext else rel_path
-    return {
-        "collection": "posts",
-        "path": rel_no_ext.replace("_posts", "", 1).rstrip("."),
-        "name": slugify(name_no_ext),
-        "title": slugify(slug, "pretty", cased=True),
-        "slug": slugify(slug),
-        "categories": "/".join(cats),
-        "slugified_categories": "/".join(slugged),
-        "year": f"{date.year:04d}",
-        "month": f"{date.month:02d}",
-        "day": f"{date.day:02d}",
-        "hour": f"{date.hour:02d}",
-        "minute": f"{date.minute:02d}",
-        "second": f"{date.second:02d}",
-        "i_day": str(date.day),
-        "i_month": str(date.month),
-        "short_month": _MONTHS[date.month - 1][:3],
-        "long_month": _MONTHS[date.month - 1],
-        "short_year": f"{date.year % 100:02d}",
-        "w_year": str(iso[0]),
-        "week": f"{iso[1]:02d}",
-        "w_day": str(iso[2]),
-        "short_day": _DAYS[iso[2] - 1][:3],
-        "long_day": _DAYS[iso[2] - 1],
-        "y_day": f"{date.timetuple().tm_yday:03d}",
-        "output_ext": ".html" if ext.lower() in MARKDOWN_EXTS else ext,
+def _unique(values: Iterable[str]) -> str:
+    return "/".join(dict.fromkeys(values))
+
+
+class _UrlDrop:
+    """Jekyll's UrlDrop: each placeholder computed only if the permalink asks for it."""
+
+    __slots__ = ("cats", "date", "ext", "name_no_ext", "rel_path", "slug")
+
+    def __init__(self, date: dt.datetime, cats: list[str], slug: str, name_no_ext: str, rel_path: str, ext: str):
+        self.date, self.cats, self.slug = date, cats, slug
+        self.name_no_ext, self.rel_path, self.ext = name_no_ext, rel_path, ext
+
+    def path(self) -> str:
+        rel = self.rel_path[: len(self.rel_path) - len(self.ext)] if self.ext else self.rel_path
+        return rel.replace("_posts", "", 1).rstrip(".")
+
+    _GETTERS: dict = {  # noqa: RUF012 - a constant table
+        "collection": lambda d: "posts",
+        "path": lambda d: d.path(),
+        "name": lambda d: slugify(d.name_no_ext),
+        "title": lambda d: slugify(d.slug, "pretty", cased=True),
+        "slug": lambda d: slugify(d.slug),
+        "categories": lambda d: _unique(c.lower() for c in d.cats),
+        "slugified_categories": lambda d: _unique(slugify(c) for c in d.cats),
+        "year": lambda d: f"{d.date.year:04d}",
+        "month": lambda d: f"{d.date.month:02d}",
+        "day": lambda d: f"{d.date.day:02d}",
+        "hour": lambda d: f"{d.date.hour:02d}",
+        "minute": lambda d: f"{d.date.minute:02d}",
+        "second": lambda d: f"{d.date.second:02d}",
+        "i_day": lambda d: str(d.date.day),
+        "i_month": lambda d: str(d.date.month),
+        "short_month": lambda d: _MONTHS[d.date.month - 1][:3],
+        "long_month": lambda d: _MONTHS[d.date.month - 1],
+        "short_year": lambda d: f"{d.date.year % 100:02d}",
+        "w_year": lambda d: str(d.date.isocalendar()[0]),
+        "week": lambda d: f"{d.date.isocalendar()[1]:02d}",
+        "w_day": lambda d: str(d.date.isocalendar()[2]),
+        "short_day": lambda d: _DAYS[d.date.weekday()][:3],
+        "long_day": lambda d: _DAYS[d.date.weekday()],
+        "y_day": lambda d: f"{d.date.timetuple().tm_yday:03d}",
+        "output_ext": lambda d: ".html" if d.ext.lower() in MARKDOWN_EXTS else d.ext,
     }
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._GETTERS
 
-def build_url(template: str, values: dict, path: str) -> str:
+    def __getitem__(self, name: str) -> str:
+        return self._GETTERS[name](self)
+
+
+def build_url(template: str, values: _UrlDrop | dict, path: str) -> str:
     """URL#generate_url_from_drop + sanitize_url: every placeholder value is path-escaped."""
 
     def replace(match: re.Match[str]) -> str:
@@ -775,7 +781,7 @@ def _parse_post(data: bytes, rel_path: str, site: Site) -> ParsedPost:
     merged["categories"] = categories_exact
     tags_raw = _pluralized(merged, "tag", "tags")
 
-    values = _placeholders(date, merged, slug, basename[: len(basename) - len(ext)], rel_path, ext)
+    values = _UrlDrop(date, categories_exact, slug, basename[: len(basename) - len(ext)], rel_path, ext)
     permalink = merged.get("permalink")
     template = _ruby_str(permalink) if permalink not in (None, False, "") else site.permalink
     url = build_url(template, values, path)
