@@ -16,6 +16,7 @@ can become FTS5 query syntax.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 
@@ -36,23 +37,17 @@ def _normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _cjk_bigrams(run: str) -> list[str]:
-    if len(run) == 1:
-        return [run]
-    bigrams = [run[i : i + 2] for i in range(len(run) - 1)]
-    bigrams.append(run[-1])
-    return bigrams
-
-
 def index_tokens(text: str) -> str:
     """The space-separated token stream stored in the FTS table for `text`."""
     tokens: list[str] = []
     for match in _TOKEN_RUN.finditer(_normalise(text)):
-        cjk = match.group("cjk")
-        if cjk is not None:
-            tokens.extend(_cjk_bigrams(cjk))
+        run = match.group()
+        if match.lastgroup == "cjk":
+            # Overlapping bigrams, built in C by map(); then the run's last character.
+            tokens.extend(map(operator.add, run, run[1:]))
+            tokens.append(run[-1])
         else:
-            tokens.append(match.group("word"))
+            tokens.append(run)
     return " ".join(tokens)
 
 
