@@ -473,3 +473,23 @@ def test_slugs_never_have_edge_hyphens_or_unsafe_characters(text: str) -> None:
     for slug in (slugify(text), slugify(text, "pretty", cased=True)):
         assert not slug.startswith("-") and not slug.endswith("-") and "--" not in slug
         assert "/" not in slug and " " not in slug
+
+
+def test_cases_checked_against_jekyll_4_3_1(tmp_path: Path) -> None:
+    """Expected values below are what `jekyll build` (Debian 4.3.1) printed for these very files."""
+    site = make_site(
+        tmp_path,
+        'url: "https://Blog.Example.org"\nbaseurl: "/b/"\ntimezone: Asia/Tokyo\n'
+        "permalink: /:categories/:year/:month/:day/:title_/\n",
+    )
+    cats = post(site, "categories: [A, a, B]\ncategory: C\n", name="_posts/2024-01-06-cats.md")
+    assert (cats.id, cats.url) == ("/a/b/c/2024/01/06/cats", "/a/b/c/2024/01/06/cats_/")
+    assert cats.abs_url == "https://blog.example.org/b/a/b/c/2024/01/06/cats_/"
+    assert {normalize_key(c) for c in cats.categories} == {"a", "b", "c"}
+    odd = parse_post(b"---\ntitle: x\n...\n\n\nbody\n", "_posts/2024-01-04--a--b.md", site)
+    assert (odd.id, odd.url, odd.slug, odd.body) == ("/2024/01/04/-a--b", "/2024/01/04/a-b_/", "-a--b", "body\n")
+    local = post(site, 'tags: 5\ndate: "2024-01-02 23:30"\n', name="_posts/2024-01-02-quoted-local.md")
+    assert (local.date.isoformat(), local.tags) == ("2024-01-02T23:30:00+09:00", ())
+    assert post(site, "published:\n").published is False  # an empty `published` hides the post
+    single = post(site, "tag: two words\ncategories:\n", name="news/_posts/2024-01-01-singular.md")
+    assert (single.tags, single.categories, single.url) == (("two words",), ("news",), "/news/2024/01/01/singular_/")
