@@ -152,13 +152,57 @@ _PROMPT_LINE = re.compile(
     r"既存の内容を繰り返さない|記事の途切れた部分から|続きを書いてください|AIらしい機械的な表現は避け"
 )
 _CHATTER = re.compile(
-    r"^(?:The article has been|I will now|I have (?:now )?(?:generated|written|completed)|"
+    r"^(?:The article has|I will now|I have (?:now )?(?:generated|written|completed)|"
     r"Here is the (?:article|continuation)|Okay, (?:here|I)|Sure, here|Let me (?:now )?check|"
     r"Now I will|The (?:article|text) (?:is|was) (?:generated|written))",
     re.IGNORECASE,
 )
 
 _TERMINAL = frozenset("。！？!?.」』）)]】”’\"'…:：;；>")
+_VERB_TAIL = re.compile(r"^(?:する(?!と)|され|させ|でき(?!る限り))")
+_SHORT_CLAUSE = re.compile(r"^([^\s、。，,]{1,3})[、，,]")
+_OPENERS = frozenset(
+    {
+        "しかし",
+        "また",
+        "さらに",
+        "例えば",
+        "一方",
+        "特に",
+        "そして",
+        "まず",
+        "次に",
+        "では",
+        "つまり",
+        "正直",
+        "実際",
+        "今回",
+        "結果",
+        "ただ",
+        "今後",
+        "更に",
+        "第一に",
+        "第二に",
+        "最後に",
+        "なぜ",
+        "だが",
+        "でも",
+        "確かに",
+        "加えて",
+        "同時に",
+        "従来",
+        "現在",
+        "近年",
+        "今",
+        "私",
+        "私は",
+    }
+)
+_UNOPENED_CLOSE = re.compile(r"^[^「『\n]{0,30}[」』]")
+_RESTART_PROBE = 4
+_RESTART_WINDOW = 60
+_RESTART_SLACK = 3
+_MAX_DANGLING = 120
 _CONTINUATION_START = frozenset("のをんっゃゅょぁぃぅぇぉゎーゝゞ、，,。）」』")
 _NOISE_CHARS = re.compile(r"[\\{}^$_=|<>]")
 
@@ -234,6 +278,8 @@ def _clean(markdown: str, title: str | None) -> CleanedBody:
         return CleanedBody(sections=(), tables=tuple(tables))
     raws = _rejoin_cut_sentences(raws)
     raws = _dedupe(raws)
+    # dropping repeats brings a cut chunk next to its continuation; what is still cut is trimmed
+    raws = _rejoin_cut_sentences(raws, trim=True)
     sections = _build_sections(raws, title)
     return CleanedBody(sections=tuple(sections), tables=tuple(tables))
 
@@ -480,7 +526,7 @@ def _is_cut(raw: _Raw) -> bool:
     return len(text) >= 30 and text[-1] not in _TERMINAL
 
 
-def _rejoin_cut_sentences(raws: list[_Raw]) -> list[_Raw]:
+def _rejoin_cut_sentences(raws: list[_Raw], trim: bool = False) -> list[_Raw]:
     """Glue a sentence cut at a chunk border back onto its continuation.
 
     The next chunk often restarts a few words (or the whole paragraph) before
@@ -503,18 +549,50 @@ def _rejoin_cut_sentences(raws: list[_Raw]) -> list[_Raw]:
                     raws[j] = _Raw(raw.kind, merged)
                     i = j
                     continue
+            if trim and not (j < n and raws[j].kind == "list_item"):
+                raw = _Raw(raw.kind, _trim_unfinished(raw.text), bold_only=raw.bold_only)
         out.append(raw)
     return out
 
 
 def _merge(head: str, tail: str) -> str | None:
     limit = min(len(head), len(tail))
-    for k in range(limit, 1, -1):
-        if head.endswith(tail[:k]):
+    for k in range(limit, 0, -1):
+        if head.endswith(tail[:k]) and (k > 1 or not tail[0].isascii()):
             return head + tail[k:]
-    if tail[0] in _CONTINUATION_START:
+    # the continuation restarts a few words back and rewrites the word that was cut ("気象シ" / "気象観測")
+    probe = tail[:_RESTART_PROBE]
+    if len(probe) == _RESTART_PROBE:
+        at = head.rfind(probe, max(0, len(head) - _RESTART_WINDOW))
+        if at >= 0:
+            common = _common_prefix_len(head[at:], tail)
+            if at + common >= len(head) - _RESTART_SLACK:
+                return head[:at] + tail
+    if tail[0] in _CONTINUATION_START or _UNOPENED_CLOSE.match(tail) or _VERB_TAIL.match(tail):
+        return head + tail
+    # "重ね、…" / "法、…": a clause too short to open a sentence, unless it is a usual connective
+    clause = _SHORT_CLAUSE.match(tail)
+    if clause and clause.group(1) not in _OPENERS:
         return head + tail
     return None
+
+
+def _common_prefix_len(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _trim_unfinished(text: str) -> str:
+    """Cut a dangling sentence fragment off the end: it lost its continuation to the chunk border."""
+    end = max(text.rfind(mark) for mark in "。！？")
+    if end <= 0 or len(text) - end > _MAX_DANGLING:
+        return text
+    while end + 1 < len(text) and text[end + 1] in "」』）)":
+        end += 1
+    return text[: end + 1]
 
 
 def _dedup_key(text: str) -> str:

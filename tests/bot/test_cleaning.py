@@ -73,6 +73,36 @@ def test_cut_paragraph_restarted_in_full_keeps_one_complete_copy() -> None:
     assert _blocks(clean_body(md)) == [SENT_A + SENT_B + "例えば、検査工程です。"]
 
 
+@pytest.mark.parametrize(
+    ("head", "tail", "joined"),
+    [
+        (
+            "あるいは天文データや気象シ",
+            "天文データや気象観測データのように処理します。",
+            "あるいは天文データや気象観測データのように処理します。",
+        ),
+        ("そのリスク管理のニーズも高", "高まるばかりです。", "そのリスク管理のニーズも高まるばかりです。"),
+        ("小さな成功体験を積み", "重ね、その知見を共有します。", "小さな成功体験を積み重ね、その知見を共有します。"),
+        ("AIシステムを設計・開発", "する能力は必須です。", "AIシステムを設計・開発する能力は必須です。"),
+        ("時に私たちに「", "提案」を与えます。", "時に私たちに「提案」を与えます。"),
+    ],
+)
+def test_cut_sentence_variants_are_rejoined(head: str, tail: str, joined: str) -> None:
+    assert _blocks(clean_body(f"{SENT_A}{head}\n\n---END---\n\n{tail}")) == [SENT_A + joined]
+
+
+def test_cut_sentence_followed_by_a_new_sentence_is_not_glued_but_trimmed() -> None:
+    md = f"{SENT_A}まず、AGIへのアクセスを持つ者\n\n---END---\n\nしかし、{SENT_B}"
+    assert _blocks(clean_body(md)) == [SENT_A, "しかし、" + SENT_B]
+
+
+def test_pipeline_chatter_inside_an_article_is_dropped() -> None:
+    md = f"{SENT_A}\n\nThe article has 3600 characters. This is within the requested range.```\n\n{SENT_B}"
+    body = clean_body(md)
+    assert _blocks(body) == [SENT_A, SENT_B]
+    assert body.has_prose
+
+
 def test_tables_go_to_search_text_only() -> None:
     md = f"{SENT_A}\n\n| 製品 | 価格 |\n|---|---|\n| **Zebra** | 100円 |\n\n{SENT_B}"
     body = clean_body(md)
@@ -237,6 +267,20 @@ def test_corpus_seed_cut_sentence_is_rejoined(cleaned: dict) -> None:
         assert "例えば、モデルの推論コスト" in text
         assert not re.search(r"例えば、モデル\s*\n", text)
         assert "その成功を左右するでしょう" in cleaned["2025-12-10-metallama-4llm-seed.md"][2].text
+
+
+@pytest.mark.parametrize(
+    ("name", "joined"),
+    [
+        ("2025-11-06-3-nec.md", "あるいは天文データや気象観測データのように"),
+        ("2025-11-10-3-ai300.md", "リスク管理のニーズも高まるばかりです"),
+        ("2025-10-13-2-aieiscoregentic.md", "小さな成功体験を積み重ね、その知見"),
+        ("2025-10-12-1-eu10ai.md", "設計・開発する能力は"),
+        ("2025-11-07-2-nttai.md", "データプライバシー法、あるいは"),
+    ],
+)
+def test_corpus_other_cut_sentences_are_rejoined(cleaned: dict, name: str, joined: str) -> None:
+    assert joined in cleaned[name][2].text
 
 
 def test_corpus_cleaning_removes_repeats(cleaned: dict) -> None:
