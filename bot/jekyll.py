@@ -168,7 +168,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
 def _construct_timestamp(loader: Any, node: Any) -> Any:
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, AttributeError):  # AttributeError: `!!timestamp` on a non-date
         return _BadTimestamp(node.value)
 
 

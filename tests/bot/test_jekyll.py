@@ -298,6 +298,7 @@ def test_future_posts_are_kept(site: Site) -> None:
         ("date:\n", "_posts/2025-02-01-x.md", "'date' is empty"),
         ('date: "2025-02-01 25:00"\n', "_posts/2025-02-01-x.md", "impossible time"),
         ('date: "2025-02-01 10:00 XYZ"\n', "_posts/2025-02-01-x.md", "unknown time zone"),
+        ("date: !!timestamp nonsense\n", "_posts/2025-02-01-x.md", "impossible date 'nonsense'"),
     ],
 )
 def test_bad_dates(site: Site, front: str, name: str, needle: str) -> None:
