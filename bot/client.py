@@ -76,7 +76,7 @@ class KijiTree(app_commands.CommandTree["KijiBot"]):
 class KijiBot(commands.Bot):
     """Serves the posts of one blog. Receives its settings and (unconnected) store."""
 
-    def __init__(self, settings: Settings, store: Store, *, force_sync: bool = False) -> None:
+    def __init__(self, settings: Settings, store: Store, *, force_sync: bool = False, **options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -85,6 +85,7 @@ class KijiBot(commands.Bot):
             tree_cls=KijiTree,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            **options,
         )
         self.settings = settings
         self.store = store

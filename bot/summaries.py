@@ -7,10 +7,14 @@ summary, and for a store ingested before summaries existed, the post's descripti
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.lookup import gist
 from bot.store import Post, Store
+
+
+_SENTENCES = {"short": 1, "standard": 3, "long": 6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,4 +38,9 @@ async def stored_summary(store: Store, post: Post, length: str) -> ShownSummary:
     sentences = await store.get_summary(post.id, length)
     if sentences is not None:
         return ShownSummary(join_sentences(sentences), "summary_source.extractive")
-    return ShownSummary(gist(post), "summary_source.description")
+    description = gist(post)
+    if description:
+        return ShownSummary(description, "summary_source.description")
+    # A store ingested before summaries existed: the opening of the cleaned text.
+    opening = re.findall(r"[^\n。！？!?]+[。！？!?]", await store.get_text(post.id) or "")
+    return ShownSummary("".join(opening[: _SENTENCES.get(length, 3)]).strip(), "summary_source.extractive")

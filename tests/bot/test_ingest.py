@@ -11,19 +11,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from factories import write_post
 
 from bot.ingest import CHUNK_SIZE, ingest
 from bot.jekyll import MAX_POST_BYTES, load_site
 from bot.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def write_post(folder: Path, name: str, title: str, body: str, **front: str) -> Path:
-    lines = [f'title: "{title}"', *(f"{k}: {v}" for k, v in front.items())]
-    path = folder / name
-    path.write_text("---\n" + "\n".join(lines) + "\n---\n\n" + body + "\n", encoding="utf-8")
-    return path
 
 
 @pytest.fixture

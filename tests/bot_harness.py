@@ -1,0 +1,78 @@
+"""Run the real Kiji bot against the loopback Discord emulator.
+
+The bot is configured exactly as a user would configure it — settings with
+`DISCORD_API_BASE` pointing at the emulator — and everything it does goes over
+127.0.0.1 through discord.py. Nothing of Kiji's own is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import discord
+import yarl
+from discord_emulator.server import MANAGE_GUILD, DiscordEmulator
+
+from bot.client import KijiBot
+from bot.settings import Settings
+from bot.store import Store
+
+
+@dataclass
+class World:
+    """The emulated Discord and the running bot, with the people and places tests use."""
+
+    emu: DiscordEmulator
+    bot: KijiBot
+    guild: int
+    channel: int
+    admin: int
+    member: int
+    posts_dir: Path
+    db_path: Path
+
+
+def bot_settings(emu: DiscordEmulator, posts_dir: Path, db_path: Path, **overrides: object) -> Settings:
+    settings = Settings(
+        posts_dir=posts_dir,
+        site_dir=None,
+        db_path=db_path,
+        discord_token=emu.token,
+        api_base=emu.api_base,
+        poll_seconds=3600.0,
+    )
+    return replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def running_bot(emu: DiscordEmulator, settings: Settings) -> AsyncIterator[KijiBot]:
+    """Start the bot, wait until it has identified and synced, stop it cleanly afterwards."""
+    saved_base, saved_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    bot = KijiBot(settings, Store(settings.db_path), guild_ready_timeout=0.05)
+    task = asyncio.create_task(bot.start(settings.discord_token or ""))
+    try:
+        await emu.wait_until_ready(timeout_s=30)
+        await bot.wait_until_ready()
+        yield bot
+    finally:
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+        discord.http.Route.BASE = saved_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved_gateway
+
+
+def populate(emu: DiscordEmulator) -> tuple[int, int, int, int]:
+    """A guild with a text channel, an admin (Manage Server) and a plain member."""
+    guild = emu.add_guild("Kiji test server", locale="ja")
+    channel = emu.add_channel(guild, "general")
+    admin = emu.add_member(guild, name="admin", permissions=MANAGE_GUILD)
+    member = emu.add_member(guild, name="reader")
+    return guild, channel, admin, member
+
+
+__all__ = ["World", "bot_settings", "populate", "running_bot", "yarl"]
