@@ -151,6 +151,7 @@ _PROMPT_LINE = re.compile(
     r"記事の末尾に|フロントマターは追加しない|文字程度になるよう|上記の文章から自然に続く|"
     r"既存の内容を繰り返さない|記事の途切れた部分から|続きを書いてください|AIらしい機械的な表現は避け"
 )
+_DROP_BLOCK = re.compile(f"{_PROMPT_LINE.pattern}|{_BOILERPLATE_BLOCK.pattern}", re.IGNORECASE)
 _CHATTER = re.compile(
     r"^(?:The article has|I will now|I have (?:now )?(?:generated|written|completed)|"
     r"Here is the (?:article|continuation)|Okay, (?:here|I)|Sure, here|Let me (?:now )?check|"
@@ -215,9 +216,9 @@ _ALL_SHINGLES = re.compile(r"(?=(...))", re.DOTALL)
 # copy or a fragment of a block samples the same shingles as the original (containment survives).
 _ANCHORED_SHINGLES = re.compile(r"[のはをにがでともへやるeo](?=(...))")
 # Ends of sentences, and spaces: a space between two CJK characters ends a run-in heading.
-_SENTENCE_BOUNDARY = re.compile(r"[。！？!?]+[」』）)]*|\s+")
+_SENTENCE_BOUNDARY = re.compile(r"[。！？!?]+[」』）)]*|[^\x00-\x7f][ \t\u3000]+(?=[^\x00-\x7f])")
 _MIN_SENTENCE_CHARS = 15
-_MAX_POSTING = 24
+_MAX_POSTING = 12
 _MAX_QUERY = 24  # a sampled shingle shared by this many blocks carries no signal
 _JACCARD_DUP = 0.8
 _CONTAIN_DUP = 0.9
@@ -464,7 +465,9 @@ def _strip_inline(text: str) -> str:
     text = text.strip()
     if text.startswith((".", "…")):
         text = _LEADING_ELLIPSIS.sub("", text)
-    return _SPACES.sub(" ", text).strip().rstrip("\\").strip()
+    if "  " in text or "\t" in text or "\u3000" in text or "\xa0" in text:
+        text = _SPACES.sub(" ", text)
+    return text.rstrip("\\").strip()
 
 
 def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
@@ -504,7 +507,7 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
             if _PROMPT_END.match(raw.text):
                 in_prompt = False
             continue
-        if _PROMPT_LINE.search(raw.text) or _CHATTER.match(raw.text) or _BOILERPLATE_BLOCK.search(raw.text):
+        if _CHATTER.match(raw.text) or _DROP_BLOCK.search(raw.text):
             continue
         if _is_noise(raw.text):
             continue
@@ -514,7 +517,7 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
 
 def _is_noise(text: str) -> bool:
     """TeX-like or symbol soup: many markup characters and no sentence punctuation."""
-    if len(text) < 20:
+    if len(text) < 20 or not ("\\" in text or "{" in text or "$" in text or "^" in text or "=" in text):
         return False
     return len(_NOISE_CHARS.findall(text)) / len(text) > 0.06
 
@@ -616,16 +619,11 @@ def _split_sentences(text: str) -> list[str]:
     """Sentences with their trailing marks and spaces, so that joining them gives the text back."""
     pieces: list[str] = []
     start = 0
-    end_of_text = len(text)
     for match in _SENTENCE_BOUNDARY.finditer(text):
-        begin, end = match.span()
-        if text[begin].isspace() and (
-            begin == 0 or end >= end_of_text or text[begin - 1] < "\x80" or text[end] < "\x80"
-        ):
-            continue
+        end = match.end()
         pieces.append(text[start:end])
         start = end
-    if start < end_of_text:
+    if start < len(text):
         pieces.append(text[start:])
     return pieces
 
@@ -635,6 +633,7 @@ class _Deduper:
 
     def __init__(self) -> None:
         self.exact: set[str] = set()
+        self.exact_text: set[str] = set()
         self.sentences: set[str] = set()
         self.kept: list[_Raw] = []
         self.keys: list[str] = []
@@ -647,6 +646,9 @@ class _Deduper:
         if raw.kind in ("break", "heading"):
             self.kept.append(raw)
             return
+        if raw.text in self.exact_text:  # most repeats are byte-for-byte: skip normalising them
+            return
+        self.exact_text.add(raw.text)
         key = _dedup_key(raw.text)
         if not key or key in self.exact:
             return
@@ -655,7 +657,7 @@ class _Deduper:
             self.kept.append(raw)
             return
         sampled = _anchored(key)
-        duplicate_of, contained = self._find_similar(key, sampled)
+        duplicate_of, contained, nearby = self._find_similar(key, sampled)
         if duplicate_of is not None:
             return
         if contained:
@@ -666,17 +668,23 @@ class _Deduper:
             self.kept[self.position[first]] = _Raw(earlier.kind, raw.text)
             self.keys[first] = key
             self.shingles[first] = None
-            shingles = _shingles(key)
-            for ident in range(first + 1, len(self.keys)):
+            self.sampled_len[first] = len(sampled)
+            for shingle in sampled:
+                posting = self.postings.setdefault(shingle, [])
+                if first not in posting:
+                    posting.append(first)
+            shingles = self._full_shingles(first)
+            for ident in nearby:
                 pos = self.position[ident]
-                if self.kept[pos] is _DROPPED:
+                if ident <= first or self.kept[pos] is _DROPPED:
                     continue
                 other = self._full_shingles(ident)
                 if ident in contained or len(shingles & other) >= _CONTAIN_DUP * len(other):
                     self.kept[pos] = _DROPPED
-            self._remember_sentences(raw.text)
+            self._remember_sentences(_split_sentences(raw.text))
             return
-        text = self._without_seen_sentences(raw.text)
+        pieces = _split_sentences(raw.text)
+        text = self._without_seen_sentences(raw.text, pieces)
         if text is None:
             return
         if text != raw.text:
@@ -685,7 +693,8 @@ class _Deduper:
             sampled = _anchored(key)
             if self._find_similar(key, sampled)[0] is not None:
                 return
-        self._remember_sentences(text)
+            pieces = _split_sentences(text)
+        self._remember_sentences(pieces)
         ident = len(self.shingles)
         self.keys.append(key)
         self.shingles.append(None)
@@ -701,8 +710,8 @@ class _Deduper:
             shingles = self.shingles[ident] = _shingles(self.keys[ident])
         return shingles
 
-    def _find_similar(self, key: str, sampled: set[str]) -> tuple[int | None, list[int]]:
-        """The block this one repeats (if any), and the earlier blocks it contains."""
+    def _find_similar(self, key: str, sampled: set[str]) -> tuple[int | None, list[int], dict[int, int]]:
+        """The block this one repeats (if any), the earlier blocks it contains, and all that share a shingle."""
         counts: dict[int, int] = {}
         query = sampled
         for shingle in query:
@@ -720,14 +729,13 @@ class _Deduper:
             other = self._full_shingles(cand)
             inter = len(shingles & other)
             if inter / (len(shingles) + len(other) - inter) >= _JACCARD_DUP or inter >= _CONTAIN_DUP * len(shingles):
-                return cand, []
+                return cand, [], counts
             if inter >= _CONTAIN_DUP * len(other):
                 contained.append(cand)
-        return None, sorted(contained)
+        return None, sorted(contained), counts
 
-    def _without_seen_sentences(self, text: str) -> str | None:
+    def _without_seen_sentences(self, text: str, pieces: list[str]) -> str | None:
         """Drop sentences already said; None when nothing new is left."""
-        pieces = _split_sentences(text)
         keys = [piece.strip() for piece in pieces]
         seen = self.sentences
         drop = [len(k) >= _MIN_SENTENCE_CHARS and k in seen for k in keys]
@@ -738,10 +746,10 @@ class _Deduper:
             return None
         return rest
 
-    def _remember_sentences(self, text: str) -> None:
+    def _remember_sentences(self, pieces: list[str]) -> None:
         # repeated chunks are byte-for-byte copies, so sentences skip NFKC: this runs on every block
         self.sentences.update(
-            key for piece in _split_sentences(text) if len(key := piece.strip()) >= _MIN_SENTENCE_CHARS
+            key for piece in pieces if len(key := piece.strip()) >= _MIN_SENTENCE_CHARS
         )
 
 

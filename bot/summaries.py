@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from bot.lookup import gist
 from bot.store import Post, Store
 
-
 _SENTENCES = {"short": 1, "standard": 3, "long": 6}
 
 

@@ -386,6 +386,8 @@ def is_fragment(sentence: str) -> bool:
 
 
 def _unbalanced(s: str) -> bool:
+    if not _BRACKET_RE.search(s):
+        return False
     for o, c in (("「", "」"), ("『", "』"), ("（", "）"), ("(", ")"), ("【", "】")):
         if s.count(o) != s.count(c):
             return True
@@ -429,15 +431,14 @@ def repeats_title(sentence: str, title: str, threshold: float = 0.5) -> bool:
 
 
 class _Candidate:
-    __slots__ = ("grams", "key", "order", "penalty", "score", "section", "text")
+    __slots__ = ("grams", "order", "penalty", "score", "section", "text")
 
-    def __init__(self, text: str, order: int, section: int, penalty: float) -> None:
+    def __init__(self, text: str, grams: set[str], order: int, section: int, penalty: float) -> None:
         self.text = text
+        self.grams = grams
         self.order = order
         self.section = section
         self.penalty = penalty
-        self.key = content_chars(text)
-        self.grams: set[str] = set()
         self.score = 0.0
 
 
@@ -460,7 +461,7 @@ def _soft_penalty(s: str, position_in_block: int) -> float:
     p = 1.0
     if _GREETING_RE.search(s):
         p *= 0.15
-    if s.endswith(("？", "?", "？」", "?」")):
+    if s.endswith(("？", "?", "？」", "?」", "か。")):
         p *= 0.2  # rhetorical questions to the reader
     if _PERSONA_RE.search(s):
         p *= 0.45
@@ -482,72 +483,98 @@ def _is_pipeline_chatter(first_block: str) -> bool:
     return bool(_META_RE.search(first_block))
 
 
+_HARD_REJECT_RE = re.compile(
+    "|".join(
+        "(?i:" + p.pattern[4:] + ")" if p.pattern.startswith("(?i)") else "(?:" + p.pattern + ")"
+        for p in (_RESIDUE_RE, _META_RE, _CTA_RE)
+    )
+)
+_ODD_CHAR_RE = re.compile(r"[^\w\s、。，．・：；！？「」『』（）()%,.!?:;'\"ー〜～/-]")
+
+
+class _TitleGrams:
+    """The title's 3-gram sets, computed once per post rather than once per sentence."""
+
+    __slots__ = ("sets",)
+
+    def __init__(self, title: str) -> None:
+        self.sets = [g for g in (char_ngrams(title), char_ngrams(title_core(title))) if g] if title.strip() else []
+
+    def repeated_by(self, grams: set[str], threshold: float) -> bool:
+        if not grams:
+            return False
+        for tg in self.sets:
+            shared = len(grams & tg)
+            if shared / len(tg) >= threshold or shared / len(grams) >= 0.6:
+                return True
+        return False
+
+
+def _grams_of_key(key: str) -> set[str]:
+    return {key[i : i + 3] for i in range(len(key) - 2)}
+
+
 def _prepare(title: str, body: Any) -> _Prepared:
     """Split, filter and score every usable sentence once, for all three lengths."""
     blocks = list(_iter_blocks(body))
     if not blocks or _is_pipeline_chatter(blocks[0][3]):
         return _Prepared([], False)
-    title_grams_ok = bool(title and title.strip())
+    title_grams = _TitleGrams(title)
     candidates: list[_Candidate] = []
     seen: set[str] = set()
     headings = {content_chars(h) for h in (getattr(s, "heading", None) for s in body.sections) if h}
     order = 0
-    ja_chars = latin_words = 0
     for bi, (si, heading, kind, text) in enumerate(blocks):
         sentences = split_sentences(text)
-        first_block_titleish = bi == 0 and len(sentences) <= 2 and "。" not in text and len(text) < 120
+        if bi == 0 and len(sentences) <= 2 and "。" not in text and len(text) < 120:
+            order += len(sentences)
+            continue  # a title line restated at the top of the body
+        heading_factor = 1.0
+        if heading and _GOOD_HEADING_RE.search(heading):
+            heading_factor = 1.25
+        elif heading and _WEAK_HEADING_RE.search(heading):
+            heading_factor = 0.6
+        if kind == "quote":
+            heading_factor *= 0.7
         for pi, raw in enumerate(sentences):
             order += 1
             s = _clean_sentence(raw, kind)
-            if first_block_titleish:
+            if len(s) > MAX_SENTENCE_CHARS or _HARD_REJECT_RE.search(s) or is_fragment(s):
                 continue
             key = content_chars(s)
-            if len(key) < MIN_SENTENCE_CONTENT or len(s) > MAX_SENTENCE_CHARS or key in seen:
+            if len(key) < MIN_SENTENCE_CONTENT or key in seen or key in headings:
                 continue
-            if has_residue(s) or is_fragment(s) or _META_RE.search(s) or _CTA_RE.search(s):
+            grams = _grams_of_key(key)
+            if title_grams.repeated_by(grams, 0.35):
                 continue
-            if key in headings or (title_grams_ok and repeats_title(s, title, 0.35)):
-                continue
-            if _symbol_ratio(s) > 0.3:
-                continue
+            if len(_ODD_CHAR_RE.findall(s)) > 0.3 * len(s):
+                continue  # TeX-like or symbol garbage
             seen.add(key)
-            penalty = _soft_penalty(s, pi)
-            if kind == "quote":
-                penalty *= 0.7
-            if heading and _GOOD_HEADING_RE.search(heading):
-                penalty *= 1.25
-            elif heading and _WEAK_HEADING_RE.search(heading):
-                penalty *= 0.6
-            if pi == 0:
-                penalty *= 1.1
-            candidates.append(_Candidate(s, order, si, penalty))
-            ja_chars += len(_JA_RE.findall(s))
-            latin_words += len(_LATIN_WORD_RE.findall(s))
-    english = latin_words * 4 > ja_chars
+            penalty = _soft_penalty(s, pi) * heading_factor * (1.1 if pi == 0 else 1.0)
+            candidates.append(_Candidate(s, grams, order, si, penalty))
+    sample = "".join(c.text for c in candidates[:40])
+    english = len(_LATIN_WORD_RE.findall(sample)) * 4 > len(_JA_RE.findall(sample))
     if english:
         candidates = [c for c in candidates if not _JA_RE.search(c.text)] or candidates
     _score(candidates, title, english, order)
     return _Prepared(candidates, english)
 
 
-def _symbol_ratio(s: str) -> float:
-    """Share of characters that are neither letters, digits, spaces nor common punctuation (TeX-ish garbage)."""
-    odd = sum(
-        1 for c in s if not (c.isalnum() or c.isspace() or c in "、。，．・：；！？「」『』（）()%,.!?:;-'\"ー〜～/")
-    )
-    return odd / max(1, len(s))
-
-
 def _features(c: _Candidate, english: bool) -> set[str]:
     if english:
         words = [w for w in _EN_WORD_RE.findall(normalize(c.text)) if w not in _STOPWORDS_EN]
         return set(words) | {a + " " + b for a, b in itertools.pairwise(words)}
-    k = c.key
-    return {k[i : i + 2] for i in range(len(k) - 1)}
+    return c.grams
 
 
 def _score(candidates: list[_Candidate], title: str, english: bool, total: int) -> None:
-    """Degree centrality (continuous LexRank without iteration) × position × cues."""
+    """Degree centrality × position × cues.
+
+    With TF-IDF vectors x_j, the sum of x_i · x_j over all sentences is
+    x_i · Σx_j, and Σx_j's weight on a feature is idf × document frequency,
+    which a Counter gives for free. Dividing by |x_i| makes it a cosine on
+    the sentence's side (continuous LexRank's degree, without iterations).
+    """
     n = len(candidates)
     if not n:
         return
@@ -555,31 +582,31 @@ def _score(candidates: list[_Candidate], title: str, english: bool, total: int) 
     df: Counter[str] = Counter()
     for f in feats:
         df.update(f)
-    idf = {f: math.log((n + 1) / d) for f, d in df.items()}
-    idf2 = {f: w * w for f, w in idf.items()}
-    centroid: dict[str, float] = {}
-    norms = []
-    for f in feats:
-        norm = math.sqrt(sum(map(idf2.__getitem__, f))) or 1.0
-        norms.append(norm)
-        inv = 1.0 / norm
-        for g in f:
-            centroid[g] = centroid.get(g, 0.0) + inv
-    weight = {g: idf[g] * v for g, v in centroid.items()}
-    title_feats = _features(_Candidate(title, 0, 0, 1.0), english) if title else set()
-    for c, f, norm in zip(candidates, feats, norms, strict=True):
-        centrality = sum(map(weight.__getitem__, f)) / norm
-        c.score = centrality
-        c.grams = char_ngrams(c.text)
+    solo = math.log(n + 1) ** 2
+    idf2: dict[str, float] = {}
+    weight: dict[str, float] = {}
+    for g, d in df.items():
+        if d > 1:
+            w2 = math.log((n + 1) / d) ** 2
+            idf2[g] = w2
+            weight[g] = w2 * (d - 1)  # neighbours only: a sentence is not its own evidence
+    title_feats = _features(_Candidate(title, _grams_of_key(content_chars(title)), 0, 0, 1.0), english)
+    get_w, get_i = weight.get, idf2.get
+    for c, f in zip(candidates, feats, strict=True):
+        shared_w = [get_i(g, 0.0) for g in f]
+        norm = math.sqrt(sum(shared_w) + solo * shared_w.count(0.0)) or 1.0
+        centrality = sum(get_w(g, 0.0) for g in f) / norm
         rel = c.order / max(1, total)
-        position = 1.0 + 0.6 * (1.0 - rel) ** 3
+        position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3
         on_topic = 1.0 + (0.5 * len(f & title_feats) / len(title_feats) if title_feats else 0.0)
-        length = len(c.key)
-        shape = 1.0 if 35 <= length <= 160 else 0.75
-        c.score = c.score * position * on_topic * shape * c.penalty
+        shape = 1.0 if 35 <= len(c.text) <= 160 else 0.75
+        c.score = centrality * position * on_topic * shape * c.penalty
     top = max(c.score for c in candidates) or 1.0
     for c in candidates:
         c.score /= top
+
+
+POSITION_WEIGHT = 0.6
 
 
 # --------------------------------------------------------------------------- selection
