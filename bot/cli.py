@@ -21,7 +21,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.ingest import IngestReport, describe_site_problem, ingest
-from bot.jekyll import PostError, load_site
+from bot.jekyll import PostError
 from bot.settings import Settings, SettingsError
 from bot.store import Post, Store, StoreError
 
@@ -99,7 +99,7 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     if problem:
         raise CommandFailed(problem)
     try:
-        site = load_site(root)
+        site = settings.load_site()
     except PostError as exc:
         raise CommandFailed(f"cannot read the site configuration {exc}") from exc
     store = await _open_store(settings)

@@ -28,7 +28,7 @@ import cogs
 from bot import __version__, limits
 from bot.i18n import COMMAND_TEXT_JA, t
 from bot.ingest import IngestReport, ingest
-from bot.jekyll import Site, load_site
+from bot.jekyll import Site
 from bot.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
 from bot.settings import Settings
 from bot.store import Post, Store
@@ -133,7 +133,7 @@ class KijiBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.store.connect()
-        self.site = await asyncio.to_thread(load_site, self.settings.source_dir)
+        self.site = await asyncio.to_thread(self.settings.load_site)
         await self.run_ingest()
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():

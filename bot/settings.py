@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from dotenv import dotenv_values
+
+from bot.jekyll import Site, load_site
 
 DEFAULT_POSTS_DIR = "examples/posts"
 DEFAULT_DB_PATH = "data/kiji.sqlite3"
@@ -27,6 +29,7 @@ class Settings:
     posts_dir: Path
     site_dir: Path | None
     db_path: Path
+    site_url: str | None = None
     discord_token: str | None = field(default=None, repr=False)
     dev_guild_id: int | None = None
     api_base: str | None = None
@@ -43,6 +46,14 @@ class Settings:
     def source_dir(self) -> Path:
         """The folder ingest reads: the Jekyll site when given, else the plain posts folder."""
         return self.site_dir if self.site_dir is not None else self.posts_dir
+
+    def load_site(self) -> Site:
+        """The site to ingest, with KIJI_SITE_URL filling in (or overriding) `_config.yml`'s `url`.
+
+        A plain posts folder has no `url`, and Discord needs absolute links.
+        """
+        site = load_site(self.source_dir)
+        return replace(site, url=self.site_url) if self.site_url else site
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
@@ -61,6 +72,7 @@ class Settings:
             posts_dir=Path(text("KIJI_POSTS_DIR") or DEFAULT_POSTS_DIR),
             site_dir=Path(site_dir) if site_dir else None,
             db_path=Path(text("KIJI_DB_PATH") or DEFAULT_DB_PATH),
+            site_url=(text("KIJI_SITE_URL") or "").rstrip("/") or None,
             discord_token=text("DISCORD_TOKEN"),
             dev_guild_id=_number(values, "KIJI_DEV_GUILD_ID", int, None),
             api_base=(text("DISCORD_API_BASE") or "").rstrip("/") or None,

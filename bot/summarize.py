@@ -231,9 +231,12 @@ def split_sentences(text: str) -> list[str]:
 
 # --------------------------------------------------------------------------- sentence quality rules
 
+# Split in two so that `re` can skip ahead on the first character instead of trying every
+# branch at every position: an anchored start pattern and an unanchored one.
+_RESIDUE_START_RE = re.compile(r"\s*(?:#{1,6}\s|[-*+]\s|>|\d+\.\s)")
 _RESIDUE_RE = re.compile(
-    r"\*\*|__|`|~~|^#{1,6}\s|\s#{2,6}\s|!?\[[^\]]*\]\([^)]*\)|\]\(|</?[A-Za-z][^>]*>|&[a-zA-Z]+;|&#\d+;"
-    r"|\{%|%\}|\{\{|\}\}|-{3,}|END-{2,}|^\s*[-*+]\s|^\s*>|\|.*\||^\s*\d+\.\s|\\[A-Za-z]+|\$\$|https?://"
+    r"\*\*|__|`|~~|\s#{2,6}\s|\]\(|</?[A-Za-z][^>]*>|&[a-zA-Z]+;|&#\d+;"
+    r"|\{%|%\}|\{\{|\}\}|-{3,}|END-{2,}|\|[^|]*\||\\[A-Za-z]+|\$\$|https?://"
 )
 _TERMINAL_END_RE = re.compile(r"[。｡．！？!?.][" + re.escape(_CLOSERS) + "\"']*$")
 # A sentence cannot start with a particle, auxiliary, small kana or closing punctuation:
@@ -245,15 +248,17 @@ _FRAGMENT_START_RE = re.compile(
 )
 _LOWER_WORD_START_RE = re.compile(r"^[a-z][a-z]+\b")
 _META_RE = re.compile(
-    r"(?i)the article has been generated|i will now|character count|word count|as an ai\b|here is the article"
-    r"|文字数|字数|記事の末尾|---END---|指示に従|以下の記事|プロンプト(?:に従|の指示)|出力してください|生成しました"
+    r"文字数|字数|記事の末尾|---END---|指示に従|以下の記事|プロンプト(?:に従|の指示)|出力してください|生成しました"
+)
+_META_EN_RE = re.compile(
+    r"the article has been generated|i will now|character count|word count|as an ai\b|here is the article"
 )
 _CTA_RE = re.compile(
     r"無料相談|お問い合わせ|お問合せ|ご相談ください|お気軽に|資料請求|ご利用ください|お申し込み|お申込み|"
     r"詳しくはこちら|こちらから|こちらをご覧|クリック|ダウンロードして|登録して|フォローして|シェアして|"
-    r"関連記事|続きを読む|広告|スポンサー|PR:|\bPR\b|目次|この記事では|本記事では|本稿では|この記事を|"
-    r"(?i:contact us|sign up|subscribe|click here|read more)"
+    r"関連記事|続きを読む|広告|スポンサー|PR:|目次|この記事では|本記事では|本稿では|この記事を"
 )
+_CTA_EN_RE = re.compile(r"contact us|sign up|subscribe|click here|read more|\bpr\b")
 _GREETING_RE = re.compile(
     r"^(?:いやはや|いやー|いや、|やあ|ねぇ|ねえ|おや|皆さん、こんにちは|みなさん、こんにちは|こんにちは|"
     r"皆さん|みなさん|さて、|え、|ええ、|うーん|なるほど)|驚きましたね|ですよね[。！]|ますよね[。！]|よね。$|だね。$|"
@@ -365,7 +370,7 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 def has_residue(sentence: str) -> bool:
     """Markdown, HTML, Liquid, TeX, URL or chunk-marker syntax left in the text."""
-    return bool(_RESIDUE_RE.search(sentence))
+    return bool(_RESIDUE_START_RE.match(sentence) or _RESIDUE_RE.search(sentence))
 
 
 def is_fragment(sentence: str) -> bool:
@@ -480,15 +485,20 @@ def _iter_blocks(body: Any) -> Iterable[tuple[int, str | None, str, str]]:
 
 
 def _is_pipeline_chatter(first_block: str) -> bool:
-    return bool(_META_RE.search(first_block))
+    """The generator wrote about its own output instead of an article: no summary is honest."""
+    return bool(_META_RE.search(first_block) or _META_EN_RE.search(first_block.lower()))
 
 
-_HARD_REJECT_RE = re.compile(
-    "|".join(
-        "(?i:" + p.pattern[4:] + ")" if p.pattern.startswith("(?i)") else "(?:" + p.pattern + ")"
-        for p in (_RESIDUE_RE, _META_RE, _CTA_RE)
-    )
-)
+def _hard_reject(s: str) -> bool:
+    """Residue, pipeline chatter or a call to action: never in a summary, however central."""
+    if has_residue(s) or _META_RE.search(s) or _CTA_RE.search(s):
+        return True
+    if s.isascii() or not _JA_RE.search(s):
+        lowered = s.lower()
+        return bool(_META_EN_RE.search(lowered) or _CTA_EN_RE.search(lowered))
+    return False
+
+
 _ODD_CHAR_RE = re.compile(r"[^\w\s、。，．・：；！？「」『』（）()%,.!?:;'\"ー〜～/-]")
 
 
@@ -539,7 +549,7 @@ def _prepare(title: str, body: Any) -> _Prepared:
         for pi, raw in enumerate(sentences):
             order += 1
             s = _clean_sentence(raw, kind)
-            if len(s) > MAX_SENTENCE_CHARS or _HARD_REJECT_RE.search(s) or is_fragment(s):
+            if len(s) > MAX_SENTENCE_CHARS or _hard_reject(s) or is_fragment(s):
                 continue
             key = content_chars(s)
             if len(key) < MIN_SENTENCE_CONTENT or key in seen or key in headings:
@@ -590,12 +600,14 @@ def _score(candidates: list[_Candidate], title: str, english: bool, total: int) 
             w2 = math.log((n + 1) / d) ** 2
             idf2[g] = w2
             weight[g] = w2 * (d - 1)  # neighbours only: a sentence is not its own evidence
+        else:
+            idf2[g] = solo
+            weight[g] = 0.0
     title_feats = _features(_Candidate(title, _grams_of_key(content_chars(title)), 0, 0, 1.0), english)
-    get_w, get_i = weight.get, idf2.get
+    get_w, get_i = weight.__getitem__, idf2.__getitem__
     for c, f in zip(candidates, feats, strict=True):
-        shared_w = [get_i(g, 0.0) for g in f]
-        norm = math.sqrt(sum(shared_w) + solo * shared_w.count(0.0)) or 1.0
-        centrality = sum(get_w(g, 0.0) for g in f) / norm
+        norm = math.sqrt(sum(map(get_i, f))) or 1.0
+        centrality = sum(map(get_w, f)) / norm
         rel = c.order / max(1, total)
         position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3
         on_topic = 1.0 + (0.5 * len(f & title_feats) / len(title_feats) if title_feats else 0.0)

@@ -62,7 +62,7 @@ def post_embed(
     """The card for one post: linked title, summary, date, author, tags and reading time."""
     embed = discord.Embed(
         title=post.title,
-        url=post.abs_url,
+        url=post.abs_url if is_absolute(post.abs_url) else None,
         description=summary,
         colour=EMBED_COLOUR,
     )
@@ -76,9 +76,16 @@ def post_embed(
     return fit_embed(embed)
 
 
+def is_absolute(url: str) -> bool:
+    """Discord accepts only absolute http(s) links; a posts folder without KIJI_SITE_URL has none."""
+    return url.startswith(("https://", "http://"))
+
+
 def read_button_view(post: Post, locale: str | None) -> discord.ui.View:
     """A link button to the article; link buttons need no handler and never expire."""
     view = discord.ui.View(timeout=None)
+    if not is_absolute(post.abs_url):
+        return view
     view.add_item(
         discord.ui.Button(
             style=discord.ButtonStyle.link,
@@ -92,7 +99,8 @@ def read_button_view(post: Post, locale: str | None) -> discord.ui.View:
 def post_entry(post: Post, gist: str, *, tz: ZoneInfo, locale: str | None) -> str:
     """One line of a post list: linked title and date, then a one-line gist."""
     title = escape_link_text(limits.cut(post.title, 150))
-    line = f"**[{title}]({post.abs_url})** — {format_date(post.date_utc, tz, locale)}"
+    linked = f"[{title}]({post.abs_url})" if is_absolute(post.abs_url) else title
+    line = f"**{linked}** — {format_date(post.date_utc, tz, locale)}"
     gist = limits.cut(limits.one_line(gist), 160)
     return f"{line}\n{discord.utils.escape_markdown(gist)}" if gist else line
 

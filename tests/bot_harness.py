@@ -41,6 +41,7 @@ def bot_settings(emu: DiscordEmulator, posts_dir: Path, db_path: Path, **overrid
         posts_dir=posts_dir,
         site_dir=None,
         db_path=db_path,
+        site_url="https://blog.example.org",
         discord_token=emu.token,
         api_base=emu.api_base,
         poll_seconds=3600.0,
