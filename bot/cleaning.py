@@ -218,6 +218,7 @@ _ANCHORED_SHINGLES = re.compile(r"[のはをにがでともへやるeo](?=(...))
 _SENTENCE_BOUNDARY = re.compile(r"[。！？!?]+[」』）)]*|[ \u3000](?<=[^\x00-\x7f].)(?=[^\x00-\x7f])")
 _MIN_SENTENCE_CHARS = 15
 _MAX_POSTING = 12
+_MIN_SAMPLE = 12  # below this many anchored shingles, compare full shingle sets
 _MAX_QUERY = 24  # a sampled shingle shared by this many blocks carries no signal
 _JACCARD_DUP = 0.8
 _CONTAIN_DUP = 0.9
@@ -637,7 +638,7 @@ class _Deduper:
         self.kept: list[_Raw] = []
         self.keys: list[str] = []
         self.shingles: list[set[str] | None] = []  # full shingle sets, built only when compared
-        self.sampled_len: list[int] = []
+        self.sampled: list[set[str]] = []
         self.position: list[int] = []  # index into `kept` for each indexed block
         self.postings: dict[str, list[int]] = {}
 
@@ -667,18 +668,17 @@ class _Deduper:
             self.kept[self.position[first]] = _Raw(earlier.kind, raw.text)
             self.keys[first] = key
             self.shingles[first] = None
-            self.sampled_len[first] = len(sampled)
+            self.sampled[first] = sampled
             for shingle in sampled:
                 posting = self.postings.setdefault(shingle, [])
                 if first not in posting:
                     posting.append(first)
-            shingles = self._full_shingles(first)
             for ident in nearby:
                 pos = self.position[ident]
                 if ident <= first or self.kept[pos] is _DROPPED:
                     continue
-                other = self._full_shingles(ident)
-                if ident in contained or len(shingles & other) >= _CONTAIN_DUP * len(other):
+                mine, other = self._pair(key, sampled, ident)
+                if ident in contained or len(mine & other) >= _CONTAIN_DUP * len(other):
                     self.kept[pos] = _DROPPED
             self._remember_sentences(_split_sentences(raw.text))
             return
@@ -697,37 +697,37 @@ class _Deduper:
         ident = len(self.shingles)
         self.keys.append(key)
         self.shingles.append(None)
-        self.sampled_len.append(len(sampled))
+        self.sampled.append(sampled)
         self.position.append(len(self.kept))
         for shingle in sampled:
             self.postings.setdefault(shingle, []).append(ident)
         self.kept.append(raw)
 
-    def _full_shingles(self, ident: int) -> set[str]:
+    def _pair(self, key: str, sampled: set[str], ident: int) -> tuple[set[str], set[str]]:
+        """Shingle sets to compare: the anchored samples, or full sets when a sample is too small to judge."""
+        other = self.sampled[ident]
+        if len(sampled) >= _MIN_SAMPLE and len(other) >= _MIN_SAMPLE:
+            return sampled, other
         shingles = self.shingles[ident]
         if shingles is None:
             shingles = self.shingles[ident] = _shingles(self.keys[ident])
-        return shingles
+        return _shingles(key), shingles
 
     def _find_similar(self, key: str, sampled: set[str]) -> tuple[int | None, list[int], dict[int, int]]:
         """The block this one repeats (if any), the earlier blocks it contains, and all that share a shingle."""
         counts: dict[int, int] = {}
-        query = sampled
-        for shingle in query:
+        for shingle in sampled:
             posting = self.postings.get(shingle)
             if posting and len(posting) <= _MAX_POSTING:
                 for cand in posting:
                     counts[cand] = counts.get(cand, 0) + 1
         contained: list[int] = []
-        shingles: set[str] | None = None
         for cand, shared in counts.items():
-            if shared < max(1, min(len(query), self.sampled_len[cand]) // 2):
+            if shared < max(1, min(len(sampled), len(self.sampled[cand])) // 2):
                 continue
-            if shingles is None:
-                shingles = _shingles(key)
-            other = self._full_shingles(cand)
-            inter = len(shingles & other)
-            if inter / (len(shingles) + len(other) - inter) >= _JACCARD_DUP or inter >= _CONTAIN_DUP * len(shingles):
+            mine, other = self._pair(key, sampled, cand)
+            inter = len(mine & other)
+            if inter / (len(mine) + len(other) - inter) >= _JACCARD_DUP or inter >= _CONTAIN_DUP * len(mine):
                 return cand, [], counts
             if inter >= _CONTAIN_DUP * len(other):
                 contained.append(cand)
@@ -747,9 +747,7 @@ class _Deduper:
 
     def _remember_sentences(self, pieces: list[str]) -> None:
         # repeated chunks are byte-for-byte copies, so sentences skip NFKC: this runs on every block
-        self.sentences.update(
-            key for piece in pieces if len(key := piece.strip()) >= _MIN_SENTENCE_CHARS
-        )
+        self.sentences.update(key for piece in pieces if len(key := piece.strip()) >= _MIN_SENTENCE_CHARS)
 
 
 _DROPPED = _Raw("break", "")
