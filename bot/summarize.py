@@ -341,7 +341,7 @@ _STOPWORDS_EN = frozenset(
     ]
 )
 
-MAX_SENTENCE_CHARS = 260
+MAX_SENTENCE_CHARS = 240
 MIN_SENTENCE_CONTENT = 12
 
 
@@ -592,17 +592,12 @@ def _score(candidates: list[_Candidate], title: str, english: bool, total: int) 
     df: Counter[str] = Counter()
     for f in feats:
         df.update(f)
-    solo = math.log(n + 1) ** 2
-    idf2: dict[str, float] = {}
-    weight: dict[str, float] = {}
-    for g, d in df.items():
-        if d > 1:
-            w2 = math.log((n + 1) / d) ** 2
-            idf2[g] = w2
-            weight[g] = w2 * (d - 1)  # neighbours only: a sentence is not its own evidence
-        else:
-            idf2[g] = solo
-            weight[g] = 0.0
+    # Weights depend only on document frequency: compute them per frequency, not per feature.
+    idf2_by_df = [0.0] + [math.log((n + 1) / d) ** 2 for d in range(1, n + 1)]
+    # Neighbours only (d - 1): a sentence is not its own evidence.
+    weight_by_df = [w * (d - 1) for d, w in enumerate(idf2_by_df)]
+    idf2 = {g: idf2_by_df[d] for g, d in df.items()}
+    weight = {g: weight_by_df[d] for g, d in df.items()}
     title_feats = _features(_Candidate(title, _grams_of_key(content_chars(title)), 0, 0, 1.0), english)
     get_w, get_i = weight.__getitem__, idf2.__getitem__
     for c, f in zip(candidates, feats, strict=True):
@@ -618,7 +613,7 @@ def _score(candidates: list[_Candidate], title: str, english: bool, total: int) 
         c.score /= top
 
 
-POSITION_WEIGHT = 0.6
+POSITION_WEIGHT = 1.2
 
 
 # --------------------------------------------------------------------------- selection

@@ -1,0 +1,309 @@
+"""Quality and speed of Kiji's extractive summaries against three baselines, on real posts.
+
+Run: `.venv/bin/python -m bench.eval_summaries [--posts DIR] [--show N]`.
+
+Every system produces a `standard` summary (three sentences) of each post:
+
+- **kiji**: `bot.summarize.summarize` on `bot.cleaning.clean_body` output.
+- **sumy-lexrank**: sumy's LexRank, 3 sentences, on the cleaned text, with sumy's Japanese
+  tokenizer (tinysegmenter words, 。！？ sentences) and its Japanese stemmer.
+- **clean-lead3**: the first three sentences of the cleaned prose (headings left out).
+- **naive-lead3**: the first three sentences of the raw Markdown body.
+
+Measures (share of posts whose summary has at least one):
+
+- **duplicate**: a sentence pair with character-3-gram Jaccard >= 0.8 after NFKC,
+  casefolding and dropping everything but letters and digits.
+- **residue**: Markdown, HTML, Liquid or chunk-marker syntax. Checked with this file's own
+  pattern, broader than the summariser's filter so that the bench is not grading its own
+  homework: `**`, `__`, backticks, `#`, `|`, an HTML tag, `{%`/`{{`, `---`, `](`, an entity,
+  a TeX command, or a list/quote marker at the start.
+- **fragment**: `bot.summarize.is_fragment`: a sentence that does not end in terminal
+  punctuation (。．！？.!? with optional closing brackets), starts with a particle, auxiliary,
+  small kana, long-vowel mark, comma or closing bracket (the tail of a cut sentence), starts
+  with an all-lowercase English word, or has unbalanced brackets.
+- **title repeat**: `bot.summarize.repeats_title` at 0.5: half the title's 3-grams (whole
+  title, or without the SEO padding such as "2026年…の全貌と実践的な活用法") appear in one
+  sentence, or 60 % of the sentence's 3-grams come from the title. (The summariser filters
+  at the stricter 0.35.)
+- **median chars** of the summary text.
+- **ROUGE-1/2/L F1**, character level (letters and digits after NFKC), against the
+  front-matter `description`, only on posts whose description is an abstract: its first 40
+  content characters (after stripping a trailing "..."/"…") do not occur in the first 400
+  content characters of the body. Most descriptions are the body's opening, which would
+  reward lead-3 for copying rather than summarising.
+- **posts/s**: `summarize_all` (all three lengths, as ingest does) over pre-cleaned bodies
+  on one pinned core, best of several rounds; cleaning is timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.cleaning import CleanedBody, clean_body
+from bot.summarize import (
+    SummaryLength,
+    char_ngrams,
+    content_chars,
+    is_fragment,
+    jaccard,
+    read_post,
+    repeats_title,
+    split_sentences,
+    summarize,
+    summarize_all,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POSTS = Path("/work/shared/corpus-sample/_posts")
+_BENCH_RESIDUE_RE = re.compile(
+    r"\*\*|__|`|#|\||</?[A-Za-z][^>]*>|\{[%{]|[%}]\}|---|\]\(|&[A-Za-z]+;|&#\d+;|\\[A-Za-z]|^\s*[-*+>]\s"
+)
+
+
+@dataclass
+class Post:
+    name: str
+    title: str
+    raw: str
+    description: str | None
+    body: CleanedBody
+    abstract: bool
+
+
+@dataclass
+class Result:
+    system: str
+    summaries: list[list[str]] = field(default_factory=list)
+
+
+def _is_abstract(description: str | None, raw: str) -> bool:
+    if not description:
+        return False
+    head = content_chars(re.sub(r"(\.\.\.|…)+\s*$", "", description.strip()))[:40]
+    return bool(head) and head not in content_chars(raw)[:400]
+
+
+def load_posts(directory: Path) -> tuple[list[Post], float]:
+    posts = []
+    cleaning = 0.0
+    for path in sorted(directory.glob("*.md")):
+        title, raw, description = read_post(str(path))
+        t0 = time.perf_counter()
+        body = clean_body(raw, title=title)
+        cleaning += time.perf_counter() - t0
+        posts.append(Post(path.name, title, raw, description, body, _is_abstract(description, raw)))
+    return posts, cleaning
+
+
+# --------------------------------------------------------------------------- systems
+
+
+def kiji(post: Post) -> list[str]:
+    return list(summarize(post.title, post.body, SummaryLength.STANDARD).sentences)
+
+
+def _prose(body: CleanedBody) -> str:
+    return "\n".join(block.text for section in body.sections for block in section.blocks)
+
+
+def clean_lead3(post: Post) -> list[str]:
+    return split_sentences(_prose(post.body))[:3]
+
+
+def naive_lead3(post: Post) -> list[str]:
+    return split_sentences(post.raw)[:3]
+
+
+def _sumy_lexrank() -> Callable[[Post], list[str]] | None:
+    """sumy's LexRank needs NumPy, which is not a Kiji dependency; without it the row is left out."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return None
+    from sumy.nlp.stemmers import Stemmer
+    from sumy.nlp.tokenizers import Tokenizer
+    from sumy.parsers.plaintext import PlaintextParser
+    from sumy.summarizers.lex_rank import LexRankSummarizer
+
+    tokenizer = Tokenizer("japanese")
+    summarizer = LexRankSummarizer(Stemmer("japanese"))
+
+    def run(post: Post) -> list[str]:
+        text = post.body.text
+        if not text.strip():
+            return []
+        parser = PlaintextParser.from_string(text, tokenizer)
+        return [str(s) for s in summarizer(parser.document, 3)]
+
+    return run
+
+
+# --------------------------------------------------------------------------- measures
+
+
+def has_duplicate(sentences: list[str]) -> bool:
+    grams = [char_ngrams(s) for s in sentences]
+    return any(jaccard(a, b) >= 0.8 for i, a in enumerate(grams) for b in grams[i + 1 :])
+
+
+def has_residue(sentences: list[str]) -> bool:
+    return any(_BENCH_RESIDUE_RE.search(s) for s in sentences)
+
+
+def has_fragment(sentences: list[str]) -> bool:
+    return any(is_fragment(s) for s in sentences)
+
+
+def has_title_repeat(sentences: list[str], title: str) -> bool:
+    return any(repeats_title(s, title, 0.5) for s in sentences)
+
+
+def _f1(overlap: int, a: int, b: int) -> float:
+    if not overlap or not a or not b:
+        return 0.0
+    p, r = overlap / a, overlap / b
+    return 2 * p * r / (p + r)
+
+
+def _ngram_counts(s: str, n: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for i in range(len(s) - n + 1):
+        g = s[i : i + n]
+        counts[g] = counts.get(g, 0) + 1
+    return counts
+
+
+def rouge_n(candidate: str, reference: str, n: int) -> float:
+    c, r = _ngram_counts(candidate, n), _ngram_counts(reference, n)
+    overlap = sum(min(v, r.get(g, 0)) for g, v in c.items())
+    return _f1(overlap, sum(c.values()), sum(r.values()))
+
+
+def rouge_l(candidate: str, reference: str) -> float:
+    if not candidate or not reference:
+        return 0.0
+    prev = [0] * (len(reference) + 1)
+    for ch in candidate:
+        cur = [0]
+        for j, rh in enumerate(reference):
+            cur.append(prev[j] + 1 if ch == rh else max(prev[j + 1], cur[j]))
+        prev = cur
+    return _f1(prev[-1], len(candidate), len(reference))
+
+
+def _share(flags: list[bool]) -> str:
+    return f"{sum(flags)}/{len(flags)} ({100 * sum(flags) / max(1, len(flags)):.0f}%)"
+
+
+def evaluate(posts: list[Post], systems: dict[str, Callable[[Post], list[str]]]) -> list[dict[str, str]]:
+    rows = []
+    abstracts = [p for p in posts if p.abstract and p.description]
+    for name, system in systems.items():
+        outputs = [system(p) for p in posts]
+        summarised = [(p, s) for p, s in zip(posts, outputs, strict=True) if s]
+        lengths = [len("".join(s)) for _, s in summarised]
+        r1, r2, rl = [], [], []
+        for p in abstracts:
+            cand = content_chars("".join(outputs[posts.index(p)]))
+            ref = content_chars(re.sub(r"(\.\.\.|…)+\s*$", "", p.description or ""))
+            r1.append(rouge_n(cand, ref, 1))
+            r2.append(rouge_n(cand, ref, 2))
+            rl.append(rouge_l(cand, ref))
+        rows.append(
+            {
+                "system": name,
+                "summarised": f"{len(summarised)}/{len(posts)}",
+                "duplicate": _share([has_duplicate(s) for _, s in summarised]),
+                "residue": _share([has_residue(s) for _, s in summarised]),
+                "fragment": _share([has_fragment(s) for _, s in summarised]),
+                "title repeat": _share([has_title_repeat(s, p.title) for p, s in summarised]),
+                "median chars": f"{statistics.median(lengths):.0f}" if lengths else "-",
+                "ROUGE-1": f"{statistics.mean(r1):.3f}" if r1 else "-",
+                "ROUGE-2": f"{statistics.mean(r2):.3f}" if r2 else "-",
+                "ROUGE-L": f"{statistics.mean(rl):.3f}" if rl else "-",
+            }
+        )
+    return rows
+
+
+def pin_one_core() -> str:
+    if hasattr(os, "sched_setaffinity"):
+        core = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {core})
+        return f"pinned to CPU {core}"
+    return "not pinned (no sched_setaffinity)"
+
+
+def throughput(posts: list[Post], rounds: int = 5) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for p in posts:
+            summarize_all(p.title, p.body)
+        best = min(best, time.perf_counter() - t0)
+    return len(posts) / best
+
+
+def markdown_table(rows: list[dict[str, str]]) -> str:
+    headers = list(rows[0])
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(r[h] for h in headers) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--posts", type=Path, default=DEFAULT_POSTS)
+    parser.add_argument("--show", type=int, default=0, help="print this many Kiji summaries to read")
+    args = parser.parse_args(argv)
+    if not args.posts.is_dir():
+        print(f"no posts directory at {args.posts}", file=sys.stderr)
+        return 2
+    pinned = pin_one_core()
+    posts, cleaning = load_posts(args.posts)
+    systems: dict[str, Callable[[Post], list[str]]] = {"kiji": kiji}
+    lexrank = _sumy_lexrank()
+    if lexrank is None:
+        print("sumy-lexrank left out: sumy's LexRank needs NumPy (pip install numpy)", file=sys.stderr)
+    else:
+        systems["sumy-lexrank"] = lexrank
+    systems |= {"clean-lead3": clean_lead3, "naive-lead3": naive_lead3}
+    rows = evaluate(posts, systems)
+    rate = throughput(posts)
+    abstracts = sum(p.abstract for p in posts)
+    print(f"## Summary quality: {len(posts)} posts in {args.posts} ({abstracts} with an abstract description)\n")
+    print(markdown_table(rows))
+    kiji_row = rows[0]
+    lead_row = next(r for r in rows if r["system"] == "clean-lead3")
+    print()
+    print(f"- kiji summarize_all: {rate:.0f} posts/s on one core ({pinned}); target >= 200")
+    print(
+        f"- cleaning (excluded above): {len(posts) / cleaning:.0f} posts/s, {1000 * cleaning / len(posts):.1f} ms/post"
+    )
+    checks = {
+        "0 duplicates": kiji_row["duplicate"].startswith("0/"),
+        "0 residue": kiji_row["residue"].startswith("0/"),
+        "0 fragments": kiji_row["fragment"].startswith("0/"),
+        "0 title repeats": kiji_row["title repeat"].startswith("0/"),
+        "ROUGE-L >= clean lead-3": kiji_row["ROUGE-L"] >= lead_row["ROUGE-L"],
+        ">= 200 posts/s": rate >= 200,
+    }
+    print("- targets: " + ", ".join(f"{k}: {'pass' if ok else 'FAIL'}" for k, ok in checks.items()))
+    for p in posts[: args.show]:
+        print(f"\n### {p.name}\n{p.title}\n> {''.join(kiji(p)) or '(no summary available)'}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
