@@ -28,9 +28,10 @@ Measures (share of posts whose summary has at least one):
   at the stricter 0.35.)
 - **median chars** of the summary text.
 - **ROUGE-1/2/L F1**, character level (letters and digits after NFKC), against the
-  front-matter `description`, only on posts whose description is an abstract: its first 40
-  content characters (after stripping a trailing "..."/"…") do not occur in the first 400
-  content characters of the body. Most descriptions are the body's opening, which would
+  front-matter `description`, only on posts whose description is an abstract: neither its first 40
+  content characters nor the next 40 (after stripping a trailing "..."/"…") occur in the first 600
+  content characters of the body (the second window catches "title + opening" descriptions).
+  Most descriptions are the body's opening, which would
   reward lead-3 for copying rather than summarising.
 - **posts/s**: `summarize_all` (all three lengths, as ingest does) over pre-cleaned bodies
   on one pinned core, best of several rounds; cleaning is timed separately.
@@ -88,10 +89,16 @@ class Result:
 
 
 def _is_abstract(description: str | None, raw: str) -> bool:
+    """Neither the description's first 40 content characters nor its next 40 occur in the body's first 600.
+
+    Checking the second window too catches descriptions that are the title followed by the opening.
+    """
     if not description:
         return False
-    head = content_chars(re.sub(r"(\.\.\.|…)+\s*$", "", description.strip()))[:40]
-    return bool(head) and head not in content_chars(raw)[:400]
+    desc = content_chars(re.sub(r"(\.\.\.|…)+\s*$", "", description.strip()))
+    head = content_chars(raw)[:600]
+    windows = [w for w in (desc[:40], desc[40:80]) if len(w) >= 20]
+    return bool(windows) and not any(w in head for w in windows)
 
 
 def load_posts(directory: Path) -> tuple[list[Post], float]:

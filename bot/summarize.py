@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARIZER_VERSION = "1"
+SUMMARIZER_VERSION = "2"
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -274,6 +274,7 @@ _CONTEXT_OPENER_RE = re.compile(
     r"|however\b|but\b|also\b)",
     re.IGNORECASE,
 )
+_SIGNPOST_RE = re.compile(r"みましょう|いきましょう|いきます。|解説します|紹介します|ご紹介|見ていきます|お伝えします")
 _GOOD_HEADING_RE = re.compile(
     r"概要|要約|まとめ|結論|ポイント|はじめに|背景|おわりに|総括|summary|conclusion|tl;?dr", re.I
 )
@@ -470,6 +471,8 @@ def _soft_penalty(s: str, position_in_block: int) -> float:
         p *= 0.2  # rhetorical questions to the reader
     if _PERSONA_RE.search(s):
         p *= 0.45
+    if _SIGNPOST_RE.search(s):
+        p *= 0.3  # "もう少し掘り下げてみましょう": the article talking about itself
     if _CONTEXT_OPENER_RE.match(s):
         p *= 0.6 if position_in_block else 0.75
     return p
@@ -600,11 +603,11 @@ def _score(candidates: list[_Candidate], title: str, english: bool, total: int) 
     weight = {g: weight_by_df[d] for g, d in df.items()}
     title_feats = _features(_Candidate(title, _grams_of_key(content_chars(title)), 0, 0, 1.0), english)
     get_w, get_i = weight.__getitem__, idf2.__getitem__
-    for c, f in zip(candidates, feats, strict=True):
+    for rank, (c, f) in enumerate(zip(candidates, feats, strict=True)):
         norm = math.sqrt(sum(map(get_i, f))) or 1.0
         centrality = sum(map(get_w, f)) / norm
         rel = c.order / max(1, total)
-        position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3
+        position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3 + (LEAD_BONUS if rank < 3 else 0.0)
         on_topic = 1.0 + (0.5 * len(f & title_feats) / len(title_feats) if title_feats else 0.0)
         shape = 1.0 if 35 <= len(c.text) <= 160 else 0.75
         c.score = centrality * position * on_topic * shape * c.penalty
@@ -614,6 +617,8 @@ def _score(candidates: list[_Candidate], title: str, english: bool, total: int) 
 
 
 POSITION_WEIGHT = 1.2
+# The article's first usable sentences: this blog's openings state the news.
+LEAD_BONUS = 0.8
 
 
 # --------------------------------------------------------------------------- selection
