@@ -22,8 +22,10 @@ import logging
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ _QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _LINE_END = frozenset("。！？")
+_MARKUP_START = frozenset("#|-*+>`~{<_=0123456789")
 _BOLD_LINE = re.compile(r"^\*\*[^*]+\*\*$")
 _IAL_LINE = re.compile(r"^\s*\{:[^}]*\}\s*$")
 _HTML_BLOCK_LINE = re.compile(r"^\s*</?[A-Za-z][^>]*>\s*$")
@@ -292,7 +295,7 @@ def _prepass(markdown: str) -> str:
         text = _SCRIPT_STYLE.sub("", text)
     if "{" in text:
         text = _LIQUID.sub("", text)
-    if "END" in text.upper():
+    if "END" in text or "End" in text or "end" in text:
         text = _END_INSTRUCTION_LINE.sub("", text)
         text = _END_MARK.sub("\n\n", text)
     if len(text) >= _FLAT_MIN_LEN and any(len(line) >= _FLAT_MIN_LEN for line in text.split("\n")):
@@ -302,7 +305,7 @@ def _prepass(markdown: str) -> str:
 
 def _unflatten(line: str) -> str:
     """Give back the block structure of an article that was written out on one line."""
-    if not _FLAT_HEADING.search(line) and "。 " not in line and " --- " not in line:
+    if "# " not in line and "。 " not in line and " --- " not in line:
         return line
     out: list[str] = []
     pieces = _FLAT_HEADING.split(line)
@@ -366,6 +369,13 @@ def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
         if not stripped:
             if (raw := flush()) is not None:
                 yield raw
+            continue
+        if stripped[0] not in _MARKUP_START:
+            # plain text, the common case: no block regex can match
+            ends_paragraph = para and (para[-1][-1] in _LINE_END or _BOLD_LINE.match(para[-1]))
+            if ends_paragraph and para_kind == "paragraph" and (raw := flush()) is not None:
+                yield raw
+            para.append(stripped)
             continue
         if _IAL_LINE.match(line) or _HTML_BLOCK_LINE.match(line):
             if (raw := flush()) is not None:
@@ -617,6 +627,8 @@ def _anchored(key: str) -> set[str]:
 
 def _split_sentences(text: str) -> list[str]:
     """Sentences with their trailing marks and spaces, so that joining them gives the text back."""
+    if text.count("。") + text.count("？") + text.count("！") <= 1 and " " not in text:
+        return [text]
     pieces: list[str] = []
     start = 0
     for match in _SENTENCE_BOUNDARY.finditer(text):
@@ -713,14 +725,16 @@ class _Deduper:
             shingles = self.shingles[ident] = _shingles(self.keys[ident])
         return _shingles(key), shingles
 
-    def _find_similar(self, key: str, sampled: set[str]) -> tuple[int | None, list[int], dict[int, int]]:
+    def _find_similar(self, key: str, sampled: set[str]) -> tuple[int | None, list[int], Counter[int]]:
         """The block this one repeats (if any), the earlier blocks it contains, and all that share a shingle."""
-        counts: dict[int, int] = {}
-        for shingle in sampled:
-            posting = self.postings.get(shingle)
-            if posting and len(posting) <= _MAX_POSTING:
-                for cand in posting:
-                    counts[cand] = counts.get(cand, 0) + 1
+        postings = self.postings
+        counts = Counter(
+            chain.from_iterable(
+                posting
+                for shingle in sampled
+                if (posting := postings.get(shingle)) is not None and len(posting) <= _MAX_POSTING
+            )
+        )
         contained: list[int] = []
         for cand, shared in counts.items():
             if shared < max(1, min(len(sampled), len(self.sampled[cand])) // 2):
