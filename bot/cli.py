@@ -24,6 +24,7 @@ from bot.ingest import IngestReport, describe_site_problem, ingest
 from bot.jekyll import PostError
 from bot.settings import Settings, SettingsError
 from bot.store import Post, Store, StoreError
+from bot.summarize import summarize_files
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +293,10 @@ async def run_run(settings: Settings, sync: bool) -> int:
     return EXIT_OK
 
 
+async def _summarize(args: argparse.Namespace, out: TextIO) -> int:
+    return summarize_files(args.files, args.length, args.json, out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiji", description="Kiji (記事): serve a Jekyll blog's articles on Discord.")
     parser.add_argument("--version", action="version", version=f"kiji {__version__}")
@@ -318,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("search", "full-text search (Japanese and English), most relevant first")
     p.add_argument("query")
     p.add_argument("--limit", type=int, default=20)
+    p = sub.add_parser("summarize", help="summarise Markdown files directly (no store needed)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--length", choices=["short", "standard", "long"], default="standard")
+    p.add_argument("--json", action="store_true", help="JSON Lines, one object per file")
     p = command("deliveries", "show the announcement ledger (which post went to which channel)")
     p.add_argument("--post", type=int, metavar="ID", help="only this post")
     p.add_argument("--channel", type=int, metavar="ID", help="only this channel")
@@ -339,6 +348,7 @@ _RUNNERS: dict[str, _Runner] = {
     "search": lambda a, s, o: run_search(s, o, a.json, a.query, a.limit),
     "deliveries": lambda a, s, o: run_deliveries(s, o, a.json, a.post, a.channel),
     "run": lambda a, s, o: run_run(s, a.sync),
+    "summarize": lambda a, s, o: _summarize(a, o),
     "invite": lambda a, s, o: run_invite(s, o, a.client_id),
 }
 

@@ -25,6 +25,7 @@ from bot import fts
 from bot.cleaning import clean_body, reading_time_minutes
 from bot.jekyll import PostError, Site, find_post_files, parse_post
 from bot.store import FileState, PostRecord, Store
+from bot.summarize import SUMMARIZER_VERSION, summarize_all
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
         return None
     cleaned = clean_body(parsed.body, parsed.title)
     text = cleaned.text
+    summaries = summarize_all(parsed.title, cleaned)
     reading_time = parsed.reading_time or reading_time_minutes(text)
     return PostRecord(
         path=parsed.path,
@@ -129,6 +131,11 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
         title_tokens=fts.index_tokens(parsed.title),
         body_tokens=fts.index_tokens(cleaned.search_text),
         file=state,
+        # An unavailable summary is stored as no sentences: "no summary", not garbage.
+        summaries={
+            length.value: summary.sentences if summary.available else () for length, summary in summaries.items()
+        },
+        summary_version=SUMMARIZER_VERSION,
     )
 
 
@@ -160,8 +167,13 @@ def _chunks(jobs: Sequence[_Job], size: int) -> Iterator[Sequence[_Job]]:
         yield jobs[start : start + size]
 
 
-def _plan(site: Site, known: dict[str, FileState]) -> tuple[list[_Job], int, list[str], list[FailedPost]]:
-    """Stat every post file: (jobs to read, unchanged count, stored paths now gone, unreadable)."""
+def _plan(
+    site: Site, known: dict[str, FileState], stale: set[str]
+) -> tuple[list[_Job], int, list[str], list[FailedPost]]:
+    """Stat every post file: (jobs to read, unchanged count, stored paths now gone, unreadable).
+
+    Files in `stale` (summaries made by an older summariser) are re-read even if unchanged.
+    """
     jobs: list[_Job] = []
     unchanged = 0
     failed: list[FailedPost] = []
@@ -174,7 +186,9 @@ def _plan(site: Site, known: dict[str, FileState]) -> tuple[list[_Job], int, lis
             failed.append(FailedPost(rel_path, f"cannot read the file: {exc.strerror or exc}"))
             continue
         state = known.get(rel_path)
-        if state is not None and state.size == stat.st_size and state.mtime_ns == stat.st_mtime_ns:
+        if rel_path in stale:
+            state = None  # force a full re-read: the stored derivations are out of date
+        elif state is not None and state.size == stat.st_size and state.mtime_ns == stat.st_mtime_ns:
             unchanged += 1
             continue
         jobs.append(
@@ -194,7 +208,8 @@ async def ingest(
     """Make the store match the posts of `site`; one broken post never stops the rest."""
     started = time.perf_counter()
     known = await store.file_states()
-    jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known)
+    stale = await store.paths_with_stale_summaries(SUMMARIZER_VERSION)
+    jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known, stale)
     report = IngestReport(unchanged=unchanged, failed=failed)
     total = len(jobs)
     done = 0

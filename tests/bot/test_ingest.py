@@ -16,6 +16,7 @@ from factories import write_post
 from bot.ingest import CHUNK_SIZE, ingest
 from bot.jekyll import MAX_POST_BYTES, load_site
 from bot.store import Store
+from bot.summarize import SUMMARIZER_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -190,3 +191,20 @@ async def test_hard_crash_between_batches_leaves_a_consistent_store(tmp_path: Pa
         assert [h.post.title for h in await store.search("marker0007z")] == ["Post 7"]
     finally:
         await store.close()
+
+
+async def test_summaries_are_stored_at_ingest_and_redone_for_a_new_summariser(
+    posts: Path, store: Store, tmp_path: Path
+) -> None:
+    site = load_site(posts)
+    await ingest(store, site)
+    post = await store.get_post_by_path("_posts/2025-01-01-first.md")
+    assert post is not None
+    for length in ("short", "standard", "long"):
+        assert await store.get_summary(post.id, length) is not None
+    # Pretend the stored summaries came from an older summariser version.
+    with sqlite3.connect(tmp_path / "kiji.sqlite3") as raw:
+        raw.execute("UPDATE summaries SET version = 'old' WHERE post_id = ?", (post.id,))
+    report = await ingest(store, site)
+    assert (report.updated, report.unchanged) == (1, 2)
+    assert await store.paths_with_stale_summaries(SUMMARIZER_VERSION) == set()
