@@ -97,7 +97,10 @@ class Announcer:
         self._task: asyncio.Task[None] | None = None
         self._retry_at: dict[int, float] = {}
         self._failures: dict[int, int] = defaultdict(int)
+        # Rounds never overlap: two rounds could both see a delivery pending and send it twice.
+        self._round_lock = asyncio.Lock()
         self.rounds = 0
+        self.poll_seconds = bot.settings.poll_seconds
 
     def start(self) -> None:
         if self._task is None:
@@ -123,10 +126,14 @@ class Announcer:
             except Exception:
                 log.exception("announcement round failed; trying again at the next poll")
             with contextlib.suppress(TimeoutError):  # the poll interval passed without a wake-up
-                await asyncio.wait_for(self._wake.wait(), timeout=self.bot.settings.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 
     async def run_round(self) -> None:
         """Ingest what changed on disk, queue what became new, deliver what is pending."""
+        async with self._round_lock:
+            await self._round()
+
+    async def _round(self) -> None:
         await self.bot.run_ingest()
         queued = await self.bot.store.enqueue_new_posts(self.bot.settings.max_burst)
         for subscription_id, (count, skipped) in queued.items():

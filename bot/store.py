@@ -8,13 +8,16 @@ migrations recorded in `PRAGMA user_version`, applied in order inside a transact
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -307,6 +310,32 @@ _POST_COLUMNS = (
 
 CACHE_SECONDS = 60.0
 
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
+
+
+def _serialized(method: _Method) -> _Method:
+    """Run the method while no other task uses the connection.
+
+    All tasks share one connection, and a transaction belongs to the connection, not the
+    task: without this, a read from one task in the middle of another task's BEGIN…COMMIT
+    would see (or a write would join) that unfinished transaction. Re-entrant for the
+    owning task, so store methods may call each other.
+    """
+
+    @functools.wraps(method)
+    async def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        task = asyncio.current_task()
+        if self._owner is task:
+            return await method(self, *args, **kwargs)
+        async with self._lock:
+            self._owner = task
+            try:
+                return await method(self, *args, **kwargs)
+            finally:
+                self._owner = None
+
+    return wrapper  # type: ignore[return-value]
+
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message says what to fix."""
@@ -322,6 +351,8 @@ class Store:
         # when a batch is written or a scheduled post comes due, so cache them briefly.
         self._generation = 0
         self._cache: dict[str, tuple[int, float, object]] = {}
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
 
     @property
     def _db(self) -> aiosqlite.Connection:
@@ -367,6 +398,7 @@ class Store:
     def connected(self) -> bool:
         return self._connection is not None
 
+    @_serialized
     async def close(self) -> None:
         """Close the connection; safe to call twice (shutdown paths may overlap)."""
         if self._connection is not None:
@@ -401,11 +433,13 @@ class Store:
 
     # -- metadata --------------------------------------------------------------------
 
+    @_serialized
     async def get_meta(self, key: str) -> str | None:
         async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
             row = await cur.fetchone()
         return row[0] if row else None
 
+    @_serialized
     async def set_meta(self, key: str, value: str) -> None:
         await self._db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -414,11 +448,13 @@ class Store:
 
     # -- ingest ----------------------------------------------------------------------
 
+    @_serialized
     async def file_states(self) -> dict[str, FileState]:
         async with self._db.execute("SELECT path, file_size, file_mtime_ns, content_hash FROM posts") as cur:
             rows = await cur.fetchall()
         return {row[0]: FileState(row[1], row[2], row[3]) for row in rows}
 
+    @_serialized
     async def write_batch(
         self,
         upserts: Sequence[PostRecord] = (),
@@ -578,6 +614,7 @@ class Store:
                 (post_id, length, r.summary_version, r.file.content_hash, json.dumps(list(sentences)), now),
             )
 
+    @_serialized
     async def paths_with_stale_summaries(self, version: str) -> set[str]:
         """Posts whose extractive summaries were made by another summariser version (or are missing)."""
         async with self._db.execute(
@@ -587,6 +624,7 @@ class Store:
         ) as cur:
             return {str(row[0]) for row in await cur.fetchall()}
 
+    @_serialized
     async def get_summary(self, post_id: int, length: str, source: str = "extractive") -> tuple[str, ...] | None:
         """Stored summary sentences for the post's current content, or None."""
         async with self._db.execute(
@@ -597,6 +635,7 @@ class Store:
             row = await cur.fetchone()
         return tuple(json.loads(row[0])) if row else None
 
+    @_serialized
     async def put_summary(self, post_id: int, length: str, source: str, version: str, sentences: Sequence[str]) -> None:
         """Cache a summary made on demand (a language model's) against the post's current content."""
         await self._db.execute(
@@ -609,6 +648,7 @@ class Store:
         await self._db.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM post_tags)")
         await self._db.execute("DELETE FROM categories WHERE id NOT IN (SELECT category_id FROM post_categories)")
 
+    @_serialized
     async def finish_ingest(self, now: float | None = None) -> None:
         """Record when the store last caught up with the posts folder (shown by /about)."""
         await self.set_meta("last_ingest_at", repr(time.time() if now is None else now))
@@ -668,23 +708,28 @@ class Store:
                     result.setdefault(int(post_id), []).append(str(name))
         return result
 
+    @_serialized
     async def all_posts(self) -> list[Post]:
         """Every stored post, scheduled ones included, newest first."""
         return await self._posts(f"SELECT {_POST_COLUMNS} FROM posts p ORDER BY p.date_utc DESC, p.id DESC", ())
 
+    @_serialized
     async def get_post(self, post_id: int) -> Post | None:
         posts = await self._posts(f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.id = ?", (post_id,))
         return posts[0] if posts else None
 
+    @_serialized
     async def get_post_by_path(self, path: str) -> Post | None:
         posts = await self._posts(f"SELECT {_POST_COLUMNS} FROM posts p WHERE p.path = ?", (path,))
         return posts[0] if posts else None
 
+    @_serialized
     async def get_text(self, post_id: int) -> str | None:
         async with self._db.execute("SELECT text FROM posts WHERE id = ?", (post_id,)) as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else None
 
+    @_serialized
     async def related_candidates(self, post_id: int, limit: int = 200, now: float | None = None) -> list[Post]:
         """Visible posts sharing a tag or category with `post_id`, most shared first."""
         return await self._posts(
@@ -701,6 +746,7 @@ class Store:
             (post_id, post_id, _now(now), limit),
         )
 
+    @_serialized
     async def texts(self, post_ids: Sequence[int]) -> dict[int, str]:
         """Cleaned texts of several posts at once (for search snippets)."""
         result: dict[int, str] = {}
@@ -711,6 +757,7 @@ class Store:
                 result.update({int(i): str(text) for i, text in await cur.fetchall()})
         return result
 
+    @_serialized
     async def latest(self, limit: int, tag: str | None = None, now: float | None = None) -> list[Post]:
         """The newest visible posts, optionally only those with `tag`."""
         if tag:
@@ -720,6 +767,7 @@ class Store:
             (_now(now), limit),
         )
 
+    @_serialized
     async def posts_by_tag(self, tag: str, limit: int, offset: int = 0, now: float | None = None) -> list[Post]:
         """Visible posts with `tag` (any spelling), newest first; walks the (tag, date) index."""
         return await self._posts(
@@ -729,6 +777,7 @@ class Store:
             (normalize_key(tag), _now(now), limit, offset),
         )
 
+    @_serialized
     async def count_posts_by_tag(self, tag: str, now: float | None = None) -> int:
         async with self._db.execute(
             "SELECT count(*) FROM post_tags WHERE tag_id = (SELECT id FROM tags WHERE key = ?) AND date_utc <= ?",
@@ -737,6 +786,7 @@ class Store:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    @_serialized
     async def random_post(self, tag: str | None = None, now: float | None = None) -> Post | None:
         if tag:
             sql = (
@@ -760,6 +810,7 @@ class Store:
         self._cache[key] = (self._generation, now, value)
         return value
 
+    @_serialized
     async def tags(self, now: float | None = None) -> list[TagCount]:
         """Tags of visible posts with their post counts, most used first (cached for a minute)."""
         if now is not None:
@@ -775,12 +826,14 @@ class Store:
             rows = await cur.fetchall()
         return [TagCount(str(name), str(key), int(n)) for name, key, n in rows]
 
+    @_serialized
     async def tag_by_key(self, tag: str) -> str | None:
         """The display name of a tag given any spelling of it, or None if unknown."""
         async with self._db.execute("SELECT name FROM tags WHERE key = ?", (normalize_key(tag),)) as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else None
 
+    @_serialized
     async def titles(self, now: float | None = None) -> list[tuple[int, str]]:
         """(id, title) of visible posts, newest first: the pool for fuzzy matching (cached for a minute)."""
         if now is not None:
@@ -794,6 +847,7 @@ class Store:
             rows = await cur.fetchall()
         return [(int(i), str(t)) for i, t in rows]
 
+    @_serialized
     async def search_titles(self, needle: str, limit: int, now: float | None = None) -> list[tuple[int, str]]:
         """Titles containing `needle` (NFKC/case-insensitive substring), newest first."""
         key = normalize_key(needle)
@@ -806,6 +860,7 @@ class Store:
             rows = await cur.fetchall()
         return [(int(i), str(t)) for i, t in rows]
 
+    @_serialized
     async def search(self, query: str, limit: int = 20, now: float | None = None) -> list[SearchHit]:
         """Posts matching every term of `query`; title matches first, then by relevance."""
         expression = fts.match_expression(query)
@@ -826,6 +881,7 @@ class Store:
 
     # -- subscriptions and deliveries ----------------------------------------------
 
+    @_serialized
     async def subscribe(
         self,
         guild_id: int,
@@ -853,6 +909,7 @@ class Store:
         assert subscription is not None
         return subscription
 
+    @_serialized
     async def unsubscribe(self, guild_id: int, channel_id: int) -> bool:
         cur = await self._db.execute(
             "DELETE FROM subscriptions WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id)
@@ -874,6 +931,7 @@ class Store:
             last_delivery_at=row[10],  # type: ignore[arg-type]
         )
 
+    @_serialized
     async def subscriptions(self, guild_id: int | None = None) -> list[Subscription]:
         if guild_id is None:
             sql, params = f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id", ()
@@ -883,6 +941,7 @@ class Store:
         async with self._db.execute(sql, params) as cur:
             return [self._subscription(row) for row in await cur.fetchall()]
 
+    @_serialized
     async def subscription_for_channel(self, channel_id: int) -> Subscription | None:
         async with self._db.execute(
             f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = ?", (channel_id,)
@@ -890,12 +949,14 @@ class Store:
             row = await cur.fetchone()
         return self._subscription(row) if row else None
 
+    @_serialized
     async def pause_subscription(self, subscription_id: int, reason: str, now: float | None = None) -> None:
         await self._db.execute(
             "UPDATE subscriptions SET paused_reason = ?, paused_at = ? WHERE id = ? AND paused_reason IS NULL",
             (reason, _now(now), subscription_id),
         )
 
+    @_serialized
     async def resume_subscription(self, guild_id: int, channel_id: int) -> bool:
         cur = await self._db.execute(
             "UPDATE subscriptions SET paused_reason = NULL, paused_at = NULL WHERE guild_id = ? AND channel_id = ?",
@@ -903,6 +964,7 @@ class Store:
         )
         return cur.rowcount > 0
 
+    @_serialized
     async def enqueue_new_posts(self, max_burst: int, now: float | None = None) -> dict[int, tuple[int, int]]:
         """Record a pending delivery for every post that became visible after each subscription began.
 
@@ -943,6 +1005,7 @@ class Store:
             raise
         return outcome
 
+    @_serialized
     async def backfill(self, subscription_id: int, count: int, now: float | None = None) -> int:
         """Queue the `count` latest matching visible posts for a new subscription."""
         if count <= 0:
@@ -955,13 +1018,21 @@ class Store:
         ) as cur:
             rows = await cur.fetchall()
         queued = 0
-        for post_id, path, date_utc in rows:
-            cur = await self._db.execute(
-                "INSERT OR IGNORE INTO deliveries (subscription_id, post_path, post_id, post_date_utc, state, nonce, "
-                "created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                (subscription_id, path, post_id, date_utc, delivery_nonce(subscription_id, path), now),
-            )
-            queued += cur.rowcount
+        # One transaction: a delivery round running meanwhile must see all of them or none,
+        # or it could send the newest before the older ones exist.
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for post_id, path, date_utc in rows:
+                cur = await self._db.execute(
+                    "INSERT OR IGNORE INTO deliveries (subscription_id, post_path, post_id, post_date_utc, state, "
+                    "nonce, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                    (subscription_id, path, post_id, date_utc, delivery_nonce(subscription_id, path), now),
+                )
+                queued += cur.rowcount
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
         return queued
 
     async def _deliveries(self, where: str, params: Sequence[object], limit: int = -1) -> list[Delivery]:
@@ -991,10 +1062,12 @@ class Store:
             for r in rows
         ]
 
+    @_serialized
     async def pending_deliveries(self, limit: int = -1) -> list[Delivery]:
         """Pending deliveries of active subscriptions, per channel oldest post first."""
         return await self._deliveries("d.state = 'pending' AND s.paused_reason IS NULL", (), limit)
 
+    @_serialized
     async def deliveries(self, post_id: int | None = None, channel_id: int | None = None) -> list[Delivery]:
         """The ledger, optionally for one post and/or one channel (for `kiji deliveries`)."""
         return await self._deliveries(
@@ -1002,16 +1075,19 @@ class Store:
             (post_id, post_id, channel_id, channel_id),
         )
 
+    @_serialized
     async def record_attempt(self, delivery_id: int, error: str | None) -> None:
         await self._db.execute(
             "UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, delivery_id)
         )
 
+    @_serialized
     async def mark_skipped(self, delivery_id: int, reason: str) -> None:
         await self._db.execute(
             "UPDATE deliveries SET state = 'skipped', last_error = ? WHERE id = ?", (reason, delivery_id)
         )
 
+    @_serialized
     async def mark_sent(self, delivery: Delivery, message_id: int, now: float | None = None) -> None:
         now = _now(now)
         await self._db.execute("BEGIN IMMEDIATE")
@@ -1028,6 +1104,7 @@ class Store:
             await self._db.execute("ROLLBACK")
             raise
 
+    @_serialized
     async def counts(self, now: float | None = None) -> tuple[int, int]:
         """(visible posts, tags in use by them)."""
         async with self._db.execute(

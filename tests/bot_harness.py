@@ -15,7 +15,7 @@ from pathlib import Path
 
 import discord
 import yarl
-from discord_emulator.server import MANAGE_GUILD, DiscordEmulator
+from discord_emulator.server import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 
 from bot.client import KijiBot
 from bot.settings import Settings
@@ -34,6 +34,8 @@ class World:
     member: int
     posts_dir: Path
     db_path: Path
+    channels: dict[str, int]
+    role: int
 
 
 def bot_settings(emu: DiscordEmulator, posts_dir: Path, db_path: Path, **overrides: object) -> Settings:
@@ -76,4 +78,17 @@ def populate(emu: DiscordEmulator) -> tuple[int, int, int, int]:
     return guild, channel, admin, member
 
 
-__all__ = ["World", "bot_settings", "populate", "running_bot", "yarl"]
+def add_places(emu: DiscordEmulator, guild: int) -> tuple[dict[str, int], int]:
+    """More channels and a role, created before the bot connects so they arrive in GUILD_CREATE."""
+    closed = [{"id": guild, "type": 0, "deny": SEND_MESSAGES}]
+    channels = {
+        "second": emu.add_channel(guild, "second"),
+        "third": emu.add_channel(guild, "third"),
+        "fourth": emu.add_channel(guild, "fourth"),
+        "closed": emu.add_channel(guild, "closed", permission_overwrites=closed),
+        "forum": emu.add_channel(guild, "news-forum", FORUM, available_tags=["ai", "rag"]),
+    }
+    return channels, emu.add_role(guild, "readers")
+
+
+__all__ = ["World", "add_places", "bot_settings", "populate", "running_bot", "yarl"]

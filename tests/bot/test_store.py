@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from dataclasses import replace
@@ -203,3 +204,16 @@ async def test_meta_round_trip(store: Store) -> None:
     assert await store.get_meta("k") == "v2"
     await store.finish_ingest(now=time.time())
     assert float(await store.get_meta("last_ingest_at") or 0) > 0
+
+
+async def test_concurrent_readers_never_see_half_a_batch(store: Store) -> None:
+    """One connection is shared by every task; a read must not land inside another task's transaction."""
+    batch = [record(f"p{i}", f"P{i}", "本文", tags=("t",)) for i in range(200)]
+    seen: list[int] = []
+
+    async def reader() -> None:
+        for _ in range(20):
+            seen.append(len(await store.all_posts()))
+
+    await asyncio.gather(store.write_batch(batch, now=NOW), reader(), reader())
+    assert set(seen) <= {0, 200}, sorted(set(seen))

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
-from bot_harness import World, bot_settings, populate, running_bot
+from bot_harness import World, add_places, bot_settings, populate, running_bot
 from discord_emulator.server import DiscordEmulator
 from factories import make_blog
 
@@ -14,7 +14,8 @@ from factories import make_blog
 @pytest_asyncio.fixture
 async def world(discord_emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[World]:
     guild, channel, admin, member = populate(discord_emulator)
+    channels, role = add_places(discord_emulator, guild)
     posts_dir = make_blog(tmp_path / "posts")
     db_path = tmp_path / "kiji.sqlite3"
     async with running_bot(discord_emulator, bot_settings(discord_emulator, posts_dir, db_path)) as bot:
-        yield World(discord_emulator, bot, guild, channel, admin, member, posts_dir, db_path)
+        yield World(discord_emulator, bot, guild, channel, admin, member, posts_dir, db_path, channels, role)

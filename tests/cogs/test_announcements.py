@@ -1,0 +1,203 @@
+"""Announcements end to end: subscriptions through slash commands, delivery through the loopback Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+from bot_harness import World
+from discord_emulator.server import SEND_MESSAGES
+from factories import write_post
+
+from bot import limits
+from bot.announcer import Announcer
+
+
+def announcer(world: World) -> Announcer:
+    return world.bot.get_cog("AnnouncementsCog").announcer  # type: ignore[union-attr]
+
+
+def messages(world: World, channel: int) -> list[dict]:
+    return world.emu.sent_messages.get(channel, [])
+
+
+async def update_channel(world: World, channel: int, overwrites: list[dict]) -> None:
+    """Change a channel's permission overwrites and wait until the bot has seen the update."""
+    seen = asyncio.ensure_future(
+        world.bot.wait_for("guild_channel_update", check=lambda before, after: after.id == channel, timeout=10)
+    )
+    world.emu.set_overwrites(channel, overwrites)
+    await world.emu.dispatch("CHANNEL_UPDATE", world.emu.channels[channel])
+    await seen
+
+
+async def subscribe(world: World, channel: int, **options: object) -> dict:
+    handle = await world.emu.slash_command(
+        "subscribe", {"channel": channel, **options}, user=world.admin, locale="en-US"
+    )
+    return (await handle.response())["data"]
+
+
+def new_post(world: World, slug: str, title: str, tags: str = "[AI]", date: str | None = None) -> None:
+    front = {"tags": tags}
+    if date:
+        front["date"] = date
+    write_post(world.posts_dir, f"2025-07-01-{slug}.md", title, "新しい記事の本文です。内容は十分にあります。", **front)
+
+
+async def test_plain_member_cannot_subscribe(world: World) -> None:
+    handle = await world.emu.slash_command("subscribe", {"channel": world.channel}, user=world.member, locale="en-US")
+    data = (await handle.response())["data"]
+    assert data["flags"] & 64 and "Manage Server" in data["content"]
+    assert await world.bot.store.subscriptions() == []
+
+
+async def test_first_subscription_posts_nothing_old_then_each_new_post_once(world: World) -> None:
+    other, quiet = world.channels["second"], world.channels["third"]
+    data = await subscribe(world, world.channel)
+    assert "will be announced" in data["content"] and data["embeds"]  # with a preview
+    await subscribe(world, other, tags="RAG")
+    await announcer(world).run_round()
+    assert messages(world, world.channel) == [] and messages(world, other) == []
+
+    new_post(world, "fresh", "新着記事")
+    await announcer(world).run_round()
+    await announcer(world).run_round()  # a second round finds nothing more to send
+    [message] = messages(world, world.channel)
+    assert message["embeds"][0]["title"] == "新着記事"
+    assert messages(world, other) == [] and messages(world, quiet) == []
+
+    new_post(world, "rag-news", "RAG news", tags="[rag]")
+    await announcer(world).run_round()
+    assert [m["embeds"][0]["title"] for m in messages(world, other)] == ["RAG news"]
+    assert len(messages(world, world.channel)) == 2
+
+
+async def test_backfill_posts_exactly_that_many_oldest_first(world: World) -> None:
+    await subscribe(world, world.channel, tags="AI", backfill=3)
+    await announcer(world).run_round()
+    titles = [m["embeds"][0]["title"] for m in messages(world, world.channel)]
+    assert len(titles) == 3
+    stored = {limits.cut(p.title, limits.EMBED_TITLE): p.date_utc for p in await world.bot.store.latest(3, "AI")}
+    assert set(titles) == set(stored)
+    assert [stored[t] for t in titles] == sorted(stored[t] for t in titles)
+
+
+async def test_watcher_picks_up_a_new_file_by_itself(world: World) -> None:
+    await subscribe(world, world.channel)
+    announcer(world).poll_seconds = 0.2
+    announcer(world).wake()
+    new_post(world, "watched", "見張りの記事")
+    await world.emu.wait_for(lambda: len(messages(world, world.channel)) == 1, 10, "the watcher's announcement")
+    assert messages(world, world.channel)[0]["embeds"][0]["title"] == "見張りの記事"
+
+
+async def test_scheduled_post_is_announced_only_when_due(world: World) -> None:
+    await subscribe(world, world.channel)
+    due = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)  # front matter has whole seconds
+    new_post(world, "later", "予約投稿", date=due.strftime("%Y-%m-%d %H:%M:%S +0000"))
+    await announcer(world).run_round()
+    assert messages(world, world.channel) == []
+    assert time.time() < due.timestamp()  # the round above really ran before the post was due
+    announcer(world).poll_seconds = 0.2
+    announcer(world).wake()
+    await world.emu.wait_for(lambda: len(messages(world, world.channel)) == 1, 10, "the scheduled announcement")
+    assert time.time() >= due.timestamp()
+
+
+async def test_mentions_only_the_configured_role(world: World) -> None:
+    role = world.role
+    await subscribe(world, world.channel, mention_role=role)
+    new_post(world, "ping", "@everyone 見て <@1>")
+    await announcer(world).run_round()
+    [message] = messages(world, world.channel)
+    assert message["content"] == f"<@&{role}>"
+    request = next(r for r in world.emu.requests if r.method == "POST" and r.path.endswith("/messages"))
+    assert request.body["allowed_mentions"]["parse"] == []
+    assert [int(r) for r in request.body["allowed_mentions"]["roles"]] == [role]
+    assert request.body["nonce"] and request.body["enforce_nonce"] is True
+
+
+async def test_everyone_in_a_title_pings_nobody(world: World) -> None:
+    await subscribe(world, world.channel)
+    new_post(world, "everyone", "@everyone @here 緊急")
+    await announcer(world).run_round()
+    request = next(r for r in world.emu.requests if r.method == "POST" and r.path.endswith("/messages"))
+    assert request.body.get("content") in (None, "")
+    mentions = request.body["allowed_mentions"]
+    assert mentions["parse"] == [] and not mentions.get("roles") and not mentions.get("users")
+
+
+async def test_forbidden_channel_is_paused_with_reason_and_others_go_on(world: World) -> None:
+    emu = world.emu
+    broken, refused = world.channels["second"], world.channels["third"]
+    for channel in (world.channel, broken, refused):
+        await subscribe(world, channel)
+    # The bot loses Send Messages in one channel after subscribing; another refuses with a raw 403.
+    await update_channel(world, broken, [{"id": world.guild, "type": 0, "deny": SEND_MESSAGES}])
+    emu.fail_next("POST", rf"^/channels/{refused}/messages$", 403)
+    new_post(world, "fresh", "新着記事")
+    await announcer(world).run_round()
+    assert len(messages(world, world.channel)) == 1
+    assert messages(world, broken) == [] and messages(world, refused) == []
+    states = {s.channel_id: s for s in await world.bot.store.subscriptions()}
+    assert "Send Messages" in (states[broken].paused_reason or "")
+    assert "403" in (states[refused].paused_reason or "")
+    assert states[world.channel].active
+
+    listing = (await (await emu.slash_command("subscriptions", user=world.admin, locale="en-US")).response())["data"]
+    text = str(listing["embeds"][0]["fields"])
+    assert "paused: missing Send Messages" in text and "active" in text
+
+    # Fixing it and /resume delivers what was missed, once.
+    await update_channel(world, broken, [])
+    for channel in (broken, refused):
+        await emu.slash_command("resume", {"channel": channel}, user=world.admin, locale="en-US")
+    await announcer(world).run_round()
+    assert len(messages(world, broken)) == 1 and len(messages(world, refused)) == 1
+    assert len(messages(world, world.channel)) == 1
+
+
+async def test_rate_limits_and_server_errors_still_deliver_once(world: World) -> None:
+    emu = world.emu
+    await subscribe(world, world.channel)
+    emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 429, count=2, retry_after=0.05)
+    emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 503, count=1)
+    new_post(world, "a", "記事A")
+    announcer(world).poll_seconds = 0.2
+    announcer(world).wake()
+    await emu.wait_for(lambda: len(messages(world, world.channel)) == 1, 20, "delivery after 429s and a 503")
+    await announcer(world).run_round()  # waits for the round in flight, then finds nothing left to send
+    [delivery] = await world.bot.store.deliveries(channel_id=world.channel)
+    assert delivery.state == "sent" and delivery.attempts >= 1
+    assert len(messages(world, world.channel)) == 1
+
+
+async def test_forum_gets_a_thread_per_post_with_matching_tags(world: World) -> None:
+    emu = world.emu
+    forum = world.channels["forum"]
+    data = await subscribe(world, forum)
+    assert "will be announced" in data["content"]
+    new_post(world, "forum", "フォーラムの記事" + "x" * 120, tags="[AI, LLM]")
+    await announcer(world).run_round()
+    threads = [c for c in emu.channels.values() if c.get("parent_id") == str(forum)]
+    assert len(threads) == 1
+    assert len(threads[0]["name"]) <= 100 and threads[0]["name"].startswith("フォーラムの記事")
+    forum_tags = {t["name"]: t["id"] for t in emu.channels[forum]["available_tags"]}
+    assert threads[0]["applied_tags"] == [forum_tags["ai"]]
+
+
+async def test_subscribe_says_which_permission_is_missing(world: World) -> None:
+    data = await subscribe(world, world.channels["closed"])
+    assert "missing **Send Messages" in data["content"]
+    assert await world.bot.store.subscriptions() == []
+
+
+async def test_unsubscribe_stops_announcements(world: World) -> None:
+    await subscribe(world, world.channel)
+    handle = await world.emu.slash_command("unsubscribe", {"channel": world.channel}, user=world.admin, locale="ja")
+    assert "停止しました" in (await handle.response())["data"]["content"]
+    new_post(world, "after", "解除後の記事")
+    await announcer(world).run_round()
+    assert messages(world, world.channel) == []
