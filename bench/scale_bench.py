@@ -202,9 +202,15 @@ def _make_records(start: int, stop: int) -> list[PostRecord]:
 # --------------------------------------------------------------------------- build (child process)
 
 
+# Tokenised to key the cache: a tokeniser change that alters the index rebuilds the store,
+# a refactor that does not (same tokens) keeps it.
+_TOKENISER_PROBE = "生成AIの推論最適化：ＲＡＧとLLM-Agents（2026年）、ﾃｽﾄ々 Ünïcode café x86_64 ｶﾀｶﾅ한국어"
+
+
 def cache_key(posts: int) -> str:
+    """The version string of a cached store: generator, size, tokeniser behaviour, schema."""
     digest = hashlib.sha256()
-    for part in (GENERATOR_VERSION, str(posts), (ROOT / "bot" / "fts.py").read_text(), *MIGRATIONS):
+    for part in (GENERATOR_VERSION, str(posts), fts.index_tokens(_TOKENISER_PROBE), *MIGRATIONS):
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()[:16]
