@@ -101,12 +101,25 @@ class Announcer:
         self._round_lock = asyncio.Lock()
         self.rounds = 0
         self.poll_seconds = bot.settings.poll_seconds
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="kiji-announcer")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 15.0) -> None:
+        """Let the delivery in flight finish and be recorded, start no new one, then stop.
+
+        A send that Discord accepted but the ledger never recorded would only be resolved by
+        the nonce on the next start; finishing it here keeps the ledger exact.
+        """
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(self._round_lock.acquire(), timeout=grace_seconds)
+            self._round_lock.release()
+        except TimeoutError:
+            log.warning("a delivery round did not finish within %.0fs of shutdown; stopping it", grace_seconds)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -119,7 +132,7 @@ class Announcer:
 
     async def _run(self) -> None:
         await self.bot.wait_until_ready()
-        while not self.bot.is_closed():
+        while not self.bot.is_closed() and not self._stopping:
             self._wake.clear()
             try:
                 await self.run_round()
@@ -175,6 +188,8 @@ class Announcer:
         if time.monotonic() < self._retry_at.get(subscription.id, 0.0):
             return
         for delivery in deliveries:
+            if self._stopping:
+                return  # shutting down: the rest stays pending for the next start
             outcome = await self._deliver(subscription, delivery)
             if outcome != "sent":
                 return  # keep order: nothing newer goes out before this one

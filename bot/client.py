@@ -204,6 +204,13 @@ class KijiBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        # Unloading runs each cog's cog_unload, where the announcer finishes its delivery in
+        # flight; only then may the connection and the store go.
+        for name in list(self.extensions):
+            try:
+                await self.unload_extension(name)
+            except Exception:
+                log.exception("unloading %s during shutdown failed", name)
         try:
             await super().close()
         finally:
