@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
+from watchfiles import Change, awatch
 
 from bot import limits
 from bot.store import Delivery, Post, Subscription
@@ -62,6 +63,10 @@ class Pacer:
         delay = start - now
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+def _post_file_changed(_change: Change, path: str) -> bool:
+    return path.endswith((".md", ".markdown", "_config.yml"))
 
 
 def required_permissions(channel_kind: str) -> dict[str, str]:
@@ -102,10 +107,27 @@ class Announcer:
         self.rounds = 0
         self.poll_seconds = bot.settings.poll_seconds
         self._stopping = False
+        self._stop = asyncio.Event()
+        self._watch_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="kiji-announcer")
+            self._watch_task = asyncio.create_task(self._watch(), name="kiji-file-watcher")
+
+    async def _watch(self) -> None:
+        """Wake a round as soon as a post file changes, where the OS can tell us (inotify & co).
+
+        Polling every KIJI_POLL_SECONDS stays as the safety net: network file systems and
+        some containers deliver no events.
+        """
+        root = self.bot.settings.source_dir
+        try:
+            async for changes in awatch(root, watch_filter=_post_file_changed, debounce=300, stop_event=self._stop):
+                log.debug("files changed under %s: %d", root, len(changes))
+                self.wake()
+        except Exception as exc:  # e.g. inotify watch limit reached: polling still works
+            log.warning("not watching %s for changes (%s); polling every %gs", root, exc, self.poll_seconds)
 
     async def stop(self, grace_seconds: float = 15.0) -> None:
         """Let the delivery in flight finish and be recorded, start no new one, then stop.
@@ -114,12 +136,17 @@ class Announcer:
         the nonce on the next start; finishing it here keeps the ledger exact.
         """
         self._stopping = True
+        self._stop.set()
         self._wake.set()
         try:
             await asyncio.wait_for(self._round_lock.acquire(), timeout=grace_seconds)
             self._round_lock.release()
         except TimeoutError:
             log.warning("a delivery round did not finish within %.0fs of shutdown; stopping it", grace_seconds)
+        if self._watch_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -154,3 +154,37 @@ def test_run_without_token_explains_where_to_get_one(tmp_path: Path) -> None:
     result = kiji("run", env={"KIJI_DB_PATH": str(tmp_path / "k.db")}, cwd=tmp_path)
     assert result.returncode == 2
     assert "DISCORD_TOKEN" in result.stderr and "developers/applications" in result.stderr and ".env" in result.stderr
+
+
+def test_deliveries_shows_the_ledger(tmp_path: Path) -> None:
+    import asyncio
+
+    from factories import NOW, record
+
+    from bot.store import Store
+
+    db = tmp_path / "k.sqlite3"
+
+    async def prepare() -> None:
+        store = await Store.open(db)
+        try:
+            subscription = await store.subscribe(1, 500, "text", now=NOW)
+            older, newer = record("a", "A", "x", date_utc=NOW - 200), record("b", "B", "x", date_utc=NOW - 100)
+            await store.write_batch([older, newer], now=NOW + 1)
+            await store.enqueue_new_posts(10, now=NOW + 2)
+            first, _ = await store.pending_deliveries()
+            await store.mark_sent(first, 777, now=NOW + 3)
+            await store.pause_subscription(subscription.id, "missing Send Messages", now=NOW + 4)
+        finally:
+            await store.close()
+
+    asyncio.run(prepare())
+    rows = json.loads(kiji("deliveries", "--db", str(db), "--json").stdout)
+    assert {(r["post_path"], r["state"], r["message_id"]) for r in rows} == {
+        ("a", "sent", "777"),
+        ("b", "pending", None),
+    }
+    assert all(r["channel_id"] == "500" for r in rows)
+    human = kiji("deliveries", "--db", str(db), "--channel", "500").stdout
+    assert "subscription paused: missing Send Messages" in human and "2 deliveries" in human
+    assert json.loads(kiji("deliveries", "--db", str(db), "--channel", "9", "--json").stdout) == []

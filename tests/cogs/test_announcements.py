@@ -85,9 +85,9 @@ async def test_backfill_posts_exactly_that_many_oldest_first(world: World) -> No
 
 
 async def test_watcher_picks_up_a_new_file_by_itself(world: World) -> None:
+    # The poll interval is an hour here: only the file-system event can trigger this round.
     await subscribe(world, world.channel)
-    announcer(world).poll_seconds = 0.2
-    announcer(world).wake()
+    await announcer(world).run_round()
     new_post(world, "watched", "見張りの記事")
     await world.emu.wait_for(lambda: len(messages(world, world.channel)) == 1, 10, "the watcher's announcement")
     assert messages(world, world.channel)[0]["embeds"][0]["title"] == "見張りの記事"
