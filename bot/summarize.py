@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARIZER_VERSION = "2"
+SUMMARIZER_VERSION = "3"
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -437,21 +437,33 @@ def repeats_title(sentence: str, title: str, threshold: float = 0.5) -> bool:
 
 
 class _Candidate:
-    __slots__ = ("grams", "order", "penalty", "score", "section", "text")
+    __slots__ = ("_grams", "feats", "key", "order", "penalty", "restates_title", "score", "section", "text")
 
-    def __init__(self, text: str, grams: set[str], order: int, section: int, penalty: float) -> None:
+    def __init__(self, text: str, key: str, feats: set[str], order: int, section: int, penalty: float) -> None:
         self.text = text
-        self.grams = grams
+        self.key = key
+        self.feats = feats
         self.order = order
         self.section = section
         self.penalty = penalty
         self.score = 0.0
+        self._grams: set[str] | None = None
+        self.restates_title: bool | None = None  # decided on first use, by `_TitleGrams.check`
+
+    @property
+    def grams(self) -> set[str]:
+        """Character 3-grams, for the redundancy and title checks: only the few candidates
+        that reach selection ever need them, so they are built on first use."""
+        if self._grams is None:
+            self._grams = _grams_of_key(self.key)
+        return self._grams
 
 
 @dataclass
 class _Prepared:
     candidates: list[_Candidate]
     english: bool
+    title: _TitleGrams
 
 
 def _clean_sentence(sentence: str, kind: str) -> str:
@@ -513,27 +525,62 @@ class _TitleGrams:
     def __init__(self, title: str) -> None:
         self.sets = [g for g in (char_ngrams(title), char_ngrams(title_core(title))) if g] if title.strip() else []
 
-    def repeated_by(self, grams: set[str], threshold: float) -> bool:
+    def check(self, c: _Candidate) -> bool:
+        """`repeated_by` for a candidate, decided once."""
+        if c.restates_title is None:
+            c.restates_title = self.repeated_by(c.grams)
+        return c.restates_title
+
+    def repeated_by(self, grams: set[str]) -> bool:
+        """Whether a sentence says little beyond the title.
+
+        Stricter than the bench's `repeats_title` at 0.5 (a margin below both of its limits),
+        but a sentence that takes a third of the title's words and adds mostly new facts
+        ("某社が評価額8300億ドルで1000億ドル超の資金調達交渉を進めている…") is the news, not a
+        restatement, and stays.
+        """
         if not grams:
             return False
         for tg in self.sets:
             shared = len(grams & tg)
-            if shared / len(tg) >= threshold or shared / len(grams) >= 0.6:
+            own = shared / len(grams)
+            title_side = shared / len(tg)
+            if title_side >= TITLE_LIMIT or own >= 0.5 or (title_side >= 0.35 and own >= TITLE_NEW_FACTS):
                 return True
         return False
+
+
+TITLE_LIMIT = 0.45
+# Above 0.35 of the title's 3-grams, at least this share of the sentence's own 3-grams must be new.
+TITLE_NEW_FACTS = 0.3
 
 
 def _grams_of_key(key: str) -> set[str]:
     return {key[i : i + 3] for i in range(len(key) - 2)}
 
 
+# Scoring features for Japanese: runs of kanji, of katakana and of Latin letters/digits
+# (after NFKC + casefold). About a quarter as many features as character 3-grams, and
+# runs are closer to words: "企業", "エージェント", "gpt4o" rather than "業導入".
+_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff々〆ヶ]{2,}|[\u30a1-\u30faー]{2,}|[a-z0-9]+(?:[.-][a-z0-9]+)*")
+
+
+def _ja_features(normalized: str) -> set[str]:
+    return set(_RUN_RE.findall(normalized))
+
+
+def _en_features(normalized: str) -> set[str]:
+    words = [w for w in _EN_WORD_RE.findall(normalized) if w not in _STOPWORDS_EN]
+    return set(words) | {a + " " + b for a, b in itertools.pairwise(words)}
+
+
 def _prepare(title: str, body: Any) -> _Prepared:
     """Split, filter and score every usable sentence once, for all three lengths."""
     blocks = list(_iter_blocks(body))
     if not blocks or _is_pipeline_chatter(blocks[0][3]):
-        return _Prepared([], False)
-    title_grams = _TitleGrams(title)
+        return _Prepared([], False, _TitleGrams(""))
     candidates: list[_Candidate] = []
+    normalized: list[str] = []
     seen: set[str] = set()
     headings = {content_chars(h) for h in (getattr(s, "heading", None) for s in body.sections) if h}
     order = 0
@@ -554,60 +601,58 @@ def _prepare(title: str, body: Any) -> _Prepared:
             s = _clean_sentence(raw, kind)
             if len(s) > MAX_SENTENCE_CHARS or _hard_reject(s) or is_fragment(s):
                 continue
-            key = content_chars(s)
+            norm = normalize(s)
+            key = _CONTENT_RE.sub("", norm)
             if len(key) < MIN_SENTENCE_CONTENT or key in seen or key in headings:
-                continue
-            grams = _grams_of_key(key)
-            if title_grams.repeated_by(grams, 0.35):
                 continue
             if len(_ODD_CHAR_RE.findall(s)) > 0.3 * len(s):
                 continue  # TeX-like or symbol garbage
             seen.add(key)
             penalty = _soft_penalty(s, pi) * heading_factor * (1.1 if pi == 0 else 1.0)
-            candidates.append(_Candidate(s, grams, order, si, penalty))
+            candidates.append(_Candidate(s, key, set(), order, si, penalty))
+            normalized.append(norm)
     sample = "".join(c.text for c in candidates[:40])
     english = len(_LATIN_WORD_RE.findall(sample)) * 4 > len(_JA_RE.findall(sample))
+    features = _en_features if english else _ja_features
+    for c, norm in zip(candidates, normalized, strict=True):
+        c.feats = features(norm)
     if english:
         candidates = [c for c in candidates if not _JA_RE.search(c.text)] or candidates
-    _score(candidates, title, english, order)
-    return _Prepared(candidates, english)
+    title_grams = _TitleGrams(title)
+    _score(candidates, features(normalize(title)), title_grams, order)
+    return _Prepared(candidates, english, title_grams)
 
 
-def _features(c: _Candidate, english: bool) -> set[str]:
-    if english:
-        words = [w for w in _EN_WORD_RE.findall(normalize(c.text)) if w not in _STOPWORDS_EN]
-        return set(words) | {a + " " + b for a, b in itertools.pairwise(words)}
-    return c.grams
-
-
-def _score(candidates: list[_Candidate], title: str, english: bool, total: int) -> None:
+def _score(candidates: list[_Candidate], title_feats: set[str], title: _TitleGrams, total: int) -> None:
     """Degree centrality × position × cues.
 
     With TF-IDF vectors x_j, the sum of x_i · x_j over all sentences is
     x_i · Σx_j, and Σx_j's weight on a feature is idf × document frequency,
     which a Counter gives for free. Dividing by |x_i| makes it a cosine on
     the sentence's side (continuous LexRank's degree, without iterations).
+    Sentences that restate the title still count as neighbours here; they are
+    only kept out of the summary.
     """
     n = len(candidates)
     if not n:
         return
-    feats = [_features(c, english) for c in candidates]
     df: Counter[str] = Counter()
-    for f in feats:
-        df.update(f)
+    for c in candidates:
+        df.update(c.feats)
     # Weights depend only on document frequency: compute them per frequency, not per feature.
     idf2_by_df = [0.0] + [math.log((n + 1) / d) ** 2 for d in range(1, n + 1)]
     # Neighbours only (d - 1): a sentence is not its own evidence.
     weight_by_df = [w * (d - 1) for d, w in enumerate(idf2_by_df)]
-    idf2 = {g: idf2_by_df[d] for g, d in df.items()}
-    weight = {g: weight_by_df[d] for g, d in df.items()}
-    title_feats = _features(_Candidate(title, _grams_of_key(content_chars(title)), 0, 0, 1.0), english)
-    get_w, get_i = weight.__getitem__, idf2.__getitem__
-    for rank, (c, f) in enumerate(zip(candidates, feats, strict=True)):
-        norm = math.sqrt(sum(map(get_i, f))) or 1.0
-        centrality = sum(map(get_w, f)) / norm
+    lead = 0
+    for c in candidates:
+        f = c.feats
+        counts = [df[g] for g in f]
+        norm = math.sqrt(sum(idf2_by_df[d] for d in counts)) or 1.0
+        centrality = sum(weight_by_df[d] for d in counts) / norm
         rel = c.order / max(1, total)
-        position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3 + (LEAD_BONUS if rank < 3 else 0.0)
+        is_lead = lead < 3 and not title.check(c)
+        lead += is_lead
+        position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3 + (LEAD_BONUS if is_lead else 0.0)
         on_topic = 1.0 + (0.5 * len(f & title_feats) / len(title_feats) if title_feats else 0.0)
         shape = 1.0 if 35 <= len(c.text) <= 160 else 0.75
         c.score = centrality * position * on_topic * shape * c.penalty
@@ -643,7 +688,9 @@ def _redundant(c: _Candidate, chosen: list[_Candidate]) -> bool:
     return False
 
 
-def _lengthen(chosen: list[_Candidate], pool: list[_Candidate], budget: int, floor: int) -> list[_Candidate]:
+def _lengthen(
+    chosen: list[_Candidate], pool: list[_Candidate], budget: int, floor: int, title: _TitleGrams
+) -> list[_Candidate]:
     """Swap the shortest pick for a longer good one when three short sentences say too little."""
     total = sum(len(c.text) for c in chosen)
     if total >= floor or not chosen:
@@ -654,7 +701,7 @@ def _lengthen(chosen: list[_Candidate], pool: list[_Candidate], budget: int, flo
         if c in chosen or c.score < 0.3 * shortest.score:
             continue
         new_total = total - len(shortest.text) + len(c.text)
-        if floor <= new_total <= budget and not _redundant(c, rest):
+        if floor <= new_total <= budget and not title.check(c) and not _redundant(c, rest):
             return [*rest, c]
     return chosen
 
@@ -674,14 +721,14 @@ def _select(prep: _Prepared, length: SummaryLength) -> Summary:
                 continue
             if diverse and sections_available >= lo and any(d.section == c.section for d in chosen):
                 continue
-            if _redundant(c, chosen):
+            if prep.title.check(c) or _redundant(c, chosen):
                 continue
             chosen.append(c)
             used_chars += len(c.text)
         if len(chosen) >= lo:
             break
     if length is SummaryLength.STANDARD:
-        chosen = _lengthen(chosen, pool, budget, STANDARD_MIN_CHARS)
+        chosen = _lengthen(chosen, pool, budget, STANDARD_MIN_CHARS, prep.title)
     if length is SummaryLength.SHORT and len(chosen) == 2 and len(chosen[0].text) >= 80:
         chosen = chosen[:1]
     if length is SummaryLength.LONG and len(chosen) > lo and chosen[-1].score < 0.25:
