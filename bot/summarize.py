@@ -437,7 +437,7 @@ def repeats_title(sentence: str, title: str, threshold: float = 0.5) -> bool:
 
 
 class _Candidate:
-    __slots__ = ("_grams", "feats", "key", "order", "penalty", "restates_title", "score", "section", "text")
+    __slots__ = ("_grams", "excluded", "feats", "key", "order", "penalty", "score", "section", "text")
 
     def __init__(self, text: str, key: str, feats: set[str], order: int, section: int, penalty: float) -> None:
         self.text = text
@@ -448,7 +448,7 @@ class _Candidate:
         self.penalty = penalty
         self.score = 0.0
         self._grams: set[str] | None = None
-        self.restates_title: bool | None = None  # decided on first use, by `_TitleGrams.check`
+        self.excluded: bool | None = None  # decided on first use, by `_excluded`
 
     @property
     def grams(self) -> set[str]:
@@ -517,6 +517,20 @@ def _hard_reject(s: str) -> bool:
 _ODD_CHAR_RE = re.compile(r"[^\w\s、。，．・：；！？「」『』（）()%,.!?:;'\"ー〜～/-]")
 
 
+def _excluded(c: _Candidate, title: _TitleGrams) -> bool:
+    """Never in a summary: residue, chatter, a call to action, a fragment, symbol garbage or
+    a restatement of the title. Decided once per candidate, when first needed."""
+    if c.excluded is None:
+        s = c.text
+        c.excluded = (
+            _hard_reject(s)
+            or is_fragment(s)
+            or (_ODD_CHAR_RE.search(s) is not None and len(_ODD_CHAR_RE.findall(s)) > 0.3 * len(s))
+            or title.repeated_by(c.grams)
+        )
+    return c.excluded
+
+
 class _TitleGrams:
     """The title's 3-gram sets, computed once per post rather than once per sentence."""
 
@@ -525,11 +539,6 @@ class _TitleGrams:
     def __init__(self, title: str) -> None:
         self.sets = [g for g in (char_ngrams(title), char_ngrams(title_core(title))) if g] if title.strip() else []
 
-    def check(self, c: _Candidate) -> bool:
-        """`repeated_by` for a candidate, decided once."""
-        if c.restates_title is None:
-            c.restates_title = self.repeated_by(c.grams)
-        return c.restates_title
 
     def repeated_by(self, grams: set[str]) -> bool:
         """Whether a sentence says little beyond the title.
@@ -575,7 +584,13 @@ def _en_features(normalized: str) -> set[str]:
 
 
 def _prepare(title: str, body: Any) -> _Prepared:
-    """Split, filter and score every usable sentence once, for all three lengths."""
+    """Split and score every sentence once, for all three lengths.
+
+    Only the cheap filters run here; every sentence that passes them is a neighbour
+    in the centrality. The hard rules (residue, fragments, boilerplate, title
+    restatements) are checked by `_excluded` when selection reaches a sentence,
+    which is a few dozen sentences per post rather than all of them.
+    """
     blocks = list(_iter_blocks(body))
     if not blocks or _is_pipeline_chatter(blocks[0][3]):
         return _Prepared([], False, _TitleGrams(""))
@@ -599,14 +614,12 @@ def _prepare(title: str, body: Any) -> _Prepared:
         for pi, raw in enumerate(sentences):
             order += 1
             s = _clean_sentence(raw, kind)
-            if len(s) > MAX_SENTENCE_CHARS or _hard_reject(s) or is_fragment(s):
+            if len(s) > MAX_SENTENCE_CHARS:
                 continue
             norm = normalize(s)
             key = _CONTENT_RE.sub("", norm)
             if len(key) < MIN_SENTENCE_CONTENT or key in seen or key in headings:
                 continue
-            if len(_ODD_CHAR_RE.findall(s)) > 0.3 * len(s):
-                continue  # TeX-like or symbol garbage
             seen.add(key)
             penalty = _soft_penalty(s, pi) * heading_factor * (1.1 if pi == 0 else 1.0)
             candidates.append(_Candidate(s, key, set(), order, si, penalty))
@@ -650,7 +663,7 @@ def _score(candidates: list[_Candidate], title_feats: set[str], title: _TitleGra
         norm = math.sqrt(sum(idf2_by_df[d] for d in counts)) or 1.0
         centrality = sum(weight_by_df[d] for d in counts) / norm
         rel = c.order / max(1, total)
-        is_lead = lead < 3 and not title.check(c)
+        is_lead = lead < 3 and not _excluded(c, title)
         lead += is_lead
         position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3 + (LEAD_BONUS if is_lead else 0.0)
         on_topic = 1.0 + (0.5 * len(f & title_feats) / len(title_feats) if title_feats else 0.0)
@@ -701,7 +714,7 @@ def _lengthen(
         if c in chosen or c.score < 0.3 * shortest.score:
             continue
         new_total = total - len(shortest.text) + len(c.text)
-        if floor <= new_total <= budget and not title.check(c) and not _redundant(c, rest):
+        if floor <= new_total <= budget and not _excluded(c, title) and not _redundant(c, rest):
             return [*rest, c]
     return chosen
 
@@ -721,7 +734,7 @@ def _select(prep: _Prepared, length: SummaryLength) -> Summary:
                 continue
             if diverse and sections_available >= lo and any(d.section == c.section for d in chosen):
                 continue
-            if prep.title.check(c) or _redundant(c, chosen):
+            if _excluded(c, prep.title) or _redundant(c, chosen):
                 continue
             chosen.append(c)
             used_chars += len(c.text)
