@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARIZER_VERSION = "3"
+SUMMARIZER_VERSION = "4"
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -266,11 +266,14 @@ _GREETING_RE = re.compile(
 )
 _PERSONA_RE = re.compile(
     r"私|僕|正直|またか|また来たか|20年|二十年|あなた|君も|皆さん|みなさん|感じているかもしれ|思わず|"
-    r"懐疑的|個人的|古参|ワクワク|わくわく|ですね[。！]|ましたね|ですよ[。！]|ますよ[。！]|!|！"
+    r"懐疑的|個人的|古参|ワクワク|わくわく|ですね[。！]|ましたね|ですよ[。！]|ますよ[。！]|!|！|"
+    r"からね|でもね|ましたよ|よね|んです[。よね]|と感じています|と見ています|見てきた|この業界|業界に入|"
+    r"ちょっと|なんと|驚きです|と直感|思いませんか|楽しみ"
 )
 _CONTEXT_OPENER_RE = re.compile(
     r"^(?:しかし|しかも|また|さらに|加えて|そして|一方|これ|それ|この|その|こう|そう|こちら|そこで|だから|"
-    r"ですが|でも|ただし|ただ、|つまり|例えば|たとえば|特に|とはいえ|なぜなら|then\b|this\b|these\b|it\b|they\b"
+    r"ですが|でも|ただし|ただ、|つまり|例えば|たとえば|特に|とはいえ|なぜなら|彼ら|彼女|ここ|次に|まず|先の|前述|"
+    r"上記|同社|同様|両者|もちろん|そんな|こんな|では、|なお|最後に|then\b|this\b|these\b|it\b|they\b"
     r"|however\b|but\b|also\b)",
     re.IGNORECASE,
 )
@@ -466,11 +469,24 @@ class _Prepared:
     title: _TitleGrams
 
 
+# Connectives that only pace the article ("特に、", "まず、"): the sentence stands without them,
+# and out of context they point at a previous sentence the summary does not have. Contrast
+# and reference ("しかし、", "この…") are not dropped; they are down-weighted instead.
+_DROPPABLE_OPENER_RE = re.compile(
+    r"^(?:特に|また|さらに|加えて|まず|実際|実際に|もちろん|そして|次に|最後に|なお|ちなみに|同時に|何より|結果として)、"
+)
+# 体言止め: a sentence ending in a noun ("…という根本的な問い。") reads as a note, not a statement.
+_NOUN_END_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u30a1-\u30faー" + re.escape(_CLOSERS) + r"][。．]$")
+
+
 def _clean_sentence(sentence: str, kind: str) -> str:
     s = " ".join(sentence.split())
     if kind == "list_item":
         # "超高画質化とリアリズムの追求: AIが生成する動画は…" → the sentence after the label.
         s = _LIST_LABEL_RE.sub("", s)
+    m = _DROPPABLE_OPENER_RE.match(s)
+    if m and len(s) - m.end() >= MIN_SENTENCE_CONTENT:
+        s = s[m.end() :]
     return s
 
 
@@ -487,6 +503,8 @@ def _soft_penalty(s: str, position_in_block: int) -> float:
         p *= 0.3  # "もう少し掘り下げてみましょう": the article talking about itself
     if _CONTEXT_OPENER_RE.match(s):
         p *= 0.6 if position_in_block else 0.75
+    if _NOUN_END_RE.search(s):
+        p *= 0.6
     return p
 
 
@@ -663,7 +681,8 @@ def _score(candidates: list[_Candidate], title_feats: set[str], title: _TitleGra
         norm = math.sqrt(sum(idf2_by_df[d] for d in counts)) or 1.0
         centrality = sum(weight_by_df[d] for d in counts) / norm
         rel = c.order / max(1, total)
-        is_lead = lead < 3 and not _excluded(c, title)
+        # The first substantive sentences (not the persona's chat), in the article's first part.
+        is_lead = lead < 3 and c.penalty >= 0.7 and rel <= 0.25 and not _excluded(c, title)
         lead += is_lead
         position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3 + (LEAD_BONUS if is_lead else 0.0)
         on_topic = 1.0 + (0.5 * len(f & title_feats) / len(title_feats) if title_feats else 0.0)
