@@ -302,6 +302,27 @@ def delivery_nonce(subscription_id: int, post_path: str) -> str:
     return digest[:25]
 
 
+# The post row's columns written from a PostRecord (besides path and the two timestamps).
+_WRITTEN_COLUMNS = (
+    "jekyll_id", "url", "abs_url", "slug", "title", "title_key", "date_utc", "date_iso", "author", "excerpt",
+    "description", "reading_time", "text", "file_size", "file_mtime_ns", "content_hash",
+)  # fmt: skip
+_UPSERT_POST = (
+    f"INSERT INTO posts (path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
+    f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 3))}) ON CONFLICT (path) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in (*_WRITTEN_COLUMNS, "updated_at"))
+    + " RETURNING id"
+)
+
+
+def _post_values(r: PostRecord) -> tuple[object, ...]:
+    """Values for _WRITTEN_COLUMNS, in order."""
+    return (
+        r.jekyll_id, r.url, r.abs_url, r.slug, r.title, normalize_key(r.title), r.date_utc, r.date_iso, r.author,
+        r.excerpt, r.description, r.reading_time, r.text, r.file.size, r.file.mtime_ns, r.file.content_hash,
+    )  # fmt: skip
+
+
 _POST_COLUMNS = (
     "p.id, p.path, p.jekyll_id, p.url, p.abs_url, p.slug, p.title, p.date_utc, p.date_iso, "
     "p.author, p.excerpt, p.description, p.reading_time, p.first_seen_at"
@@ -483,13 +504,11 @@ class Store:
                     await self._delete_post(post_id)
                     removed += 1
             for record in upserts:
-                post_id = await self._post_id(record.path)
-                if post_id is None:
-                    post_id = await self._insert_post(record, now)
+                if await self._post_id(record.path) is None:
                     added += 1
                 else:
-                    await self._update_post(post_id, record, now)
                     updated += 1
+                post_id = await self._upsert_post(record, now)
                 await self._write_terms(post_id, record)
                 await self._write_summaries(post_id, record, now)
             if removed or updated:  # an edit can drop a post's last use of a tag
@@ -510,72 +529,23 @@ class Store:
         await self._db.execute("DELETE FROM post_search WHERE rowid = ?", (post_id,))
         await self._db.execute("DELETE FROM posts WHERE id = ?", (post_id,))
 
-    async def _insert_post(self, r: PostRecord, now: float) -> int:
-        cur = await self._db.execute(
-            "INSERT INTO posts (path, jekyll_id, url, abs_url, slug, title, title_key, date_utc, date_iso, "
-            "author, excerpt, description, reading_time, text, file_size, file_mtime_ns, content_hash, "
-            "first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                r.path,
-                r.jekyll_id,
-                r.url,
-                r.abs_url,
-                r.slug,
-                r.title,
-                normalize_key(r.title),
-                r.date_utc,
-                r.date_iso,
-                r.author,
-                r.excerpt,
-                r.description,
-                r.reading_time,
-                r.text,
-                r.file.size,
-                r.file.mtime_ns,
-                r.file.content_hash,
-                now,
-                now,
-            ),
-        )
-        post_id = cur.lastrowid
-        assert post_id is not None
+    async def _upsert_post(self, r: PostRecord, now: float) -> int:
+        """Insert or update the post row (keeping when it was first seen), then its index entry."""
+        async with self._db.execute(_UPSERT_POST, (r.path, *_post_values(r), now, now)) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        post_id = int(row[0])
+        # Tags, categories and the index entry are rewritten whole: cheaper than diffing.
+        for statement in (
+            "DELETE FROM post_search WHERE rowid = ?",
+            "DELETE FROM post_tags WHERE post_id = ?",
+            "DELETE FROM post_categories WHERE post_id = ?",
+        ):
+            await self._db.execute(statement, (post_id,))
         await self._db.execute(
             "INSERT INTO post_search (rowid, title, body) VALUES (?, ?, ?)", (post_id, r.title_tokens, r.body_tokens)
         )
         return post_id
-
-    async def _update_post(self, post_id: int, r: PostRecord, now: float) -> None:
-        await self._db.execute(
-            "UPDATE posts SET jekyll_id = ?, url = ?, abs_url = ?, slug = ?, title = ?, title_key = ?, "
-            "date_utc = ?, date_iso = ?, author = ?, excerpt = ?, description = ?, reading_time = ?, text = ?, "
-            "file_size = ?, file_mtime_ns = ?, content_hash = ?, updated_at = ? WHERE id = ?",
-            (
-                r.jekyll_id,
-                r.url,
-                r.abs_url,
-                r.slug,
-                r.title,
-                normalize_key(r.title),
-                r.date_utc,
-                r.date_iso,
-                r.author,
-                r.excerpt,
-                r.description,
-                r.reading_time,
-                r.text,
-                r.file.size,
-                r.file.mtime_ns,
-                r.file.content_hash,
-                now,
-                post_id,
-            ),
-        )
-        await self._db.execute("DELETE FROM post_search WHERE rowid = ?", (post_id,))
-        await self._db.execute(
-            "INSERT INTO post_search (rowid, title, body) VALUES (?, ?, ?)", (post_id, r.title_tokens, r.body_tokens)
-        )
-        await self._db.execute("DELETE FROM post_tags WHERE post_id = ?", (post_id,))
-        await self._db.execute("DELETE FROM post_categories WHERE post_id = ?", (post_id,))
 
     async def _term_id(self, table: str, name: str) -> int:
         # `table` is one of two literal table names chosen by the caller below, never user input.
