@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARIZER_VERSION = "4"
+SUMMARIZER_VERSION = "5"
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -182,8 +182,12 @@ def _is_boundary(text: str, start: int, end: int) -> bool:
         return True
     if not nxt.isspace():
         # Decimals, versions (GPT-4.1), domains, "U.S." inside words; but a Japanese
-        # character glued after "." in Japanese text is a new sentence.
-        return not (nxt.isascii() or prev.isdigit())
+        # character glued after "." in Japanese text is a new sentence, unless the "."
+        # ends an abbreviation ("…Technology Inc.が提供する").
+        if nxt.isascii() or prev.isdigit():
+            return False
+        m = _WORD_BEFORE_RE.search(text, 0, start)
+        return not (m and m.group(1).lower().rstrip(".") in _ABBREVIATIONS)
     if core != "." and core.endswith("."):
         return True  # "..." ellipsis followed by space: treat as an end.
     m = _WORD_BEFORE_RE.search(text, 0, start)
@@ -268,12 +272,17 @@ _PERSONA_RE = re.compile(
     r"私|僕|正直|またか|また来たか|20年|二十年|あなた|君も|皆さん|みなさん|感じているかもしれ|思わず|"
     r"懐疑的|個人的|古参|ワクワク|わくわく|ですね[。！]|ましたね|ですよ[。！]|ますよ[。！]|!|！|"
     r"からね|でもね|ましたよ|よね|んです[。よね]|と感じています|と見ています|見てきた|この業界|業界に入|"
-    r"ちょっと|なんと|驚きです|と直感|思いませんか|楽しみ"
+    r"ちょっと|なんと|驚きです|と直感|思いませんか|楽しみ|じゃない|なんだ|んだ[。よね]"
+)
+# Advice to a reader group ("技術者にとっては…", "…してください。"): the article's side points, not its news.
+_ADVICE_RE = re.compile(
+    r"^(?:技術者|エンジニア|投資家|開発者|経営者|読者|ビジネスリーダー|企業の皆様)(?:の方々)?(?:にとって|としては|は、)|"
+    r"てください。$|べきです。$|べきでしょう。$|しましょう。$"
 )
 _CONTEXT_OPENER_RE = re.compile(
     r"^(?:しかし|しかも|また|さらに|加えて|そして|一方|これ|それ|この|その|こう|そう|こちら|そこで|だから|"
     r"ですが|でも|ただし|ただ、|つまり|例えば|たとえば|特に|とはいえ|なぜなら|彼ら|彼女|ここ|次に|まず|先の|前述|"
-    r"上記|同社|同様|両者|もちろん|そんな|こんな|では、|なお|最後に|then\b|this\b|these\b|it\b|they\b"
+    r"上記|同社|同様|両者|もちろん|そんな|こんな|では、|なお|最後に|当時|その後|以前|then\b|this\b|these\b|it\b|they\b"
     r"|however\b|but\b|also\b)",
     re.IGNORECASE,
 )
@@ -467,6 +476,7 @@ class _Prepared:
     candidates: list[_Candidate]
     english: bool
     title: _TitleGrams
+    lead: _Candidate | None = None
 
 
 # Connectives that only pace the article ("特に、", "まず、"): the sentence stands without them,
@@ -475,6 +485,7 @@ class _Prepared:
 _DROPPABLE_OPENER_RE = re.compile(
     r"^(?:特に|また|さらに|加えて|まず|実際|実際に|もちろん|そして|次に|最後に|なお|ちなみに|同時に|何より|結果として)、"
 )
+_CONTRAST_OPENER_RE = re.compile(r"^(?:しかし|しかしながら|ただし|一方で|一方|でも|とはいえ|それでも|ところが)、")
 # 体言止め: a sentence ending in a noun ("…という根本的な問い。") reads as a note, not a statement.
 _NOUN_END_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u30a1-\u30faー" + re.escape(_CLOSERS) + r"][。．]$")
 
@@ -505,6 +516,8 @@ def _soft_penalty(s: str, position_in_block: int) -> float:
         p *= 0.6 if position_in_block else 0.75
     if _NOUN_END_RE.search(s):
         p *= 0.6
+    if _ADVICE_RE.search(s):
+        p *= 0.5
     return p
 
 
@@ -650,8 +663,35 @@ def _prepare(title: str, body: Any) -> _Prepared:
     if english:
         candidates = [c for c in candidates if not _JA_RE.search(c.text)] or candidates
     title_grams = _TitleGrams(title)
-    _score(candidates, features(normalize(title)), title_grams, order)
-    return _Prepared(candidates, english, title_grams)
+    title_feats = features(normalize(title))
+    _score(candidates, title_feats, title_grams, order)
+    return _Prepared(candidates, english, title_grams, _news_lead(candidates, title_grams, title_feats, order))
+
+
+def _news_lead(
+    candidates: list[_Candidate], title: _TitleGrams, title_feats: set[str], total: int
+) -> _Candidate | None:
+    """The opening's best substantive sentence: what a reader needs first.
+
+    This blog's articles state the news in the first section, often after a few
+    sentences of persona chat. Among the first few sentences that are neither chat nor
+    excluded, the one sharing most words with the title (the title names the news) and
+    then scoring best opens every summary.
+    """
+    if not candidates:
+        return None
+    first_section = candidates[0].section
+    window: list[_Candidate] = []
+    for c in candidates:
+        if c.section != first_section or c.order > LEAD_SHARE * total or len(window) >= LEAD_WINDOW:
+            break
+        if c.penalty >= 0.7 and not _excluded(c, title):
+            window.append(c)
+    return max(window, key=lambda c: (len(c.feats & title_feats), c.score), default=None)
+
+
+LEAD_WINDOW = 6
+LEAD_SHARE = 0.25
 
 
 def _score(candidates: list[_Candidate], title_feats: set[str], title: _TitleGrams, total: int) -> None:
@@ -742,8 +782,8 @@ def _select(prep: _Prepared, length: SummaryLength) -> Summary:
     lo, hi, budget, longest = _SHAPES[length]
     ranked = sorted(prep.candidates, key=lambda c: (-c.score, c.order))
     pool = [c for c in ranked if len(c.text) <= longest]
-    chosen: list[_Candidate] = []
-    used_chars = 0
+    chosen: list[_Candidate] = [prep.lead] if prep.lead and len(prep.lead.text) <= longest else []
+    used_chars = sum(len(c.text) for c in chosen)
     sections_available = len({c.section for c in pool})
     for diverse in (True, False):
         for c in pool:
@@ -767,6 +807,11 @@ def _select(prep: _Prepared, length: SummaryLength) -> Summary:
         chosen = chosen[:-1]
     chosen.sort(key=lambda c: c.order)
     sentences = tuple(c.text for c in chosen)
+    if sentences:
+        # A contrast that opens the summary contrasts with nothing the reader has seen.
+        m = _CONTRAST_OPENER_RE.match(sentences[0])
+        if m and not is_fragment(sentences[0][m.end() :]):
+            sentences = (sentences[0][m.end() :], *sentences[1:])
     while sentences and len(Summary(sentences).text) > DISCORD_EMBED_DESCRIPTION_LIMIT:
         sentences = sentences[:-1]
     return Summary(sentences)
