@@ -138,8 +138,8 @@ class FileState:
 
 
 @dataclass(frozen=True, slots=True)
-class PostRecord:
-    """A fully prepared post, ready to be written (built by the ingest pipeline)."""
+class PostMeta:
+    """What Jekyll says about a post: shared by what ingest writes and what readers get back."""
 
     path: str
     jekyll_id: str
@@ -155,6 +155,12 @@ class PostRecord:
     excerpt: str | None
     description: str | None
     reading_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord(PostMeta):
+    """A fully prepared post, ready to be written (built by the ingest pipeline)."""
+
     text: str
     title_tokens: str
     body_tokens: str
@@ -165,24 +171,10 @@ class PostRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Post:
+class Post(PostMeta):
     """A stored post as the rest of Kiji sees it."""
 
     id: int
-    path: str
-    jekyll_id: str
-    url: str
-    abs_url: str
-    slug: str
-    title: str
-    date_utc: float
-    date_iso: str
-    tags: tuple[str, ...]
-    categories: tuple[str, ...]
-    author: str | None
-    excerpt: str | None
-    description: str | None
-    reading_time: int
     first_seen_at: float
 
     def scheduled(self, now: float | None = None) -> bool:
