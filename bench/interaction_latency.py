@@ -1,0 +1,401 @@
+"""Interaction latency: INTERACTION_CREATE → the bot's callback, through the loopback Discord, at 100,000 posts.
+
+What is measured. The real bot (`KijiBot`, every cog) runs against the loopback Discord emulator of
+`tests/discord_emulator` exactly as the end-to-end tests run it (`tests/bot_harness.running_bot`). The bench
+injects 1,000 interactions one at a time, shuffled: /summary (post id as autocomplete sends it, lengths mixed,
+half of the posts with a stored summary), /tag (tags drawn by their use), /search (3+ character and
+two-character queries, Japanese and English) and autocomplete (/summary's post option and /tag's tag option,
+2-3 typed characters). Latency = from the emulator's `dispatched_at` stamp (taken just before it writes the
+INTERACTION_CREATE frame to the gateway) to the moment the emulator's HTTP handler receives the callback
+request (stamped on arrival, *before* the emulator parses and validates the body, so the emulator's own
+OpenAPI validation of a big embed is not charged to the bot).
+
+Baseline, measured in the same run with the same emulator set-up and the same stamps: a minimal discord.py
+`Client` defined here whose one slash command `/ping` answers "pong" at once. That is the emulation's own
+round trip (gateway frame → discord.py parsing and dispatch → aiohttp POST → emulator). /about of the real
+bot (two COUNT queries and an embed) is reported as a second reference but is not the baseline: at 100,000
+posts its COUNTs are not free. Goal: p99 ≤ baseline p99 + 50 ms (reported, never asserted).
+
+The 100,000 posts. They are the synthetic posts of `bench/scale_bench.py` (its `Generator`: ~2 KB mixed
+Japanese/English bodies, ~500 tags Zipf-distributed, 3-6 per post), written with `Store.write_batch` and
+`PostRecord`s (tokens from `bot.fts.index_tokens`) by that bench and cached in /tmp/kiji-bench/scale; building
+them takes ~10 minutes on 2 cores, so this bench reuses that database instead of building its own. It copies it
+to /tmp/kiji-bench/interaction/<key>/ (key = this bench's version + the source database + the summariser
+version) and prepares the copy so the bot's own start-up ingest is a no-op rather than a deletion:
+
+* every post file the store knows is written into `<key>/site/_posts/` with the stored text as its bytes and
+  the stored mtime, so size, mtime and content hash all match (an ingest of a folder missing them would remove
+  the posts);
+* every post gets a stored extractive summary row at the current `SUMMARIZER_VERSION` (ingest re-reads posts
+  whose summaries are stale or missing): one post in two gets lead-sentence summaries (1/3/5 sentences for
+  short/standard/long) so /summary has something to show, the others an empty one ("no summary", as ingest
+  stores it for posts too short to summarise). These rows are inserted with SQL in one transaction — one row
+  per (post, length), exactly the row `Store.write_batch` writes for a `PostRecord.summaries` entry; going
+  through write_batch again would mean re-writing all 100,000 posts.
+
+The bench checks the start-up ingest report (0 added/updated/removed) and refuses to measure otherwise.
+
+Emulator: created WITH the OpenAPI spec (`../shared/discord-api/openapi.json`) when present, so every body the
+bot sends is validated; violations are counted in the table.
+
+`tests/` and the repo root are put on sys.path below because the harness and the emulator are test code
+imported as top-level packages (`bot_harness`, `discord_emulator`, as pytest's rootdir conftest does).
+
+Run: `.venv/bin/python -m bench.interaction_latency [--json PATH] [--interactions 1000] [--baseline 300]`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+for _p in (str(_ROOT), str(_ROOT / "tests")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import sqlite3  # noqa: E402
+import time  # noqa: E402
+from collections import Counter, defaultdict  # noqa: E402
+from typing import Any  # noqa: E402
+
+import discord  # noqa: E402
+import yarl  # noqa: E402
+from aiohttp import web  # noqa: E402
+from bot_harness import bot_settings, populate, running_bot  # noqa: E402
+from discord import app_commands  # noqa: E402
+from discord_emulator.server import DiscordEmulator  # noqa: E402
+
+from bench._common import Row, base_parser, emit, ms, peak_rss_mb, percentile, verdict  # noqa: E402
+from bench.scale_bench import TWO_CHAR_QUERIES, cache_key, ensure_store, load_material  # noqa: E402
+from bench.scale_bench import WORK as SCALE_WORK  # noqa: E402
+from bot.client import COMMAND_HASH_KEY  # noqa: E402
+from bot.summarize import SUMMARIZER_VERSION  # noqa: E402
+
+BENCH_VERSION = "interaction-v1"
+WORK = Path("/tmp/kiji-bench/interaction")
+SPEC = _ROOT.parent / "shared" / "discord-api" / "openapi.json"
+POSTS = 100_000
+SEED = 4242
+GOAL_OVER_BASELINE_S = 0.050
+_CALLBACK = re.compile(r"/interactions/(\d+)/[^/]+/callback$")
+_SENTENCE = re.compile(r"[^\n。！？!?.]+[。！？!?.]")
+
+
+# --------------------------------------------------------------------------- the emulator, with arrival stamps
+
+
+class StampingEmulator(DiscordEmulator):
+    """The loopback Discord, also noting when each interaction callback request *arrives* (loop time)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.callback_arrived: dict[int, float] = {}
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        arrived = asyncio.get_running_loop().time()
+        match = _CALLBACK.search(request.path)
+        if match:
+            self.callback_arrived.setdefault(int(match.group(1)), arrived)
+        return await super()._http(request)
+
+
+def new_emulator() -> StampingEmulator:
+    return StampingEmulator(spec_path=SPEC if SPEC.exists() else None)
+
+
+# --------------------------------------------------------------------------- the 100,000-post store
+
+
+def _source_db() -> Path:
+    """scale_bench's cached 100k store: the current key, else any earlier build, else build it (slow, once)."""
+    current = SCALE_WORK / f"scale-{POSTS}-{cache_key(POSTS)}.db"
+    if current.exists():
+        return current
+    # scale_bench's key hashes fts.py's *source*; a refactor that keeps the tokens changes the key without
+    # changing the data, so an earlier build is reused rather than spending 10 minutes rebuilding.
+    earlier = sorted(SCALE_WORK.glob(f"scale-{POSTS}-*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
+    if earlier:
+        print(f"note: reusing {earlier[0].name} (scale_bench's key is now {cache_key(POSTS)})", file=sys.stderr)
+        return earlier[0]
+    return ensure_store(POSTS, rebuild=False)[0]
+
+
+def _lead(text: str, count: int) -> tuple[str, ...]:
+    return tuple(s.strip() for s in _SENTENCE.findall(text)[:count] if s.strip())
+
+
+def prepare_world() -> tuple[Path, Path, float | None]:
+    """(site folder, db path, seconds spent preparing or None when cached)."""
+    source = _source_db()
+    key = f"{BENCH_VERSION}-{source.stem}-s{SUMMARIZER_VERSION}"
+    home = WORK / key
+    site, db = home / "site", home / "kiji.sqlite3"
+    if (home / "READY").exists():
+        return site, db, None
+    started = time.perf_counter()
+    print(f"preparing {home} (cached for next runs) …", file=sys.stderr)
+    for stale in WORK.glob(f"{BENCH_VERSION}-*"):  # an older key's copy is 1.8 GB of dead weight
+        shutil.rmtree(stale, ignore_errors=True)
+    (site / "_posts").mkdir(parents=True)
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{db}{suffix}")
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("BEGIN")
+    now = time.time()
+    rows = []
+    for post_id, path, text, size, mtime_ns, content_hash in con.execute(
+        "SELECT id, path, text, file_size, file_mtime_ns, content_hash FROM posts"
+    ):
+        data = text.encode("utf-8")
+        if len(data) != size:
+            raise SystemExit(f"{path}: stored text is {len(data)} bytes, file_size says {size}: cannot mirror it")
+        file = site / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(data)
+        os.utime(file, ns=(mtime_ns, mtime_ns))
+        with_summary = post_id % 2 == 0
+        for length, count in (("short", 1), ("standard", 3), ("long", 5)):
+            sentences = _lead(text, count) if with_summary else ()
+            rows.append((post_id, length, SUMMARIZER_VERSION, content_hash, json.dumps(sentences), now))
+    con.executemany(
+        "INSERT OR REPLACE INTO summaries (post_id, length, source, version, content_hash, sentences, created_at) "
+        "VALUES (?, ?, 'extractive', ?, ?, ?, ?)",
+        rows,
+    )
+    con.execute("COMMIT")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    (home / "READY").write_text(key + "\n")
+    return site, db, time.perf_counter() - started
+
+
+def plan_interactions(db: Path, count: int, rng: random.Random) -> list[tuple[str, str, dict[str, Any], str | None]]:
+    """(kind, command, options, focused option) × count, shuffled: a quarter of each kind."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    tags = con.execute(
+        "SELECT t.name, count(*) FROM post_tags pt JOIN tags t ON t.id = pt.tag_id GROUP BY t.id"
+    ).fetchall()
+    max_id = con.execute("SELECT max(id) FROM posts").fetchone()[0]
+    title_sample = [row[0] for row in con.execute("SELECT title FROM posts ORDER BY random() LIMIT 2000")]
+    con.close()
+    names, weights = [t[0] for t in tags], [t[1] for t in tags]
+    material = load_material()
+    ja = [w for w in material["ja_vocab"][:1500] if len(w) >= 3]
+    en = [w for w in material["en_vocab"][:800] if len(w) >= 3]
+    quarter = count // 4
+    plan: list[tuple[str, str, dict[str, Any], str | None]] = []
+    for i in range(quarter):
+        post_id = rng.randint(1, max_id)
+        options: dict[str, Any] = {"post": str(post_id)}
+        if i % 3:
+            options["length"] = ("short", "standard", "long")[i % 3]
+        plan.append(("/summary", "summary", options, None))
+    for tag in rng.choices(names, weights=weights, k=quarter):
+        plan.append(("/tag", "tag", {"tag": tag}, None))
+    for i in range(quarter):
+        two_chars = i % 3 == 0  # a third two-character queries, the rest 3+ characters (ja/en half each)
+        query = (
+            rng.choice(TWO_CHAR_QUERIES) if two_chars else (rng.choice(ja) if rng.random() < 0.5 else rng.choice(en))
+        )
+        plan.append(("/search", "search", {"query": query}, None))
+    for i in range(count - 3 * quarter):
+        if i % 2:
+            tag = rng.choices(names, weights=weights)[0]
+            typed = tag[: rng.randint(1, 3)]
+            plan.append(("autocomplete", "tag", {"tag": typed}, "tag"))
+        else:
+            title = rng.choice(title_sample)
+            start = rng.randrange(max(1, len(title) - 3))
+            plan.append(("autocomplete", "summary", {"post": title[start : start + rng.randint(2, 3)]}, "post"))
+    rng.shuffle(plan)
+    return plan
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+async def one(emu: StampingEmulator, command: str, options: dict[str, Any], focused: str | None) -> tuple[float, int]:
+    """Inject one interaction; (seconds from dispatch to the callback's arrival, callback type)."""
+    if focused is None:
+        handle = await emu.slash_command(command, options, locale="ja", timeout_s=30)
+    else:
+        handle = await emu.autocomplete(command, focused, options, locale="ja", timeout_s=30)
+    body = await handle.response(timeout_s=30)
+    return emu.callback_arrived[handle.id] - handle.record.dispatched_at, int(body.get("type", 0))
+
+
+@contextlib.asynccontextmanager
+async def ping_client(emu: StampingEmulator):  # type: ignore[no-untyped-def]
+    """The baseline bot: plain discord.py with one slash command that answers at once."""
+    saved_base, saved_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = emu.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
+
+    class PingClient(discord.Client):
+        def __init__(self) -> None:
+            super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+            self.tree = app_commands.CommandTree(self)
+
+            @self.tree.command(name="ping", description="Answer at once")
+            async def ping(interaction: discord.Interaction) -> None:
+                await interaction.response.send_message("pong")
+
+        async def setup_hook(self) -> None:
+            await self.tree.sync()
+
+    client = PingClient()
+    task = asyncio.create_task(client.start(emu.token))
+    try:
+        await emu.wait_until_ready(timeout_s=30)
+        await client.wait_until_ready()
+        yield client
+    finally:
+        await client.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+        discord.http.Route.BASE = saved_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved_gateway
+
+
+async def measure_baseline(samples: int) -> tuple[list[float], int]:
+    emu = new_emulator()
+    await emu.start()
+    try:
+        populate(emu)
+        async with ping_client(emu):
+            for _ in range(30):  # warm-up, untimed
+                await one(emu, "ping", {}, None)
+            times = [(await one(emu, "ping", {}, None))[0] for _ in range(samples)]
+    finally:
+        await emu.stop()
+    return times, len(emu.violations)
+
+
+async def measure_bot(site: Path, db: Path, plan: list, about_samples: int) -> dict[str, Any]:  # type: ignore[type-arg]
+    # Each run's emulator is a brand-new Discord application with no commands, but the bot syncs only when
+    # its stored command hash changed (hash-gated sync): forget the previous run's hash so it registers them.
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("DELETE FROM meta WHERE key = ?", (COMMAND_HASH_KEY.format(scope="global"),))
+    con.close()
+    emu = new_emulator()
+    await emu.start()
+    result: dict[str, Any] = {}
+    try:
+        populate(emu)
+        started = time.perf_counter()
+        async with running_bot(emu, bot_settings(emu, site, db)) as bot:
+            result["startup_seconds"] = time.perf_counter() - started
+            report = bot.last_ingest
+            assert report is not None
+            result["startup_ingest"] = report.as_json()
+            if report.added or report.updated or report.removed:
+                (db.parent / "READY").unlink(missing_ok=True)  # the cache no longer matches: rebuild next time
+                raise SystemExit(f"the start-up ingest changed the store ({report.summary_line()}); not measuring")
+            # Warm-up, untimed: the tag and title caches, SQLite's page cache, discord.py's code paths.
+            for _kind, command, options, focused in plan[:40]:
+                await one(emu, command, options, focused)
+            about = [(await one(emu, "about", {}, None))[0] for _ in range(about_samples)]
+            by_kind: dict[str, list[float]] = defaultdict(list)
+            types: Counter[str] = Counter()
+            slowest: list[tuple[float, str]] = []
+            wall = time.perf_counter()
+            for kind, command, options, focused in plan:
+                elapsed, cb_type = await one(emu, command, options, focused)
+                by_kind[kind].append(elapsed)
+                types[f"{kind} → type {cb_type}"] += 1
+                slowest.append((elapsed, f"{kind} {json.dumps(options, ensure_ascii=False)}"))
+            result["wall_seconds"] = time.perf_counter() - wall
+            result["about"] = about
+            result["by_kind"] = dict(by_kind)
+            result["callback_types"] = dict(types)
+            result["slowest"] = [(round(s * 1000, 1), what) for s, what in sorted(slowest, reverse=True)[:12]]
+    finally:
+        await emu.stop()
+    result["violations"] = [str(v) for v in emu.violations[:20]]
+    result["violation_count"] = len(emu.violations)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.split("\n", 1)[0])
+    parser.add_argument("--interactions", type=int, default=1000)
+    parser.add_argument("--baseline", type=int, default=300, help="/ping samples on the minimal client")
+    parser.add_argument("--about", type=int, default=100, help="/about samples on the real bot (reference)")
+    args = parser.parse_args(argv)
+
+    site, db, prepared = prepare_world()
+    plan = plan_interactions(db, args.interactions, random.Random(SEED))
+    print(f"baseline: {args.baseline} × /ping on a minimal discord.py client …", file=sys.stderr)
+    baseline, baseline_violations = asyncio.run(measure_baseline(args.baseline))
+    print(f"bot: {len(plan)} interactions at {POSTS:,} posts …", file=sys.stderr)
+    bot = asyncio.run(measure_bot(site, db, plan, args.about))
+
+    everything = [t for times in bot["by_kind"].values() for t in times]
+    base_p50, base_p99 = percentile(baseline, 50), percentile(baseline, 99)
+    p50, p99 = percentile(everything, 50), percentile(everything, 99)
+    over = p99 - base_p99
+    rows = [
+        Row("posts in the store / start-up (no-op ingest)", f"{POSTS:,} / {bot['startup_seconds']:.1f} s"),
+        Row("store preparation (cached)", "cached" if prepared is None else f"{prepared:.0f} s"),
+        Row("emulator validation", "OpenAPI spec on" if SPEC.exists() else "off (spec absent)"),
+        Row(f"baseline: /ping on a minimal client p50 (n={len(baseline)})", ms(base_p50)),
+        Row("baseline: /ping p99", ms(base_p99)),
+        Row(
+            f"reference: /about on the bot p50 / p99 (n={len(bot['about'])})",
+            f"{ms(percentile(bot['about'], 50))} / {ms(percentile(bot['about'], 99))}",
+        ),
+        Row(f"all interactions p50 (n={len(everything)})", ms(p50), ms(base_p50), f"{p50 / base_p50:.1f}×"),
+        Row(
+            "all interactions p99",
+            ms(p99),
+            ms(base_p99),
+            f"{p99 / base_p99:.1f}× (+{over * 1000:.1f} ms)",
+            "≤ baseline + 50 ms",
+            verdict(over <= GOAL_OVER_BASELINE_S),
+        ),
+    ]
+    for kind in ("/summary", "/tag", "/search", "autocomplete"):
+        times = bot["by_kind"].get(kind, [])
+        k50, k99 = percentile(times, 50), percentile(times, 99)
+        rows.append(
+            Row(
+                f"{kind} p50 / p99 (n={len(times)})",
+                f"{ms(k50)} / {ms(k99)}",
+                ms(base_p99),
+                f"+{(k99 - base_p99) * 1000:.1f} ms at p99",
+                "≤ baseline + 50 ms",
+                verdict(k99 - base_p99 <= GOAL_OVER_BASELINE_S),
+            )
+        )
+    rows.append(Row("emulator violations (bot / baseline)", f"{bot['violation_count']} / {baseline_violations}"))
+    rows.append(Row("peak RSS of the bench process", f"{peak_rss_mb():.0f} MiB"))
+    raw = {
+        "baseline_seconds": baseline,
+        "about_seconds": bot["about"],
+        "by_kind_seconds": bot["by_kind"],
+        "callback_types": bot["callback_types"],
+        "slowest_ms": bot["slowest"],
+        "startup_ingest": bot["startup_ingest"],
+        "violations": bot["violations"],
+        "wall_seconds": bot["wall_seconds"],
+    }
+    emit(f"Interaction → callback latency at {POSTS:,} posts", rows, raw, args.json)
+    print("callback types:", ", ".join(f"{k}: {v}" for k, v in sorted(bot["callback_types"].items())))
+    print("slowest:", "; ".join(f"{t} ms {what}" for t, what in bot["slowest"]))
+    if bot["violations"]:
+        print("violations:", *bot["violations"], sep="\n  ")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
