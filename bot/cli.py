@@ -11,10 +11,11 @@ import argparse
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -65,11 +66,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-async def _open_store(settings: Settings) -> Store:
+@contextlib.asynccontextmanager
+async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
     try:
-        return await Store.open(settings.db_path)
+        store = await Store.open(settings.db_path)
     except StoreError as exc:
         raise CommandFailed(f"{exc} (set KIJI_DB_PATH or pass --db)") from exc
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 class _ProgressBar:
@@ -103,16 +109,15 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
         site = settings.load_site()
     except PostError as exc:
         raise CommandFailed(f"cannot read the site configuration {exc}") from exc
-    store = await _open_store(settings)
     bar = _ProgressBar(sys.stderr) if not as_json else None
-    try:
-        report: IngestReport = await ingest(store, site, progress=bar)
-    except StoreError as exc:
-        raise CommandFailed(str(exc)) from exc
-    finally:
-        if bar:
-            bar.finish()
-        await store.close()
+    async with _opened_store(settings) as store:
+        try:
+            report: IngestReport = await ingest(store, site, progress=bar)
+        except StoreError as exc:
+            raise CommandFailed(str(exc)) from exc
+        finally:
+            if bar:
+                bar.finish()
     if as_json:
         _print_json(report.as_json(), out)
     else:
@@ -123,11 +128,8 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
 
 
 async def run_posts(settings: Settings, out: TextIO, as_json: bool) -> int:
-    store = await _open_store(settings)
-    try:
+    async with _opened_store(settings) as store:
         posts = await store.all_posts()
-    finally:
-        await store.close()
     if as_json:
         _print_json([post.as_json() for post in posts], out)
     else:
@@ -138,14 +140,11 @@ async def run_posts(settings: Settings, out: TextIO, as_json: bool) -> int:
 
 
 async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> int:
-    store = await _open_store(settings)
-    try:
+    async with _opened_store(settings) as store:
         post = await store.get_post(int(ref)) if ref.isdigit() else None
         if post is None:
             post = await store.get_post_by_path(ref.replace("\\", "/"))
         text = await store.get_text(post.id) if post else None
-    finally:
-        await store.close()
     if post is None:
         if as_json:
             _print_json([], out)
@@ -158,11 +157,8 @@ async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> 
 
 
 async def run_tags(settings: Settings, out: TextIO, as_json: bool) -> int:
-    store = await _open_store(settings)
-    try:
+    async with _opened_store(settings) as store:
         tags = await store.tags()
-    finally:
-        await store.close()
     if as_json:
         _print_json([{"tag": t.name, "count": t.count} for t in tags], out)
     else:
@@ -172,12 +168,9 @@ async def run_tags(settings: Settings, out: TextIO, as_json: bool) -> int:
 
 
 async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limit: int) -> int:
-    store = await _open_store(settings)
-    try:
+    async with _opened_store(settings) as store:
         name = await store.tag_by_key(tag)
         posts = await store.posts_by_tag(tag, limit) if name else []
-    finally:
-        await store.close()
     if name is None:
         if as_json:
             _print_json([], out)
@@ -191,11 +184,8 @@ async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limi
 
 
 async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str, limit: int) -> int:
-    store = await _open_store(settings)
-    try:
+    async with _opened_store(settings) as store:
         hits = await store.search(query, limit)
-    finally:
-        await store.close()
     if as_json:
         _print_json([hit.post.as_json() for hit in hits], out)
     else:
@@ -209,12 +199,9 @@ async def run_deliveries(
     settings: Settings, out: TextIO, as_json: bool, post_id: int | None, channel_id: int | None
 ) -> int:
     """The announcement ledger: answers "why wasn't post X announced in channel Y?"."""
-    store = await _open_store(settings)
-    try:
+    async with _opened_store(settings) as store:
         deliveries = await store.deliveries(post_id=post_id, channel_id=channel_id)
         subscriptions = {s.id: s for s in await store.subscriptions()}
-    finally:
-        await store.close()
     if as_json:
         _print_json([d.as_json() for d in deliveries], out)
         return EXIT_OK
