@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from bot_harness import World
 from discord_emulator.server import SEND_MESSAGES
 from factories import write_post
@@ -201,3 +203,18 @@ async def test_unsubscribe_stops_announcements(world: World) -> None:
     new_post(world, "after", "解除後の記事")
     await announcer(world).run_round()
     assert messages(world, world.channel) == []
+
+
+async def test_a_burst_announces_only_the_newest_and_says_so_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await subscribe(world, world.channel)
+    await announcer(world).run_round()
+    for i in range(12):
+        write_post(world.posts_dir, f"2025-09-{i + 1:02d}-burst-{i}.md", f"一斉投稿{i}", "本文です。", tags="[AI]")
+    with caplog.at_level(logging.WARNING, logger="bot.announcer"):
+        await announcer(world).run_round()
+    titles = [m["embeds"][0]["title"] for m in messages(world, world.channel)]
+    assert titles == [f"一斉投稿{i}" for i in range(2, 12)]  # the newest 10, oldest first
+    warnings = [r.getMessage() for r in caplog.records if "became new at once" in r.getMessage()]
+    assert len(warnings) == 1 and "recording 2 as skipped" in warnings[0]
