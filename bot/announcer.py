@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -48,21 +48,32 @@ RETRY_MAX_SECONDS = 300.0
 
 
 class Pacer:
-    """Spaces requests evenly at `rate` per second across every task that shares it."""
+    """Keeps requests under `rate` in every rolling second, counting when they actually go out.
 
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self._next = 0.0
+    Spacing planned slots is not enough: a task that takes its slot and then waits on the
+    store sends late, and late sends bunch up. So the limiter looks back at the moments
+    requests were really released, and also keeps a small gap between consecutive ones.
+    """
+
+    def __init__(self, rate: float, min_gap: float = 0.014) -> None:
+        self.budget = int(rate)
+        self.min_gap = min_gap
+        self._released: deque[float] = deque()
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
         async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        delay = start - now
-        if delay > 0:
-            await asyncio.sleep(delay)
+            while True:
+                now = time.monotonic()
+                while self._released and now - self._released[0] >= 1.0:
+                    self._released.popleft()
+                ready = self._released[-1] + self.min_gap if self._released else now
+                if len(self._released) >= self.budget:
+                    ready = max(ready, self._released[0] + 1.0)
+                if ready <= now:
+                    break
+                await asyncio.sleep(ready - now)
+            self._released.append(time.monotonic())
 
 
 def _post_file_changed(_change: Change, path: str) -> bool:
@@ -242,7 +253,6 @@ class Announcer:
             await self._pause(subscription, "missing " + ", ".join(missing), context)
             return "paused"
         try:
-            await self.pacer.wait()
             message_id = await self._send(channel, subscription, post, delivery, kind)
         except discord.Forbidden as exc:
             await self._pause(subscription, f"Discord refused: {exc.text or 'Missing Access'} (403)", context)
@@ -274,6 +284,7 @@ class Announcer:
         content = role.mention if role else None
         # Only the configured role may ever be pinged; nothing in a post can mention anyone.
         mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role] if role else False)
+        await self.pacer.wait()  # last, right before the request: see Pacer
         if kind == "forum":
             assert isinstance(channel, discord.ForumChannel)
             wanted = {normalize_key(tag) for tag in post.tags}

@@ -36,7 +36,7 @@ from bot.summaries import stored_summary
 
 log = logging.getLogger(__name__)
 
-COMMAND_HASH_KEY = "command_tree_hash:{scope}"
+COMMAND_HASH_KEY = "command_tree_hash:{application}:{scope}"
 
 
 class KijiTranslator(app_commands.Translator):
@@ -194,7 +194,8 @@ class KijiBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
         payload = await self.command_payload(guild)
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        key = COMMAND_HASH_KEY.format(scope=guild.id if guild else "global")
+        # Keyed by application too: the same database under another bot application must sync.
+        key = COMMAND_HASH_KEY.format(application=self.application_id, scope=guild.id if guild else "global")
         if not self.force_sync and await self.store.get_meta(key) == digest:
             log.info("command tree unchanged since the last sync; not syncing")
             return False

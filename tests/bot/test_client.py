@@ -57,6 +57,25 @@ async def test_commands_sync_once_then_only_when_changed(discord_emulator: Disco
     assert emu.command_syncs == 2
 
 
+async def test_another_application_on_the_same_store_syncs(
+    discord_emulator: DiscordEmulator, tmp_path: Path, openapi_spec_path: Path
+) -> None:
+    posts, db = make_blog(tmp_path / "posts"), tmp_path / "kiji.sqlite3"
+    populate(discord_emulator)
+    async with running_bot(discord_emulator, bot_settings(discord_emulator, posts, db)):
+        pass
+    other = DiscordEmulator(spec_path=openapi_spec_path)  # a different application id
+    await other.start()
+    try:
+        populate(other)
+        async with running_bot(other, bot_settings(other, posts, db)):
+            pass
+        assert other.command_syncs == 1
+    finally:
+        await other.stop()
+    other.assert_no_violations()
+
+
 async def test_dev_guild_gets_the_commands(discord_emulator: DiscordEmulator, tmp_path: Path) -> None:
     emu = discord_emulator
     guild, *_ = populate(emu)
