@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARIZER_VERSION = "5"
+SUMMARIZER_VERSION = "6"
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -686,7 +686,7 @@ def _news_lead(
     first_section = candidates[0].section
     window: list[_Candidate] = []
     for c in candidates:
-        if c.section != first_section or c.order > LEAD_SHARE * total or len(window) >= LEAD_WINDOW:
+        if c.section != first_section or c.order > max(10, LEAD_SHARE * total) or len(window) >= LEAD_WINDOW:
             break
         if c.penalty >= 0.7 and not _excluded(c, title):
             window.append(c)

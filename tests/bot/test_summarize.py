@@ -61,6 +61,7 @@ def sections(*parts: tuple[str | None, list[str]]) -> CleanedBody:
         ("J. R. Tolkien wrote it. Fine.", ["J. R. Tolkien wrote it.", "Fine."]),
         ("一行目。\n二行目", ["一行目。", "二行目"]),
         ("閉じない「括弧。次の文。", ["閉じない「括弧。", "次の文。"]),
+        ("PI EIS Technology Inc.が提供する。次。", ["PI EIS Technology Inc.が提供する。", "次。"]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:
@@ -177,6 +178,7 @@ def test_never_repeats_the_title() -> None:
         "いやはや、驚きましたね。",
         "あなたの会社では、生成AIをどのように活用していますか？",
         "目次：背景、課題、展望、まとめの順に解説します。",
+        "スマートグラスの分野は、多くの企業が挑戦し、そして苦戦してきた歴史がありますからね。",
     ],
 )
 def test_boilerplate_skipped_when_better_sentences_exist(boilerplate: str) -> None:
@@ -198,6 +200,38 @@ def test_sentences_in_article_order_and_spread_over_sections() -> None:
     positions = [FILLER.index(x) for x in s.sentences]
     assert positions == sorted(positions)
     assert len({p // 2 for p in positions}) == 3
+
+
+def test_news_sentence_sharing_the_title_is_kept_but_a_restatement_is_not() -> None:
+    title = "OpenAIが1000億ドル超えの資金調達交渉、AI業界の未来はどう変わる？"
+    news = (
+        "関係者によると、OpenAIは評価額8300億ドルを前提に、1000億ドル超の資金調達交渉を"
+        "ソフトバンクなど複数の投資家と進めており、年内の合意を目指している。"
+    )
+    assert repeats_title(news, title, 0.35)  # shares a third of the title, but mostly says more
+    restated = "OpenAIが1000億ドル超えの資金調達交渉、AI業界の未来が変わる。"
+    s = summarize(title, body(restated, news, *FILLER), SummaryLength.LONG)
+    assert news in s.sentences
+    assert restated not in s.sentences
+
+
+def test_opening_news_leads_after_persona_chat() -> None:
+    opening = [
+        "正直なところ、このニュースを聞いた時、私の最初の反応は「またか」でした。",
+        "この業界を20年も見ていると、こうした話には慎重になりますからね。",
+        "OpenAIは28日、新型モデル「GPT-6」を発表し、来月から法人向けの提供を始めると明らかにした。",
+    ]
+    doc = sections(("", opening), ("背景", FILLER[:3]), ("課題", FILLER[3:]))
+    for length in SummaryLength:
+        assert summarize("OpenAIのGPT-6発表、その真意とは", doc, length).sentences[0] == opening[2]
+
+
+def test_summary_does_not_open_with_a_connective() -> None:
+    paragraphs = ["しかし、" + FILLER[1], "特に、" + FILLER[3], *FILLER[4:]]
+    s = summarize("タイトル", body(*paragraphs), SummaryLength.LONG)
+    assert s.sentences
+    assert not s.sentences[0].startswith("しかし")
+    assert not any(x.startswith("特に、") for x in s.sentences)
 
 
 # --------------------------------------------------------------------------- lengths and availability
