@@ -67,7 +67,7 @@ async def title_choices(store: Store, typed: str) -> list[tuple[str, str]]:
     if typed.strip():
         rows = await store.search_titles(typed, limits.CHOICES)
     else:
-        rows = (await store.titles())[: limits.CHOICES]
+        rows = await store.latest_titles(limits.CHOICES)
     return [(limits.cut(title, limits.CHOICE_NAME), str(post_id)) for post_id, title in rows]
 
 

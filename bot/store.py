@@ -125,6 +125,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX deliveries_pending ON deliveries (state, subscription_id, post_date_utc);
     """,
+    # 4: title autocomplete walks this covering index newest first instead of the wide rows.
+    """
+    CREATE INDEX posts_title_lookup ON posts (date_utc DESC, id DESC, title_key, title);
+    """,
 )
 
 
@@ -322,6 +326,8 @@ _POST_COLUMNS = (
 
 
 CACHE_SECONDS = 60.0
+# Above this many matches, search stops ranking by bm25 (see Store.search).
+RANKED_SEARCH_MAX = 2000
 
 _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
 
@@ -364,6 +370,7 @@ class Store:
         # when a batch is written or a scheduled post comes due, so cache them briefly.
         self._generation = 0
         self._cache: dict[str, tuple[int, float, object]] = {}
+        self.ranked_search_max = RANKED_SEARCH_MAX
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
 
@@ -810,6 +817,16 @@ class Store:
         return [(int(i), str(t)) for i, t in rows]
 
     @_serialized
+    async def latest_titles(self, limit: int, now: float | None = None) -> list[tuple[int, str]]:
+        """(id, title) of the newest visible posts: autocomplete before anything is typed."""
+        async with self._db.execute(
+            "SELECT id, title FROM posts WHERE date_utc <= ? ORDER BY date_utc DESC, id DESC LIMIT ?",
+            (_now(now), limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(int(i), str(t)) for i, t in rows]
+
+    @_serialized
     async def search_titles(self, needle: str, limit: int, now: float | None = None) -> list[tuple[int, str]]:
         """Titles containing `needle` (NFKC/case-insensitive substring), newest first."""
         key = normalize_key(needle)
@@ -824,10 +841,20 @@ class Store:
 
     @_serialized
     async def search(self, query: str, limit: int = 20, now: float | None = None) -> list[SearchHit]:
-        """Posts matching every term of `query`; title matches first, then by relevance."""
+        """Posts matching every term of `query`, title matches first.
+
+        Up to RANKED_SEARCH_MAX matches are ordered by relevance (bm25). A query that
+        matches more than that ("AI" on an AI blog) is not made slower by ranking every
+        match: title matches come first, then body matches, each newest-added first.
+        """
         expression = fts.match_expression(query)
         if expression is None:
             return []
+        title_expression = f"{{title}} : ({expression})"
+        async with self._db.execute("SELECT count(*) FROM post_search WHERE post_search MATCH ?", (expression,)) as cur:
+            row = await cur.fetchone()
+        if row is not None and int(row[0]) > self.ranked_search_max:
+            return await self._recent_hits(expression, title_expression, limit, _now(now))
         async with self._db.execute(
             "WITH hits AS (SELECT rowid AS id, bm25(post_search, 5.0, 1.0) AS score "
             "              FROM post_search WHERE post_search MATCH ?), "
@@ -835,11 +862,22 @@ class Store:
             f"SELECT {_POST_COLUMNS}, h.id IN (SELECT id FROM title_hits) AS in_title "
             "FROM hits h JOIN posts p ON p.id = h.id WHERE p.date_utc <= ? "
             "ORDER BY in_title DESC, h.score, p.date_utc DESC LIMIT ?",
-            (expression, f"{{title}} : ({expression})", _now(now), limit),
+            (expression, title_expression, _now(now), limit),
         ) as cur:
             rows = list(await cur.fetchall())
         posts = await self._hydrate(row[:-1] for row in rows)
         return [SearchHit(post, bool(row[-1])) for post, row in zip(posts, rows, strict=True)]
+
+    async def _recent_hits(self, expression: str, title_expression: str, limit: int, now: float) -> list[SearchHit]:
+        sql = (
+            f"SELECT {_POST_COLUMNS} FROM post_search s JOIN posts p ON p.id = s.rowid "
+            "WHERE post_search MATCH ? AND p.date_utc <= ? ORDER BY s.rowid DESC LIMIT ?"
+        )
+        in_title = await self._posts(sql, (title_expression, now, limit))
+        seen = {post.id for post in in_title}
+        in_body = [p for p in await self._posts(sql, (expression, now, limit + len(seen))) if p.id not in seen]
+        hits = [SearchHit(post, True) for post in in_title] + [SearchHit(post, False) for post in in_body]
+        return hits[:limit]
 
     # -- subscriptions and deliveries ----------------------------------------------
 

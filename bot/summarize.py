@@ -287,7 +287,10 @@ _CONTEXT_OPENER_RE = re.compile(
     r"|however\b|but\b|also\b)",
     re.IGNORECASE,
 )
-_SIGNPOST_RE = re.compile(r"みましょう|いきましょう|いきます。|解説します|紹介します|ご紹介|見ていきます|お伝えします")
+_SIGNPOST_RE = re.compile(
+    r"みましょう|いきましょう|いきます。|解説します|紹介します|ご紹介|見ていきます|お伝えします|"
+    r"以下の(?:とおり|通り)|次の(?:とおり|通り)|下記の|以下に|掲載します|まとめました|表にまとめ"
+)
 _GOOD_HEADING_RE = re.compile(
     r"概要|要約|まとめ|結論|ポイント|はじめに|背景|おわりに|総括|summary|conclusion|tl;?dr", re.I
 )
@@ -488,7 +491,7 @@ _DROPPABLE_OPENER_RE = re.compile(
 )
 _CONTRAST_OPENER_RE = re.compile(r"^(?:しかし|しかしながら|ただし|一方で|一方|でも|とはいえ|それでも|ところが)、")
 # 体言止め: a sentence ending in a noun ("…という根本的な問い。") reads as a note, not a statement.
-_NOUN_END_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u30a1-\u30faー" + re.escape(_CLOSERS) + r"][。．]$")
+_NOUN_END_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u30a1-\u30faーA-Za-z0-9" + re.escape(_CLOSERS) + r"][。．]$")
 
 
 def _clean_sentence(sentence: str, kind: str) -> str:

@@ -186,6 +186,15 @@ class TestSearch:
         assert await self.hits(corpus, "NEAR") == ["body-ai"]
         assert await self.hits(corpus, "near (") == ["body-ai"]
 
+    async def test_many_matches_skip_ranking_but_keep_title_matches_first(self, corpus: Store) -> None:
+        ranked = [h.post.path for h in await corpus.search("AI", now=NOW)]
+        corpus.ranked_search_max = 1  # "AI" matches 3 posts: take the unranked path
+        unranked = await corpus.search("AI", now=NOW)
+        assert {h.post.path for h in unranked} == set(ranked)
+        assert [h.in_title for h in unranked] == sorted((h.in_title for h in unranked), reverse=True)
+        assert (await corpus.search("推論", now=NOW))[0].post.path == "infer"  # a title match, unranked path
+        assert len(await corpus.search("AI", limit=2, now=NOW)) == 2
+
     async def test_all_terms_required(self, corpus: Store) -> None:
         assert await self.hits(corpus, "storage 推論") == ["storage"]
         assert await self.hits(corpus, "storage RAG") == []
