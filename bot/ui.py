@@ -7,7 +7,7 @@ shortens with an ellipsis instead of making Discord reject the reply.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import discord
@@ -105,42 +105,75 @@ def post_entry(post: Post, gist: str, *, tz: ZoneInfo, locale: str | None) -> st
     return f"{line}\n{discord.utils.escape_markdown(gist)}" if gist else line
 
 
+def page_embed(
+    title: str, entries: Sequence[str], locale: str | None, *, number: int, pages: int, header: str = ""
+) -> discord.Embed:
+    """One page of a list, with "page x/y" in the footer."""
+    body = "\n\n".join(entries)
+    embed = discord.Embed(title=title, description=(header + "\n\n" + body).strip(), colour=EMBED_COLOUR)
+    embed.set_footer(text=t("page", locale, page=number, pages=pages))
+    return fit_embed(embed)
+
+
 def list_pages(title: str, entries: Sequence[str], locale: str | None, header: str = "") -> list[discord.Embed]:
-    """Embeds of at most PAGE_SIZE entries each, with "page x/y" in the footer."""
+    """Embeds of at most PAGE_SIZE entries each."""
     chunks = [entries[i : i + PAGE_SIZE] for i in range(0, len(entries), PAGE_SIZE)] or [[]]
-    pages = []
-    for number, chunk in enumerate(chunks, start=1):
-        body = "\n\n".join(chunk)
-        embed = discord.Embed(title=title, description=(header + "\n\n" + body).strip(), colour=EMBED_COLOUR)
-        embed.set_footer(text=t("page", locale, page=number, pages=len(chunks)))
-        pages.append(fit_embed(embed))
-    return pages
+    return [
+        page_embed(title, chunk, locale, number=number, pages=len(chunks), header=header)
+        for number, chunk in enumerate(chunks, start=1)
+    ]
+
+
+PageRenderer = Callable[[int], Awaitable[discord.Embed]]
 
 
 class Paginator(discord.ui.View):
-    """◀ ▶ buttons over pre-built pages; only the person who asked may turn them."""
+    """◀ ▶ buttons over a list's pages; only the person who asked may turn them.
 
-    def __init__(self, pages: Sequence[discord.Embed], owner_id: int, locale: str | None, timeout: float = 180.0):
+    Pages are rendered when they are shown, so a tag with thousands of posts costs one
+    page of work per click rather than all of them up front.
+    """
+
+    def __init__(
+        self, page_count: int, render: PageRenderer, owner_id: int, locale: str | None, timeout: float = 180.0
+    ):
         super().__init__(timeout=timeout)
-        self.pages = list(pages)
+        self.page_count = max(1, page_count)
+        self.render = render
         self.owner_id = owner_id
         self.locale = locale
         self.index = 0
         self.interaction: discord.Interaction | None = None
         self._sync_buttons()
 
+    @classmethod
+    def of_pages(cls, pages: Sequence[discord.Embed], owner_id: int, locale: str | None) -> Paginator:
+        """A paginator over pages built in advance (short lists)."""
+        built = list(pages)
+
+        async def render(index: int) -> discord.Embed:
+            return built[index]
+
+        return cls(len(built), render, owner_id, locale)
+
     def _sync_buttons(self) -> None:
         self.previous_page.disabled = self.index == 0
-        self.next_page.disabled = self.index >= len(self.pages) - 1
+        self.next_page.disabled = self.index >= self.page_count - 1
 
     async def send(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> None:
         """Answer `interaction` with the first page (buttons only when there is more than one)."""
         self.interaction = interaction
-        if len(self.pages) <= 1:
+        first = await self.render(0)
+        if self.page_count <= 1:
             self.stop()
-            await reply(interaction, embed=self.pages[0], ephemeral=ephemeral)
+            await reply(interaction, embed=first, ephemeral=ephemeral)
             return
-        await reply(interaction, embed=self.pages[0], view=self, ephemeral=ephemeral)
+        await reply(interaction, embed=first, view=self, ephemeral=ephemeral)
+
+    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
+        self.index = min(self.page_count - 1, max(0, self.index + step))
+        self._sync_buttons()
+        await interaction.response.edit_message(embed=await self.render(self.index), view=self)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.owner_id:
@@ -150,15 +183,11 @@ class Paginator(discord.ui.View):
 
     @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
     async def previous_page(self, interaction: discord.Interaction, _: discord.ui.Button[Paginator]) -> None:
-        self.index = max(0, self.index - 1)
-        self._sync_buttons()
-        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+        await self._turn(interaction, -1)
 
     @discord.ui.button(label="▶", style=discord.ButtonStyle.secondary)
     async def next_page(self, interaction: discord.Interaction, _: discord.ui.Button[Paginator]) -> None:
-        self.index = min(len(self.pages) - 1, self.index + 1)
-        self._sync_buttons()
-        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+        await self._turn(interaction, +1)
 
     async def on_timeout(self) -> None:
         for item in self.children:

@@ -11,11 +11,7 @@ from bot import limits
 from bot.client import KijiBot
 from bot.i18n import t
 from bot.lookup import gist, suggest_tags, tag_choices
-from bot.ui import Paginator, list_pages, post_entry, reply
-
-# A tag's list is built up front so the paginator needs no database while pages turn;
-# the cap keeps one reply's memory bounded on a huge blog.
-MAX_LISTED = 250
+from bot.ui import PAGE_SIZE, Paginator, list_pages, page_embed, post_entry, reply
 
 
 class TagsCog(commands.Cog):
@@ -44,12 +40,15 @@ class TagsCog(commands.Cog):
             await self.unknown_tag_reply(interaction, tag)
             return
         total = await self.bot.store.count_posts_by_tag(name)
-        posts = await self.bot.store.posts_by_tag(name, MAX_LISTED)
-        entries = [post_entry(p, gist(p), tz=self.bot.timezone, locale=locale) for p in posts]
-        pages = list_pages(
-            t("tag_title", locale, tag=name), entries, locale, header=t("tag_count", locale, count=total)
-        )
-        await Paginator(pages, interaction.user.id, locale).send(interaction)
+        page_count = max(1, -(-total // PAGE_SIZE))
+        title, header = t("tag_title", locale, tag=name), t("tag_count", locale, count=total)
+
+        async def render(index: int) -> discord.Embed:
+            posts = await self.bot.store.posts_by_tag(name, PAGE_SIZE, offset=index * PAGE_SIZE)
+            entries = [post_entry(p, gist(p), tz=self.bot.timezone, locale=locale) for p in posts]
+            return page_embed(title, entries, locale, number=index + 1, pages=page_count, header=header)
+
+        await Paginator(page_count, render, interaction.user.id, locale).send(interaction)
 
     @app_commands.command(name=_("tags"), description=_("List every tag with its number of posts"))
     async def tags(self, interaction: discord.Interaction) -> None:
@@ -62,7 +61,7 @@ class TagsCog(commands.Cog):
         pages = list_pages(t("tags_title", locale), entries, locale)
         for page in pages:  # a compact list: one tag per line rather than paragraphs
             page.description = (page.description or "").replace("\n\n", "\n")
-        await Paginator(pages, interaction.user.id, locale).send(interaction)
+        await Paginator.of_pages(pages, interaction.user.id, locale).send(interaction)
 
 
 async def setup(bot: KijiBot) -> None:
