@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # Files per worker task: large enough to amortise inter-process overhead, small enough
 # that the writer gets work early and a crash loses little.
 CHUNK_SIZE = 64
+# Posts per transaction: FTS5 merges its index at each commit, so few large commits are
+# much cheaper than many small ones; a crash still loses at most one batch.
+WRITE_BATCH = 512
 # Below this many files to parse, a process pool costs more than it saves.
 POOL_THRESHOLD = 2 * CHUNK_SIZE
 
@@ -204,6 +207,7 @@ async def ingest(
     *,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    batch_size: int = WRITE_BATCH,
 ) -> IngestReport:
     """Make the store match the posts of `site`; one broken post never stops the rest."""
     started = time.perf_counter()
@@ -214,12 +218,15 @@ async def ingest(
     total = len(jobs)
     done = 0
 
-    async def absorb(outcomes: list[_Outcome]) -> None:
+    buffer: list[_Outcome] = []
+
+    async def flush() -> None:
+        """Write what has been prepared so far as one transaction."""
         nonlocal done
         upserts: list[PostRecord] = []
         touches: list[tuple[str, FileState]] = []
         removals: list[str] = []
-        for outcome in outcomes:
+        for outcome in buffer:
             if isinstance(outcome, PostRecord):
                 upserts.append(outcome)
             elif isinstance(outcome, _Unchanged):
@@ -235,9 +242,15 @@ async def ingest(
         report.added += added
         report.updated += updated
         report.removed += removed
-        done += len(outcomes)
+        done += len(buffer)
+        buffer.clear()
         if progress is not None:
             progress(done, total)
+
+    async def absorb(outcomes: list[_Outcome]) -> None:
+        buffer.extend(outcomes)
+        if len(buffer) >= batch_size:
+            await flush()
 
     if total < POOL_THRESHOLD or workers == 1:
         for chunk in _chunks(jobs, CHUNK_SIZE):
@@ -250,6 +263,8 @@ async def ingest(
             pending = [loop.run_in_executor(pool, _process_chunk, chunk, site) for chunk in _chunks(jobs, CHUNK_SIZE)]
             for next_done in asyncio.as_completed(pending):
                 await absorb(await next_done)
+    if buffer:
+        await flush()
 
     if gone:
         _, _, removed = await store.write_batch(removals=gone)

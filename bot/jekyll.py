@@ -22,6 +22,7 @@ to `_posts` then behave exactly as if the folder were dropped into a real site.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import functools
 import logging
 import os
@@ -282,11 +283,20 @@ def _special(name: str) -> bool:
     return name[:1] in (".", "_", "#", "~") or name.endswith("~")
 
 
+@functools.lru_cache(maxsize=32)
+def _exclude_matcher(patterns: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
+    """One compiled regex for the glob patterns plus the plain prefixes: the walk tests every file."""
+    globs = "|".join(fnmatch.translate(pattern) for pattern in patterns)
+    return (re.compile(globs) if globs else None), patterns
+
+
 def _excluded(site: Site, rel: str, is_dir: bool) -> bool:
-    for pattern in site.exclude:
-        if fnmatchcase(rel, pattern) or rel.startswith(pattern) or (is_dir and pattern == rel + "/"):
-            return True
-    return False
+    if not site.exclude:
+        return False
+    globs, prefixes = _exclude_matcher(tuple(site.exclude))
+    if (globs is not None and globs.match(rel)) or rel.startswith(prefixes):
+        return True
+    return is_dir and (rel + "/") in prefixes
 
 
 def find_post_files(site: Site) -> list[tuple[Path, str]]:

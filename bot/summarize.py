@@ -453,7 +453,7 @@ def repeats_title(sentence: str, title: str, threshold: float = 0.5) -> bool:
 
 
 class _Candidate:
-    __slots__ = ("_grams", "excluded", "feats", "key", "order", "penalty", "score", "section", "text")
+    __slots__ = ("_grams", "dependent", "excluded", "feats", "key", "order", "penalty", "score", "section", "substantive", "text")
 
     def __init__(self, text: str, key: str, feats: set[str], order: int, section: int, penalty: float) -> None:
         self.text = text
@@ -465,6 +465,8 @@ class _Candidate:
         self.score = 0.0
         self._grams: set[str] | None = None
         self.excluded: bool | None = None  # decided on first use, by `_excluded`
+        self.substantive = True  # not persona chat, a question, a signpost, a note or advice
+        self.dependent = False  # opens with a reference or connective to the sentence before
 
     @property
     def grams(self) -> set[str]:
@@ -490,6 +492,8 @@ _DROPPABLE_OPENER_RE = re.compile(
     r"^(?:特に|また|さらに|加えて|まず|実際|実際に|もちろん|そして|次に|最後に|なお|ちなみに|同時に|何より|結果として)、"
 )
 _CONTRAST_OPENER_RE = re.compile(r"^(?:しかし|しかしながら|ただし|一方で|一方|でも|とはいえ|それでも|ところが)、")
+# A sentence opening with a reference or connective: at a paragraph's start, and inside one.
+CONTEXT_PENALTY = (0.6, 0.45)
 # 体言止め: a sentence ending in a noun ("…という根本的な問い。") reads as a note, not a statement.
 _NOUN_END_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u30a1-\u30faーA-Za-z0-9" + re.escape(_CLOSERS) + r"][。．]$")
 
@@ -505,8 +509,9 @@ def _clean_sentence(sentence: str, kind: str) -> str:
     return s
 
 
-def _soft_penalty(s: str, position_in_block: int) -> float:
-    """Down-weights for sentences that are whole and on topic but read badly out of context."""
+def _soft_penalty(s: str) -> float:
+    """Down-weights for sentences that are whole and on topic but read badly anywhere:
+    chat, questions, signposts, notes and advice. See `_context_factor` for the rest."""
     p = 1.0
     if _GREETING_RE.search(s):
         p *= 0.15
@@ -516,13 +521,16 @@ def _soft_penalty(s: str, position_in_block: int) -> float:
         p *= 0.45
     if _SIGNPOST_RE.search(s):
         p *= 0.3  # "もう少し掘り下げてみましょう": the article talking about itself
-    if _CONTEXT_OPENER_RE.match(s):
-        p *= 0.6 if position_in_block else 0.75
     if _NOUN_END_RE.search(s):
         p *= 0.6
     if _ADVICE_RE.search(s):
         p *= 0.5
     return p
+
+
+def _context_factor(s: str, position_in_block: int) -> float:
+    """Down-weight for a sentence that leans on the one before ("この計画、…", "しかし…")."""
+    return CONTEXT_PENALTY[bool(position_in_block)] if _CONTEXT_OPENER_RE.match(s) else 1.0
 
 
 def _iter_blocks(body: Any) -> Iterable[tuple[int, str | None, str, str]]:
@@ -594,9 +602,9 @@ class _TitleGrams:
         return False
 
 
-TITLE_LIMIT = 0.45
+TITLE_LIMIT = 0.5
 # Above 0.35 of the title's 3-grams, at least this share of the sentence's own 3-grams must be new.
-TITLE_NEW_FACTS = 0.3
+TITLE_NEW_FACTS = 0.4
 
 
 def _grams_of_key(key: str) -> set[str]:
@@ -656,8 +664,12 @@ def _prepare(title: str, body: Any) -> _Prepared:
             if len(key) < MIN_SENTENCE_CONTENT or key in seen or key in headings:
                 continue
             seen.add(key)
-            penalty = _soft_penalty(s, pi) * heading_factor * (1.1 if pi == 0 else 1.0)
-            candidates.append(_Candidate(s, key, set(), order, si, penalty))
+            chat = _soft_penalty(s)
+            penalty = chat * _context_factor(s, pi) * heading_factor * (1.1 if pi == 0 else 1.0)
+            candidate = _Candidate(s, key, set(), order, si, penalty)
+            candidate.substantive = chat >= 0.7
+            candidate.dependent = _CONTEXT_OPENER_RE.match(s) is not None
+            candidates.append(candidate)
             normalized.append(norm)
     sample = "".join(c.text for c in candidates[:40])
     # Kana and kanji are three bytes in UTF-8: counting them this way is a regex pass cheaper.
@@ -681,8 +693,8 @@ def _news_lead(
 
     This blog's articles state the news in the first section, often after a few
     sentences of persona chat. Among the first few sentences that are neither chat nor
-    excluded, the one sharing most words with the title (the title names the news) and
-    then scoring best opens every summary.
+    excluded, the one that does not lean on the sentence before, then the one densest in the title's words (the title names the news; a raw count
+    would favour long sentences that wander) and then scoring best opens every summary.
     """
     if not candidates:
         return None
@@ -691,9 +703,13 @@ def _news_lead(
     for c in candidates:
         if c.section != first_section or c.order > max(10, LEAD_SHARE * total) or len(window) >= LEAD_WINDOW:
             break
-        if c.penalty >= 0.7 and not _excluded(c, title):
+        if c.substantive and not _excluded(c, title):
             window.append(c)
-    return max(window, key=lambda c: (len(c.feats & title_feats), c.score), default=None)
+    return max(
+        window,
+        key=lambda c: (not c.dependent, len(c.feats & title_feats) / math.sqrt(len(c.feats) or 1), c.score),
+        default=None,
+    )
 
 
 LEAD_WINDOW = 6
@@ -727,7 +743,7 @@ def _score(candidates: list[_Candidate], title_feats: set[str], title: _TitleGra
         centrality = sum(map(weight_of, counts)) / norm
         rel = c.order / max(1, total)
         # The first substantive sentences (not the persona's chat), in the article's first part.
-        is_lead = lead < 3 and c.penalty >= 0.7 and rel <= 0.25 and not _excluded(c, title)
+        is_lead = lead < 3 and c.substantive and rel <= 0.25 and not _excluded(c, title)
         lead += is_lead
         position = 1.0 + POSITION_WEIGHT * (1.0 - rel) ** 3 + (LEAD_BONUS if is_lead else 0.0)
         on_topic = 1.0 + (0.5 * len(f & title_feats) / len(title_feats) if title_feats else 0.0)

@@ -156,7 +156,8 @@ CRASHING_INGEST = textwrap.dedent(
         store = await Store.open(sys.argv[2])
         def die_after_first_batch(done, total):
             os.kill(os.getpid(), signal.SIGKILL)  # a hard crash: no cleanup, no rollback handler
-        await ingest(store, load_site(sys.argv[1]), progress=die_after_first_batch, workers=1)
+        site, batch = load_site(sys.argv[1]), int(sys.argv[3])
+        await ingest(store, site, progress=die_after_first_batch, workers=1, batch_size=batch)
 
     asyncio.run(main())
     """
@@ -172,7 +173,14 @@ async def test_hard_crash_between_batches_leaves_a_consistent_store(tmp_path: Pa
         write_post(folder, f"2025-03-01-post-{i:04d}.md", f"Post {i}", body, tags=f"[t{i % 7}]")
     db_path = tmp_path / "crash.sqlite3"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CRASHING_INGEST, str(folder), str(db_path), cwd=REPO, stderr=asyncio.subprocess.PIPE
+        sys.executable,
+        "-c",
+        CRASHING_INGEST,
+        str(folder),
+        str(db_path),
+        str(CHUNK_SIZE),
+        cwd=REPO,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == -9, stderr.decode()
