@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARIZER_VERSION = "6"
+SUMMARIZER_VERSION = "7"
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -453,7 +453,19 @@ def repeats_title(sentence: str, title: str, threshold: float = 0.5) -> bool:
 
 
 class _Candidate:
-    __slots__ = ("_grams", "dependent", "excluded", "feats", "key", "order", "penalty", "score", "section", "substantive", "text")
+    __slots__ = (
+        "_grams",
+        "dependent",
+        "excluded",
+        "feats",
+        "key",
+        "order",
+        "penalty",
+        "score",
+        "section",
+        "substantive",
+        "text",
+    )
 
     def __init__(self, text: str, key: str, feats: set[str], order: int, section: int, penalty: float) -> None:
         self.text = text
@@ -582,7 +594,6 @@ class _TitleGrams:
     def __init__(self, title: str) -> None:
         self.sets = [g for g in (char_ngrams(title), char_ngrams(title_core(title))) if g] if title.strip() else []
 
-
     def repeated_by(self, grams: set[str]) -> bool:
         """Whether a sentence says little beyond the title.
 
@@ -693,8 +704,9 @@ def _news_lead(
 
     This blog's articles state the news in the first section, often after a few
     sentences of persona chat. Among the first few sentences that are neither chat nor
-    excluded, the one that does not lean on the sentence before, then the one densest in the title's words (the title names the news; a raw count
-    would favour long sentences that wander) and then scoring best opens every summary.
+    excluded, the one that opens every summary is, in order of preference: one that does
+    not lean on the sentence before; the one densest in the title's words (the title
+    names the news; a raw count would favour long sentences that wander); the best scored.
     """
     if not candidates:
         return None
