@@ -5,16 +5,20 @@ first-person persona opens most articles, paragraphs repeat, and chunk markers
 or prompt text leak into the body. An abstractive model is out of scope (no GPU,
 no network at ingest), so the summary is a handful of the article's own
 sentences. Everything here is about choosing sentences a reader would rather
-read than the article: central (LexRank-style degree centrality over character
-bigrams for Japanese, words for English), early and under summary-like
-headings, spread across sections, never redundant, never broken, never
-boilerplate. When nothing usable is left the summary is honestly empty.
+read than the article: opened by the news the opening states (after the persona's
+chat), then central ones (LexRank-style degree centrality over runs of kanji,
+katakana and Latin letters for Japanese, words for English), early and under
+summary-like headings, spread across sections, never redundant, never broken,
+never boilerplate, rarely leaning on a sentence the reader has not seen. When
+nothing usable is left the summary is honestly empty.
 
 Speed matters (ingest recomputes every post when `SUMMARIZER_VERSION` changes
 and the bench asks for 200 posts/s on one core), and numpy is not a dependency,
 so the centrality is computed in one linear pass: with L2-normalised TF-IDF
 vectors the sum of a sentence's cosine similarities to all others equals its
-dot product with the sum of all vectors.
+dot product with the sum of all vectors. The hard rules (residue, fragments,
+boilerplate, title restatements) and character 3-grams are computed only for the
+sentences selection actually reaches.
 """
 
 from __future__ import annotations
