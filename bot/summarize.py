@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARIZER_VERSION = "7"
+SUMMARIZER_VERSION = "8"
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -276,7 +276,7 @@ _GREETING_RE = re.compile(
 _PERSONA_RE = re.compile(
     r"私|僕|正直|またか|また来たか|20年|二十年|あなた|君も|皆さん|みなさん|感じているかもしれ|思わず|"
     r"懐疑的|個人的|古参|ワクワク|わくわく|ですね[。！]|ましたね|ですよ[。！]|ますよ[。！]|!|！|"
-    r"からね|でもね|ましたよ|よね|んです[。よね]|と感じています|と見ています|見てきた|この業界|業界に入|"
+    r"からね|でもね|ましたよ|よね|んです[。よね]|と感じています|と見ています|見てきた|見てきま|この業界|業界に入|"
     r"ちょっと|なんと|驚きです|と直感|思いませんか|楽しみ|じゃない|なんだ|んだ[。よね]"
 )
 # Advice to a reader group ("技術者にとっては…", "…してください。"): the article's side points, not its news.
@@ -293,7 +293,8 @@ _CONTEXT_OPENER_RE = re.compile(
 )
 _SIGNPOST_RE = re.compile(
     r"みましょう|いきましょう|いきます。|解説します|紹介します|ご紹介|見ていきます|お伝えします|"
-    r"以下の(?:とおり|通り)|次の(?:とおり|通り)|下記の|以下に|掲載します|まとめました|表にまとめ"
+    r"以下の(?:とおり|通り)|次の(?:とおり|通り)|下記の|以下に|掲載します|まとめました|表にまとめ|"
+    r"(?:以下|次)の(?:\d+|[一二三四五六七八九十]+)つ|いくつか(?:の)?(?:重要な)?(?:ポイント|要素|課題|特徴|ステップ)があります"
 )
 _GOOD_HEADING_RE = re.compile(
     r"概要|要約|まとめ|結論|ポイント|はじめに|背景|おわりに|総括|summary|conclusion|tl;?dr", re.I
@@ -505,7 +506,8 @@ class _Prepared:
 # and out of context they point at a previous sentence the summary does not have. Contrast
 # and reference ("しかし、", "この…") are not dropped; they are down-weighted instead.
 _DROPPABLE_OPENER_RE = re.compile(
-    r"^(?:特に|また|さらに|加えて|まず|実際|実際に|もちろん|そして|次に|最後に|なお|ちなみに|同時に|何より|結果として)、"
+    r"^(?:特に|また|さらに|加えて|まず|実際|実際に|もちろん|そして|次に|最後に|なお|ちなみに|同時に|何より|結果として"
+    r"|そんな中|こうした中|そうした中)、"
 )
 _CONTRAST_OPENER_RE = re.compile(r"^(?:しかし|しかしながら|ただし|一方で|一方|でも|とはいえ|それでも|ところが)、")
 # A sentence opening with a reference or connective: at a paragraph's start, and inside one.
