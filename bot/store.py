@@ -504,13 +504,14 @@ class Store:
                 if post_id is not None:
                     await self._delete_post(post_id)
                     removed += 1
+            term_ids: dict[str, dict[str, int]] = {}
             for record in upserts:
                 if await self._post_id(record.path) is None:
                     added += 1
                 else:
                     updated += 1
                 post_id = await self._upsert_post(record, now)
-                await self._write_terms(post_id, record)
+                await self._write_terms(post_id, record, term_ids)
                 await self._write_summaries(post_id, record, now)
             if removed or updated:  # an edit can drop a post's last use of a tag
                 await self._drop_unused_terms()
@@ -548,42 +549,50 @@ class Store:
         )
         return post_id
 
-    async def _term_id(self, table: str, name: str) -> int:
-        # `table` is one of two literal table names chosen by the caller below, never user input.
+    async def _term_id(self, table: str, name: str, known: dict[str, int]) -> int:
+        """The id of a tag or category, created on first use; `known` caches them for a batch."""
         key = normalize_key(name)
-        async with self._db.execute(f"SELECT id FROM {table} WHERE key = ?", (key,)) as cur:
+        if key in known:
+            return known[key]
+        # `table` is one of two literal table names chosen by the caller below, never user input.
+        async with self._db.execute(
+            f"INSERT INTO {table} (key, name) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET key = key RETURNING id",
+            (key, name),
+        ) as cur:
             row = await cur.fetchone()
-        if row:
-            return int(row[0])
-        cur = await self._db.execute(f"INSERT INTO {table} (key, name) VALUES (?, ?)", (key, name))
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        assert row is not None
+        known[key] = int(row[0])
+        return known[key]
 
-    async def _write_terms(self, post_id: int, r: PostRecord) -> None:
-        for position, tag in enumerate(_unique_by_key(r.tags)):
-            tag_id = await self._term_id("tags", tag)
-            await self._db.execute(
-                "INSERT INTO post_tags (tag_id, date_utc, post_id, position) VALUES (?, ?, ?, ?)",
-                (tag_id, r.date_utc, post_id, position),
-            )
-        for position, category in enumerate(_unique_by_key(r.categories)):
-            category_id = await self._term_id("categories", category)
-            await self._db.execute(
-                "INSERT INTO post_categories (category_id, post_id, position) VALUES (?, ?, ?)",
-                (category_id, post_id, position),
-            )
+    async def _write_terms(self, post_id: int, r: PostRecord, cache: dict[str, dict[str, int]]) -> None:
+        tags = _unique_by_key(r.tags)
+        tag_ids = [await self._term_id("tags", tag, cache.setdefault("tags", {})) for tag in tags]
+        await self._db.executemany(
+            "INSERT INTO post_tags (tag_id, date_utc, post_id, position) VALUES (?, ?, ?, ?)",
+            [(tag_id, r.date_utc, post_id, position) for position, tag_id in enumerate(tag_ids)],
+        )
+        categories = _unique_by_key(r.categories)
+        category_ids = [
+            await self._term_id("categories", name, cache.setdefault("categories", {})) for name in categories
+        ]
+        await self._db.executemany(
+            "INSERT INTO post_categories (category_id, post_id, position) VALUES (?, ?, ?)",
+            [(category_id, post_id, position) for position, category_id in enumerate(category_ids)],
+        )
 
     async def _write_summaries(self, post_id: int, r: PostRecord, now: float) -> None:
         # Any summary made from older content (including a language model's) is stale now.
         await self._db.execute(
             "DELETE FROM summaries WHERE post_id = ? AND content_hash != ?", (post_id, r.file.content_hash)
         )
-        for length, sentences in r.summaries.items():
-            await self._db.execute(
-                "INSERT OR REPLACE INTO summaries (post_id, length, source, version, content_hash, sentences, "
-                "created_at) VALUES (?, ?, 'extractive', ?, ?, ?, ?)",
-                (post_id, length, r.summary_version, r.file.content_hash, json.dumps(list(sentences)), now),
-            )
+        await self._db.executemany(
+            "INSERT OR REPLACE INTO summaries (post_id, length, source, version, content_hash, sentences, "
+            "created_at) VALUES (?, ?, 'extractive', ?, ?, ?, ?)",
+            [
+                (post_id, length, r.summary_version, r.file.content_hash, json.dumps(list(sentences)), now)
+                for length, sentences in r.summaries.items()
+            ],
+        )
 
     @_serialized
     async def paths_with_stale_summaries(self, version: str) -> set[str]:
