@@ -268,10 +268,26 @@ _CTA_RE = re.compile(
     r"関連記事|続きを読む|広告|スポンサー|PR:|目次|この記事では|本記事では|本稿では|この記事を"
 )
 _CTA_EN_RE = re.compile(r"contact us|sign up|subscribe|click here|read more|\bpr\b")
+# Greetings and talk to the reader, split by where they may occur so that each check is one cheap
+# pass: an opening (matched at the start), phrases anywhere, and endings (str.endswith).
+_GREETING_START_RE = re.compile(
+    r"いやはや|いやー|いや、|やあ|ねぇ|ねえ|おや|皆さん、こんにちは|みなさん、こんにちは|こんにちは|"
+    r"皆さん|みなさん|さて、|え、|ええ、|うーん|なるほど"
+)
 _GREETING_RE = re.compile(
-    r"^(?:いやはや|いやー|いや、|やあ|ねぇ|ねえ|おや|皆さん、こんにちは|みなさん、こんにちは|こんにちは|"
-    r"皆さん|みなさん|さて、|え、|ええ、|うーん|なるほど)|驚きましたね|ですよね[。！]|ますよね[。！]|よね。$|だね。$|"
-    r"かな[？?。]$|じゃないかな|でしょう[？?]$|んですよ[。！]|ましたか[？?。]|ませんか[？?。]|でしょうか[？?。]$"
+    r"驚きましたね|ですよね[。！]|ますよね[。！]|じゃないかな|んですよ[。！]|ましたか[？?。]|ませんか[？?。]"
+)
+_GREETING_ENDS = (
+    "よね。",
+    "だね。",
+    "かな？",
+    "かな?",
+    "かな。",
+    "でしょう？",
+    "でしょう?",
+    "でしょうか？",
+    "でしょうか?",
+    "でしょうか。",
 )
 _PERSONA_RE = re.compile(
     r"私|僕|正直|またか|また来たか|20年|二十年|あなた|君も|皆さん|みなさん|感じているかもしれ|思わず|"
@@ -280,10 +296,10 @@ _PERSONA_RE = re.compile(
     r"ちょっと|なんと|驚きです|と直感|思いませんか|楽しみ|じゃない|なんだ|んだ[。よね]"
 )
 # Advice to a reader group ("技術者にとっては…", "…してください。"): the article's side points, not its news.
-_ADVICE_RE = re.compile(
-    r"^(?:技術者|エンジニア|投資家|開発者|経営者|読者|ビジネスリーダー|企業の皆様)(?:の方々)?(?:にとって|としては|は、)|"
-    r"てください。$|べきです。$|べきでしょう。$|しましょう。$"
+_ADVICE_START_RE = re.compile(
+    r"(?:技術者|エンジニア|投資家|開発者|経営者|読者|ビジネスリーダー|企業の皆様)(?:の方々)?(?:にとって|としては|は、)"
 )
+_ADVICE_ENDS = ("てください。", "べきです。", "べきでしょう。", "しましょう。")
 _CONTEXT_OPENER_RE = re.compile(
     r"^(?:しかし|しかも|また|さらに|加えて|そして|一方|これ|それ|この|その|こう|そう|こちら|そこで|だから|"
     r"ですが|でも|ただし|ただ、|つまり|例えば|たとえば|特に|とはいえ|なぜなら|彼ら|彼女|ここ|次に|まず|先の|前述|"
@@ -531,7 +547,7 @@ def _soft_penalty(s: str) -> float:
     """Down-weights for sentences that are whole and on topic but read badly anywhere:
     chat, questions, signposts, notes and advice. See `_context_factor` for the rest."""
     p = 1.0
-    if _GREETING_RE.search(s):
+    if _GREETING_START_RE.match(s) or s.endswith(_GREETING_ENDS) or _GREETING_RE.search(s):
         p *= 0.15
     if s.endswith(("？", "?", "？」", "?」", "か。")):
         p *= 0.2  # rhetorical questions to the reader
@@ -539,9 +555,9 @@ def _soft_penalty(s: str) -> float:
         p *= 0.45
     if _SIGNPOST_RE.search(s):
         p *= 0.3  # "もう少し掘り下げてみましょう": the article talking about itself
-    if _NOUN_END_RE.search(s):
+    if _NOUN_END_RE.match(s, len(s) - 2):  # the pattern is the last two characters
         p *= 0.6
-    if _ADVICE_RE.search(s):
+    if _ADVICE_START_RE.match(s) or s.endswith(_ADVICE_ENDS):
         p *= 0.5
     return p
 
