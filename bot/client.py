@@ -33,6 +33,7 @@ from bot.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
 from bot.settings import Settings
 from bot.store import Post, Store
 from bot.summaries import stored_summary
+from bot.ui import PAGINATOR_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class KijiBot(commands.Bot):
         self.last_ingest: IngestReport | None = None
         self.version = __version__
         self.ingest_lock = asyncio.Lock()
+        self.paginator_timeout = PAGINATOR_TIMEOUT
         self.llm: LLMClient | None = None
         if settings.llm_base_url and settings.llm_model:
             self.llm = LLMClient(

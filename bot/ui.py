@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 EMBED_COLOUR = discord.Colour(0x3B82F6)
 PAGE_SIZE = 10
+# How long page buttons stay usable; after that they are disabled in place.
+PAGINATOR_TIMEOUT = 180.0
 
 
 def fit_embed(embed: discord.Embed) -> discord.Embed:
@@ -43,6 +45,9 @@ def fit_embed(embed: discord.Embed) -> discord.Embed:
     excess = len(embed) - limits.EMBED_TOTAL
     if excess > 0 and embed.description:
         embed.description = limits.cut(embed.description, max(1, len(embed.description) - excess))
+    # Still too long (many long fields): drop fields from the end, the least important first.
+    while len(embed) > limits.EMBED_TOTAL and embed.fields:
+        embed.remove_field(len(embed.fields) - 1)
     return embed
 
 
@@ -135,7 +140,12 @@ class Paginator(discord.ui.View):
     """
 
     def __init__(
-        self, page_count: int, render: PageRenderer, owner_id: int, locale: str | None, timeout: float = 180.0
+        self,
+        page_count: int,
+        render: PageRenderer,
+        owner_id: int,
+        locale: str | None,
+        timeout: float = PAGINATOR_TIMEOUT,
     ):
         super().__init__(timeout=timeout)
         self.page_count = max(1, page_count)
@@ -147,14 +157,16 @@ class Paginator(discord.ui.View):
         self._sync_buttons()
 
     @classmethod
-    def of_pages(cls, pages: Sequence[discord.Embed], owner_id: int, locale: str | None) -> Paginator:
+    def of_pages(
+        cls, pages: Sequence[discord.Embed], owner_id: int, locale: str | None, timeout: float = PAGINATOR_TIMEOUT
+    ) -> Paginator:
         """A paginator over pages built in advance (short lists)."""
         built = list(pages)
 
         async def render(index: int) -> discord.Embed:
             return built[index]
 
-        return cls(len(built), render, owner_id, locale)
+        return cls(len(built), render, owner_id, locale, timeout)
 
     def _sync_buttons(self) -> None:
         self.previous_page.disabled = self.index == 0

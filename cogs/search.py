@@ -39,7 +39,7 @@ class SearchCog(commands.Cog):
         ]
         header = t("search_count", locale, count=len(hits))
         pages = list_pages(t("search_title", locale, query=shown_query), entries, locale, header=header)
-        await Paginator.of_pages(pages, interaction.user.id, locale).send(interaction)
+        await Paginator.of_pages(pages, interaction.user.id, locale, self.bot.paginator_timeout).send(interaction)
 
 
 async def setup(bot: KijiBot) -> None:

@@ -50,3 +50,12 @@ async def test_tags_lists_counts(world: World) -> None:
     description = message["embeds"][0]["description"]
     assert "`AI` — 25" in description and "`RAG` — 1" in description
     assert message["embeds"][0]["title"] == "タグ一覧"
+
+
+async def test_page_buttons_are_disabled_when_the_paginator_times_out(world: World) -> None:
+    world.bot.paginator_timeout = 0.3
+    handle = await world.emu.slash_command("tag", {"tag": "AI"}, user=world.member)
+    first = await handle.message()
+    assert not buttons(first)["▶"].get("disabled")
+    edited = await handle.message(edits=1, timeout_s=10)  # the bot edits its reply when the view times out
+    assert all(button.get("disabled") for button in buttons(edited).values())
