@@ -213,8 +213,15 @@ class Paginator(discord.ui.View):
 
 
 async def reply(interaction: discord.Interaction, **kwargs: object) -> None:
-    """Answer whether or not the interaction was deferred first."""
-    if interaction.response.is_done():
+    """Answer whether or not the interaction was deferred first.
+
+    A deferred reply ("Kiji is thinking…") is replaced by editing it; its visibility was
+    fixed when it was deferred, so `ephemeral` no longer applies.
+    """
+    if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+        kwargs.pop("ephemeral", None)
+        await interaction.edit_original_response(**kwargs)  # type: ignore[arg-type]
+    elif interaction.response.is_done():
         await interaction.followup.send(**kwargs)  # type: ignore[arg-type]
     else:
         await interaction.response.send_message(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,70 @@
+"""/summary with a language model configured: defer, the model's answer, cache, and fallback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from bot_harness import bot_settings, populate, running_bot
+from discord_emulator.server import DiscordEmulator
+from factories import make_blog
+from fake_llm import GOOD_ANSWER, FakeLLM
+
+
+@pytest_asyncio.fixture
+async def llm_world(
+    discord_emulator: DiscordEmulator, tmp_path: Path
+) -> AsyncIterator[tuple[DiscordEmulator, FakeLLM]]:
+    fake = FakeLLM()
+    await fake.start()
+    populate(discord_emulator)
+    settings = bot_settings(
+        discord_emulator,
+        make_blog(tmp_path / "posts"),
+        tmp_path / "kiji.sqlite3",
+        llm_base_url=fake.base_url,
+        llm_model="tiny-model",
+        llm_timeout=1.0,
+    )
+    try:
+        async with running_bot(discord_emulator, settings):
+            yield discord_emulator, fake
+    finally:
+        await fake.stop()
+
+
+async def test_summary_defers_then_shows_the_models_answer_and_caches_it(
+    llm_world: tuple[DiscordEmulator, FakeLLM],
+) -> None:
+    emu, fake = llm_world
+    handle = await emu.slash_command("summary", {"post": "MetaのLlama 4発表"}, locale="en-US")
+    assert (await handle.response())["type"] == 5  # deferred: a model may take seconds
+    message = await handle.message(edits=1)
+    embed = message["embeds"][0]
+    assert embed["description"] == GOOD_ANSWER
+    assert embed["footer"]["text"] == "Summary: written by tiny-model"
+    again = await emu.slash_command("summary", {"post": "MetaのLlama 4発表"}, locale="en-US")
+    assert (await again.message(edits=1))["embeds"][0]["description"] == GOOD_ANSWER
+    assert len(fake.requests) == 1  # the second answer came from the cache
+
+
+async def test_slow_or_broken_model_falls_back_and_says_so(llm_world: tuple[DiscordEmulator, FakeLLM]) -> None:
+    emu, fake = llm_world
+    for mode in ("slow", "garbage"):
+        fake.mode = mode
+        handle = await emu.slash_command("summary", {"post": "What RAG is for"}, locale="en-US")
+        embed = (await handle.message(edits=1, timeout_s=10))["embeds"][0]
+        assert "language model was unavailable" in embed["footer"]["text"]
+        assert "Retrieval" in embed["description"] or "RAG" in embed["description"]
+
+
+async def test_hostile_model_output_is_cut_and_pings_nobody(llm_world: tuple[DiscordEmulator, FakeLLM]) -> None:
+    emu, fake = llm_world
+    fake.mode = "hostile"
+    handle = await emu.slash_command("summary", {"post": "@everyone 緊急"})
+    await handle.response()
+    message = await handle.message(edits=1)
+    assert len(message["embeds"][0]["description"]) <= 4096
+    edit = next(r for r in reversed(emu.requests) if r.method == "PATCH" and "@original" in r.path)
+    assert edit.body["allowed_mentions"]["parse"] == []
