@@ -76,7 +76,6 @@ from discord_emulator.server import DiscordEmulator  # noqa: E402
 from bench._common import Row, base_parser, emit, ms, peak_rss_mb, percentile, verdict  # noqa: E402
 from bench.scale_bench import TWO_CHAR_QUERIES, cache_key, ensure_store, load_material  # noqa: E402
 from bench.scale_bench import WORK as SCALE_WORK  # noqa: E402
-from bot.client import COMMAND_HASH_KEY  # noqa: E402
 from bot.summarize import SUMMARIZER_VERSION  # noqa: E402
 
 BENCH_VERSION = "interaction-v1"
@@ -282,11 +281,8 @@ async def measure_baseline(samples: int) -> tuple[list[float], int]:
 
 
 async def measure_bot(site: Path, db: Path, plan: list, about_samples: int) -> dict[str, Any]:  # type: ignore[type-arg]
-    # Each run's emulator is a brand-new Discord application with no commands, but the bot syncs only when
-    # its stored command hash changed (hash-gated sync): forget the previous run's hash so it registers them.
-    con = sqlite3.connect(db, isolation_level=None)
-    con.execute("DELETE FROM meta WHERE key = ?", (COMMAND_HASH_KEY.format(scope="global"),))
-    con.close()
+    # Each run's emulator is a brand-new Discord application; the bot's sync hash is keyed by
+    # application id, so it registers its commands there without help.
     emu = new_emulator()
     await emu.start()
     result: dict[str, Any] = {}
