@@ -11,7 +11,7 @@ from bot import limits
 from bot.client import KijiBot
 from bot.i18n import t
 from bot.snippets import snippet
-from bot.ui import Paginator, list_pages, post_entry, reply
+from bot.ui import PAGE_SIZE, Paginator, page_embed, post_entry, reply
 
 MAX_RESULTS = 100
 
@@ -32,14 +32,20 @@ class SearchCog(commands.Cog):
         if not hits:
             await reply(interaction, content=t("no_results", locale, query=shown_query), ephemeral=True)
             return
-        texts = await self.bot.store.texts([hit.post.id for hit in hits])
-        entries = [
-            post_entry(hit.post, snippet(texts.get(hit.post.id, ""), query), tz=self.bot.timezone, locale=locale)
-            for hit in hits
-        ]
-        header = t("search_count", locale, count=len(hits))
-        pages = list_pages(t("search_title", locale, query=shown_query), entries, locale, header=header)
-        await Paginator.of_pages(pages, interaction.user.id, locale, self.bot.paginator_timeout).send(interaction)
+        title, header = t("search_title", locale, query=shown_query), t("search_count", locale, count=len(hits))
+        page_count = -(-len(hits) // PAGE_SIZE)
+
+        async def render(index: int) -> discord.Embed:
+            # Snippets need each post's text: read and cut only the page being shown.
+            shown = [hit.post for hit in hits[index * PAGE_SIZE : (index + 1) * PAGE_SIZE]]
+            texts = await self.bot.store.texts([post.id for post in shown])
+            entries = [
+                post_entry(post, snippet(texts.get(post.id, ""), query), tz=self.bot.timezone, locale=locale)
+                for post in shown
+            ]
+            return page_embed(title, entries, locale, number=index + 1, pages=page_count, header=header)
+
+        await Paginator(page_count, render, interaction.user.id, locale, self.bot.paginator_timeout).send(interaction)
 
 
 async def setup(bot: KijiBot) -> None:

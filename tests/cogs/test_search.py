@@ -37,3 +37,15 @@ async def test_hostile_queries_are_answered_as_text(world: World, query: str) ->
 async def test_no_results_is_ephemeral(world: World) -> None:
     data = await results(world, "量子もつれ", "en-US")
     assert data["flags"] & 64 and "Nothing found" in data["content"]
+
+
+async def test_search_pages_turn_with_snippets(world: World) -> None:
+    handle = await world.emu.slash_command("search", {"query": "生成AI"}, user=world.member, locale="en-US")
+    first = await handle.message()
+    assert first["embeds"][0]["footer"]["text"] == "Page 1/3"
+    [row] = first["components"]
+    forward = next(c for c in row["components"] if c["label"] == "▶")
+    turned = await (await world.emu.click_button(first, forward["custom_id"], user=world.member)).response()
+    page_two = turned["data"]["embeds"][0]
+    assert page_two["footer"]["text"] == "Page 2/3"
+    assert "生成AI" in page_two["description"]  # snippets are made for the page being shown
