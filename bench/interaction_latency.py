@@ -69,7 +69,7 @@ from typing import Any  # noqa: E402
 import discord  # noqa: E402
 import yarl  # noqa: E402
 from aiohttp import web  # noqa: E402
-from bot_harness import bot_settings, populate, running_bot  # noqa: E402
+from bot_harness import bot_settings, populate, running_bot, running_client  # noqa: E402
 from discord import app_commands  # noqa: E402
 from discord_emulator.server import DiscordEmulator  # noqa: E402
 
@@ -236,7 +236,7 @@ async def one(emu: StampingEmulator, command: str, options: dict[str, Any], focu
 @contextlib.asynccontextmanager
 async def ping_client(emu: StampingEmulator):  # type: ignore[no-untyped-def]
     """The baseline bot: plain discord.py with one slash command that answers at once."""
-    saved_base, saved_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    # A plain client does not look up the gateway itself: point discord.py at the emulator.
     discord.http.Route.BASE = emu.api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
 
@@ -252,18 +252,8 @@ async def ping_client(emu: StampingEmulator):  # type: ignore[no-untyped-def]
         async def setup_hook(self) -> None:
             await self.tree.sync()
 
-    client = PingClient()
-    task = asyncio.create_task(client.start(emu.token))
-    try:
-        await emu.wait_until_ready(timeout_s=30)
-        await client.wait_until_ready()
+    async with running_client(emu, PingClient(), emu.token) as client:
         yield client
-    finally:
-        await client.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=10)
-        discord.http.Route.BASE = saved_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved_gateway
 
 
 async def measure_baseline(samples: int) -> tuple[list[float], int]:

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import discord
 import yarl
@@ -20,6 +21,8 @@ from discord_emulator.server import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordE
 from bot.client import KijiBot
 from bot.settings import Settings
 from bot.store import Store
+
+ClientT = TypeVar("ClientT", bound=discord.Client)
 
 
 @dataclass
@@ -52,21 +55,32 @@ def bot_settings(emu: DiscordEmulator, posts_dir: Path, db_path: Path, **overrid
 
 
 @contextlib.asynccontextmanager
-async def running_bot(emu: DiscordEmulator, settings: Settings) -> AsyncIterator[KijiBot]:
-    """Start the bot, wait until it has identified and synced, stop it cleanly afterwards."""
+async def running_client(emu: DiscordEmulator, client: ClientT, token: str) -> AsyncIterator[ClientT]:
+    """Run any discord.py client against the emulator until it is ready; close it afterwards.
+
+    discord.py keeps its REST base and gateway in class attributes; they are restored so
+    the next test starts from discord.py's own defaults.
+    """
     saved_base, saved_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    bot = KijiBot(settings, Store(settings.db_path), guild_ready_timeout=0.05)
-    task = asyncio.create_task(bot.start(settings.discord_token or ""))
+    task = asyncio.create_task(client.start(token))
     try:
         await emu.wait_until_ready(timeout_s=30)
-        await bot.wait_until_ready()
-        yield bot
+        await client.wait_until_ready()
+        yield client
     finally:
-        await bot.close()
+        await client.close()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, timeout=10)
         discord.http.Route.BASE = saved_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved_gateway
+
+
+@contextlib.asynccontextmanager
+async def running_bot(emu: DiscordEmulator, settings: Settings) -> AsyncIterator[KijiBot]:
+    """Start Kiji configured by `settings`, wait until it has identified and synced."""
+    bot = KijiBot(settings, Store(settings.db_path), guild_ready_timeout=0.05)
+    async with running_client(emu, bot, settings.discord_token or "") as running:
+        yield running
 
 
 def populate(emu: DiscordEmulator) -> tuple[int, int, int, int]:
@@ -91,4 +105,4 @@ def add_places(emu: DiscordEmulator, guild: int) -> tuple[dict[str, int], int]:
     return channels, emu.add_role(guild, "readers")
 
 
-__all__ = ["World", "add_places", "bot_settings", "populate", "running_bot", "yarl"]
+__all__ = ["World", "add_places", "bot_settings", "populate", "running_bot", "running_client", "yarl"]
