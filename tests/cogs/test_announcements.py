@@ -218,3 +218,13 @@ async def test_a_burst_announces_only_the_newest_and_says_so_once(
     assert titles == [f"一斉投稿{i}" for i in range(2, 12)]  # the newest 10, oldest first
     warnings = [r.getMessage() for r in caplog.records if "became new at once" in r.getMessage()]
     assert len(warnings) == 1 and "recording 2 as skipped" in warnings[0]
+
+
+async def test_an_edited_post_is_not_announced_again(world: World) -> None:
+    await subscribe(world, world.channel)
+    new_post(world, "edited", "最初のタイトル")
+    await announcer(world).run_round()
+    new_post(world, "edited", "直したタイトル")  # same file, new content
+    await announcer(world).run_round()
+    assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["最初のタイトル"]
+    assert (await world.bot.store.search("直した"))[0].post.title == "直したタイトル"
