@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot import limits
 from bot.announcer import Announcer, channel_kind, describe_pause, missing_permissions
 from bot.client import KijiBot
-from bot.i18n import format_date, language
+from bot.i18n import format_date, t
 from bot.lookup import tag_choices
 from bot.ui import EMBED_COLOUR, fit_embed, post_embed, reply
 
@@ -44,10 +44,6 @@ def split_terms(raw: str | None) -> list[str]:
     if not raw:
         return []
     return [part for part in raw.replace("、", ",").replace(",", " ").split() if part]
-
-
-def ja(locale: object) -> bool:
-    return language(str(locale)) == "ja"
 
 
 class AnnouncementsCog(commands.Cog):
@@ -91,21 +87,15 @@ class AnnouncementsCog(commands.Cog):
         backfill: app_commands.Range[int, 0, MAX_BACKFILL] = 0,
     ) -> None:
         assert interaction.guild is not None
-        japanese = ja(interaction.locale)
+        locale = interaction.locale
         resolved = interaction.guild.get_channel(channel.id) or channel
         kind = channel_kind(resolved)
         if kind is None:
-            text = "このチャンネルには投稿できません。" if japanese else "Kiji cannot announce in that kind of channel."
-            await reply(interaction, content=text, ephemeral=True)
+            await reply(interaction, content=t("sub.wrong_kind", locale), ephemeral=True)
             return
         missing = missing_permissions(resolved, interaction.guild.me, kind)  # type: ignore[arg-type]
         if missing:
-            names = ", ".join(missing)
-            text = (
-                f"{resolved.mention} で必要な権限がありません：**{names}**。付与してからもう一度お試しください。"
-                if japanese
-                else f"Kiji is missing **{names}** in {resolved.mention}. Grant it, then run /subscribe again."
-            )
+            text = t("sub.missing", locale, names=", ".join(missing), channel=resolved.mention)
             await reply(interaction, content=text, ephemeral=True)
             return
         tag_list, category_list = split_terms(tags), split_terms(categories)
@@ -128,21 +118,16 @@ class AnnouncementsCog(commands.Cog):
             subscription.mention_role_id,
             queued,
         )
-        filters = ", ".join([*tag_list, *category_list]) or ("すべての記事" if japanese else "every post")
-        text = (
-            f"{resolved.mention} に新しい記事をお知らせします（対象：{filters}）。"
-            + (f" 最新 {queued} 件も投稿します。" if queued else "")
-            + " お知らせの見本："
-            if japanese
-            else f"New posts ({filters}) will be announced in {resolved.mention}."
-            + (f" Posting the latest {queued} now." if queued else "")
-            + " Preview:"
-        )
+        filters = ", ".join([*tag_list, *category_list]) or t("sub.every_post", locale)
+        text = t("sub.done", locale, filters=filters, channel=resolved.mention)
+        if queued:
+            text += t("sub.backfill", locale, count=queued)
         sample = await self.bot.store.latest(1)
         embeds = []
         if sample:
+            text += t("sub.preview", locale)
             summary, footer = await self.bot.summary_for(sample[0], "standard", str(interaction.guild.preferred_locale))
-            embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=str(interaction.locale)))
+            embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=str(locale)))
         await reply(interaction, content=text, embeds=embeds, ephemeral=True)
         self.announcer.wake()
 
@@ -154,15 +139,8 @@ class AnnouncementsCog(commands.Cog):
     ) -> None:
         assert interaction.guild is not None
         removed = await self.bot.store.unsubscribe(interaction.guild.id, channel.id)
-        if ja(interaction.locale):
-            text = (
-                f"{channel.mention} へのお知らせを停止しました。"
-                if removed
-                else f"{channel.mention} は登録されていません。"
-            )
-        else:
-            text = f"Stopped announcing in {channel.mention}." if removed else f"{channel.mention} was not subscribed."
-        await reply(interaction, content=text, ephemeral=True)
+        key = "sub.stopped" if removed else "sub.not_subscribed"
+        await reply(interaction, content=t(key, interaction.locale, channel=channel.mention), ephemeral=True)
 
     @app_commands.command(name=_("resume"), description=_("Resume a paused subscription after fixing it"))
     @app_commands.describe(channel=_("The paused channel"))
@@ -172,56 +150,39 @@ class AnnouncementsCog(commands.Cog):
     ) -> None:
         assert interaction.guild is not None
         resumed = await self.bot.store.resume_subscription(interaction.guild.id, channel.id)
-        if ja(interaction.locale):
-            text = (
-                f"{channel.mention} のお知らせを再開しました。"
-                if resumed
-                else f"{channel.mention} は登録されていません。"
-            )
-        else:
-            text = (
-                f"Resumed announcements in {channel.mention}." if resumed else f"{channel.mention} is not subscribed."
-            )
-        await reply(interaction, content=text, ephemeral=True)
+        key = "sub.resumed" if resumed else "sub.not_subscribed"
+        await reply(interaction, content=t(key, interaction.locale, channel=channel.mention), ephemeral=True)
         self.announcer.wake()
 
     @app_commands.command(name=_("subscriptions"), description=_("List this server's announcement channels"))
     @admin_command()
     async def subscriptions(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
-        japanese = ja(interaction.locale)
+        locale = interaction.locale
         subscriptions = await self.bot.store.subscriptions(interaction.guild.id)
         if not subscriptions:
-            text = (
-                "お知らせ先はまだありません。/subscribe で追加できます。"
-                if japanese
-                else "No subscriptions yet; add one with /subscribe."
-            )
-            await reply(interaction, content=text, ephemeral=True)
+            await reply(interaction, content=t("sub.none", locale), ephemeral=True)
             return
-        embed = discord.Embed(title="お知らせ先" if japanese else "Subscriptions", colour=EMBED_COLOUR)
+        embed = discord.Embed(title=t("sub.title", locale), colour=EMBED_COLOUR)
         for subscription in subscriptions[: limits.EMBED_FIELDS]:
-            filters = [*subscription.tags, *subscription.categories]
-            state = (
-                ("有効" if japanese else "active")
-                if subscription.active
-                else (("一時停止：" if japanese else "paused: ") + describe_pause(subscription))
-            )
-            last = (
-                format_date(subscription.last_delivery_at, self.bot.timezone, str(interaction.locale))
-                if subscription.last_delivery_at
-                else ("なし" if japanese else "none yet")
-            )
+            filters = ", ".join([*subscription.tags, *subscription.categories]) or t("sub.all_posts", locale)
+            if subscription.active:
+                state = t("sub.active", locale)
+            else:
+                state = t("sub.paused", locale, why=describe_pause(subscription))
+            if subscription.last_delivery_at:
+                last = format_date(subscription.last_delivery_at, self.bot.timezone, str(locale))
+            else:
+                last = t("sub.never_delivered", locale)
             lines = [
-                ("状態：" if japanese else "State: ") + state,
-                ("対象：" if japanese else "Filters: ")
-                + (", ".join(filters) or ("すべて" if japanese else "all posts")),
-                ("最終配信：" if japanese else "Last delivery: ") + last,
+                t("sub.state", locale, value=state),
+                t("sub.filters", locale, value=filters),
+                t("sub.last", locale, value=last),
             ]
             if subscription.mention_role_id:
-                lines.append(("メンション：" if japanese else "Mentions: ") + f"<@&{subscription.mention_role_id}>")
-            channel = interaction.guild.get_channel(subscription.channel_id)
-            name = f"#{channel.name}" if channel else f"#{subscription.channel_id}"
+                lines.append(t("sub.mentions", locale, value=f"<@&{subscription.mention_role_id}>"))
+            found = interaction.guild.get_channel(subscription.channel_id)
+            name = f"#{found.name}" if found else f"#{subscription.channel_id}"
             embed.add_field(name=name, value="\n".join(lines), inline=False)
         await reply(interaction, embed=fit_embed(embed), ephemeral=True)
 
