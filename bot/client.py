@@ -97,6 +97,7 @@ class KijiBot(commands.Bot):
         self.ingest_lock = asyncio.Lock()
         self.paginator_timeout = PAGINATOR_TIMEOUT
         self.llm: LLMClient | None = None
+        self._llm_locks: dict[tuple[int, str], asyncio.Lock] = {}
         if settings.llm_base_url and settings.llm_model:
             self.llm = LLMClient(
                 LLMConfig(
@@ -163,17 +164,20 @@ class KijiBot(commands.Bot):
         fallback_note = False
         if self.llm is not None:
             model = self.llm.config.model
-            cached = await self.store.get_summary(post.id, length, source=self.llm.source)
-            if cached:
-                return limits.cut(cached[0], limits.EMBED_DESCRIPTION), t("summary_source.llm", locale, model=model)
-            try:
-                answer = await self.llm.summarize(post.title, await self.store.get_text(post.id) or "", length)
-            except LLMError as exc:
-                log.warning("language model summary of post %d failed: %s; using the extractive one", post.id, exc)
-                fallback_note = True
-            else:
-                await self.store.put_summary(post.id, length, self.llm.source, PROMPT_VERSION, [answer])
-                return answer, t("summary_source.llm", locale, model=model)
+            # One question per post and length at a time: a fan-out to many channels asks once
+            # and the others read the cached answer.
+            async with self._llm_locks.setdefault((post.id, length), asyncio.Lock()):
+                cached = await self.store.get_summary(post.id, length, source=self.llm.source)
+                if cached:
+                    return limits.cut(cached[0], limits.EMBED_DESCRIPTION), t("summary_source.llm", locale, model=model)
+                try:
+                    answer = await self.llm.summarize(post.title, await self.store.get_text(post.id) or "", length)
+                except LLMError as exc:
+                    log.warning("language model summary of post %d failed: %s; using the extractive one", post.id, exc)
+                    fallback_note = True
+                else:
+                    await self.store.put_summary(post.id, length, self.llm.source, PROMPT_VERSION, [answer])
+                    return answer, t("summary_source.llm", locale, model=model)
         shown = await stored_summary(self.store, post, length)
         text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
         source = "summary_source.llm_fallback" if fallback_note else shown.source

@@ -68,3 +68,11 @@ async def test_hostile_model_output_is_cut_and_pings_nobody(llm_world: tuple[Dis
     assert len(message["embeds"][0]["description"]) <= 4096
     edit = next(r for r in reversed(emu.requests) if r.method == "PATCH" and "@original" in r.path)
     assert edit.body["allowed_mentions"]["parse"] == []
+
+
+async def test_concurrent_requests_ask_the_model_once(llm_world: tuple[DiscordEmulator, FakeLLM]) -> None:
+    emu, fake = llm_world
+    handles = [await emu.slash_command("summary", {"post": "What RAG is for"}, locale="en-US") for _ in range(4)]
+    for handle in handles:
+        assert (await handle.message(edits=1))["embeds"][0]["description"] == GOOD_ANSWER
+    assert len(fake.requests) == 1
