@@ -2,18 +2,16 @@
 
 Summaries are computed at ingest and stored, so serving one is a read. The order of
 preference: a language model's (when configured; see `bot.llm`), the stored extractive
-summary, and for a store ingested before summaries existed, the post's description.
+summary, and for a post not yet summarised, its description.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from bot.lookup import gist
 from bot.store import Post, Store
-
-_SENTENCES = {"short": 1, "standard": 3, "long": 6}
+from bot.summarize import Summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,23 +21,10 @@ class ShownSummary:
     model: str | None = None
 
 
-def join_sentences(sentences: tuple[str, ...] | list[str]) -> str:
-    """Japanese sentences run on without spaces; Latin-script ones need one between them."""
-    out = ""
-    for sentence in sentences:
-        if out and out[-1] in ".!?\"')" and sentence[:1].isascii():
-            out += " "
-        out += sentence
-    return out
-
-
 async def stored_summary(store: Store, post: Post, length: str) -> ShownSummary:
     sentences = await store.get_summary(post.id, length)
     if sentences is not None:
-        return ShownSummary(join_sentences(sentences), "summary_source.extractive")
-    description = gist(post)
-    if description:
-        return ShownSummary(description, "summary_source.description")
-    # A store ingested before summaries existed: the opening of the cleaned text.
-    opening = re.findall(r"[^\n。！？!?]+[。！？!?]", await store.get_text(post.id) or "")
-    return ShownSummary("".join(opening[: _SENTENCES.get(length, 3)]).strip(), "summary_source.extractive")
+        return ShownSummary(Summary(sentences).text, "summary_source.extractive")
+    # Not summarised yet (ingest stores summaries, so only a post caught mid-ingest): the
+    # description, when it says more than the title.
+    return ShownSummary(gist(post), "summary_source.description")
