@@ -8,25 +8,19 @@ same article again helps nobody.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 from bot.store import Post
+from bot.summarize import char_ngrams, jaccard
 from bot.textnorm import normalize_key
 
 NEAR_DUPLICATE = 0.6
 _OPENING_CHARS = 3000
 
 
-def shingles(text: str, size: int = 3) -> set[str]:
-    compact = "".join(unicodedata.normalize("NFKC", text).casefold().split())[:_OPENING_CHARS]
-    return {compact[i : i + size] for i in range(max(0, len(compact) - size + 1))}
-
-
-def jaccard(a: set[str], b: set[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
+def shingles(text: str) -> set[str]:
+    """Character trigrams of the opening: enough to tell a second version of an article."""
+    return char_ngrams(text[:_OPENING_CHARS])
 
 
 def rank_related(
