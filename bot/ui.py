@@ -14,7 +14,8 @@ import discord
 
 from bot import limits
 from bot.i18n import format_date, t
-from bot.store import Post
+from bot.lookup import suggest_tags, suggest_titles
+from bot.store import Post, Store
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,26 @@ class Paginator(discord.ui.View):
                 await self.interaction.edit_original_response(view=self)
             except discord.HTTPException as exc:  # the message may be gone; nothing to disable then
                 log.debug("could not disable paginator buttons: %s", exc)
+
+
+async def unknown_post_reply(store: Store, interaction: discord.Interaction, query: str) -> None:
+    titles = [title for _, title in await suggest_titles(store, query)]
+    await _not_found_reply(interaction, "unknown_post", query, titles)
+
+
+async def unknown_tag_reply(store: Store, interaction: discord.Interaction, query: str) -> None:
+    await _not_found_reply(interaction, "unknown_tag", query, await suggest_tags(store, query))
+
+
+async def _not_found_reply(
+    interaction: discord.Interaction, message_key: str, query: str, suggestions: Sequence[str]
+) -> None:
+    """Ephemeral "no such post/tag" with the fuzzy "did you mean" suggestions under it."""
+    lines = [t(message_key, interaction.locale, query=limits.cut(query, 100))]
+    if suggestions:
+        lines.append(t("did_you_mean", interaction.locale))
+        lines.extend(f"• {discord.utils.escape_markdown(name)}" for name in suggestions)
+    await reply(interaction, content=limits.cut("\n".join(lines), limits.CONTENT), ephemeral=True)
 
 
 async def reply(interaction: discord.Interaction, **kwargs: object) -> None:

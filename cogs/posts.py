@@ -13,10 +13,20 @@ from discord.ext import commands
 from bot import limits
 from bot.client import KijiBot
 from bot.i18n import format_date, t
-from bot.lookup import gist, resolve_post, suggest_titles, title_choices
+from bot.lookup import gist, resolve_post, title_choices
 from bot.related import rank_related
 from bot.store import Post
-from bot.ui import EMBED_COLOUR, fit_embed, list_pages, post_embed, post_entry, read_button_view, reply
+from bot.ui import (
+    EMBED_COLOUR,
+    fit_embed,
+    list_pages,
+    post_embed,
+    post_entry,
+    read_button_view,
+    reply,
+    unknown_post_reply,
+    unknown_tag_reply,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +35,6 @@ LENGTHS = [
     app_commands.Choice(name=_("Standard"), value="standard"),
     app_commands.Choice(name=_("Long"), value="long"),
 ]
-
-
-async def unknown_post_reply(bot: KijiBot, interaction: discord.Interaction, query: str) -> None:
-    """Ephemeral "no such post" with up to five fuzzy suggestions."""
-    suggestions = await suggest_titles(bot.store, query)
-    lines = [t("unknown_post", interaction.locale, query=limits.cut(query, 100))]
-    if suggestions:
-        lines.append(t("did_you_mean", interaction.locale))
-        lines.extend(f"• {discord.utils.escape_markdown(title)}" for _, title in suggestions)
-    await reply(interaction, content=limits.cut("\n".join(lines), limits.CONTENT), ephemeral=True)
 
 
 class PostsCog(commands.Cog):
@@ -57,7 +57,7 @@ class PostsCog(commands.Cog):
     ) -> None:
         found = await resolve_post(self.bot.store, post)
         if found is None:
-            await unknown_post_reply(self.bot, interaction, post)
+            await unknown_post_reply(self.bot.store, interaction, post)
             return
         if self.bot.llm is not None:
             await interaction.response.defer(thinking=True)  # a model may take seconds to answer
@@ -74,7 +74,7 @@ class PostsCog(commands.Cog):
     ) -> None:
         locale = interaction.locale
         if tag and await self.bot.store.tag_by_key(tag) is None:
-            await self.bot.get_cog("TagsCog").unknown_tag_reply(interaction, tag)  # type: ignore[union-attr]
+            await unknown_tag_reply(self.bot.store, interaction, tag)
             return
         posts = await self.bot.store.latest(count, tag)
         if not posts:
@@ -88,7 +88,7 @@ class PostsCog(commands.Cog):
     @app_commands.describe(tag=_("Only posts with this tag"))
     async def random(self, interaction: discord.Interaction, tag: str | None = None) -> None:
         if tag and await self.bot.store.tag_by_key(tag) is None:
-            await self.bot.get_cog("TagsCog").unknown_tag_reply(interaction, tag)  # type: ignore[union-attr]
+            await unknown_tag_reply(self.bot.store, interaction, tag)
             return
         post = await self.bot.store.random_post(tag)
         if post is None:
@@ -104,7 +104,7 @@ class PostsCog(commands.Cog):
         locale = interaction.locale
         found = await resolve_post(self.bot.store, post)
         if found is None:
-            await unknown_post_reply(self.bot, interaction, post)
+            await unknown_post_reply(self.bot.store, interaction, post)
             return
         candidates = await self.bot.store.related_candidates(found.id)
         texts = await self.bot.store.texts([found.id, *(c.id for c in candidates)])

@@ -10,8 +10,8 @@ from discord.ext import commands
 from bot import limits
 from bot.client import KijiBot
 from bot.i18n import t
-from bot.lookup import gist, suggest_tags, tag_choices
-from bot.ui import PAGE_SIZE, Paginator, list_pages, page_embed, post_entry, reply
+from bot.lookup import gist, tag_choices
+from bot.ui import PAGE_SIZE, Paginator, list_pages, page_embed, post_entry, reply, unknown_tag_reply
 
 
 class TagsCog(commands.Cog):
@@ -21,15 +21,6 @@ class TagsCog(commands.Cog):
     async def tag_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=n, value=v) for n, v in await tag_choices(self.bot.store, current)]
 
-    async def unknown_tag_reply(self, interaction: discord.Interaction, query: str) -> None:
-        """Ephemeral "no such tag" with up to five fuzzy suggestions."""
-        suggestions = await suggest_tags(self.bot.store, query)
-        lines = [t("unknown_tag", interaction.locale, query=limits.cut(query, 100))]
-        if suggestions:
-            lines.append(t("did_you_mean", interaction.locale))
-            lines.extend(f"• {discord.utils.escape_markdown(name)}" for name in suggestions)
-        await reply(interaction, content=limits.cut("\n".join(lines), limits.CONTENT), ephemeral=True)
-
     @app_commands.command(name=_("tag"), description=_("List the posts with a tag"))
     @app_commands.describe(tag=_("The tag"))
     @app_commands.autocomplete(tag=tag_autocomplete)
@@ -37,7 +28,7 @@ class TagsCog(commands.Cog):
         locale = interaction.locale
         name = await self.bot.store.tag_by_key(tag)
         if name is None:
-            await self.unknown_tag_reply(interaction, tag)
+            await unknown_tag_reply(self.bot.store, interaction, tag)
             return
         total = await self.bot.store.count_posts_by_tag(name)
         page_count = max(1, -(-total // PAGE_SIZE))
