@@ -18,6 +18,7 @@ subset of character 3-grams so it stays roughly linear in the post's length.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import re
@@ -58,6 +59,49 @@ class CleanedBody:
                 parts.append(section.heading)
             parts.extend(block.text for block in section.blocks)
         return "\n\n".join(parts)
+
+    @property
+    def outline(self) -> str:
+        """The structure `text` flattens away, so the store can rebuild this body without re-cleaning.
+
+        JSON: one `[heading level (0: none), heading length, [[block kind, length], ...]]` per
+        section, lengths in characters of `text`'s parts in order.
+        """
+        return json.dumps(
+            [
+                [section.level if section.heading else 0, len(section.heading or ""),
+                 [[block.kind, len(block.text)] for block in section.blocks]]
+                for section in self.sections
+            ],
+            separators=(",", ":"),
+        )  # fmt: skip
+
+    @classmethod
+    def from_outline(cls, text: str, outline: str) -> CleanedBody:
+        """The body `text` and `outline` were taken from (without its tables, which summaries leave out).
+
+        A missing or inconsistent outline gives one untitled section of paragraphs, one per
+        `text` part: worse summaries, never an error.
+        """
+        try:
+            sections = []
+            at = 0
+            for level, heading_length, blocks in json.loads(outline):
+                heading = None
+                if level:
+                    heading, at = text[at : at + heading_length], at + heading_length + 2
+                parts = []
+                for kind, length in blocks:
+                    parts.append(Block(kind, text[at : at + length]))
+                    at += length + 2
+                sections.append(Section(heading, level, tuple(parts)))
+            body = cls(tuple(sections), ())
+            if body.text == text:
+                return body
+        except (ValueError, TypeError):
+            pass
+        blocks = tuple(Block("paragraph", part) for part in text.split("\n\n") if part.strip())
+        return cls((Section(None, 0, blocks),) if blocks else (), ())
 
     @property
     def search_text(self) -> str:

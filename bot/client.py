@@ -32,7 +32,7 @@ from bot.jekyll import Site
 from bot.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
 from bot.settings import Settings
 from bot.store import Post, Store
-from bot.summaries import stored_summary
+from bot.summaries import shown_summary
 from bot.ui import PAGINATOR_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -176,9 +176,9 @@ class KijiBot(commands.Bot):
                     log.warning("language model summary of post %d failed: %s; using the extractive one", post.id, exc)
                     fallback_note = True
                 else:
-                    await self.store.put_summary(post.id, length, self.llm.source, PROMPT_VERSION, [answer])
+                    await self.store.put_summaries(post.id, self.llm.source, PROMPT_VERSION, {length: [answer]})
                     return answer, t("summary_source.llm", locale, model=model)
-        shown = await stored_summary(self.store, post, length)
+        shown = await shown_summary(self.store, post, length)
         text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
         source = "summary_source.llm_fallback" if fallback_note else shown.source
         return text, t(source, locale)

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot import fts
-from bot.cleaning import clean_body, reading_time_minutes
-from bot.jekyll import PostError, Site, find_post_files, parse_post
+from bot.cleaning import CleanedBody, clean_body, reading_time_minutes
+from bot.jekyll import ParsedPost, PostError, Site, find_post_files, parse_post
 from bot.store import FileState, PostRecord, Store
-from bot.summarize import SUMMARIZER_VERSION, summarize_all
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +36,9 @@ CHUNK_SIZE = 64
 WRITE_BATCH = 512
 # Below this many files to parse, a process pool costs more than it saves.
 POOL_THRESHOLD = 2 * CHUNK_SIZE
+# Bump when cleaning or search tokenising changes what they make from the same file: the
+# next ingest re-derives every post stored by another version, changed on disk or not.
+DERIVED_VERSION = "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +105,24 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> PostRecord | None:
-    """Parse and clean one file into a storable record; None when it is unpublished.
+def parse_and_clean(data: bytes, rel_path: str, site: Site) -> tuple[ParsedPost, CleanedBody | None]:
+    """Jekyll's reading of one file and its cleaned body (None when unpublished: nothing to clean).
 
     Raises PostError (with the path and what is wrong) for a broken post.
     """
     parsed = parse_post(data, rel_path, site)
-    if not parsed.published:
+    return parsed, clean_body(parsed.body, parsed.title) if parsed.published else None
+
+
+def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> PostRecord | None:
+    """Parse, clean and tokenise one file into a storable record; None when it is unpublished.
+
+    Raises PostError (with the path and what is wrong) for a broken post.
+    """
+    parsed, cleaned = parse_and_clean(data, rel_path, site)
+    if cleaned is None:
         return None
-    cleaned = clean_body(parsed.body, parsed.title)
     text = cleaned.text
-    summaries = summarize_all(parsed.title, cleaned)
     reading_time = parsed.reading_time or reading_time_minutes(text)
     return PostRecord(
         path=parsed.path,
@@ -134,11 +143,8 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
         title_tokens=fts.index_tokens(parsed.title),
         body_tokens=fts.index_tokens(cleaned.search_text),
         file=state,
-        # An unavailable summary is stored as no sentences: "no summary", not garbage.
-        summaries={
-            length.value: summary.sentences if summary.available else () for length, summary in summaries.items()
-        },
-        summary_version=SUMMARIZER_VERSION,
+        outline=cleaned.outline,
+        derived_version=DERIVED_VERSION,
     )
 
 
@@ -175,7 +181,7 @@ def _plan(
 ) -> tuple[list[_Job], int, list[str], list[FailedPost]]:
     """Stat every post file: (jobs to read, unchanged count, stored paths now gone, unreadable).
 
-    Files in `stale` (summaries made by an older summariser) are re-read even if unchanged.
+    Files in `stale` (derived by another cleaner/tokeniser version) are re-read even if unchanged.
     """
     jobs: list[_Job] = []
     unchanged = 0
@@ -212,7 +218,7 @@ async def ingest(
     """Make the store match the posts of `site`; one broken post never stops the rest."""
     started = time.perf_counter()
     known = await store.file_states()
-    stale = await store.paths_with_stale_summaries(SUMMARIZER_VERSION)
+    stale = await store.paths_with_stale_derivations(DERIVED_VERSION)
     jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known, stale)
     report = IngestReport(unchanged=unchanged, failed=failed)
     total = len(jobs)

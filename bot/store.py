@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,6 +131,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX posts_title_lookup ON posts (date_utc DESC, id DESC, title_key, title);
     CREATE INDEX posts_file_state ON posts (path, file_size, file_mtime_ns, content_hash);
     """,
+    # 5: summaries move off the ingest path (made on first request, then cached), so a post
+    # keeps its cleaned body's structure to be summarised from; and which cleaner/tokeniser
+    # made a row's derived columns, so a new one re-derives them. '' = made before this.
+    """
+    ALTER TABLE posts ADD COLUMN outline TEXT NOT NULL DEFAULT '';
+    ALTER TABLE posts ADD COLUMN derived_version TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
@@ -171,9 +178,8 @@ class PostRecord(PostMeta):
     title_tokens: str
     body_tokens: str
     file: FileState
-    # length ("short" | "standard" | "long") → sentences, made by the extractive summariser.
-    summaries: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    summary_version: str = ""
+    outline: str = ""  # CleanedBody.outline: rebuilds the cleaned body from `text` for summaries
+    derived_version: str = ""  # which cleaner/tokeniser made text, outline and tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +309,8 @@ def delivery_nonce(subscription_id: int, post_path: str) -> str:
 # The post row's columns written from a PostRecord (besides path and the two timestamps).
 _WRITTEN_COLUMNS = (
     "jekyll_id", "url", "abs_url", "slug", "title", "title_key", "date_utc", "date_iso", "author", "excerpt",
-    "description", "reading_time", "text", "file_size", "file_mtime_ns", "content_hash",
+    "description", "reading_time", "text", "file_size", "file_mtime_ns", "content_hash", "outline",
+    "derived_version",
 )  # fmt: skip
 _UPSERT_POST = (
     f"INSERT INTO posts (path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
@@ -318,6 +325,7 @@ def _post_values(r: PostRecord) -> tuple[object, ...]:
     return (
         r.jekyll_id, r.url, r.abs_url, r.slug, r.title, normalize_key(r.title), r.date_utc, r.date_iso, r.author,
         r.excerpt, r.description, r.reading_time, r.text, r.file.size, r.file.mtime_ns, r.file.content_hash,
+        r.outline, r.derived_version,
     )  # fmt: skip
 
 
@@ -506,13 +514,18 @@ class Store:
                     removed += 1
             term_ids: dict[str, dict[str, int]] = {}
             for record in upserts:
-                if await self._post_id(record.path) is None:
+                known_id = await self._post_id(record.path)
+                if known_id is None:
                     added += 1
                 else:
                     updated += 1
+                    # summaries of the old content (a language model's too) will never be shown again
+                    await db.execute(
+                        "DELETE FROM summaries WHERE post_id = ? AND content_hash != ?",
+                        (known_id, record.file.content_hash),
+                    )
                 post_id = await self._upsert_post(record, now)
                 await self._write_terms(post_id, record, term_ids)
-                await self._write_summaries(post_id, record, now)
             if removed or updated:  # an edit can drop a post's last use of a tag
                 await self._drop_unused_terms()
             await db.execute("COMMIT")
@@ -580,48 +593,38 @@ class Store:
             [(category_id, post_id, position) for position, category_id in enumerate(category_ids)],
         )
 
-    async def _write_summaries(self, post_id: int, r: PostRecord, now: float) -> None:
-        # Any summary made from older content (including a language model's) is stale now.
-        await self._db.execute(
-            "DELETE FROM summaries WHERE post_id = ? AND content_hash != ?", (post_id, r.file.content_hash)
-        )
-        await self._db.executemany(
-            "INSERT OR REPLACE INTO summaries (post_id, length, source, version, content_hash, sentences, "
-            "created_at) VALUES (?, ?, 'extractive', ?, ?, ?, ?)",
-            [
-                (post_id, length, r.summary_version, r.file.content_hash, json.dumps(list(sentences)), now)
-                for length, sentences in r.summaries.items()
-            ],
-        )
-
     @_serialized
-    async def paths_with_stale_summaries(self, version: str) -> set[str]:
-        """Posts whose extractive summaries were made by another summariser version (or are missing)."""
-        async with self._db.execute(
-            "SELECT path FROM posts p WHERE NOT EXISTS (SELECT 1 FROM summaries s WHERE s.post_id = p.id "
-            "AND s.source = 'extractive' AND s.version = ? AND s.content_hash = p.content_hash)",
-            (version,),
-        ) as cur:
+    async def paths_with_stale_derivations(self, version: str) -> set[str]:
+        """Posts whose cleaned text, outline or index tokens were made by another cleaner/tokeniser."""
+        async with self._db.execute("SELECT path FROM posts WHERE derived_version != ?", (version,)) as cur:
             return {str(row[0]) for row in await cur.fetchall()}
 
     @_serialized
-    async def get_summary(self, post_id: int, length: str, source: str = "extractive") -> tuple[str, ...] | None:
-        """Stored summary sentences for the post's current content, or None."""
+    async def get_summary(
+        self, post_id: int, length: str, source: str = "extractive", version: str | None = None
+    ) -> tuple[str, ...] | None:
+        """Stored summary sentences for the post's current content (and `version`, if given), or None."""
         async with self._db.execute(
             "SELECT s.sentences FROM summaries s JOIN posts p ON p.id = s.post_id "
-            "WHERE s.post_id = ? AND s.length = ? AND s.source = ? AND s.content_hash = p.content_hash",
-            (post_id, length, source),
+            "WHERE s.post_id = ? AND s.length = ? AND s.source = ? AND s.content_hash = p.content_hash "
+            "AND (? IS NULL OR s.version = ?)",
+            (post_id, length, source, version, version),
         ) as cur:
             row = await cur.fetchone()
         return tuple(json.loads(row[0])) if row else None
 
     @_serialized
-    async def put_summary(self, post_id: int, length: str, source: str, version: str, sentences: Sequence[str]) -> None:
-        """Cache a summary made on demand (a language model's) against the post's current content."""
-        await self._db.execute(
+    async def put_summaries(
+        self, post_id: int, source: str, version: str, by_length: Mapping[str, Sequence[str]]
+    ) -> None:
+        """Cache summaries made on demand against the post's current content, all lengths at once."""
+        await self._db.executemany(
             "INSERT OR REPLACE INTO summaries (post_id, length, source, version, content_hash, sentences, created_at) "
             "SELECT id, ?, ?, ?, content_hash, ?, ? FROM posts WHERE id = ?",
-            (length, source, version, json.dumps(list(sentences)), time.time(), post_id),
+            [
+                (length, source, version, json.dumps(list(sentences)), time.time(), post_id)
+                for length, sentences in by_length.items()
+            ],
         )
 
     async def _drop_unused_terms(self) -> None:
@@ -708,6 +711,13 @@ class Store:
         async with self._db.execute("SELECT text FROM posts WHERE id = ?", (post_id,)) as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else None
+
+    @_serialized
+    async def get_text_and_outline(self, post_id: int) -> tuple[str, str] | None:
+        """The cleaned text and its CleanedBody.outline, to summarise a post without re-reading its file."""
+        async with self._db.execute("SELECT text, outline FROM posts WHERE id = ?", (post_id,)) as cur:
+            row = await cur.fetchone()
+        return (str(row[0]), str(row[1])) if row else None
 
     @_serialized
     async def related_candidates(self, post_id: int, limit: int = 200, now: float | None = None) -> list[Post]:

@@ -1,17 +1,21 @@
 """Which summary a reader sees for a post, and where it came from.
 
-Summaries are computed at ingest and stored, so serving one is a read. The order of
-preference: a language model's (when configured; see `bot.llm`), the stored extractive
-summary, and for a post not yet summarised, its description.
+Extractive summaries are made the first time someone asks for a post's summary, from
+the cleaned body the store already holds, then cached against the post's content and
+the summariser's version. Summarising every post at ingest would triple the cold
+ingest's work for summaries most posts never need; one post costs a few milliseconds.
+The order of preference: a language model's (when configured; see `bot.llm`), the
+extractive summary, and for a post with no cleaned body stored, its description.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.cleaning import CleanedBody
 from bot.lookup import gist
 from bot.store import Post, Store
-from bot.summarize import Summary
+from bot.summarize import SUMMARIZER_VERSION, Summary, summarize_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +25,26 @@ class ShownSummary:
     model: str | None = None
 
 
-async def stored_summary(store: Store, post: Post, length: str) -> ShownSummary:
-    sentences = await store.get_summary(post.id, length)
+async def extractive_summary(store: Store, post: Post, length: str) -> tuple[str, ...] | None:
+    """The summary's sentences (empty: the post has no prose to summarise), or None if the post is gone."""
+    cached = await store.get_summary(post.id, length, version=SUMMARIZER_VERSION)
+    if cached is not None:
+        return cached
+    stored = await store.get_text_and_outline(post.id)
+    if stored is None:
+        return None
+    body = CleanedBody.from_outline(*stored)
+    # An unavailable summary is cached as no sentences: "no summary", not garbage.
+    made = {
+        str(kind): summary.sentences if summary.available else ()
+        for kind, summary in summarize_all(post.title, body).items()
+    }
+    await store.put_summaries(post.id, "extractive", SUMMARIZER_VERSION, made)
+    return made.get(length)
+
+
+async def shown_summary(store: Store, post: Post, length: str) -> ShownSummary:
+    sentences = await extractive_summary(store, post, length)
     if sentences is not None:
         return ShownSummary(Summary(sentences).text, "summary_source.extractive")
-    # Not summarised yet (ingest stores summaries, so only a post caught mid-ingest): the
-    # description, when it says more than the title.
     return ShownSummary(gist(post), "summary_source.description")

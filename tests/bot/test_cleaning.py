@@ -211,6 +211,21 @@ def test_clean_body_never_raises_on_any_text(text: str) -> None:
     assert isinstance(clean_body(text).has_prose, bool)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("#*-[]()。、あア漢aZ 1\n")), max_size=300))
+def test_outline_rebuilds_the_cleaned_body_from_its_text(text: str) -> None:
+    body = clean_body(text)
+    assert CleanedBody.from_outline(body.text, body.outline).sections == body.sections
+
+
+def test_a_broken_outline_gives_paragraphs_not_an_error() -> None:
+    body = clean_body(f"## 見出し\n\n{SENT_A}\n\n- {SENT_B}")
+    for outline in ("", "not json", "[[2, 3, []]]", '[["x"]]', '[[0, 0, [["paragraph", 5]]]]'):
+        rebuilt = CleanedBody.from_outline(body.text, outline)
+        assert [b.text for s in rebuilt.sections for b in s.blocks] == body.text.split("\n\n")
+        assert {b.kind for s in rebuilt.sections for b in s.blocks} == {"paragraph"}
+
+
 # --- the real corpus sample -------------------------------------------------------------------------
 
 
@@ -234,6 +249,11 @@ def cleaned(corpus_site: Path) -> dict[str, tuple[dict, str, CleanedBody]]:
 
 
 RESIDUE = re.compile(r"---END---|\{:|\{%|\{\{|\|---|\*\*|\]\(|</?[A-Za-z][A-Za-z0-9]*[\s>/]|###")
+
+
+def test_corpus_outlines_rebuild_every_body(cleaned: dict) -> None:
+    for name, (_, _, body) in cleaned.items():
+        assert CleanedBody.from_outline(body.text, body.outline).sections == body.sections, name
 
 
 def test_corpus_has_no_markup_residue(cleaned: dict) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from factories import write_post
 
-from bot.ingest import CHUNK_SIZE, ingest
+from bot.ingest import CHUNK_SIZE, DERIVED_VERSION, ingest
 from bot.jekyll import MAX_POST_BYTES, load_site
 from bot.store import Store
-from bot.summarize import SUMMARIZER_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,18 +200,21 @@ async def test_hard_crash_between_batches_leaves_a_consistent_store(tmp_path: Pa
         await store.close()
 
 
-async def test_summaries_are_stored_at_ingest_and_redone_for_a_new_summariser(
+async def test_posts_derived_by_another_cleaner_version_are_rederived(
     posts: Path, store: Store, tmp_path: Path
 ) -> None:
     site = load_site(posts)
     await ingest(store, site)
-    post = await store.get_post_by_path("_posts/2025-01-01-first.md")
-    assert post is not None
-    for length in ("short", "standard", "long"):
-        assert await store.get_summary(post.id, length) is not None
-    # Pretend the stored summaries came from an older summariser version.
+    # Pretend one post was cleaned and tokenised by an older Kiji.
     with sqlite3.connect(tmp_path / "kiji.sqlite3") as raw:
-        raw.execute("UPDATE summaries SET version = 'old' WHERE post_id = ?", (post.id,))
+        raw.execute(
+            "UPDATE posts SET derived_version = 'old', outline = '' WHERE path = ?", ("_posts/2025-01-01-first.md",)
+        )
+    assert await store.paths_with_stale_derivations(DERIVED_VERSION) == {"_posts/2025-01-01-first.md"}
     report = await ingest(store, site)
     assert (report.updated, report.unchanged) == (1, 2)
-    assert await store.paths_with_stale_summaries(SUMMARIZER_VERSION) == set()
+    assert await store.paths_with_stale_derivations(DERIVED_VERSION) == set()
+    post = await store.get_post_by_path("_posts/2025-01-01-first.md")
+    assert post is not None
+    stored = await store.get_text_and_outline(post.id)
+    assert stored is not None and stored[1] != ""

@@ -135,7 +135,7 @@ class TestSearch:
                 record("rag", "RAGの基礎", "検索拡張生成 (RAG) はLLMに外部知識を与える。RAGs are popular."),
                 record("storage", "Storage costs", "Cloud storage pricing for AI workloads and 推論 servers."),
                 record("infer", "推論コストの削減", "モデルの推論コストを下げる方法。AI chips help."),
-                record("body-ai", "Chips", "This text mentions AI only in the body and NEAR ( quotes \" here."),
+                record("body-ai", "Chips", 'This text mentions AI only in the body and NEAR ( quotes " here.'),
             ],
             now=NOW,
         )

@@ -1,0 +1,73 @@
+"""Extractive summaries are made on first request from the stored body, then cached."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.cleaning import clean_body
+from bot.ingest import ingest
+from bot.jekyll import load_site, parse_post
+from bot.store import Store
+from bot.summaries import extractive_summary, shown_summary
+from bot.summarize import SUMMARIZER_VERSION, Summary, summarize_all
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = "2025-12-10-metallama-4llm-seed.md"
+
+
+@pytest.fixture
+async def seeded(tmp_path: Path):
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    shutil.copy2(REPO / "examples" / "posts" / SEED, posts / SEED)
+    store = await Store.open(tmp_path / "kiji.sqlite3")
+    site = load_site(posts)
+    await ingest(store, site)
+    (post,) = await store.all_posts()
+    yield store, post, site, tmp_path / "kiji.sqlite3"
+    await store.close()
+
+
+def _made_from_the_file(site) -> dict[str, tuple[str, ...]]:
+    parsed = parse_post((site.root / SEED).read_bytes(), f"_posts/{SEED}", site)
+    return {str(k): s.sentences for k, s in summarize_all(parsed.title, clean_body(parsed.body, parsed.title)).items()}
+
+
+async def test_first_request_summarises_the_stored_body_like_the_file(seeded) -> None:
+    store, post, site, _ = seeded
+    assert await store.get_summary(post.id, "standard") is None  # ingest no longer summarises
+    expected = _made_from_the_file(site)
+    assert expected["standard"]  # the seed article has prose to summarise
+    for length in ("short", "standard", "long"):
+        assert await extractive_summary(store, post, length) == expected[length]
+    shown = await shown_summary(store, post, "standard")
+    assert (shown.text, shown.source) == (Summary(expected["standard"]).text, "summary_source.extractive")
+
+
+async def test_summaries_are_cached_and_redone_for_a_new_summariser(seeded) -> None:
+    store, post, _, db_path = seeded
+    first = await extractive_summary(store, post, "long")
+    assert await store.get_summary(post.id, "long", version=SUMMARIZER_VERSION) == first
+    # A cached row is served as it is, whatever it says ...
+    with sqlite3.connect(db_path) as raw:
+        raw.execute("UPDATE summaries SET sentences = '[\"cached.\"]' WHERE post_id = ?", (post.id,))
+    assert await extractive_summary(store, post, "long") == ("cached.",)
+    # ... until it was made by another summariser version.
+    with sqlite3.connect(db_path) as raw:
+        raw.execute("UPDATE summaries SET version = 'old' WHERE post_id = ?", (post.id,))
+    assert await extractive_summary(store, post, "long") == first
+
+
+async def test_a_changed_post_drops_its_old_summaries(seeded) -> None:
+    store, post, site, db_path = seeded
+    await extractive_summary(store, post, "short")
+    path = site.root / SEED
+    path.write_bytes(path.read_bytes() + "\n\n追記の段落です。新しい内容が加わりました。\n".encode())
+    report = await ingest(store, site)
+    assert report.updated == 1
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("SELECT count(*) FROM summaries WHERE post_id = ?", (post.id,)).fetchone() == (0,)
