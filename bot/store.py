@@ -316,7 +316,6 @@ _UPSERT_POST = (
     f"INSERT INTO posts (path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
     f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 3))}) ON CONFLICT (path) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in (*_WRITTEN_COLUMNS, "updated_at"))
-    + " RETURNING id"
 )
 
 
@@ -507,25 +506,11 @@ class Store:
                     "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE path = ?",
                     (state.size, state.mtime_ns, path),
                 )
-            for path in removals:
-                post_id = await self._post_id(path)
-                if post_id is not None:
-                    await self._delete_post(post_id)
-                    removed += 1
-            term_ids: dict[str, dict[str, int]] = {}
-            for record in upserts:
-                known_id = await self._post_id(record.path)
-                if known_id is None:
-                    added += 1
-                else:
-                    updated += 1
-                    # summaries of the old content (a language model's too) will never be shown again
-                    await db.execute(
-                        "DELETE FROM summaries WHERE post_id = ? AND content_hash != ?",
-                        (known_id, record.file.content_hash),
-                    )
-                post_id = await self._upsert_post(record, now)
-                await self._write_terms(post_id, record, term_ids)
+            for post_id in (await self._post_ids(list(removals))).values():
+                await self._delete_post(post_id)
+                removed += 1
+            if upserts:
+                added, updated = await self._write_posts(upserts, now)
             if removed or updated:  # an edit can drop a post's last use of a tag
                 await self._drop_unused_terms()
             await db.execute("COMMIT")
@@ -535,63 +520,78 @@ class Store:
             raise
         return added, updated, removed
 
-    async def _post_id(self, path: str) -> int | None:
-        async with self._db.execute("SELECT id FROM posts WHERE path = ?", (path,)) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else None
-
     async def _delete_post(self, post_id: int) -> None:
         await self._db.execute("DELETE FROM post_search WHERE rowid = ?", (post_id,))
         await self._db.execute("DELETE FROM posts WHERE id = ?", (post_id,))
 
-    async def _upsert_post(self, r: PostRecord, now: float) -> int:
-        """Insert or update the post row (keeping when it was first seen), then its index entry."""
-        async with self._db.execute(_UPSERT_POST, (r.path, *_post_values(r), now, now)) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        post_id = int(row[0])
-        # Tags, categories and the index entry are rewritten whole: cheaper than diffing.
-        for statement in (
-            "DELETE FROM post_search WHERE rowid = ?",
-            "DELETE FROM post_tags WHERE post_id = ?",
-            "DELETE FROM post_categories WHERE post_id = ?",
-        ):
-            await self._db.execute(statement, (post_id,))
-        await self._db.execute(
-            "INSERT INTO post_search (rowid, title, body) VALUES (?, ?, ?)", (post_id, r.title_tokens, r.body_tokens)
-        )
-        return post_id
-
-    async def _term_id(self, table: str, name: str, known: dict[str, int]) -> int:
-        """The id of a tag or category, created on first use; `known` caches them for a batch."""
-        key = normalize_key(name)
-        if key in known:
-            return known[key]
-        # `table` is one of two literal table names chosen by the caller below, never user input.
+    async def _post_ids(self, paths: Sequence[str]) -> dict[str, int]:
         async with self._db.execute(
-            f"INSERT INTO {table} (key, name) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET key = key RETURNING id",
-            (key, name),
+            "SELECT path, id FROM posts WHERE path IN (SELECT value FROM json_each(?))", (json.dumps(list(paths)),)
         ) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        known[key] = int(row[0])
-        return known[key]
+            return {str(path): int(post_id) for path, post_id in await cur.fetchall()}
 
-    async def _write_terms(self, post_id: int, r: PostRecord, cache: dict[str, dict[str, int]]) -> None:
-        tags = _unique_by_key(r.tags)
-        tag_ids = [await self._term_id("tags", tag, cache.setdefault("tags", {})) for tag in tags]
-        await self._db.executemany(
+    async def _write_posts(self, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
+        """Upsert the posts, their tags, categories and index entries; returns (added, updated).
+
+        Statement by statement over the whole batch (a few round trips, not a dozen per post),
+        and the index entries last: a statement that may need undoing (an upsert, an insert
+        into a table with a unique key) opens a savepoint, and FTS5 flushes its pending terms
+        to a new segment at every savepoint. Interleaved, that wrote one tiny segment per post
+        and tripled the cost of a cold ingest.
+        """
+        db = self._db
+        known = await self._post_ids([r.path for r in records])
+        if known:
+            changed = [(known[r.path], r.file.content_hash) for r in records if r.path in known]
+            # summaries of the old content (a language model's too) will never be shown again
+            await db.executemany("DELETE FROM summaries WHERE post_id = ? AND content_hash != ?", changed)
+            # tags, categories and the index entry are rewritten whole: cheaper than diffing
+            for statement in (
+                "DELETE FROM post_search WHERE rowid = ?",
+                "DELETE FROM post_tags WHERE post_id = ?",
+                "DELETE FROM post_categories WHERE post_id = ?",
+            ):
+                await db.executemany(statement, [(post_id,) for post_id, _ in changed])
+        # first_seen_at is only set on insert: the upsert's update leaves it alone
+        await db.executemany(_UPSERT_POST, [(r.path, *_post_values(r), now, now) for r in records])
+        ids = await self._post_ids([r.path for r in records])
+        tag_ids = await self._term_ids("tags", [tag for r in records for tag in r.tags])
+        await db.executemany(
             "INSERT INTO post_tags (tag_id, date_utc, post_id, position) VALUES (?, ?, ?, ?)",
-            [(tag_id, r.date_utc, post_id, position) for position, tag_id in enumerate(tag_ids)],
+            [
+                (tag_ids[normalize_key(tag)], r.date_utc, ids[r.path], position)
+                for r in records
+                for position, tag in enumerate(_unique_by_key(r.tags))
+            ],
         )
-        categories = _unique_by_key(r.categories)
-        category_ids = [
-            await self._term_id("categories", name, cache.setdefault("categories", {})) for name in categories
-        ]
-        await self._db.executemany(
+        category_ids = await self._term_ids("categories", [name for r in records for name in r.categories])
+        await db.executemany(
             "INSERT INTO post_categories (category_id, post_id, position) VALUES (?, ?, ?)",
-            [(category_id, post_id, position) for position, category_id in enumerate(category_ids)],
+            [
+                (category_ids[normalize_key(name)], ids[r.path], position)
+                for r in records
+                for position, name in enumerate(_unique_by_key(r.categories))
+            ],
         )
+        await db.executemany(
+            "INSERT INTO post_search (rowid, title, body) VALUES (?, ?, ?)",
+            [(ids[r.path], r.title_tokens, r.body_tokens) for r in records],
+        )
+        return len(records) - len(known), len(known)
+
+    async def _term_ids(self, table: str, names: Sequence[str]) -> dict[str, int]:
+        """Ids of tags or categories by normalised key, creating the missing ones (first spelling wins)."""
+        unique = _unique_by_key(names)
+        # `table` is one of two literal table names chosen by the caller, never user input.
+        await self._db.executemany(
+            f"INSERT INTO {table} (key, name) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            [(normalize_key(name), name) for name in unique],
+        )
+        async with self._db.execute(
+            f"SELECT key, id FROM {table} WHERE key IN (SELECT value FROM json_each(?))",
+            (json.dumps([normalize_key(name) for name in unique]),),
+        ) as cur:
+            return {str(key): int(term_id) for key, term_id in await cur.fetchall()}
 
     @_serialized
     async def paths_with_stale_derivations(self, version: str) -> set[str]:
