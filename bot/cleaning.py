@@ -22,11 +22,12 @@ import json
 import logging
 import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
+
+from bot.textnorm import nfkc
 
 logger = logging.getLogger(__name__)
 
@@ -654,7 +655,7 @@ def _trim_unfinished(text: str) -> str:
 
 def _dedup_key(text: str) -> str:
     # strip first: NFKC then mostly sees text it leaves alone, which is its fast path
-    return unicodedata.normalize("NFKC", _DEDUP_STRIP.sub("", text)).casefold()
+    return nfkc(_DEDUP_STRIP.sub("", text)).casefold()
 
 
 def _shingles(key: str) -> set[str]:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import operator
 import re
-import unicodedata
+
+from bot.textnorm import nfkc
 
 # Han, Hiragana, Katakana (incl. the prolonged sound mark), Hangul and CJK symbols that
 # carry meaning inside words. Everything else that is a letter or digit is "word" script.
@@ -34,7 +35,7 @@ _TOKEN_RUN = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[^\W_{_CJK_CLASS}]+
 
 
 def _normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
+    return nfkc(text).casefold()
 
 
 def index_tokens(text: str) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 from bot import limits
 from bot.fts import query_terms
+from bot.textnorm import nfkc
 
 WINDOW = 60
 
@@ -16,7 +15,7 @@ def snippet(text: str, query: str, width: int = WINDOW) -> str:
     Searching happens on NFKC/lower-cased text, so the excerpt is shown NFKC-normalised
     too (full-width Latin becomes ordinary Latin); positions then line up exactly.
     """
-    shown = " ".join(unicodedata.normalize("NFKC", text).split())
+    shown = " ".join(nfkc(text).split())
     folded = shown.lower()
     position = -1
     term_length = 0

@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
+
+from bot.textnorm import nfkc
 
 if TYPE_CHECKING:
     from bot.cleaning import CleanedBody
@@ -385,7 +386,7 @@ MIN_SENTENCE_CONTENT = 12
 
 def normalize(text: str) -> str:
     """NFKC + casefold: one notion of "the same characters" for every comparison here."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    return nfkc(text).casefold()
 
 
 def content_chars(text: str) -> str:
