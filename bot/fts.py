@@ -32,6 +32,8 @@ _CJK_CLASS = (
     "\U00020000-\U0002fa1f"  # CJK extensions
 )
 _TOKEN_RUN = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[^\W_{_CJK_CLASS}]+)")
+_ANY_RUN = re.compile(rf"[{_CJK_CLASS}]+|[^\W_{_CJK_CLASS}]+")
+_CJK_START = re.compile(f"[{_CJK_CLASS}]")
 
 
 def _normalise(text: str) -> str:
@@ -40,15 +42,16 @@ def _normalise(text: str) -> str:
 
 def index_tokens(text: str) -> str:
     """The space-separated token stream stored in the FTS table for `text`."""
+    # findall, not finditer + lastgroup: one C call for all runs; a run's first character
+    # tells its script. Bigrams are built in C by map().
     tokens: list[str] = []
-    for match in _TOKEN_RUN.finditer(_normalise(text)):
-        run = match.group()
-        if match.lastgroup == "cjk":
-            # Overlapping bigrams, built in C by map(); then the run's last character.
-            tokens.extend(map(operator.add, run, run[1:]))
-            tokens.append(run[-1])
+    extend, append = tokens.extend, tokens.append
+    for run in _ANY_RUN.findall(_normalise(text)):
+        if _CJK_START.match(run):
+            extend(map(operator.add, run, run[1:]))
+            append(run[-1])  # the run's last character, for one-character queries
         else:
-            tokens.append(run)
+            append(run)
     return " ".join(tokens)
 
 
