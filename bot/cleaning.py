@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
@@ -697,7 +697,7 @@ class _Deduper:
         self.shingles: list[set[str] | None] = []  # full shingle sets, built only when compared
         self.sampled: list[set[str]] = []
         self.position: list[int] = []  # index into `kept` for each indexed block
-        self.postings: dict[str, list[int]] = {}
+        self.postings: defaultdict[str, list[int]] = defaultdict(list)
 
     def add(self, raw: _Raw) -> None:
         if raw.kind in ("break", "heading"):
@@ -727,7 +727,7 @@ class _Deduper:
             self.shingles[first] = None
             self.sampled[first] = sampled
             for shingle in sampled:
-                posting = self.postings.setdefault(shingle, [])
+                posting = self.postings[shingle]
                 if first not in posting:
                     posting.append(first)
             for ident in nearby:
@@ -756,8 +756,9 @@ class _Deduper:
         self.shingles.append(None)
         self.sampled.append(sampled)
         self.position.append(len(self.kept))
+        postings = self.postings
         for shingle in sampled:
-            self.postings.setdefault(shingle, []).append(ident)
+            postings[shingle].append(ident)
         self.kept.append(raw)
 
     def _pair(self, key: str, sampled: set[str], ident: int) -> tuple[set[str], set[str]]:
@@ -781,8 +782,11 @@ class _Deduper:
             )
         )
         contained: list[int] = []
+        own_half = max(1, len(sampled) // 2)
+        all_sampled = self.sampled
         for cand, shared in counts.items():
-            if shared < max(1, min(len(sampled), len(self.sampled[cand])) // 2):
+            # at least half of the smaller sample in common, or it cannot be a near-copy
+            if shared < own_half and shared < max(1, len(all_sampled[cand]) // 2):
                 continue
             mine, other = self._pair(key, sampled, cand)
             inter = len(mine & other)
