@@ -33,7 +33,7 @@ Measures (share of posts whose summary has at least one):
   content characters of the body (the second window catches "title + opening" descriptions).
   Most descriptions are the body's opening, which would
   reward lead-3 for copying rather than summarising.
-- **posts/s**: `summarize_all` (all three lengths, as ingest does) over pre-cleaned bodies
+- **posts/s**: `summarize_all` (all three lengths, as a first /summary request does) over pre-cleaned bodies
   on one pinned core, best of several rounds; cleaning is timed separately.
 """
 

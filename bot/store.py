@@ -187,7 +187,6 @@ class Post(PostMeta):
     """A stored post as the rest of Kiji sees it."""
 
     id: int
-    first_seen_at: float
 
     def scheduled(self, now: float | None = None) -> bool:
         """A post dated in the future is stored but not served until its date arrives."""
@@ -330,7 +329,7 @@ def _post_values(r: PostRecord) -> tuple[object, ...]:
 
 _POST_COLUMNS = (
     "p.id, p.path, p.jekyll_id, p.url, p.abs_url, p.slug, p.title, p.date_utc, p.date_iso, "
-    "p.author, p.excerpt, p.description, p.reading_time, p.first_seen_at"
+    "p.author, p.excerpt, p.description, p.reading_time"
 )
 
 
@@ -675,7 +674,6 @@ class Store:
                 excerpt=row[10],  # type: ignore[arg-type]
                 description=row[11],  # type: ignore[arg-type]
                 reading_time=int(row[12]),  # type: ignore[call-overload]
-                first_seen_at=float(row[13]),  # type: ignore[arg-type]
             )
             for row in rows
         ]

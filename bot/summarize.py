@@ -878,7 +878,7 @@ def summarize(title: str, body: CleanedBody, length: SummaryLength = SummaryLeng
 
 
 def summarize_all(title: str, body: CleanedBody) -> dict[SummaryLength, Summary]:
-    """All three lengths from one scoring pass: ingest stores every length."""
+    """All three lengths from one scoring pass: the first request for a post caches every length."""
     prep = _prepare(title or "", body)
     return {length: _select(prep, length) for length in SummaryLength}
 

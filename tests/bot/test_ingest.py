@@ -15,7 +15,7 @@ from factories import write_post
 
 from bot.ingest import CHUNK_SIZE, DERIVED_VERSION, ingest
 from bot.jekyll import MAX_POST_BYTES, load_site
-from bot.store import Store
+from bot.store import MIGRATIONS, Store, _split_sql
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,7 +149,7 @@ CRASHING_INGEST = textwrap.dedent(
     import asyncio, os, signal, sys
     from bot.ingest import ingest
     from bot.jekyll import load_site
-    from bot.store import Store
+    from bot.store import MIGRATIONS, Store, _split_sql
 
     async def main():
         store = await Store.open(sys.argv[2])
@@ -218,3 +218,27 @@ async def test_posts_derived_by_another_cleaner_version_are_rederived(
     assert post is not None
     stored = await store.get_text_and_outline(post.id)
     assert stored is not None and stored[1] != ""
+
+
+async def test_a_store_from_before_outlines_is_upgraded_and_rederived(posts: Path, tmp_path: Path) -> None:
+    """A version-4 store (summaries made at ingest, no outlines) keeps its posts and gets outlines."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        for script in MIGRATIONS[:4]:
+            for statement in _split_sql(script):
+                raw.execute(statement)
+        raw.execute("PRAGMA user_version = 4")
+    store = await Store.open(path)
+    try:
+        site = load_site(posts)
+        assert (await ingest(store, site)).added == 3
+        with sqlite3.connect(path) as raw:  # what a version-4 Kiji left behind
+            raw.execute("UPDATE posts SET outline = '', derived_version = ''")
+        assert len(await store.paths_with_stale_derivations(DERIVED_VERSION)) == 3
+        report = await ingest(store, site)
+        assert (report.added, report.updated, report.removed) == (0, 3, 0)
+        for post in await store.all_posts():
+            stored = await store.get_text_and_outline(post.id)
+            assert stored is not None and stored[1].startswith("[")
+    finally:
+        await store.close()

@@ -30,7 +30,6 @@ def post(**changes: object) -> Post:
         "excerpt": None,
         "description": None,
         "reading_time": 7,
-        "first_seen_at": NOW,
     }
     values.update(changes)
     return Post(**values)  # type: ignore[arg-type]
