@@ -34,9 +34,11 @@ from pathlib import Path
 import yaml
 
 from bench._common import CORPUS, Row, base_parser, emit, ms, peak_rss_mb, secs, verdict
+from bot import fts
 from bot import ingest as ingest_module
-from bot.ingest import CHUNK_SIZE, _Job, _process_chunk, ingest, parse_and_clean
-from bot.jekyll import Site, find_post_files, load_site
+from bot.cleaning import clean_body
+from bot.ingest import CHUNK_SIZE, _Job, _process_chunk, content_hash, ingest, parse_and_clean
+from bot.jekyll import Site, find_post_files, load_site, parse_post
 from bot.store import PostRecord, Store
 
 WORK = Path("/tmp/kiji-bench/ingest")
@@ -73,6 +75,30 @@ def warm_page_cache(paths: list[Path]) -> None:
 
 
 # --------------------------------------------------------------------------- stage (a)
+
+
+def per_post_costs(jobs: list[_Job], site: Site, sample: int = 183) -> dict[str, float]:
+    """Milliseconds per post on one core for each step, over `sample` posts spread over all: where time goes."""
+    totals = dict.fromkeys(("read + YAML (floor)", "hash", "parse (Jekyll)", "clean", "tokenise"), 0.0)
+    chosen = jobs[:: max(1, len(jobs) // sample)]
+    for job in chosen:
+        data = Path(job.abs_path).read_bytes()
+        started = time.perf_counter()
+        content_hash(data)
+        hashed = time.perf_counter()
+        parsed = parse_post(data, job.rel_path, site)
+        parsed_at = time.perf_counter()
+        cleaned = clean_body(parsed.body, parsed.title)
+        cleaned_at = time.perf_counter()
+        fts.index_tokens(parsed.title)
+        fts.index_tokens(cleaned.search_text)
+        tokenised = time.perf_counter()
+        totals["hash"] += hashed - started
+        totals["parse (Jekyll)"] += parsed_at - hashed
+        totals["clean"] += cleaned_at - parsed_at
+        totals["tokenise"] += tokenised - cleaned_at
+    totals["read + YAML (floor)"] = floor_read_and_yaml([Path(job.abs_path) for job in chosen])
+    return {step: seconds / len(chosen) * 1000 for step, seconds in totals.items()}
 
 
 def floor_read_and_yaml(paths: list[Path]) -> float:
@@ -284,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         Row("peak RSS of the benchmark process", f"{peak_rss_mb():.0f} MiB"),
     ]
+    costs = per_post_costs(jobs, site)
+    rows.append(Row("per post, one core: " + ", ".join(f"{step} {ms_:.2f} ms" for step, ms_ in costs.items())))
     if failed_a or cold_report.get("failed"):
         rows.append(Row("posts that failed to prepare", f"{failed_a} (stage a), {cold_report.get('failed')} (ingest)"))
     raw = {
@@ -302,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "noop_seconds": noop,
         "new_post": new,
         "peak_rss_mib": peak_rss_mb(),
+        "per_post_ms_one_core": costs,
     }
     emit(f"Ingest: {len(jobs)} posts (corpus sample × {args.copies})", rows, raw, args.json)
     return 0
