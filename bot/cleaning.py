@@ -382,6 +382,8 @@ def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
     in_fence: str | None = None
     i = 0
     n = len(lines)
+    # A third of a post's paragraphs repeat earlier ones byte for byte: strip each text once.
+    stripped_texts: dict[str, str] = {}
 
     def flush() -> _Raw | None:
         nonlocal para, para_kind
@@ -392,7 +394,9 @@ def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
         para = []
         para_kind = "paragraph"
         bold_only = raw_text.startswith("**") and raw_text.endswith("**") and raw_text.count("**") == 2
-        cleaned = _strip_inline(raw_text)
+        cleaned = stripped_texts.get(raw_text)
+        if cleaned is None:
+            cleaned = stripped_texts[raw_text] = _strip_inline(raw_text)
         if not cleaned or not any(ch.isalnum() for ch in cleaned):
             return None
         return _Raw(kind, cleaned, bold_only=bold_only)
@@ -537,6 +541,7 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
                 return None
             break
     out: list[_Raw] = []
+    verdicts: dict[str, bool] = {}  # repeated blocks are judged once
     in_prompt = False
     skip_level = 0  # inside a boilerplate section: drop until a heading at this level or above
     for raw in raws:
@@ -562,11 +567,13 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
             if _PROMPT_END.match(raw.text):
                 in_prompt = False
             continue
-        if _CHATTER.match(raw.text) or _DROP_BLOCK.search(raw.text):
-            continue
-        if _is_noise(raw.text):
-            continue
-        out.append(raw)
+        unwanted = verdicts.get(raw.text)
+        if unwanted is None:
+            unwanted = verdicts[raw.text] = bool(
+                _CHATTER.match(raw.text) or _DROP_BLOCK.search(raw.text) or _is_noise(raw.text)
+            )
+        if not unwanted:
+            out.append(raw)
     return out
 
 
