@@ -31,6 +31,7 @@ from bot.ingest import IngestReport, ingest
 from bot.jekyll import Site
 from bot.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
 from bot.settings import Settings
+from bot.singleflight import SingleFlight
 from bot.store import Post, Store
 from bot.summaries import shown_summary
 from bot.ui import PAGINATOR_TIMEOUT
@@ -98,6 +99,7 @@ class KijiBot(commands.Bot):
         self.paginator_timeout = PAGINATOR_TIMEOUT
         self.llm: LLMClient | None = None
         self._llm_locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._summary_flights = SingleFlight()  # a fan-out summarises a new post once, not per channel
         if settings.llm_base_url and settings.llm_model:
             self.llm = LLMClient(
                 LLMConfig(
@@ -178,7 +180,7 @@ class KijiBot(commands.Bot):
                 else:
                     await self.store.put_summaries(post.id, self.llm.source, PROMPT_VERSION, {length: [answer]})
                     return answer, t("summary_source.llm", locale, model=model)
-        shown = await shown_summary(self.store, post, length)
+        shown = await shown_summary(self.store, post, length, self._summary_flights)
         text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
         source = "summary_source.llm_fallback" if fallback_note else shown.source
         return text, t(source, locale)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.cleaning import CleanedBody
 from bot.lookup import gist
+from bot.singleflight import SingleFlight
 from bot.store import Post, Store
 from bot.summarize import SUMMARIZER_VERSION, Summary, summarize_all
 
@@ -25,26 +26,36 @@ class ShownSummary:
     model: str | None = None
 
 
-async def extractive_summary(store: Store, post: Post, length: str) -> tuple[str, ...] | None:
-    """The summary's sentences (empty: the post has no prose to summarise), or None if the post is gone."""
+async def extractive_summary(
+    store: Store, post: Post, length: str, flights: SingleFlight | None = None
+) -> tuple[str, ...] | None:
+    """The summary's sentences (empty: the post has no prose to summarise), or None if the post is gone.
+
+    With `flights`, concurrent first requests for one post summarise it once.
+    """
     cached = await store.get_summary(post.id, length, version=SUMMARIZER_VERSION)
     if cached is not None:
         return cached
-    stored = await store.get_text_and_outline(post.id)
-    if stored is None:
-        return None
-    body = CleanedBody.from_outline(*stored)
-    # An unavailable summary is cached as no sentences: "no summary", not garbage.
-    made = {
-        str(kind): summary.sentences if summary.available else ()
-        for kind, summary in summarize_all(post.title, body).items()
-    }
-    await store.put_summaries(post.id, "extractive", SUMMARIZER_VERSION, made)
-    return made.get(length)
+
+    async def make() -> dict[str, tuple[str, ...]] | None:
+        stored = await store.get_text_and_outline(post.id)
+        if stored is None:
+            return None
+        body = CleanedBody.from_outline(*stored)
+        # An unavailable summary is cached as no sentences: "no summary", not garbage.
+        made = {
+            str(kind): summary.sentences if summary.available else ()
+            for kind, summary in summarize_all(post.title, body).items()
+        }
+        await store.put_summaries(post.id, "extractive", SUMMARIZER_VERSION, made)
+        return made
+
+    made = await (flights.run(("extractive", post.id), make) if flights is not None else make())
+    return None if made is None else made.get(length)
 
 
-async def shown_summary(store: Store, post: Post, length: str) -> ShownSummary:
-    sentences = await extractive_summary(store, post, length)
+async def shown_summary(store: Store, post: Post, length: str, flights: SingleFlight | None = None) -> ShownSummary:
+    sentences = await extractive_summary(store, post, length, flights)
     if sentences is not None:
         return ShownSummary(Summary(sentences).text, "summary_source.extractive")
     return ShownSummary(gist(post), "summary_source.description")
