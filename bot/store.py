@@ -524,10 +524,19 @@ class Store:
         await self._db.execute("DELETE FROM posts WHERE id = ?", (post_id,))
 
     async def _post_ids(self, paths: Sequence[str]) -> dict[str, int]:
-        async with self._db.execute(
-            "SELECT path, id FROM posts WHERE path IN (SELECT value FROM json_each(?))", (json.dumps(list(paths)),)
-        ) as cur:
-            return {str(path): int(post_id) for path, post_id in await cur.fetchall()}
+        return await self._ids_by("SELECT path, id FROM posts WHERE path IN ({marks})", paths)
+
+    async def _ids_by(self, template: str, names: Sequence[str]) -> dict[str, int]:
+        """name → id for a `SELECT name, id … IN ({marks})` query, in chunks under SQLite's parameter limit.
+
+        Placeholders rather than a JSON array: a name may hold any character, NUL included.
+        """
+        found: dict[str, int] = {}
+        for start in range(0, len(names), 500):
+            chunk = list(names[start : start + 500])
+            async with self._db.execute(template.format(marks=", ".join("?" * len(chunk))), chunk) as cur:
+                found.update((str(name), int(row_id)) for name, row_id in await cur.fetchall())
+        return found
 
     async def _write_posts(self, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
         """Upsert the posts, their tags, categories and index entries; returns (added, updated).
@@ -586,11 +595,9 @@ class Store:
             f"INSERT INTO {table} (key, name) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
             [(normalize_key(name), name) for name in unique],
         )
-        async with self._db.execute(
-            f"SELECT key, id FROM {table} WHERE key IN (SELECT value FROM json_each(?))",
-            (json.dumps([normalize_key(name) for name in unique]),),
-        ) as cur:
-            return {str(key): int(term_id) for key, term_id in await cur.fetchall()}
+        return await self._ids_by(
+            f"SELECT key, id FROM {table} WHERE key IN ({{marks}})", [normalize_key(name) for name in unique]
+        )
 
     @_serialized
     async def paths_with_stale_derivations(self, version: str) -> set[str]:

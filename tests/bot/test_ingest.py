@@ -242,3 +242,13 @@ async def test_a_store_from_before_outlines_is_upgraded_and_rederived(posts: Pat
             assert stored is not None and stored[1].startswith("[")
     finally:
         await store.close()
+
+
+async def test_a_tag_holding_a_nul_character_does_not_stop_its_batch(posts: Path, store: Store) -> None:
+    # YAML's "\0" escape: any character can reach the store as a tag name.
+    write_post(posts, "2025-01-04-odd.md", "Odd tags", "変わったタグの記事です。", tags='["a\\0b", AI]')
+    report = await ingest(store, load_site(posts))
+    assert (report.added, report.failed) == (4, [])
+    odd = await store.get_post_by_path("_posts/2025-01-04-odd.md")
+    assert odd is not None and odd.tags == ("a\x00b", "AI")
+    assert {t.name: t.count for t in await store.tags()}["AI"] == 2
