@@ -8,39 +8,37 @@ same post a thousand times before the first result reached the cache.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
-from typing import TypeVar
+from collections.abc import Coroutine, Hashable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
 class SingleFlight:
-    """`run(key, make)`: the first caller for `key` runs `make`; callers arriving meanwhile get its outcome."""
+    """`run(key, make)`: the first caller for `key` starts `make()`; callers arriving meanwhile share its outcome.
+
+    The computation runs in its own task and every caller, the first included, waits for it
+    through `shield`: a caller that is cancelled (an interaction that timed out) leaves the
+    computation, and everyone else waiting on it, untouched.
+    """
 
     def __init__(self) -> None:
-        self._running: dict[Hashable, asyncio.Future[object]] = {}
+        self._running: dict[Hashable, asyncio.Task[Any]] = {}
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._running
 
-    async def run(self, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
-        running = self._running.get(key)
-        if running is not None:
-            # shield: a waiter that is cancelled must not cancel the computation the others share
-            return await asyncio.shield(running)  # type: ignore[return-value]
-        outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._running[key] = outcome
-        try:
-            result = await make()
-        except asyncio.CancelledError:
-            outcome.cancel()
-            raise
-        except BaseException as exc:
-            outcome.set_exception(exc)
-            outcome.exception()  # retrieved: no "never retrieved" warning when nobody waited
-            raise
-        else:
-            outcome.set_result(result)
-            return result
-        finally:
+    async def run(self, key: Hashable, make: Any) -> Any:
+        task = self._running.get(key)
+        if task is None:
+            coroutine: Coroutine[Any, Any, Any] = make()
+            task = asyncio.create_task(coroutine)
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(task)
+
+    def _forget(self, key: Hashable, done: asyncio.Task[Any]) -> None:
+        if self._running.get(key) is done:
             del self._running[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: no "never retrieved" warning when every caller left

@@ -77,3 +77,22 @@ async def test_a_cancelled_waiter_does_not_cancel_the_shared_computation() -> No
     assert await leader == 42
     with pytest.raises(asyncio.CancelledError):
         await waiter
+
+
+async def test_cancelling_the_first_caller_leaves_the_others_their_result() -> None:
+    flights = SingleFlight()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def make() -> str:
+        started.set()
+        await release.wait()
+        return "summary"
+
+    first = asyncio.create_task(flights.run("k", make))
+    others = [asyncio.create_task(flights.run("k", make)) for _ in range(3)]
+    await started.wait()
+    first.cancel()
+    release.set()
+    assert await asyncio.gather(*others) == ["summary"] * 3
+    with pytest.raises(asyncio.CancelledError):
+        await first
