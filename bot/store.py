@@ -183,6 +183,15 @@ class PostRecord(PostMeta):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredBody:
+    """A post's cleaned text as stored, and what it was made from (content hash, derived version)."""
+
+    text: str
+    outline: str
+    made_from: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Post(PostMeta):
     """A stored post as the rest of Kiji sees it."""
 
@@ -550,16 +559,20 @@ class Store:
         db = self._db
         known = await self._post_ids([r.path for r in records])
         if known:
-            changed = [(known[r.path], r.file.content_hash) for r in records if r.path in known]
-            # summaries of the old content (a language model's too) will never be shown again
-            await db.executemany("DELETE FROM summaries WHERE post_id = ? AND content_hash != ?", changed)
+            changed = [(known[r.path], r.file.content_hash, r.derived_version) for r in records if r.path in known]
+            # summaries of the old content or of its old cleaning (a language model's too) will never be shown
+            await db.executemany(
+                "DELETE FROM summaries WHERE post_id = ?1 AND (content_hash != ?2 "
+                "OR ?3 != (SELECT derived_version FROM posts WHERE id = ?1))",
+                changed,
+            )
             # tags, categories and the index entry are rewritten whole: cheaper than diffing
             for statement in (
                 "DELETE FROM post_search WHERE rowid = ?",
                 "DELETE FROM post_tags WHERE post_id = ?",
                 "DELETE FROM post_categories WHERE post_id = ?",
             ):
-                await db.executemany(statement, [(post_id,) for post_id, _ in changed])
+                await db.executemany(statement, [(post_id,) for post_id, _, _ in changed])
         # first_seen_at is only set on insert: the upsert's update leaves it alone
         await db.executemany(_UPSERT_POST, [(r.path, *_post_values(r), now, now) for r in records])
         ids = await self._post_ids([r.path for r in records])
@@ -621,14 +634,26 @@ class Store:
 
     @_serialized
     async def put_summaries(
-        self, post_id: int, source: str, version: str, by_length: Mapping[str, Sequence[str]]
+        self,
+        post_id: int,
+        source: str,
+        version: str,
+        by_length: Mapping[str, Sequence[str]],
+        made_from: tuple[str, str] | None = None,
     ) -> None:
-        """Cache summaries made on demand against the post's current content, all lengths at once."""
+        """Cache summaries made on demand against the post's current content, all lengths at once.
+
+        `made_from` (StoredBody.made_from of the text summarised): cache nothing if the post was
+        re-ingested meanwhile, so a summary of the old text never sits under the new content.
+        """
+        content_hash, derived_version = made_from if made_from is not None else (None, None)
+        check = (content_hash, content_hash, derived_version)
         await self._db.executemany(
             "INSERT OR REPLACE INTO summaries (post_id, length, source, version, content_hash, sentences, created_at) "
-            "SELECT id, ?, ?, ?, content_hash, ?, ? FROM posts WHERE id = ?",
+            "SELECT id, ?, ?, ?, content_hash, ?, ? FROM posts WHERE id = ? "
+            "AND (? IS NULL OR (content_hash = ? AND derived_version = ?))",
             [
-                (length, source, version, json.dumps(list(sentences)), time.time(), post_id)
+                (length, source, version, json.dumps(list(sentences)), time.time(), post_id, *check)
                 for length, sentences in by_length.items()
             ],
         )
@@ -718,11 +743,13 @@ class Store:
         return str(row[0]) if row else None
 
     @_serialized
-    async def get_text_and_outline(self, post_id: int) -> tuple[str, str] | None:
+    async def get_text_and_outline(self, post_id: int) -> StoredBody | None:
         """The cleaned text and its CleanedBody.outline, to summarise a post without re-reading its file."""
-        async with self._db.execute("SELECT text, outline FROM posts WHERE id = ?", (post_id,)) as cur:
+        async with self._db.execute(
+            "SELECT text, outline, content_hash, derived_version FROM posts WHERE id = ?", (post_id,)
+        ) as cur:
             row = await cur.fetchone()
-        return (str(row[0]), str(row[1])) if row else None
+        return StoredBody(str(row[0]), str(row[1]), (str(row[2]), str(row[3]))) if row else None
 
     @_serialized
     async def related_candidates(self, post_id: int, limit: int = 200, now: float | None = None) -> list[Post]:

@@ -41,13 +41,13 @@ async def extractive_summary(
         stored = await store.get_text_and_outline(post.id)
         if stored is None:
             return None
-        body = CleanedBody.from_outline(*stored)
+        body = CleanedBody.from_outline(stored.text, stored.outline)
         # An unavailable summary is cached as no sentences: "no summary", not garbage.
         made = {
             str(kind): summary.sentences if summary.available else ()
             for kind, summary in summarize_all(post.title, body).items()
         }
-        await store.put_summaries(post.id, "extractive", SUMMARIZER_VERSION, made)
+        await store.put_summaries(post.id, "extractive", SUMMARIZER_VERSION, made, made_from=stored.made_from)
         return made
 
     made = await (flights.run(("extractive", post.id), make) if flights is not None else make())

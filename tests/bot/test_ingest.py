@@ -217,7 +217,7 @@ async def test_posts_derived_by_another_cleaner_version_are_rederived(
     post = await store.get_post_by_path("_posts/2025-01-01-first.md")
     assert post is not None
     stored = await store.get_text_and_outline(post.id)
-    assert stored is not None and stored[1] != ""
+    assert stored is not None and stored.outline != ""
 
 
 async def test_a_store_from_before_outlines_is_upgraded_and_rederived(posts: Path, tmp_path: Path) -> None:
@@ -239,7 +239,7 @@ async def test_a_store_from_before_outlines_is_upgraded_and_rederived(posts: Pat
         assert (report.added, report.updated, report.removed) == (0, 3, 0)
         for post in await store.all_posts():
             stored = await store.get_text_and_outline(post.id)
-            assert stored is not None and stored[1].startswith("[")
+            assert stored is not None and stored.outline.startswith("[")
     finally:
         await store.close()
 

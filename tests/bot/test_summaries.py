@@ -71,3 +71,30 @@ async def test_a_changed_post_drops_its_old_summaries(seeded) -> None:
     assert report.updated == 1
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("SELECT count(*) FROM summaries WHERE post_id = ?", (post.id,)).fetchone() == (0,)
+
+
+async def test_a_summary_of_text_replaced_meanwhile_is_not_cached(seeded) -> None:
+    """The post is re-ingested between reading its text and caching the summary made from it."""
+    store, post, site, _ = seeded
+    before = await store.get_text_and_outline(post.id)
+    assert before is not None
+    path = site.root / SEED
+    path.write_bytes(path.read_bytes() + "\n\n追記の段落です。新しい内容が加わりました。\n".encode())
+    assert (await ingest(store, site)).updated == 1
+    old, new = {"short": ["old."]}, {"short": ["new."]}
+    await store.put_summaries(post.id, "extractive", SUMMARIZER_VERSION, old, made_from=before.made_from)
+    assert await store.get_summary(post.id, "short") is None
+    after = await store.get_text_and_outline(post.id)
+    assert after is not None and after.made_from != before.made_from
+    await store.put_summaries(post.id, "extractive", SUMMARIZER_VERSION, new, made_from=after.made_from)
+    assert await store.get_summary(post.id, "short") == ("new.",)
+
+
+async def test_re_deriving_a_post_drops_summaries_of_its_old_cleaning(seeded) -> None:
+    store, post, site, db_path = seeded
+    await extractive_summary(store, post, "short")
+    with sqlite3.connect(db_path) as raw:  # as if an older cleaner had derived the stored text
+        raw.execute("UPDATE posts SET derived_version = 'old' WHERE id = ?", (post.id,))
+    assert (await ingest(store, site)).updated == 1  # same file, re-derived
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("SELECT count(*) FROM summaries WHERE post_id = ?", (post.id,)).fetchone() == (0,)
