@@ -535,17 +535,21 @@ class Store:
     async def _post_ids(self, paths: Sequence[str]) -> dict[str, int]:
         return await self._ids_by("SELECT path, id FROM posts WHERE path IN ({marks})", paths)
 
-    async def _ids_by(self, template: str, names: Sequence[str]) -> dict[str, int]:
-        """name → id for a `SELECT name, id … IN ({marks})` query, in chunks under SQLite's parameter limit.
+    async def _rows_in(self, template: str, values: Sequence[object]) -> list[Any]:
+        """Rows of a `… IN ({marks})` query for `values`, in chunks under SQLite's parameter limit.
 
-        Placeholders rather than a JSON array: a name may hold any character, NUL included.
+        Placeholders, never a JSON array or inlined values: a name may hold any character, NUL included.
         """
-        found: dict[str, int] = {}
-        for start in range(0, len(names), 500):
-            chunk = list(names[start : start + 500])
+        rows: list[Any] = []
+        for start in range(0, len(values), 500):
+            chunk = list(values[start : start + 500])
             async with self._db.execute(template.format(marks=", ".join("?" * len(chunk))), chunk) as cur:
-                found.update((str(name), int(row_id)) for name, row_id in await cur.fetchall())
-        return found
+                rows.extend(await cur.fetchall())
+        return rows
+
+    async def _ids_by(self, template: str, names: Sequence[str]) -> dict[str, int]:
+        """name → id for a `SELECT name, id … IN ({marks})` query."""
+        return {str(name): int(row_id) for name, row_id in await self._rows_in(template, names)}
 
     async def _write_posts(self, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
         """Upsert the posts, their tags, categories and index entries; returns (added, updated).
@@ -712,13 +716,8 @@ class Store:
 
     async def _names_by_post(self, template: str, ids: list[int]) -> dict[int, list[str]]:
         result: dict[int, list[str]] = {}
-        # Placeholders only: the ids travel as parameters, in chunks under SQLite's limit.
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            sql = template.format(marks=", ".join("?" * len(chunk)))
-            async with self._db.execute(sql, chunk) as cur:
-                for post_id, name in await cur.fetchall():
-                    result.setdefault(int(post_id), []).append(str(name))
+        for post_id, name in await self._rows_in(template, ids):
+            result.setdefault(int(post_id), []).append(str(name))
         return result
 
     @_serialized
