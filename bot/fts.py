@@ -32,8 +32,6 @@ _CJK_CLASS = (
     "\U00020000-\U0002fa1f"  # CJK extensions
 )
 _TOKEN_RUN = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[^\W_{_CJK_CLASS}]+)")
-_ANY_RUN = re.compile(rf"[{_CJK_CLASS}]+|[^\W_{_CJK_CLASS}]+")
-_CJK_START = re.compile(f"[{_CJK_CLASS}]")
 
 
 def _normalise(text: str) -> str:
@@ -42,16 +40,16 @@ def _normalise(text: str) -> str:
 
 def index_tokens(text: str) -> str:
     """The space-separated token stream stored in the FTS table for `text`."""
-    # findall, not finditer + lastgroup: one C call for all runs; a run's first character
-    # tells its script. Bigrams are built in C by map().
+    # findall, not finditer + lastgroup: one C call for all runs, each a (cjk, word) pair
+    # with one side empty. Bigrams are built in C by map().
     tokens: list[str] = []
     extend, append = tokens.extend, tokens.append
-    for run in _ANY_RUN.findall(_normalise(text)):
-        if _CJK_START.match(run):
-            extend(map(operator.add, run, run[1:]))
-            append(run[-1])  # the run's last character, for one-character queries
+    for cjk, word in _TOKEN_RUN.findall(_normalise(text)):
+        if cjk:
+            extend(map(operator.add, cjk, cjk[1:]))
+            append(cjk[-1])  # the run's last character, for one-character queries
         else:
-            append(run)
+            append(word)
     return " ".join(tokens)
 
 
