@@ -579,7 +579,8 @@ class Store:
                 await db.executemany(statement, [(post_id,) for post_id, _, _ in changed])
         # first_seen_at is only set on insert: the upsert's update leaves it alone
         await db.executemany(_UPSERT_POST, [(r.path, *_post_values(r), now, now) for r in records])
-        ids = await self._post_ids([r.path for r in records])
+        # the posts already stored kept their ids: only the new ones need looking up
+        ids = known | await self._post_ids([r.path for r in records if r.path not in known])
         tag_ids = await self._term_ids("tags", [tag for r in records for tag in r.tags])
         await db.executemany(
             "INSERT INTO post_tags (tag_id, date_utc, post_id, position) VALUES (?, ?, ?, ?)",
