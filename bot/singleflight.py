@@ -8,7 +8,7 @@ same post a thousand times before the first result reached the cache.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -28,14 +28,13 @@ class SingleFlight:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._running
 
-    async def run(self, key: Hashable, make: Any) -> Any:
+    async def run(self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         task = self._running.get(key)
         if task is None:
-            coroutine: Coroutine[Any, Any, Any] = make()
-            task = asyncio.create_task(coroutine)
+            task = asyncio.create_task(make())
             self._running[key] = task
             task.add_done_callback(lambda done: self._forget(key, done))
-        return await asyncio.shield(task)
+        return await asyncio.shield(task)  # type: ignore[no-any-return]
 
     def _forget(self, key: Hashable, done: asyncio.Task[Any]) -> None:
         if self._running.get(key) is done:
