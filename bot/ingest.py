@@ -203,8 +203,49 @@ def _plan(
         jobs.append(
             _Job(str(abs_path), rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None)
         )
-    gone = sorted(path for path in known if path not in present)
+    gone: list[str] = []
+    for path in sorted(path for path in known if path not in present):
+        kept_because = _hidden_by_an_unreadable_folder(site, path)
+        if kept_because is None:
+            gone.append(path)
+        else:
+            failed.append(FailedPost(path, f"{kept_because}; kept the stored copy"))
     return jobs, unchanged, gone, failed
+
+
+def post_file(site: Site, rel_path: str) -> Path:
+    """Where the post Jekyll calls `rel_path` lives (a plain posts folder stands in for `_posts`)."""
+    if site.posts_only:
+        return site.root / rel_path.removeprefix("_posts/")
+    return site.root / rel_path
+
+
+def _hidden_by_an_unreadable_folder(site: Site, rel_path: str) -> str | None:
+    """Why a stored post the walk did not find may still exist, or None when it is really gone.
+
+    The walk cannot tell a folder it may not list from an empty one, so without this check
+    a permissions slip would delete every post below it, and when the folder came back they
+    would be new posts, announced again.
+    """
+    path = post_file(site, rel_path)
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return f"cannot read the file: {exc.strerror or exc}"
+    # The file is there, yet the walk did not list it: it is excluded now (really gone to
+    # Jekyll), unless a folder on its way could not be listed.
+    folder = path.parent
+    while True:
+        try:
+            with os.scandir(folder):
+                pass
+        except OSError as exc:
+            return f"cannot list the folder {folder}: {exc.strerror or exc}"
+        if folder == site.root or folder.parent == folder:
+            return None
+        folder = folder.parent
 
 
 async def ingest(
@@ -223,6 +264,11 @@ async def ingest(
     report = IngestReport(unchanged=unchanged, failed=failed)
     total = len(jobs)
     done = 0
+    # A post that vanished and a new file with the same bytes is one post renamed or moved
+    # (a date fixed in the file name, say): it keeps its id, and channels that announced it
+    # are not sent it again.
+    renamed_from = {known[path].content_hash: path for path in gone}
+    renamed: set[str] = set()
 
     buffer: list[_Outcome] = []
 
@@ -232,19 +278,22 @@ async def ingest(
         upserts: list[PostRecord] = []
         touches: list[tuple[str, FileState]] = []
         removals: list[str] = []
+        renames: list[tuple[str, str]] = []
         for outcome in buffer:
             if isinstance(outcome, PostRecord):
                 upserts.append(outcome)
+                if outcome.path not in known and (old := renamed_from.pop(outcome.file.content_hash, None)):
+                    renames.append((old, outcome.path))
+                    renamed.add(old)
             elif isinstance(outcome, _Unchanged):
                 touches.append((outcome.path, outcome.state))
                 report.unchanged += 1
             elif isinstance(outcome, _Unpublished):
                 if outcome.path in known:
                     removals.append(outcome.path)
-            else:
-                log.warning("skipped %s: %s", outcome.path, outcome.error)
+            else:  # reported by the caller, from report.failed: the CLI prints it, the bot logs it
                 report.failed.append(outcome)
-        added, updated, removed = await store.write_batch(upserts, removals, touches)
+        added, updated, removed = await store.write_batch(upserts, removals, touches, renames=renames)
         report.added += added
         report.updated += updated
         report.removed += removed
@@ -272,6 +321,7 @@ async def ingest(
     if buffer:
         await flush()
 
+    gone = [path for path in gone if path not in renamed]
     if gone:
         _, _, removed = await store.write_batch(removals=gone)
         report.removed += removed
@@ -287,4 +337,9 @@ def describe_site_problem(root: Path) -> str | None:
         return f"the posts folder {root} does not exist; set KIJI_POSTS_DIR / KIJI_SITE_DIR or pass --posts/--site"
     if not root.is_dir():
         return f"{root} is not a folder; point --posts at the folder holding your Markdown posts"
+    try:
+        with os.scandir(root):
+            pass
+    except OSError as exc:
+        return f"cannot read the folder {root}: {exc.strerror or exc}; check its permissions"
     return None

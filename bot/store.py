@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -400,22 +401,36 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
+    async def open(cls, path: Path | str, create: bool = True) -> Store:
         """A connected, migrated store (for the CLI and tests; the bot connects in setup_hook)."""
         store = cls(path)
-        await store.connect()
+        await store.connect(create=create)
         return store
 
-    async def connect(self) -> None:
-        """Connect, configure and migrate. Raises StoreError with a fix-it message."""
+    async def connect(self, create: bool = True) -> None:
+        """Connect, configure and migrate. Raises StoreError with a fix-it message.
+
+        With `create=False` a missing file is an error rather than a new empty store: a
+        command that only reads would otherwise answer "no posts" from a mistyped path.
+        """
         path = self.path
+        if path.is_dir():
+            raise StoreError(f"the database path {path} is a folder; give the path of a file inside it")
+        if not create and not path.exists():
+            raise StoreError(f"there is no database at {path}; run `kiji ingest` first, or point at the right file")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the folder for the database {path}: {exc.strerror}") from exc
+        opening = aiosqlite.connect(path, isolation_level=None)
         try:
-            db = await aiosqlite.connect(path, isolation_level=None)
+            db = await opening
         except Exception as exc:
+            # aiosqlite's worker thread answers the failed open after the fact: wait for it, or it
+            # reports into an event loop that a short-lived command has already closed.
+            worker = getattr(opening, "_thread", None)
+            if worker is not None:
+                await asyncio.to_thread(worker.join, 5)
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
         self._connection = db
         try:
@@ -498,17 +513,25 @@ class Store:
         removals: Iterable[str] = (),
         touches: Iterable[tuple[str, FileState]] = (),
         now: float | None = None,
+        renames: Iterable[tuple[str, str]] = (),
     ) -> tuple[int, int, int]:
         """Write one batch atomically: a crash leaves either all of it or none of it.
 
         Returns (added, updated, removed). `touches` record a new mtime for files whose
         content hash did not change, so the next run skips them on size + mtime alone.
+        `renames` (old path, new path) move a stored post, its id and its announcements to
+        the path of one of `upserts` before the upserts are written: a rename counts as updated.
         """
         now = time.time() if now is None else now
         added = updated = removed = 0
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
         try:
+            for old_path, new_path in renames:
+                await db.execute("UPDATE posts SET path = ? WHERE path = ?", (new_path, old_path))
+                await db.execute(
+                    "UPDATE OR IGNORE deliveries SET post_path = ? WHERE post_path = ?", (new_path, old_path)
+                )
             for path, state in touches:
                 await db.execute(
                     "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE path = ?",
@@ -523,8 +546,13 @@ class Store:
                 await self._drop_unused_terms()
             await db.execute("COMMIT")
             self._generation += 1
-        except BaseException:
+        except BaseException as exc:
             await db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # read-only file, full disk: the user can fix it
+                raise StoreError(
+                    f"cannot write to the database {self.path}: {exc}; make the file and its folder writable"
+                    " and check the disk has room"
+                ) from exc
             raise
         return added, updated, removed
 

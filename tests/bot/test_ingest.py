@@ -252,3 +252,43 @@ async def test_a_tag_holding_a_nul_character_does_not_stop_its_batch(posts: Path
     odd = await store.get_post_by_path("_posts/2025-01-04-odd.md")
     assert odd is not None and odd.tags == ("a\x00b", "AI")
     assert {t.name: t.count for t in await store.tags()}["AI"] == 2
+
+
+async def test_a_renamed_post_keeps_its_id_and_is_not_announced_again(posts: Path, store: Store) -> None:
+    site = load_site(posts)
+    await ingest(store, site)
+    subscription = await store.subscribe(guild_id=1, channel_id=2, channel_kind="text")
+    write_post(posts, "2025-01-04-news.md", "速報", "新しいモデルが出ました。", tags="[AI]")
+    await ingest(store, site)
+    assert await store.enqueue_new_posts(max_burst=10) == {subscription.id: (1, 0)}
+    (pending,) = await store.pending_deliveries()
+    await store.mark_sent(pending, message_id=99)
+    before = await store.get_post_by_path("_posts/2025-01-04-news.md")
+
+    # The date in the file name was wrong: the author renames it (and tidies an old post into a folder).
+    (posts / "2025-01-04-news.md").rename(posts / "2025-01-05-news.md")
+    (posts / "archive").mkdir()
+    (posts / "2025-01-02-second.md").rename(posts / "archive" / "2025-01-02-second.md")
+    report = await ingest(store, site)
+
+    assert (report.added, report.updated, report.removed, report.failed) == (0, 2, 0, [])
+    after = await store.get_post_by_path("_posts/2025-01-05-news.md")
+    assert before is not None and after is not None and after.id == before.id
+    assert after.date_iso.startswith("2025-01-05")
+    assert await store.get_post_by_path("_posts/2025-01-04-news.md") is None
+    assert await store.enqueue_new_posts(max_burst=10) == {}
+    assert [(d.post_path, d.state) for d in await store.deliveries()] == [("_posts/2025-01-05-news.md", "sent")]
+    assert [h.post.path for h in await store.search("RAG")] == ["_posts/archive/2025-01-02-second.md"]
+
+
+async def test_a_deleted_post_and_a_new_copy_of_another_are_told_apart(posts: Path, store: Store) -> None:
+    """Only identical bytes make a rename: an edited file under a new name is a new post."""
+    site = load_site(posts)
+    await ingest(store, site)
+    old = await store.get_post_by_path("_posts/2025-01-01-first.md")
+    (posts / "2025-01-01-first.md").unlink()
+    write_post(posts, "2025-01-06-first-v2.md", "最初の記事 第二版", "推論コストについての新しい本文です。")
+    report = await ingest(store, site)
+    assert (report.added, report.updated, report.removed) == (1, 0, 1)
+    new = await store.get_post_by_path("_posts/2025-01-06-first-v2.md")
+    assert old is not None and new is not None and new.id != old.id
