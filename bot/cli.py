@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -55,21 +56,22 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     overrides: dict[str, object] = {}
     if getattr(args, "posts", None):
-        overrides["posts_dir"] = Path(args.posts)
+        overrides["posts_dir"] = Path(args.posts).expanduser()
         overrides["site_dir"] = None
     if getattr(args, "site", None):
-        overrides["site_dir"] = Path(args.site)
+        overrides["site_dir"] = Path(args.site).expanduser()
     if getattr(args, "db", None):
-        overrides["db_path"] = Path(args.db)
+        overrides["db_path"] = Path(args.db).expanduser()
     if overrides:
         settings = replace(settings, **overrides)
     return settings
 
 
 @contextlib.asynccontextmanager
-async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
+async def _opened_store(settings: Settings, create: bool = False) -> AsyncIterator[Store]:
+    """The store; only `kiji ingest` may create it, so a mistyped path is an error, not an empty answer."""
     try:
-        store = await Store.open(settings.db_path)
+        store = await Store.open(settings.db_path, create=create)
     except StoreError as exc:
         raise CommandFailed(f"{exc} (set KIJI_DB_PATH or pass --db)") from exc
     try:
@@ -109,8 +111,11 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
         site = settings.load_site()
     except PostError as exc:
         raise CommandFailed(f"cannot read the site configuration {exc}") from exc
+    except OSError as exc:
+        problem = f"cannot read {exc.filename or root}: {exc.strerror or exc}; check its permissions"
+        raise CommandFailed(problem) from exc
     bar = _ProgressBar(sys.stderr) if not as_json else None
-    async with _opened_store(settings) as store:
+    async with _opened_store(settings, create=True) as store:
         try:
             report: IngestReport = await ingest(store, site, progress=bar)
         except StoreError as exc:
@@ -139,11 +144,33 @@ async def run_posts(settings: Settings, out: TextIO, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _paths_meant(settings: Settings, ref: str) -> list[str]:
+    """Stored paths `ref` may mean: Jekyll's own (`_posts/x.md`), or the file as the user sees it.
+
+    A plain posts folder is stored as `_posts/…`, so `x.md` or `my-posts/x.md` (from the
+    current folder) name the same post.
+    """
+    ref = ref.replace("\\", "/")
+    meant = [ref]
+    try:
+        inside = Path(ref).resolve().relative_to(settings.source_dir.resolve()).as_posix()
+    except (ValueError, OSError):
+        inside = None
+    if inside:
+        meant.append(inside)
+        meant.append(f"_posts/{inside}")
+    meant.append(f"_posts/{ref}")
+    return list(dict.fromkeys(meant))
+
+
 async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> int:
     async with _opened_store(settings) as store:
-        post = await store.get_post(int(ref)) if ref.isdigit() else None
-        if post is None:
-            post = await store.get_post_by_path(ref.replace("\\", "/"))
+        # only an id SQLite can hold: "²" is a digit to str.isdigit, and 10**20 overflows
+        is_id = ref.isascii() and ref.isdigit() and int(ref) < 2**63
+        post = await store.get_post(int(ref)) if is_id else None
+        for path in [] if post else _paths_meant(settings, ref):
+            if (post := await store.get_post_by_path(path)) is not None:
+                break
         text = await store.get_text(post.id) if post else None
     if post is None:
         if as_json:
@@ -284,6 +311,16 @@ async def _summarize(args: argparse.Namespace, out: TextIO) -> int:
     return summarize_files(args.files, args.length, args.json, out)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number; give 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiji", description="Kiji (記事): serve a Jekyll blog's articles on Discord.")
     parser.add_argument("--version", action="version", version=f"kiji {__version__}")
@@ -293,23 +330,24 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, *, source: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if source:
-            p.add_argument("--posts", metavar="DIR", help="a plain folder of Markdown posts (default KIJI_POSTS_DIR)")
-            p.add_argument("--site", metavar="DIR", help="a Jekyll site root with _config.yml (default KIJI_SITE_DIR)")
+            where = p.add_mutually_exclusive_group()
+            where.add_argument("--posts", metavar="DIR", help="a plain folder of Markdown posts (KIJI_POSTS_DIR)")
+            where.add_argument("--site", metavar="DIR", help="a Jekyll site root with _config.yml (KIJI_SITE_DIR)")
         p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
 
     command("ingest", "load new, changed and deleted posts into the store", source=True)
     command("posts", "list every stored post")
-    p = command("post", "show one post with its cleaned text")
+    p = command("post", "show one post with its cleaned text", source=True)
     p.add_argument("ref", metavar="ID_OR_PATH")
     command("tags", "list tags with their post counts")
     p = command("tag", "list the posts with a tag, newest first")
     p.add_argument("tag")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=_positive, default=50, help="at most this many posts (default 50)")
     p = command("search", "full-text search (Japanese and English), most relevant first")
     p.add_argument("query")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_positive, default=20, help="at most this many posts (default 20)")
     p = sub.add_parser("summarize", help="summarise Markdown files directly (no store needed)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--length", choices=["short", "standard", "long"], default="standard")
@@ -355,6 +393,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return exc.status if isinstance(exc, CommandFailed) else EXIT_UNUSABLE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `kiji posts | head`: the reader has gone, which is not an error of ours; keep the
+        # interpreter's final flush from raising again into the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

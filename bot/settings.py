@@ -69,9 +69,9 @@ class Settings:
 
         site_dir = text("KIJI_SITE_DIR")
         return cls(
-            posts_dir=Path(text("KIJI_POSTS_DIR") or DEFAULT_POSTS_DIR),
-            site_dir=Path(site_dir) if site_dir else None,
-            db_path=Path(text("KIJI_DB_PATH") or DEFAULT_DB_PATH),
+            posts_dir=Path(text("KIJI_POSTS_DIR") or DEFAULT_POSTS_DIR).expanduser(),
+            site_dir=Path(site_dir).expanduser() if site_dir else None,
+            db_path=Path(text("KIJI_DB_PATH") or DEFAULT_DB_PATH).expanduser(),
             site_url=(text("KIJI_SITE_URL") or "").rstrip("/") or None,
             discord_token=text("DISCORD_TOKEN"),
             dev_guild_id=_number(values, "KIJI_DEV_GUILD_ID", int, None),

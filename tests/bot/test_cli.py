@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from factories import write_post
 
 from bot.textnorm import normalize_key
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def kiji(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def kiji(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO, prefix: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
+    environment["PYTHONPATH"] = str(REPO)  # the checkout's code, from whatever folder the test runs in
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [*prefix, sys.executable, "-m", "bot.cli", *args],
         cwd=cwd,
         env=environment,
         capture_output=True,
@@ -188,3 +194,160 @@ def test_deliveries_shows_the_ledger(tmp_path: Path) -> None:
     human = kiji("deliveries", "--db", str(db), "--channel", "500").stdout
     assert "subscription paused: missing Send Messages" in human and "2 deliveries" in human
     assert json.loads(kiji("deliveries", "--db", str(db), "--channel", "9", "--json").stdout) == []
+
+
+@pytest.fixture
+def bound_by_permissions() -> list[str]:
+    """A command prefix under which file permissions apply: root would read a chmod 000 folder."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv (util-linux): file permissions cannot be made to apply")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.fixture
+def small_blog(tmp_path: Path) -> Path:
+    folder = tmp_path / "blog"
+    (folder / "_posts").mkdir(parents=True)
+    (folder / "_config.yml").write_text("url: https://blog.example\n", encoding="utf-8")
+    write_post(folder / "_posts", "2025-01-01-first.md", "最初の記事", "推論コストについての本文です。", tags="[AI]")
+    write_post(folder / "_posts", "2025-01-02-second.md", "Second post", "An English body about RAG.")
+    return folder
+
+
+def test_a_folder_that_cannot_be_read_removes_nothing(
+    small_blog: Path, tmp_path: Path, bound_by_permissions: list[str]
+) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    posts = small_blog / "_posts"
+    os.chmod(tmp_path, 0o755)  # let the unprivileged run reach the database
+    for mode, needle in ((0o000, "Permission denied"), (0o311, "cannot list the folder")):
+        posts.chmod(mode)
+        try:
+            result = kiji("ingest", "--site", str(small_blog), "--db", db, "--json", prefix=bound_by_permissions)
+        finally:
+            posts.chmod(0o755)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["removed"] == 0
+        assert sorted(f["path"] for f in report["failed"]) == [
+            "_posts/2025-01-01-first.md",
+            "_posts/2025-01-02-second.md",
+        ]
+        assert all(needle in f["error"] and "kept the stored copy" in f["error"] for f in report["failed"])
+    assert len(json.loads(kiji("posts", "--db", db, "--json").stdout)) == 2
+    again = json.loads(kiji("ingest", "--site", str(small_blog), "--db", db, "--json").stdout)
+    assert (again["added"], again["removed"], again["unchanged"]) == (0, 0, 2)
+
+
+def test_a_posts_folder_that_cannot_be_listed_is_refused(
+    small_blog: Path, tmp_path: Path, bound_by_permissions: list[str]
+) -> None:
+    db = str(tmp_path / "k.db")
+    posts = small_blog / "_posts"
+    assert kiji("ingest", "--posts", str(posts), "--db", db).returncode == 0
+    os.chmod(tmp_path, 0o755)
+    posts.chmod(0o311)
+    try:
+        result = kiji("ingest", "--posts", str(posts), "--db", db, prefix=bound_by_permissions)
+    finally:
+        posts.chmod(0o755)
+    assert result.returncode == 2
+    assert f"cannot read the folder {posts}" in result.stderr and "permissions" in result.stderr
+    assert len(json.loads(kiji("posts", "--db", db, "--json").stdout)) == 2
+
+
+def test_a_read_only_database_says_what_to_fix(small_blog: Path, tmp_path: Path, bound_by_permissions: list) -> None:
+    db = tmp_path / "k.db"
+    assert kiji("ingest", "--site", str(small_blog), "--db", str(db)).returncode == 0
+    write_post(small_blog / "_posts", "2025-01-03-third.md", "三番目", "量子コンピュータの話。")
+    os.chmod(tmp_path, 0o755)
+    db.chmod(0o444)
+    result = kiji("ingest", "--site", str(small_blog), "--db", str(db), prefix=bound_by_permissions)
+    assert result.returncode == 2
+    assert "cannot write to the database" in result.stderr and "writable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_database_path_that_is_a_folder_says_so(small_blog: Path, tmp_path: Path) -> None:
+    result = kiji("ingest", "--site", str(small_blog), "--db", str(tmp_path))
+    assert result.returncode == 2
+    assert "is a folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_reading_commands_never_create_a_database(tmp_path: Path) -> None:
+    typo = tmp_path / "typo" / "k.db"
+    for args in (("posts",), ("search", "AI"), ("tags",), ("post", "1")):
+        result = kiji(*args, "--db", str(typo), "--json")
+        assert result.returncode == 2, args
+        assert "no database" in result.stderr and "kiji ingest" in result.stderr
+    assert not typo.parent.exists()
+
+
+def test_paths_in_settings_may_start_with_the_home_folder(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "blog").mkdir(parents=True)
+    write_post(home / "blog", "2025-01-01-first.md", "最初の記事", "推論コストについての本文です。")
+    env = {"HOME": str(home), "KIJI_POSTS_DIR": "~/blog", "KIJI_DB_PATH": "~/kiji.db"}
+    assert kiji("ingest", env=env, cwd=tmp_path).returncode == 0
+    assert (home / "kiji.db").exists()
+    assert kiji("ingest", "--posts", "~/blog", "--db", "~/kiji.db", env=env, cwd=tmp_path).returncode == 0
+
+
+def test_a_post_is_found_by_its_file_as_the_user_sees_it(small_blog: Path, tmp_path: Path) -> None:
+    posts = small_blog / "_posts"
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--posts", str(posts), "--db", db).returncode == 0
+    for ref in ("2025-01-02-second.md", str(posts / "2025-01-02-second.md"), "_posts/2025-01-02-second.md"):
+        result = kiji("post", ref, "--posts", str(posts), "--db", db, "--json")
+        assert result.returncode == 0, (ref, result.stderr)
+        assert json.loads(result.stdout)["title"] == "Second post"
+    # "blog/_posts/…" from the folder above, as a shell's tab completion writes it
+    relative = kiji("post", "blog/_posts/2025-01-02-second.md", "--posts", str(posts), "--db", db, cwd=tmp_path)
+    assert relative.returncode == 0, relative.stderr
+
+
+@pytest.mark.parametrize("ref", ["99999999999999999999", "²", "-1"])
+def test_an_id_no_post_can_have_is_just_not_found(small_blog: Path, tmp_path: Path, ref: str) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji("post", ref, "--db", db, "--json")
+    assert (result.returncode, json.loads(result.stdout)) == (1, [])
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "many"])
+def test_a_limit_that_is_not_a_positive_number_is_refused(small_blog: Path, tmp_path: Path, limit: str) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji("search", "AI", "--limit", limit, "--db", db)
+    assert result.returncode == 2
+    assert "--limit" in result.stderr and limit in result.stderr
+
+
+def test_output_cut_short_by_a_closed_pipe_is_not_an_error(small_blog: Path, tmp_path: Path) -> None:
+    """`kiji posts | head`: the reader is gone (here before the first byte), so every write fails."""
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "posts", "--json", "--db", db],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert "BrokenPipeError" not in writer.stderr and "Traceback" not in writer.stderr, writer.stderr
+    assert writer.returncode == 0
+
+
+def test_a_broken_post_is_reported_once(small_blog: Path, tmp_path: Path) -> None:
+    (small_blog / "_posts" / "2025-01-03-broken.md").write_text("---\ntitle: [oops\n---\nbody\n", encoding="utf-8")
+    result = kiji("ingest", "--site", str(small_blog), "--db", str(tmp_path / "k.db"))
+    assert result.returncode == 0
+    said = result.stdout + result.stderr
+    assert said.count("2025-01-03-broken.md") == 1, said
