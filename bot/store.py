@@ -974,7 +974,12 @@ class Store:
         created_by: int | None = None,
         now: float | None = None,
     ) -> Subscription:
-        """Create, or update the filters of, the channel's subscription (its start time stays)."""
+        """Create, or update the filters of, the channel's subscription.
+
+        New filters start afresh: posts that arrived earlier and match only the new filters
+        are not news to this channel, so the start time moves to now. With the same filters
+        (a re-run of /subscribe, a new mention role) it stays.
+        """
         tag_keys = json.dumps(sorted({normalize_key(t) for t in tags if normalize_key(t)}), ensure_ascii=False)
         category_keys = json.dumps(
             sorted({normalize_key(c) for c in categories if normalize_key(c)}), ensure_ascii=False
@@ -983,7 +988,9 @@ class Store:
             "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
             "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
             "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
-            "mention_role_id = excluded.mention_role_id, paused_reason = NULL, paused_at = NULL",
+            "mention_role_id = excluded.mention_role_id, paused_reason = NULL, paused_at = NULL, "
+            "created_at = CASE WHEN (tags, categories) IS (excluded.tags, excluded.categories) "
+            "THEN created_at ELSE excluded.created_at END",
             (guild_id, channel_id, channel_kind, tag_keys, category_keys, mention_role_id, _now(now), created_by),
         )
         subscription = await self.subscription_for_channel(channel_id)

@@ -114,3 +114,23 @@ async def test_unsubscribe_drops_the_ledger(store: Store) -> None:
     assert await store.unsubscribe(GUILD, CHANNEL)
     assert not await store.unsubscribe(GUILD, CHANNEL)
     assert await store.deliveries() == []
+
+
+async def test_new_filters_do_not_announce_posts_that_came_before_them(store: Store) -> None:
+    subscription = await store.subscribe(GUILD, CHANNEL, "text", tags=["RAG"], now=NOW)
+    ai_posts = [record(f"ai{i}", f"AI {i}", "x", tags=("AI",), date_utc=NOW - 10 * i) for i in range(3)]
+    await store.write_batch(ai_posts, now=NOW + 5)
+    assert await store.enqueue_new_posts(10, now=NOW + 10) == {}  # not RAG: rightly not announced
+    # The admin widens the filter an hour later: the three AI posts are old news by now.
+    widened = await store.subscribe(GUILD, CHANNEL, "text", tags=["RAG", "AI"], now=NOW + 3600)
+    assert widened.id == subscription.id
+    assert await store.enqueue_new_posts(10, now=NOW + 3610) == {}
+    await store.write_batch([record("ai-new", "AI new", "x", tags=("ＡＩ",), date_utc=NOW + 3000)], now=NOW + 3620)
+    assert await store.enqueue_new_posts(10, now=NOW + 3630) == {subscription.id: (1, 0)}
+
+
+async def test_subscribing_again_with_the_same_filters_keeps_the_start(store: Store) -> None:
+    subscription = await store.subscribe(GUILD, CHANNEL, "text", tags=["AI"], now=NOW)
+    await store.write_batch([record("ai", "AI", "x", tags=("AI",), date_utc=NOW - 10)], now=NOW + 5)
+    await store.subscribe(GUILD, CHANNEL, "text", tags=["ai"], mention_role_id=7, now=NOW + 3600)
+    assert await store.enqueue_new_posts(10, now=NOW + 3610) == {subscription.id: (1, 0)}
