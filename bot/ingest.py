@@ -210,6 +210,18 @@ def _plan(
             gone.append(path)
         else:
             failed.append(FailedPost(path, f"{kept_because}; kept the stored copy"))
+    if gone and len(gone) == len(known):
+        # Every post gone at once is far more often a folder swapped out or not mounted (a
+        # checkout mid-switch, a detached volume) than a blog deleted on purpose; emptying
+        # the store would make every post new, and announced again, when it comes back.
+        failed.append(
+            FailedPost(
+                str(site.root),
+                f"no posts found, so the {len(known)} stored posts were kept; to start over "
+                "with an empty blog, delete the database file (KIJI_DB_PATH)",
+            )
+        )
+        gone = []
     return jobs, unchanged, gone, failed
 
 

@@ -292,3 +292,33 @@ async def test_a_deleted_post_and_a_new_copy_of_another_are_told_apart(posts: Pa
     assert (report.added, report.updated, report.removed) == (1, 0, 1)
     new = await store.get_post_by_path("_posts/2025-01-06-first-v2.md")
     assert old is not None and new is not None and new.id != old.id
+
+
+def _swap_in_an_empty_folder(folder: Path) -> Path:
+    """Move the folder away and leave an empty one in its place, as an unmounted volume looks."""
+    away = folder.with_name(folder.name + "-away")
+    folder.rename(away)
+    folder.mkdir()
+    return away
+
+
+def _swap_back(folder: Path, away: Path) -> None:
+    folder.rmdir()
+    away.rename(folder)
+
+
+async def test_a_folder_emptied_all_at_once_keeps_the_store(posts: Path, store: Store) -> None:
+    """An unmounted or swapped-out folder looks empty: that must not delete, then re-announce, every post."""
+    site = load_site(posts)
+    await ingest(store, site)
+    away = _swap_in_an_empty_folder(posts)
+    report = await ingest(store, site)
+    assert (report.removed, len(report.failed)) == (0, 1)
+    assert "3 stored posts were kept" in report.failed[0].error and "KIJI_DB_PATH" in report.failed[0].error
+    assert len(await store.all_posts()) == 3
+    _swap_back(posts, away)
+    assert (await ingest(store, site)).unchanged == 3
+    # Deleting posts one by one, down to the last, still works.
+    (posts / "2025-01-01-first.md").unlink()
+    (posts / "2025-01-02-second.md").unlink()
+    assert (await ingest(store, site)).removed == 2
