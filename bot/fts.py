@@ -25,8 +25,11 @@ from bot.textnorm import nfkc
 # carry meaning inside words. Everything else that is a letter or digit is "word" script.
 _CJK_CLASS = (
     "\u3005\u3007\u3021-\u3029\u3038-\u303c"  # 々 〇 and Suzhou numerals
-    "\u3040-\u309f"  # Hiragana
-    "\u30a0-\u30ff"  # Katakana
+    # Hiragana and Katakana without the marks FTS5's unicode61 splits tokens at (it keeps only
+    # letters and digits): combining and spacing (semi-)voiced marks, ゠ and ・. Left in, a
+    # lone "・" became an empty phrase that matched nothing, so "AI・IoT" found no post.
+    "\u3040-\u3098\u309d-\u309f"  # Hiragana
+    "\u30a1-\u30fa\u30fc-\u30ff"  # Katakana
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
     "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"  # Hangul
     "\U00020000-\U0002fa1f"  # CJK extensions

@@ -9,13 +9,14 @@ migrations recorded in `PRAGMA user_version`, applied in order inside a transact
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,9 @@ from bot.textnorm import normalize_key
 
 log = logging.getLogger(__name__)
 
+
+# Longest title-search needle: longer than any title, short enough for SQLite's LIKE.
+TITLE_NEEDLE_MAX = 1000
 
 # Each entry upgrades the schema from version N to N+1. Never edit a released entry:
 # add a new one, so existing stores migrate forward.
@@ -457,6 +461,24 @@ class Store:
             connection, self._connection = self._connection, None
             await connection.close()
 
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error or cancellation.
+
+        BEGIN sits inside the guarded block on purpose: a task cancelled while waiting for it
+        leaves the statement to run on aiosqlite's thread anyway, and only the ROLLBACK queued
+        behind it keeps the connection from staying in a transaction that fails every later write.
+        """
+        db = self._db
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+            yield
+            await db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.OperationalError):  # BEGIN itself failed: nothing to undo
+                await db.execute("ROLLBACK")
+            raise
+
     async def schema_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
@@ -472,16 +494,11 @@ class Store:
             )
         for version in range(current, len(MIGRATIONS)):
             log.info("migrating %s to schema version %d", self.path, version + 1)
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self._transaction():
                 for statement in _split_sql(MIGRATIONS[version]):
                     await self._db.execute(statement)
                 # PRAGMA takes no parameters; the value is our own integer.
                 await self._db.execute(f"PRAGMA user_version = {version + 1:d}")
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
 
     # -- metadata --------------------------------------------------------------------
 
@@ -525,35 +542,31 @@ class Store:
         now = time.time() if now is None else now
         added = updated = removed = 0
         db = self._db
-        await db.execute("BEGIN IMMEDIATE")
         try:
-            for old_path, new_path in renames:
-                await db.execute("UPDATE posts SET path = ? WHERE path = ?", (new_path, old_path))
-                await db.execute(
-                    "UPDATE OR IGNORE deliveries SET post_path = ? WHERE post_path = ?", (new_path, old_path)
-                )
-            for path, state in touches:
-                await db.execute(
-                    "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE path = ?",
-                    (state.size, state.mtime_ns, path),
-                )
-            for post_id in (await self._post_ids(list(removals))).values():
-                await self._delete_post(post_id)
-                removed += 1
-            if upserts:
-                added, updated = await self._write_posts(upserts, now)
-            if removed or updated:  # an edit can drop a post's last use of a tag
-                await self._drop_unused_terms()
-            await db.execute("COMMIT")
-            self._generation += 1
-        except BaseException as exc:
-            await db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):  # read-only file, full disk: the user can fix it
-                raise StoreError(
-                    f"cannot write to the database {self.path}: {exc}; make the file and its folder writable"
-                    " and check the disk has room"
-                ) from exc
-            raise
+            async with self._transaction():
+                for old_path, new_path in renames:
+                    await db.execute("UPDATE posts SET path = ? WHERE path = ?", (new_path, old_path))
+                    await db.execute(
+                        "UPDATE OR IGNORE deliveries SET post_path = ? WHERE post_path = ?", (new_path, old_path)
+                    )
+                for path, state in touches:
+                    await db.execute(
+                        "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE path = ?",
+                        (state.size, state.mtime_ns, path),
+                    )
+                for post_id in (await self._post_ids(list(removals))).values():
+                    await self._delete_post(post_id)
+                    removed += 1
+                if upserts:
+                    added, updated = await self._write_posts(upserts, now)
+                if removed or updated:  # an edit can drop a post's last use of a tag
+                    await self._drop_unused_terms()
+        except sqlite3.OperationalError as exc:  # read-only file, full disk: the user can fix it
+            raise StoreError(
+                f"cannot write to the database {self.path}: {exc}; make the file and its folder writable"
+                " and check the disk has room"
+            ) from exc
+        self._generation += 1
         return added, updated, removed
 
     async def _delete_post(self, post_id: int) -> None:
@@ -910,7 +923,8 @@ class Store:
     @_serialized
     async def search_titles(self, needle: str, limit: int, now: float | None = None) -> list[tuple[int, str]]:
         """Titles containing `needle` (NFKC/case-insensitive substring), newest first."""
-        key = normalize_key(needle)
+        # no title is longer; SQLite refuses LIKE patterns over 50,000 bytes
+        key = normalize_key(needle)[:TITLE_NEEDLE_MAX]
         escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         async with self._db.execute(
             "SELECT id, title FROM posts WHERE date_utc <= ? AND title_key LIKE ? ESCAPE '\\' "
@@ -1073,8 +1087,7 @@ class Store:
         if not rows:
             return {}
         outcome: dict[int, tuple[int, int]] = {}
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._transaction():
             rank: dict[int, int] = {}
             for subscription_id, post_id, path, date_utc in rows:
                 position = rank.get(subscription_id, 0)
@@ -1087,10 +1100,6 @@ class Store:
                 )
                 queued, skipped = outcome.get(subscription_id, (0, 0))
                 outcome[subscription_id] = (queued + 1, skipped) if state == "pending" else (queued, skipped + 1)
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
         return outcome
 
     @_serialized
@@ -1108,8 +1117,7 @@ class Store:
         queued = 0
         # One transaction: a delivery round running meanwhile must see all of them or none,
         # or it could send the newest before the older ones exist.
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._transaction():
             for post_id, path, date_utc in rows:
                 cur = await self._db.execute(
                     "INSERT OR IGNORE INTO deliveries (subscription_id, post_path, post_id, post_date_utc, state, "
@@ -1117,10 +1125,6 @@ class Store:
                     (subscription_id, path, post_id, date_utc, delivery_nonce(subscription_id, path), now),
                 )
                 queued += cur.rowcount
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
         return queued
 
     async def _deliveries(self, where: str, params: Sequence[object], limit: int = -1) -> list[Delivery]:
@@ -1178,8 +1182,7 @@ class Store:
     @_serialized
     async def mark_sent(self, delivery: Delivery, message_id: int, now: float | None = None) -> None:
         now = _now(now)
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._transaction():
             await self._db.execute(
                 "UPDATE deliveries SET state = 'sent', message_id = ?, sent_at = ?, last_error = NULL WHERE id = ?",
                 (message_id, now, delivery.id),
@@ -1187,10 +1190,6 @@ class Store:
             await self._db.execute(
                 "UPDATE subscriptions SET last_delivery_at = ? WHERE id = ?", (now, delivery.subscription_id)
             )
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
 
     @_serialized
     async def counts(self, now: float | None = None) -> tuple[int, int]:

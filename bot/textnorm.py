@@ -49,6 +49,11 @@ def nfkc(text: str) -> str:
     return "".join(pieces)
 
 
+# Half a UTF-16 pair: no text means it, and SQLite cannot store it (the bind fails).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def normalize_key(text: str) -> str:
     """NFKC + casefold + trimmed: the identity of a tag, category or search term."""
-    return nfkc(text).casefold().strip()
+    key = nfkc(text).casefold()
+    return (key if key.isascii() else _LONE_SURROGATE.sub("", key)).strip()

@@ -226,3 +226,29 @@ async def test_concurrent_readers_never_see_half_a_batch(store: Store) -> None:
 
     await asyncio.gather(store.write_batch(batch, now=NOW), reader(), reader())
     assert set(seen) <= {0, 200}, sorted(set(seen))
+
+
+async def test_a_middle_dot_or_sound_mark_in_a_query_does_not_empty_the_results(store: Store) -> None:
+    """FTS5 splits tokens at ・ and ゛: as one-character phrases of their own they matched nothing."""
+    await store.write_batch([record("a", "AI・IoTの最新動向", "本文です。"), record("b", "Other", "x")], now=NOW)
+    for query in ("AI・IoTの最新動向", "AI・IoT", "AI・", "・IoT", "IoT ゛"):
+        assert [h.post.path for h in await store.search(query, now=NOW)] == ["a"], query
+
+
+async def test_odd_input_reaches_title_and_tag_lookups_as_text(store: Store) -> None:
+    await store.write_batch([record("a", "RAGの基礎", "x", tags=("AI",))], now=NOW)
+    assert [t for _, t in await store.search_titles("rag \udfff", 10, now=NOW)] == ["RAGの基礎"]
+    assert await store.posts_by_tag("\ud800", 10, now=NOW) == []
+    assert [p.path for p in await store.posts_by_tag("AI\ud800", 10, now=NOW)] == ["a"]
+    assert await store.tag_by_key("\udfff") is None
+    assert await store.search_titles("推論" * 30_000, 10, now=NOW) == []
+
+
+async def test_a_write_cancelled_while_it_begins_leaves_the_store_writable(store: Store) -> None:
+    writing = asyncio.ensure_future(store.write_batch([record("n", "N", "y")], now=NOW))
+    # queued behind the task's first step, which ends waiting for BEGIN (run on aiosqlite's thread regardless)
+    asyncio.get_running_loop().call_soon(writing.cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert await store.write_batch([record("m", "M", "z")], now=NOW) == (1, 0, 0)
+    assert [p.path for p in await store.all_posts()] == ["m"]
