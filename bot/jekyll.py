@@ -81,15 +81,19 @@ _PLACEHOLDER = re.compile(r":([a-z_]+)")
 _ESCAPE_FAST = re.compile(r"[a-zA-Z0-9./-]+\Z")
 _TIME_STRING = re.compile(
     r"[ \t\n\v\f\r]*(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
-    r"(?:(?:[Tt]|[ \t]+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"[ \t]*(?:([Zz]|[A-Za-z]{2,4}|[-+]\d{1,2}(?::?\d{2})?))?[ \t\n\v\f\r]*\Z"
+    r"(?:(?:[Tt]|[ \t]+)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
+    r"(?:[ \t]*([AaPp])\.?[Mm]\.?(?![A-Za-z]))?)?"
+    r"[ \t]*(?:([-+]\d[\d:]*|[A-Za-z][^ \t\n\v\f\r]*)(?:[ \t]+\(?[A-Za-z]+\)?)?)?[ \t\n\v\f\r]*\Z"
 )
-_OFFSET = re.compile(r"([-+])(\d{1,2})(?::?(\d{2}))?\Z")
-# The zone names Ruby's Time.parse understands that a blog is likely to write.
+# Ruby's Time.zone_offset: only these numeric shapes are offsets; "+9" or "+0900:00" is not.
+_OFFSET = re.compile(r"([-+])(\d\d)(?:(:?)(\d\d)(?:\3(\d\d))?)?\Z")
+# Ruby's Time::ZoneOffset, the only zone names Time.parse knows (besides the local
+# zone's own abbreviation): JST, CET, BST and the rest are read as local time.
 _ZONE_ABBREVIATIONS = {
-    "z": 0, "ut": 0, "utc": 0, "gmt": 0,
-    "est": -5, "edt": -4, "cst": -6, "cdt": -5, "mst": -7, "mdt": -6, "pst": -8, "pdt": -7,
-    "jst": 9, "kst": 9, "cet": 1, "cest": 2, "bst": 1,
+    "UTC": 0, "Z": 0, "UT": 0, "GMT": 0,
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+    "A": 1, "B": 2, "C": 3, "D": 4, "E": 5, "F": 6, "G": 7, "H": 8, "I": 9, "K": 10, "L": 11, "M": 12,
+    "N": -1, "O": -2, "P": -3, "Q": -4, "R": -5, "S": -6, "T": -7, "U": -8, "V": -9, "W": -10, "X": -11, "Y": -12,
 }  # fmt: skip
 
 # Addressable's escape set for URL placeholders (RFC 3986 pchar plus "/").
@@ -502,14 +506,34 @@ def _local(year: int, month: int, day: int, site: Site, path: str, where: str, *
     return _to_site_time(value.astimezone(dt.UTC), site, path)
 
 
+def _zone_offset(zone: str, year: int, site: Site) -> dt.timedelta | None:
+    """Ruby's Time.zone_offset: None means Time.parse reads the time as local (site) time."""
+    zone = zone.upper()
+    off = _OFFSET.match(zone)
+    if off:
+        sign = -1 if off.group(1) == "-" else 1
+        hours, minutes, seconds = int(off.group(2)), int(off.group(4) or 0), int(off.group(5) or 0)
+        return sign * dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    if zone in _ZONE_ABBREVIATIONS:
+        return dt.timedelta(hours=_ZONE_ABBREVIATIONS[zone])
+    # Time.zone_offset's last resort: the local zone's own name on 1 January or 1 July.
+    for month in (1, 7):
+        local = dt.datetime(year, month, 1, tzinfo=site.timezone)
+        if (local.tzname() or "").upper() == zone:
+            return local.utcoffset()
+    return None
+
+
 def _parse_date_string(text: str, site: Site, path: str) -> dt.datetime:
-    """Ruby's Time.parse for the shapes people write: local time unless an offset is given."""
+    """Ruby's Time.parse for the shapes people write: local time unless a zone it knows is given."""
     match = _TIME_STRING.match(text)
     if not match:
         raise PostError(path, f"unrecognised date {text!r} in front matter (expected YYYY-MM-DD [HH:MM[:SS]] [±HH:MM])")
-    year, month, day, hour, minute, second, frac, zone = match.groups()
+    year, month, day, hour, minute, second, frac, meridian, zone = match.groups()
     y, mo, d = int(year), int(month), int(day)
     h, mi, s = int(hour or 0), int(minute or 0), int(second or 0)
+    if meridian:
+        h = h % 12 + (12 if meridian in "Pp" else 0)
     micro = int((frac or "0")[:6].ljust(6, "0"))
     try:
         dt.date(y, mo, d)
@@ -517,21 +541,13 @@ def _parse_date_string(text: str, site: Site, path: str) -> dt.datetime:
         raise PostError(path, f"impossible date {text.strip()!r} in front matter: {exc}") from None
     if h > 23 or mi > 59 or s > 59:
         raise PostError(path, f"impossible time {text.strip()!r} in front matter")
-    if zone is None:
+    # Date._parse only reads a zone after a time of day; a bare "2024-01-05 +0900" is local midnight.
+    offset = _zone_offset(zone, y, site) if zone is not None and hour is not None else None
+    if offset is None:
         return _local(y, mo, d, site, path, "front matter", h, mi, s, micro)
-    if zone[0] in "+-":
-        off = _OFFSET.match(zone)
-        assert off is not None
-        sign = -1 if off.group(1) == "-" else 1
-        oh, om = int(off.group(2)), int(off.group(3) or 0)
-        if oh > 23 or om > 59:
-            raise PostError(path, f"impossible UTC offset {zone!r} in front matter date")
-        tz = dt.timezone(sign * dt.timedelta(hours=oh, minutes=om))
-    else:
-        hours = _ZONE_ABBREVIATIONS.get(zone.lower())
-        if hours is None:
-            raise PostError(path, f"unknown time zone {zone!r} in front matter date {text.strip()!r}")
-        tz = dt.timezone(dt.timedelta(hours=hours))
+    if abs(offset) >= dt.timedelta(days=1):
+        raise PostError(path, f"impossible UTC offset {zone!r} in front matter date")
+    tz = dt.timezone(offset)
     return _to_site_time(dt.datetime(y, mo, d, h, mi, s, micro, tzinfo=tz), site, path)
 
 
