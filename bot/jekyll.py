@@ -502,6 +502,9 @@ def _local(year: int, month: int, day: int, site: Site, path: str, where: str, *
         value = dt.datetime(year, month, day, *hms, tzinfo=site.timezone)
     except ValueError as exc:
         raise PostError(path, f"impossible date {year:04d}-{month:02d}-{day:02d} in {where}: {exc}") from None
+    # Ruby's Time.local reads a repeated (fall-back) wall time as standard time, the later one.
+    if value.utcoffset() > value.replace(fold=1).utcoffset():  # type: ignore[operator]
+        value = value.replace(fold=1)
     # Round-trip through UTC so a wall time inside a DST gap gets its real offset.
     return _to_site_time(value.astimezone(dt.UTC), site, path)
 

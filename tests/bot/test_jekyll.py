@@ -305,6 +305,14 @@ def test_bad_dates(site: Site, front: str, name: str, needle: str) -> None:
     assert needle in reason_of(site, f"---\n{front}---\n".encode(), name)
 
 
+def test_repeated_fall_back_hour_is_standard_time(site: Site) -> None:
+    # Jekyll 4.3.1 (America/New_York): the second, standard-time 01:30 on 2024-11-03.
+    assert post(site, "date: '2024-11-03 01:30'\n").date.isoformat() == "2024-11-03T01:30:00-05:00"
+    assert post(site, "date: 2024-11-03 01:30\n").date.isoformat() == "2024-11-03T01:30:00-05:00"
+    # ... while a wall time in the spring-forward gap moves on an hour, as Jekyll's does.
+    assert post(site, "date: '2024-03-10 02:30'\n").date.isoformat() == "2024-03-10T03:30:00-04:00"
+
+
 @pytest.mark.parametrize(
     ("config", "date", "expected"),
     [
