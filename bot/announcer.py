@@ -229,6 +229,8 @@ class Announcer:
             if self._stopping:
                 return  # shutting down: the rest stays pending for the next start
             outcome = await self._deliver(subscription, delivery)
+            if outcome == "not due":
+                continue  # re-dated into the future: it waits for its new date, the others need not
             if outcome != "sent":
                 return  # keep order: nothing newer goes out before this one
 
@@ -238,6 +240,14 @@ class Announcer:
         if post is None:
             log.info("not announcing %s: the post was removed before it went out", context)
             await self.bot.store.mark_skipped(delivery.id, "post removed before delivery")
+            return "sent"
+        if post.scheduled():
+            # Re-dated into the future while pending: it stays pending and goes out once due.
+            log.info("not announcing %s yet: the post is now dated %s", context, post.date_iso)
+            return "not due"
+        if not matches(subscription, post):
+            log.info("not announcing %s: the post no longer matches the subscription's filters", context)
+            await self.bot.store.mark_skipped(delivery.id, "no longer matches the subscription's filters")
             return "sent"
         channel = self.bot.get_channel(subscription.channel_id)
         if channel is None:
@@ -312,6 +322,15 @@ class Announcer:
         await self.bot.store.record_attempt(delivery.id, error)
         log.warning("could not deliver %s: %s; retrying in %.0fs", context, error, delay)
         asyncio.get_running_loop().call_later(delay, self.wake)
+
+
+def matches(subscription: Subscription, post: Post) -> bool:
+    """Whether `post` is one the subscription asked for (its filters may have changed since queueing)."""
+    if not subscription.tags and not subscription.categories:
+        return True
+    tags = {normalize_key(tag) for tag in post.tags}
+    categories = {normalize_key(category) for category in post.categories}
+    return bool(tags.intersection(subscription.tags) or categories.intersection(subscription.categories))
 
 
 def describe_pause(subscription: Subscription) -> str:

@@ -228,3 +228,44 @@ async def test_an_edited_post_is_not_announced_again(world: World) -> None:
     await announcer(world).run_round()
     assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["最初のタイトル"]
     assert (await world.bot.store.search("直した"))[0].post.title == "直したタイトル"
+
+
+def in_future(seconds: float) -> str:
+    moment = (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
+    return moment.strftime("%Y-%m-%d %H:%M:%S +0000")
+
+
+async def test_a_pending_post_re_dated_into_the_future_waits_for_its_new_date(world: World) -> None:
+    await subscribe(world, world.channel)
+    await announcer(world).run_round()
+    new_post(world, "moved", "予約に戻した記事")
+    world.emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 503)
+    await announcer(world).run_round()
+    assert messages(world, world.channel) == []
+    # The author moves the pending post a few seconds into the future.
+    new_post(world, "moved", "予約に戻した記事", date=in_future(3))
+    new_post(world, "other", "ほかの新着記事")  # newer in the ledger: must not wait behind it
+    announcer(world)._retry_at.clear()  # the 500s' back-off is not what this test is about
+    await announcer(world).run_round()
+    [post] = [p for p in await world.bot.store.all_posts() if p.title == "予約に戻した記事"]
+    assert post.scheduled()  # the round above ran before the new date
+    assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["ほかの新着記事"]
+    announcer(world).poll_seconds = 0.2
+    announcer(world).wake()
+    await world.emu.wait_for(lambda: len(messages(world, world.channel)) == 2, 15, "the re-dated post once due")
+    assert not post.scheduled()
+    assert messages(world, world.channel)[1]["embeds"][0]["title"] == "予約に戻した記事"
+
+
+async def test_a_pending_post_that_no_longer_matches_the_filters_is_skipped(world: World) -> None:
+    await subscribe(world, world.channel, tags="AI")
+    await announcer(world).run_round()
+    new_post(world, "ai", "AIの記事")
+    world.emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 503)
+    await announcer(world).run_round()
+    await subscribe(world, world.channel, tags="RAG")  # the admin narrows the filter meanwhile
+    announcer(world)._retry_at.clear()
+    await announcer(world).run_round()
+    assert messages(world, world.channel) == []
+    [delivery] = await world.bot.store.deliveries(channel_id=world.channel)
+    assert delivery.state == "skipped" and "filters" in (delivery.last_error or "")
