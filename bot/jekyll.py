@@ -532,12 +532,12 @@ def _parse_date_string(text: str, site: Site, path: str) -> dt.datetime:
     match = _TIME_STRING.match(text)
     if not match:
         raise PostError(path, f"unrecognised date {text!r} in front matter (expected YYYY-MM-DD [HH:MM[:SS]] [±HH:MM])")
-    year, month, day, hour, minute, second, frac, meridian, zone = match.groups()
+    # The fraction of a second is matched but dropped: Jekyll reparses `date.to_s`, which has none.
+    year, month, day, hour, minute, second, _fraction, meridian, zone = match.groups()
     y, mo, d = int(year), int(month), int(day)
     h, mi, s = int(hour or 0), int(minute or 0), int(second or 0)
     if meridian:
         h = h % 12 + (12 if meridian in "Pp" else 0)
-    micro = int((frac or "0")[:6].ljust(6, "0"))
     try:
         dt.date(y, mo, d)
     except ValueError as exc:
@@ -547,11 +547,11 @@ def _parse_date_string(text: str, site: Site, path: str) -> dt.datetime:
     # Date._parse only reads a zone after a time of day; a bare "2024-01-05 +0900" is local midnight.
     offset = _zone_offset(zone, y, site) if zone is not None and hour is not None else None
     if offset is None:
-        return _local(y, mo, d, site, path, "front matter", h, mi, s, micro)
+        return _local(y, mo, d, site, path, "front matter", h, mi, s)
     if abs(offset) >= dt.timedelta(days=1):
         raise PostError(path, f"impossible UTC offset {zone!r} in front matter date")
     tz = dt.timezone(offset)
-    return _to_site_time(dt.datetime(y, mo, d, h, mi, s, micro, tzinfo=tz), site, path)
+    return _to_site_time(dt.datetime(y, mo, d, h, mi, s, tzinfo=tz), site, path)
 
 
 def _front_matter_date(value: Any, site: Site, path: str) -> dt.datetime:
@@ -560,6 +560,8 @@ def _front_matter_date(value: Any, site: Site, path: str) -> dt.datetime:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:  # YAML reads an offset-less timestamp as UTC
             value = value.replace(tzinfo=dt.UTC)
+        # Jekyll parses the Time's to_s again, which drops any fraction of a second.
+        value = value.replace(microsecond=0)
         return _to_site_time(value, site, path)
     if isinstance(value, dt.date):
         return _local(value.year, value.month, value.day, site, path, "front matter")

@@ -305,6 +305,13 @@ def test_bad_dates(site: Site, front: str, name: str, needle: str) -> None:
     assert needle in reason_of(site, f"---\n{front}---\n".encode(), name)
 
 
+def test_fractions_of_a_second_are_dropped(site: Site) -> None:
+    # Jekyll 4.3.1 (it reparses date.to_s): whole seconds, for timestamps and quoted strings alike.
+    assert post(site, "date: 2024-01-05T10:00:00.123Z\n").date.isoformat() == "2024-01-05T05:00:00-05:00"
+    assert post(site, "date: '2024-01-05 10:00:00.5 +01:00'\n").date.isoformat() == "2024-01-05T04:00:00-05:00"
+    assert post(site, "date: '2024-01-05 10:00:00.456'\n").date.isoformat() == "2024-01-05T10:00:00-05:00"
+
+
 def test_repeated_fall_back_hour_is_standard_time(site: Site) -> None:
     # Jekyll 4.3.1 (America/New_York): the second, standard-time 01:30 on 2024-11-03.
     assert post(site, "date: '2024-11-03 01:30'\n").date.isoformat() == "2024-11-03T01:30:00-05:00"
