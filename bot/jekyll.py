@@ -570,6 +570,18 @@ def _front_matter_date(value: Any, site: Site, path: str) -> dt.datetime:
     raise PostError(path, f"front matter date must be a date or timestamp, not {_ruby_str(value)!r}")
 
 
+def _ruby_lower(text: str) -> str:
+    """Ruby's String#downcase: Python's lower() but without the Greek final-sigma rule (Σ is always σ)."""
+    if "Σ" not in text:
+        return text.lower()
+    return "σ".join(part.lower() for part in text.split("Σ"))
+
+
+def _ruby_capitalize(text: str) -> str:
+    """Ruby's String#capitalize: the first character title-cased, the rest downcased as Ruby does."""
+    return text[:1].capitalize() + _ruby_lower(text[1:])
+
+
 def slugify(text: str, mode: str = "default", cased: bool = False) -> str:
     """Jekyll's Utils.slugify for the `default` and `pretty` modes it uses in URLs."""
     if text.isascii():  # for ASCII, \p{L}\p{M}\p{Nd} is just letters and digits
@@ -598,7 +610,7 @@ def slugify(text: str, mode: str = "default", cased: bool = False) -> str:
         slug = slug[1:]
     if slug.endswith("-"):
         slug = slug[:-1]
-    return slug if cased else slug.lower()
+    return slug if cased else _ruby_lower(slug)
 
 
 def titleize_slug(slug: str) -> str:
@@ -606,7 +618,7 @@ def titleize_slug(slug: str) -> str:
     parts = slug.split("-")
     while parts and not parts[-1]:
         parts.pop()
-    return " ".join(part.capitalize() for part in parts)
+    return " ".join(_ruby_capitalize(part) for part in parts)
 
 
 def escape_path(value: str) -> str:
@@ -696,7 +708,7 @@ class _UrlDrop:
         "name": lambda d: slugify(d.name_no_ext),
         "title": lambda d: slugify(d.slug, "pretty", cased=True),
         "slug": lambda d: slugify(d.slug),
-        "categories": lambda d: _unique(c.lower() for c in d.cats),
+        "categories": lambda d: _unique(_ruby_lower(c) for c in d.cats),
         "slugified_categories": lambda d: _unique(slugify(c) for c in d.cats),
         "year": lambda d: f"{d.date.year:04d}",
         "month": lambda d: f"{d.date.month:02d}",

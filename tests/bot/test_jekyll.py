@@ -267,6 +267,22 @@ def test_slugify_and_titleize_follow_jekyll() -> None:
     assert titleize_slug("-a--b") == " A  B"
 
 
+def test_greek_capital_sigma_always_lowers_to_medial_sigma(tmp_path: Path) -> None:
+    # Ruby's downcase and capitalize have no final-sigma rule; Jekyll 4.3.1 gave these.
+    site = make_site(tmp_path, "permalink: /:title/:slug/:name/\n")
+    parsed = post(site, "", name="_posts/2024-01-05-ΣΑΣ.md")
+    assert parsed.url == "/%CE%A3%CE%91%CE%A3/%CF%83%CE%B1%CF%83/2024-01-05-%CF%83%CE%B1%CF%83/"
+    assert (parsed.id, parsed.title) == ("/%CE%A3%CE%91%CE%A3/%CF%83%CE%B1%CF%83/ΣΑΣ", "Σασ")
+    assert post(site, "", name="_posts/2024-01-06-ΟΔΟΣ-ΣΑΣ.md").title == "Οδοσ Σασ"
+    site = make_site(tmp_path, "permalink: /:categories/:slugified_categories/:title/\n")
+    cats = post(site, "categories: [ΣΑΣ, ΟΔΟΣ.ΑΣ]\n", name="_posts/2024-01-05-ΣΑΣ.md")
+    assert cats.url == (
+        "/%CF%83%CE%B1%CF%83/%CE%BF%CE%B4%CE%BF%CF%83.%CE%B1%CF%83"
+        "/%CF%83%CE%B1%CF%83/%CE%BF%CE%B4%CE%BF%CF%83-%CE%B1%CF%83/%CE%A3%CE%91%CE%A3/"
+    )
+    assert slugify("ΟΔΟΣ ΣΑΣ") == "οδοσ-σασ" and titleize_slug("ΣΑΣ") == "Σασ"
+
+
 # --------------------------------------------------------------------------- dates
 
 
