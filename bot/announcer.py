@@ -4,8 +4,7 @@ The delivery ledger in the store is the source of truth. A (post, subscription) 
 written as *pending* before anything is sent and marked *sent* with Discord's message id
 afterwards; the send carries a nonce derived from the pair with `enforce_nonce`, so if the
 process dies between Discord creating the message and the ledger recording it, the retry
-returns the existing message instead of posting a second one. Pending rows are simply
-picked up again after a restart.
+returns the existing message instead of posting a second one. Pending rows are simply picked up again after a restart.
 
 Per channel, posts go out oldest first and one at a time; channels are served in
 parallel behind one pacer that keeps the whole bot under Discord's global limit of 50
@@ -217,10 +216,19 @@ class Announcer:
         async def one_channel(deliveries: list[Delivery]) -> None:
             async with gate:
                 subscription = subscriptions.get(deliveries[0].subscription_id)
-                if subscription is not None:
+                if subscription is None:
+                    return
+                try:
                     await self._deliver_channel(subscription, deliveries)
+                except Exception:
+                    # One channel's surprise (a store error, a bug) must not stop the others,
+                    # nor end the round while they are mid-send: the round lock would be
+                    # released under them and a second round could send the same posts.
+                    log.exception("delivering to channel %d failed unexpectedly", subscription.channel_id)
+                    self._back_off(subscription)
 
-        await asyncio.gather(*(one_channel(d) for d in by_channel.values()))
+        # Every channel is finished (one way or another) before the round, and its lock, ends.
+        await asyncio.gather(*(one_channel(d) for d in by_channel.values()), return_exceptions=True)
 
     async def _deliver_channel(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> None:
         if time.monotonic() < self._retry_at.get(subscription.id, 0.0):
@@ -316,12 +324,17 @@ class Announcer:
         await self.bot.store.pause_subscription(subscription.id, reason)
 
     async def _retry_later(self, subscription: Subscription, delivery: Delivery, error: str, context: str) -> None:
+        delay = self._back_off(subscription)
+        await self.bot.store.record_attempt(delivery.id, error)
+        log.warning("could not deliver %s: %s; retrying in %.0fs", context, error, delay)
+
+    def _back_off(self, subscription: Subscription) -> float:
+        """Leave the channel alone for a while (doubling each time), then wake a round for it."""
         self._failures[subscription.id] += 1
         delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (self._failures[subscription.id] - 1))
         self._retry_at[subscription.id] = time.monotonic() + delay
-        await self.bot.store.record_attempt(delivery.id, error)
-        log.warning("could not deliver %s: %s; retrying in %.0fs", context, error, delay)
         asyncio.get_running_loop().call_later(delay, self.wake)
+        return delay
 
 
 def matches(subscription: Subscription, post: Post) -> bool:

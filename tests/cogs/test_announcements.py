@@ -269,3 +269,21 @@ async def test_a_pending_post_that_no_longer_matches_the_filters_is_skipped(worl
     assert messages(world, world.channel) == []
     [delivery] = await world.bot.store.deliveries(channel_id=world.channel)
     assert delivery.state == "skipped" and "filters" in (delivery.last_error or "")
+
+
+async def test_one_channel_failing_unexpectedly_stops_neither_the_others_nor_itself_for_good(world: World) -> None:
+    second = world.channels["second"]
+    await subscribe(world, world.channel)
+    await subscribe(world, second)
+    await announcer(world).run_round()
+    # Discord answers one channel's send with something discord.py cannot read (no message id).
+    world.emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 200, body={"unexpected": True})
+    new_post(world, "fresh", "新着記事")
+    await announcer(world).run_round()  # does not raise, and returns only once every channel is done
+    assert messages(world, world.channel) == []
+    assert [m["embeds"][0]["title"] for m in messages(world, second)] == ["新着記事"]
+    announcer(world)._retry_at.clear()  # skip the back-off
+    await announcer(world).run_round()
+    assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["新着記事"]
+    assert len(messages(world, second)) == 1
+
