@@ -4,7 +4,10 @@ The delivery ledger in the store is the source of truth. A (post, subscription) 
 written as *pending* before anything is sent and marked *sent* with Discord's message id
 afterwards; the send carries a nonce derived from the pair with `enforce_nonce`, so if the
 process dies between Discord creating the message and the ledger recording it, the retry
-returns the existing message instead of posting a second one. Pending rows are simply picked up again after a restart.
+returns the existing message instead of posting a second one. Forum threads take no
+nonce: before opening one, the announcer looks among the forum's active threads (cached,
+no request) for one it opened for the same delivery (see `Announcer._earlier_thread`).
+Pending rows are simply picked up again after a restart.
 
 Per channel, posts go out oldest first and one at a time; channels are served in
 parallel behind one pacer that keeps the whole bot under Discord's global limit of 50
@@ -305,10 +308,15 @@ class Announcer:
         await self.pacer.wait()  # last, right before the request: see Pacer
         if kind == "forum":
             assert isinstance(channel, discord.ForumChannel)
+            name = limits.cut(post.title, limits.THREAD_NAME)
+            existing = await self._earlier_thread(channel, name, delivery)
+            if existing is not None:
+                log.info("forum %d already has thread %d for %s; recording it", channel.id, existing, post.path)
+                return existing
             wanted = {normalize_key(tag) for tag in post.tags}
             tags = [tag for tag in channel.available_tags if normalize_key(tag.name) in wanted][:5]
             created = await channel.create_thread(
-                name=limits.cut(post.title, limits.THREAD_NAME),
+                name=name,
                 content=content,
                 embed=embed,
                 applied_tags=tags,
@@ -318,6 +326,30 @@ class Announcer:
         assert isinstance(channel, discord.TextChannel)
         message = await channel.send(content=content, embed=embed, allowed_mentions=mentions, nonce=delivery.nonce)
         return message.id
+
+    async def _earlier_thread(self, forum: discord.ForumChannel, name: str, delivery: Delivery) -> int | None:
+        """A thread this bot already opened for `delivery` whose recording was lost, if any.
+
+        Forum posts take no nonce, so a crash between creating the thread and recording it
+        would otherwise open a second one on the retry. The bot's cache holds the forum's
+        active threads (from THREAD_CREATE, and from GUILD_CREATE after a restart), so this
+        costs no request: a thread of ours with the post's name, opened after the delivery
+        was queued and recorded for no other post (two posts may share a title), is taken
+        to be it. Remaining window: a thread archived before the retry is not in the cache
+        and would be opened a second time.
+        """
+        me = self.bot.user.id if self.bot.user else None
+        candidates = [
+            thread.id
+            for thread in forum.threads
+            if thread.owner_id == me
+            and thread.name == name
+            and discord.utils.snowflake_time(thread.id).timestamp() >= delivery.created_at - 1.0
+        ]
+        if not candidates:
+            return None
+        recorded = {d.message_id for d in await self.bot.store.deliveries(channel_id=forum.id) if d.message_id}
+        return next((thread_id for thread_id in candidates if thread_id not in recorded), None)
 
     async def _pause(self, subscription: Subscription, reason: str, context: str) -> None:
         log.warning("pausing subscription %d: %s (while delivering %s)", subscription.id, reason, context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -287,3 +288,21 @@ async def test_one_channel_failing_unexpectedly_stops_neither_the_others_nor_its
     assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["新着記事"]
     assert len(messages(world, second)) == 1
 
+
+async def test_a_forum_thread_whose_recording_was_lost_is_not_opened_again(world: World) -> None:
+    forum = world.channels["forum"]
+    await subscribe(world, forum)
+    new_post(world, "forum", "フォーラムの記事")
+    await announcer(world).run_round()
+    [thread] = [c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)]
+    # The state a crash between opening the thread and recording it leaves behind.
+    with sqlite3.connect(world.db_path) as raw:
+        raw.execute("UPDATE deliveries SET state = 'pending', message_id = NULL, sent_at = NULL")
+    await announcer(world).run_round()
+    assert [c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)] == [thread]
+    [delivery] = await world.bot.store.deliveries(channel_id=forum)
+    assert delivery.state == "sent" and delivery.message_id == int(thread["id"])
+    # A later post with the same title is a new post and gets its own thread.
+    new_post(world, "forum-again", "フォーラムの記事")
+    await announcer(world).run_round()
+    assert len([c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)]) == 2
