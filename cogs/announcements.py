@@ -125,6 +125,8 @@ class AnnouncementsCog(commands.Cog):
         sample = await self.bot.store.latest(1)
         embeds = []
         if sample:
+            if self.bot.llm is not None:  # the preview's summary may take the model seconds
+                await interaction.response.defer(ephemeral=True, thinking=True)
             text += t("sub.preview", locale)
             summary, footer = await self.bot.summary_for(sample[0], "standard", str(interaction.guild.preferred_locale))
             embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=str(locale)))

@@ -94,6 +94,8 @@ class PostsCog(commands.Cog):
         if post is None:
             await reply(interaction, content=t("no_posts", interaction.locale), ephemeral=True)
             return
+        if self.bot.llm is not None:
+            await interaction.response.defer(thinking=True)  # a model may take seconds to answer
         embed = await self.summary_embed(post, "short", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(post, interaction.locale))
 

@@ -76,3 +76,30 @@ async def test_concurrent_requests_ask_the_model_once(llm_world: tuple[DiscordEm
     for handle in handles:
         assert (await handle.message(edits=1))["embeds"][0]["description"] == GOOD_ANSWER
     assert len(fake.requests) == 1
+
+
+async def test_random_defers_while_the_model_thinks(llm_world: tuple[DiscordEmulator, FakeLLM]) -> None:
+    emu, fake = llm_world
+    fake.mode = "slow"  # the model answers only once released
+    handle = await emu.slash_command("random", {}, locale="en-US")
+    assert (await handle.response())["type"] == 5
+    fake.mode = "ok"
+    fake.release.set()
+    message = await handle.message(edits=1)
+    assert message["embeds"][0]["footer"]["text"] == "Summary: written by tiny-model"
+
+
+async def test_subscribe_preview_defers_while_the_model_thinks(
+    llm_world: tuple[DiscordEmulator, FakeLLM],
+) -> None:
+    emu, fake = llm_world
+    guild = next(iter(emu.guilds.values()))
+    admin = int(guild["owner_id"])
+    channel = next(c for c in map(int, guild["channel_ids"]) if emu.channels[c]["type"] == 0)
+    fake.mode = "slow"
+    handle = await emu.slash_command("subscribe", {"channel": channel}, user=admin, locale="en-US")
+    response = await handle.response()
+    assert response["type"] == 5 and response["data"]["flags"] & 64  # deferred, and only the admin sees it
+    fake.release.set()
+    message = await handle.message(edits=1)
+    assert "will be announced" in message["content"] and message["embeds"]
