@@ -21,6 +21,7 @@ to `_posts` then behave exactly as if the folder were dropped into a real site.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import fnmatch
 import functools
@@ -46,8 +47,11 @@ MAX_POST_BYTES = 5 * 1024 * 1024
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-# Jekyll's default markdown_ext list: only these are posts Kiji can serve.
+# Jekyll's default markdown_ext list. A site's own `markdown_ext` replaces it; a dated
+# file in `_posts` with any other extension is still a post (an .html post stays .html).
 MARKDOWN_EXTS = frozenset({".markdown", ".mkdown", ".mkdn", ".mkd", ".md"})
+# jekyll-sass-converter, which Jekyll 4 always loads, turns these into .css.
+_SASS_EXTS = frozenset({".sass", ".scss"})
 
 # Jekyll 4.1+ always appends these to the site's own `exclude`.
 DEFAULT_EXCLUDES = (
@@ -137,6 +141,8 @@ class Site:
     exclude: tuple[str, ...]
     # True when `root` is itself a folder of posts rather than a site.
     posts_only: bool = field(default=False)
+    # Lower-cased extensions (with the dot) Jekyll converts from Markdown to .html.
+    markdown_exts: frozenset[str] = field(default=MARKDOWN_EXTS)
 
 
 @dataclass(frozen=True)
@@ -251,6 +257,12 @@ def load_site(root: Path) -> Site:
     excludes = [str(x) for x in exclude if x is not None] if isinstance(exclude, list) else []
     excludes += [x for x in DEFAULT_EXCLUDES if x not in excludes]
 
+    markdown_ext = config.get("markdown_ext")
+    if isinstance(markdown_ext, str):  # Jekyll splits on "," and keeps any spaces
+        markdown_exts = frozenset("." + _ruby_lower(e) for e in markdown_ext.split(","))
+    else:
+        markdown_exts = MARKDOWN_EXTS
+
     return Site(
         root=root,
         title=_ruby_str(config.get("title")),
@@ -263,6 +275,7 @@ def load_site(root: Path) -> Site:
         defaults=tuple(_post_default_sets(config.get("defaults"))),
         exclude=tuple(excludes),
         posts_only=posts_only,
+        markdown_exts=markdown_exts,
     )
 
 
@@ -337,12 +350,34 @@ def _collect_posts(site: Site, base: Path, base_rel: str, out: list, *, check_ex
             entry = f"{inner}/{name}" if inner else name
             if _special(entry) or _special(name):
                 continue
-            if os.path.splitext(name)[1].lower() not in MARKDOWN_EXTS:
+            path = Path(dirpath) / name
+            # Any other dated file is a post to Jekyll too (an .html or .txt post), unless it
+            # is not text: Jekyll skips a file that is not valid UTF-8 without a word. A plain
+            # posts folder keeps to Markdown, as it may hold anything else.
+            if _ruby_lower(os.path.splitext(name)[1]) not in site.markdown_exts and (
+                site.posts_only or not _DATE_NAME.match(name) or not _is_text(path)
+            ):
                 continue
             rel = f"{base_rel}/{entry}"
             if check_exclude and _excluded(site, rel, False):
                 continue
-            out.append((Path(dirpath) / name, rel))
+            out.append((path, rel))
+
+
+def _is_text(path: Path) -> bool:
+    """Whether a non-Markdown file is UTF-8 text without NULs (an image named like a post is not)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_POST_BYTES + 1)
+    except OSError:
+        return True  # let the reader report it
+    if _NUL in data:
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) <= MAX_POST_BYTES)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- parsing
@@ -692,11 +727,28 @@ def _unique(values: Iterable[str]) -> str:
 class _UrlDrop:
     """Jekyll's UrlDrop: each placeholder computed only if the permalink asks for it."""
 
-    __slots__ = ("cats", "date", "ext", "name_no_ext", "rel_path", "slug")
+    __slots__ = ("cats", "date", "ext", "markdown_exts", "name_no_ext", "rel_path", "slug")
 
-    def __init__(self, date: dt.datetime, cats: list[str], slug: str, name_no_ext: str, rel_path: str, ext: str):
+    def __init__(
+        self,
+        date: dt.datetime,
+        cats: list[str],
+        slug: str,
+        name_no_ext: str,
+        rel_path: str,
+        ext: str,
+        markdown_exts: frozenset[str] = MARKDOWN_EXTS,
+    ):
         self.date, self.cats, self.slug = date, cats, slug
         self.name_no_ext, self.rel_path, self.ext = name_no_ext, rel_path, ext
+        self.markdown_exts = markdown_exts
+
+    def output_ext(self) -> str:
+        """Renderer#output_ext: Markdown becomes .html, Sass .css, anything else keeps its own."""
+        ext = _ruby_lower(self.ext)
+        if ext in self.markdown_exts:
+            return ".html"
+        return ".css" if ext in _SASS_EXTS else self.ext
 
     def path(self) -> str:
         rel = self.rel_path[: len(self.rel_path) - len(self.ext)] if self.ext else self.rel_path
@@ -727,7 +779,7 @@ class _UrlDrop:
         "short_day": lambda d: _DAYS[d.date.weekday()][:3],
         "long_day": lambda d: _DAYS[d.date.weekday()],
         "y_day": lambda d: f"{d.date.timetuple().tm_yday:03d}",
-        "output_ext": lambda d: ".html" if d.ext.lower() in MARKDOWN_EXTS else d.ext,
+        "output_ext": lambda d: d.output_ext(),
     }
 
     def __contains__(self, name: str) -> bool:
@@ -824,7 +876,8 @@ def _parse_post(data: bytes, rel_path: str, site: Site) -> ParsedPost:
     merged["categories"] = categories_exact
     tags_raw = _pluralized(merged, "tag", "tags")
 
-    values = _UrlDrop(date, categories_exact, slug, basename[: len(basename) - len(ext)], rel_path, ext)
+    name_no_ext = basename[: len(basename) - len(ext)]
+    values = _UrlDrop(date, categories_exact, slug, name_no_ext, rel_path, ext, site.markdown_exts)
     permalink = merged.get("permalink")
     template = _ruby_str(permalink) if permalink not in (None, False, "") else site.permalink
     url = build_url(template, values, path)

@@ -148,6 +148,60 @@ def test_find_post_files_walks_like_jekyll(tmp_path: Path) -> None:
     assert all(path.is_absolute() and path.is_file() for path, _rel in find_post_files(site))
 
 
+def _write_posts(root: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+NON_MARKDOWN_POSTS = {
+    "_posts/2024-01-14-html-post.html": b"---\ntitle: h\n---\n<p>Hi</p>\n",
+    "_posts/2024-01-15-text.txt": b"---\ntitle: t\n---\nBody\n",
+    "_posts/2024-01-17-data.json": b"---\ntitle: j\n---\nBody\n",
+    "_posts/2024-01-18-cover.jpg": b"\xff\xd8\xff\xe0binary\x00\x01",
+    "_posts/2024-01-19-style.scss": b"---\ntitle: s\n---\na { b: c }\n",
+    "_posts/2024-01-20-UP.HTML": b"---\ntitle: up\n---\nBody\n",
+    "_posts/2024-01-21-noext": b"---\ntitle: n\n---\nBody\n",
+    "_posts/notdated.html": b"---\ntitle: nd\n---\nBody\n",
+    "_posts/2024-01-22-x.md": b"---\ntitle: m\n---\nBody\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "txt_url"),
+    [("", "/2024/01/15/text.txt"), ('markdown_ext: "md,txt"\n', "/2024/01/15/text.html")],
+)
+def test_dated_files_that_are_not_markdown_are_posts_too(tmp_path: Path, config: str, txt_url: str) -> None:
+    # Jekyll 4.3.1 published exactly these, at these URLs (the image is not UTF-8, so skipped).
+    _write_posts(tmp_path, NON_MARKDOWN_POSTS)
+    site = make_site(tmp_path, 'url: "https://x.org"\n' + config)
+    urls = {rel: parse_post(path.read_bytes(), rel, site).url for path, rel in find_post_files(site)}
+    assert urls == {
+        "_posts/2024-01-14-html-post.html": "/2024/01/14/html-post.html",
+        "_posts/2024-01-15-text.txt": txt_url,
+        "_posts/2024-01-17-data.json": "/2024/01/17/data.json",
+        "_posts/2024-01-19-style.scss": "/2024/01/19/style.css",
+        "_posts/2024-01-20-UP.HTML": "/2024/01/20/UP.HTML",
+        "_posts/2024-01-22-x.md": "/2024/01/22/x.html",
+    }
+
+
+def test_markdown_ext_is_split_on_commas_only(tmp_path: Path) -> None:
+    # Jekyll 4.3.1 with markdown_ext "md, TXT": ". txt" matches nothing, so .txt stays .txt.
+    _write_posts(tmp_path, NON_MARKDOWN_POSTS)
+    site = make_site(tmp_path, 'markdown_ext: "md, TXT"\npermalink: /:title:output_ext\n')
+    assert post(site, "", name="_posts/2024-01-15-text.txt").url == "/text.txt"
+    assert post(site, "", name="_posts/2024-01-22-x.md").url == "/x.html"
+
+
+def test_plain_posts_folder_keeps_to_markdown(tmp_path: Path) -> None:
+    (tmp_path / "2024-03-01-plain.md").write_text("---\n---\n", encoding="utf-8")
+    (tmp_path / "2024-03-02-notes.txt").write_text("---\n---\n", encoding="utf-8")
+    (tmp_path / "2024-03-03-page.html").write_text("---\n---\n", encoding="utf-8")
+    assert [rel for _p, rel in find_post_files(load_site(tmp_path))] == ["_posts/2024-03-01-plain.md"]
+
+
 def test_plain_posts_folder_is_the_posts_of_a_default_site(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "2024-03-01-plain.md").write_text("---\ntitle: Plain\n---\n", encoding="utf-8")
