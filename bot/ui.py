@@ -88,9 +88,13 @@ def is_absolute(url: str) -> bool:
 
 
 def read_button_view(post: Post, locale: str | None) -> discord.ui.View:
-    """A link button to the article; link buttons need no handler and never expire."""
+    """A link button to the article; link buttons need no handler and never expire.
+
+    Discord refuses a button URL over 512 characters, and with it the whole reply; a long
+    non-ASCII slug gets there once percent-encoded. The embed title still links the article.
+    """
     view = discord.ui.View(timeout=None)
-    if not is_absolute(post.abs_url):
+    if not is_absolute(post.abs_url) or len(post.abs_url) > limits.BUTTON_URL:
         return view
     view.add_item(
         discord.ui.Button(

@@ -87,3 +87,8 @@ def test_fit_embed_trims_description_to_the_total() -> None:
         embed.add_field(name=f"n{i}", value="v" * 1024)
     fitted = fit_embed(embed)
     assert len(fitted) <= limits.EMBED_TOTAL
+
+
+def test_read_button_is_left_out_when_the_url_is_too_long_for_discord() -> None:
+    assert len(read_button_view(post(abs_url="https://blog.example.org/" + "a" * 487), "ja").children) == 1
+    assert read_button_view(post(abs_url="https://blog.example.org/" + "a" * 488), "ja").children == []

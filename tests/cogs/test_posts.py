@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot_harness import World
+from factories import write_post
 
 
 def embed_of(message: dict) -> dict:
@@ -92,3 +93,15 @@ async def test_related_excludes_itself(world: World) -> None:
     description = embed_of(data)["description"]
     assert "Llama 4発表](" not in description
     assert "What RAG is for" in description or "AIニュース" in description
+
+
+async def test_a_post_url_too_long_for_a_button_still_gets_its_summary(world: World) -> None:
+    slug = "日本語のとても長いスラッグ" * 5  # 65 characters, over 512 once percent-encoded
+    write_post(world.posts_dir, f"2025-07-01-{slug}.md", "長いURLの記事", "本文です。十分な内容です。", tags="[AI]")
+    await world.bot.run_ingest()
+    [post] = [p for p in await world.bot.store.all_posts() if p.title == "長いURLの記事"]
+    assert len(post.abs_url) > 512
+    body = await (await world.emu.slash_command("summary", {"post": str(post.id)}, locale="en-US")).response()
+    assert body["type"] == 4
+    assert embed_of(body["data"])["url"] == post.abs_url  # the title still links the article
+    assert not body["data"].get("components")
