@@ -281,7 +281,15 @@ class Announcer:
         except discord.NotFound:
             await self._pause(subscription, "channel not found (404)", context)
             return "paused"
-        except (discord.DiscordServerError, aiohttp.ClientError, TimeoutError, discord.HTTPException) as exc:
+        except discord.HTTPException as exc:
+            if 400 <= exc.status < 500 and exc.status not in (408, 429):
+                # Permanent (a forum that requires a tag, a body Discord rejects): retrying cannot
+                # help, so the subscription shows it in /subscriptions until an admin resumes it.
+                await self._pause(subscription, f"Discord refused: {exc.text or 'Bad Request'} ({exc.status})", context)
+                return "paused"
+            await self._retry_later(subscription, delivery, f"{type(exc).__name__}: {exc}", context)
+            return "retry"
+        except (aiohttp.ClientError, TimeoutError) as exc:
             await self._retry_later(subscription, delivery, f"{type(exc).__name__}: {exc}", context)
             return "retry"
         await self.bot.store.mark_sent(delivery, message_id)

@@ -306,3 +306,20 @@ async def test_a_forum_thread_whose_recording_was_lost_is_not_opened_again(world
     new_post(world, "forum-again", "フォーラムの記事")
     await announcer(world).run_round()
     assert len([c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)]) == 2
+
+
+async def test_a_permanent_refusal_pauses_the_subscription_with_discords_reason(world: World) -> None:
+    emu = world.emu
+    await subscribe(world, world.channel)
+    body = {"message": "A tag is required to create a forum post in this channel", "code": 40067}
+    emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 400, body=body)
+    new_post(world, "refused", "断られる記事")
+    await announcer(world).run_round()
+    [subscription] = await world.bot.store.subscriptions()
+    assert not subscription.active and "A tag is required" in (subscription.paused_reason or "")
+    assert "(400)" in (subscription.paused_reason or "")
+    [delivery] = await world.bot.store.deliveries(channel_id=world.channel)
+    assert delivery.state == "pending"
+    await (await emu.slash_command("resume", {"channel": world.channel}, user=world.admin, locale="en-US")).response()
+    await announcer(world).run_round()
+    assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["断られる記事"]
