@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_BACKFILL = 10
+# Room for the filters in /subscribe's reply, leaving the rest of its 2000 characters for the
+# sentence around them, the backfill note and the preview line.
+FILTER_ECHO = 1500
 
 
 def admin_command() -> Callable[[T], T]:
@@ -119,7 +122,8 @@ class AnnouncementsCog(commands.Cog):
             queued,
         )
         filters = ", ".join([*tag_list, *category_list]) or t("sub.every_post", locale)
-        text = t("sub.done", locale, filters=filters, channel=resolved.mention)
+        # Options may carry up to 6000 characters; the reply may not: echo as much as fits.
+        text = t("sub.done", locale, filters=limits.cut(filters, FILTER_ECHO), channel=resolved.mention)
         if queued:
             text += t("sub.backfill", locale, count=queued)
         sample = await self.bot.store.latest(1)

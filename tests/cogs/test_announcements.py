@@ -323,3 +323,13 @@ async def test_a_permanent_refusal_pauses_the_subscription_with_discords_reason(
     await (await emu.slash_command("resume", {"channel": world.channel}, user=world.admin, locale="en-US")).response()
     await announcer(world).run_round()
     assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["断られる記事"]
+
+
+async def test_subscribe_with_very_long_tags_answers_within_the_message_limit(world: World) -> None:
+    tags = " ".join(f"tag{i:04d}" for i in range(400))  # 3199 characters: an option may hold 6000
+    data = await subscribe(world, world.channel, tags=tags, backfill=1)
+    assert len(data["content"]) <= limits.CONTENT
+    assert "tag0000, tag0001" in data["content"] and "…" in data["content"]
+    assert f"<#{world.channel}>" in data["content"]
+    [subscription] = await world.bot.store.subscriptions()
+    assert len(subscription.tags) == 400
