@@ -68,7 +68,19 @@ async def title_choices(store: Store, typed: str) -> list[tuple[str, str]]:
         rows = await store.search_titles(typed, limits.CHOICES)
     else:
         rows = await store.latest_titles(limits.CHOICES)
-    return [(limits.cut(title, limits.CHOICE_NAME), str(post_id)) for post_id, title in rows]
+    return [
+        (limits.cut(await _choice_name(store, post_id, title), limits.CHOICE_NAME), str(post_id))
+        for post_id, title in rows
+    ]
+
+
+async def _choice_name(store: Store, post_id: int, title: str) -> str:
+    """The title, or for an untitled post its slug (or path): Discord rejects an empty choice name."""
+    name = " ".join(title.split())
+    if name:
+        return name
+    post = await store.get_post(post_id)
+    return (post.slug.strip() or post.path) if post is not None else str(post_id)
 
 
 async def tag_choices(store: Store, typed: str) -> list[tuple[str, str]]:

@@ -105,3 +105,13 @@ async def test_a_post_url_too_long_for_a_button_still_gets_its_summary(world: Wo
     assert body["type"] == 4
     assert embed_of(body["data"])["url"] == post.abs_url  # the title still links the article
     assert not body["data"].get("components")
+
+
+async def test_untitled_posts_are_offered_by_their_slug(world: World) -> None:
+    write_post(world.posts_dir, "2025-07-01-notitle.md", "", "本文です。十分な内容です。", tags="[AI]")
+    write_post(world.posts_dir, "2025-07-02-spaces.md", "   ", "本文です。十分な内容です。", tags="[AI]")
+    await world.bot.run_ingest()
+    choices = await (await world.emu.autocomplete("summary", "post", {"post": ""}, locale="en-US")).choices()
+    names = [c["name"] for c in choices]
+    assert names[:2] == ["spaces", "notitle"]  # newest first
+    assert all(name.strip() for name in names)
