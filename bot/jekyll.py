@@ -31,7 +31,6 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
@@ -444,7 +443,7 @@ def _defaults_for(site: Site, rel_path: str) -> dict:
     for entry in site.defaults:
         scope = entry.get("scope")
         scope = scope if isinstance(scope, dict) else {}
-        if not _scope_path_applies(scope.get("path"), rel_path):
+        if not _scope_path_applies(scope.get("path"), rel_path, site):
             continue
         if _has_precedence(old_scope, scope):
             merged = _deep_merge(merged, entry["values"])
@@ -455,18 +454,90 @@ def _defaults_for(site: Site, rel_path: str) -> dict:
 
 
 def _sanitize_scope_path(path: Any) -> str:
+    """FrontmatterDefaults#sanitize_path, used only to rank scopes: one leading "/" dropped."""
     if not isinstance(path, str) or not path:
         return ""
-    return path.lstrip("/") if path.startswith("/") else path
+    return path[1:] if path.startswith("/") else path
 
 
-def _scope_path_applies(scope_path: Any, rel_path: str) -> bool:
+def _scope_path_applies(scope_path: Any, rel_path: str, site: Site) -> bool:
+    """FrontmatterDefaults#applies_path?: a plain string prefix of the post's path.
+
+    The scope path is used as written: `/news` is no prefix of `news/...`, so it applies
+    to nothing. With a `*` Jekyll Dir.globs the scope path under the site and applies it
+    when a path found is a string prefix of the post's path; every folder above a post
+    and the post itself exist, so matching the pattern against those prefixes finds the
+    same paths (other prefixes are checked on disk).
+    """
     if not isinstance(scope_path, str) or not scope_path:
         return True
-    scope_path = _sanitize_scope_path(scope_path)
-    if "*" in scope_path:
-        return fnmatchcase(rel_path, scope_path) or fnmatchcase(rel_path, scope_path.rstrip("/") + "/*")
-    return rel_path.startswith(scope_path)
+    if "*" not in scope_path:
+        return rel_path.startswith(scope_path)
+    pattern, dirs_only = _ruby_glob(scope_path)
+    for end in range(1, len(rel_path) + 1):
+        at_folder = end < len(rel_path) and rel_path[end] == "/"
+        if (dirs_only and not at_folder) or not pattern.fullmatch(rel_path, 0, end):
+            continue
+        if at_folder or end == len(rel_path) or _site_path(site, rel_path[:end]).exists():
+            return True
+    return False
+
+
+def _site_path(site: Site, rel_path: str) -> Path:
+    if site.posts_only:  # the folder itself stands in for `_posts`
+        return site.root / rel_path.removeprefix("_posts").lstrip("/")
+    return site.root / rel_path
+
+
+@functools.lru_cache(maxsize=64)
+def _ruby_glob(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """Ruby's Dir.glob pattern as a regex: `*` `?` `[]` `{,}` and `**/`, never a hidden name."""
+    dirs_only = pattern.endswith("/")
+    pattern = pattern.rstrip("/") if dirs_only else pattern
+    out: list[str] = []
+    i, n, depth = 0, len(pattern), 0
+    while i < n:
+        ch = pattern[i]
+        start = i == 0 or pattern[i - 1] == "/"
+        no_dot = "(?!\\.)" if start else ""
+        if pattern.startswith("**/", i) and start:
+            out.append("(?:(?!\\.)[^/]+/)*")
+            i += 3
+            continue
+        if ch == "*":
+            while i + 1 < n and pattern[i + 1] == "*":
+                i += 1
+            out.append(no_dot + "[^/]*")
+        elif ch == "?":
+            out.append(no_dot + "[^/]")
+        elif ch == "[":
+            close = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "^") else i + 1)
+            if close < 0:
+                out.append("\\[")
+            else:
+                body = pattern[i + 1 : close]
+                if body[:1] in ("!", "^"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\").replace("[", "\\[") + "]")
+                i = close
+        elif ch == "{":
+            depth += 1
+            out.append("(?:")
+        elif ch == "," and depth:
+            out.append("|")
+        elif ch == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif ch == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    try:
+        return re.compile("".join(out) + ")" * depth, re.S), dirs_only
+    except re.error:
+        return re.compile(re.escape(pattern)), dirs_only
 
 
 def _has_precedence(old: dict | None, new: dict) -> bool:

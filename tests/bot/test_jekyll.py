@@ -483,6 +483,56 @@ defaults:
     assert post(site, "author:\n").author == "Everyone"  # a null never erases a default
 
 
+SCOPE_POSTS = (
+    "_posts/2024-01-05-top.md",
+    "_posts/sub/2024-01-06-nested.md",
+    "_posts/subway/2024-01-09-way.md",
+    "news/_posts/2024-01-07-news.md",
+    "news/deep/_posts/2024-01-08-deep.md",
+)
+TOP, NESTED, WAY, NEWS, DEEP = SCOPE_POSTS
+
+
+@pytest.mark.parametrize(
+    ("scope_path", "applies_to"),
+    [
+        # The posts Jekyll 4.3.1 gave the default `author` to, for each `scope: {path: ...}`.
+        ("/_posts", set()),  # a leading "/" is not stripped: it matches nothing
+        ("/news", set()),
+        ("news/", {NEWS, DEEP}),
+        ("_po", {TOP, NESTED, WAY}),  # a plain string prefix, not a folder
+        ("_posts/*", {TOP, NESTED, WAY}),
+        ("_posts/*.md", {TOP}),
+        ("*/_posts", {NEWS}),
+        ("**/_posts", {TOP, NESTED, WAY, NEWS, DEEP}),
+        ("news/**/_posts", {NEWS, DEEP}),
+        ("**/deep/**", {DEEP}),
+        ("news/*/", {NEWS, DEEP}),
+        ("_posts/*/", {NESTED, WAY}),
+        ("_posts/s*b", {NESTED, WAY}),  # Dir.glob finds _posts/sub, a string prefix of _posts/subway
+        ("_posts/[!s]*", {TOP}),
+        ("_posts/{sub,top}*", {NESTED, WAY}),
+        ("_posts/*.m", set()),
+        ("*", set(SCOPE_POSTS)),
+    ],
+)
+def test_defaults_scope_path_matches_like_jekyll(tmp_path: Path, scope_path: str, applies_to: set[str]) -> None:
+    _write_posts(tmp_path, {rel: b"---\n---\n" for rel in SCOPE_POSTS})
+    site = make_site(tmp_path, f"defaults:\n  - scope: {{path: '{scope_path}'}}\n    values: {{author: A}}\n")
+    got = {rel for path, rel in find_post_files(site) if parse_post(path.read_bytes(), rel, site).author == "A"}
+    assert got == applies_to
+
+
+def test_defaults_precedence_ranks_a_leading_slash_path_without_applying_it(tmp_path: Path) -> None:
+    # Jekyll 4.3.1: `/news` applies to nothing, so news posts get the root default.
+    site = make_site(
+        tmp_path,
+        "defaults:\n  - scope: {path: /news}\n    values: {author: NEWS}\n"
+        "  - scope: {path: ''}\n    values: {author: ROOT}\n",
+    )
+    assert post(site, "", name=NEWS).author == "ROOT"
+
+
 def test_published_and_optional_fields(site: Site) -> None:
     assert post(site, "published: false\n").published is False
     assert post(site, "published: true\n").published is True
