@@ -23,14 +23,15 @@ import logging
 import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import discord
 from watchfiles import Change, awatch
 
 from bot import limits
+from bot.i18n import format_date, pause_reason, pause_reason_in, t
 from bot.store import Delivery, Post, Subscription
 from bot.textnorm import normalize_key
 from bot.ui import post_embed
@@ -262,30 +263,32 @@ class Announcer:
             return "sent"
         channel = self.bot.get_channel(subscription.channel_id)
         if channel is None:
-            await self._pause(subscription, "channel not found (deleted, or the bot was removed)", context)
+            await self._pause(subscription, pause_reason("pause.channel_gone"), context)
             return "paused"
         kind = channel_kind(channel)
         guild = getattr(channel, "guild", None)
         if kind is None or guild is None:
-            await self._pause(subscription, "the channel can no longer carry announcements", context)
+            await self._pause(subscription, pause_reason("pause.wrong_kind"), context)
             return "paused"
         missing = missing_permissions(channel, guild.me, kind)  # type: ignore[arg-type]
         if missing:
-            await self._pause(subscription, "missing " + ", ".join(missing), context)
+            await self._pause(subscription, pause_reason("pause.missing", names=", ".join(missing)), context)
             return "paused"
         try:
             message_id = await self._send(channel, subscription, post, delivery, kind)
         except discord.Forbidden as exc:
-            await self._pause(subscription, f"Discord refused: {exc.text or 'Missing Access'} (403)", context)
+            reason = pause_reason("pause.refused", text=exc.text or "Missing Access", status=403)
+            await self._pause(subscription, reason, context)
             return "paused"
         except discord.NotFound:
-            await self._pause(subscription, "channel not found (404)", context)
+            await self._pause(subscription, pause_reason("pause.not_found"), context)
             return "paused"
         except discord.HTTPException as exc:
             if 400 <= exc.status < 500 and exc.status not in (408, 429):
                 # Permanent (a forum that requires a tag, a body Discord rejects): retrying cannot
                 # help, so the subscription shows it in /subscriptions until an admin resumes it.
-                await self._pause(subscription, f"Discord refused: {exc.text or 'Bad Request'} ({exc.status})", context)
+                reason = pause_reason("pause.refused", text=exc.text or "Bad Request", status=exc.status)
+                await self._pause(subscription, reason, context)
                 return "paused"
             await self._retry_later(subscription, delivery, f"{type(exc).__name__}: {exc}", context)
             return "retry"
@@ -386,7 +389,7 @@ def matches(subscription: Subscription, post: Post) -> bool:
     return bool(tags.intersection(subscription.tags) or categories.intersection(subscription.categories))
 
 
-def describe_pause(subscription: Subscription) -> str:
-    """ "paused: missing Send Messages since 2026-11-28 10:00 UTC" for /subscriptions."""
-    since = datetime.fromtimestamp(subscription.paused_at or 0, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{subscription.paused_reason} since {since}"
+def describe_pause(subscription: Subscription, tz: ZoneInfo, locale: str | None) -> str:
+    """ "missing Send Messages since 2026-11-28 19:00 (JST)" for /subscriptions, in the reader's language."""
+    why = pause_reason_in(subscription.paused_reason or "", locale)
+    return t("sub.paused_since", locale, why=why, since=format_date(subscription.paused_at or 0, tz, locale))

@@ -7,6 +7,7 @@ discord.py's Translator in `bot.client`.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -101,7 +102,64 @@ MESSAGES: dict[str, dict[str, str]] = {
     "sub.last": {EN: "Last delivery: {value}", JA: "最終配信：{value}"},
     "sub.mentions": {EN: "Mentions: {value}", JA: "メンション：{value}"},
     "no_related": {EN: "No related posts found.", JA: "関連記事は見つかりませんでした。"},
+    "sub.paused_since": {EN: "{why} since {since}", JA: "{why}（{since} から）"},
+    # Why a subscription was paused. The English text is what the store keeps (and `kiji`
+    # prints); /subscriptions reads it back with `pause_reason_in` for the reader's language.
+    "pause.channel_gone": {
+        EN: "channel not found (deleted, or the bot was removed)",
+        JA: "チャンネルが見つかりません（削除されたか、ボットがサーバーから外されました）",
+    },
+    "pause.wrong_kind": {
+        EN: "the channel can no longer carry announcements",
+        JA: "このチャンネルにはもうお知らせを投稿できません",
+    },
+    "pause.missing": {EN: "missing {names}", JA: "権限が足りません：{names}"},
+    "pause.not_found": {EN: "channel not found (404)", JA: "チャンネルが見つかりません（404）"},
+    "pause.refused": {EN: "Discord refused: {text} ({status})", JA: "Discord に拒否されました：{text}（{status}）"},
 }
+
+# Permission names as Discord's own UI shows them, by the English name.
+PERMISSION_NAMES_JA = {
+    "View Channel": "チャンネルを見る",
+    "Send Messages": "メッセージを送信",
+    "Embed Links": "埋め込みリンク",
+    "Create Posts": "投稿を作成",
+    "Send Messages in Threads": "スレッドでメッセージを送信",
+}
+
+
+def permission_names(names: list[str] | tuple[str, ...], locale: str | None) -> str:
+    """ "Send Messages, Embed Links" in the reader's language."""
+    if language(locale) == JA:
+        return "、".join(PERMISSION_NAMES_JA.get(name, name) for name in names)
+    return ", ".join(names)
+
+
+def pause_reason(key: str, **values: object) -> str:
+    """The English reason stored for a pause (`key` is one of the "pause.*" messages)."""
+    return t(key, EN, **values)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", re.escape(template)) + "$", re.DOTALL)
+
+
+_PAUSE_PATTERNS = [(key, _pattern(entry[EN])) for key, entry in MESSAGES.items() if key.startswith("pause.")]
+
+
+def pause_reason_in(stored: str, locale: str | None) -> str:
+    """A stored pause reason in the reader's language; one this version did not write stays as is."""
+    if language(locale) == EN:
+        return stored
+    for key, pattern in _PAUSE_PATTERNS:
+        found = pattern.match(stored)
+        if found is None:
+            continue
+        values = found.groupdict()
+        if "names" in values:
+            values["names"] = permission_names(values["names"].split(", "), locale)
+        return t(key, locale, **values)
+    return stored
 
 
 def t(key: str, locale: str | None, **values: object) -> str:

@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot import limits
 from bot.announcer import Announcer, channel_kind, describe_pause, missing_permissions
 from bot.client import KijiBot
-from bot.i18n import format_date, t
+from bot.i18n import format_date, permission_names, t
 from bot.lookup import tag_choices
 from bot.ui import EMBED_COLOUR, fit_embed, post_embed, reply
 
@@ -98,7 +98,7 @@ class AnnouncementsCog(commands.Cog):
             return
         missing = missing_permissions(resolved, interaction.guild.me, kind)  # type: ignore[arg-type]
         if missing:
-            text = t("sub.missing", locale, names=", ".join(missing), channel=resolved.mention)
+            text = t("sub.missing", locale, names=permission_names(missing, str(locale)), channel=resolved.mention)
             await reply(interaction, content=text, ephemeral=True)
             return
         tag_list, category_list = split_terms(tags), split_terms(categories)
@@ -175,7 +175,7 @@ class AnnouncementsCog(commands.Cog):
             if subscription.active:
                 state = t("sub.active", locale)
             else:
-                state = t("sub.paused", locale, why=describe_pause(subscription))
+                state = t("sub.paused", locale, why=describe_pause(subscription, self.bot.timezone, str(locale)))
             if subscription.last_delivery_at:
                 last = format_date(subscription.last_delivery_at, self.bot.timezone, str(locale))
             else:

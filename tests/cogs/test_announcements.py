@@ -151,7 +151,12 @@ async def test_forbidden_channel_is_paused_with_reason_and_others_go_on(world: W
 
     listing = (await (await emu.slash_command("subscriptions", user=world.admin, locale="en-US")).response())["data"]
     text = str(listing["embeds"][0]["fields"])
-    assert "paused: missing Send Messages" in text and "active" in text
+    assert "paused: missing Send Messages, Embed Links since " in text and "active" in text
+    listing = (await (await emu.slash_command("subscriptions", user=world.admin, locale="ja")).response())["data"]
+    text = str(listing["embeds"][0]["fields"])
+    assert "一時停止：権限が足りません：メッセージを送信、埋め込みリンク（" in text
+    assert "一時停止：Discord に拒否されました：Missing Permissions（403）" in text
+    assert "missing" not in text and "UTC" not in text
 
     # Fixing it and /resume delivers what was missed, once.
     await update_channel(world, broken, [])
@@ -194,6 +199,10 @@ async def test_forum_gets_a_thread_per_post_with_matching_tags(world: World) -> 
 async def test_subscribe_says_which_permission_is_missing(world: World) -> None:
     data = await subscribe(world, world.channels["closed"])
     assert "missing **Send Messages" in data["content"]
+    handle = await world.emu.slash_command(
+        "subscribe", {"channel": world.channels["closed"]}, user=world.admin, locale="ja"
+    )
+    assert "**メッセージを送信" in (await handle.response())["data"]["content"]
     assert await world.bot.store.subscriptions() == []
 
 
