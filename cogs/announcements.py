@@ -132,8 +132,10 @@ class AnnouncementsCog(commands.Cog):
             if self.bot.llm is not None:  # the preview's summary may take the model seconds
                 await interaction.response.defer(ephemeral=True, thinking=True)
             text += t("sub.preview", locale)
-            summary, footer = await self.bot.summary_for(sample[0], "standard", str(interaction.guild.preferred_locale))
-            embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=str(locale)))
+            # The preview is the announcement as the server will see it: all in the server's language.
+            server_locale = str(interaction.guild.preferred_locale)
+            summary, footer = await self.bot.summary_for(sample[0], "standard", server_locale)
+            embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale))
         await reply(interaction, content=text, embeds=embeds, ephemeral=True)
         self.announcer.wake()
 

@@ -342,3 +342,16 @@ async def test_subscribe_with_very_long_tags_answers_within_the_message_limit(wo
     assert f"<#{world.channel}>" in data["content"]
     [subscription] = await world.bot.store.subscriptions()
     assert len(subscription.tags) == 400
+
+
+async def test_subscribe_preview_is_in_the_servers_language_like_the_announcements(world: World) -> None:
+    data = await subscribe(world, world.channel)  # an English-speaking admin in a Japanese server
+    assert "will be announced" in data["content"]
+    [preview] = data["embeds"]
+    names = [field["name"] for field in preview["fields"]]
+    assert "公開日" in names and "Published" not in names
+    assert preview["footer"]["text"].startswith("要約")
+    new_post(world, "fresh", "新着記事")
+    await announcer(world).run_round()
+    [announced] = messages(world, world.channel)
+    assert [f["name"] for f in announced["embeds"][0]["fields"]][:1] == names[:1]
