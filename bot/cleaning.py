@@ -253,6 +253,8 @@ _RESTART_SLACK = 3
 _MAX_DANGLING = 120
 _CONTINUATION_START = frozenset("のをんっゃゅょぁぃぅぇぉゎーゝゞ、，,。）」』")
 _NOISE_CHARS = re.compile(r"[\\{}^$_=|<>]")
+# "$2.50" and a short "$E = mc^2$" inside prose are not markup soup
+_PRICE_OR_INLINE_MATH = re.compile(r"\$(?=\d)|(?<!\$)\$(?!\$)[^$\n]{1,60}?\$(?!\$)")
 
 # --- near-duplicates ------------------------------------------------------------------------------
 
@@ -578,10 +580,15 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
 
 
 def _is_noise(text: str) -> bool:
-    """TeX-like or symbol soup: many markup characters and no sentence punctuation."""
+    """TeX-like or symbol soup: many markup characters outside prices and short inline formulas."""
     if len(text) < 20 or not ("\\" in text or "{" in text or "$" in text or "^" in text or "=" in text):
         return False
-    return len(_NOISE_CHARS.findall(text)) / len(text) > 0.06
+    counted = text
+    if "$" in text:
+        rest = _PRICE_OR_INLINE_MATH.sub("", text)
+        if 2 * len(rest) >= len(text):  # mostly words around prices or short formulas: judge the words
+            counted = rest
+    return len(_NOISE_CHARS.findall(counted)) / len(text) > 0.06
 
 
 def _is_cut(raw: _Raw) -> bool:

@@ -163,6 +163,21 @@ def test_tex_garbage_has_no_prose() -> None:
     assert not body.has_prose
 
 
+def test_prices_and_short_inline_math_are_not_noise_but_tex_soup_is() -> None:
+    md = (
+        f"{SENT_A}\n\n- GPT-4o: 入力$2.50、出力$10.00/1M\n- Claude: 入力$3、出力$15/1M\n\n"
+        "The famous formula $E = mc^2$ changed physics.\n\n"
+        "\\frac{a}{b} \\sum_{i=0}^{n} x_i \\alpha \\beta {}^{2} \\mathbb{R}^n\n\n"
+        "$\\alpha$ $\\beta_{i}$ $\\gamma_{i}^{2}$ $x^2$ $y_i$"
+    )
+    assert _blocks(clean_body(md)) == [
+        SENT_A,
+        "GPT-4o: 入力$2.50、出力$10.00/1M",
+        "Claude: 入力$3、出力$15/1M",
+        "The famous formula $E = mc^2$ changed physics.",
+    ]
+
+
 def test_normal_post_has_prose() -> None:
     assert clean_body(f"{SENT_A}\n\n{SENT_B}").has_prose
 
