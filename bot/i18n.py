@@ -88,6 +88,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "sub.stopped": {EN: "Stopped announcing in {channel}.", JA: "{channel} へのお知らせを停止しました。"},
     "sub.resumed": {EN: "Resumed announcements in {channel}.", JA: "{channel} のお知らせを再開しました。"},
     "sub.not_subscribed": {EN: "{channel} is not subscribed.", JA: "{channel} は登録されていません。"},
+    "sub.pick_one": {
+        EN: "Pick the channel, or the subscription (also one whose channel was deleted).",
+        JA: "チャンネルか、お知らせ先（チャンネルが削除されたものも選べます）を指定してください。",
+    },
+    "sub.deleted_channel": {EN: "deleted channel {id}", JA: "削除されたチャンネル {id}"},
     "sub.none": {
         EN: "No subscriptions yet; add one with /subscribe.",
         JA: "お知らせ先はまだありません。/subscribe で追加できます。",
@@ -226,6 +231,8 @@ COMMAND_TEXT_JA: dict[str, str] = {
     "Also post this many of the latest matching posts now (0-10)": "最新の該当記事を今この件数だけ投稿（0〜10）",
     "Stop announcing new posts in a channel": "チャンネルでのお知らせを停止します",
     "The channel to stop announcing in": "停止するチャンネル",
+    "subscription": "お知らせ先",
+    "Or the subscription, also one whose channel was deleted": "またはお知らせ先（チャンネルが削除されたものも）",
     "Resume a paused subscription after fixing it": "問題を直した後、一時停止中のお知らせを再開します",
     "The paused channel": "一時停止中のチャンネル",
     "List this server's announcement channels": "このサーバーのお知らせ先を一覧します",

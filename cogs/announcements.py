@@ -139,16 +139,50 @@ class AnnouncementsCog(commands.Cog):
         await reply(interaction, content=text, embeds=embeds, ephemeral=True)
         self.announcer.wake()
 
+    async def subscription_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """This server's subscriptions by channel, deleted channels included (value: the channel id)."""
+        if interaction.guild is None or not interaction.permissions.manage_guild:
+            return []  # autocomplete runs no command checks: list nothing to those who may not act
+        typed = current.strip().lstrip("#").casefold()
+        choices = []
+        for subscription in await self.bot.store.subscriptions(interaction.guild.id):
+            found = interaction.guild.get_channel(subscription.channel_id)
+            if found is not None:
+                name = f"#{found.name}"
+            else:
+                name = t("sub.deleted_channel", interaction.locale, id=subscription.channel_id)
+            if typed in name.casefold() or typed in str(subscription.channel_id):
+                value = str(subscription.channel_id)
+                choices.append(app_commands.Choice(name=limits.cut(name, limits.CHOICE_NAME), value=value))
+        return choices[: limits.CHOICES]
+
     @app_commands.command(name=_("unsubscribe"), description=_("Stop announcing new posts in a channel"))
-    @app_commands.describe(channel=_("The channel to stop announcing in"))
+    @app_commands.describe(
+        channel=_("The channel to stop announcing in"),
+        subscription=_("Or the subscription, also one whose channel was deleted"),
+    )
+    @app_commands.autocomplete(subscription=subscription_autocomplete)
     @admin_command()
     async def unsubscribe(
-        self, interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | discord.ForumChannel | None = None,
+        subscription: str | None = None,
     ) -> None:
         assert interaction.guild is not None
-        removed = await self.bot.store.unsubscribe(interaction.guild.id, channel.id)
+        typed = (subscription or "").strip().removeprefix("<#").removesuffix(">")
+        if channel is not None:
+            channel_id = channel.id
+        elif typed.isdigit():
+            channel_id = int(typed)
+        else:
+            await reply(interaction, content=t("sub.pick_one", interaction.locale), ephemeral=True)
+            return
+        removed = await self.bot.store.unsubscribe(interaction.guild.id, channel_id)
         key = "sub.stopped" if removed else "sub.not_subscribed"
-        await reply(interaction, content=t(key, interaction.locale, channel=channel.mention), ephemeral=True)
+        await reply(interaction, content=t(key, interaction.locale, channel=f"<#{channel_id}>"), ephemeral=True)
 
     @app_commands.command(name=_("resume"), description=_("Resume a paused subscription after fixing it"))
     @app_commands.describe(channel=_("The paused channel"))

@@ -355,3 +355,24 @@ async def test_subscribe_preview_is_in_the_servers_language_like_the_announcemen
     await announcer(world).run_round()
     [announced] = messages(world, world.channel)
     assert [f["name"] for f in announced["embeds"][0]["fields"]][:1] == names[:1]
+
+
+async def test_a_subscription_whose_channel_was_deleted_can_be_removed(world: World) -> None:
+    emu, gone = world.emu, world.channels["second"]
+    await subscribe(world, world.channel)
+    await subscribe(world, gone)
+    deleted = asyncio.ensure_future(world.bot.wait_for("guild_channel_delete", timeout=10))
+    await emu.dispatch("CHANNEL_DELETE", emu.remove_channel(gone))
+    await deleted
+    handle = await emu.autocomplete(
+        "unsubscribe", "subscription", {"subscription": ""}, user=world.admin, locale="en-US"
+    )
+    choices = {c["name"]: c["value"] for c in await handle.choices()}
+    assert choices == {"#general": str(world.channel), f"deleted channel {gone}": str(gone)}
+    member = await emu.autocomplete("unsubscribe", "subscription", {"subscription": ""}, user=world.member)
+    assert await member.choices() == []
+    handle = await emu.slash_command("unsubscribe", {"subscription": str(gone)}, user=world.admin, locale="en-US")
+    assert "Stopped announcing" in (await handle.response())["data"]["content"]
+    assert [s.channel_id for s in await world.bot.store.subscriptions()] == [world.channel]
+    handle = await emu.slash_command("unsubscribe", {}, user=world.admin, locale="en-US")
+    assert "Pick the channel" in (await handle.response())["data"]["content"]

@@ -581,6 +581,12 @@ class DiscordEmulator:
         guild["channel_ids"].append(channel_id)
         return channel_id
 
+    def remove_channel(self, channel_id: int) -> dict[str, Any]:
+        """Delete a channel (as a server admin would); returns its data for a CHANNEL_DELETE dispatch."""
+        data = self.channels.pop(channel_id)
+        self.guilds[int(data["guild_id"])]["channel_ids"].remove(channel_id)
+        return data
+
     def _thread_extra(self) -> dict[str, Any]:
         return {
             "owner_id": str(self.application_id),
