@@ -10,7 +10,8 @@ Deliberate departures, all about broken input that Jekyll would accept silently 
 crash on: an impossible calendar date (Ruby rolls 2025-02-30 over to March 2) is a
 `PostError`; a Markdown file in `_posts` without a ``YYYY-MM-DD-`` name is returned
 by `find_post_files` so that `parse_post` can report it instead of it vanishing;
-a file without front matter is an error rather than a static file. A site without
+a file without front matter is an error rather than a static file; a front-matter
+date with no year ("Jan 5") is an error, where Jekyll would take the year it builds in. A site without
 a `timezone` is read in UTC (Jekyll would use the build machine's zone).
 
 A plain folder of posts (no `_config.yml` and no `_posts/` inside) is read as the
@@ -634,30 +635,190 @@ def _zone_offset(zone: str, year: int, site: Site) -> dt.timedelta | None:
 
 
 def _parse_date_string(text: str, site: Site, path: str) -> dt.datetime:
-    """Ruby's Time.parse for the shapes people write: local time unless a zone it knows is given."""
+    """Ruby's Time.parse: local (site) time unless the string names a zone Ruby knows."""
     match = _TIME_STRING.match(text)
-    if not match:
-        raise PostError(path, f"unrecognised date {text!r} in front matter (expected YYYY-MM-DD [HH:MM[:SS]] [±HH:MM])")
-    # The fraction of a second is matched but dropped: Jekyll reparses `date.to_s`, which has none.
-    year, month, day, hour, minute, second, _fraction, meridian, zone = match.groups()
-    y, mo, d = int(year), int(month), int(day)
-    h, mi, s = int(hour or 0), int(minute or 0), int(second or 0)
-    if meridian:
-        h = h % 12 + (12 if meridian in "Pp" else 0)
+    if match:
+        # The fraction of a second is matched but dropped: Jekyll reparses `date.to_s`, which has none.
+        year, month, day, hour, minute, second, _fraction, meridian, zone = match.groups()
+        h = int(hour or 0)
+        if meridian:
+            h = h % 12 + (12 if meridian in "Pp" else 0)
+        # Date._parse only reads a zone after a time of day; a bare "2024-01-05 +0900" is local midnight.
+        fields = _DateFields(int(year), int(month), int(day), h, int(minute or 0), int(second or 0),
+                             zone if hour is not None else None)  # fmt: skip
+    else:
+        fields = _ruby_date_parse(text)
+        if fields is None:
+            raise PostError(
+                path, f"unrecognised date {text!r} in front matter (expected YYYY-MM-DD [HH:MM[:SS]] [±HH:MM])"
+            )
+        if fields.year is None:
+            raise PostError(path, f"date {text.strip()!r} in front matter has no year")
+    y, mo, d, h, mi, s = fields.year, fields.month or 1, fields.day or 1, fields.hour, fields.minute, fields.second
     try:
         dt.date(y, mo, d)
     except ValueError as exc:
         raise PostError(path, f"impossible date {text.strip()!r} in front matter: {exc}") from None
+    # Ruby's Time takes 24:00:00 as the next midnight and a leap second :60 as the next minute.
+    carry = dt.timedelta(0)
+    if h == 24 and mi == 0 and s == 0:
+        h, carry = 0, dt.timedelta(days=1)
+    elif s == 60 and h <= 23 and mi <= 59:
+        s, carry = 59, dt.timedelta(seconds=1)
     if h > 23 or mi > 59 or s > 59:
         raise PostError(path, f"impossible time {text.strip()!r} in front matter")
-    # Date._parse only reads a zone after a time of day; a bare "2024-01-05 +0900" is local midnight.
-    offset = _zone_offset(zone, y, site) if zone is not None and hour is not None else None
+    zone = fields.zone
+    offset = _zone_offset(zone, y, site) if zone is not None else None
     if offset is None:
-        return _local(y, mo, d, site, path, "front matter", h, mi, s)
+        if not carry:
+            return _local(y, mo, d, site, path, "front matter", h, mi, s)
+        wall = dt.datetime(y, mo, d, h, mi, s) + carry
+        return _local(wall.year, wall.month, wall.day, site, path, "front matter", wall.hour, wall.minute, wall.second)
     if abs(offset) >= dt.timedelta(days=1):
         raise PostError(path, f"impossible UTC offset {zone!r} in front matter date")
     tz = dt.timezone(offset)
-    return _to_site_time(dt.datetime(y, mo, d, h, mi, s, tzinfo=tz), site, path)
+    return _to_site_time(dt.datetime(y, mo, d, h, mi, s, tzinfo=tz) + carry, site, path)
+
+
+@dataclass
+class _DateFields:
+    year: int | None = None
+    month: int | None = None
+    day: int | None = None
+    hour: int = 0
+    minute: int = 0
+    second: int = 0
+    zone: str | None = None
+
+
+# A port of the parts of Ruby's Date._parse (date_parse.c) that dates in front matter use:
+# weekday names, times with am/pm and a zone, "5 Jan 2024", "Jan 5, 2024", "05-Jan-2024",
+# y-m-d, y/m/d, y.m.d and "20240105". Each recogniser blanks out what it read, in Ruby's order.
+_RB_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_RB_ERA = r"c(?:e|\.e\.)|b(?:ce|\.c\.e\.)|a(?:d|\.d\.)|b(?:c|\.c\.)"
+_RB_FLAGS = re.I | re.ASCII
+_RB_NOISE = re.compile(r"(?:[^-+',./:@\w\[\]]|_)+")
+_RB_DAY = re.compile(r"\b(?:sun|mon|tue|wed|thu|fri|sat)[^-/\d\s]*", _RB_FLAGS)
+_RB_TIME = re.compile(
+    r"(\d+\s*(?:(?::\s*\d+(?:\s*:\s*\d+(?:[,.]\d*)?)?|h(?:\s*\d+m?(?:\s*\d+s?)?)?)"
+    r"(?:\s*[ap](?:m\b|\.m\.))?|[ap](?:m\b|\.m\.)))"
+    r"(?:\s*((?:gmt|utc?)?[-+]\d+(?:[,.:]\d+(?::\d+)?)?"
+    r"|(?-i:[a-zA-Z.\s]+)(?:standard|daylight)\stime\b|(?-i:[a-zA-Z]+)(?:\sdst)?\b))?",
+    _RB_FLAGS,
+)
+_RB_TIME2 = re.compile(
+    r"(\d+)h?(?:\s*:?\s*(\d+)m?(?:\s*:?\s*(\d+)(?:[,.](\d+))?s?)?)?(?:\s*([ap])(?:m\b|\.m\.))?", _RB_FLAGS
+)
+_RB_EU = re.compile(
+    rf"'?\b(\d+)[^-\d\s']*\s*({_RB_MONTHS})[^-\d\s']*(?:\s*({_RB_ERA})?\s*('?-?\d+(?:(?:st|nd|rd|th)\b)?))?",
+    _RB_FLAGS,
+)
+_RB_US = re.compile(rf"\b({_RB_MONTHS})[^-\d\s']*\s*('?\d+)[^-\d\s']*(?:\s*,?\s*({_RB_ERA})?\s*('?-?\d+))?", _RB_FLAGS)
+_RB_ISO = re.compile(r"('?[-+]?\d+)-(\d+)-('?-?\d+)", _RB_FLAGS)
+_RB_VMS = re.compile(rf"('?-?\d+)-({_RB_MONTHS})[^-/.]*-('?-?\d+)", _RB_FLAGS)
+_RB_SLA = re.compile(r"('?-?\d+)/\s*('?\d+)(?:\D\s*('?-?\d+))?", _RB_FLAGS)
+_RB_DOT = re.compile(r"('?-?\d+)\.\s*('?\d+)\.\s*('?-?\d+)", _RB_FLAGS)
+_RB_DDD = re.compile(r"([-+]?)(\d{2,14})(?:\s*t?\s*(\d{2,6})?(?:[,.](\d*))?)?(?:\s*(z\b|[-+]\d{1,4}\b))?", _RB_FLAGS)
+_RB_MON = re.compile(rf"\b({_RB_MONTHS})\S*", _RB_FLAGS)
+_RB_MDAY = re.compile(r"(\d+)(?:st|nd|rd|th)\b", _RB_FLAGS)
+_RB_DIGITS = re.compile(r"[-+]?\d+")
+
+
+def _rb_month(name: str) -> str:
+    return str(_RB_MONTHS.split("|").index(name[:3].lower()) + 1)
+
+
+def _rb_s3e(f: _DateFields, y: str | None, m: str | None, d: str | None, comp: list[bool]) -> bool:
+    """date_parse.c's s3e: decide which of three numbers is the year, as Ruby does."""
+    if y is not None and m is not None and d is None:
+        y, m, d = d, y, m
+    if y is None and d is not None and (len(d) > 2 or d.startswith("'")):
+        y, d = d, None
+    if y is not None:
+        digits = re.search(r"[-+]?\d+", y)
+        if digits and digits.end() < len(y):  # "5th": not a year after all
+            y, d = d, y[digits.start() :]
+    if m is not None and (m.startswith("'") or len(m) > 2):
+        y, m, d = m, d, y  # us -> be
+    if d is not None and (d.startswith("'") or len(d) > 2):
+        y, d = d, y
+    if y is not None:
+        digits = _RB_DIGITS.search(y)
+        if digits:
+            if digits.group()[:1] in "+-" or len(digits.group().lstrip("+-")) > 2:
+                comp[0] = False
+            f.year = int(digits.group())
+    if m is not None:
+        digits = _RB_DIGITS.search(m)
+        if digits:
+            f.month = int(digits.group())
+    if d is not None:
+        digits = _RB_DIGITS.search(d)
+        if digits:
+            f.day = int(digits.group())
+    return True
+
+
+def _ruby_date_parse(text: str) -> _DateFields | None:
+    """Date._parse for the shapes above, or None when none of them is there."""
+    if len(text) > 128:  # Date._parse's own limit: Jekyll reports such a date as invalid
+        return None
+    f = _DateFields()
+    comp = [True]
+    found = False
+    s = _RB_NOISE.sub(" ", text)
+
+    def take(pattern: re.Pattern[str]) -> re.Match[str] | None:
+        nonlocal s
+        match = pattern.search(s)
+        if match:
+            s = s[: match.start()] + " " + s[match.end() :]
+        return match
+
+    take(_RB_DAY)
+    time = take(_RB_TIME)
+    if time:
+        found = True
+        parts = _RB_TIME2.match(time.group(1))
+        if parts:
+            hour, minute, second, _fraction, meridian = parts.groups()
+            f.hour = int(hour)
+            if meridian:
+                f.hour = f.hour % 12 + (12 if meridian.lower() == "p" else 0)
+            f.minute, f.second = int(minute or 0), int(second or 0)
+        f.zone = time.group(2)
+    if match := take(_RB_EU):
+        day, mon, _era, year = match.groups()
+        found = _rb_s3e(f, year, _rb_month(mon), day, comp)
+    elif match := take(_RB_US):
+        mon, day, _era, year = match.groups()
+        found = _rb_s3e(f, year, _rb_month(mon), day, comp)
+    elif match := take(_RB_ISO):
+        found = _rb_s3e(f, *match.groups(), comp)
+    elif match := take(_RB_VMS):
+        day, mon, year = match.groups()
+        found = _rb_s3e(f, year, _rb_month(mon), day, comp)
+    elif (match := take(_RB_SLA)) or (match := take(_RB_DOT)):
+        found = _rb_s3e(f, *match.groups(), comp)
+    elif match := take(_RB_MON):
+        f.month, found = int(_rb_month(match.group(1))), True
+    elif match := take(_RB_MDAY):
+        f.day, found = int(match.group(1)), True
+    elif match := _RB_DDD.search(s):
+        sign, digits, clock, _fraction, zone = match.groups()
+        if sign or len(digits) not in (8, 14) or (clock and len(clock) % 2):
+            return None  # the other digit-run shapes are rare enough to refuse
+        f.year, f.month, f.day = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
+        clock = digits[8:] if len(digits) == 14 else clock
+        if clock:
+            f.hour, f.minute, f.second = int(clock[:2]), int(clock[2:4] or 0), int(clock[4:6] or 0)
+            f.zone = zone or f.zone
+        comp[0], found = False, True
+    if not found:
+        return None
+    if comp[0] and f.year is not None and 0 <= f.year <= 99:
+        f.year += 1900 if f.year >= 69 else 2000
+    return f
 
 
 def _front_matter_date(value: Any, site: Site, path: str) -> dt.datetime:

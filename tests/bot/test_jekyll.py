@@ -427,6 +427,41 @@ def test_zone_names_follow_ruby_time_parse(tmp_path: Path, config: str, date: st
     assert post(site, f"date: '{date}'\n", name="_posts/2024-01-05-d.md").date.isoformat() == expected
 
 
+@pytest.mark.parametrize(
+    ("date", "expected"),
+    [
+        # Other shapes Ruby's Time.parse reads; each value is what Jekyll 4.3.1 built
+        # (timezone America/New_York), including Ruby's own guesses ("1/5/24" is 2001-05-24).
+        ("Fri, 05 Jan 2024 10:00:00 +0000", "2024-01-05T05:00:00-05:00"),
+        ("Tue, 9 Jan 2024 18:45:00 -0800 (PST)", "2024-01-09T21:45:00-05:00"),
+        ("Sat Jan 06 2024 01:00:00 GMT+0900", "2024-01-06T01:00:00-05:00"),
+        ("Jan 5, 2024", "2024-01-05T00:00:00-05:00"),
+        ("January 5 2024 10:00", "2024-01-05T10:00:00-05:00"),
+        ("March 5, 2024, 5:30 PM PDT", "2024-03-05T19:30:00-05:00"),
+        ("Friday, January 5, 2024 at 10:00 AM", "2024-01-05T10:00:00-05:00"),
+        ("5 Jan 2024", "2024-01-05T00:00:00-05:00"),
+        ("25 Dec 99", "1999-12-25T00:00:00-05:00"),
+        ("05-Jan-2024", "2024-01-05T00:00:00-05:00"),
+        ("Jan 2024", "2024-01-01T00:00:00-05:00"),
+        ("2024.01.05", "2024-01-05T00:00:00-05:00"),
+        ("20240105", "2024-01-05T00:00:00-05:00"),
+        ("31/12/2024", "2024-12-31T00:00:00-05:00"),
+        ("1/5/24", "2001-05-24T00:00:00-04:00"),
+        ("2024-01-05 1:5", "2024-01-05T01:05:00-05:00"),
+        ("2024-01-05 10h00", "2024-01-05T10:00:00-05:00"),
+        ("2024-01-05 24:00", "2024-01-06T00:00:00-05:00"),
+        ("2024-01-05 10:00:60", "2024-01-05T10:01:00-05:00"),
+    ],
+)
+def test_other_date_shapes_ruby_reads(site: Site, date: str, expected: str) -> None:
+    assert post(site, f"date: '{date}'\n").date.isoformat() == expected
+
+
+def test_a_date_without_a_year_is_refused(site: Site) -> None:
+    # Jekyll would take the year of the day it builds; Kiji cannot know it.
+    assert "has no year" in reason_of(site, b"---\ndate: 'Jan 5'\n---\n")
+
+
 def test_unknown_zone_keeps_the_day_of_the_local_time(tmp_path: Path) -> None:
     # Jekyll 4.3.1, no timezone in _config.yml: /2024/01/05/d.html (Kiji used to say 01/04).
     parsed = post(make_site(tmp_path, ""), "date: '2024-01-05 08:00:00 JST'\n", name="_posts/2024-01-05-d.md")
