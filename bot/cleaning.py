@@ -616,7 +616,9 @@ def _rejoin_cut_sentences(raws: list[_Raw], trim: bool = False) -> list[_Raw]:
             while j < n and raws[j].kind == "break":
                 j += 1
             if j < n and raws[j].kind in ("paragraph", "list_item", "quote"):
-                merged = _merge(raw.text, raws[j].text)
+                # list items end without 。: only a restart of its tail ties one item to the next
+                overlap_only = raw.kind == "list_item" and raws[j].kind == "list_item"
+                merged = _merge(raw.text, raws[j].text, overlap_only)
                 if merged is not None:
                     raws[j] = _Raw(raw.kind, merged)
                     i = j
@@ -627,9 +629,9 @@ def _rejoin_cut_sentences(raws: list[_Raw], trim: bool = False) -> list[_Raw]:
     return out
 
 
-def _merge(head: str, tail: str) -> str | None:
+def _merge(head: str, tail: str, overlap_only: bool = False) -> str | None:
     limit = min(len(head), len(tail))
-    for k in range(limit, 0, -1):
+    for k in range(limit, _RESTART_PROBE - 1 if overlap_only else 0, -1):
         if head.endswith(tail[:k]) and (k > 1 or not tail[0].isascii()):
             return head + tail[k:]
     # the continuation restarts a few words back and rewrites the word that was cut ("気象シ" / "気象観測")
@@ -640,6 +642,8 @@ def _merge(head: str, tail: str) -> str | None:
             common = _common_prefix_len(head[at:], tail)
             if at + common >= len(head) - _RESTART_SLACK:
                 return head[:at] + tail
+    if overlap_only:
+        return None
     if tail[0] in _CONTINUATION_START or _UNOPENED_CLOSE.match(tail) or _VERB_TAIL.match(tail):
         return head + tail
     # "重ね、…" / "法、…": a clause too short to open a sentence, unless it is a usual connective

@@ -96,6 +96,27 @@ def test_cut_sentence_followed_by_a_new_sentence_is_not_glued_but_trimmed() -> N
     assert _blocks(clean_body(md)) == [SENT_A, "しかし、" + SENT_B]
 
 
+def test_list_items_without_a_full_stop_are_not_glued_to_the_next_item() -> None:
+    md = (
+        "**主な特徴:**\n- GPT-4o miniの後継モデル\n"
+        "- 入力$0.30/1Mトークン、出力$1.20/1Mトークンと圧倒的な低コスト\n"
+        "- 分類、要約、簡単な質問応答に最適\n"
+        "- 社内の問い合わせ対応やドキュメント検索など幅広い業務に使える汎用性\n"
+        "- できることが多く、導入の敷居が低い\n\n"
+        "- 大規模言語モデルを社内で運用する場合に考慮すべき推論コストとレイテン\n"
+        "- 推論コストとレイテンシーの両立が課題になります"
+    )
+    assert _blocks(clean_body(md)) == [
+        "主な特徴:",
+        "GPT-4o miniの後継モデル",
+        "入力$0.30/1Mトークン、出力$1.20/1Mトークンと圧倒的な低コスト",
+        "分類、要約、簡単な質問応答に最適",
+        "社内の問い合わせ対応やドキュメント検索など幅広い業務に使える汎用性",
+        "できることが多く、導入の敷居が低い",
+        "大規模言語モデルを社内で運用する場合に考慮すべき推論コストとレイテンシーの両立が課題になります",
+    ]
+
+
 def test_pipeline_chatter_inside_an_article_is_dropped() -> None:
     md = f"{SENT_A}\n\nThe article has 3600 characters. This is within the requested range.```\n\n{SENT_B}"
     body = clean_body(md)
@@ -316,6 +337,17 @@ def test_corpus_seed_cut_sentence_is_rejoined(cleaned: dict) -> None:
 )
 def test_corpus_other_cut_sentences_are_rejoined(cleaned: dict, name: str, joined: str) -> None:
     assert joined in cleaned[name][2].text
+
+
+def test_corpus_list_items_stay_apart(cleaned: dict) -> None:
+    blocks = _blocks(cleaned["2026-04-19-1100-llm-comparison-guide-2026.md"][2])
+    for item in (
+        "入力$0.30/1Mトークン、出力$1.20/1Mトークンと圧倒的な低コスト",
+        "分類、要約、簡単な質問応答に最適",
+        "入力$0.25/1Mトークン、出力$1.25/1Mトークンの低コスト",
+        "分類、抽出、簡単な質問応答に十分な性能",
+    ):
+        assert item in blocks
 
 
 def test_corpus_cleaning_removes_repeats(cleaned: dict) -> None:
