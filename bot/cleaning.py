@@ -132,6 +132,11 @@ _END_INSTRUCTION_LINE = re.compile(
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _LIQUID = re.compile(r"\{%.{0,500}?%\}|\{\{.{0,500}?\}\}", re.DOTALL)
+# Liquid blocks whose content matters: a comment and highlighted code are dropped, raw text is kept
+_LIQUID_BLOCK = re.compile(r"\{%-?\s*(raw|comment|highlight)\b[^%]*%\}(.*?)\{%-?\s*end\1\s*-?%\}", re.DOTALL)
+# {% raw %} text hides its braces from the Liquid and IAL strippers and the noise check until the end
+_RAW_BRACES = str.maketrans("{}", "\ue000\ue001")
+_RAW_BRACES_BACK = str.maketrans("\ue000\ue001", "{}")
 _LIQUID_RESIDUE = re.compile(r"\{%|%\}|\{\{|\}\}")
 
 # Flattened articles: a very long line that carries inline headings no Markdown parser would see.
@@ -332,6 +337,16 @@ def _clean(markdown: str, title: str | None) -> CleanedBody:
     # dropping repeats brings a cut chunk next to its continuation; what is still cut is trimmed
     raws = _rejoin_cut_sentences(raws, trim=True)
     sections = _build_sections(raws, title)
+    if "\ue000" in text or "\ue001" in text:  # give {% raw %} text its braces back
+        sections = [
+            Section(
+                s.heading and s.heading.translate(_RAW_BRACES_BACK),
+                s.level,
+                tuple(Block(b.kind, b.text.translate(_RAW_BRACES_BACK)) for b in s.blocks),
+            )
+            for s in sections
+        ]
+        tables = [table.translate(_RAW_BRACES_BACK) for table in tables]
     return CleanedBody(sections=tuple(sections), tables=tuple(tables))
 
 
@@ -341,6 +356,8 @@ def _prepass(markdown: str) -> str:
         text = _HTML_COMMENT.sub("", text)
         text = _SCRIPT_STYLE.sub("", text)
     if "{" in text:
+        if "{%" in text:
+            text = _LIQUID_BLOCK.sub(_liquid_block, text)
         text = _LIQUID.sub("", text)
     if "END" in text or "End" in text or "end" in text:
         text = _END_INSTRUCTION_LINE.sub("", text)
@@ -348,6 +365,13 @@ def _prepass(markdown: str) -> str:
     if len(text) >= _FLAT_MIN_LEN and any(len(line) >= _FLAT_MIN_LEN for line in text.split("\n")):
         text = "\n".join(_unflatten(line) if len(line) >= _FLAT_MIN_LEN else line for line in text.split("\n"))
     return text
+
+
+def _liquid_block(match: re.Match[str]) -> str:
+    tag, content = match.groups()
+    if tag == "raw":
+        return content.translate(_RAW_BRACES)
+    return "" if tag == "comment" else "\n\n"  # highlighted code goes, like a code fence
 
 
 def _unflatten(line: str) -> str:

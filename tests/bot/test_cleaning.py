@@ -41,6 +41,19 @@ def test_images_code_html_liquid_and_ial_are_removed() -> None:
     assert _blocks(clean_body(md)) == ["本文太字です。", "値はでcodeを使う。", "お知らせ"]
 
 
+def test_liquid_comment_and_highlight_blocks_are_dropped_and_raw_text_is_kept() -> None:
+    md = (
+        f"{SENT_A}{{% comment %}}内部メモ：公開しない{{% endcomment %}}\n\n"
+        "{%- comment -%}\n下書き：数字は要確認\n{%- endcomment -%}\n\n"
+        "{% highlight python linenos %}\nprint('hello')\n{% endhighlight %}\n"
+        f"{SENT_B}\n\n"
+        "テンプレートでは{% raw %}{{ page.title }}{% endraw %}と書くとタイトルが入ります。\n\n"
+        "{% raw %}X{% endraw %}"
+    )
+    body = clean_body(md)
+    assert _blocks(body) == [SENT_A, SENT_B, "テンプレートでは{{ page.title }}と書くとタイトルが入ります。", "X"]
+
+
 def test_end_marks_are_removed_even_mid_line() -> None:
     body = clean_body(f"{SENT_A}---END---{SENT_B}\n\n---END---\n\n{SENT_C}")
     assert "END" not in body.text
