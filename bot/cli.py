@@ -24,6 +24,7 @@ from typing import TextIO
 from bot import __version__
 from bot.ingest import IngestReport, describe_site_problem, ingest
 from bot.jekyll import PostError
+from bot.lookup import parse_id
 from bot.settings import Settings, SettingsError
 from bot.store import Post, Store, StoreError
 from bot.summarize import summarize_files
@@ -165,9 +166,8 @@ def _paths_meant(settings: Settings, ref: str) -> list[str]:
 
 async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> int:
     async with _opened_store(settings) as store:
-        # only an id SQLite can hold: "²" is a digit to str.isdigit, and 10**20 overflows
-        is_id = ref.isascii() and ref.isdigit() and int(ref) < 2**63
-        post = await store.get_post(int(ref)) if is_id else None
+        post_id = parse_id(ref)
+        post = await store.get_post(post_id) if post_id is not None else None
         for path in [] if post else _paths_meant(settings, ref):
             if (post := await store.get_post_by_path(path)) is not None:
                 break

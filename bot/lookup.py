@@ -17,13 +17,23 @@ SUGGESTIONS = 5
 _FUZZY_CUTOFF = 55.0
 
 
+def parse_id(text: str) -> int | None:
+    """`text` as a row or Discord id, or None: only ASCII digits SQLite's INTEGER can hold.
+
+    str.isdigit alone also accepts "²" and "①" (int() then fails) and 10**20 (SQLite overflows).
+    """
+    if text.isascii() and text.isdigit() and int(text) < 2**63:
+        return int(text)
+    return None
+
+
 async def resolve_post(store: Store, value: str) -> Post | None:
     """The visible post `value` names: an autocomplete id, or a unique-enough title match."""
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
-        post = await store.get_post(int(value))
+    if (post_id := parse_id(value)) is not None:
+        post = await store.get_post(post_id)
         if post is not None and not post.scheduled():
             return post
     matches = await store.search_titles(value, 25)

@@ -15,7 +15,7 @@ from bot import limits
 from bot.announcer import Announcer, channel_kind, describe_pause, missing_permissions
 from bot.client import KijiBot
 from bot.i18n import format_date, permission_names, t
-from bot.lookup import tag_choices
+from bot.lookup import parse_id, tag_choices
 from bot.ui import EMBED_COLOUR, fit_embed, post_embed, reply
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,8 @@ class AnnouncementsCog(commands.Cog):
         typed = (subscription or "").strip().removeprefix("<#").removesuffix(">")
         if channel is not None:
             channel_id = channel.id
-        elif typed.isdigit():
-            channel_id = int(typed)
+        elif (typed_id := parse_id(typed)) is not None:
+            channel_id = typed_id
         else:
             await reply(interaction, content=t("sub.pick_one", interaction.locale), ephemeral=True)
             return
