@@ -158,9 +158,17 @@ _QUOTE = re.compile(r"^\s{0,3}>\s?(.*)$")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _LINE_END = frozenset("。！？")
-_MARKUP_START = frozenset("#|-*+>`~{<_=0123456789")
+_MARKUP_START = frozenset("#|-*+>`~{<_=0123456789[")
 _BOLD_LINE = re.compile(r"^\*\*[^*]+\*\*$")
 _IAL_LINE = re.compile(r"^\s*\{:[^}]*\}\s*$")
+# kramdown's "* TOC" + "{:toc}": the list item is a placeholder for a generated table of contents
+_TOC_IAL_LINE = re.compile(r"^\s*\{:[^}]*\b(?:no_)?toc\b[^}]*\}\s*$")
+# "[id]: https://… "title"" defines a link target, not text; "[^1]: text" is a footnote's text
+_LINK_DEFINITION = re.compile(
+    r"^\s{0,3}\[[^\]\n]+\]:[ \t]*(?:<[^>\n]*>|[!-~]*[/.:#][!-~]*)"
+    r"(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*$"
+)
+_FOOTNOTE_DEFINITION = re.compile(r"^\s{0,3}\[\^[^\]\n]+\]:[ \t]*(.*)$")
 _HTML_BLOCK_LINE = re.compile(r"^\s*</?[A-Za-z][^>]*>\s*$")
 
 # --- inline stripping -----------------------------------------------------------------------------
@@ -453,9 +461,19 @@ def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
             para.append(stripped)
             continue
         if _IAL_LINE.match(line) or _HTML_BLOCK_LINE.match(line):
-            if (raw := flush()) is not None:
+            if para_kind == "list_item" and _TOC_IAL_LINE.match(line):
+                para, para_kind = [], "paragraph"
+            elif (raw := flush()) is not None:
                 yield raw
             continue
+        if stripped[0] == "[" and "]:" in stripped:
+            footnote = _FOOTNOTE_DEFINITION.match(line)
+            if footnote or _LINK_DEFINITION.match(line):
+                if (raw := flush()) is not None:
+                    yield raw
+                if footnote and footnote.group(1).strip():
+                    para = [footnote.group(1).strip()]
+                continue
         if _HR.match(line):
             if (raw := flush()) is not None:
                 yield raw

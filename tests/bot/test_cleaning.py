@@ -54,6 +54,21 @@ def test_liquid_comment_and_highlight_blocks_are_dropped_and_raw_text_is_kept() 
     assert _blocks(body) == [SENT_A, SENT_B, "テンプレートでは{{ page.title }}と書くとタイトルが入ります。", "X"]
 
 
+def test_link_definitions_footnote_markers_and_toc_placeholders_are_dropped() -> None:
+    md = (
+        "* TOC\n{:toc}\n\n"
+        f"{SENT_A}詳しくは[公式資料][1]と図[^1]を参照してください。\n\n"
+        '[1]: https://example.com\n[fig1]: /img/fig1.png "Figure"\n\n'
+        "[注意]: この機能は重要です。\n\n"
+        "[^1]: Footnote text here.\n"
+    )
+    assert _blocks(clean_body(md)) == [
+        SENT_A + "詳しくは公式資料と図を参照してください。",
+        "[注意]: この機能は重要です。",
+        "Footnote text here.",
+    ]
+
+
 def test_end_marks_are_removed_even_mid_line() -> None:
     body = clean_body(f"{SENT_A}---END---{SENT_B}\n\n---END---\n\n{SENT_C}")
     assert "END" not in body.text
