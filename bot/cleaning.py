@@ -210,6 +210,9 @@ _PROMPT_LINE = re.compile(
     r"記事の末尾に|フロントマターは追加しない|文字程度になるよう|上記の文章から自然に続く|"
     r"既存の内容を繰り返さない|記事の途切れた部分から|続きを書いてください|AIらしい機械的な表現は避け"
 )
+# "…ガイドを見る →", "記事を読む →": a short block ending in an arrow is a button-like call to action
+_CTA_ARROW = re.compile(r"^.{0,80}(?:見る|読む|はこちら)\s*→$")
+_MAX_LINK_ROW_ITEMS = 2  # "主要都市のガイド: 東京都 | 大阪府 | …" after such a CTA has more separators than this
 # one case-sensitive pass: IGNORECASE would cost the regex engine its fast literal-prefix scan
 _DROP_BLOCK = re.compile(f"{_PROMPT_LINE.pattern}|{_BOILERPLATE_BLOCK.pattern}")
 _CHATTER = re.compile(
@@ -587,6 +590,7 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
     out: list[_Raw] = []
     verdicts: dict[str, bool] = {}  # repeated blocks are judged once
     in_prompt = False
+    after_cta = False  # the row of links that follows an arrow call to action goes with it
     skip_level = 0  # inside a boilerplate section: drop until a heading at this level or above
     for raw in raws:
         if raw.kind == "heading":
@@ -594,6 +598,7 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
                 continue
             skip_level = 0
             in_prompt = False
+            after_cta = False
             if _BOILERPLATE_HEADING.search(raw.text):
                 skip_level = raw.level
                 continue
@@ -611,11 +616,16 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
             if _PROMPT_END.match(raw.text):
                 in_prompt = False
             continue
-        unwanted = verdicts.get(raw.text)
+        text = raw.text
+        if text[-1] == "→" and _CTA_ARROW.match(text):
+            after_cta = True
+            continue
+        if after_cta and text.count(" | ") > _MAX_LINK_ROW_ITEMS and "。" not in text:
+            continue
+        after_cta = False
+        unwanted = verdicts.get(text)
         if unwanted is None:
-            unwanted = verdicts[raw.text] = bool(
-                _CHATTER.match(raw.text) or _DROP_BLOCK.search(raw.text) or _is_noise(raw.text)
-            )
+            unwanted = verdicts[text] = bool(_CHATTER.match(text) or _DROP_BLOCK.search(text) or _is_noise(text))
         if not unwanted:
             out.append(raw)
     return out

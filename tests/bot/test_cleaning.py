@@ -185,6 +185,26 @@ def test_cta_affiliate_and_related_sections_are_dropped() -> None:
     assert _blocks(body) == [SENT_A, SENT_B]
 
 
+def test_arrow_call_to_action_and_its_link_row_are_dropped() -> None:
+    md = (
+        "## 地域別の小売・卸売業AI活用ガイド\n\n"
+        f"{SENT_A}\n\n"
+        "**[小売・卸売業の地域別AI活用ガイドを見る →](/ai-solutions/retail/)**\n\n"
+        "主要都市のガイド: [東京都](/ai-solutions/retail/tokyo/) | [大阪府](/ai-solutions/retail/osaka/) | "
+        "[愛知県](/ai-solutions/retail/aichi/) | [福岡県](/ai-solutions/retail/fukuoka/)\n\n"
+        f"{SENT_B}\n\n"
+        "- 空室期間：平均2ヶ月 → 0.8ヶ月\n- 仕入れ→在庫→販売→配送の流れを見る →に変える\n\n"
+        "対応言語: 日本語 | 英語 | 中国語 | 韓国語"
+    )
+    assert _blocks(clean_body(md)) == [
+        SENT_A,
+        SENT_B,
+        "空室期間：平均2ヶ月 → 0.8ヶ月",
+        "仕入れ→在庫→販売→配送の流れを見る →に変える",
+        "対応言語: 日本語 | 英語 | 中国語 | 韓国語",
+    ]
+
+
 def test_leaked_generation_prompt_is_dropped() -> None:
     md = (
         f"{SENT_A}\n\n【要求事項】\n1. 上記の文章から自然に続くように記事を完成させてください。\n"
@@ -402,6 +422,13 @@ def test_corpus_chatter_post_has_no_prose(cleaned: dict) -> None:
     assert not chatter.has_prose
     others = [name for name, (_, _, body) in cleaned.items() if not body.has_prose]
     assert others == ["2025-11-11-1-the-article-has-been-generated-according.md"]
+
+
+def test_corpus_arrow_call_to_action_is_gone(cleaned: dict) -> None:
+    text = cleaned["2026-03-27-5-retail-wholesale-ai-guide.md"][2].text
+    assert "ガイドを見る" not in text
+    assert "東京都 | 大阪府" not in text
+    assert "データを武器に変えるのか" in text
 
 
 def test_corpus_leaked_prompt_is_gone(cleaned: dict) -> None:
