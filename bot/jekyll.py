@@ -11,8 +11,14 @@ crash on: an impossible calendar date (Ruby rolls 2025-02-30 over to March 2) is
 `PostError`; a Markdown file in `_posts` without a ``YYYY-MM-DD-`` name is returned
 by `find_post_files` so that `parse_post` can report it instead of it vanishing;
 a file without front matter is an error rather than a static file; a front-matter
-date with no year ("Jan 5") is an error, where Jekyll would take the year it builds in. A site without
-a `timezone` is read in UTC (Jekyll would use the build machine's zone).
+date with no year ("Jan 5") is an error, where Jekyll would take the year it builds in.
+A site without a `timezone` is read in UTC (Jekyll would use the build machine's zone).
+
+Known disagreements left alone, each rare and checked against real Jekyll 4.3.1: an
+`exclude` entry with a leading "/" (Jekyll honours it, Kiji does not); "?" in a category
+used in a URL (Jekyll leaves it unescaped); Psych's YAML 1.1 readings of `1,000`, `12:30`
+and of a `-00:30` offset; and absolute URLs of compatibility characters ("ＡＢＣ", "ｶﾀ"),
+which Debian's Addressable 2.8.1 NFKC-normalises while 2.8.2 and later, like Kiji, use NFC.
 
 A plain folder of posts (no `_config.yml` and no `_posts/` inside) is read as the
 `_posts` folder of a site with Jekyll's default configuration, so every post's
