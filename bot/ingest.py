@@ -210,7 +210,7 @@ def _plan(
             gone.append(path)
         else:
             failed.append(FailedPost(path, f"{kept_because}; kept the stored copy"))
-    if gone and len(gone) == len(known):
+    if gone and not present:
         # Every post gone at once is far more often a folder swapped out or not mounted (a
         # checkout mid-switch, a detached volume) than a blog deleted on purpose; emptying
         # the store would make every post new, and announced again, when it comes back.

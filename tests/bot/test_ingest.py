@@ -322,3 +322,17 @@ async def test_a_folder_emptied_all_at_once_keeps_the_store(posts: Path, store: 
     (posts / "2025-01-01-first.md").unlink()
     (posts / "2025-01-02-second.md").unlink()
     assert (await ingest(store, site)).removed == 2
+
+
+async def test_renaming_the_only_post_is_a_rename_not_an_emptied_folder(tmp_path: Path, store: Store) -> None:
+    folder = tmp_path / "solo"
+    folder.mkdir()
+    write_post(folder, "2025-01-01-only.md", "唯一の記事", "本文です。")
+    site = load_site(folder)
+    await ingest(store, site)
+    before = await store.get_post_by_path("_posts/2025-01-01-only.md")
+    (folder / "2025-01-01-only.md").rename(folder / "2025-01-02-only.md")
+    report = await ingest(store, site)
+    assert (report.added, report.updated, report.removed, report.failed) == (0, 1, 0, [])
+    after = await store.get_post_by_path("_posts/2025-01-02-only.md")
+    assert before is not None and after is not None and after.id == before.id
