@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bot import fts
 from bot.cleaning import CleanedBody, clean_body, reading_time_minutes
-from bot.jekyll import ParsedPost, PostError, Site, find_post_files, parse_post
+from bot.jekyll import ParsedPost, PostError, Site, find_post_files, parse_post, site_path
 from bot.store import FileState, PostRecord, Store
 
 log = logging.getLogger(__name__)
@@ -225,13 +225,6 @@ def _plan(
     return jobs, unchanged, gone, failed
 
 
-def post_file(site: Site, rel_path: str) -> Path:
-    """Where the post Jekyll calls `rel_path` lives (a plain posts folder stands in for `_posts`)."""
-    if site.posts_only:
-        return site.root / rel_path.removeprefix("_posts/")
-    return site.root / rel_path
-
-
 def _hidden_by_an_unreadable_folder(site: Site, rel_path: str) -> str | None:
     """Why a stored post the walk did not find may still exist, or None when it is really gone.
 
@@ -239,7 +232,7 @@ def _hidden_by_an_unreadable_folder(site: Site, rel_path: str) -> str | None:
     a permissions slip would delete every post below it, and when the folder came back they
     would be new posts, announced again.
     """
-    path = post_file(site, rel_path)
+    path = site_path(site, rel_path)
     try:
         path.stat()
     except (FileNotFoundError, NotADirectoryError):

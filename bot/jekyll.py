@@ -485,12 +485,13 @@ def _scope_path_applies(scope_path: Any, rel_path: str, site: Site) -> bool:
         at_folder = end < len(rel_path) and rel_path[end] == "/"
         if (dirs_only and not at_folder) or not pattern.fullmatch(rel_path, 0, end):
             continue
-        if at_folder or end == len(rel_path) or _site_path(site, rel_path[:end]).exists():
+        if at_folder or end == len(rel_path) or site_path(site, rel_path[:end]).exists():
             return True
     return False
 
 
-def _site_path(site: Site, rel_path: str) -> Path:
+def site_path(site: Site, rel_path: str) -> Path:
+    """Where the file or folder Jekyll calls `rel_path` lives on disk."""
     if site.posts_only:  # the folder itself stands in for `_posts`
         return site.root / rel_path.removeprefix("_posts").lstrip("/")
     return site.root / rel_path
