@@ -4,7 +4,7 @@ Run: `.venv/bin/python -m bench.eval_summaries [--posts DIR] [--show N]`.
 
 Every system produces a `standard` summary (three sentences) of each post:
 
-- **kiji**: `bot.summarize.summarize` on `bot.cleaning.clean_body` output.
+- **kiji**: `bot.content.summarize.summarize` on `bot.content.cleaning.clean_body` output.
 - **sumy-lexrank**: sumy's LexRank, 3 sentences, on the cleaned text, with sumy's Japanese
   tokenizer (tinysegmenter words, 。！？ sentences) and its Japanese stemmer.
 - **clean-lead3**: the first three sentences of the cleaned prose (headings left out).
@@ -18,11 +18,11 @@ Measures (share of posts whose summary has at least one):
   pattern, broader than the summariser's filter so that the bench is not grading its own
   homework: `**`, `__`, backticks, `#`, `|`, an HTML tag, `{%`/`{{`, `---`, `](`, an entity,
   a TeX command, or a list/quote marker at the start.
-- **fragment**: `bot.summarize.is_fragment`: a sentence that does not end in terminal
+- **fragment**: `bot.content.summarize.is_fragment`: a sentence that does not end in terminal
   punctuation (。．！？.!? with optional closing brackets), starts with a particle, auxiliary,
   small kana, long-vowel mark, comma or closing bracket (the tail of a cut sentence), starts
   with an all-lowercase English word, or has unbalanced brackets.
-- **title repeat**: `bot.summarize.repeats_title` at 0.5: half the title's 3-grams (whole
+- **title repeat**: `bot.content.summarize.repeats_title` at 0.5: half the title's 3-grams (whole
   title, or without the SEO padding such as "2026年…の全貌と実践的な活用法") appear in one
   sentence, or 60 % of the sentence's 3-grams come from the title. (The summariser filters
   at the stricter 0.35.)
@@ -50,8 +50,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.cleaning import CleanedBody, clean_body
-from bot.summarize import (
+from bot.content.cleaning import CleanedBody, clean_body
+from bot.content.summarize import (
     SummaryLength,
     char_ngrams,
     content_chars,

@@ -2,7 +2,7 @@
 
 Measured, each against a baseline taken in the same run on the same files:
 
-* stage (a), reading + parsing + cleaning (`bot.ingest.parse_and_clean`, the code ingest runs),
+* stage (a), reading + parsing + cleaning (`bot.services.ingest.parse_and_clean`, the code ingest runs),
   spread over CHUNK_SIZE chunks in a forked process pool as ingest does, against the "floor":
   reading the same files and YAML-loading their front matter with CSafeLoader in one process.
   Target: ratio <= 3. (Ingest also hashes and tokenises in the pool; that is in stage (b).)
@@ -34,12 +34,13 @@ from pathlib import Path
 import yaml
 
 from bench._common import CORPUS, Row, base_parser, emit, ms, peak_rss_mb, secs, verdict
-from bot import fts
-from bot import ingest as ingest_module
-from bot.cleaning import clean_body
-from bot.ingest import CHUNK_SIZE, _Job, _process_chunk, content_hash, ingest, parse_and_clean
-from bot.jekyll import Site, find_post_files, load_site, parse_post
-from bot.store import PostRecord, Store
+from bot.content import search_tokens
+from bot.content.cleaning import clean_body
+from bot.models import PostRecord
+from bot.services import ingest as ingest_module
+from bot.services.ingest import CHUNK_SIZE, _Job, _process_chunk, content_hash, ingest, parse_and_clean
+from bot.sources.jekyll import Site, find_post_files, load_site, parse_post
+from bot.store import Store
 
 WORK = Path("/tmp/kiji-bench/ingest")
 
@@ -90,8 +91,8 @@ def per_post_costs(jobs: list[_Job], site: Site, sample: int = 183) -> dict[str,
         parsed_at = time.perf_counter()
         cleaned = clean_body(parsed.body, parsed.title)
         cleaned_at = time.perf_counter()
-        fts.index_tokens(parsed.title)
-        fts.index_tokens(cleaned.search_text)
+        search_tokens.index_tokens(parsed.title)
+        search_tokens.index_tokens(cleaned.search_text)
         tokenised = time.perf_counter()
         totals["hash"] += hashed - started
         totals["parse (Jekyll)"] += parsed_at - hashed

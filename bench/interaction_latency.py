@@ -18,7 +18,8 @@ posts its COUNTs are not free. Goal: p99 ≤ baseline p99 + 50 ms (reported, nev
 
 The 100,000 posts. They are the synthetic posts of `bench/scale_bench.py` (its `Generator`: ~2 KB mixed
 Japanese/English bodies, ~500 tags Zipf-distributed, 3-6 per post), written with `Store.write_batch` and
-`PostRecord`s (tokens from `bot.fts.index_tokens`) by that bench and cached in /tmp/kiji-bench/scale; building
+`PostRecord`s (tokens from `bot.content.search_tokens.index_tokens`) by that bench and cached in
+/tmp/kiji-bench/scale; building
 them takes ~10 minutes on 2 cores, so this bench reuses that database instead of building its own. It copies it
 to /tmp/kiji-bench/interaction/<key>/ (key = this bench's version + the source database + the summariser
 version) and prepares the copy so the bot's own start-up ingest is a no-op rather than a deletion:
@@ -76,9 +77,9 @@ from discord_emulator.server import DiscordEmulator  # noqa: E402
 from bench._common import Row, base_parser, emit, ms, peak_rss_mb, percentile, verdict  # noqa: E402
 from bench.scale_bench import TWO_CHAR_QUERIES, cache_key, ensure_store, load_material  # noqa: E402
 from bench.scale_bench import WORK as SCALE_WORK  # noqa: E402
-from bot.ingest import DERIVED_VERSION  # noqa: E402
+from bot.content.summarize import SUMMARIZER_VERSION  # noqa: E402
+from bot.services.ingest import DERIVED_VERSION  # noqa: E402
 from bot.store import Store  # noqa: E402
-from bot.summarize import SUMMARIZER_VERSION  # noqa: E402
 
 BENCH_VERSION = "interaction-v2"
 WORK = Path("/tmp/kiji-bench/interaction")
@@ -120,7 +121,7 @@ def _source_db() -> Path:
     current = SCALE_WORK / f"scale-{POSTS}-{cache_key(POSTS)}.db"
     if current.exists():
         return current
-    # scale_bench's key hashes fts.py's *source*; a refactor that keeps the tokens changes the key without
+    # scale_bench's key hashes search_tokens.py's *source*; a refactor that keeps the tokens changes the key without
     # changing the data, so an earlier build is reused rather than spending 10 minutes rebuilding.
     earlier = sorted(SCALE_WORK.glob(f"scale-{POSTS}-*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
     if earlier:

@@ -31,9 +31,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench._common import CORPUS, ROOT, Row, base_parser, emit, ms, peak_rss_mb, percentile, verdict
-from bot import fts
-from bot.ingest import DERIVED_VERSION
-from bot.store import MIGRATIONS, FileState, PostRecord, Store
+from bot.content import search_tokens
+from bot.models import FileState, PostRecord
+from bot.services.ingest import DERIVED_VERSION
+from bot.store.database import MIGRATIONS, Store
 
 GENERATOR_VERSION = "scale-v2"
 WORK = Path("/tmp/kiji-bench/scale")
@@ -184,8 +185,8 @@ class Generator:
             description=None,
             reading_time=max(1, len(body) // 600),
             text=body,
-            title_tokens=fts.index_tokens(title),
-            body_tokens=fts.index_tokens(body),
+            title_tokens=search_tokens.index_tokens(title),
+            body_tokens=search_tokens.index_tokens(body),
             file=FileState(len(data), int(date_utc * 1e9), hashlib.blake2b(data, digest_size=16).hexdigest()),
             derived_version=DERIVED_VERSION,  # as ingest would: a start-up ingest has nothing to re-derive
         )
@@ -212,7 +213,7 @@ _TOKENISER_PROBE = "生成AIの推論最適化：ＲＡＧとLLM-Agents（2026�
 def cache_key(posts: int) -> str:
     """The version string of a cached store: generator, size, tokeniser behaviour, schema."""
     digest = hashlib.sha256()
-    for part in (GENERATOR_VERSION, str(posts), fts.index_tokens(_TOKENISER_PROBE), *MIGRATIONS):
+    for part in (GENERATOR_VERSION, str(posts), search_tokens.index_tokens(_TOKENISER_PROBE), *MIGRATIONS):
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()[:16]

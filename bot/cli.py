@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
-from bot.ingest import IngestReport, describe_site_problem, ingest
-from bot.jekyll import PostError
-from bot.lookup import parse_id
+from bot.content.summarize import summarize_files
+from bot.models import Post
+from bot.services.ingest import IngestReport, describe_site_problem, ingest
+from bot.services.lookup import parse_id
 from bot.settings import Settings, SettingsError
-from bot.store import Post, Store, StoreError
-from bot.summarize import summarize_files
+from bot.sources.jekyll import PostError
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ async def run_run(settings: Settings, sync: bool) -> int:
     problem = describe_site_problem(settings.source_dir)
     if problem:
         raise CommandFailed(problem)
-    from bot.client import run_bot  # imported here so the other commands never load discord.py
+    from bot.discord.client import run_bot  # imported here so the other commands never load discord.py
 
     try:
         await run_bot(settings, force_sync=sync)

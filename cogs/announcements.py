@@ -11,12 +11,12 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
-from bot import limits
-from bot.announcer import Announcer, channel_kind, describe_pause, missing_permissions
-from bot.client import KijiBot
-from bot.i18n import format_date, permission_names, t
-from bot.lookup import parse_id, tag_choices
-from bot.ui import EMBED_COLOUR, fit_embed, post_embed, reply
+from bot.discord import limits
+from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
+from bot.discord.client import KijiBot
+from bot.discord.i18n import format_date, permission_names, t
+from bot.discord.ui import EMBED_COLOUR, fit_embed, post_embed, reply
+from bot.services.lookup import parse_id, tag_choices
 
 log = logging.getLogger(__name__)
 

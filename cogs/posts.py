@@ -10,13 +10,11 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
-from bot import limits
-from bot.client import KijiBot
-from bot.i18n import format_date, t
-from bot.lookup import gist, resolve_post, title_choices
-from bot.related import rank_related
-from bot.store import Post
-from bot.ui import (
+from bot.content.related import rank_related
+from bot.discord import limits
+from bot.discord.client import KijiBot
+from bot.discord.i18n import format_date, t
+from bot.discord.ui import (
     EMBED_COLOUR,
     fit_embed,
     list_pages,
@@ -27,6 +25,8 @@ from bot.ui import (
     unknown_post_reply,
     unknown_tag_reply,
 )
+from bot.models import Post
+from bot.services.lookup import gist, resolve_post, title_choices
 
 log = logging.getLogger(__name__)
 

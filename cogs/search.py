@@ -7,11 +7,11 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
-from bot import limits
-from bot.client import KijiBot
-from bot.i18n import t
-from bot.snippets import snippet
-from bot.ui import PAGE_SIZE, Paginator, page_embed, post_entry, reply
+from bot.content.snippets import snippet
+from bot.discord import limits
+from bot.discord.client import KijiBot
+from bot.discord.i18n import t
+from bot.discord.ui import PAGE_SIZE, Paginator, page_embed, post_entry, reply
 
 MAX_RESULTS = 100
 

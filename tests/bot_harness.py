@@ -18,7 +18,7 @@ import discord
 import yarl
 from discord_emulator.server import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 
-from bot.client import KijiBot
+from bot.discord.client import KijiBot
 from bot.settings import Settings
 from bot.store import Store
 

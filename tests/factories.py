@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot import fts
-from bot.store import FileState, PostRecord
+from bot.content import search_tokens
+from bot.models import FileState, PostRecord
 
 NOW = 1_800_000_000.0  # a fixed "now" so visibility does not depend on the wall clock
 
@@ -36,8 +36,8 @@ def record(
         description=None,
         reading_time=3,
         text=body,
-        title_tokens=fts.index_tokens(title),
-        body_tokens=fts.index_tokens(body),
+        title_tokens=search_tokens.index_tokens(title),
+        body_tokens=search_tokens.index_tokens(body),
         file=FileState(len(body), 1, f"hash-{path}-{len(body)}"),
     )
 

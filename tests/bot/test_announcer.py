@@ -8,9 +8,9 @@ import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.announcer import Pacer, describe_pause
-from bot.i18n import pause_reason
-from bot.store import Subscription
+from bot.discord.announcer import Pacer, describe_pause
+from bot.discord.i18n import pause_reason
+from bot.models import Subscription
 
 
 async def test_pacer_keeps_every_rolling_second_under_budget() -> None:

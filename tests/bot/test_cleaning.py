@@ -1,4 +1,4 @@
-"""Tests for bot.cleaning: one small input per rule, then the real corpus sample."""
+"""Tests for bot.content.cleaning: one small input per rule, then the real corpus sample."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cleaning import Block, CleanedBody, Section, clean_body, reading_time_minutes
+from bot.content.cleaning import Block, CleanedBody, Section, clean_body, reading_time_minutes
 
 SENT_A = "生成AIの導入は、多くの企業にとって重要な経営課題になりつつあります。"
 SENT_B = "特に製造業では、品質検査の自動化が大きな成果を上げています。"

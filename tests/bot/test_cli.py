@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from factories import write_post
 
-from bot.textnorm import normalize_key
+from bot.content.textnorm import normalize_key
 
 REPO = Path(__file__).resolve().parents[2]
 

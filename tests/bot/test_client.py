@@ -12,7 +12,7 @@ from bot_harness import bot_settings, populate, running_bot
 from discord_emulator.server import DiscordEmulator
 from factories import make_blog
 
-from bot.client import KijiBot, cog_modules
+from bot.discord.client import KijiBot, cog_modules
 from bot.settings import Settings
 from bot.store import Store
 
@@ -105,7 +105,7 @@ async def test_errors_are_logged_and_answered_ephemerally(
     async with running_bot(emu, settings) as bot:
         # Break the store underneath a command the way a full disk or corrupt file would.
         await bot.store.close()
-        with caplog.at_level(logging.ERROR, logger="bot.client"):
+        with caplog.at_level(logging.ERROR, logger="bot.discord.client"):
             handle = await emu.slash_command("latest", locale="en-US")
             data = (await handle.response())["data"]
         assert data["flags"] & 64 and "Something went wrong" in data["content"]

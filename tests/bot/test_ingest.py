@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from factories import write_post
 
-from bot.ingest import CHUNK_SIZE, DERIVED_VERSION, ingest
-from bot.jekyll import MAX_POST_BYTES, load_site
-from bot.store import MIGRATIONS, Store, _split_sql
+from bot.services.ingest import CHUNK_SIZE, DERIVED_VERSION, ingest
+from bot.sources.jekyll import MAX_POST_BYTES, load_site
+from bot.store.database import MIGRATIONS, Store, _split_sql
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,9 +147,9 @@ async def test_large_ingest_through_the_process_pool(corpus_site: Path, tmp_path
 CRASHING_INGEST = textwrap.dedent(
     """
     import asyncio, os, signal, sys
-    from bot.ingest import ingest
-    from bot.jekyll import load_site
-    from bot.store import MIGRATIONS, Store, _split_sql
+    from bot.services.ingest import ingest
+    from bot.sources.jekyll import load_site
+    from bot.store.database import MIGRATIONS, Store, _split_sql
 
     async def main():
         store = await Store.open(sys.argv[2])

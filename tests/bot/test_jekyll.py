@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.jekyll import (
+from bot.content.textnorm import normalize_key
+from bot.sources.jekyll import (
     MAX_POST_BYTES,
     PostError,
     Site,
@@ -20,7 +21,6 @@ from bot.jekyll import (
     slugify,
     titleize_slug,
 )
-from bot.textnorm import normalize_key
 
 # --------------------------------------------------------------------------- helpers
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fake_llm import GOOD_ANSWER, FakeLLM
 
-from bot import limits
-from bot.llm import LLMClient, LLMConfig, LLMError, build_messages
+from bot.discord import limits
+from bot.services.llm import LLMClient, LLMConfig, LLMError, build_messages
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from factories import record
 
-from bot.lookup import parse_id, resolve_post
+from bot.services.lookup import parse_id, resolve_post
 from bot.store import Store
 
 

@@ -1,4 +1,4 @@
-"""bot.singleflight: concurrent callers share one computation, its result or its error.
+"""bot.services.singleflight: concurrent callers share one computation, its result or its error.
 
 Tasks start in creation order (asyncio's ready queue is FIFO), so by the time the test
 wakes on `started`, every task created before that wait has joined the flight.
@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from bot.singleflight import SingleFlight
+from bot.services.singleflight import SingleFlight
 
 
 async def test_concurrent_callers_share_one_computation() -> None:

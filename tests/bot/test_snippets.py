@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.snippets import snippet
+from bot.content.snippets import snippet
 
 
 def test_snippet_centres_on_the_hit() -> None:

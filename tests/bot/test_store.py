@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from factories import NOW, record
 
-from bot.store import MIGRATIONS, Store, StoreError
+from bot.store.database import MIGRATIONS, Store, StoreError
 
 
 @pytest.fixture

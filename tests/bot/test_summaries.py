@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cleaning import clean_body
-from bot.ingest import ingest
-from bot.jekyll import load_site, parse_post
+from bot.content.cleaning import clean_body
+from bot.content.summarize import SUMMARIZER_VERSION, Summary, summarize_all
+from bot.services.ingest import ingest
+from bot.services.summaries import extractive_summary, shown_summary
+from bot.sources.jekyll import load_site, parse_post
 from bot.store import Store
-from bot.summaries import extractive_summary, shown_summary
-from bot.summarize import SUMMARIZER_VERSION, Summary, summarize_all
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = "2025-12-10-metallama-4llm-seed.md"

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cleaning import Block, CleanedBody, Section, clean_body
-from bot.summarize import (
+from bot.content.cleaning import Block, CleanedBody, Section, clean_body
+from bot.content.summarize import (
     SUMMARIZER_VERSION,
     Summary,
     SummaryLength,

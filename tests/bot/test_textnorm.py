@@ -1,4 +1,4 @@
-"""bot.textnorm.nfkc must be exactly unicodedata's NFKC, only faster."""
+"""bot.content.textnorm.nfkc must be exactly unicodedata's NFKC, only faster."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.textnorm import nfkc, normalize_key
+from bot.content.textnorm import nfkc, normalize_key
 
 # Stable characters next to ones NFKC changes or composes: full-width forms, half-width
 # katakana with their sound marks, combining sound marks after kana, Hangul jamo, accents.

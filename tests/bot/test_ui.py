@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 from factories import NOW
 
-from bot import limits
-from bot.store import Post
-from bot.ui import fit_embed, list_pages, post_embed, post_entry, read_button_view
+from bot.discord import limits
+from bot.discord.ui import fit_embed, list_pages, post_embed, post_entry, read_button_view
+from bot.models import Post
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

@@ -13,8 +13,8 @@ from bot_harness import World
 from discord_emulator.server import SEND_MESSAGES
 from factories import write_post
 
-from bot import limits
-from bot.announcer import Announcer
+from bot.discord import limits
+from bot.discord.announcer import Announcer
 
 
 def announcer(world: World) -> Announcer:
@@ -222,7 +222,7 @@ async def test_a_burst_announces_only_the_newest_and_says_so_once(
     await announcer(world).run_round()
     for i in range(12):
         write_post(world.posts_dir, f"2025-09-{i + 1:02d}-burst-{i}.md", f"一斉投稿{i}", "本文です。", tags="[AI]")
-    with caplog.at_level(logging.WARNING, logger="bot.announcer"):
+    with caplog.at_level(logging.WARNING, logger="bot.discord.announcer"):
         await announcer(world).run_round()
     titles = [m["embeds"][0]["title"] for m in messages(world, world.channel)]
     assert titles == [f"一斉投稿{i}" for i in range(2, 12)]  # the newest 10, oldest first

@@ -13,7 +13,7 @@ from bot_harness import populate
 from discord_emulator.server import DiscordEmulator
 from factories import make_blog, write_post
 
-from bot.ingest import ingest
+from bot.services.ingest import ingest
 from bot.settings import Settings
 from bot.store import Store
 

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
-from bot.textnorm import nfkc
+from bot.content.textnorm import nfkc
 
 if TYPE_CHECKING:
-    from bot.cleaning import CleanedBody
+    from bot.content.cleaning import CleanedBody
 
 log = logging.getLogger(__name__)
 
@@ -913,7 +913,7 @@ def summarize_files(paths: list[str], length: str, as_json: bool, out: TextIO) -
 
     Exit code 0 when every file was read, 1 when any could not be.
     """
-    from bot.cleaning import clean_body
+    from bot.content.cleaning import clean_body
 
     size = SummaryLength(length)
     failures = 0

@@ -2,7 +2,7 @@
 
 Replies follow the user's client locale: Japanese for `ja`, English otherwise. Command
 names, descriptions and option names are localised separately (see COMMAND_TEXT) through
-discord.py's Translator in `bot.client`.
+discord.py's Translator in `bot.discord.client`.
 """
 
 from __future__ import annotations

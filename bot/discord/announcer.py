@@ -30,14 +30,14 @@ import aiohttp
 import discord
 from watchfiles import Change, awatch
 
-from bot import limits
-from bot.i18n import format_date, pause_reason, pause_reason_in, t
-from bot.store import Delivery, Post, Subscription
-from bot.textnorm import normalize_key
-from bot.ui import post_embed
+from bot.content.textnorm import normalize_key
+from bot.discord import limits
+from bot.discord.i18n import format_date, pause_reason, pause_reason_in, t
+from bot.discord.ui import post_embed
+from bot.models import Delivery, Post, Subscription
 
 if TYPE_CHECKING:
-    from bot.client import KijiBot
+    from bot.discord.client import KijiBot
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.store import Post
-from bot.summarize import char_ngrams, jaccard
-from bot.textnorm import normalize_key
+from bot.content.summarize import char_ngrams, jaccard
+from bot.content.textnorm import normalize_key
+from bot.models import Post
 
 NEAR_DUPLICATE = 0.6
 _OPENING_CHARS = 3000

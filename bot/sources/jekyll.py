@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.textnorm import normalize_key
+from bot.content.textnorm import normalize_key
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 import re
 
-from bot.textnorm import nfkc
+from bot.content.textnorm import nfkc
 
 # Han, Hiragana, Katakana (incl. the prolonged sound mark), Hangul and CJK symbols that
 # carry meaning inside words. Everything else that is a letter or digit is "word" script.

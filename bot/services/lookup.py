@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
-from bot import limits
-from bot.store import Post, Store
-from bot.textnorm import normalize_key
+from bot.content.textnorm import normalize_key
+from bot.discord import limits
+from bot.models import Post
+from bot.store import Store
 
 SUGGESTIONS = 5
 _FUZZY_CUTOFF = 55.0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bot import limits
+from bot.discord import limits
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 
-from bot.textnorm import nfkc
+from bot.content.textnorm import nfkc
 
 logger = logging.getLogger(__name__)
 

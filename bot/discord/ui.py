@@ -1,6 +1,6 @@
 """Discord presentation shared by the cogs: post embeds, list pages, the paginator.
 
-Every builder cuts to Discord's limits (see `bot.limits`) so a long title or summary
+Every builder cuts to Discord's limits (see `bot.discord.limits`) so a long title or summary
 shortens with an ellipsis instead of making Discord reject the reply.
 """
 
@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import discord
 
-from bot import limits
-from bot.i18n import format_date, t
-from bot.lookup import suggest_tags, suggest_titles
-from bot.store import Post, Store
+from bot.discord import limits
+from bot.discord.i18n import format_date, t
+from bot.models import Post
+from bot.services.lookup import suggest_tags, suggest_titles
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Extractive summaries are made the first time someone asks for a post's summary, 
 the cleaned body the store already holds, then cached against the post's content and
 the summariser's version. Summarising every post at ingest would triple the cold
 ingest's work for summaries most posts never need; one post costs a few milliseconds.
-The order of preference: a language model's (when configured; see `bot.llm`), the
+The order of preference: a language model's (when configured; see `bot.services.llm`), the
 extractive summary, and for a post with no cleaned body stored, its description.
 """
 
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.cleaning import CleanedBody
-from bot.lookup import gist
-from bot.singleflight import SingleFlight
-from bot.store import Post, Store
-from bot.summarize import SUMMARIZER_VERSION, Summary, summarize_all
+from bot.content.cleaning import CleanedBody
+from bot.content.summarize import SUMMARIZER_VERSION, Summary, summarize_all
+from bot.models import Post
+from bot.services.lookup import gist
+from bot.services.singleflight import SingleFlight
+from bot.store import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot import limits
-from bot.fts import query_terms
-from bot.textnorm import nfkc
+from bot.content.search_tokens import query_terms
+from bot.content.textnorm import nfkc
+from bot.discord import limits
 
 WINDOW = 60
 

@@ -25,16 +25,18 @@ from discord import app_commands
 from discord.ext import commands
 
 import cogs
-from bot import __version__, limits
-from bot.i18n import COMMAND_TEXT_JA, t
-from bot.ingest import IngestReport, ingest
-from bot.jekyll import Site
-from bot.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
+from bot import __version__
+from bot.discord import limits
+from bot.discord.i18n import COMMAND_TEXT_JA, t
+from bot.discord.ui import PAGINATOR_TIMEOUT
+from bot.models import Post
+from bot.services.ingest import IngestReport, ingest
+from bot.services.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
+from bot.services.singleflight import SingleFlight
+from bot.services.summaries import shown_summary
 from bot.settings import Settings
-from bot.singleflight import SingleFlight
-from bot.store import Post, Store
-from bot.summaries import shown_summary
-from bot.ui import PAGINATOR_TIMEOUT
+from bot.sources.jekyll import Site
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 

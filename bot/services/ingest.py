@@ -21,10 +21,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot import fts
-from bot.cleaning import CleanedBody, clean_body, reading_time_minutes
-from bot.jekyll import ParsedPost, PostError, Site, find_post_files, parse_post, site_path
-from bot.store import FileState, PostRecord, Store
+from bot.content import search_tokens
+from bot.content.cleaning import CleanedBody, clean_body, reading_time_minutes
+from bot.models import FileState, PostRecord
+from bot.sources.jekyll import ParsedPost, PostError, Site, find_post_files, parse_post, site_path
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,8 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
         description=parsed.description,
         reading_time=reading_time,
         text=text,
-        title_tokens=fts.index_tokens(parsed.title),
-        body_tokens=fts.index_tokens(cleaned.search_text),
+        title_tokens=search_tokens.index_tokens(parsed.title),
+        body_tokens=search_tokens.index_tokens(cleaned.search_text),
         file=state,
         outline=cleaned.outline,
         derived_version=DERIVED_VERSION,

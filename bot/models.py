@@ -1,0 +1,158 @@
+"""Kiji's domain types: what a post, a subscription and a delivery are.
+
+Every layer speaks these: ingest builds `PostRecord`s, the store returns `Post`s, the Discord side
+renders them. They live outside the store so nothing that only shows a post has to import SQL.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What the store knows about a post file, to skip unchanged files cheaply."""
+
+    size: int
+    mtime_ns: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostMeta:
+    """What Jekyll says about a post: shared by what ingest writes and what readers get back."""
+
+    path: str
+    jekyll_id: str
+    url: str
+    abs_url: str
+    slug: str
+    title: str
+    date_utc: float
+    date_iso: str
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+    author: str | None
+    excerpt: str | None
+    description: str | None
+    reading_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord(PostMeta):
+    """A fully prepared post, ready to be written (built by the ingest pipeline)."""
+
+    text: str
+    title_tokens: str
+    body_tokens: str
+    file: FileState
+    outline: str = ""  # CleanedBody.outline: rebuilds the cleaned body from `text` for summaries
+    derived_version: str = ""  # which cleaner/tokeniser made text, outline and tokens
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBody:
+    """A post's cleaned text as stored, and what it was made from (content hash, derived version)."""
+
+    text: str
+    outline: str
+    made_from: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Post(PostMeta):
+    """A stored post as the rest of Kiji sees it."""
+
+    id: int
+
+    def scheduled(self, now: float | None = None) -> bool:
+        """A post dated in the future is stored but not served until its date arrives."""
+        return self.date_utc > (time.time() if now is None else now)
+
+    def as_json(self, now: float | None = None) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "url": self.abs_url,
+            "title": self.title,
+            "date": self.date_iso,
+            "slug": self.slug,
+            "tags": list(self.tags),
+            "categories": list(self.categories),
+            "author": self.author,
+            "excerpt": self.excerpt,
+            "description": self.description,
+            "reading_time": self.reading_time,
+            "scheduled": self.scheduled(now),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TagCount:
+    name: str
+    key: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    post: Post
+    in_title: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A channel that announces new posts, optionally filtered by tag/category keys."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    channel_kind: str
+    tags: tuple[str, ...]
+    categories: tuple[str, ...]
+    mention_role_id: int | None
+    created_at: float
+    paused_reason: str | None
+    paused_at: float | None
+    last_delivery_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.paused_reason is None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One (post, subscription) pair in the ledger: pending until Discord confirms the message."""
+
+    id: int
+    subscription_id: int
+    guild_id: int
+    channel_id: int
+    post_path: str
+    post_id: int | None
+    post_date_utc: float
+    state: str
+    nonce: str
+    message_id: int | None
+    attempts: int
+    last_error: str | None
+    created_at: float
+    sent_at: float | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "subscription_id": self.subscription_id,
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.channel_id),
+            "post_path": self.post_path,
+            "post_id": self.post_id,
+            "state": self.state,
+            "message_id": str(self.message_id) if self.message_id else None,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "created_at": self.created_at,
+            "sent_at": self.sent_at,
+        }
