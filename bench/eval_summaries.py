@@ -18,11 +18,11 @@ Measures (share of posts whose summary has at least one):
   pattern, broader than the summariser's filter so that the bench is not grading its own
   homework: `**`, `__`, backticks, `#`, `|`, an HTML tag, `{%`/`{{`, `---`, `](`, an entity,
   a TeX command, or a list/quote marker at the start.
-- **fragment**: `bot.content.summarize.is_fragment`: a sentence that does not end in terminal
+- **fragment**: `bot.content.sentence_rules.is_fragment`: a sentence that does not end in terminal
   punctuation (。．！？.!? with optional closing brackets), starts with a particle, auxiliary,
   small kana, long-vowel mark, comma or closing bracket (the tail of a cut sentence), starts
   with an all-lowercase English word, or has unbalanced brackets.
-- **title repeat**: `bot.content.summarize.repeats_title` at 0.5: half the title's 3-grams (whole
+- **title repeat**: `bot.content.sentence_rules.repeats_title` at 0.5: half the title's 3-grams (whole
   title, or without the SEO padding such as "2026年…の全貌と実践的な活用法") appear in one
   sentence, or 60 % of the sentence's 3-grams come from the title. (The summariser filters
   at the stricter 0.35.)
@@ -51,18 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.content.cleaning import CleanedBody, clean_body
-from bot.content.summarize import (
-    SummaryLength,
-    char_ngrams,
-    content_chars,
-    is_fragment,
-    jaccard,
-    read_post,
-    repeats_title,
-    split_sentences,
-    summarize,
-    summarize_all,
-)
+from bot.content.sentence_rules import char_ngrams, content_chars, is_fragment, jaccard, repeats_title
+from bot.content.sentences import split_sentences
+from bot.content.summarize import SummaryLength, summarize, summarize_all
+from bot.content.summary_files import read_post
 
 log = logging.getLogger(__name__)
 

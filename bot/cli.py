@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
-from bot.content.summarize import summarize_files
+from bot.content.summary_files import summarize_files
 from bot.models import Post
 from bot.services.ingest import IngestReport, describe_site_problem, ingest
 from bot.services.lookup import parse_id

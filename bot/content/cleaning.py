@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 
-from bot.content.textnorm import nfkc
+from bot.content.sentences import sentence_pieces
+from bot.content.textnorm import fold
 
 logger = logging.getLogger(__name__)
 
@@ -280,8 +281,6 @@ _ALL_SHINGLES = re.compile(r"(?=(...))", re.DOTALL)
 # chosen by content, so a
 # copy or a fragment of a block samples the same shingles as the original (containment survives).
 _ANCHORED_SHINGLES = re.compile(r"[のはをにがでともへやるeo](?=(...))")
-# Ends of sentences, and spaces: a space between two CJK characters ends a run-in heading.
-_SENTENCE_BOUNDARY = re.compile(r"[。！？!?]+[」』）)]*|[ \u3000](?<=[^\x00-\x7f].)(?=[^\x00-\x7f])")
 _MIN_SENTENCE_CHARS = 15
 _MAX_POSTING = 12
 _MIN_SAMPLE = 12  # below this many anchored shingles, compare full shingle sets
@@ -725,7 +724,7 @@ def _trim_unfinished(text: str) -> str:
 
 def _dedup_key(text: str) -> str:
     # strip first: NFKC then mostly sees text it leaves alone, which is its fast path
-    return nfkc(_DEDUP_STRIP.sub("", text)).casefold()
+    return fold(_DEDUP_STRIP.sub("", text))
 
 
 def _shingles(key: str) -> set[str]:
@@ -738,21 +737,6 @@ def _anchored(key: str) -> set[str]:
     """Shingles starting right after a particle: content-defined, so a copy samples the same ones."""
     sampled = set(_ANCHORED_SHINGLES.findall(key))
     return sampled if len(sampled) >= 3 else _shingles(key)
-
-
-def _split_sentences(text: str) -> list[str]:
-    """Sentences with their trailing marks and spaces, so that joining them gives the text back."""
-    if text.count("。") + text.count("？") + text.count("！") <= 1 and " " not in text:
-        return [text]
-    pieces: list[str] = []
-    start = 0
-    for match in _SENTENCE_BOUNDARY.finditer(text):
-        end = match.end()
-        pieces.append(text[start:end])
-        start = end
-    if start < len(text):
-        pieces.append(text[start:])
-    return pieces
 
 
 class _Deduper:
@@ -807,9 +791,9 @@ class _Deduper:
                 mine, other = self._pair(key, sampled, ident)
                 if ident in contained or len(mine & other) >= _CONTAIN_DUP * len(other):
                     self.kept[pos] = _DROPPED
-            self._remember_sentences(_split_sentences(raw.text))
+            self._remember_sentences(sentence_pieces(raw.text))
             return
-        pieces = _split_sentences(raw.text)
+        pieces = sentence_pieces(raw.text)
         text = self._without_seen_sentences(raw.text, pieces)
         if text is None:
             return
@@ -819,7 +803,7 @@ class _Deduper:
             sampled = _anchored(key)
             if self._find_similar(key, sampled)[0] is not None:
                 return
-            pieces = _split_sentences(text)
+            pieces = sentence_pieces(text)
         self._remember_sentences(pieces)
         ident = len(self.shingles)
         self.keys.append(key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.content.summarize import char_ngrams, jaccard
+from bot.content.sentence_rules import char_ngrams, jaccard
 from bot.content.textnorm import normalize_key
 from bot.models import Post
 

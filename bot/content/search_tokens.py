@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 import re
 
-from bot.content.textnorm import nfkc
+from bot.content.textnorm import fold
 
 # Han, Hiragana, Katakana (incl. the prolonged sound mark), Hangul and CJK symbols that
 # carry meaning inside words. Everything else that is a letter or digit is "word" script.
@@ -37,17 +37,13 @@ _CJK_CLASS = (
 _TOKEN_RUN = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[^\W_{_CJK_CLASS}]+)")
 
 
-def _normalise(text: str) -> str:
-    return nfkc(text).casefold()
-
-
 def index_tokens(text: str) -> str:
     """The space-separated token stream stored in the FTS table for `text`."""
     # findall, not finditer + lastgroup: one C call for all runs, each a (cjk, word) pair
     # with one side empty. Bigrams are built in C by map().
     tokens: list[str] = []
     extend, append = tokens.extend, tokens.append
-    for cjk, word in _TOKEN_RUN.findall(_normalise(text)):
+    for cjk, word in _TOKEN_RUN.findall(fold(text)):
         if cjk:
             extend(map(operator.add, cjk, cjk[1:]))
             append(cjk[-1])  # the run's last character, for one-character queries
@@ -94,7 +90,7 @@ def _chunk_phrases(chunk: str) -> list[str]:
 def match_expression(query: str) -> str | None:
     """An FTS5 MATCH expression requiring every part of `query`, or None if it has no terms."""
     phrases: list[str] = []
-    for chunk in _normalise(query).split():
+    for chunk in fold(query).split():
         phrases.extend(_chunk_phrases(chunk))
     if not phrases:
         return None
@@ -103,5 +99,5 @@ def match_expression(query: str) -> str | None:
 
 def query_terms(query: str) -> list[str]:
     """The normalised pieces of a query, longest first, for highlighting snippets."""
-    terms = {m.group(0) for m in _TOKEN_RUN.finditer(_normalise(query))}
+    terms = {m.group(0) for m in _TOKEN_RUN.finditer(fold(query))}
     return sorted(terms, key=len, reverse=True)

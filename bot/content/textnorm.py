@@ -53,7 +53,12 @@ def nfkc(text: str) -> str:
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def fold(text: str) -> str:
+    """NFKC + casefold: the one notion of "the same characters" for tags, search, dedupe and summaries."""
+    return nfkc(text).casefold()
+
+
 def normalize_key(text: str) -> str:
     """NFKC + casefold + trimmed: the identity of a tag, category or search term."""
-    key = nfkc(text).casefold()
+    key = fold(text)
     return (key if key.isascii() else _LONE_SURROGATE.sub("", key)).strip()

@@ -11,21 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.content.cleaning import Block, CleanedBody, Section, clean_body
-from bot.content.summarize import (
-    SUMMARIZER_VERSION,
-    Summary,
-    SummaryLength,
-    char_ngrams,
-    has_residue,
-    is_fragment,
-    jaccard,
-    read_post,
-    repeats_title,
-    split_sentences,
-    summarize,
-    summarize_all,
-    summarize_files,
-)
+from bot.content.sentence_rules import char_ngrams, has_residue, is_fragment, jaccard, repeats_title
+from bot.content.sentences import split_sentences
+from bot.content.summarize import SUMMARIZER_VERSION, Summary, SummaryLength, summarize, summarize_all
+from bot.content.summary_files import read_post, summarize_files
 
 
 def body(*paragraphs: str, heading: str | None = None) -> CleanedBody:

@@ -1,0 +1,193 @@
+"""Sentences of plain text, for Japanese and English: the one place that decides where a sentence ends.
+
+Two views of the same boundaries:
+
+* `split_sentences`: the sentences a reader sees (summaries, the bench), stripped, after the
+  rules below (each has a test).
+* `sentence_pieces`: lossless pieces for the cleaner's repeated-sentence check, joined back
+  they give the text; cheap enough to run on every block of every post.
+"""
+
+from __future__ import annotations
+
+import re
+
+OPENERS = "「『（(【〔［《〈“‘"
+CLOSERS = "」』）)】〕］》〉”’"
+_PAIR = dict(zip(OPENERS, CLOSERS, strict=True))
+
+BRACKET_RE = re.compile(f"[{re.escape(OPENERS + CLOSERS)}]")
+# A run of terminators (。！？ in both widths, ASCII . ! ?) with any closing brackets after it.
+_TERMINATOR_RE = re.compile(r"[。｡．！？!?.]+[" + re.escape(CLOSERS) + "\"']*")
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "eg",
+        "ie",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "no",
+        "fig",
+        "figs",
+        "approx",
+        "est",
+        "dept",
+        "univ",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "u.s",
+        "u.k",
+        "a.m",
+        "p.m",
+        "ph.d",
+        "al",
+        "cf",
+        "ca",
+        "vol",
+        "op",
+    ]
+)
+_WORD_BEFORE_RE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+
+
+def _matched_openers(text: str) -> dict[int, int]:
+    """Opening bracket position → its closing position, for balanced pairs only.
+
+    An unbalanced 「 (a cut paragraph, a typo) must not swallow the rest of the
+    paragraph into one sentence, so only brackets that really close count.
+    """
+    stack: list[tuple[int, str]] = []
+    pairs: dict[int, int] = {}
+    for m in BRACKET_RE.finditer(text):
+        ch = m.group()
+        if ch in _PAIR:
+            stack.append((m.start(), _PAIR[ch]))
+            continue
+        for depth in range(len(stack) - 1, -1, -1):
+            if stack[depth][1] == ch:
+                pairs[stack[depth][0]] = m.start()
+                del stack[depth:]
+                break
+    return pairs
+
+
+def _inside_brackets(pairs: dict[int, int], pos: int) -> bool:
+    return any(start < pos < end for start, end in pairs.items())
+
+
+def _is_boundary(text: str, start: int, end: int) -> bool:
+    """Whether the terminator run text[start:end] ends a sentence."""
+    run = text[start:end]
+    nxt = text[end] if end < len(text) else ""
+    prev = text[start - 1] if start else ""
+    core = run.rstrip(CLOSERS + "\"'")
+    if core != run and nxt in "とっ":
+        return False  # 「すごい！」と思った: the closing bracket quotes into the sentence.
+    if any(c in "。｡！？" for c in core):
+        return True
+    if "．" in core and not (prev.isdigit() and nxt.isdigit()):
+        return True
+    if core in ("!", "?", "!?", "?!") or set(core) <= {"!", "?"}:
+        # "Yahoo!ニュース", "Hey!Say": a Latin word glued to what follows is a name.
+        return not (prev.isascii() and prev.isalnum() and nxt and not nxt.isspace())
+    # ASCII periods from here on.
+    if not nxt:
+        return True
+    if not nxt.isspace():
+        # Decimals, versions (GPT-4.1), domains, "U.S." inside words; but a Japanese
+        # character glued after "." in Japanese text is a new sentence, unless the "."
+        # ends an abbreviation ("…Technology Inc.が提供する").
+        if nxt.isascii() or prev.isdigit():
+            return False
+        m = _WORD_BEFORE_RE.search(text, 0, start)
+        return not (m and m.group(1).lower().rstrip(".") in _ABBREVIATIONS)
+    if core != "." and core.endswith("."):
+        return True  # "..." ellipsis followed by space: treat as an end.
+    m = _WORD_BEFORE_RE.search(text, 0, start)
+    if m:
+        word = m.group(1).lower().rstrip(".")
+        if word in _ABBREVIATIONS or (len(m.group(1)) == 1 and m.group(1).isupper()):
+            return False
+    if prev.isdigit() and not text[:start].strip(" 0123456789"):
+        return False  # a list number at the very start: "1. "
+    after = text[end:].lstrip()
+    return not (after[:1].islower() and after[:1].isascii())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split plain text into sentences; a newline always ends one.
+
+    Rules (each has a test): 。！？ and their half-width/full-width forms end a
+    sentence; 。 inside 「」『』（） does not; closing brackets after a
+    terminator stay with it; decimals and names such as GPT-4.1 or
+    Yahoo!ニュース do not split; English abbreviations (Mr., e.g., U.S.) and
+    initials do not end sentences.
+    """
+    sentences: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        pairs = _matched_openers(line) if BRACKET_RE.search(line) else {}
+        begin = 0
+        for m in _TERMINATOR_RE.finditer(line):
+            start, end = m.span()
+            if pairs and _inside_brackets(pairs, start):
+                continue
+            # A lone 。 always ends one; every other run goes through the rules.
+            if (end - start != 1 or line[start] != "。") and not _is_boundary(line, start, end):
+                continue
+            piece = line[begin:end].strip()
+            if piece:
+                sentences.append(piece)
+            begin = end
+        rest = line[begin:].strip()
+        if rest:
+            sentences.append(rest)
+    return sentences
+
+
+# Ends of sentences for the cleaner, and spaces: a space between two CJK characters ends a run-in heading.
+_PIECE_BOUNDARY_RE = re.compile(r"[。！？!?]+[」』）)]*|[ \u3000](?<=[^\x00-\x7f].)(?=[^\x00-\x7f])")
+
+
+def sentence_pieces(text: str) -> list[str]:
+    """Sentences with their trailing marks and spaces, so that joining them gives the text back.
+
+    Coarser than `split_sentences` on purpose: the cleaner only asks "was this said before?"
+    of every block of every post, where a byte-for-byte copy is what it looks for.
+    """
+    if text.count("。") + text.count("？") + text.count("！") <= 1 and " " not in text:
+        return [text]
+    pieces: list[str] = []
+    start = 0
+    for match in _PIECE_BOUNDARY_RE.finditer(text):
+        end = match.end()
+        pieces.append(text[start:end])
+        start = end
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces

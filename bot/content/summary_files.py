@@ -1,0 +1,67 @@
+"""`kiji summarize FILE`: summaries of Markdown files without a store or a site around them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.content.cleaning import clean_body
+from bot.content.summarize import NO_SUMMARY_TEXT, SummaryLength, summarize
+from bot.sources import jekyll
+
+log = logging.getLogger(__name__)
+
+
+def read_post(path: str) -> tuple[str, str, str | None]:
+    """(title, Markdown body, description) of a post file.
+
+    A file given on the command line has no site around it, but its front matter is read
+    exactly as ingest reads it (Jekyll's front-matter rule and YAML loader), so
+    `kiji summarize FILE` and `/summary` never disagree about a post's title or body.
+    A file without front matter is all body.
+    """
+    text = Path(path).read_bytes().decode("utf-8-sig")
+    # TODO(lead): the sources split may give these a public name; the rule itself lives there.
+    split = jekyll._split_front_matter(text)
+    if split is None:
+        return "", text, None
+    front_matter, body = split
+    meta = jekyll._load_yaml(front_matter, path, "front matter") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("front matter is not a mapping")
+    title = meta.get("title")
+    description = meta.get("description")
+    return (jekyll._ruby_str(title) if title else ""), body, (jekyll._ruby_str(description) if description else None)
+
+
+def summarize_files(paths: list[str], length: str, as_json: bool, out: TextIO) -> int:
+    """Summarise Markdown files without a store; a bad file is reported and the run goes on.
+
+    Exit code 0 when every file was read, 1 when any could not be.
+    """
+    size = SummaryLength(length)
+    failures = 0
+    for path in paths:
+        record: dict[str, Any] = {"path": path, "title": None, "summary": None, "sentences": [], "error": None}
+        try:
+            title, markdown, _ = read_post(path)
+            record["title"] = title
+            summary = summarize(title, clean_body(markdown, title=title), size)
+            record["summary"] = summary.text if summary.available else None
+            record["sentences"] = list(summary.sentences)
+        except Exception as exc:  # one unreadable file must not stop the run
+            failures += 1
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            log.warning("cannot summarise %s: %s", path, exc)
+        if as_json:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            out.write(f"{path}\n")
+            if record["error"]:
+                out.write(f"  error: {record['error']}\n\n")
+                continue
+            out.write(f"  {record['title']}\n")
+            out.write(f"  {record['summary'] or NO_SUMMARY_TEXT}\n\n")
+    return 1 if failures else 0

@@ -1,0 +1,31 @@
+"""`kiji summarize FILE` reads a post's front matter exactly as ingest does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.content.summary_files import read_post
+from bot.sources import jekyll
+
+
+def test_read_post_agrees_with_ingest_on_bom_and_crlf(tmp_path: Path) -> None:
+    data = "\ufeff---\r\ntitle: BOM and CRLF\r\ndescription: 説明\r\ntags: [crlf]\r\n---\r\n\r\nBody.\r\n".encode()
+    path = tmp_path / "2024-01-19-bom-crlf.md"
+    path.write_bytes(data)
+    site = jekyll.load_site(tmp_path)
+    parsed = jekyll.parse_post(data, "_posts/2024-01-19-bom-crlf.md", site)
+    title, body, description = read_post(str(path))
+    assert (title, description) == (parsed.title, "説明")
+    assert body.strip() == "Body."
+
+
+def test_read_post_without_front_matter_is_all_body(tmp_path: Path) -> None:
+    path = tmp_path / "note.md"
+    path.write_text("Just text.\n", encoding="utf-8")
+    assert read_post(str(path)) == ("", "Just text.\n", None)
+
+
+def test_read_post_keeps_yaml_scalars_as_ruby_prints_them(tmp_path: Path) -> None:
+    path = tmp_path / "p.md"
+    path.write_text("---\ntitle: 2024\n---\nx\n", encoding="utf-8")
+    assert read_post(str(path))[0] == "2024"
