@@ -11,6 +11,7 @@ Two views of the same boundaries:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 OPENERS = "「『（(【〔［《〈“‘"
 CLOSERS = "」』）)】〕］》〉”’"
@@ -137,6 +138,19 @@ def _is_boundary(text: str, start: int, end: int) -> bool:
     return not (after[:1].islower() and after[:1].isascii())
 
 
+def _sentence_ends(line: str) -> Iterator[int]:
+    """Where the sentences of one line end (after their terminator and closing brackets)."""
+    pairs = _matched_openers(line) if BRACKET_RE.search(line) else {}
+    for m in _TERMINATOR_RE.finditer(line):
+        start, end = m.span()
+        if pairs and _inside_brackets(pairs, start):
+            continue
+        # A lone 。 always ends one; every other run goes through the rules.
+        if (end - start != 1 or line[start] != "。") and not _is_boundary(line, start, end):
+            continue
+        yield end
+
+
 def split_sentences(text: str) -> list[str]:
     """Split plain text into sentences; a newline always ends one.
 
@@ -151,15 +165,8 @@ def split_sentences(text: str) -> list[str]:
         line = line.strip()
         if not line:
             continue
-        pairs = _matched_openers(line) if BRACKET_RE.search(line) else {}
         begin = 0
-        for m in _TERMINATOR_RE.finditer(line):
-            start, end = m.span()
-            if pairs and _inside_brackets(pairs, start):
-                continue
-            # A lone 。 always ends one; every other run goes through the rules.
-            if (end - start != 1 or line[start] != "。") and not _is_boundary(line, start, end):
-                continue
+        for end in _sentence_ends(line):
             piece = line[begin:end].strip()
             if piece:
                 sentences.append(piece)
@@ -170,24 +177,35 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-# Ends of sentences for the cleaner, and spaces: a space between two CJK characters ends a run-in heading.
-_PIECE_BOUNDARY_RE = re.compile(r"[。！？!?]+[」』）)]*|[ \u3000](?<=[^\x00-\x7f].)(?=[^\x00-\x7f])")
+# A space between two CJK characters ends a run-in heading ("概要 本稿は…"): a piece for the cleaner.
+_CJK_SPACE_RE = re.compile(r"[ \u3000](?<=[^\x00-\x7f].)(?=[^\x00-\x7f])")
+_PIECE_TRAIL = " \u3000\t\n"
 
 
 def sentence_pieces(text: str) -> list[str]:
-    """Sentences with their trailing marks and spaces, so that joining them gives the text back.
+    """The sentences of `split_sentences` with their trailing spaces: joined, they give the text back.
 
-    Coarser than `split_sentences` on purpose: the cleaner only asks "was this said before?"
-    of every block of every post, where a byte-for-byte copy is what it looks for.
+    The cleaner asks "was this sentence said before?" of every block of every post, so a block
+    with at most one terminator and no space is one piece without looking further; and a
+    space between two CJK characters also ends a piece (a run-in heading before its text).
     """
     if text.count("。") + text.count("？") + text.count("！") <= 1 and " " not in text:
         return [text]
+    ends: set[int] = set()
+    offset = 0
+    for line in text.split("\n"):
+        ends.update(offset + end for end in _sentence_ends(line))
+        offset += len(line) + 1
+    ends.update(m.end() for m in _CJK_SPACE_RE.finditer(text))
     pieces: list[str] = []
-    start = 0
-    for match in _PIECE_BOUNDARY_RE.finditer(text):
-        end = match.end()
-        pieces.append(text[start:end])
-        start = end
-    if start < len(text):
-        pieces.append(text[start:])
+    begin = 0
+    length = len(text)
+    for end in sorted(ends):
+        while end < length and text[end] in _PIECE_TRAIL:
+            end += 1
+        if end > begin:
+            pieces.append(text[begin:end])
+            begin = end
+    if begin < length:
+        pieces.append(text[begin:])
     return pieces
