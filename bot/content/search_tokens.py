@@ -70,7 +70,7 @@ def _chunk_phrases(chunk: str) -> list[str]:
 
     def flush_words() -> None:
         if words:
-            phrases.append(_quote(" ".join(words)) + "*")
+            phrases.append(_quote(" ".join(words[:MAX_PHRASE_TOKENS])) + "*")
             words.clear()
 
     for match in _TOKEN_RUN.finditer(chunk):
@@ -82,22 +82,59 @@ def _chunk_phrases(chunk: str) -> list[str]:
         if len(cjk) == 1:
             phrases.append(_quote(cjk) + "*")
         else:
-            phrases.append(_quote(" ".join(cjk[i : i + 2] for i in range(len(cjk) - 1))))
+            bigrams = min(len(cjk) - 1, MAX_PHRASE_TOKENS)
+            phrases.append(_quote(" ".join(cjk[i : i + 2] for i in range(bigrams))))
     flush_words()
     return phrases
 
 
-def match_expression(query: str) -> str | None:
-    """An FTS5 MATCH expression requiring every part of `query`, or None if it has no terms."""
-    phrases: list[str] = []
+# What one query may ask of the index, whatever its length: FTS5's work grows with every
+# phrase (a doclist merge each) and, for a one-character CJK prefix, with every bigram that
+# starts with it ("の"* expands to thousands of tokens). 16 distinct phrases say more than
+# anyone types into /search; a phrase keeps its first 32 tokens, which already pin it down.
+MAX_QUERY_PHRASES = 16
+MAX_PHRASE_TOKENS = 32
+# One-character words ("の", "は", "車", "a") cost the most and narrow the least: the first
+# this many distinct ones count, the others are left out like stop-words.
+MAX_SINGLE_CHARACTER = 2
+
+
+def _bounded_phrases(query: str) -> list[str]:
+    """The query's distinct phrases, in the order typed, within the bounds above."""
+    phrases: dict[str, None] = {}  # an insertion-ordered set: repeats ask nothing new
+    one_character = 0
     for chunk in fold(query).split():
-        phrases.extend(_chunk_phrases(chunk))
+        for phrase in _chunk_phrases(chunk):
+            if phrase in phrases:
+                continue
+            if _is_one_character(phrase):
+                if one_character >= MAX_SINGLE_CHARACTER:
+                    continue
+                one_character += 1
+            phrases[phrase] = None
+            if len(phrases) >= MAX_QUERY_PHRASES:
+                return list(phrases)  # the rest of a 20,000-word query cannot change the expression
+    return list(phrases)
+
+
+def _is_one_character(phrase: str) -> bool:
+    """A quoted one-character prefix ("の"*, "a"*): it expands to every token starting with it."""
+    return len(phrase) == 4 and phrase.endswith('"*')
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 MATCH expression requiring every part of `query`, or None if it has no terms.
+
+    Bounded: repeated terms count once, at most MAX_QUERY_PHRASES phrases of at most
+    MAX_PHRASE_TOKENS tokens, and at most MAX_SINGLE_CHARACTER one-character words (the first typed).
+    """
+    phrases = _bounded_phrases(query)
     if not phrases:
         return None
     return " AND ".join(phrases)
 
 
 def query_terms(query: str) -> list[str]:
-    """The normalised pieces of a query, longest first, for highlighting snippets."""
+    """The normalised pieces of a query, longest first, for highlighting snippets (as many as a query may have)."""
     terms = {m.group(0) for m in _TOKEN_RUN.finditer(fold(query))}
-    return sorted(terms, key=len, reverse=True)
+    return sorted(terms, key=len, reverse=True)[:MAX_QUERY_PHRASES]
