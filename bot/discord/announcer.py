@@ -257,7 +257,7 @@ class Announcer:
             # Re-dated into the future while pending: it stays pending and goes out once due.
             log.info("not announcing %s yet: the post is now dated %s", context, post.date_iso)
             return "not due"
-        if not matches(subscription, post):
+        if not await self.bot.store.still_matches(subscription.id, post.id):
             log.info("not announcing %s: the post no longer matches the subscription's filters", context)
             await self.bot.store.mark_skipped(delivery.id, "no longer matches the subscription's filters")
             return "sent"
@@ -378,15 +378,6 @@ class Announcer:
         self._retry_at[subscription.id] = time.monotonic() + delay
         asyncio.get_running_loop().call_later(delay, self.wake)
         return delay
-
-
-def matches(subscription: Subscription, post: Post) -> bool:
-    """Whether `post` is one the subscription asked for (its filters may have changed since queueing)."""
-    if not subscription.tags and not subscription.categories:
-        return True
-    tags = {normalize_key(tag) for tag in post.tags}
-    categories = {normalize_key(category) for category in post.categories}
-    return bool(tags.intersection(subscription.tags) or categories.intersection(subscription.categories))
 
 
 def describe_pause(subscription: Subscription, tz: ZoneInfo, locale: str | None) -> str:

@@ -246,7 +246,7 @@ async def test_odd_input_reaches_title_and_tag_lookups_as_text(store: Store) -> 
 
 async def test_a_write_cancelled_while_it_begins_leaves_the_store_writable(store: Store) -> None:
     writing = asyncio.ensure_future(store.write_batch([record("n", "N", "y")], now=NOW))
-    # queued behind the task's first step, which ends waiting for BEGIN (run on aiosqlite's thread regardless)
+    # cancelled right after its first step has handed the batch to the writer thread
     asyncio.get_running_loop().call_soon(writing.cancel)
     with pytest.raises(asyncio.CancelledError):
         await writing

@@ -134,3 +134,21 @@ async def test_subscribing_again_with_the_same_filters_keeps_the_start(store: St
     await store.write_batch([record("ai", "AI", "x", tags=("AI",), date_utc=NOW - 10)], now=NOW + 5)
     await store.subscribe(GUILD, CHANNEL, "text", tags=["ai"], mention_role_id=7, now=NOW + 3600)
     assert await store.enqueue_new_posts(10, now=NOW + 3610) == {subscription.id: (1, 0)}
+
+
+async def test_a_queued_post_is_rechecked_against_the_filters_it_must_match_now(store: Store) -> None:
+    """The one subscription filter (SQL) answers the announcer's re-check before a send."""
+    await store.write_batch(
+        [record("ai", "AI", "x", tags=("ＡＩ",)), record("cat", "C", "y", categories=("News",))], now=NOW
+    )
+    ai, cat = await store.get_post_by_path("ai"), await store.get_post_by_path("cat")
+    assert ai is not None and cat is not None
+    everything = await store.subscribe(GUILD, CHANNEL, "text", now=NOW)
+    assert await store.still_matches(everything.id, ai.id) and await store.still_matches(everything.id, cat.id)
+    by_tag = await store.subscribe(GUILD, CHANNEL, "text", tags=("ai",), now=NOW)
+    assert await store.still_matches(by_tag.id, ai.id) and not await store.still_matches(by_tag.id, cat.id)
+    by_category = await store.subscribe(GUILD, CHANNEL, "text", categories=("ｎｅｗｓ",), now=NOW)
+    assert not await store.still_matches(by_category.id, ai.id) and await store.still_matches(by_category.id, cat.id)
+    await store.write_batch([record("cat", "C", "y2", tags=("AI",))], now=NOW)  # the post lost its category
+    assert not await store.still_matches(by_category.id, cat.id)
+    assert not await store.still_matches(by_category.id + 99, ai.id)  # a subscription since deleted

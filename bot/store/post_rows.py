@@ -1,0 +1,69 @@
+"""Stored rows mapped to `Post`s: the one place a post row becomes the domain type.
+
+Shared by the post queries and the search index, which select the same columns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from bot.models import Post
+from bot.store.sqlhelpers import rows_in
+
+# What a Post is read from; `Post` adds its tags and categories (see hydrate).
+POST_COLUMNS = (
+    "p.id, p.path, p.jekyll_id, p.url, p.abs_url, p.slug, p.title, p.date_utc, p.date_iso, "
+    "p.author, p.excerpt, p.description, p.reading_time"
+)
+
+
+def posts(db: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[Post]:
+    """The posts a `SELECT {POST_COLUMNS} …` query returns, in its order."""
+    return hydrate(db, list(db.execute(sql, params)))
+
+
+def hydrate(db: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[Post]:
+    """Posts from rows holding POST_COLUMNS, with their tags and categories in their stored order."""
+    if not rows:
+        return []
+    ids = [int(row["id"]) for row in rows]
+    tags = _names_by_post(
+        db,
+        "SELECT pt.post_id, t.name FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
+        "WHERE pt.post_id IN ({marks}) ORDER BY pt.post_id, pt.position",
+        ids,
+    )
+    categories = _names_by_post(
+        db,
+        "SELECT pc.post_id, c.name FROM post_categories pc JOIN categories c ON c.id = pc.category_id "
+        "WHERE pc.post_id IN ({marks}) ORDER BY pc.post_id, pc.position",
+        ids,
+    )
+    return [
+        Post(
+            id=row["id"],
+            path=row["path"],
+            jekyll_id=row["jekyll_id"],
+            url=row["url"],
+            abs_url=row["abs_url"],
+            slug=row["slug"],
+            title=row["title"],
+            date_utc=row["date_utc"],
+            date_iso=row["date_iso"],
+            tags=tuple(tags.get(row["id"], ())),
+            categories=tuple(categories.get(row["id"], ())),
+            author=row["author"],
+            excerpt=row["excerpt"],
+            description=row["description"],
+            reading_time=row["reading_time"],
+        )
+        for row in rows
+    ]
+
+
+def _names_by_post(db: sqlite3.Connection, template: str, ids: list[int]) -> dict[int, list[str]]:
+    result: dict[int, list[str]] = {}
+    for post_id, name in rows_in(db, template, ids):
+        result.setdefault(int(post_id), []).append(str(name))
+    return result

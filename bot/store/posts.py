@@ -1,0 +1,276 @@
+"""Posts with their tags and categories: written a batch at a time by ingest, read by every command.
+
+Functions of a `sqlite3.Connection`, run by `Database.read` / `Database.write` on the
+connection's own thread (so a batch is one transaction). `now` is always given by the
+caller: what is visible depends on the store's clock, not on this module.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.content.textnorm import normalize_key
+from bot.models import FileState, Post, PostRecord, StoredBody, TagCount
+from bot.store import search_index, summary_cache
+from bot.store.post_rows import POST_COLUMNS, posts
+from bot.store.sqlhelpers import ids_by, rows_in, unique_by_key
+
+# The post row's columns written from a PostRecord (besides path and the two timestamps).
+_WRITTEN_COLUMNS = (
+    "jekyll_id", "url", "abs_url", "slug", "title", "title_key", "date_utc", "date_iso", "author", "excerpt",
+    "description", "reading_time", "text", "file_size", "file_mtime_ns", "content_hash", "outline",
+    "derived_version",
+)  # fmt: skip
+_UPSERT_POST = (
+    f"INSERT INTO posts (path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
+    f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 3))}) ON CONFLICT (path) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in (*_WRITTEN_COLUMNS, "updated_at"))
+)
+
+
+def _post_values(r: PostRecord) -> tuple[object, ...]:
+    """Values for _WRITTEN_COLUMNS, in order."""
+    return (
+        r.jekyll_id, r.url, r.abs_url, r.slug, r.title, normalize_key(r.title), r.date_utc, r.date_iso, r.author,
+        r.excerpt, r.description, r.reading_time, r.text, r.file.size, r.file.mtime_ns, r.file.content_hash,
+        r.outline, r.derived_version,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One ingest batch, written in one transaction (see Store.write_batch)."""
+
+    upserts: Sequence[PostRecord]
+    removals: Sequence[str]
+    touches: Sequence[tuple[str, FileState]]
+    renames: Sequence[tuple[str, str]]
+    now: float
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def file_states(db: sqlite3.Connection) -> dict[str, FileState]:
+    rows = db.execute("SELECT path, file_size, file_mtime_ns, content_hash FROM posts")
+    return {row["path"]: FileState(row["file_size"], row["file_mtime_ns"], row["content_hash"]) for row in rows}
+
+
+def write_batch(db: sqlite3.Connection, batch: Batch) -> tuple[int, int, int]:
+    """Renames, touches, removals, then upserts; returns (added, updated, removed)."""
+    added = updated = removed = 0
+    for old_path, new_path in batch.renames:
+        db.execute("UPDATE posts SET path = ? WHERE path = ?", (new_path, old_path))
+        db.execute("UPDATE OR IGNORE deliveries SET post_path = ? WHERE post_path = ?", (new_path, old_path))
+    db.executemany(
+        "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE path = ?",
+        [(state.size, state.mtime_ns, path) for path, state in batch.touches],
+    )
+    for post_id in _post_ids(db, list(batch.removals)).values():
+        search_index.unindex(db, [post_id])
+        db.execute("DELETE FROM posts WHERE id = ?", (post_id,))
+        removed += 1
+    if batch.upserts:
+        added, updated = _write_posts(db, batch.upserts, batch.now)
+    if removed or updated:  # an edit can drop a post's last use of a tag
+        db.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM post_tags)")
+        db.execute("DELETE FROM categories WHERE id NOT IN (SELECT category_id FROM post_categories)")
+    return added, updated, removed
+
+
+def _post_ids(db: sqlite3.Connection, paths: Sequence[str]) -> dict[str, int]:
+    return ids_by(db, "SELECT path, id FROM posts WHERE path IN ({marks})", paths)
+
+
+def _write_posts(db: sqlite3.Connection, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
+    """Upsert the posts, their tags, categories and index entries; returns (added, updated).
+
+    Statement by statement over the whole batch (a few statements, not a dozen per post),
+    and the index entries last: a statement that may need undoing (an upsert, an insert
+    into a table with a unique key) opens a savepoint, and FTS5 flushes its pending terms
+    to a new segment at every savepoint. Interleaved, that wrote one tiny segment per post
+    and tripled the cost of a cold ingest.
+    """
+    known = _post_ids(db, [r.path for r in records])
+    if known:
+        summary_cache.forget_outdated(
+            db, [(known[r.path], r.file.content_hash, r.derived_version) for r in records if r.path in known]
+        )
+        # tags, categories and the index entry are rewritten whole: cheaper than diffing
+        changed = list(known.values())
+        search_index.unindex(db, changed)
+        db.executemany("DELETE FROM post_tags WHERE post_id = ?", [(post_id,) for post_id in changed])
+        db.executemany("DELETE FROM post_categories WHERE post_id = ?", [(post_id,) for post_id in changed])
+    # first_seen_at is only set on insert: the upsert's update leaves it alone
+    db.executemany(_UPSERT_POST, [(r.path, *_post_values(r), now, now) for r in records])
+    # the posts already stored kept their ids: only the new ones need looking up
+    ids = known | _post_ids(db, [r.path for r in records if r.path not in known])
+    tag_ids = _term_ids(db, "tags", [tag for r in records for tag in r.tags])
+    db.executemany(
+        "INSERT INTO post_tags (tag_id, date_utc, post_id, position) VALUES (?, ?, ?, ?)",
+        [
+            (tag_ids[normalize_key(tag)], r.date_utc, ids[r.path], position)
+            for r in records
+            for position, tag in enumerate(unique_by_key(r.tags))
+        ],
+    )
+    category_ids = _term_ids(db, "categories", [name for r in records for name in r.categories])
+    db.executemany(
+        "INSERT INTO post_categories (category_id, post_id, position) VALUES (?, ?, ?)",
+        [
+            (category_ids[normalize_key(name)], ids[r.path], position)
+            for r in records
+            for position, name in enumerate(unique_by_key(r.categories))
+        ],
+    )
+    search_index.index(db, [(ids[r.path], r.title_tokens, r.body_tokens) for r in records])
+    return len(records) - len(known), len(known)
+
+
+def _term_ids(db: sqlite3.Connection, table: str, names: Sequence[str]) -> dict[str, int]:
+    """Ids of tags or categories by normalised key, creating the missing ones (first spelling wins)."""
+    unique = unique_by_key(names)
+    # `table` is one of two literal table names chosen by the caller, never user input.
+    db.executemany(
+        f"INSERT INTO {table} (key, name) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        [(normalize_key(name), name) for name in unique],
+    )
+    return ids_by(db, f"SELECT key, id FROM {table} WHERE key IN ({{marks}})", [normalize_key(n) for n in unique])
+
+
+def paths_with_stale_derivations(db: sqlite3.Connection, version: str) -> set[str]:
+    return {str(row["path"]) for row in db.execute("SELECT path FROM posts WHERE derived_version != ?", (version,))}
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def _first(found: list[Post]) -> Post | None:
+    return found[0] if found else None
+
+
+def all_posts(db: sqlite3.Connection) -> list[Post]:
+    return posts(db, f"SELECT {POST_COLUMNS} FROM posts p ORDER BY p.date_utc DESC, p.id DESC", ())
+
+
+def get_post(db: sqlite3.Connection, post_id: int) -> Post | None:
+    return _first(posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?", (post_id,)))
+
+
+def get_post_by_path(db: sqlite3.Connection, path: str) -> Post | None:
+    return _first(posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.path = ?", (path,)))
+
+
+def get_text(db: sqlite3.Connection, post_id: int) -> str | None:
+    row = db.execute("SELECT text FROM posts WHERE id = ?", (post_id,)).fetchone()
+    return str(row["text"]) if row else None
+
+
+def get_text_and_outline(db: sqlite3.Connection, post_id: int) -> StoredBody | None:
+    row = db.execute(
+        "SELECT text, outline, content_hash, derived_version FROM posts WHERE id = ?", (post_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredBody(str(row["text"]), str(row["outline"]), (str(row["content_hash"]), str(row["derived_version"])))
+
+
+def texts(db: sqlite3.Connection, post_ids: Sequence[int]) -> dict[int, str]:
+    return {
+        int(row["id"]): str(row["text"])
+        for row in rows_in(db, "SELECT id, text FROM posts WHERE id IN ({marks})", post_ids)
+    }
+
+
+def related_candidates(db: sqlite3.Connection, post_id: int, limit: int, now: float) -> list[Post]:
+    return posts(
+        db,
+        f"SELECT {POST_COLUMNS} FROM posts p JOIN ("
+        "  SELECT other.post_id AS id, count(*) AS shared FROM post_tags mine "
+        "  JOIN post_tags other ON other.tag_id = mine.tag_id AND other.post_id != mine.post_id "
+        "  WHERE mine.post_id = ? GROUP BY other.post_id "
+        "  UNION ALL "
+        "  SELECT other.post_id AS id, count(*) AS shared FROM post_categories mine "
+        "  JOIN post_categories other ON other.category_id = mine.category_id AND other.post_id != mine.post_id "
+        "  WHERE mine.post_id = ? GROUP BY other.post_id"
+        ") c ON c.id = p.id WHERE p.date_utc <= ? GROUP BY p.id ORDER BY sum(c.shared) DESC, p.date_utc DESC "
+        "LIMIT ?",
+        (post_id, post_id, now, limit),
+    )
+
+
+def latest(db: sqlite3.Connection, limit: int, now: float) -> list[Post]:
+    return posts(
+        db,
+        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
+        (now, limit),
+    )
+
+
+def posts_by_tag(db: sqlite3.Connection, tag: str, limit: int, offset: int, now: float) -> list[Post]:
+    """Walks the (tag, date) index: no sort, however many posts the tag has."""
+    return posts(
+        db,
+        f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
+        "WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? "
+        "ORDER BY pt.date_utc DESC, pt.post_id DESC LIMIT ? OFFSET ?",
+        (normalize_key(tag), now, limit, offset),
+    )
+
+
+def count_posts_by_tag(db: sqlite3.Connection, tag: str, now: float) -> int:
+    row = db.execute(
+        "SELECT count(*) AS n FROM post_tags WHERE tag_id = (SELECT id FROM tags WHERE key = ?) AND date_utc <= ?",
+        (normalize_key(tag), now),
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def random_post(db: sqlite3.Connection, tag: str | None, now: float) -> Post | None:
+    if tag:
+        return _first(
+            posts(
+                db,
+                f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
+                "WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? "
+                "ORDER BY random() LIMIT 1",
+                (normalize_key(tag), now),
+            )
+        )
+    return _first(
+        posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY random() LIMIT 1", (now,))
+    )
+
+
+def tags(db: sqlite3.Connection, now: float) -> list[TagCount]:
+    rows = db.execute(
+        "SELECT t.name, t.key, count(*) AS n FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
+        "WHERE pt.date_utc <= ? GROUP BY t.id ORDER BY n DESC, t.key",
+        (now,),
+    )
+    return [TagCount(str(row["name"]), str(row["key"]), int(row["n"])) for row in rows]
+
+
+def tag_by_key(db: sqlite3.Connection, tag: str) -> str | None:
+    row = db.execute("SELECT name FROM tags WHERE key = ?", (normalize_key(tag),)).fetchone()
+    return str(row["name"]) if row else None
+
+
+def titles(db: sqlite3.Connection, limit: int, now: float) -> list[tuple[int, str]]:
+    """(id, title) of visible posts, newest first; `limit` -1 for all of them."""
+    return _id_titles(
+        db.execute(
+            "SELECT id, title FROM posts WHERE date_utc <= ? ORDER BY date_utc DESC, id DESC LIMIT ?", (now, limit)
+        )
+    )
+
+
+def _id_titles(rows: Iterable[sqlite3.Row]) -> list[tuple[int, str]]:
+    return [(int(row["id"]), str(row["title"])) for row in rows]
+
+
+def count_visible(db: sqlite3.Connection, now: float) -> int:
+    row = db.execute("SELECT count(*) AS n FROM posts WHERE date_utc <= ?", (now,)).fetchone()
+    return int(row["n"])

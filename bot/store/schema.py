@@ -1,0 +1,193 @@
+"""The schema as numbered migrations, and the one routine that applies them.
+
+The file's `PRAGMA user_version` is the number of migrations applied. Each migration runs
+inside `BEGIN IMMEDIATE`, and the version is read again inside that transaction: two
+processes creating the same new database at once then take turns instead of both running
+`CREATE TABLE posts` (the second finds the version already moved and does nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from bot.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+# Each entry upgrades the schema from version N to N+1. Never edit a released entry:
+# add a new one, so existing stores migrate forward.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: posts, tags, categories, search index, metadata.
+    """
+    CREATE TABLE posts (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        jekyll_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        abs_url TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        title TEXT NOT NULL,
+        title_key TEXT NOT NULL,
+        date_utc REAL NOT NULL,
+        date_iso TEXT NOT NULL,
+        author TEXT,
+        excerpt TEXT,
+        description TEXT,
+        reading_time INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        file_size INTEGER NOT NULL,
+        file_mtime_ns INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        first_seen_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX posts_by_date ON posts (date_utc DESC);
+    CREATE TABLE tags (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL);
+    CREATE TABLE post_tags (
+        tag_id INTEGER NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+        date_utc REAL NOT NULL,
+        post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (tag_id, date_utc, post_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX post_tags_by_post ON post_tags (post_id);
+    CREATE TABLE categories (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL);
+    CREATE TABLE post_categories (
+        category_id INTEGER NOT NULL REFERENCES categories (id) ON DELETE CASCADE,
+        post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (category_id, post_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX post_categories_by_post ON post_categories (post_id);
+    CREATE VIRTUAL TABLE post_search USING fts5 (
+        title, body, tokenize = 'unicode61 remove_diacritics 0'
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 2: summaries computed at ingest (extractive) or on demand (a language model), each
+    # tied to the content hash and producer version it was made from.
+    """
+    CREATE TABLE summaries (
+        post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+        length TEXT NOT NULL,
+        source TEXT NOT NULL,
+        version TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        sentences TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (post_id, length, source)
+    ) WITHOUT ROWID;
+    """,
+    # 3: channel subscriptions and the delivery ledger that makes announcements exactly-once.
+    """
+    CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY,
+        guild_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL UNIQUE,
+        channel_kind TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        mention_role_id INTEGER,
+        created_at REAL NOT NULL,
+        created_by INTEGER,
+        paused_reason TEXT,
+        paused_at REAL,
+        last_delivery_at REAL
+    );
+    CREATE INDEX subscriptions_by_guild ON subscriptions (guild_id);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        post_path TEXT NOT NULL,
+        post_id INTEGER REFERENCES posts (id) ON DELETE SET NULL,
+        post_date_utc REAL NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'skipped')),
+        nonce TEXT NOT NULL,
+        message_id INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        UNIQUE (subscription_id, post_path)
+    );
+    CREATE INDEX deliveries_pending ON deliveries (state, subscription_id, post_date_utc);
+    """,
+    # 4: covering indexes so hot paths never read the wide rows (whose cleaned text spills
+    # into overflow pages): title autocomplete newest first, and the ingest's file check.
+    """
+    CREATE INDEX posts_title_lookup ON posts (date_utc DESC, id DESC, title_key, title);
+    CREATE INDEX posts_file_state ON posts (path, file_size, file_mtime_ns, content_hash);
+    """,
+    # 5: summaries move off the ingest path (made on first request, then cached), so a post
+    # keeps its cleaned body's structure to be summarised from; and which cleaner/tokeniser
+    # made a row's derived columns, so a new one re-derives them. '' = made before this.
+    """
+    ALTER TABLE posts ADD COLUMN outline TEXT NOT NULL DEFAULT '';
+    ALTER TABLE posts ADD COLUMN derived_version TEXT NOT NULL DEFAULT '';
+    """,
+)
+
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_statements(script: str) -> list[str]:
+    """The complete statements of `script`, in order.
+
+    Split where SQLite itself says a statement ends (`sqlite3.complete_statement`), not at
+    every semicolon: a trigger body or a string literal holds semicolons of its own.
+    """
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending.strip()[:80]!r}")
+    return statements
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    row = connection.execute("PRAGMA user_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(connection: sqlite3.Connection, path: Path) -> None:
+    """Apply every migration newer than the file's `user_version`, each atomically.
+
+    The version is checked before taking the write lock too, so opening an up-to-date store
+    (every command, every start) never waits for a writer or needs the file writable.
+    """
+    if refuse_newer(schema_version(connection), path) >= SCHEMA_VERSION:
+        return
+    while True:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            current = refuse_newer(schema_version(connection), path)
+            if current >= SCHEMA_VERSION:
+                connection.execute("COMMIT")
+                return
+            log.info("migrating %s to schema version %d", path, current + 1)
+            for statement in split_statements(MIGRATIONS[current]):
+                connection.execute(statement)
+            # PRAGMA takes no parameters; the value is our own integer.
+            connection.execute(f"PRAGMA user_version = {current + 1:d}")
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+
+def refuse_newer(version: int, path: Path) -> int:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database {path} has schema version {version}, newer than this Kiji "
+            f"understands ({SCHEMA_VERSION}); upgrade Kiji or point KIJI_DB_PATH elsewhere"
+        )
+    return version

@@ -1,0 +1,40 @@
+"""Small SQL helpers every aggregate module shares."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from bot.content.textnorm import normalize_key
+
+# Values per `IN (…)` list: well under SQLite's limit on parameters in one statement.
+CHUNK = 500
+
+
+def rows_in(connection: sqlite3.Connection, template: str, values: Sequence[object]) -> list[sqlite3.Row]:
+    """Rows of a `… IN ({marks})` query for `values`, in chunks under SQLite's parameter limit.
+
+    Placeholders, never a JSON array or inlined values: a name may hold any character, NUL included.
+    """
+    rows: list[sqlite3.Row] = []
+    for start in range(0, len(values), CHUNK):
+        chunk = list(values[start : start + CHUNK])
+        rows.extend(connection.execute(template.format(marks=", ".join("?" * len(chunk))), chunk))
+    return rows
+
+
+def ids_by(connection: sqlite3.Connection, template: str, names: Sequence[object]) -> dict[str, int]:
+    """name → id for a `SELECT name, id … IN ({marks})` query."""
+    return {str(row[0]): int(row[1]) for row in rows_in(connection, template, names)}
+
+
+def unique_by_key(names: Iterable[str]) -> list[str]:
+    """`names` without repeats by normalised key, first spelling kept; empty keys dropped."""
+    seen: set[str] = set()
+    unique = []
+    for name in names:
+        key = normalize_key(name)
+        if key and key not in seen:
+            seen.add(key)
+            unique.append(name)
+    return unique

@@ -1,0 +1,244 @@
+"""Channel subscriptions and the delivery ledger that makes announcements exactly-once.
+
+A (subscription, post) pair is written *pending* before anything is sent and marked *sent*
+with Discord's message id afterwards; the announcer reads the ledger, never its own memory.
+Which posts a subscription wants is decided here, in SQL, once: `MATCHES_SUBSCRIPTION` is
+used both to queue new posts and (`still_matches`) to re-check a pending one before it goes out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from bot.content.textnorm import normalize_key
+from bot.models import Delivery, Subscription
+
+_SUBSCRIPTION_COLUMNS = (
+    "id, guild_id, channel_id, channel_kind, tags, categories, mention_role_id, created_at, "
+    "paused_reason, paused_at, last_delivery_at"
+)
+_DELIVERY_COLUMNS = (
+    "d.id, d.subscription_id, s.guild_id, s.channel_id, d.post_path, d.post_id, d.post_date_utc, d.state, "
+    "d.nonce, d.message_id, d.attempts, d.last_error, d.created_at, d.sent_at"
+)
+# A post `p` matches a subscription `s` when the subscription has no filter, or the post has
+# any of its tag keys or category keys (JSON arrays in the subscription row).
+MATCHES_SUBSCRIPTION = (
+    "((s.tags = '[]' AND s.categories = '[]') "
+    "OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
+    "           WHERE pt.post_id = p.id AND t.key IN (SELECT value FROM json_each(s.tags))) "
+    "OR EXISTS (SELECT 1 FROM post_categories pc JOIN categories c ON c.id = pc.category_id "
+    "           WHERE pc.post_id = p.id AND c.key IN (SELECT value FROM json_each(s.categories))))"
+)
+_INSERT_DELIVERY = (
+    "INSERT OR IGNORE INTO deliveries (subscription_id, post_path, post_id, post_date_utc, state, nonce, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def delivery_nonce(subscription_id: int, post_path: str) -> str:
+    """Discord's message nonce for a pair: the same on every retry, so Discord drops repeats."""
+    digest = hashlib.blake2b(f"{subscription_id}:{post_path}".encode(), digest_size=12).hexdigest()
+    return digest[:25]
+
+
+def _keys(names: Sequence[str]) -> str:
+    return json.dumps(sorted({normalize_key(n) for n in names if normalize_key(n)}), ensure_ascii=False)
+
+
+def _subscription(row: sqlite3.Row) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        channel_kind=row["channel_kind"],
+        tags=tuple(json.loads(row["tags"])),
+        categories=tuple(json.loads(row["categories"])),
+        mention_role_id=row["mention_role_id"],
+        created_at=row["created_at"],
+        paused_reason=row["paused_reason"],
+        paused_at=row["paused_at"],
+        last_delivery_at=row["last_delivery_at"],
+    )
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        subscription_id=row["subscription_id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        post_path=row["post_path"],
+        post_id=row["post_id"],
+        post_date_utc=row["post_date_utc"],
+        state=row["state"],
+        nonce=row["nonce"],
+        message_id=row["message_id"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        sent_at=row["sent_at"],
+    )
+
+
+# -- subscriptions -------------------------------------------------------------------
+
+
+def subscribe(
+    db: sqlite3.Connection,
+    guild_id: int,
+    channel_id: int,
+    channel_kind: str,
+    tags: Sequence[str],
+    categories: Sequence[str],
+    mention_role_id: int | None,
+    created_by: int | None,
+    now: float,
+) -> Subscription:
+    """Create, or update the filters of, the channel's subscription (see Store.subscribe)."""
+    db.execute(
+        "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
+        "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
+        "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
+        "mention_role_id = excluded.mention_role_id, paused_reason = NULL, paused_at = NULL, "
+        "created_at = CASE WHEN (tags, categories) IS (excluded.tags, excluded.categories) "
+        "THEN created_at ELSE excluded.created_at END",
+        (guild_id, channel_id, channel_kind, _keys(tags), _keys(categories), mention_role_id, now, created_by),
+    )
+    subscription = subscription_for_channel(db, channel_id)
+    assert subscription is not None  # written just above, in the same transaction
+    return subscription
+
+
+def unsubscribe(db: sqlite3.Connection, guild_id: int, channel_id: int) -> bool:
+    cur = db.execute("DELETE FROM subscriptions WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
+    return cur.rowcount > 0
+
+
+def subscriptions(db: sqlite3.Connection, guild_id: int | None) -> list[Subscription]:
+    rows = db.execute(
+        f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE ? IS NULL OR guild_id = ? ORDER BY id",
+        (guild_id, guild_id),
+    )
+    return [_subscription(row) for row in rows]
+
+
+def subscription_for_channel(db: sqlite3.Connection, channel_id: int) -> Subscription | None:
+    row = db.execute(
+        f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = ?", (channel_id,)
+    ).fetchone()
+    return _subscription(row) if row else None
+
+
+def pause_subscription(db: sqlite3.Connection, subscription_id: int, reason: str, now: float) -> None:
+    db.execute(
+        "UPDATE subscriptions SET paused_reason = ?, paused_at = ? WHERE id = ? AND paused_reason IS NULL",
+        (reason, now, subscription_id),
+    )
+
+
+def resume_subscription(db: sqlite3.Connection, guild_id: int, channel_id: int) -> bool:
+    cur = db.execute(
+        "UPDATE subscriptions SET paused_reason = NULL, paused_at = NULL WHERE guild_id = ? AND channel_id = ?",
+        (guild_id, channel_id),
+    )
+    return cur.rowcount > 0
+
+
+def still_matches(db: sqlite3.Connection, subscription_id: int, post_id: int) -> bool:
+    """Whether the post is one the subscription asks for now (its filters or the post's tags may have changed)."""
+    row = db.execute(
+        f"SELECT 1 FROM subscriptions s JOIN posts p ON p.id = ? WHERE s.id = ? AND {MATCHES_SUBSCRIPTION}",
+        (post_id, subscription_id),
+    ).fetchone()
+    return row is not None
+
+
+# -- the delivery ledger -------------------------------------------------------------
+
+
+def enqueue_new_posts(db: sqlite3.Connection, max_burst: int, now: float) -> dict[int, tuple[int, int]]:
+    """Pending (or, past `max_burst` per subscription, skipped) deliveries for newly visible posts."""
+    rows = db.execute(
+        "SELECT s.id AS subscription_id, p.id AS post_id, p.path, p.date_utc FROM subscriptions s JOIN posts p "
+        "ON p.date_utc <= ? AND max(p.first_seen_at, p.date_utc) > s.created_at "
+        f"WHERE {MATCHES_SUBSCRIPTION} AND NOT EXISTS (SELECT 1 FROM deliveries d "
+        "WHERE d.subscription_id = s.id AND d.post_path = p.path) ORDER BY s.id, p.date_utc DESC, p.id DESC",
+        (now,),
+    ).fetchall()
+    outcome: dict[int, tuple[int, int]] = {}
+    rank: dict[int, int] = {}
+    for row in rows:
+        subscription_id, path = row["subscription_id"], row["path"]
+        position = rank.get(subscription_id, 0)
+        rank[subscription_id] = position + 1
+        state = "pending" if position < max_burst else "skipped"
+        db.execute(
+            _INSERT_DELIVERY,
+            (subscription_id, path, row["post_id"], row["date_utc"], state, delivery_nonce(subscription_id, path), now),
+        )
+        queued, skipped = outcome.get(subscription_id, (0, 0))
+        outcome[subscription_id] = (queued + 1, skipped) if state == "pending" else (queued, skipped + 1)
+    return outcome
+
+
+def backfill(db: sqlite3.Connection, subscription_id: int, count: int, now: float) -> int:
+    """Queue the `count` latest matching visible posts, all in the caller's one transaction.
+
+    One transaction: a delivery round running meanwhile must see all of them or none, or it
+    could send the newest before the older ones exist.
+    """
+    rows = db.execute(
+        "SELECT p.id, p.path, p.date_utc FROM subscriptions s JOIN posts p ON p.date_utc <= ? "
+        f"WHERE s.id = ? AND {MATCHES_SUBSCRIPTION} ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
+        (now, subscription_id, count),
+    ).fetchall()
+    queued = 0
+    for row in rows:
+        path = row["path"]
+        cur = db.execute(
+            _INSERT_DELIVERY,
+            (subscription_id, path, row["id"], row["date_utc"], "pending", delivery_nonce(subscription_id, path), now),
+        )
+        queued += cur.rowcount
+    return queued
+
+
+def _deliveries(db: sqlite3.Connection, where: str, params: Sequence[object], limit: int = -1) -> list[Delivery]:
+    rows = db.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
+        f"WHERE {where} ORDER BY s.channel_id, d.post_date_utc, d.id LIMIT ?",
+        (*params, limit),
+    )
+    return [_delivery(row) for row in rows]
+
+
+def pending_deliveries(db: sqlite3.Connection, limit: int) -> list[Delivery]:
+    return _deliveries(db, "d.state = 'pending' AND s.paused_reason IS NULL", (), limit)
+
+
+def deliveries(db: sqlite3.Connection, post_id: int | None, channel_id: int | None) -> list[Delivery]:
+    return _deliveries(
+        db,
+        "(? IS NULL OR d.post_id = ?) AND (? IS NULL OR s.channel_id = ?)",
+        (post_id, post_id, channel_id, channel_id),
+    )
+
+
+def record_attempt(db: sqlite3.Connection, delivery_id: int, error: str | None) -> None:
+    db.execute("UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, delivery_id))
+
+
+def mark_skipped(db: sqlite3.Connection, delivery_id: int, reason: str) -> None:
+    db.execute("UPDATE deliveries SET state = 'skipped', last_error = ? WHERE id = ?", (reason, delivery_id))
+
+
+def mark_sent(db: sqlite3.Connection, delivery: Delivery, message_id: int, now: float) -> None:
+    db.execute(
+        "UPDATE deliveries SET state = 'sent', message_id = ?, sent_at = ?, last_error = NULL WHERE id = ?",
+        (message_id, now, delivery.id),
+    )
+    db.execute("UPDATE subscriptions SET last_delivery_at = ? WHERE id = ?", (now, delivery.subscription_id))
