@@ -24,7 +24,10 @@ from pathlib import Path
 from bot.content import search_tokens
 from bot.content.cleaning import CleanedBody, clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
-from bot.sources.jekyll import ParsedPost, PostError, Site, find_post_files, parse_post, site_path
+from bot.sources.post_error import PostError
+from bot.sources.post_files import find_post_files
+from bot.sources.post_reader import ParsedPost, parse_post
+from bot.sources.site_config import Site, site_path
 from bot.store import Store
 
 log = logging.getLogger(__name__)
