@@ -421,6 +421,8 @@ async def ingest(
         jobs, gone, failed, renamed_from = await asyncio.to_thread(_plan_changes, site, known, stale, changes)
         unchanged = 0
     else:
+        if changes is not None and _touches_config(changes):
+            stale = set(known)  # every stored post may read differently now: re-read them all
         jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known, stale)
         renamed_from = {}
     report = IngestReport(unchanged=unchanged, failed=failed)

@@ -115,9 +115,14 @@ def scan_post_files(site: Site) -> PostScan:
     if site.posts_only:
         _collect_posts(site, root, "_posts", scan, real_root, check_exclude=False)
     else:
-        for dirpath, dirnames, _files in os.walk(root):
+        for dirpath, dirnames, files in os.walk(root):
             rel_dir = os.path.relpath(dirpath, root)
             rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
+            if "_posts" in files and os.path.islink(os.path.join(dirpath, "_posts")):
+                # a symlink that leads nowhere, or round in a loop, is listed as a file
+                posts_rel = f"{rel_dir}/_posts" if rel_dir else "_posts"
+                if (problem := _symlink_problem(os.path.join(dirpath, "_posts"), posts_rel, real_root)) is not None:
+                    scan.problems.append(problem)
             if "_posts" in dirnames:
                 posts_rel = f"{rel_dir}/_posts" if rel_dir else "_posts"
                 posts_dir = os.path.join(dirpath, "_posts")
