@@ -39,7 +39,9 @@ from bot.content.cleaning import clean_body
 from bot.models import PostRecord
 from bot.services import ingest as ingest_module
 from bot.services.ingest import CHUNK_SIZE, _Job, _process_chunk, content_hash, ingest, parse_and_clean
-from bot.sources.jekyll import Site, find_post_files, load_site, parse_post
+from bot.sources.post_files import find_post_files
+from bot.sources.post_reader import parse_post
+from bot.sources.site_config import Site, load_site
 from bot.store import Store
 
 WORK = Path("/tmp/kiji-bench/ingest")

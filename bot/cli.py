@@ -27,7 +27,7 @@ from bot.models import Post
 from bot.services.ingest import IngestReport, describe_site_problem, ingest
 from bot.services.lookup import parse_id
 from bot.settings import Settings, SettingsError
-from bot.sources.jekyll import PostError
+from bot.sources.post_error import PostError
 from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)

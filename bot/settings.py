@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from dotenv import dotenv_values
 
-from bot.sources.jekyll import Site, load_site
+from bot.sources.site_config import Site, load_site
 
 DEFAULT_POSTS_DIR = "examples/posts"
 DEFAULT_DB_PATH = "data/kiji.sqlite3"

@@ -35,7 +35,7 @@ from bot.services.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
 from bot.services.singleflight import SingleFlight
 from bot.services.summaries import shown_summary
 from bot.settings import Settings
-from bot.sources.jekyll import Site
+from bot.sources.site_config import Site
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,14 @@ picks up whatever is still missing or stale.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +28,11 @@ from pathlib import Path
 from bot.content import search_tokens
 from bot.content.cleaning import CleanedBody, clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
-from bot.sources.jekyll import ParsedPost, PostError, Site, find_post_files, parse_post, site_path
+from bot.sources.base import Changes, Source
+from bot.sources.post_error import PostError
+from bot.sources.post_files import check_regular, is_post_path, printable_path, read_post_file, scan_post_files
+from bot.sources.post_reader import ParsedPost, parse_post
+from bot.sources.site_config import Site, load_site, site_path
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -151,21 +159,67 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
 
 def _process(job: _Job, site: Site) -> _Outcome:
     try:
-        with open(job.abs_path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        return FailedPost(job.rel_path, f"cannot read the file: {exc.strerror or exc}")
+        data = read_post_file(job.abs_path, job.rel_path)
+    except PostError as exc:
+        return FailedPost(exc.path, exc.reason)
     state = FileState(len(data), job.mtime_ns, content_hash(data))
     if state.content_hash == job.known_hash:
         return _Unchanged(job.rel_path, state)
     try:
         record = prepare_post(data, job.rel_path, site, state)
     except PostError as exc:
-        return FailedPost(job.rel_path, exc.reason)
+        return FailedPost(exc.path, exc.reason)
     except Exception as exc:  # a bug must not stop the other posts; say which file hit it
-        log.exception("unexpected error while reading %s", job.rel_path)
-        return FailedPost(job.rel_path, f"internal error: {type(exc).__name__}: {exc}")
+        shown = printable_path(job.rel_path)
+        log.exception("unexpected error while reading %s", shown)
+        return FailedPost(shown, f"internal error: {type(exc).__name__}: {exc}")
     return _Unpublished(job.rel_path) if record is None else record
+
+
+def _worker_pool(count: int) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process, even when it is killed with SIGKILL.
+
+    Forked workers would inherit the bot's event loop, threads and open sockets, and keep the
+    pool's pipes open so that nothing ever tells them their parent is gone. A forkserver (or
+    spawn) starts them clean, and each worker watches its parent itself.
+    """
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload([__name__])  # workers start with this module already imported
+    return ProcessPoolExecutor(count, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(ingest_pid: int) -> None:
+    """Worker start-up: exit as soon as the process that started this worker is gone.
+
+    The parent is the forkserver (which exits when the ingesting process does) or, under spawn,
+    the ingesting process itself. On Linux the kernel kills the worker when its parent dies
+    (PR_SET_PDEATHSIG); everywhere, a thread notices the worker was re-parented.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        try:
+            os.kill(ingest_pid, 0)  # gone before this worker could watch it
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="kiji-parent-watch", daemon=True).start()
 
 
 def _process_chunk(jobs: Sequence[_Job], site: Site) -> list[_Outcome]:
@@ -186,14 +240,19 @@ def _plan(
     """
     jobs: list[_Job] = []
     unchanged = 0
-    failed: list[FailedPost] = []
+    scan = scan_post_files(site)
+    failed = [FailedPost(problem.path, problem.reason) for problem in scan.problems]
     present: set[str] = set()
-    for abs_path, rel_path in find_post_files(site):
+    for abs_path, rel_path in scan.files:
         present.add(rel_path)
         try:
             stat = os.stat(abs_path)
+            check_regular(stat, rel_path)
         except OSError as exc:
             failed.append(FailedPost(rel_path, f"cannot read the file: {exc.strerror or exc}"))
+            continue
+        except PostError as exc:
+            failed.append(FailedPost(exc.path, exc.reason))
             continue
         state = known.get(rel_path)
         if rel_path in stale:
@@ -226,6 +285,64 @@ def _plan(
     return jobs, unchanged, gone, failed
 
 
+def _jekyll_path(site: Site, disk_rel: str) -> str:
+    """Jekyll's site-relative path of a file a source names relative to its folder."""
+    return f"_posts/{disk_rel}" if site.posts_only else disk_rel
+
+
+def _plan_changes(
+    site: Site, known: dict[str, FileState], stale: set[str], changes: Changes
+) -> tuple[list[_Job], list[str], list[FailedPost], dict[str, str]]:
+    """Stat only what the source says changed: (jobs, stored paths to remove, unreadable, new path → old path).
+
+    A rename keeps the post's identity even when its bytes changed too: the stored row moves to
+    the new path before the new content is written over it. Posts made stale by another
+    cleaner/tokeniser version are re-read as well, changed or not.
+    """
+    jobs: list[_Job] = []
+    failed: list[FailedPost] = []
+    removals: set[str] = {_jekyll_path(site, path) for path in changes.removed}
+    renamed_from: dict[str, str] = {}
+    wanted: dict[str, None] = {}
+    for old, new in changes.renamed:
+        old_rel, new_rel = _jekyll_path(site, old), _jekyll_path(site, new)
+        if old_rel in known and new_rel not in known and is_post_path(site, new_rel):
+            renamed_from[new_rel] = old_rel
+        else:
+            removals.add(old_rel)
+        wanted[new_rel] = None
+    for path in changes.changed:
+        wanted[_jekyll_path(site, path)] = None
+    wanted.update(dict.fromkeys(sorted(stale)))
+    for rel_path in wanted:
+        if not is_post_path(site, rel_path):
+            removals.add(rel_path)  # moved out of `_posts`, excluded now: no longer a post
+            continue
+        shown = printable_path(rel_path)
+        if shown != rel_path:
+            failed.append(FailedPost(shown, "file name is not valid UTF-8; rename it (the name becomes its URL)"))
+            continue
+        abs_path = site_path(site, rel_path)
+        try:
+            stat = os.stat(abs_path)
+            check_regular(stat, rel_path)
+        except FileNotFoundError:
+            removals.add(rel_path)
+            continue
+        except OSError as exc:
+            failed.append(FailedPost(shown, f"cannot read the file: {exc.strerror or exc}"))
+            continue
+        except PostError as exc:
+            failed.append(FailedPost(exc.path, exc.reason))
+            continue
+        removals.discard(rel_path)
+        state = known.get(rel_path) if rel_path not in stale else None
+        jobs.append(
+            _Job(str(abs_path), rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None)
+        )
+    return jobs, sorted(path for path in removals if path in known), failed, renamed_from
+
+
 def _hidden_by_an_unreadable_folder(site: Site, rel_path: str) -> str | None:
     """Why a stored post the walk did not find may still exist, or None when it is really gone.
 
@@ -254,27 +371,68 @@ def _hidden_by_an_unreadable_folder(site: Site, rel_path: str) -> str | None:
         folder = folder.parent
 
 
-async def ingest(
+def source_version_key(source_name: str) -> str:
+    """The store's meta key holding the version of `source_name` that ingest last committed."""
+    return f"source_version:{source_name}"
+
+
+async def ingest_source(
     store: Store,
-    site: Site,
+    source: Source,
     *,
+    load: Callable[[Path], Site] = load_site,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     batch_size: int = WRITE_BATCH,
 ) -> IngestReport:
-    """Make the store match the posts of `site`; one broken post never stops the rest."""
+    """Poll `source` for what changed since the version last ingested, and ingest that.
+
+    The version is recorded only after every batch is committed: a crash in between makes the
+    next poll report the same changes again. `load` reads the site's configuration after the
+    poll (a new `_config.yml` may have come with it).
+    """
+    key = source_version_key(source.name)
+    changes = await source.poll(await store.get_meta(key))
+    site = await asyncio.to_thread(load, source.site_root)
+    report = await ingest(store, site, changes=changes, progress=progress, workers=workers, batch_size=batch_size)
+    if changes.version is not None:
+        await store.set_meta(key, changes.version)
+    return report
+
+
+async def ingest(
+    store: Store,
+    site: Site,
+    *,
+    changes: Changes | None = None,
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+    batch_size: int = WRITE_BATCH,
+) -> IngestReport:
+    """Make the store match the posts of `site`; one broken post never stops the rest.
+
+    With `changes` that are complete, only the files they name are read; otherwise (a folder,
+    a first clone, a new `_config.yml`) the whole site is walked and compared with the store.
+    """
     started = time.perf_counter()
     known = await store.file_states()
     stale = await store.paths_with_stale_derivations(DERIVED_VERSION)
-    jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known, stale)
+    if changes is not None and changes.complete and not _touches_config(changes):
+        jobs, gone, failed, renamed_from = await asyncio.to_thread(_plan_changes, site, known, stale, changes)
+        unchanged = 0
+    else:
+        if changes is not None and _touches_config(changes):
+            stale = set(known)  # every stored post may read differently now: re-read them all
+        jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known, stale)
+        renamed_from = {}
     report = IngestReport(unchanged=unchanged, failed=failed)
     total = len(jobs)
     done = 0
     # A post that vanished and a new file with the same bytes is one post renamed or moved
     # (a date fixed in the file name, say): it keeps its id, and channels that announced it
     # are not sent it again.
-    renamed_from = {known[path].content_hash: path for path in gone}
-    renamed: set[str] = set()
+    same_bytes_as = {known[path].content_hash: path for path in gone}
+    renamed: set[str] = set(renamed_from.values())
 
     buffer: list[_Outcome] = []
 
@@ -288,7 +446,9 @@ async def ingest(
         for outcome in buffer:
             if isinstance(outcome, PostRecord):
                 upserts.append(outcome)
-                if outcome.path not in known and (old := renamed_from.pop(outcome.file.content_hash, None)):
+                if old := renamed_from.get(outcome.path):
+                    renames.append((old, outcome.path))
+                elif outcome.path not in known and (old := same_bytes_as.pop(outcome.file.content_hash, None)):
                     renames.append((old, outcome.path))
                     renamed.add(old)
             elif isinstance(outcome, _Unchanged):
@@ -297,12 +457,13 @@ async def ingest(
             elif isinstance(outcome, _Unpublished):
                 if outcome.path in known:
                     removals.append(outcome.path)
+                elif old := renamed_from.get(outcome.path):
+                    removals.append(old)  # renamed and unpublished at once
             else:  # reported by the caller, from report.failed: the CLI prints it, the bot logs it
                 report.failed.append(outcome)
-        added, updated, removed = await store.write_batch(upserts, removals, touches, renames=renames)
-        report.added += added
-        report.updated += updated
-        report.removed += removed
+                if old := renamed_from.get(outcome.path):
+                    renames.append((old, outcome.path))  # keep its identity, and its last good copy
+        await _write(store, report, upserts, removals, touches, renames)
         done += len(buffer)
         buffer.clear()
         if progress is not None:
@@ -319,8 +480,7 @@ async def ingest(
     else:
         loop = asyncio.get_running_loop()
         worker_count = workers or os.cpu_count() or 1
-        # fork: workers inherit the imported modules, so start-up costs milliseconds.
-        with ProcessPoolExecutor(worker_count, mp_context=multiprocessing.get_context("fork")) as pool:
+        with _worker_pool(worker_count) as pool:
             pending = [loop.run_in_executor(pool, _process_chunk, chunk, site) for chunk in _chunks(jobs, CHUNK_SIZE)]
             for next_done in asyncio.as_completed(pending):
                 await absorb(await next_done)
@@ -335,6 +495,49 @@ async def ingest(
     report.seconds = time.perf_counter() - started
     log.info("ingest of %s: %s", site.root, report.summary_line())
     return report
+
+
+def _touches_config(changes: Changes) -> bool:
+    """Whether `_config.yml` changed: then every post may read differently, and the site is walked."""
+    names = [*changes.changed, *changes.removed, *(path for pair in changes.renamed for path in pair)]
+    return "_config.yml" in names
+
+
+async def _write(
+    store: Store,
+    report: IngestReport,
+    upserts: list[PostRecord],
+    removals: list[str],
+    touches: list[tuple[str, FileState]],
+    renames: list[tuple[str, str]],
+) -> None:
+    """One batch as one transaction; if a value in it cannot be stored, each post on its own.
+
+    A value no parser check foresaw (an integer past SQLite's 64 bits, say) fails the whole
+    transaction; rather than lose every good post with it, the batch is rolled back and written
+    again post by post, and only the posts that still fail are reported.
+    """
+    try:
+        counts = await store.write_batch(upserts, removals, touches, renames=renames)
+    except (OverflowError, ValueError, TypeError, UnicodeError) as exc:
+        if not upserts:
+            raise
+        if len(upserts) == 1:
+            report.failed.append(FailedPost(printable_path(upserts[0].path), f"cannot be stored: {exc}"))
+            await _write(store, report, [], removals, touches, renames)  # a rename alone keeps its identity
+            return
+        log.warning("a batch of %d posts could not be stored (%s); writing them one by one", len(upserts), exc)
+        own_rename = {new: (old, new) for old, new in renames}
+        paths = {record.path for record in upserts}
+        await _write(store, report, [], removals, touches, [pair for pair in renames if pair[1] not in paths])
+        for record in upserts:
+            pair = own_rename.get(record.path)
+            await _write(store, report, [record], [], [], [pair] if pair else [])
+        return
+    added, updated, removed = counts
+    report.added += added
+    report.updated += updated
+    report.removed += removed
 
 
 def describe_site_problem(root: Path) -> str | None:

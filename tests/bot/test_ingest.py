@@ -14,7 +14,8 @@ import pytest
 from factories import write_post
 
 from bot.services.ingest import CHUNK_SIZE, DERIVED_VERSION, ingest
-from bot.sources.jekyll import MAX_POST_BYTES, load_site
+from bot.sources.post_files import MAX_POST_BYTES
+from bot.sources.site_config import load_site
 from bot.store.database import MIGRATIONS, Store, _split_sql
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,7 +149,7 @@ CRASHING_INGEST = textwrap.dedent(
     """
     import asyncio, os, signal, sys
     from bot.services.ingest import ingest
-    from bot.sources.jekyll import load_site
+    from bot.sources.site_config import load_site
     from bot.store.database import MIGRATIONS, Store, _split_sql
 
     async def main():

@@ -11,16 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.content.textnorm import normalize_key
-from bot.sources.jekyll import (
-    MAX_POST_BYTES,
-    PostError,
-    Site,
-    find_post_files,
-    load_site,
-    parse_post,
-    slugify,
-    titleize_slug,
-)
+from bot.sources.permalinks import slugify, titleize_slug
+from bot.sources.post_error import PostError
+from bot.sources.post_files import MAX_POST_BYTES, find_post_files
+from bot.sources.post_reader import parse_post
+from bot.sources.site_config import Site, load_site
 
 # --------------------------------------------------------------------------- helpers
 

@@ -12,7 +12,8 @@ from bot.content.cleaning import clean_body
 from bot.content.summarize import SUMMARIZER_VERSION, Summary, summarize_all
 from bot.services.ingest import ingest
 from bot.services.summaries import extractive_summary, shown_summary
-from bot.sources.jekyll import load_site, parse_post
+from bot.sources.post_reader import parse_post
+from bot.sources.site_config import load_site
 from bot.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
