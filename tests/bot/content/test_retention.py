@@ -109,11 +109,26 @@ def sample_retention(corpus_site: Path) -> list:
     return measure_folder(corpus_site / "_posts")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: the cleaner stops at the first footer block")
+@pytest.mark.xfail(strict=True, reason="issue 13: 9 sample posts still below 0.99 (near-duplicate and prompt cases)")
 def test_every_sample_post_keeps_99_percent_of_its_prose(sample_retention: list) -> None:
     assert len(sample_retention) == 61
     below = {r.path: round(r.share, 3) for r in sample_retention if r.share < 0.99}
     assert below == {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "2026-02-18-1-ai-agents-business-transformat.md",
+        "2026-02-19-2-open-source-llm-corporate-roi.md",
+        "2026-03-12-1-openai-100-billion-funding-ai-.md",
+        "2025-11-11-1-the-article-has-been-generated-according.md",
+    ],
+)
+def test_the_text_after_a_footer_block_or_a_chatter_line_is_kept(sample_retention: list, name: str) -> None:
+    (result,) = [r for r in sample_retention if r.path == name]
+    assert result.sentences > 100
+    assert result.share >= 0.99, result.lost
 
 
 # Calls to action, related-post lists, affiliate lists and notices: none may reach the cleaned text.
@@ -137,7 +152,6 @@ BOILERPLATE_PHRASES = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: two bold calls to action survive")
 def test_no_boilerplate_phrase_survives_cleaning_of_any_sample_post(corpus_site: Path) -> None:
     from bot.sources.jekyll import load_site, parse_post
 
