@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 
+from bot.content.boilerplate import AD_BLOCK, CALL_TO_ACTION, FOOTER_HEADING
+from bot.content.boilerplate import CHATTER as _CHATTER
 from bot.content.sentences import sentence_pieces
 from bot.content.textnorm import fold
 
@@ -197,15 +199,6 @@ _CJK_GAP = re.compile(rf"([{_CJK_CHAR}])\s+(?=[{_CJK_CHAR}])")
 
 # --- boilerplate, leaked prompts, chatter ---------------------------------------------------------
 
-_BOILERPLATE_HEADING = re.compile(
-    r"関連記事|あわせて読みたい|合わせて読みたい|おすすめ書籍|おすすめの書籍|関連書籍|ご相談|無料相談|"
-    r"お問い合わせ|お問合せ|ニュースレター|メルマガ|メールマガジン|お手伝いしています|"
-    r"サービスのご案内|[Rr]elated (?:[Aa]rticles|[Pp]osts)|[Nn]ewsletter|[Ss]ubscribe",
-)
-_BOILERPLATE_BLOCK = re.compile(
-    r"お問い合わせはこちら|無料相談|ニュースレター|メルマガ|アフィリエイト|Amazonで詳しく見る|"
-    r"詳しく見る\s*→|utm_source=|PR\s*[:：]|広告\s*[:：]|[Ss]ponsored|SPONSORED",
-)
 _PROMPT_HEADER = re.compile(
     r"^【(?:既存の記事[^】]*|要求事項|文体の指示|注意|指示|制約|出力形式|前提|条件|執筆ルール|記事の構成)】"
 )
@@ -218,14 +211,11 @@ _PROMPT_LINE = re.compile(
 _CTA_ARROW = re.compile(r"^.{0,80}(?:見る|読む|はこちら)\s*→$")
 _MAX_LINK_ROW_ITEMS = 2  # "主要都市のガイド: 東京都 | 大阪府 | …" after such a CTA has more separators than this
 # one case-sensitive pass: IGNORECASE would cost the regex engine its fast literal-prefix scan
-_DROP_BLOCK = re.compile(f"{_PROMPT_LINE.pattern}|{_BOILERPLATE_BLOCK.pattern}")
-_CHATTER = re.compile(
-    r"^(?:The article has|I will now|I have (?:now )?(?:generated|written|completed)|"
-    r"Here is the (?:article|continuation)|Okay, (?:here|I)|Sure, here|Let me (?:now )?check|"
-    r"Now I will|The (?:article|text) (?:is|was) (?:generated|written))",
-    re.IGNORECASE,
-)
-
+_DROP_BLOCK = re.compile(f"{_PROMPT_LINE.pattern}|{AD_BLOCK.pattern}")
+# "[本の題名](https://…)" as a heading: a book or post in a footer list, not a section of the article
+_LINK_HEADING = re.compile(r"^\s*\[[^\]\n]*\]\([^)\n]*\)\s*$")
+# where chatter and call-to-action sentences end: 。！？ with their closing brackets, or ". " in English
+_PLAIN_SENTENCE_END = re.compile(r"[。！？]+[」』）)]*\s*|(?<=[.!?])\s+")
 _TERMINAL = frozenset("。！？!?.」』）)]】”’\"'…:：;；>")
 _VERB_TAIL = re.compile(r"^(?:する(?!と)|され|させ|でき(?!る限り))")
 _SHORT_CLAUSE = re.compile(r"^([^\s、。，,]{1,3})[、，,]")
@@ -336,6 +326,7 @@ class _Raw:
     text: str
     level: int = 0
     bold_only: bool = False
+    link_only: bool = False  # a heading that is nothing but a link
 
 
 def _clean(markdown: str, title: str | None) -> CleanedBody:
@@ -343,8 +334,6 @@ def _clean(markdown: str, title: str | None) -> CleanedBody:
     tables: list[str] = []
     raws = list(_scan_blocks(text.split("\n"), tables))
     raws = _drop_prompt_and_chatter(raws)
-    if raws is None:  # the whole post is pipeline chatter
-        return CleanedBody(sections=(), tables=tuple(tables))
     raws = _rejoin_cut_sentences(raws)
     raws = _dedupe(raws)
     # dropping repeats brings a cut chunk next to its continuation; what is still cut is trimmed
@@ -514,7 +503,8 @@ def _scan_blocks(lines: list[str], tables: list[str]) -> Iterable[_Raw]:
                 yield raw
             htext = _strip_inline(heading.group(2))
             if htext:
-                yield _Raw("heading", htext, level=len(heading.group(1)))
+                link_only = _LINK_HEADING.match(heading.group(2)) is not None
+                yield _Raw("heading", htext, level=len(heading.group(1)), link_only=link_only)
             continue
         if _TABLE_ROW.match(line) and (
             (i < n and _TABLE_SEP.match(lines[i])) or (para == [] and _TABLE_ROW.match(lines[i] if i < n else ""))
@@ -629,38 +619,35 @@ def _strip_inline(text: str) -> str:
     return text.rstrip("\\").strip()
 
 
-def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
-    """Remove leaked generation prompts and CTA/affiliate/related-article blocks.
+def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw]:
+    """Remove leaked generation prompts, footer blocks, calls to action and pipeline chatter.
 
-    Returns None when the post opens with pipeline chatter: such a post is a
-    model talking about its own output, so none of it is article prose.
+    A footer block (a heading such as 「あわせて読みたい」 or 「技術選定のご相談を承っています」 and
+    what it holds) ends at the next horizontal rule or at the next heading that is neither a
+    footer heading nor a bare link (the books of an affiliate list): the generated article often
+    goes on after it. Chatter and calls to action go by the sentence, so the prose around them
+    stays.
     """
-    for raw in raws:
-        if raw.kind in ("paragraph", "list_item", "quote"):
-            if _CHATTER.match(raw.text):
-                return None
-            break
     out: list[_Raw] = []
-    verdicts: dict[str, bool] = {}  # repeated blocks are judged once
+    verdicts: dict[str, str | None] = {}  # repeated blocks are judged once
     in_prompt = False
     after_cta = False  # the row of links that follows an arrow call to action goes with it
-    skip_level = 0  # inside a boilerplate section: drop until a heading at this level or above
+    in_footer = False
     for raw in raws:
         if raw.kind == "heading":
-            if skip_level and raw.level > skip_level:
-                continue
-            skip_level = 0
             in_prompt = False
             after_cta = False
-            if _BOILERPLATE_HEADING.search(raw.text):
-                skip_level = raw.level
+            if FOOTER_HEADING.search(raw.text) or (in_footer and raw.link_only):
+                in_footer = True
                 continue
+            in_footer = False
             out.append(raw)
-            continue
-        if skip_level:
             continue
         if raw.kind == "break":
+            in_footer = False
             out.append(raw)
+            continue
+        if in_footer:
             continue
         if _PROMPT_HEADER.match(raw.text):
             in_prompt = True
@@ -676,12 +663,40 @@ def _drop_prompt_and_chatter(raws: list[_Raw]) -> list[_Raw] | None:
         if after_cta and text.count(" | ") > _MAX_LINK_ROW_ITEMS and "。" not in text:
             continue
         after_cta = False
-        unwanted = verdicts.get(text)
-        if unwanted is None:
-            unwanted = verdicts[text] = bool(_CHATTER.match(text) or _DROP_BLOCK.search(text) or _is_noise(text))
-        if not unwanted:
-            out.append(raw)
+        if text in verdicts:
+            kept = verdicts[text]
+        else:
+            kept = verdicts[text] = _kept_text(text)
+        if kept is not None:
+            out.append(raw if kept is text else _Raw(raw.kind, kept, bold_only=raw.bold_only))
     return out
+
+
+def _kept_text(text: str) -> str | None:
+    """The block's text without chatter and call-to-action sentences; None when nothing is left."""
+    if _DROP_BLOCK.search(text) or _is_noise(text):
+        return None
+    if not (_CHATTER.search(text) or CALL_TO_ACTION.search(text)):
+        return text
+    kept: list[str] = []
+    in_chatter = False
+    start = 0
+    for match in chain(_PLAIN_SENTENCE_END.finditer(text), (None,)):
+        end = match.end() if match is not None else len(text)
+        sentence = text[start:end]
+        start = end
+        if not sentence.strip():
+            continue
+        if _CHATTER.match(sentence):
+            in_chatter = True
+            continue
+        if in_chatter and sentence.isascii():  # the pipeline goes on talking in English
+            continue
+        in_chatter = False
+        if not CALL_TO_ACTION.search(sentence):
+            kept.append(sentence)
+    rest = "".join(kept).strip()
+    return rest if any(ch.isalnum() for ch in rest) else None
 
 
 def _is_noise(text: str) -> bool:
@@ -898,6 +913,10 @@ class _Deduper:
                 continue
             mine, other = self._pair(key, sampled, cand)
             inter = len(mine & other)
+            if inter >= _CONTAIN_DUP * len(other) and len(key) >= len(self.keys[cand]) + _MIN_SENTENCE_CHARS:
+                # this copy says all the earlier one does and at least a sentence more: the fuller one wins
+                contained.append(cand)
+                continue
             if inter / (len(mine) + len(other) - inter) >= _JACCARD_DUP or inter >= _CONTAIN_DUP * len(mine):
                 return cand, [], counts
             if inter >= _CONTAIN_DUP * len(other):

@@ -47,7 +47,7 @@ WRITE_BATCH = 512
 POOL_THRESHOLD = 2 * CHUNK_SIZE
 # Bump when cleaning or search tokenising changes what they make from the same file: the
 # next ingest re-derives every post stored by another version, changed on disk or not.
-DERIVED_VERSION = "2"  # 2: list items, $ prices, Liquid blocks, definitions; ・ and sound marks in search
+DERIVED_VERSION = "3"  # 3: footer blocks dropped as blocks, article after them kept; 2: list items, $ prices…
 
 
 @dataclass(frozen=True, slots=True)

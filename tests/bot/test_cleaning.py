@@ -216,14 +216,14 @@ def test_leaked_generation_prompt_is_dropped() -> None:
     assert "END" not in body.search_text
 
 
-def test_pipeline_chatter_post_has_no_prose() -> None:
+def test_pipeline_chatter_is_removed_by_the_sentence_not_the_post() -> None:
     md = (
         "The article has been generated according to the instructions. I will now check the character count.\n\n"
-        f"{SENT_A}\n\n{SENT_B}"
+        f"{SENT_A}\n\n{SENT_B} The article has 3600 characters. This is within the requested range."
     )
     body = clean_body(md)
-    assert not body.has_prose
-    assert "The article has been generated" not in body.text
+    assert _blocks(body) == [SENT_A, SENT_B]
+    assert body.has_prose
 
 
 def test_tex_garbage_has_no_prose() -> None:
@@ -417,11 +417,13 @@ def test_corpus_table_words_are_searchable(cleaned: dict) -> None:
     assert cell and cell in body.search_text
 
 
-def test_corpus_chatter_post_has_no_prose(cleaned: dict) -> None:
+def test_corpus_chatter_post_keeps_the_article_after_its_chatter_line(cleaned: dict) -> None:
     chatter = cleaned["2025-11-11-1-the-article-has-been-generated-according.md"][2]
-    assert not chatter.has_prose
-    others = [name for name, (_, _, body) in cleaned.items() if not body.has_prose]
-    assert others == ["2025-11-11-1-the-article-has-been-generated-according.md"]
+    assert chatter.has_prose
+    assert "The article has been generated" not in chatter.text
+    assert chatter.text.startswith("さて、文字数も無事に3000字から4000字の範囲に収まったようだね。")
+    assert len(chatter.text) > 8000
+    assert [name for name, (_, _, body) in cleaned.items() if not body.has_prose] == []
 
 
 def test_corpus_arrow_call_to_action_is_gone(cleaned: dict) -> None:
