@@ -1,0 +1,208 @@
+"""What a source SPEC says: a local folder, or a git repository in pip's `git+URL[@REF][#subdirectory=DIR]` form.
+
+pip's form is the one people already write for "a folder inside a repository at some branch", so a
+SPEC copied from a requirements file means the same thing here. Web feeds (`http(s)://` without
+`git+`) are kept for the feeds issue and refused with a message saying so.
+
+Git URLs may carry credentials (`https://user:token@host/...`). Everything a person or a log sees
+goes through `redact`, and the source `name` (the store's key) is built without them, so a token
+never reaches a log line, an error, `/about` or the database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+GIT_PREFIX = "git+"
+_URL_SCHEMES = ("https", "http", "ssh", "git", "file")
+# `scheme://` followed by an authority whose userinfo ends at its LAST "@" (a password may hold an
+# unescaped "@"), before the first "/", so both "user@" and "user:token@" go.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s?#'\"]*@")
+# scp-like ssh addresses: `user@host:path`, where the user is never a secret but still not shown.
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:\s]+)@)?(?P<host>[^@/:\s]+):(?P<path>(?!//).*)$")
+# What git refuses in a ref name (git-check-ref-format(1)), plus a leading "-" that would read as an option.
+_BAD_REF = re.compile(r"(^-)|(\.\.)|([\x00-\x20\x7f~^:?*\[\\])|(@\{)|(^/)|(/$)|(\.lock$)|(^@$)|(//)|(\.$)")
+
+
+class SpecError(ValueError):
+    """A SPEC cannot be used; the message names the SPEC (redacted) and says how to write it."""
+
+
+def redact(text: str) -> str:
+    """`text` with the userinfo of every URL in it removed: for any display, log line or error.
+
+    Works on free text (git's stderr, exception messages), not only on a single URL.
+    """
+    return _USERINFO.sub(r"\g<scheme>", text)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderSpec:
+    """A Jekyll site root (has `_config.yml`) or a plain folder of posts on this disk."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.expanduser().resolve().as_posix()
+
+    @property
+    def display(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class GitSpec:
+    """A git repository, an optional branch/tag/commit and the site's folder inside it.
+
+    `url` is what git is given and may hold credentials: it is kept out of `repr()`; show `display`.
+    """
+
+    url: str = field(repr=False)
+    ref: str | None = None
+    subdirectory: str | None = None
+
+    @property
+    def display(self) -> str:
+        """The SPEC as a person wrote it, minus credentials."""
+        text = GIT_PREFIX + redact(self.url)
+        if self.ref:
+            text += f"@{self.ref}"
+        if self.subdirectory:
+            text += f"#subdirectory={self.subdirectory}"
+        return text
+
+    @property
+    def repository_key(self) -> str:
+        """host/path of the repository, for matching webhook payloads: see `repository_key`."""
+        return repository_key(self.url)
+
+    @property
+    def name(self) -> str:
+        """A stable key: host and path, then `@ref` and `#dir` when given; no scheme, port or credentials.
+
+        Changing a token in the URL, or moving from https to ssh, keeps the same name (and posts).
+        """
+        host, path = _host_and_path(self.url)
+        text = f"{host}/{path}" if host else f"/{path}"
+        if self.ref:
+            text += f"@{self.ref}"
+        if self.subdirectory:
+            text += f"#{self.subdirectory}"
+        return text
+
+
+Spec = FolderSpec | GitSpec
+
+
+def parse_spec(text: str) -> Spec:
+    """Read one SPEC; raises SpecError naming what is wrong."""
+    spec = text.strip()
+    if not spec:
+        raise SpecError("an empty source SPEC; give a folder or git+URL[@REF][#subdirectory=DIR]")
+    if spec.startswith(GIT_PREFIX):
+        return _parse_git(spec[len(GIT_PREFIX) :])
+    scheme = urlsplit(spec).scheme.lower() if "://" in spec else ""
+    if scheme in ("http", "https"):
+        raise SpecError(
+            f"{redact(spec)}: feed sources are not supported yet; for a git repository write git+{redact(spec)}"
+        )
+    if scheme:
+        raise SpecError(f"{redact(spec)}: a git repository SPEC starts with git+ (git+{redact(spec)})")
+    return FolderSpec(Path(spec).expanduser())
+
+
+def parse_specs(text: str) -> list[Spec]:
+    """KIJI_SOURCES: SPECs separated by whitespace; the same source twice is an error, not two blogs."""
+    specs = [parse_spec(part) for part in text.split()]
+    seen: dict[str, Spec] = {}
+    for spec in specs:
+        if spec.name in seen:
+            raise SpecError(f"{spec.display} is listed twice (as {seen[spec.name].display}); keep one")
+        seen[spec.name] = spec
+    return specs
+
+
+def _parse_git(rest: str) -> GitSpec:
+    shown = GIT_PREFIX + redact(rest)
+    rest, _, fragment = rest.partition("#")
+    subdirectory = _parse_fragment(fragment, shown) if fragment else None
+    url, ref = _split_ref(rest)
+    if not url:
+        raise SpecError(f"{shown}: no repository URL after git+")
+    if url.startswith("-"):
+        raise SpecError(f"{shown}: a repository URL cannot start with '-'")
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in _URL_SCHEMES:
+            raise SpecError(f"{shown}: git+{parts.scheme}:// is not a scheme git clones; use https, ssh, git or file")
+        if parts.scheme.lower() != "file" and not parts.hostname:
+            raise SpecError(f"{shown}: the URL has no host")
+        if not parts.path.strip("/"):
+            raise SpecError(f"{shown}: the URL has no repository path")
+    elif not _SCP_LIKE.match(url):
+        raise SpecError(
+            f"{shown}: not a URL git clones; write git+https://host/owner/repo.git, git+ssh://…, or git+git@host:path"
+        )
+    if ref is not None and (not ref or _BAD_REF.search(ref)):
+        raise SpecError(f"{shown}: {ref!r} is not a branch, tag or commit name git accepts")
+    return GitSpec(url=url, ref=ref, subdirectory=subdirectory)
+
+
+def _split_ref(rest: str) -> tuple[str, str | None]:
+    """Split `URL@REF`: the "@" must come after the start of the path, so `user@host` stays in the URL."""
+    if "://" in rest:
+        scheme, _, after = rest.partition("://")
+        authority, slash, path = after.partition("/")
+        if "@" in path:
+            path, _, ref = path.rpartition("@")
+            return f"{scheme}://{authority}{slash}{path}", ref
+        return rest, None
+    match = _SCP_LIKE.match(rest)
+    if match and "@" in match["path"]:
+        head = rest[: match.start("path")]
+        path, _, ref = match["path"].rpartition("@")
+        return head + path, ref
+    return rest, None
+
+
+def _parse_fragment(fragment: str, shown: str) -> str:
+    values: dict[str, str] = {}
+    for item in fragment.split("&"):
+        key, eq, value = item.partition("=")
+        if not eq or key != "subdirectory":
+            raise SpecError(f"{shown}: only #subdirectory=DIR may follow the URL, not #{item}")
+        values[key] = unquote(value)
+    raw = values["subdirectory"].replace("\\", "/")
+    parts = [part for part in PurePosixPath(raw).parts if part not in ("/", ".")]
+    if raw.startswith("/") or ".." in parts or not parts:
+        raise SpecError(f"{shown}: subdirectory={raw!r} must be a folder inside the repository, like docs or site/blog")
+    return "/".join(parts)
+
+
+def _host_and_path(url: str) -> tuple[str, str]:
+    """(host without port or userinfo, path without leading/trailing "/" and ".git")."""
+    if "://" in url:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        path = parts.path
+    else:
+        match = _SCP_LIKE.match(url)
+        host, path = (match["host"].lower(), match["path"]) if match else ("", url)
+    path = unquote(path).strip("/")
+    if path.endswith(".git"):
+        path = path[: -len(".git")]
+    return host, path.rstrip("/")
+
+
+def repository_key(url: str) -> str:
+    """The same key for every way of writing one repository's URL: https, ssh, scp-like, with or without .git.
+
+    Webhook payloads name a repository by its clone/ssh/web URLs; comparing these keys matches them
+    to the configured sources without caring about credentials, scheme, port or letter case.
+    """
+    host, path = _host_and_path(url.strip())
+    return f"{host}/{path}".casefold()
