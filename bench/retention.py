@@ -185,7 +185,9 @@ def retention(path: str, markdown: str, cleaned_text: str, title: str = "") -> R
 def measure_folder(posts: Path) -> list[Retention]:
     """Retention of every post in `posts`, cleaned the way ingest cleans it."""
     from bot.content.cleaning import clean_body
-    from bot.sources.jekyll import PostError, load_site, parse_post
+    from bot.sources.post_error import PostError
+    from bot.sources.post_reader import parse_post
+    from bot.sources.site_config import load_site
 
     site = load_site(posts.parent if (posts.parent / "_config.yml").exists() else posts)
     results = []

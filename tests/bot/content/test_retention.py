@@ -153,7 +153,8 @@ BOILERPLATE_PHRASES = (
 
 
 def test_no_boilerplate_phrase_survives_cleaning_of_any_sample_post(corpus_site: Path) -> None:
-    from bot.sources.jekyll import load_site, parse_post
+    from bot.sources.post_reader import parse_post
+    from bot.sources.site_config import load_site
 
     site = load_site(corpus_site)
     found = {}

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.content.summary_files import read_post
-from bot.sources import jekyll
+from bot.sources.post_reader import parse_post
+from bot.sources.site_config import load_site
 
 
 def test_read_post_agrees_with_ingest_on_bom_and_crlf(tmp_path: Path) -> None:
     data = "\ufeff---\r\ntitle: BOM and CRLF\r\ndescription: 説明\r\ntags: [crlf]\r\n---\r\n\r\nBody.\r\n".encode()
     path = tmp_path / "2024-01-19-bom-crlf.md"
     path.write_bytes(data)
-    site = jekyll.load_site(tmp_path)
-    parsed = jekyll.parse_post(data, "_posts/2024-01-19-bom-crlf.md", site)
+    site = load_site(tmp_path)
+    parsed = parse_post(data, "_posts/2024-01-19-bom-crlf.md", site)
     title, body, description = read_post(str(path))
     assert (title, description) == (parsed.title, "説明")
     assert body.strip() == "Body."
