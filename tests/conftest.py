@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+
+from bot.store import Store
 
 pytest_plugins = ["discord_emulator.fixtures"]
 
@@ -35,3 +39,11 @@ def edge_site() -> Path:
 def openapi_spec_path() -> Path:
     """Discord's official OpenAPI spec, used to validate every request body the bot sends."""
     return _shared_path("discord-api", "openapi.json")
+
+
+@pytest_asyncio.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """An empty store in a real SQLite file of the test's own; a module may shadow it with a filled one."""
+    opened = await Store.open(tmp_path / "kiji.sqlite3")
+    yield opened
+    await opened.close()

@@ -31,13 +31,6 @@ def posts(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "kiji.sqlite3")
-    yield s
-    await s.close()
-
-
 async def test_first_ingest_adds_everything_then_nothing_changes(posts: Path, store: Store) -> None:
     site = load_site(posts)
     first = await ingest(store, site)

@@ -14,13 +14,6 @@ from factories import NOW, record
 from bot.store.database import MIGRATIONS, Store, StoreError
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "kiji.sqlite3")
-    yield s
-    await s.close()
-
-
 async def test_open_creates_schema_at_latest_version_with_wal(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "kiji.sqlite3"
     s = await Store.open(path)

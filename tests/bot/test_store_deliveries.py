@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from factories import NOW, record
 
 from bot.store import Store, delivery_nonce
 
 GUILD = 1
 CHANNEL = 100
-
-
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "kiji.sqlite3")
-    yield s
-    await s.close()
 
 
 async def test_posts_already_stored_are_never_new(store: Store) -> None:

@@ -39,13 +39,6 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "kiji.sqlite3")
-    yield s
-    await s.close()
-
-
 def first_seen(db: Path, path: str) -> float:
     with sqlite3.connect(db) as raw:
         return raw.execute("SELECT first_seen_at FROM posts WHERE path = ?", (path,)).fetchone()[0]

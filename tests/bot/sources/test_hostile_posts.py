@@ -34,13 +34,6 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "kiji.sqlite3")
-    yield s
-    await s.close()
-
-
 async def ingest_twice(store: Store, root: Path) -> dict[str, str]:
     """Ingest, check the good post is stored, ingest again (the same bad files must not break it)."""
     first = await asyncio.wait_for(ingest(store, load_site(root)), timeout=120)
