@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from bot.content.cleaning import clean_body
 from bot.content.summarize import NO_SUMMARY_TEXT, SummaryLength, summarize
-from bot.sources.front_matter import load_yaml, split_front_matter
+from bot.sources.front_matter import front_matter_of, split_front_matter
 from bot.sources.ruby_text import ruby_str
 
 log = logging.getLogger(__name__)
@@ -24,14 +24,11 @@ def read_post(path: str) -> tuple[str, str, str | None]:
     A file without front matter is all body.
     """
     text = Path(path).read_bytes().decode("utf-8-sig")
-    # TODO(lead): the sources split may give these a public name; the rule itself lives there.
     split = split_front_matter(text)
     if split is None:
         return "", text, None
-    front_matter, body = split
-    meta = load_yaml(front_matter, path, "front matter") or {}
-    if not isinstance(meta, dict):
-        raise ValueError("front matter is not a mapping")
+    post = front_matter_of(*split, path)
+    body, meta = post.body, post.data
     title = meta.get("title")
     description = meta.get("description")
     return (ruby_str(title) if title else ""), body, (ruby_str(description) if description else None)

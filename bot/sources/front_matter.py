@@ -172,7 +172,11 @@ def read_front_matter(text: str, path: str) -> FrontMatter:
     split = split_front_matter(text)
     if split is None:
         raise PostError(path, "no front matter: a post must start with a '---' line and a closing '---' line")
-    yaml_text, body = split
+    return front_matter_of(*split, path)
+
+
+def front_matter_of(yaml_text: str, body: str, path: str) -> FrontMatter:
+    """The mapping of an already split front-matter block: for callers that accept a text without one."""
     loaded = load_yaml(yaml_text, path, "front matter")
     if loaded is None:
         loaded = {}
