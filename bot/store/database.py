@@ -19,7 +19,7 @@ from bot.models import Delivery, FileState, Post, PostRecord, SearchHit, StoredB
 from bot.store import meta, posts, schema, search_index, subscriptions, summary_cache
 from bot.store.connections import Database, explain
 from bot.store.errors import StoreError
-from bot.store.schema import MIGRATIONS, split_statements
+from bot.store.schema import MIGRATIONS
 from bot.store.search_index import RANKED_SEARCH_MAX, TITLE_NEEDLE_MAX
 from bot.store.subscriptions import delivery_nonce
 
@@ -27,8 +27,6 @@ __all__ = [
     "CACHE_SECONDS", "MIGRATIONS", "RANKED_SEARCH_MAX", "TITLE_NEEDLE_MAX", "Store", "StoreError", "delivery_nonce",
 ]  # fmt: skip
 
-# Older name of schema.split_statements, kept for the scripts and tests that build old schemas.
-_split_sql = split_statements
 
 CACHE_SECONDS = 60.0
 

@@ -16,7 +16,8 @@ from factories import write_post
 from bot.services.ingest import CHUNK_SIZE, DERIVED_VERSION, ingest
 from bot.sources.post_files import MAX_POST_BYTES
 from bot.sources.site_config import load_site
-from bot.store.database import MIGRATIONS, Store, _split_sql
+from bot.store import Store
+from bot.store.schema import MIGRATIONS, split_statements
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -143,7 +144,8 @@ CRASHING_INGEST = textwrap.dedent(
     import asyncio, os, signal, sys
     from bot.services.ingest import ingest
     from bot.sources.site_config import load_site
-    from bot.store.database import MIGRATIONS, Store, _split_sql
+    from bot.store import Store
+    from bot.store.schema import MIGRATIONS, split_statements
 
     async def main():
         store = await Store.open(sys.argv[2])
@@ -219,7 +221,7 @@ async def test_a_store_from_before_outlines_is_upgraded_and_rederived(posts: Pat
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path, isolation_level=None) as raw:
         for script in MIGRATIONS[:4]:
-            for statement in _split_sql(script):
+            for statement in split_statements(script):
                 raw.execute(statement)
         raw.execute("PRAGMA user_version = 4")
     store = await Store.open(path)
