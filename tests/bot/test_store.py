@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from factories import NOW, record
 
 from bot.store.database import MIGRATIONS, Store, StoreError
+from bot.store.meta import set_meta
 
 
 async def test_open_creates_schema_at_latest_version_with_wal(tmp_path: Path) -> None:
@@ -237,11 +239,46 @@ async def test_odd_input_reaches_title_and_tag_lookups_as_text(store: Store) -> 
     assert await store.search_titles("推論" * 30_000, 10, now=NOW) == []
 
 
-async def test_a_write_cancelled_while_it_begins_leaves_the_store_writable(store: Store) -> None:
-    writing = asyncio.ensure_future(store.write_batch([record("n", "N", "y")], now=NOW))
-    # cancelled right after its first step has handed the batch to the writer thread
-    asyncio.get_running_loop().call_soon(writing.cancel)
-    with pytest.raises(asyncio.CancelledError):
-        await writing
+async def start_held_write(store: Store) -> tuple[asyncio.Future[None], threading.Event]:
+    """A write on the store's one writer whose body, inside its transaction, waits for the returned event."""
+    loop = asyncio.get_running_loop()
+    running = asyncio.Event()
+    release = threading.Event()
+
+    def hold(connection: sqlite3.Connection) -> None:
+        set_meta(connection, "held", "yes")
+        loop.call_soon_threadsafe(running.set)
+        release.wait()
+
+    holding = asyncio.ensure_future(store.database.write(hold))
+    await running.wait()
+    return holding, release
+
+
+async def test_a_write_cancelled_before_the_writer_takes_it_never_runs_and_the_store_stays_writable(
+    store: Store,
+) -> None:
+    holding, release = await start_held_write(store)
+    try:
+        writing = asyncio.ensure_future(store.write_batch([record("n", "N", "y")], now=NOW))
+        asyncio.get_running_loop().call_soon(writing.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+    finally:
+        release.set()
+    await holding
     assert await store.write_batch([record("m", "M", "z")], now=NOW) == (1, 0, 0)
     assert [p.path for p in await store.all_posts()] == ["m"]
+
+
+async def test_a_write_cancelled_while_it_runs_is_rolled_back_and_the_store_stays_writable(store: Store) -> None:
+    holding, release = await start_held_write(store)
+    try:
+        holding.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holding
+    finally:
+        release.set()  # the body returns after its caller gave up: the write must roll back, not commit
+    assert await store.write_batch([record("m", "M", "z")], now=NOW) == (1, 0, 0)
+    assert [p.path for p in await store.all_posts()] == ["m"]
+    assert await store.get_meta("held") is None
