@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from bot_harness import populate
-from discord_emulator.server import DiscordEmulator
 from factories import make_blog
+
+from bot.emulator import DiscordEmulator
 
 REPO = Path(__file__).resolve().parents[2]
 
