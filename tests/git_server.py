@@ -62,6 +62,7 @@ class BlogRemote:
     name: str
     served_root: Path
     work: Path
+    subdirectory: str = ""  # where the site is inside the repository
     pushes: int = 0
 
     @property
@@ -100,12 +101,13 @@ class BlogRemote:
         return git("rev-parse", "HEAD", cwd=self.work).stdout.strip()
 
     def rewrite_history(self, message: str = "Squash the whole history into one commit") -> str:
-        """Replace every commit with one new root commit of the same tree, and force-push it.
+        """Replace every commit with one new root commit of the checkout as it is, and force-push it.
 
-        The tree is the same, the history shares no commit with the old one: what a `git rebase`,
+        The history shares no commit with the old one: what a `git rebase`,
         a `filter-repo` or a re-created repository does to a follower.
         """
-        tree = git("rev-parse", "HEAD^{tree}", cwd=self.work).stdout.strip()
+        git("add", "--all", cwd=self.work)
+        tree = git("write-tree", cwd=self.work).stdout.strip()
         commit = git("commit-tree", tree, "-m", message, cwd=self.work).stdout.strip()
         git("reset", "--quiet", "--hard", commit, cwd=self.work)
         return self.push(force=True)
@@ -120,7 +122,7 @@ class BlogRemote:
         self.bare.with_name(self.bare.name + ".away").rename(self.bare)
 
     def posts(self) -> list[str]:
-        return sorted(path.name for path in (self.work / "_posts").iterdir())
+        return sorted(path.name for path in (self.work / self.subdirectory / "_posts").iterdir())
 
 
 class GitDaemon:
@@ -331,19 +333,24 @@ class BlogRemotes:
         git("remote", "add", "origin", str(remote.bare), cwd=remote.work)
         return remote
 
-    def blog(self, name: str | None = None, *, subdirectory: str = "", allow_filter: bool = True) -> BlogRemote:
-        """A repository holding the corpus sample (at `subdirectory`, when given), one commit pushed."""
+    def blog(
+        self, name: str | None = None, *, subdirectory: str = "", allow_filter: bool = True, posts: int | None = None
+    ) -> BlogRemote:
+        """A repository holding the corpus sample (at `subdirectory`, when given), one commit pushed.
+
+        `posts` keeps only the first few posts, for tests about changes rather than about the whole blog.
+        """
         if self.corpus is None:
             pytest.skip("the corpus sample is absent")
         remote = self._new(name, allow_filter)
+        remote.subdirectory = subdirectory
         site = remote.work / subdirectory if subdirectory else remote.work
         site.mkdir(parents=True, exist_ok=True)
-        for item in ("_config.yml", "_posts", "README.md"):
-            source = self.corpus / item
-            if source.is_dir():
-                shutil.copytree(source, site / item)
-            elif source.exists():
-                shutil.copy2(source, site / item)
+        for item in ("_config.yml", "README.md"):
+            shutil.copy2(self.corpus / item, site / item)
+        (site / "_posts").mkdir()
+        for post in sorted((self.corpus / "_posts").iterdir())[:posts]:
+            shutil.copy2(post, site / "_posts" / post.name)
         if subdirectory:
             remote.write("README.md", "The blog lives in a folder of this repository.\n")
         remote.commit("Import the blog")
