@@ -22,11 +22,12 @@ import aiohttp
 import discord
 import yarl
 from discord import app_commands
+from discord.app_commands import TranslationContextLocation as Location
 from discord.ext import commands
 
 import cogs
 from bot import __version__
-from bot.discord.i18n import COMMAND_TEXT_JA, t
+from bot.discord.i18n import command_text_ja, t
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.models import Post
 from bot.services.ingest import IngestReport, ingest
@@ -41,17 +42,33 @@ log = logging.getLogger(__name__)
 COMMAND_HASH_KEY = "command_tree_hash:{application}:{scope}"
 
 
+# Where a command string sits → the table of `command_text_ja`; every other place is a description.
+_TEXT_TABLE = {
+    Location.command_name: "command",
+    Location.group_name: "command",
+    Location.parameter_name: "option",
+    Location.choice_name: "choice",
+}
+
+
 class KijiTranslator(app_commands.Translator):
-    """Japanese command names and descriptions; en-US gets the English defaults as they are."""
+    """Japanese command names and descriptions; en-US gets the English defaults as they are.
+
+    Looked up by the string's place (`context.location`), not by the English word alone: "tags"
+    names both the /tags command and /subscribe's option, which read differently in Japanese.
+    """
 
     async def translate(
         self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
     ) -> str | None:
-        if locale is discord.Locale.japanese:
-            return COMMAND_TEXT_JA.get(string.message)
         if locale is discord.Locale.american_english:
             return string.message
-        return None
+        if locale is not discord.Locale.japanese:
+            return None
+        command = None
+        if context.location is Location.parameter_name:
+            command = context.data.command.qualified_name
+        return command_text_ja(_TEXT_TABLE.get(context.location, "description"), string.message, command)
 
 
 class KijiTree(app_commands.CommandTree["KijiBot"]):
