@@ -22,18 +22,17 @@ import aiohttp
 import discord
 import yarl
 from discord import app_commands
+from discord.app_commands import TranslationContextLocation as Location
 from discord.ext import commands
 
 import cogs
 from bot import __version__
-from bot.discord import limits
-from bot.discord.i18n import COMMAND_TEXT_JA, t
-from bot.discord.ui import PAGINATOR_TIMEOUT
+from bot.discord.i18n import command_text_ja, t
+from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.models import Post
 from bot.services.ingest import IngestReport, ingest
-from bot.services.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
-from bot.services.singleflight import SingleFlight
-from bot.services.summaries import shown_summary
+from bot.services.llm import LLMClient, client_from_settings
+from bot.services.summaries import SummaryService
 from bot.settings import Settings
 from bot.sources.site_config import Site
 from bot.store import Store
@@ -43,17 +42,33 @@ log = logging.getLogger(__name__)
 COMMAND_HASH_KEY = "command_tree_hash:{application}:{scope}"
 
 
+# Where a command string sits → the table of `command_text_ja`; every other place is a description.
+_TEXT_TABLE = {
+    Location.command_name: "command",
+    Location.group_name: "command",
+    Location.parameter_name: "option",
+    Location.choice_name: "choice",
+}
+
+
 class KijiTranslator(app_commands.Translator):
-    """Japanese command names and descriptions; en-US gets the English defaults as they are."""
+    """Japanese command names and descriptions; en-US gets the English defaults as they are.
+
+    Looked up by the string's place (`context.location`), not by the English word alone: "tags"
+    names both the /tags command and /subscribe's option, which read differently in Japanese.
+    """
 
     async def translate(
         self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
     ) -> str | None:
-        if locale is discord.Locale.japanese:
-            return COMMAND_TEXT_JA.get(string.message)
         if locale is discord.Locale.american_english:
             return string.message
-        return None
+        if locale is not discord.Locale.japanese:
+            return None
+        command = None
+        if context.location is Location.parameter_name:
+            command = context.data.command.qualified_name
+        return command_text_ja(_TEXT_TABLE.get(context.location, "description"), string.message, command)
 
 
 class KijiTree(app_commands.CommandTree["KijiBot"]):
@@ -78,9 +93,21 @@ class KijiTree(app_commands.CommandTree["KijiBot"]):
 
 
 class KijiBot(commands.Bot):
-    """Serves the posts of one blog. Receives its settings and (unconnected) store."""
+    """Serves the posts of one blog. Receives its settings, (unconnected) store and optional model client.
 
-    def __init__(self, settings: Settings, store: Store, *, force_sync: bool = False, **options: Any) -> None:
+    Like the store, the model client is built by the caller (`run_bot`, the tests) and handed
+    in, as in discord.py's advanced start-up example; the bot closes both when it closes.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        llm: LLMClient | None = None,
+        *,
+        force_sync: bool = False,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -93,25 +120,14 @@ class KijiBot(commands.Bot):
         )
         self.settings = settings
         self.store = store
+        self.llm = llm
+        self.summaries = SummaryService(store, llm)
         self.force_sync = force_sync
         self.site: Site | None = None
         self.last_ingest: IngestReport | None = None
         self.version = __version__
         self.ingest_lock = asyncio.Lock()
         self.paginator_timeout = PAGINATOR_TIMEOUT
-        self.llm: LLMClient | None = None
-        self._llm_locks: dict[tuple[int, str], asyncio.Lock] = {}
-        self._summary_flights = SingleFlight()  # a fan-out summarises a new post once, not per channel
-        if settings.llm_base_url and settings.llm_model:
-            self.llm = LLMClient(
-                LLMConfig(
-                    settings.llm_base_url,
-                    settings.llm_model,
-                    settings.llm_api_key,
-                    settings.llm_timeout,
-                    settings.llm_prompt_chars,
-                )
-            )
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
             discord.http.Route.BASE = settings.api_base
@@ -159,33 +175,8 @@ class KijiBot(commands.Bot):
         return report
 
     async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
-        """(summary text, footer saying where it came from) for embeds and announcements.
-
-        With a language model configured, its cached answer for this content is used, or it
-        is asked (callers defer first: it may take seconds); any failure falls back to the
-        stored extractive summary, and the footer says so.
-        """
-        fallback_note = False
-        if self.llm is not None:
-            model = self.llm.config.model
-            # One question per post and length at a time: a fan-out to many channels asks once
-            # and the others read the cached answer.
-            async with self._llm_locks.setdefault((post.id, length), asyncio.Lock()):
-                cached = await self.store.get_summary(post.id, length, source=self.llm.source)
-                if cached:
-                    return limits.cut(cached[0], limits.EMBED_DESCRIPTION), t("summary_source.llm", locale, model=model)
-                try:
-                    answer = await self.llm.summarize(post.title, await self.store.get_text(post.id) or "", length)
-                except LLMError as exc:
-                    log.warning("language model summary of post %d failed: %s; using the extractive one", post.id, exc)
-                    fallback_note = True
-                else:
-                    await self.store.put_summaries(post.id, self.llm.source, PROMPT_VERSION, {length: [answer]})
-                    return answer, t("summary_source.llm", locale, model=model)
-        shown = await shown_summary(self.store, post, length, self._summary_flights)
-        text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
-        source = "summary_source.llm_fallback" if fallback_note else shown.source
-        return text, t(source, locale)
+        """(summary text, footer saying where it came from) for embeds and announcements."""
+        return summary_parts(await self.summaries.shown(post, length), locale)
 
     async def command_payload(self, guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
         translator = self.tree.translator
@@ -247,7 +238,7 @@ async def _shutdown(bot: KijiBot, signum: int) -> None:
 async def run_bot(settings: Settings, *, force_sync: bool = False) -> None:
     """Start the bot and serve until it is closed (by a signal or an error)."""
     assert settings.discord_token, "checked by the caller"
-    bot = KijiBot(settings, Store(settings.db_path), force_sync=force_sync)
+    bot = KijiBot(settings, Store(settings.db_path), client_from_settings(settings), force_sync=force_sync)
     install_signal_handlers(bot)
     try:
         async with bot:
