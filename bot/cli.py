@@ -247,24 +247,6 @@ async def run_deliveries(
     return EXIT_OK
 
 
-# What Kiji needs in a channel: see it, post, embed, and for forums create posts (the
-# forum form of Send Messages) and write in their threads. Nothing else.
-INVITE_PERMISSIONS = {
-    "view_channel": 1 << 10,
-    "send_messages": 1 << 11,
-    "embed_links": 1 << 14,
-    "send_messages_in_threads": 1 << 38,
-}
-
-
-def invite_url(application_id: int) -> str:
-    permissions = sum(INVITE_PERMISSIONS.values())
-    return (
-        "https://discord.com/oauth2/authorize"
-        f"?client_id={application_id}&scope=bot+applications.commands&permissions={permissions}"
-    )
-
-
 def application_id_from_token(token: str) -> int | None:
     """A bot token starts with the base64 of the bot's user id, which is its application id."""
     head = token.split(".", 1)[0]
@@ -282,6 +264,8 @@ async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> 
             "cannot tell the application id: pass --client-id (Developer Portal → your application → "
             "General Information → Application ID) or set DISCORD_TOKEN"
         )
+    from bot.discord.invite import invite_url  # imported here so the other commands never load discord.py
+
     out.write(invite_url(application_id) + "\n")
     return EXIT_OK
 
