@@ -24,10 +24,14 @@ from typing import TextIO
 from bot import __version__
 from bot.content.summary_files import summarize_files
 from bot.models import Post
-from bot.services.ingest import IngestReport, describe_site_problem, ingest
+from bot.services.blogs import ingest_all, merged
 from bot.services.lookup import parse_id
 from bot.settings import Settings, SettingsError
+from bot.sources.base import Source
+from bot.sources.factory import sources_from_specs
+from bot.sources.folder import FolderSource, folder_problem
 from bot.sources.post_error import PostError
+from bot.sources.specs import SpecError
 from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -55,18 +59,36 @@ def _post_line(post: Post) -> str:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, with the command line's flags winning.
+
+    Sources given on the command line (`--source`, `--posts`, `--site`) replace the configured
+    ones rather than adding to them: the flags say what this run reads.
+    """
     settings = Settings.from_env()
     overrides: dict[str, object] = {}
+    given: list[str] = list(getattr(args, "source", None) or [])
     if getattr(args, "posts", None):
         overrides["posts_dir"] = Path(args.posts).expanduser()
         overrides["site_dir"] = None
+        given.append(args.posts)
     if getattr(args, "site", None):
         overrides["site_dir"] = Path(args.site).expanduser()
+        given.append(args.site)
+    if given:
+        only_a_folder = len(given) == 1 and not getattr(args, "source", None)
+        overrides["sources"] = () if only_a_folder else tuple(given)
     if getattr(args, "db", None):
         overrides["db_path"] = Path(args.db).expanduser()
     if overrides:
         settings = replace(settings, **overrides)
     return settings
+
+
+def _configured_sources(settings: Settings) -> list[Source]:
+    try:
+        return sources_from_specs(settings.source_specs, settings.data_dir)
+    except SpecError as exc:
+        raise CommandFailed(f"{exc} (KIJI_SOURCES or --source)") from exc
 
 
 @contextlib.asynccontextmanager
@@ -105,33 +127,38 @@ class _ProgressBar:
 
 
 async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
-    root = settings.source_dir
-    problem = describe_site_problem(root)
-    if problem:
-        raise CommandFailed(problem)
-    try:
-        site = settings.load_site()
-    except PostError as exc:
-        raise CommandFailed(f"cannot read the site configuration {exc}") from exc
-    except OSError as exc:
-        problem = f"cannot read {exc.filename or root}: {exc.strerror or exc}; check its permissions"
-        raise CommandFailed(problem) from exc
+    """Ingest every configured source; a source that fails is reported, the others still go in (exit 2)."""
+    sources = _configured_sources(settings)
     bar = _ProgressBar(sys.stderr) if not as_json else None
     async with _opened_store(settings, create=True) as store:
         try:
-            report: IngestReport = await ingest(store, site, progress=bar)
+            outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)
         except StoreError as exc:
             raise CommandFailed(str(exc)) from exc
         finally:
             if bar:
                 bar.finish()
+    report = merged(outcomes)
+    failed_sources = [outcome for outcome in outcomes if outcome.error is not None]
     if as_json:
-        _print_json(report.as_json(), out)
+        _print_json({**report.as_json(), "sources": [outcome.as_json() for outcome in outcomes]}, out)
     else:
-        out.write(report.summary_line() + "\n")
+        several = len(outcomes) > 1
+        for outcome in outcomes:
+            if outcome.report is not None:
+                prefix = f"{outcome.source.display}: " if several else ""
+                out.write(prefix + outcome.report.summary_line() + "\n")
         for failure in report.failed:
             out.write(f"  failed: {failure.path}: {failure.error}\n")
-    return EXIT_OK
+    if not failed_sources:
+        return EXIT_OK
+    reasons = "; ".join(
+        f"{outcome.error}" if len(outcomes) == 1 else f"{outcome.source.display}: {outcome.error}"
+        for outcome in failed_sources
+    )
+    if len(failed_sources) < len(outcomes):
+        reasons += " (the other sources were ingested)"
+    raise CommandFailed(reasons)
 
 
 async def run_posts(settings: Settings, out: TextIO, as_json: bool) -> int:
@@ -280,13 +307,15 @@ MISSING_TOKEN = (
 async def run_run(settings: Settings, sync: bool) -> int:
     if not settings.discord_token:
         raise CommandFailed(MISSING_TOKEN)
-    problem = describe_site_problem(settings.source_dir)
-    if problem:
-        raise CommandFailed(problem)
+    sources = _configured_sources(settings)
+    # A local folder that is not there is a typo to fix now; a remote that is down is retried by the bot.
+    for source in sources:
+        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
+            raise CommandFailed(problem)
     from bot.discord.client import run_bot  # imported here so the other commands never load discord.py
 
     try:
-        await run_bot(settings, force_sync=sync)
+        await run_bot(settings, force_sync=sync, sources=sources)
     except (RuntimeError, StoreError, PostError) as exc:
         raise CommandFailed(str(exc)) from exc
     return EXIT_OK
@@ -312,17 +341,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def folder_flags(p: argparse.ArgumentParser) -> None:
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--posts", metavar="DIR", help="a plain folder of Markdown posts (KIJI_POSTS_DIR)")
+        where.add_argument("--site", metavar="DIR", help="a Jekyll site root with _config.yml (KIJI_SITE_DIR)")
+
+    def source_flags(p: argparse.ArgumentParser) -> None:
+        folder_flags(p)
+        p.add_argument(
+            "--source",
+            action="append",
+            metavar="SPEC",
+            help="a blog to read: a folder, or git+URL[@REF][#subdirectory=DIR]; repeat for several "
+            "(KIJI_SOURCES; replaces the configured sources)",
+        )
+
     def command(name: str, help_text: str, *, source: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if source:
-            where = p.add_mutually_exclusive_group()
-            where.add_argument("--posts", metavar="DIR", help="a plain folder of Markdown posts (KIJI_POSTS_DIR)")
-            where.add_argument("--site", metavar="DIR", help="a Jekyll site root with _config.yml (KIJI_SITE_DIR)")
+            folder_flags(p)
         p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
 
-    command("ingest", "load new, changed and deleted posts into the store", source=True)
+    p = command("ingest", "load new, changed and deleted posts into the store")
+    source_flags(p)
     command("posts", "list every stored post")
     p = command("post", "show one post with its cleaned text", source=True)
     p.add_argument("ref", metavar="ID_OR_PATH")
@@ -341,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--post", type=int, metavar="ID", help="only this post")
     p.add_argument("--channel", type=int, metavar="ID", help="only this channel")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
+    source_flags(p)
+    p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
     p.add_argument("--client-id", type=int, help="the application id (default: read from DISCORD_TOKEN)")

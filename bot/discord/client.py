@@ -30,10 +30,13 @@ from bot import __version__
 from bot.discord.i18n import command_text_ja, t
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.models import Post
-from bot.services.ingest import IngestReport, ingest
+from bot.services.blogs import SourceOutcome, ingest_all, merged
+from bot.services.ingest import IngestReport
 from bot.services.llm import LLMClient, client_from_settings
 from bot.services.summaries import SummaryService
 from bot.settings import Settings
+from bot.sources.base import Source
+from bot.sources.factory import sources_from_specs
 from bot.sources.site_config import Site
 from bot.store import Store
 
@@ -93,10 +96,11 @@ class KijiTree(app_commands.CommandTree["KijiBot"]):
 
 
 class KijiBot(commands.Bot):
-    """Serves the posts of one blog. Receives its settings, (unconnected) store and optional model client.
+    """Serves the posts of every configured blog. Receives its settings, (unconnected) store and optional model client.
 
     Like the store, the model client is built by the caller (`run_bot`, the tests) and handed
     in, as in discord.py's advanced start-up example; the bot closes both when it closes.
+    `sources` default to the settings' (KIJI_SOURCES, or the one local folder).
     """
 
     def __init__(
@@ -106,6 +110,7 @@ class KijiBot(commands.Bot):
         llm: LLMClient | None = None,
         *,
         force_sync: bool = False,
+        sources: list[Source] | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -123,8 +128,14 @@ class KijiBot(commands.Bot):
         self.llm = llm
         self.summaries = SummaryService(store, llm)
         self.force_sync = force_sync
+        self.sources: list[Source] = (
+            sources if sources is not None else sources_from_specs(settings.source_specs, settings.data_dir)
+        )
+        # Each source's site as last read: the first one's gives the timezone dates are shown in.
+        self.sites: dict[str, Site] = {}
         self.site: Site | None = None
         self.last_ingest: IngestReport | None = None
+        self.last_outcomes: list[SourceOutcome] = []
         self.version = __version__
         self.ingest_lock = asyncio.Lock()
         self.paginator_timeout = PAGINATOR_TIMEOUT
@@ -156,7 +167,6 @@ class KijiBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.store.connect()
-        self.site = await asyncio.to_thread(self.settings.load_site)
         await self.run_ingest()
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
@@ -164,10 +174,18 @@ class KijiBot(commands.Bot):
         await self.sync_commands_if_changed()
 
     async def run_ingest(self) -> IngestReport:
-        """Bring the store up to date with the posts folder (start-up and the watcher share it)."""
-        assert self.site is not None
+        """Bring the store up to date with every source (start-up and the announcer share it).
+
+        A source that cannot be read is logged and left as it was; the others still go in.
+        """
         async with self.ingest_lock:
-            report = await ingest(self.store, self.site)
+            outcomes = await ingest_all(self.store, self.sources, load=self.settings.load_site)
+        for outcome in outcomes:
+            if outcome.site is not None:
+                self.sites[outcome.source.name] = outcome.site
+        self.site = next((self.sites[s.name] for s in self.sources if s.name in self.sites), None)
+        report = merged(outcomes)
+        self.last_outcomes = outcomes
         self.last_ingest = report
         for failure in report.failed:
             log.warning("post not loaded: %s: %s", failure.path, failure.error)
@@ -235,10 +253,12 @@ async def _shutdown(bot: KijiBot, signum: int) -> None:
     await bot.close()
 
 
-async def run_bot(settings: Settings, *, force_sync: bool = False) -> None:
+async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list[Source] | None = None) -> None:
     """Start the bot and serve until it is closed (by a signal or an error)."""
     assert settings.discord_token, "checked by the caller"
-    bot = KijiBot(settings, Store(settings.db_path), client_from_settings(settings), force_sync=force_sync)
+    bot = KijiBot(
+        settings, Store(settings.db_path), client_from_settings(settings), force_sync=force_sync, sources=sources
+    )
     install_signal_handlers(bot)
     try:
         async with bot:

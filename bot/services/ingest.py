@@ -29,6 +29,7 @@ from bot.content import search_tokens
 from bot.content.cleaning import CleanedBody, clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
 from bot.sources.base import Changes, Source
+from bot.sources.folder import folder_problem
 from bot.sources.post_error import PostError
 from bot.sources.post_files import check_regular, is_post_path, printable_path, read_post_file, scan_post_files
 from bot.sources.post_reader import ParsedPost, parse_post
@@ -542,13 +543,4 @@ async def _write(
 
 def describe_site_problem(root: Path) -> str | None:
     """A fix-it message when `root` cannot be ingested at all, else None."""
-    if not root.exists():
-        return f"the posts folder {root} does not exist; set KIJI_POSTS_DIR / KIJI_SITE_DIR or pass --posts/--site"
-    if not root.is_dir():
-        return f"{root} is not a folder; point --posts at the folder holding your Markdown posts"
-    try:
-        with os.scandir(root):
-            pass
-    except OSError as exc:
-        return f"cannot read the folder {root}: {exc.strerror or exc}; check its permissions"
-    return None
+    return folder_problem(root)

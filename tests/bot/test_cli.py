@@ -50,7 +50,8 @@ def test_ingest_json_reports_counts(corpus_db: tuple[Path, Path]) -> None:
     corpus, db = corpus_db
     again = kiji("ingest", "--site", str(corpus), "--db", str(db), "--json")
     report = json.loads(again.stdout)
-    assert set(report) == {"added", "updated", "removed", "unchanged", "failed", "seconds"}
+    assert set(report) == {"added", "updated", "removed", "unchanged", "failed", "seconds", "sources"}
+    assert [s["error"] for s in report["sources"]] == [None]
     assert (report["added"], report["updated"], report["removed"], report["failed"]) == (0, 0, 0, [])
     assert report["unchanged"] == 61
 
