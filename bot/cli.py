@@ -161,14 +161,18 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     raise CommandFailed(reasons)
 
 
-async def run_posts(settings: Settings, out: TextIO, as_json: bool) -> int:
+async def run_posts(settings: Settings, out: TextIO, as_json: bool, with_text: bool = False) -> int:
     async with _opened_store(settings) as store:
         posts = await store.all_posts()
+        texts = await store.texts([post.id for post in posts]) if with_text else {}
     if as_json:
-        _print_json([post.as_json() for post in posts], out)
+        extra = (lambda post: {"text": texts.get(post.id, "")}) if with_text else (lambda post: {})
+        _print_json([{**post.as_json(), **extra(post)} for post in posts], out)
     else:
         for post in posts:
             out.write(_post_line(post) + ("  (scheduled)" if post.scheduled() else "") + "\n")
+            if with_text:
+                out.write("\n" + texts.get(post.id, "") + "\n\n")
         out.write(f"{len(posts)} posts\n")
     return EXIT_OK
 
@@ -366,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("ingest", "load new, changed and deleted posts into the store")
     source_flags(p)
-    command("posts", "list every stored post")
+    p = command("posts", "list every stored post")
+    p.add_argument("--text", action="store_true", help="with each post's cleaned text (for export)")
     p = command("post", "show one post with its cleaned text", source=True)
     p.add_argument("ref", metavar="ID_OR_PATH")
     command("tags", "list tags with their post counts")
@@ -396,7 +401,7 @@ _Runner = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
 
 _RUNNERS: dict[str, _Runner] = {
     "ingest": lambda a, s, o: run_ingest(s, o, a.json),
-    "posts": lambda a, s, o: run_posts(s, o, a.json),
+    "posts": lambda a, s, o: run_posts(s, o, a.json, a.text),
     "post": lambda a, s, o: run_post(s, o, a.json, a.ref),
     "tags": lambda a, s, o: run_tags(s, o, a.json),
     "tag": lambda a, s, o: run_tag(s, o, a.json, a.tag, a.limit),

@@ -33,39 +33,63 @@ async def unindex(db: aiosqlite.Connection, post_ids: Sequence[int]) -> None:
 
 
 async def search(db: aiosqlite.Connection, query: str, limit: int, now: float, ranked_max: int) -> list[SearchHit]:
-    """Posts matching every term of `query`, title matches first.
+    """Posts matching every piece of `query` as a phrase; the whole query as one phrase first, then title matches.
 
     Up to `ranked_max` matches are ordered by relevance (bm25). A query that matches more
-    than that ("AI" on an AI blog) is not made slower by ranking every match: title matches
-    come first, then body matches, each newest-added first.
+    than that ("AI" on an AI blog) is not made slower by ranking every match: phrase and
+    title matches come first, then the others, each newest-added first.
     """
     expression = search_tokens.match_expression(query)
     if expression is None:
         return []
+    phrase = search_tokens.phrase_expression(query)
     title_expression = f"{{title}} : ({expression})"
     row = await fetch_one(db, "SELECT count(*) FROM post_search WHERE post_search MATCH ?", (expression,))
     if row is not None and int(row[0]) > ranked_max:
-        sql = (
-            f"SELECT {POST_COLUMNS} FROM post_search s JOIN posts p ON p.id = s.rowid "
-            "WHERE post_search MATCH ? AND p.date_utc <= ? ORDER BY s.rowid DESC LIMIT ?"
-        )
-        in_title = await posts(db, sql, (title_expression, now, limit))
-        seen = {post.id for post in in_title}
-        in_body = [p for p in await posts(db, sql, (expression, now, limit + len(seen))) if p.id not in seen]
-        hits = [SearchHit(post, True) for post in in_title] + [SearchHit(post, False) for post in in_body]
-        return hits[:limit]
+        return await _newest_first(db, expression, title_expression, phrase, limit, now)
+    params: list[object] = [expression, title_expression]
+    phrase_hits, in_phrase = "", "0"
+    if phrase is not None:
+        phrase_hits = ", phrase_hits AS (SELECT rowid AS id FROM post_search WHERE post_search MATCH ?) "
+        in_phrase = "h.id IN (SELECT id FROM phrase_hits)"
+        params.append(phrase)
     rows = await fetch_all(
         db,
         "WITH hits AS (SELECT rowid AS id, bm25(post_search, 5.0, 1.0) AS score "
         "              FROM post_search WHERE post_search MATCH ?), "
         "     title_hits AS (SELECT rowid AS id FROM post_search WHERE post_search MATCH ?) "
-        f"SELECT {POST_COLUMNS}, h.id IN (SELECT id FROM title_hits) AS in_title "
+        f"{phrase_hits}"
+        f"SELECT {POST_COLUMNS}, h.id IN (SELECT id FROM title_hits) AS in_title, {in_phrase} AS in_phrase "
         "FROM hits h JOIN posts p ON p.id = h.id WHERE p.date_utc <= ? "
-        "ORDER BY in_title DESC, h.score, p.date_utc DESC LIMIT ?",
-        (expression, title_expression, now, limit),
+        "ORDER BY in_phrase DESC, in_title DESC, h.score, p.date_utc DESC LIMIT ?",
+        (*params, now, limit),
     )
     found = await hydrate(db, rows)
     return [SearchHit(post, bool(row["in_title"])) for post, row in zip(found, rows, strict=True)]
+
+
+async def _newest_first(
+    db: aiosqlite.Connection, expression: str, title_expression: str, phrase: str | None, limit: int, now: float
+) -> list[SearchHit]:
+    """Unranked matches, in groups: the whole phrase in the title, the phrase, the title, the rest."""
+    groups: list[tuple[str, bool]] = []
+    if phrase is not None:
+        groups += [(f"({title_expression}) AND ({phrase})", True), (f"({expression}) AND ({phrase})", False)]
+    groups += [(title_expression, True), (expression, False)]
+    sql = (
+        f"SELECT {POST_COLUMNS} FROM post_search s JOIN posts p ON p.id = s.rowid "
+        "WHERE post_search MATCH ? AND p.date_utc <= ? ORDER BY s.rowid DESC LIMIT ?"
+    )
+    hits: list[SearchHit] = []
+    seen: set[int] = set()
+    for group, in_title in groups:
+        for post in await posts(db, sql, (group, now, limit + len(seen))):
+            if post.id not in seen:
+                seen.add(post.id)
+                hits.append(SearchHit(post, in_title))
+        if len(hits) >= limit:
+            break
+    return hits[:limit]
 
 
 async def search_titles(db: aiosqlite.Connection, needle: str, limit: int, now: float) -> list[tuple[int, str]]:
