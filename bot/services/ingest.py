@@ -493,7 +493,7 @@ async def ingest(
         report.removed += removed
     await store.finish_ingest()
     report.seconds = time.perf_counter() - started
-    log.info("ingest of %s: %s", site.root, report.summary_line())
+    log.debug("ingest of %s: %s", site.root, report.summary_line())  # callers say it their way
     return report
 
 

@@ -289,6 +289,9 @@ class DiscordEmulator:
         self.gateway_paths: list[str] = []
         #: The intents the bot identified with (None before IDENTIFY).
         self.intents: int | None = None
+        #: Close the gateway at IDENTIFY with this code instead of answering READY (e.g. 4014: the bot asks
+        #: for a privileged intent not enabled in the Developer Portal).
+        self.refuse_identify_with: int | None = None
         self._session: _Session | None = None
         self._current: _Connection | None = None
         self._connections: set[_Connection] = set()
@@ -730,6 +733,7 @@ class DiscordEmulator:
         if rule.status == 429:
             return self._rate_limit_response(rule.retry_after if rule.retry_after is not None else 0.05, rule.is_global)
         defaults = {
+            401: ("401: Unauthorized", 0),
             403: ("Missing Permissions", 50013),
             404: ("Unknown Channel", 10003),
             500: ("500: Internal Server Error", 0),
@@ -1462,6 +1466,9 @@ class DiscordEmulator:
         if "intents" not in d:
             self.violation("gateway", "IDENTIFY without intents")
             await conn.ws.close(code=4013, message=b"Invalid intent(s)")
+            return
+        if self.refuse_identify_with is not None:
+            await conn.ws.close(code=self.refuse_identify_with, message=b"refused by the emulator")
             return
         session = _Session(id=secrets.token_hex(16))
         self._session = session
