@@ -2,15 +2,14 @@
 
 Every reading command has `--json` for machines; without it, output is for people.
 Exit status: 0 on success (an ingest with some broken posts still succeeds), 1 for an
-unknown post or tag, 2 when nothing could be done (bad folder, unusable database).
+unknown post or tag, 2 when nothing could be done (bad folder, unusable database, bad
+token), 75 when Discord could not be reached or failed (trying again later may work).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -23,6 +22,7 @@ from typing import TextIO
 
 from bot import __version__
 from bot.content.summary_files import summarize_files
+from bot.logging_setup import NORMAL, QUIET, VERBOSE, configure_logging
 from bot.models import Post
 from bot.services.blogs import ingest_all, merged
 from bot.services.lookup import parse_id
@@ -33,12 +33,14 @@ from bot.sources.folder import FolderSource, folder_problem
 from bot.sources.post_error import PostError
 from bot.sources.specs import SpecError
 from bot.store import Store, StoreError
+from bot.tokens import application_id_from_token, token_problem
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_UNUSABLE = 2
+EXIT_TEMPORARY = 75  # sysexits' EX_TEMPFAIL: Discord unreachable or failing; trying again later may work
 
 
 class CommandFailed(Exception):
@@ -278,18 +280,10 @@ async def run_deliveries(
     return EXIT_OK
 
 
-def application_id_from_token(token: str) -> int | None:
-    """A bot token starts with the base64 of the bot's user id, which is its application id."""
-    head = token.split(".", 1)[0]
-    try:
-        decoded = base64.b64decode(head + "=" * (-len(head) % 4), validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return int(decoded) if decoded.isdigit() else None
-
-
 async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> int:
-    application_id = client_id or (application_id_from_token(settings.discord_token or ""))
+    if client_id is None and settings.discord_token and (problem := token_problem(settings.discord_token)):
+        raise CommandFailed(f"{problem}; or pass --client-id (the Application ID on General Information)")
+    application_id = client_id or application_id_from_token(settings.discord_token or "")
     if application_id is None:
         raise CommandFailed(
             "cannot tell the application id: pass --client-id (Developer Portal → your application → "
@@ -311,15 +305,19 @@ MISSING_TOKEN = (
 async def run_run(settings: Settings, sync: bool) -> int:
     if not settings.discord_token:
         raise CommandFailed(MISSING_TOKEN)
+    if problem := token_problem(settings.discord_token):
+        raise CommandFailed(problem)
     sources = _configured_sources(settings)
     # A local folder that is not there is a typo to fix now; a remote that is down is retried by the bot.
     for source in sources:
         if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
             raise CommandFailed(problem)
-    from bot.discord.client import run_bot  # imported here so the other commands never load discord.py
+    from bot.discord.client import StartFailed, run_bot  # here, so the other commands never load discord.py
 
     try:
         await run_bot(settings, force_sync=sync, sources=sources)
+    except StartFailed as exc:
+        raise CommandFailed(str(exc), EXIT_TEMPORARY if exc.temporary else EXIT_UNUSABLE) from None
     except (RuntimeError, StoreError, PostError) as exc:
         raise CommandFailed(str(exc)) from exc
     return EXIT_OK
@@ -339,10 +337,20 @@ def _positive(text: str) -> int:
     return value
 
 
+def _discord_id(text: str) -> int:
+    """An id Discord (or SQLite) can hold: ASCII digits, 1 to 2**63 - 1."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id: give the number only (digits)")
+    value = int(text)
+    if not 0 < value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text} is not an id: ids are from 1 to {2**63 - 1}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiji", description="Kiji (記事): serve a Jekyll blog's articles on Discord.")
     parser.add_argument("--version", action="version", version=f"kiji {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    _add_verbosity(parser, default=NORMAL)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def folder_flags(p: argparse.ArgumentParser) -> None:
@@ -386,15 +394,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length", choices=["short", "standard", "long"], default="standard")
     p.add_argument("--json", action="store_true", help="JSON Lines, one object per file")
     p = command("deliveries", "show the announcement ledger (which post went to which channel)")
-    p.add_argument("--post", type=int, metavar="ID", help="only this post")
-    p.add_argument("--channel", type=int, metavar="ID", help="only this channel")
+    p.add_argument("--post", type=_discord_id, metavar="ID", help="only this post")
+    p.add_argument("--channel", type=_discord_id, metavar="ID", help="only this channel")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
-    p.add_argument("--client-id", type=int, help="the application id (default: read from DISCORD_TOKEN)")
+    p.add_argument("--client-id", type=_discord_id, help="the application id (default: read from DISCORD_TOKEN)")
+    for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
+        _add_verbosity(subparser, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=QUIET, default=default, help="warnings only"
+    )
+    group.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const=VERBOSE, default=default,
+        help="debug details too (default: one line per thing Kiji does)",
+    )  # fmt: skip
 
 
 _Runner = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
@@ -416,10 +437,7 @@ _RUNNERS: dict[str, _Runner] = {
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbosity)
     try:
         settings = _settings(args)
         return asyncio.run(_RUNNERS[args.command](args, settings, out))

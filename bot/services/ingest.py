@@ -29,7 +29,6 @@ from bot.content import search_tokens
 from bot.content.cleaning import CleanedBody, clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
 from bot.sources.base import Changes, Source
-from bot.sources.folder import folder_problem
 from bot.sources.post_error import PostError
 from bot.sources.post_files import check_regular, is_post_path, printable_path, read_post_file, scan_post_files
 from bot.sources.post_reader import ParsedPost, parse_post
@@ -494,7 +493,7 @@ async def ingest(
         report.removed += removed
     await store.finish_ingest()
     report.seconds = time.perf_counter() - started
-    log.info("ingest of %s: %s", site.root, report.summary_line())
+    log.debug("ingest of %s: %s", site.root, report.summary_line())  # callers say it their way
     return report
 
 
@@ -539,8 +538,3 @@ async def _write(
     report.added += added
     report.updated += updated
     report.removed += removed
-
-
-def describe_site_problem(root: Path) -> str | None:
-    """A fix-it message when `root` cannot be ingested at all, else None."""
-    return folder_problem(root)
