@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from discord_emulator.server import DiscordEmulator
+from bot.emulator import DiscordEmulator
 
 REPO = Path(__file__).resolve().parents[1]
 

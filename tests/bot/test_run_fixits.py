@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from bot_harness import populate
-from discord_emulator.server import DiscordEmulator
 from factories import make_blog
 from kiji_process import KijiProcess, kiji_env
+
+from bot.emulator import DiscordEmulator
 
 EXIT_UNUSABLE, EXIT_TEMPORARY = 2, 75
 
