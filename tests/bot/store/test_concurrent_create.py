@@ -8,17 +8,16 @@ inside the migration's BEGIN IMMEDIATE, so the second waits and finds nothing le
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from factories import write_post
+from kiji_cli import REPO, environment
 
 from bot.store.schema import SCHEMA_VERSION
 
-REPO = Path(__file__).resolve().parents[3]
 PROCESSES = 3
 ROUNDS = 5
 
@@ -42,12 +41,6 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-def _environment() -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
-    environment["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests")])
-    return environment
-
-
 def test_processes_opening_a_new_database_at_the_same_moment_all_succeed(tmp_path: Path) -> None:
     for round_number in range(ROUNDS):
         path = tmp_path / f"round-{round_number}.sqlite3"
@@ -58,7 +51,7 @@ def test_processes_opening_a_new_database_at_the_same_moment_all_succeed(tmp_pat
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env=_environment(),
+                env=environment(),
                 cwd=REPO,
             )
             for index in range(PROCESSES)
@@ -95,7 +88,7 @@ def test_two_kiji_ingest_of_one_new_database_both_succeed(tmp_path: Path) -> Non
         db = tmp_path / f"kiji-{round_number}.db"
         command = [sys.executable, "-m", "bot.cli", "ingest", "--posts", str(posts), "--db", str(db), "--json"]
         processes = [
-            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment())
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
             for _ in range(2)
         ]
         outcomes = [process.communicate(timeout=120) for process in processes]

@@ -19,27 +19,13 @@ from pathlib import Path
 
 import pytest
 from factories import write_post
+from kiji_cli import REPO, environment, kiji
 
-REPO = Path(__file__).resolve().parents[3]
 AS_NOBODY = ("--reuid=nobody", "--regid=nogroup", "--clear-groups")
 # Inside a private mount namespace: the folder $1 bind-mounted onto itself, read-only, then the command.
 READ_ONLY_MOUNT = (
     'folder="$1"; shift; mount --bind "$folder" "$folder" && mount -o remount,bind,ro "$folder" && exec "$@"'
 )
-
-
-def kiji(*args: str, prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
-    environment["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "bot.cli", *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -73,7 +59,7 @@ def as_nobody() -> list[str]:
     probe = subprocess.run(
         [*prefix, sys.executable, "-c", "import bot.store"],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=environment(),
         capture_output=True,
         text=True,
         check=False,
