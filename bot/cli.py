@@ -295,6 +295,19 @@ async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> 
     return EXIT_OK
 
 
+async def run_backup(settings: Settings, out: TextIO, as_json: bool, target: Path) -> int:
+    async with _opened_store(settings) as store:
+        try:
+            subscriptions, deliveries = await store.backup(target)
+        except StoreError as exc:
+            raise CommandFailed(str(exc)) from exc
+    if as_json:
+        _print_json({"backup": str(target), "subscriptions": subscriptions, "deliveries": deliveries}, out)
+    else:
+        out.write(f"backed up {settings.db_path} to {target}: {subscriptions} subscriptions, {deliveries} deliveries\n")
+    return EXIT_OK
+
+
 MISSING_TOKEN = (
     "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers/applications "
     "(your application → Bot → Reset Token), then put DISCORD_TOKEN=... in a .env file next to "
@@ -396,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("deliveries", "show the announcement ledger (which post went to which channel)")
     p.add_argument("--post", type=_discord_id, metavar="ID", help="only this post")
     p.add_argument("--channel", type=_discord_id, metavar="ID", help="only this channel")
+    p = command(
+        "backup", "copy the store (subscriptions and delivery ledger included) to a new file, safely while the bot runs"
+    )
+    p.add_argument("target", metavar="PATH", help="the new file to write; never overwritten")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
@@ -428,6 +445,7 @@ _RUNNERS: dict[str, _Runner] = {
     "tag": lambda a, s, o: run_tag(s, o, a.json, a.tag, a.limit),
     "search": lambda a, s, o: run_search(s, o, a.json, a.query, a.limit),
     "deliveries": lambda a, s, o: run_deliveries(s, o, a.json, a.post, a.channel),
+    "backup": lambda a, s, o: run_backup(s, o, a.json, Path(a.target).expanduser()),
     "run": lambda a, s, o: run_run(s, a.sync),
     "summarize": lambda a, s, o: _summarize(a, o),
     "invite": lambda a, s, o: run_invite(s, o, a.client_id),
