@@ -16,9 +16,9 @@ from typing import TypeVar
 
 import discord
 import yarl
-from discord_emulator.server import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 
 from bot.discord.client import KijiBot
+from bot.emulator import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 from bot.services.llm import client_from_settings
 from bot.settings import Settings
 from bot.store import Store

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from bot_harness import bot_settings, populate, running_bot
-from discord_emulator.server import DiscordEmulator
 from factories import make_blog
+
+from bot.emulator import DiscordEmulator
 
 # Discord's rule for command and option names (CHAT_INPUT): lower case where the script has case.
 NAME = re.compile(r"^[-_\w\u0900-\u097f\u0e00-\u0e7f]{1,32}$")

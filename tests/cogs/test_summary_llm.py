@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest_asyncio
 from bot_harness import bot_settings, populate, running_bot
-from discord_emulator.server import DiscordEmulator
 from factories import make_blog
 from fake_llm import GOOD_ANSWER, FakeLLM
+
+from bot.emulator import DiscordEmulator
 
 
 @pytest_asyncio.fixture
