@@ -308,6 +308,18 @@ async def run_run(settings: Settings, sync: bool) -> int:
     return EXIT_OK
 
 
+async def run_demo_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    problem = describe_site_problem(settings.source_dir)
+    if problem:
+        raise CommandFailed(problem)
+    from bot.demo.runner import run_demo  # loads discord.py and aiohttp only for the demo
+
+    await run_demo(
+        settings, out, port=args.port, open_browser=not args.no_browser, spec=args.spec, keep_db=bool(args.db)
+    )
+    return EXIT_OK
+
+
 async def _summarize(args: argparse.Namespace, out: TextIO) -> int:
     return summarize_files(args.files, args.length, args.json, out)
 
@@ -358,6 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", type=int, metavar="ID", help="only this channel")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
+    p = sub.add_parser("demo", help="try Kiji in a browser: a local Discord emulation, no token, no network")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--posts", metavar="DIR", help="a plain folder of Markdown posts (KIJI_POSTS_DIR)")
+    where.add_argument("--site", metavar="DIR", help="a Jekyll site root with _config.yml (KIJI_SITE_DIR)")
+    p.add_argument("--db", metavar="PATH", help="keep the demo's store here (default: a temporary one)")
+    p.add_argument("--port", type=int, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the page's URL")
+    p.add_argument("--spec", metavar="PATH", help="Discord's OpenAPI spec to check requests against")
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
     p.add_argument("--client-id", type=int, help="the application id (default: read from DISCORD_TOKEN)")
     return parser
@@ -376,6 +396,7 @@ _RUNNERS: dict[str, _Runner] = {
     "run": lambda a, s, o: run_run(s, a.sync),
     "summarize": lambda a, s, o: _summarize(a, o),
     "invite": lambda a, s, o: run_invite(s, o, a.client_id),
+    "demo": lambda a, s, o: run_demo_command(a, s, o),
 }
 
 
