@@ -382,9 +382,9 @@ def _typed_value(command: str, definition: Mapping[str, Any], raw: Any) -> Any:
             value = str(raw)
     except ValueError:
         raise DemoError(f"/{command} {option}: {text!r} is not a valid value") from None
-    for bound, ok in (("min_value", lambda b: value >= b), ("max_value", lambda b: value <= b)):
-        if kind in (INTEGER, NUMBER) and definition.get(bound) is not None and not ok(definition[bound]):
-            low, high = definition.get("min_value"), definition.get("max_value")
+    if kind in (INTEGER, NUMBER):
+        low, high = definition.get("min_value"), definition.get("max_value")
+        if (low is not None and value < low) or (high is not None and value > high):
             raise DemoError(f"/{command} {option} must be between {low} and {high}")
     if kind == STRING:
         low, high = definition.get("min_length"), definition.get("max_length")
