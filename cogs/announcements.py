@@ -15,7 +15,7 @@ from bot.discord import limits
 from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
 from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, permission_names, t
-from bot.discord.ui import EMBED_COLOUR, fit_embed, post_embed, reply
+from bot.discord.ui import EMBED_COLOUR, fit_embed, post_embed, reply, summary_parts
 from bot.services.lookup import parse_id, tag_choices
 
 log = logging.getLogger(__name__)
@@ -129,12 +129,12 @@ class AnnouncementsCog(commands.Cog):
         sample = await self.bot.store.latest(1)
         embeds = []
         if sample:
-            if self.bot.llm is not None:  # the preview's summary may take the model seconds
+            if self.bot.summaries.may_be_slow:  # the preview's summary may take the model seconds
                 await interaction.response.defer(ephemeral=True, thinking=True)
             text += t("sub.preview", locale)
             # The preview is the announcement as the server will see it: all in the server's language.
             server_locale = str(interaction.guild.preferred_locale)
-            summary, footer = await self.bot.summary_for(sample[0], "standard", server_locale)
+            summary, footer = summary_parts(await self.bot.summaries.shown(sample[0], "standard"), server_locale)
             embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale))
         await reply(interaction, content=text, embeds=embeds, ephemeral=True)
         self.announcer.wake()

@@ -22,6 +22,7 @@ from bot.discord.ui import (
     post_entry,
     read_button_view,
     reply,
+    summary_parts,
     unknown_post_reply,
     unknown_tag_reply,
 )
@@ -45,7 +46,7 @@ class PostsCog(commands.Cog):
         return [app_commands.Choice(name=n, value=v) for n, v in await title_choices(self.bot.store, current)]
 
     async def summary_embed(self, post: Post, length: str, locale: str) -> discord.Embed:
-        summary, footer = await self.bot.summary_for(post, length, locale)
+        summary, footer = summary_parts(await self.bot.summaries.shown(post, length), locale)
         return post_embed(post, summary, footer, tz=self.bot.timezone, locale=locale)
 
     @app_commands.command(name=_("summary"), description=_("Summarise a post"))
@@ -59,8 +60,8 @@ class PostsCog(commands.Cog):
         if found is None:
             await unknown_post_reply(self.bot.store, interaction, post)
             return
-        if self.bot.llm is not None:
-            await interaction.response.defer(thinking=True)  # a model may take seconds to answer
+        if self.bot.summaries.may_be_slow:
+            await interaction.response.defer(thinking=True)
         embed = await self.summary_embed(found, length.value if length else "standard", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(found, interaction.locale))
 
@@ -94,8 +95,8 @@ class PostsCog(commands.Cog):
         if post is None:
             await reply(interaction, content=t("no_posts", interaction.locale), ephemeral=True)
             return
-        if self.bot.llm is not None:
-            await interaction.response.defer(thinking=True)  # a model may take seconds to answer
+        if self.bot.summaries.may_be_slow:
+            await interaction.response.defer(thinking=True)
         embed = await self.summary_embed(post, "short", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(post, interaction.locale))
 

@@ -16,6 +16,7 @@ from bot.discord import limits
 from bot.discord.i18n import format_date, t
 from bot.models import Post
 from bot.services.lookup import suggest_tags, suggest_titles
+from bot.services.summaries import ShownSummary
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,12 @@ def fit_embed(embed: discord.Embed) -> discord.Embed:
 def escape_link_text(text: str) -> str:
     """Text safe inside a Markdown link label: no formatting, no bracket that ends it early."""
     return discord.utils.escape_markdown(text).replace("[", "［").replace("]", "］")
+
+
+def summary_parts(shown: ShownSummary, locale: str | None) -> tuple[str, str]:
+    """(embed description, footer saying where the summary came from) in the reader's language."""
+    text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
+    return text, t(shown.source, locale, model=shown.model or "")
 
 
 def post_embed(

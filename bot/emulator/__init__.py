@@ -56,7 +56,8 @@ time and the problems validation found), ``emu.violations``. Each of these forwa
 (``emu.world``, ``emu.rest``, ``emu.gateway``, ``emu.driver``, ``emu.monitor``).
 
 Inject failures: ``emu.fail_next("POST", r"^/channels/\\d+/messages$", 429, retry_after=0.2, is_global=False)``
-(also 403/404/500/503, ``count=``), ``emu.global_rate_limit = 50`` (requests/s, 429 + ``X-RateLimit-Global``
+(also 401/403/404/500/503, ``count=``), ``emu.refuse_identify_with = 4014`` (close the gateway at
+IDENTIFY), ``emu.global_rate_limit = 50`` (requests/s, 429 + ``X-RateLimit-Global``
 beyond it; counted in ``emu.rate_limited_count``). ``nonce`` + ``enforce_nonce`` deduplicate channel posts for
 5 minutes (``emu.nonce_duplicates``).
 

@@ -68,6 +68,9 @@ class Gateway:
         self.gateway_paths: list[str] = []
         #: The intents the bot identified with (None before IDENTIFY).
         self.intents: int | None = None
+        #: Close the gateway at IDENTIFY with this code instead of answering READY (e.g. 4014: the bot asks
+        #: for a privileged intent not enabled in the Developer Portal).
+        self.refuse_identify_with: int | None = None
         self._session: _Session | None = None
         self._current: _Connection | None = None
         self._connections: set[_Connection] = set()
@@ -163,6 +166,9 @@ class Gateway:
         if "intents" not in d:
             self.monitor.violation("gateway", "IDENTIFY without intents")
             await conn.ws.close(code=4013, message=b"Invalid intent(s)")
+            return
+        if self.refuse_identify_with is not None:
+            await conn.ws.close(code=self.refuse_identify_with, message=b"refused by the emulator")
             return
         session = _Session(id=secrets.token_hex(16))
         self._session = session

@@ -122,6 +122,7 @@ class RestApi:
         if rule.status == 429:
             return self._rate_limit_response(rule.retry_after if rule.retry_after is not None else 0.05, rule.is_global)
         defaults = {
+            401: ("401: Unauthorized", 0),
             403: ("Missing Permissions", 50013),
             404: ("Unknown Channel", 10003),
             500: ("500: Internal Server Error", 0),

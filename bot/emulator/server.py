@@ -107,6 +107,7 @@ class DiscordEmulator:
     heartbeats = _Forward("gateway")
     gateway_paths = _Forward("gateway")
     intents = _Forward("gateway")
+    refuse_identify_with = _Forward("gateway")
     dispatch = _Forward("gateway")
     drop_connection = _Forward("gateway")
     send_reconnect = _Forward("gateway")

@@ -44,6 +44,7 @@ class SourceStatus:
     display: str
     last_success_at: float | None = None
     last_error: str | None = None
+    next_retry_at: float | None = None  # when a failing source is tried again (None: not failing)
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,12 +8,13 @@ connections and run while a write is in progress; writes queue on the one writer
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+import aiosqlite
 
 from bot.models import Delivery, FileState, Post, PostRecord, SearchHit, StoredBody, Subscription, TagCount
 from bot.store import meta, posts, schema, search_index, subscriptions, summary_cache
@@ -48,7 +49,7 @@ class Store:
 
     @property
     def database(self) -> Database:
-        """The connections (for work that is a function of a sqlite3.Connection, such as tests holding a write)."""
+        """The connections (for work that is a coroutine of an aiosqlite.Connection, such as tests holding a write)."""
         if self._database is None:
             raise StoreError(f"the store {self.path} is not connected; call connect() first")
         return self._database
@@ -56,10 +57,10 @@ class Store:
     def _now(self, now: float | None) -> float:
         return self._clock() if now is None else now
 
-    async def _read(self, work: Callable[..., T], *args: object) -> T:
+    async def _read(self, work: Callable[..., Awaitable[T]], *args: object) -> T:
         return await self.database.read(work, *args)
 
-    async def _write(self, work: Callable[..., T], *args: object) -> T:
+    async def _write(self, work: Callable[..., Awaitable[T]], *args: object) -> T:
         return await self.database.write(work, *args)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -79,7 +80,7 @@ class Store:
         file this process cannot write opens read-only: reads work, writes say why they cannot.
         """
         try:
-            self._database = await asyncio.to_thread(Database.open, self.path, create)
+            self._database = await Database.open(self.path, create)
         except sqlite3.Error as exc:
             raise explain(exc, self.path, "open the database") from exc
 
@@ -105,17 +106,20 @@ class Store:
         await self.database.run_on_writer(schema.migrate, self.path)
 
     async def backup(self, target: Path | str) -> None:
-        """Copy the whole store to `target` with SQLite's online backup: consistent while the bot writes."""
+        """Copy the whole store to `target` with SQLite's online backup: one snapshot, taken while the bot writes."""
         destination = Path(target)
 
-        def copy(connection: sqlite3.Connection) -> None:
-            with sqlite3.connect(destination) as copy_to:
-                connection.backup(copy_to)
-            copy_to.close()
+        async def copy(connection: aiosqlite.Connection) -> None:
+            # the copy is written from the reader's thread, so it may not insist on its own
+            copy_to = await aiosqlite.connect(destination, check_same_thread=False)
+            try:
+                await connection.backup(copy_to)
+            finally:
+                await copy_to.close()
 
         try:
-            await self.database.run_on_writer(copy)
-        except sqlite3.Error as exc:
+            await self.database.read(copy)
+        except (sqlite3.Error, StoreError) as exc:
             raise StoreError(f"cannot back up {self.path} to {destination}: {exc}") from exc
 
     # -- metadata --------------------------------------------------------------------

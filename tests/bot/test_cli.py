@@ -50,7 +50,8 @@ def test_ingest_json_reports_counts(corpus_db: tuple[Path, Path]) -> None:
     corpus, db = corpus_db
     again = kiji("ingest", "--site", str(corpus), "--db", str(db), "--json")
     report = json.loads(again.stdout)
-    assert set(report) == {"added", "updated", "removed", "unchanged", "failed", "seconds"}
+    assert set(report) == {"added", "updated", "removed", "unchanged", "failed", "seconds", "sources"}
+    assert [s["error"] for s in report["sources"]] == [None]
     assert (report["added"], report["updated"], report["removed"], report["failed"]) == (0, 0, 0, [])
     assert report["unchanged"] == 61
 
@@ -153,6 +154,29 @@ def test_invite_url_has_the_needed_permissions_only() -> None:
     assert "client_id=123456789012345678" in url
     assert "scope=bot+applications.commands" in url
     assert f"permissions={(1 << 10) | (1 << 11) | (1 << 14) | (1 << 38)}" in url
+
+
+def test_invite_reads_the_application_id_from_the_token(tmp_path: Path) -> None:
+    token = "MTAwMDAwMDAwMDAwMDAwMDAx.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"  # base64 of 100000000000000001
+    result = kiji("invite", env={"DISCORD_TOKEN": token}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "client_id=100000000000000001&" in result.stdout
+
+
+@pytest.mark.parametrize("token", ["Bot MTAwMDAwMDAwMDAwMDAwMDAx.GhIjKl.abc", "1000000000000000001", "not-a-token"])
+def test_invite_says_when_the_token_is_malformed(tmp_path: Path, token: str) -> None:
+    result = kiji("invite", env={"DISCORD_TOKEN": token}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("kiji invite: DISCORD_TOKEN is not a bot token (")
+    assert "--client-id" in result.stderr and token not in result.stderr and not result.stdout
+
+
+@pytest.mark.parametrize("client_id", ["abc", "0", "-5", "12.5", "99999999999999999999", "１２３"])
+def test_invite_refuses_a_client_id_that_is_not_an_id(tmp_path: Path, client_id: str) -> None:
+    result = kiji("invite", f"--client-id={client_id}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--client-id" in result.stderr and "is not an id" in result.stderr and "Traceback" not in result.stderr
+    assert not result.stdout
 
 
 def test_run_without_token_explains_where_to_get_one(tmp_path: Path) -> None:
