@@ -324,13 +324,20 @@ async def run_run(settings: Settings, sync: bool) -> int:
 
 
 async def run_demo_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    problem = describe_site_problem(settings.source_dir)
-    if problem:
-        raise CommandFailed(problem)
+    sources = _configured_sources(settings)
+    for source in sources:
+        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
+            raise CommandFailed(problem)
     from bot.demo.runner import run_demo  # loads discord.py and aiohttp only for the demo
 
     await run_demo(
-        settings, out, port=args.port, open_browser=not args.no_browser, spec=args.spec, keep_db=bool(args.db)
+        settings,
+        sources,
+        out,
+        port=args.port,
+        open_browser=not args.no_browser,
+        spec=args.spec,
+        keep_db=bool(args.db),
     )
     return EXIT_OK
 
@@ -413,9 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     p = sub.add_parser("demo", help="try Kiji in a browser: a local Discord emulation, no token, no network")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--posts", metavar="DIR", help="a plain folder of Markdown posts (KIJI_POSTS_DIR)")
-    where.add_argument("--site", metavar="DIR", help="a Jekyll site root with _config.yml (KIJI_SITE_DIR)")
+    source_flags(p)
     p.add_argument("--db", metavar="PATH", help="keep the demo's store here (default: a temporary one)")
     p.add_argument("--port", type=int, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the page's URL")

@@ -17,6 +17,8 @@ from aiohttp import web
 from bot.demo.session import DEFAULT_SPEC, DemoSession
 from bot.demo.web import demo_app
 from bot.settings import Settings
+from bot.sources.base import Source
+from bot.sources.folder import FolderSource
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +34,20 @@ def _open_browser(url: str) -> bool:
     return webbrowser.open(url)
 
 
-def _new_session(settings: Settings, spec: str | None) -> DemoSession:
-    return DemoSession(settings, spec_path=Path(spec).expanduser() if spec else DEFAULT_SPEC)
+def _new_session(settings: Settings, sources: list[Source], spec: str | None) -> DemoSession:
+    return DemoSession(settings, sources, spec_path=Path(spec).expanduser() if spec else DEFAULT_SPEC)
+
+
+def _without_address(settings: Settings, sources: list[Source]) -> bool:
+    """One local folder whose posts have no blog address: its links would be relative."""
+    if settings.site_url or len(sources) != 1 or not isinstance(sources[0], FolderSource):
+        return False
+    return not settings.load_site(sources[0].site_root).url
 
 
 async def run_demo(
     settings: Settings,
+    sources: list[Source],
     out: TextIO,
     *,
     port: int = 0,
@@ -56,22 +66,25 @@ async def run_demo(
         if not keep_db:
             settings = replace(settings, db_path=Path(scratch) / "demo.sqlite3")
         # Loading the spec parses a few megabytes of JSON: not on the event loop.
-        session = await asyncio.to_thread(_new_session, settings, spec)
+        session = await asyncio.to_thread(_new_session, settings, sources, spec)
         runner = web.AppRunner(demo_app(session), handle_signals=False, access_log=None)
         await runner.setup()
         try:
             await web.TCPSite(runner, HOST, port).start()
             url = f"http://{HOST}:{runner.addresses[0][1]}/"
-            site = await asyncio.to_thread(settings.load_site)
-            if not site.url and not settings.site_url:
+            if await asyncio.to_thread(_without_address, settings, sources):
                 # No blog address: the "Read" buttons open the demo's own copy of each post instead.
                 session.settings = replace(session.settings, site_url=url + "site")
-            out.write(f"Kiji demo: reading posts from {settings.source_dir}; starting the bot…\n")
+            shown = ", ".join(source.display for source in sources)
+            out.write(f"Kiji demo: reading posts from {shown}; starting the bot…\n")
             out.flush()
             await session.start()
             try:
                 out.write(f"{session.validation_note}\n")
-                out.write(f"Add a post to {settings.source_dir} and it is announced in #announcements.\n")
+                folders = [str(source.site_root) for source in sources if isinstance(source, FolderSource)]
+                if folders:
+                    where = " or ".join(folders)
+                    out.write(f"Add a post to {where} and it is announced in #announcements.\n")
                 out.write("Open this page (Ctrl-C stops the demo):\n")
                 out.write(url + "\n")
                 out.flush()

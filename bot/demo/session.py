@@ -21,7 +21,9 @@ from typing import Any
 from bot.discord.client import KijiBot
 from bot.emulator import MANAGE_GUILD, DiscordEmulator, InteractionRecord, SpecUnavailable, Violation
 from bot.emulator.validation import load_spec_validator
+from bot.services.llm import client_from_settings
 from bot.settings import Settings
+from bot.sources.base import Source
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,9 @@ class DemoServer:
 class DemoSession:
     """Start with :meth:`start`, drive with :meth:`send_command` / :meth:`autocomplete` / :meth:`click`."""
 
-    def __init__(self, settings: Settings, *, spec_path: Path | None = DEFAULT_SPEC) -> None:
+    def __init__(
+        self, settings: Settings, sources: list[Source] | None = None, *, spec_path: Path | None = DEFAULT_SPEC
+    ) -> None:
         self.validation_note = "Every request Kiji sends is checked against Discord's OpenAPI spec and limits."
         validator_path: Path | None = None
         if spec_path is not None:
@@ -81,6 +85,7 @@ class DemoSession:
             self.validation_note = "Discord's limits are checked; its OpenAPI spec is not (no spec file given)."
         self.emulator = DiscordEmulator(spec_path=validator_path)
         self.settings = settings
+        self.sources = sources
         self.bot: KijiBot | None = None
         self.server: DemoServer | None = None
         self.typed: list[TypedCommand] = []
@@ -100,7 +105,13 @@ class DemoSession:
         self.settings = replace(
             self.settings, discord_token=emu.token, api_base=emu.api_base, gateway_url=None, dev_guild_id=None
         )
-        self.bot = KijiBot(self.settings, Store(self.settings.db_path), guild_ready_timeout=0.05)
+        self.bot = KijiBot(
+            self.settings,
+            Store(self.settings.db_path),
+            client_from_settings(self.settings),
+            sources=self.sources,
+            guild_ready_timeout=0.05,
+        )
         self._bot_task = asyncio.create_task(self.bot.start(emu.token), name="kiji-demo-bot")
         ready = asyncio.ensure_future(self.bot.wait_until_ready())
         done, _ = await asyncio.wait({ready, self._bot_task}, timeout=START_TIMEOUT_S, return_when="FIRST_COMPLETED")
@@ -270,7 +281,7 @@ class DemoSession:
             "validation": self.validation_note,
             # Any bot may talk to the emulation too: DISCORD_API_BASE=this, with the emulator's token.
             "api_base": self.emulator.api_base,
-            "source": str(self.settings.source_dir),
+            "sources": [source.display for source in self.bot.sources] if self.bot else [],
         }
 
     def view(self) -> dict[str, Any]:
