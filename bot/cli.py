@@ -356,6 +356,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 (any free one) to 65535")
+    return int(text)
+
+
 def _discord_id(text: str) -> int:
     """An id Discord (or SQLite) can hold: ASCII digits, 1 to 2**63 - 1."""
     if not (text.isascii() and text.isdigit()):
@@ -419,10 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
-    p = sub.add_parser("demo", help="try Kiji in a browser: a local Discord emulation, no token, no network")
+    demo_help = "try Kiji in a browser: a local Discord emulation, no token, no network"
+    p = sub.add_parser("demo", help=demo_help, description=demo_help + "; the page's URL is printed")
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="keep the demo's store here (default: a temporary one)")
-    p.add_argument("--port", type=int, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--port", type=_port, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the page's URL")
     p.add_argument("--spec", metavar="PATH", help="Discord's OpenAPI spec to check requests against")
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
