@@ -336,6 +336,25 @@ async def run_run(settings: Settings, sync: bool) -> int:
     return EXIT_OK
 
 
+async def run_demo_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    sources = _configured_sources(settings)
+    for source in sources:
+        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
+            raise CommandFailed(problem)
+    from bot.demo.runner import run_demo  # loads discord.py and aiohttp only for the demo
+
+    await run_demo(
+        settings,
+        sources,
+        out,
+        port=args.port,
+        open_browser=not args.no_browser,
+        spec=args.spec,
+        keep_db=bool(args.db),
+    )
+    return EXIT_OK
+
+
 async def _summarize(args: argparse.Namespace, out: TextIO) -> int:
     return summarize_files(args.files, args.length, args.json, out)
 
@@ -348,6 +367,12 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive number; give 1 or more")
     return value
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 (any free one) to 65535")
+    return int(text)
 
 
 def _discord_id(text: str) -> int:
@@ -417,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
+    demo_help = "try Kiji in a browser: a local Discord emulation, no token, no network"
+    p = sub.add_parser("demo", help=demo_help, description=demo_help + "; the page's URL is printed")
+    source_flags(p)
+    p.add_argument("--db", metavar="PATH", help="keep the demo's store here (default: a temporary one)")
+    p.add_argument("--port", type=_port, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the page's URL")
+    p.add_argument("--spec", metavar="PATH", help="Discord's OpenAPI spec to check requests against")
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
     p.add_argument("--client-id", type=_discord_id, help="the application id (default: read from DISCORD_TOKEN)")
     for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
@@ -449,6 +481,7 @@ _RUNNERS: dict[str, _Runner] = {
     "run": lambda a, s, o: run_run(s, a.sync),
     "summarize": lambda a, s, o: _summarize(a, o),
     "invite": lambda a, s, o: run_invite(s, o, a.client_id),
+    "demo": lambda a, s, o: run_demo_command(a, s, o),
 }
 
 

@@ -51,8 +51,9 @@ threads it opens, like on Discord.
 
 Read what the bot sent: ``emu.sent_messages[channel_id]`` (channel posts and forum/thread starter messages),
 ``emu.messages_by_id``, ``emu.interactions[id]`` (:class:`InteractionRecord`), ``emu.global_commands`` /
-``emu.guild_commands[guild_id]``, ``emu.requests`` (every REST request with its JSON body and status),
-``emu.violations``.
+``emu.guild_commands[guild_id]``, ``emu.requests`` (every REST request with its JSON body, status, arrival
+time and the problems validation found), ``emu.violations``. Each of these forwards to the part that owns it
+(``emu.world``, ``emu.rest``, ``emu.gateway``, ``emu.driver``, ``emu.monitor``).
 
 Inject failures: ``emu.fail_next("POST", r"^/channels/\\d+/messages$", 429, retry_after=0.2, is_global=False)``
 (also 401/403/404/500/503, ``count=``), ``emu.refuse_identify_with = 4014`` (close the gateway at

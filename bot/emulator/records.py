@@ -118,6 +118,8 @@ class Monitor:
 
     def __init__(self) -> None:
         self.violations: list[Violation] = []
+        #: Counts state changes, so a watcher (the demo page) can ask "anything new since N?".
+        self.version = 0
         self._cond: asyncio.Condition | None = None
 
     def bind(self) -> None:
@@ -128,6 +130,7 @@ class Monitor:
         self.violations.append(Violation(kind, detail, method, path))
 
     async def changed(self) -> None:
+        self.version += 1
         if self._cond is None:
             return
         async with self._cond:
