@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from git_server import BlogRemote, BlogRemotes, GitDaemon, GitHttpServer, closed_port
+from git_server import BlogRemote, BlogRemotes, GitDaemon, GitHttpServer, closed_port, git
 
 from bot.services.ingest import ingest_source, source_version_key
 from bot.sources.base import SourceError
@@ -282,6 +282,25 @@ async def test_a_restarted_bot_reuses_its_clone(
     remote.commit("A post while the bot was down")
     again = source_for(git_daemon.url(remote), tmp_path)
     report = await ingest_source(store, again)
+    assert (report.added, report.unchanged) == (1, 0)
+    restarted = source_for(git_daemon.url(remote), tmp_path)
+    same = await restarted.poll(remote.head())
+    assert (same.complete, same.changed) == (True, ())
+    assert restarted.runner.runs == 4  # set-url, fetch, rev-parse, ls-tree: nothing checked out again
+
+
+async def test_a_renamed_default_branch_is_followed(
+    git_daemon: GitDaemon, blog_remotes: BlogRemotes, store: Store, tmp_path: Path
+) -> None:
+    remote = blog_remotes.blog(posts=3)
+    source = source_for(git_daemon.url(remote), tmp_path)
+    await ingest_source(store, source)
+    remote.write("_posts/2031-02-02-pushed-today.md", NEW_POST)
+    remote.commit("A post")
+    git("push", "--quiet", "origin", "HEAD:refs/heads/trunk", cwd=remote.work)
+    git("symbolic-ref", "HEAD", "refs/heads/trunk", cwd=remote.bare)
+    git("push", "--quiet", "origin", "--delete", "main", cwd=remote.work)
+    report = await ingest_source(store, source)
     assert (report.added, report.unchanged) == (1, 0)
 
 
