@@ -6,6 +6,7 @@ Every test goes through `ingest_source` into a real SQLite store, the way the bo
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -307,3 +308,15 @@ async def test_a_renamed_default_branch_is_followed(
 def test_blog_remote_helpers_are_real(blog_remotes: BlogRemotes) -> None:
     remote: BlogRemote = blog_remotes.blog(posts=2)
     assert remote.bare.is_dir() and remote.pushes == 1
+
+
+async def test_a_server_that_never_answers_is_given_up_on(tmp_path: Path) -> None:
+    """A socket that accepts connections and says nothing: git would wait forever; the time limit stops it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        source = source_for(f"git://127.0.0.1:{port}/blog.git", tmp_path, clone_timeout=0.5)
+        with pytest.raises(SourceError, match=r"git clone took longer than 0.5 s and was stopped"):
+            await source.poll(None)
+    assert source.status().last_error is not None and not source.checkout.exists()
