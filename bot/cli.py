@@ -28,6 +28,7 @@ from bot.services.ingest import IngestReport, describe_site_problem, ingest
 from bot.services.lookup import parse_id
 from bot.settings import Settings, SettingsError
 from bot.sources.post_error import PostError
+from bot.sources.site_config import Site, site_path
 from bot.store import Store, StoreError
 from bot.tokens import application_id_from_token, token_problem
 
@@ -49,6 +50,23 @@ class CommandFailed(Exception):
 
 def _print_json(value: object, out: TextIO) -> None:
     out.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _text_argument(value: str, what: str) -> str:
+    """`value` if it is text the store can hold; a name in another encoding arrives with surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise CommandFailed(
+            f"the {what} {shown!r} is not valid UTF-8: Kiji stores posts, tags and queries as UTF-8 text",
+            EXIT_NOT_FOUND,
+        ) from None
+    return value
 
 
 def _post_line(post: Post) -> str:
@@ -131,9 +149,25 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
         _print_json(report.as_json(), out)
     else:
         out.write(report.summary_line() + "\n")
-        for failure in report.failed:
-            out.write(f"  failed: {failure.path}: {failure.error}\n")
+        for failure in report.failed:  # the file the user can open, not the path Jekyll calls it
+            out.write(f"  failed: {site_path(site, failure.path)}: {failure.error}\n")
+    for note in _ingest_notes(settings, site, report):
+        print(f"kiji ingest: {note}", file=sys.stderr)
     return EXIT_OK
+
+
+def _ingest_notes(settings: Settings, site: Site, report: IngestReport) -> list[str]:
+    """What the user most likely did not mean: a site without configuration, a folder without posts."""
+    notes = []
+    if settings.site_dir is not None and not (site.root / "_config.yml").is_file():
+        links = "" if site.url else "; post links will be relative (set KIJI_SITE_URL=https://your.blog for full ones)"
+        notes.append(f"{site.root} has no _config.yml, so Jekyll's defaults apply{links}")
+    if not (report.added or report.updated or report.unchanged or report.failed):
+        where = "in its _posts/ folder" if not site.posts_only else "in it"
+        notes.append(
+            f"no posts in {site.root}: a post is a Markdown file named YYYY-MM-DD-title.md with front matter, {where}"
+        )
+    return notes
 
 
 async def run_posts(settings: Settings, out: TextIO, as_json: bool) -> int:
@@ -144,7 +178,7 @@ async def run_posts(settings: Settings, out: TextIO, as_json: bool) -> int:
     else:
         for post in posts:
             out.write(_post_line(post) + ("  (scheduled)" if post.scheduled() else "") + "\n")
-        out.write(f"{len(posts)} posts\n")
+        out.write(f"{_count(len(posts), 'post')}\n")
     return EXIT_OK
 
 
@@ -152,22 +186,42 @@ def _paths_meant(settings: Settings, ref: str) -> list[str]:
     """Stored paths `ref` may mean: Jekyll's own (`_posts/x.md`), or the file as the user sees it.
 
     A plain posts folder is stored as `_posts/…`, so `x.md` or `my-posts/x.md` (from the
-    current folder) name the same post.
+    current folder) name the same post. A file named from anywhere (`~/blog/_posts/x.md`,
+    tab-completed) is tried by its trailing parts, longest first, so it is found without
+    repeating the `--site` it was ingested with.
     """
     ref = ref.replace("\\", "/")
     meant = [ref]
     try:
-        inside = Path(ref).resolve().relative_to(settings.source_dir.resolve()).as_posix()
-    except (ValueError, OSError):
-        inside = None
-    if inside:
-        meant.append(inside)
-        meant.append(f"_posts/{inside}")
+        resolved = Path(ref).expanduser().resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    with contextlib.suppress(ValueError, OSError):
+        if resolved is not None:
+            inside = resolved.relative_to(settings.source_dir.resolve()).as_posix()
+            meant += [inside, f"_posts/{inside}"]
     meant.append(f"_posts/{ref}")
+    if resolved is not None:
+        parts = resolved.parts[1:]
+        for start in range(len(parts)):
+            tail = "/".join(parts[start:])
+            meant += [tail, f"_posts/{tail}"]
     return list(dict.fromkeys(meant))
 
 
+def _not_found_hint(ref: str) -> str:
+    if Path(ref).expanduser().is_file():
+        return "that file is not in the store: run `kiji ingest` with --posts or --site of its folder"
+    return "`kiji posts` lists them"
+
+
 async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> int:
+    try:
+        _text_argument(ref, "post path")
+    except CommandFailed:
+        if as_json:
+            _print_json([], out)
+        raise
     async with _opened_store(settings) as store:
         post_id = parse_id(ref)
         post = await store.get_post(post_id) if post_id is not None else None
@@ -178,7 +232,7 @@ async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> 
     if post is None:
         if as_json:
             _print_json([], out)
-        raise CommandFailed(f"no post with id or path {ref!r}; `kiji posts` lists them", EXIT_NOT_FOUND)
+        raise CommandFailed(f"no post with id or path {ref!r}; {_not_found_hint(ref)}", EXIT_NOT_FOUND)
     if as_json:
         _print_json({**post.as_json(), "text": text}, out)
     else:
@@ -198,6 +252,7 @@ async def run_tags(settings: Settings, out: TextIO, as_json: bool) -> int:
 
 
 async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limit: int) -> int:
+    _text_argument(tag, "tag")
     async with _opened_store(settings) as store:
         name = await store.tag_by_key(tag)
         posts = await store.posts_by_tag(tag, limit) if name else []
@@ -214,6 +269,8 @@ async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limi
 
 
 async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str, limit: int) -> int:
+    if not _text_argument(query, "search query").strip():
+        raise CommandFailed("the search query is empty: give a word or two to search for, e.g. kiji search 推論")
     async with _opened_store(settings) as store:
         hits = await store.search(query, limit)
     if as_json:
@@ -221,7 +278,7 @@ async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str,
     else:
         for hit in hits:
             out.write(_post_line(hit.post) + "\n")
-        out.write(f"{len(hits)} results for {query!r}\n")
+        out.write(f"{_count(len(hits), 'result')} for {query!r}\n")
     return EXIT_OK
 
 
@@ -245,7 +302,7 @@ async def run_deliveries(
             f"{d.state:<8} channel {d.channel_id}  {d.post_path}  attempts {d.attempts}"
             f"{f'  message {d.message_id}' if d.message_id else ''}{error}{paused}\n"
         )
-    out.write(f"{len(deliveries)} deliveries\n")
+    out.write(f"{_count(len(deliveries), 'delivery', 'deliveries')}\n")
     return EXIT_OK
 
 
@@ -400,10 +457,14 @@ _RUNNERS: dict[str, _Runner] = {
 }
 
 
+_SAYS_WHAT_IT_DOES = {"run", "demo"}
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbosity)
+    # Short commands print what they did; only a long-running one needs its log to say so.
+    configure_logging(args.verbosity if args.command in _SAYS_WHAT_IT_DOES else min(args.verbosity, QUIET))
     try:
         settings = _settings(args)
         return asyncio.run(_RUNNERS[args.command](args, settings, out))
