@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
+from bot.cli_args import discord_id, positive_limit
 from bot.content.summary_files import summarize_files
 from bot.logging_setup import NORMAL, QUIET, VERBOSE, configure_logging
 from bot.models import Post
@@ -367,26 +368,6 @@ async def _summarize(args: argparse.Namespace, out: TextIO) -> int:
     return summarize_files(args.files, args.length, args.json, out)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number; give 1 or more")
-    return value
-
-
-def _discord_id(text: str) -> int:
-    """An id Discord (or SQLite) can hold: ASCII digits, 1 to 2**63 - 1."""
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an id: give the number only (digits)")
-    value = int(text)
-    if not 0 < value < 2**63:
-        raise argparse.ArgumentTypeError(f"{text} is not an id: ids are from 1 to {2**63 - 1}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiji", description="Kiji (記事): serve a Jekyll blog's articles on Discord.")
     parser.add_argument("--version", action="version", version=f"kiji {__version__}")
@@ -410,21 +391,21 @@ def build_parser() -> argparse.ArgumentParser:
     command("tags", "list tags with their post counts")
     p = command("tag", "list the posts with a tag, newest first")
     p.add_argument("tag")
-    p.add_argument("--limit", type=_positive, default=50, help="at most this many posts (default 50)")
+    p.add_argument("--limit", type=positive_limit, default=50, help="at most this many posts (default 50)")
     p = command("search", "full-text search (Japanese and English), most relevant first")
     p.add_argument("query")
-    p.add_argument("--limit", type=_positive, default=20, help="at most this many posts (default 20)")
+    p.add_argument("--limit", type=positive_limit, default=20, help="at most this many posts (default 20)")
     p = sub.add_parser("summarize", help="summarise Markdown files directly (no store needed)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--length", choices=["short", "standard", "long"], default="standard")
     p.add_argument("--json", action="store_true", help="JSON Lines, one object per file")
     p = command("deliveries", "show the announcement ledger (which post went to which channel)")
-    p.add_argument("--post", type=_discord_id, metavar="ID", help="only this post")
-    p.add_argument("--channel", type=_discord_id, metavar="ID", help="only this channel")
+    p.add_argument("--post", type=discord_id, metavar="ID", help="only this post")
+    p.add_argument("--channel", type=discord_id, metavar="ID", help="only this channel")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
-    p.add_argument("--client-id", type=_discord_id, help="the application id (default: read from DISCORD_TOKEN)")
+    p.add_argument("--client-id", type=discord_id, help="the application id (default: read from DISCORD_TOKEN)")
     for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
         _add_verbosity(subparser, default=argparse.SUPPRESS)
     return parser

@@ -342,7 +342,7 @@ def test_an_id_no_post_can_have_is_just_not_found(small_blog: Path, tmp_path: Pa
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "many"])
+@pytest.mark.parametrize("limit", ["0", "-1", "many", "99999999999999999999"])
 def test_a_limit_that_is_not_a_positive_number_is_refused(small_blog: Path, tmp_path: Path, limit: str) -> None:
     db = str(tmp_path / "k.db")
     assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
@@ -464,3 +464,43 @@ def test_summarize_says_which_files_are_not_posts_once_each(tmp_path: Path) -> N
     assert "見出し" in result.stdout
     records = [json.loads(line) for line in kiji("summarize", *names, "--json", cwd=tmp_path).stdout.splitlines()]
     assert [r["error"] for r in records] == [e.removeprefix("error: ") for e in errors]
+
+
+# ----------------------------------------------------------------- issue 14 item 15: arguments out of range
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [(("post", "\udcff"), "post path"), (("tag", "ta\udcffg"), "tag"), (("search", "\udcff"), "search query")],
+)
+def test_an_argument_that_is_not_utf8_is_refused(small_blog: Path, tmp_path: Path, args: tuple[str, ...], what: str):
+    """`kiji post $'\\xff'`: the shell hands over a byte that is no UTF-8; Python holds it as a surrogate."""
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji(*args, "--db", db, "--json")
+    assert result.returncode == 1, result.stderr
+    assert f"the {what} " in result.stderr and "is not valid UTF-8" in result.stderr and "\\xff" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ("[]\n" if args[0] == "post" else "")
+
+
+@pytest.mark.parametrize("command", [("tag", "AI"), ("search", "AI")])
+def test_a_huge_limit_is_refused(small_blog: Path, tmp_path: Path, command: tuple[str, str]) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji(*command, "--limit", "99999999999999999999", "--db", db)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--limit" in result.stderr and "too large; give at most 1000000" in result.stderr
+    assert kiji(*command, "--limit", "1000000", "--db", db).returncode == 0  # the largest is fine
+
+
+@pytest.mark.parametrize("option", ["--post", "--channel"])
+@pytest.mark.parametrize("value", ["99999999999999999999", "9223372036854775808", "0", "abc"])
+def test_deliveries_refuses_an_id_out_of_range(small_blog: Path, tmp_path: Path, option: str, value: str) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji("deliveries", option, value, "--db", db)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert option in result.stderr and "is not an id" in result.stderr
+    largest = kiji("deliveries", option, "9223372036854775807", "--db", db, "--json")
+    assert (largest.returncode, largest.stdout) == (0, "[]\n")
