@@ -281,6 +281,10 @@ _MAX_QUERY = 24  # a sampled shingle shared by this many blocks carries no signa
 _JACCARD_DUP = 0.8
 _CONTAIN_DUP = 0.9
 _MIN_DUP_CHARS = 12
+# A sentence of a near-copy is new when under half of its character 5-grams are in the block it copies
+# (a reworded particle leaves most of them: that sentence is the same one)
+_GRAM = 5
+_NOVEL_SHARE = 0.5
 _DEDUP_STRIP = re.compile(r"[\s\W_]+")
 
 
@@ -327,6 +331,7 @@ class _Raw:
     level: int = 0
     bold_only: bool = False
     link_only: bool = False  # a heading that is nothing but a link
+    finished: bool = False  # complete without an end mark (a subtitle): never trimmed as cut
 
 
 def _clean(markdown: str, title: str | None) -> CleanedBody:
@@ -336,6 +341,8 @@ def _clean(markdown: str, title: str | None) -> CleanedBody:
     raws = _drop_prompt_and_chatter(raws)
     raws = _rejoin_cut_sentences(raws)
     raws = _dedupe(raws)
+    if title and (title_key := _dedup_key(title)):
+        raws = _subtitle_for_title_line(raws, title_key)
     # dropping repeats brings a cut chunk next to its continuation; what is still cut is trimmed
     raws = _rejoin_cut_sentences(raws, trim=True)
     sections = _build_sections(raws, title)
@@ -712,7 +719,7 @@ def _is_noise(text: str) -> bool:
 
 
 def _is_cut(raw: _Raw) -> bool:
-    if raw.kind not in ("paragraph", "list_item", "quote") or raw.bold_only:
+    if raw.kind not in ("paragraph", "list_item", "quote") or raw.bold_only or raw.finished:
         return False
     text = raw.text
     return len(text) >= 30 and text[-1] not in _TERMINAL
@@ -781,11 +788,20 @@ def _common_prefix_len(a: str, b: str) -> int:
     return i
 
 
+# A tail that ends like a sentence ("…させるものです") or is a flattened list's "label: value" item
+# is finished, only its 。 is missing. Cut ones end mid-phrase: "…物理的に", "…洗練されたア".
+_MAX_SUBTITLE = 40
+_LOOKS_FINISHED = re.compile(r"(?:です|ます|ません|ました|でした|だった)\s*$|[:：]\s+\S[^。！？]*$")
+
+
 def _trim_unfinished(text: str) -> str:
     """Cut a dangling sentence fragment off the end: it lost its continuation to the chunk border."""
     end = max(text.rfind(mark) for mark in "。！？")
-    if end <= 0 or len(text) - end > _MAX_DANGLING:
+    if end <= 0 or len(text) - end > _MAX_DANGLING or _LOOKS_FINISHED.search(text):
         return text
+    tail = text[end + 1 :]
+    if text[end] != "。" and len(tail) <= _MAX_SUBTITLE and "、" not in tail:
+        return text  # "…の真意とは？AIインフラ投資の巨大な波が示す未来": a subtitle after a question
     while end + 1 < len(text) and text[end + 1] in "」』）)":
         end += 1
     return text[: end + 1]
@@ -800,6 +816,12 @@ def _shingles(key: str) -> set[str]:
     if len(key) <= _SHINGLE:
         return {key}
     return set(_ALL_SHINGLES.findall(key))
+
+
+def _grams(key: str) -> set[str]:
+    if len(key) <= _GRAM:
+        return {key}
+    return {key[i : i + _GRAM] for i in range(len(key) - _GRAM + 1)}
 
 
 def _anchored(key: str) -> set[str]:
@@ -821,6 +843,7 @@ class _Deduper:
         self.sampled: list[set[str]] = []
         self.position: list[int] = []  # index into `kept` for each indexed block
         self.postings: defaultdict[str, list[int]] = defaultdict(list)
+        self.grams: dict[int, set[str]] = {}  # character 5-grams of a block, built when a near-copy meets it
 
     def add(self, raw: _Raw) -> None:
         if raw.kind in ("break", "heading"):
@@ -839,7 +862,18 @@ class _Deduper:
         sampled = _anchored(key)
         duplicate_of, contained, nearby = self._find_similar(key, sampled)
         if duplicate_of is not None:
-            return
+            # a near-copy often rewrites a paragraph and adds a sentence of its own: keep that one
+            novel = self._novel_sentences(raw.text, duplicate_of)
+            if novel is None:
+                return
+            raw = _Raw(raw.kind, novel, bold_only=raw.bold_only)
+            key = _dedup_key(novel)
+            sampled = _anchored(key)
+            if len(key) < _MIN_DUP_CHARS or self._find_similar(key, sampled)[0] is not None:
+                return
+            contained = []
+        # a copy already replaced by a fuller one has no place of its own left to take
+        contained = [ident for ident in contained if self.kept[self.position[ident]] is not _DROPPED]
         if contained:
             # an earlier, shorter copy (often a truncated chunk): put the fuller one in its place,
             # and drop whatever was kept since that this one also says
@@ -907,7 +941,7 @@ class _Deduper:
         contained: list[int] = []
         own_half = max(1, len(sampled) // 2)
         all_sampled = self.sampled
-        for cand, shared in counts.items():
+        for cand, shared in sorted(counts.items()):  # earliest first, whatever the hash seed
             # at least half of the smaller sample in common, or it cannot be a near-copy
             if shared < own_half and shared < max(1, len(all_sampled[cand]) // 2):
                 continue
@@ -922,6 +956,21 @@ class _Deduper:
             if inter >= _CONTAIN_DUP * len(other):
                 contained.append(cand)
         return None, sorted(contained), counts
+
+    def _novel_sentences(self, text: str, ident: int) -> str | None:
+        """The sentences of `text` that block `ident` does not already say (most of their 5-grams absent)."""
+        grams = self.grams.get(ident)
+        if grams is None:
+            grams = self.grams[ident] = _grams(self.keys[ident])
+        novel = []
+        for piece in sentence_pieces(text):
+            key = _dedup_key(piece)
+            if len(key) < _MIN_SENTENCE_CHARS or piece.strip() in self.sentences:
+                continue
+            own = _grams(key)
+            if len(own & grams) < _NOVEL_SHARE * len(own):
+                novel.append(piece)
+        return "".join(novel).strip() or None
 
     def _without_seen_sentences(self, text: str, pieces: list[str]) -> str | None:
         """Drop sentences already said; None when nothing new is left."""
@@ -991,6 +1040,30 @@ def _build_sections(raws: list[_Raw], title: str | None) -> list[Section]:
     while sections and not sections[-1].blocks:
         sections.pop()
     return sections
+
+
+# where a title line's own title ends: "…とは？ 実務経験から見たリスクと対策" keeps the subtitle
+_AFTER_FIRST_QUESTION_OR_STOP = re.compile(r"(?<=[。！？?!])\s*")
+
+
+def _subtitle_for_title_line(raws: list[_Raw], title_key: str) -> list[_Raw]:
+    """A first paragraph restating the title goes, except what follows the title in it (a subtitle, a sentence).
+
+    The title is shown beside the text; "…とは？ 実務経験から見たリスクと対策" keeps its second half.
+    """
+    for index, raw in enumerate(raws):
+        if raw.kind == "break":
+            continue
+        if raw.kind != "paragraph":
+            return raws
+        head, *rest = _AFTER_FIRST_QUESTION_OR_STOP.split(raw.text, maxsplit=1)
+        if not (_restates(raw.text, title_key) or _restates(head, title_key)):
+            return raws
+        kept = rest[0].strip() if rest else ""
+        if not kept or _restates(kept, title_key):
+            return raws[:index] + raws[index + 1 :]
+        return [*raws[:index], _Raw("paragraph", kept, finished=True), *raws[index + 1 :]]
+    return raws
 
 
 def _restates(text: str, title_key: str) -> bool:
