@@ -24,8 +24,8 @@ _WRITTEN_COLUMNS = (
     "derived_version",
 )  # fmt: skip
 _UPSERT_POST = (
-    f"INSERT INTO posts (path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
-    f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 3))}) ON CONFLICT (path) DO UPDATE SET "
+    f"INSERT INTO posts (source_id, path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
+    f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 4))}) ON CONFLICT (source_id, path) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in (*_WRITTEN_COLUMNS, "updated_at"))
 )
 
@@ -41,8 +41,9 @@ def _post_values(r: PostRecord) -> tuple[object, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One ingest batch, written in one transaction (see Store.write_batch)."""
+    """One ingest batch of one source's posts, written in one transaction (see Store.write_batch)."""
 
+    source_id: int
     upserts: Sequence[PostRecord]
     removals: Sequence[str]
     touches: Sequence[tuple[str, FileState]]
@@ -50,41 +51,50 @@ class Batch:
     now: float
 
 
+# A post `p` is in the source asked for (two parameters: the source id, twice; None: any source).
+_IN_SOURCE = "? IS NULL OR p.source_id = ?"
+
 # -- writing -------------------------------------------------------------------------
 
 
-def file_states(db: sqlite3.Connection) -> dict[str, FileState]:
-    rows = db.execute("SELECT path, file_size, file_mtime_ns, content_hash FROM posts")
+def file_states(db: sqlite3.Connection, source_id: int) -> dict[str, FileState]:
+    rows = db.execute(
+        "SELECT path, file_size, file_mtime_ns, content_hash FROM posts WHERE source_id = ?", (source_id,)
+    )
     return {row["path"]: FileState(row["file_size"], row["file_mtime_ns"], row["content_hash"]) for row in rows}
 
 
 def write_batch(db: sqlite3.Connection, batch: Batch) -> tuple[int, int, int]:
     """Renames, touches, removals, then upserts; returns (added, updated, removed)."""
     added = updated = removed = 0
+    source = batch.source_id
     for old_path, new_path in batch.renames:
-        db.execute("UPDATE posts SET path = ? WHERE path = ?", (new_path, old_path))
-        db.execute("UPDATE OR IGNORE deliveries SET post_path = ? WHERE post_path = ?", (new_path, old_path))
+        db.execute("UPDATE posts SET path = ? WHERE source_id = ? AND path = ?", (new_path, source, old_path))
+        db.execute(
+            "UPDATE OR IGNORE deliveries SET post_path = ? WHERE source_id = ? AND post_path = ?",
+            (new_path, source, old_path),
+        )
     db.executemany(
-        "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE path = ?",
-        [(state.size, state.mtime_ns, path) for path, state in batch.touches],
+        "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE source_id = ? AND path = ?",
+        [(state.size, state.mtime_ns, source, path) for path, state in batch.touches],
     )
-    for post_id in _post_ids(db, list(batch.removals)).values():
+    for post_id in _post_ids(db, source, list(batch.removals)).values():
         search_index.unindex(db, [post_id])
         db.execute("DELETE FROM posts WHERE id = ?", (post_id,))
         removed += 1
     if batch.upserts:
-        added, updated = _write_posts(db, batch.upserts, batch.now)
+        added, updated = _write_posts(db, source, batch.upserts, batch.now)
     if removed or updated:  # an edit can drop a post's last use of a tag
         db.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM post_tags)")
         db.execute("DELETE FROM categories WHERE id NOT IN (SELECT category_id FROM post_categories)")
     return added, updated, removed
 
 
-def _post_ids(db: sqlite3.Connection, paths: Sequence[str]) -> dict[str, int]:
-    return ids_by(db, "SELECT path, id FROM posts WHERE path IN ({marks})", paths)
+def _post_ids(db: sqlite3.Connection, source_id: int, paths: Sequence[str]) -> dict[str, int]:
+    return ids_by(db, "SELECT path, id FROM posts WHERE source_id = ? AND path IN ({marks})", paths, (source_id,))
 
 
-def _write_posts(db: sqlite3.Connection, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
+def _write_posts(db: sqlite3.Connection, source_id: int, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
     """Upsert the posts, their tags, categories and index entries; returns (added, updated).
 
     Statement by statement over the whole batch (a few statements, not a dozen per post),
@@ -93,7 +103,7 @@ def _write_posts(db: sqlite3.Connection, records: Sequence[PostRecord], now: flo
     to a new segment at every savepoint. Interleaved, that wrote one tiny segment per post
     and tripled the cost of a cold ingest.
     """
-    known = _post_ids(db, [r.path for r in records])
+    known = _post_ids(db, source_id, [r.path for r in records])
     if known:
         summary_cache.forget_outdated(
             db, [(known[r.path], r.file.content_hash, r.derived_version) for r in records if r.path in known]
@@ -104,9 +114,9 @@ def _write_posts(db: sqlite3.Connection, records: Sequence[PostRecord], now: flo
         db.executemany("DELETE FROM post_tags WHERE post_id = ?", [(post_id,) for post_id in changed])
         db.executemany("DELETE FROM post_categories WHERE post_id = ?", [(post_id,) for post_id in changed])
     # first_seen_at is only set on insert: the upsert's update leaves it alone
-    db.executemany(_UPSERT_POST, [(r.path, *_post_values(r), now, now) for r in records])
+    db.executemany(_UPSERT_POST, [(source_id, r.path, *_post_values(r), now, now) for r in records])
     # the posts already stored kept their ids: only the new ones need looking up
-    ids = known | _post_ids(db, [r.path for r in records if r.path not in known])
+    ids = known | _post_ids(db, source_id, [r.path for r in records if r.path not in known])
     tag_ids = _term_ids(db, "tags", [tag for r in records for tag in r.tags])
     db.executemany(
         "INSERT INTO post_tags (tag_id, date_utc, post_id, position) VALUES (?, ?, ?, ?)",
@@ -140,8 +150,9 @@ def _term_ids(db: sqlite3.Connection, table: str, names: Sequence[str]) -> dict[
     return ids_by(db, f"SELECT key, id FROM {table} WHERE key IN ({{marks}})", [normalize_key(n) for n in unique])
 
 
-def paths_with_stale_derivations(db: sqlite3.Connection, version: str) -> set[str]:
-    return {str(row["path"]) for row in db.execute("SELECT path FROM posts WHERE derived_version != ?", (version,))}
+def paths_with_stale_derivations(db: sqlite3.Connection, version: str, source_id: int) -> set[str]:
+    rows = db.execute("SELECT path FROM posts WHERE derived_version != ? AND source_id = ?", (version, source_id))
+    return {str(row["path"]) for row in rows}
 
 
 # -- reading -------------------------------------------------------------------------
@@ -159,8 +170,15 @@ def get_post(db: sqlite3.Connection, post_id: int) -> Post | None:
     return _first(posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?", (post_id,)))
 
 
-def get_post_by_path(db: sqlite3.Connection, path: str) -> Post | None:
-    return _first(posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.path = ?", (path,)))
+def get_post_by_path(db: sqlite3.Connection, path: str, source_id: int | None) -> Post | None:
+    """The post at `path` in source `source_id` (None: in any source, the first one's first)."""
+    return _first(
+        posts(
+            db,
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.path = ? AND ({_IN_SOURCE}) ORDER BY p.source_id LIMIT 1",
+            (path, source_id, source_id),
+        )
+    )
 
 
 def get_text(db: sqlite3.Connection, post_id: int) -> str | None:
@@ -201,50 +219,66 @@ def related_candidates(db: sqlite3.Connection, post_id: int, limit: int, now: fl
     )
 
 
-def latest(db: sqlite3.Connection, limit: int, now: float) -> list[Post]:
+def latest(db: sqlite3.Connection, limit: int, now: float, source_id: int | None) -> list[Post]:
     return posts(
         db,
-        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
-        (now, limit),
+        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? AND ({_IN_SOURCE}) "
+        "ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
+        (now, source_id, source_id, limit),
     )
 
 
-def posts_by_tag(db: sqlite3.Connection, tag: str, limit: int, offset: int, now: float) -> list[Post]:
+def posts_by_tag(
+    db: sqlite3.Connection, tag: str, limit: int, offset: int, now: float, source_id: int | None
+) -> list[Post]:
     """Walks the (tag, date) index: no sort, however many posts the tag has."""
     return posts(
         db,
         f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-        "WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? "
+        f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE}) "
         "ORDER BY pt.date_utc DESC, pt.post_id DESC LIMIT ? OFFSET ?",
-        (normalize_key(tag), now, limit, offset),
+        (normalize_key(tag), now, source_id, source_id, limit, offset),
     )
 
 
-def count_posts_by_tag(db: sqlite3.Connection, tag: str, now: float) -> int:
+def count_posts_by_tag(db: sqlite3.Connection, tag: str, now: float, source_id: int | None) -> int:
     row = db.execute(
-        "SELECT count(*) AS n FROM post_tags WHERE tag_id = (SELECT id FROM tags WHERE key = ?) AND date_utc <= ?",
-        (normalize_key(tag), now),
+        "SELECT count(*) AS n FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
+        f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE})",
+        (normalize_key(tag), now, source_id, source_id),
     ).fetchone()
     return int(row["n"]) if row else 0
 
 
-def random_post(db: sqlite3.Connection, tag: str | None, now: float) -> Post | None:
+def random_post(db: sqlite3.Connection, tag: str | None, now: float, source_id: int | None) -> Post | None:
     if tag:
         return _first(
             posts(
                 db,
                 f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-                "WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? "
+                f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE}) "
                 "ORDER BY random() LIMIT 1",
-                (normalize_key(tag), now),
+                (normalize_key(tag), now, source_id, source_id),
             )
         )
     return _first(
-        posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY random() LIMIT 1", (now,))
+        posts(
+            db,
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? AND ({_IN_SOURCE}) ORDER BY random() LIMIT 1",
+            (now, source_id, source_id),
+        )
     )
 
 
-def tags(db: sqlite3.Connection, now: float) -> list[TagCount]:
+def tags(db: sqlite3.Connection, now: float, source_id: int | None = None) -> list[TagCount]:
+    if source_id is not None:
+        rows = db.execute(
+            "SELECT t.name, t.key, count(*) AS n FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
+            "JOIN posts p ON p.id = pt.post_id WHERE pt.date_utc <= ? AND p.source_id = ? "
+            "GROUP BY t.id ORDER BY n DESC, t.key",
+            (now, source_id),
+        )
+        return [TagCount(str(row["name"]), str(row["key"]), int(row["n"])) for row in rows]
     rows = db.execute(
         "SELECT t.name, t.key, count(*) AS n FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
         "WHERE pt.date_utc <= ? GROUP BY t.id ORDER BY n DESC, t.key",

@@ -30,7 +30,9 @@ def unindex(db: sqlite3.Connection, post_ids: Sequence[int]) -> None:
     db.executemany("DELETE FROM post_search WHERE rowid = ?", [(post_id,) for post_id in post_ids])
 
 
-def search(db: sqlite3.Connection, query: str, limit: int, now: float, ranked_max: int) -> list[SearchHit]:
+def search(
+    db: sqlite3.Connection, query: str, limit: int, now: float, ranked_max: int, source_id: int | None = None
+) -> list[SearchHit]:
     """Posts matching every term of `query`, title matches first.
 
     Up to `ranked_max` matches are ordered by relevance (bm25). A query that matches more
@@ -45,11 +47,14 @@ def search(db: sqlite3.Connection, query: str, limit: int, now: float, ranked_ma
     if row is not None and int(row[0]) > ranked_max:
         sql = (
             f"SELECT {POST_COLUMNS} FROM post_search s JOIN posts p ON p.id = s.rowid "
-            "WHERE post_search MATCH ? AND p.date_utc <= ? ORDER BY s.rowid DESC LIMIT ?"
+            "WHERE post_search MATCH ? AND p.date_utc <= ? AND (? IS NULL OR p.source_id = ?) "
+            "ORDER BY s.rowid DESC LIMIT ?"
         )
-        in_title = posts(db, sql, (title_expression, now, limit))
+        in_title = posts(db, sql, (title_expression, now, source_id, source_id, limit))
         seen = {post.id for post in in_title}
-        in_body = [p for p in posts(db, sql, (expression, now, limit + len(seen))) if p.id not in seen]
+        in_body = [
+            p for p in posts(db, sql, (expression, now, source_id, source_id, limit + len(seen))) if p.id not in seen
+        ]
         hits = [SearchHit(post, True) for post in in_title] + [SearchHit(post, False) for post in in_body]
         return hits[:limit]
     rows = list(
@@ -58,9 +63,9 @@ def search(db: sqlite3.Connection, query: str, limit: int, now: float, ranked_ma
             "              FROM post_search WHERE post_search MATCH ?), "
             "     title_hits AS (SELECT rowid AS id FROM post_search WHERE post_search MATCH ?) "
             f"SELECT {POST_COLUMNS}, h.id IN (SELECT id FROM title_hits) AS in_title "
-            "FROM hits h JOIN posts p ON p.id = h.id WHERE p.date_utc <= ? "
+            "FROM hits h JOIN posts p ON p.id = h.id WHERE p.date_utc <= ? AND (? IS NULL OR p.source_id = ?) "
             "ORDER BY in_title DESC, h.score, p.date_utc DESC LIMIT ?",
-            (expression, title_expression, now, limit),
+            (expression, title_expression, now, source_id, source_id, limit),
         )
     )
     found = hydrate(db, rows)

@@ -11,21 +11,26 @@ from bot.content.textnorm import normalize_key
 CHUNK = 500
 
 
-def rows_in(connection: sqlite3.Connection, template: str, values: Sequence[object]) -> list[sqlite3.Row]:
+def rows_in(
+    connection: sqlite3.Connection, template: str, values: Sequence[object], leading: Sequence[object] = ()
+) -> list[sqlite3.Row]:
     """Rows of a `… IN ({marks})` query for `values`, in chunks under SQLite's parameter limit.
 
     Placeholders, never a JSON array or inlined values: a name may hold any character, NUL included.
+    `leading` are the parameters of the placeholders before the list.
     """
     rows: list[sqlite3.Row] = []
     for start in range(0, len(values), CHUNK):
         chunk = list(values[start : start + CHUNK])
-        rows.extend(connection.execute(template.format(marks=", ".join("?" * len(chunk))), chunk))
+        rows.extend(connection.execute(template.format(marks=", ".join("?" * len(chunk))), [*leading, *chunk]))
     return rows
 
 
-def ids_by(connection: sqlite3.Connection, template: str, names: Sequence[object]) -> dict[str, int]:
+def ids_by(
+    connection: sqlite3.Connection, template: str, names: Sequence[object], leading: Sequence[object] = ()
+) -> dict[str, int]:
     """name → id for a `SELECT name, id … IN ({marks})` query."""
-    return {str(row[0]): int(row[1]) for row in rows_in(connection, template, names)}
+    return {str(row[0]): int(row[1]) for row in rows_in(connection, template, names, leading)}
 
 
 def unique_by_key(names: Iterable[str]) -> list[str]:

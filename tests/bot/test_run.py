@@ -16,6 +16,8 @@ from factories import make_blog
 
 REPO = Path(__file__).resolve().parents[2]
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_run_serves_then_shuts_down_cleanly(
@@ -25,6 +27,7 @@ async def test_run_serves_then_shuts_down_cleanly(
     populate(emu)
     db = tmp_path / "kiji.sqlite3"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
+    env["PYTHONPATH"] = str(CHECKOUT)  # this checkout's code, not an installed copy
     env.update(
         DISCORD_TOKEN=emu.token,
         DISCORD_API_BASE=emu.api_base,
