@@ -18,6 +18,8 @@ from bot.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_run_serves_then_shuts_down_cleanly(
