@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -42,6 +43,8 @@ __all__ = [
 ]  # fmt: skip
 
 
+log = logging.getLogger(__name__)
+
 CACHE_SECONDS = 60.0
 
 T = TypeVar("T")
@@ -59,6 +62,7 @@ class Store:
         self._generation = 0
         self._cache: dict[str, tuple[int, float, object]] = {}
         self.ranked_search_max = RANKED_SEARCH_MAX
+        self._cache_writes: set[asyncio.Future[None]] = set()  # summary cache writes queued behind a busy writer
 
     @property
     def database(self) -> Database:
@@ -107,6 +111,8 @@ class Store:
 
     async def close(self) -> None:
         """Close the connections once queued work is done; safe to call twice (shutdown paths may overlap)."""
+        if self._cache_writes:
+            await asyncio.gather(*self._cache_writes, return_exceptions=True)
         if self._database is not None:
             database, self._database = self._database, None
             await database.close()
@@ -246,8 +252,23 @@ class Store:
 
         `made_from` (StoredBody.made_from of the text summarised): cache nothing if the post was
         re-ingested meanwhile, so a summary of the old text never sits under the new content.
+        A cache write never keeps a reply waiting: while the writer is busy (an ingest batch
+        of hundreds of posts), it is queued behind it and this returns at once.
         """
-        await self._write(summary_cache.put_summaries, post_id, source, version, by_length, made_from, self._now(None))
+        writing = self._write(
+            summary_cache.put_summaries, post_id, source, version, by_length, made_from, self._now(None)
+        )
+        if not self.database.writer_busy:
+            await writing  # the writer is free: done in a few milliseconds, and readable when this returns
+            return
+        task = asyncio.ensure_future(writing)
+        self._cache_writes.add(task)
+        task.add_done_callback(self._cache_write_done)
+
+    def _cache_write_done(self, task: asyncio.Future[None]) -> None:
+        self._cache_writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a summary could not be cached (it is made again on the next request): %s", task.exception())
 
     # -- reading posts ---------------------------------------------------------------
 
