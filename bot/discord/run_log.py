@@ -25,12 +25,14 @@ log = logging.getLogger(__name__)
 INVITE_HINT = "run `kiji invite` and open the URL it prints to add the bot to a server"
 
 
-def describe_source(outcome: SourceOutcome) -> str:
+def describe_source(outcome: SourceOutcome, several: bool = False) -> str:
     site = outcome.site
     if site is None:
         return f"posts from {outcome.source.display}"
     kind = "a plain folder of posts" if site.posts_only else "a Jekyll site"
-    links = f"links under {site.url}{site.baseurl}" if site.url else "links relative (set KIJI_SITE_URL for full links)"
+    # KIJI_SITE_URL gives one blog its address; with several, each needs a `url` in its _config.yml.
+    fix = "give it a url in its _config.yml" if several else "set KIJI_SITE_URL for full links"
+    links = f"links under {site.url}{site.baseurl}" if site.url else f"links relative ({fix})"
     return f"posts from {outcome.source.display} ({kind}; {links})"
 
 
@@ -65,7 +67,7 @@ class RunLog:
         outcomes = self.bot.last_outcomes
         if self.ingests == 1:
             for outcome in outcomes:
-                log.info("%s", describe_source(outcome))
+                log.info("%s", describe_source(outcome, several=len(outcomes) > 1))
         if self.ingests == 1 or report.added or report.updated or report.removed or report.failed:
             log.info("%s", describe_ingest(report))
         if self.ingests == 1:
