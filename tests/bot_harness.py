@@ -56,7 +56,9 @@ def bot_settings(emu: DiscordEmulator, posts_dir: Path, db_path: Path, **overrid
 
 
 @contextlib.asynccontextmanager
-async def running_client(emu: DiscordEmulator, client: ClientT, token: str) -> AsyncIterator[ClientT]:
+async def running_client(
+    emu: DiscordEmulator, client: ClientT, token: str, ready_timeout_s: float = 30
+) -> AsyncIterator[ClientT]:
     """Run any discord.py client against the emulator until it is ready; close it afterwards.
 
     discord.py keeps its REST base and gateway in class attributes; they are restored so
@@ -65,7 +67,7 @@ async def running_client(emu: DiscordEmulator, client: ClientT, token: str) -> A
     saved_base, saved_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     task = asyncio.create_task(client.start(token))
     try:
-        await emu.wait_until_ready(timeout_s=30)
+        await emu.wait_until_ready(timeout_s=ready_timeout_s)
         await client.wait_until_ready()
         yield client
     finally:
@@ -77,10 +79,10 @@ async def running_client(emu: DiscordEmulator, client: ClientT, token: str) -> A
 
 
 @contextlib.asynccontextmanager
-async def running_bot(emu: DiscordEmulator, settings: Settings) -> AsyncIterator[KijiBot]:
+async def running_bot(emu: DiscordEmulator, settings: Settings, ready_timeout_s: float = 30) -> AsyncIterator[KijiBot]:
     """Start Kiji configured by `settings`, wait until it has identified and synced."""
     bot = KijiBot(settings, Store(settings.db_path), client_from_settings(settings), guild_ready_timeout=0.05)
-    async with running_client(emu, bot, settings.discord_token or "") as running:
+    async with running_client(emu, bot, settings.discord_token or "", ready_timeout_s) as running:
         yield running
 
 

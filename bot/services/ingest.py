@@ -11,6 +11,7 @@ picks up whatever is still missing or stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -191,6 +192,9 @@ def _worker_pool(count: int) -> ProcessPoolExecutor:
 
 
 _PR_SET_PDEATHSIG = 1
+# Pool workers yield the CPU to the process they parse for: on two cores, two busy workers at the
+# same priority as the bot doubled its reply times during an ingest (bench.latency_during_ingest).
+WORKER_NICENESS = 10
 
 
 def _die_with_parent(ingest_pid: int) -> None:
@@ -201,6 +205,8 @@ def _die_with_parent(ingest_pid: int) -> None:
     (PR_SET_PDEATHSIG); everywhere, a thread notices the worker was re-parented.
     """
     parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(WORKER_NICENESS)  # parsing waits; the bot's replies to its users do not
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

@@ -81,6 +81,14 @@ def on_a_read_only_mount(folder: Path) -> list[str]:
     return prefix
 
 
+def assert_ingest_refused_for(world: Path, db: Path, prefix: Sequence[str], cause: str) -> None:
+    result = kiji("ingest", "--posts", str(world / "posts"), "--db", str(db), prefix=prefix)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"cannot write to the database {db}: {cause}" in result.stderr
+    assert "reading commands work" in result.stderr
+
+
 def assert_reading_commands_work(db: Path, prefix: Sequence[str]) -> None:
     listed = kiji("posts", "--db", str(db), "--json", prefix=prefix)
     assert listed.returncode == 0, listed.stderr
@@ -94,11 +102,7 @@ def test_a_write_protected_file_of_another_user_says_so_and_still_reads(world: P
     prefix = as_nobody()
     db = world / "store" / "kiji.db"
     db.chmod(0o444)  # owned by root, as is its folder: nobody may write neither
-    result = kiji("ingest", "--posts", str(world / "posts"), "--db", str(db), prefix=prefix)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert f"cannot write to the database {db}" in result.stderr
-    assert "this user (uid 65534) may not write it" in result.stderr and "reading commands work" in result.stderr
+    assert_ingest_refused_for(world, db, prefix, "this user (uid 65534) may not write it")
     assert_reading_commands_work(db, prefix)
 
 
@@ -106,11 +110,7 @@ def test_a_store_on_a_read_only_mount_says_so_and_still_reads(world: Path) -> No
     store = world / "store"
     prefix = on_a_read_only_mount(store)
     db = store / "kiji.db"
-    result = kiji("ingest", "--posts", str(world / "posts"), "--db", str(db), prefix=prefix)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    assert f"cannot write to the database {db}" in result.stderr
-    assert "read-only file system" in result.stderr and "reading commands work" in result.stderr
+    assert_ingest_refused_for(world, db, prefix, "it is on a read-only file system")
     assert_reading_commands_work(db, prefix)
     # the mount was the namespace's own: the store is writable again outside it, nothing was lost
     assert kiji("ingest", "--posts", str(world / "posts"), "--db", str(db)).returncode == 0
