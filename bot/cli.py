@@ -21,16 +21,19 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
+from bot.cli_args import discord_id, port, positive_limit
 from bot.content.summary_files import summarize_files
 from bot.logging_setup import NORMAL, QUIET, VERBOSE, configure_logging
 from bot.models import Post
 from bot.services.blogs import ingest_all, merged
+from bot.services.ingest import IngestReport
 from bot.services.lookup import parse_id
 from bot.settings import Settings, SettingsError
 from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
 from bot.sources.folder import FolderSource, folder_problem
 from bot.sources.post_error import PostError
+from bot.sources.site_config import Site, site_path
 from bot.sources.specs import SpecError
 from bot.store import Store, StoreError
 from bot.tokens import application_id_from_token, token_problem
@@ -53,6 +56,23 @@ class CommandFailed(Exception):
 
 def _print_json(value: object, out: TextIO) -> None:
     out.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _text_argument(value: str, what: str) -> str:
+    """`value` if it is text the store can hold; a name in another encoding arrives with surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise CommandFailed(
+            f"the {what} {shown!r} is not valid UTF-8: Kiji stores posts, tags and queries as UTF-8 text",
+            EXIT_NOT_FOUND,
+        ) from None
+    return value
 
 
 def _post_line(post: Post) -> str:
@@ -147,11 +167,17 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     else:
         several = len(outcomes) > 1
         for outcome in outcomes:
-            if outcome.report is not None:
-                prefix = f"{outcome.source.display}: " if several else ""
-                out.write(prefix + outcome.report.summary_line() + "\n")
-        for failure in report.failed:
-            out.write(f"  failed: {failure.path}: {failure.error}\n")
+            if outcome.report is None:
+                continue
+            prefix = f"{outcome.source.display}: " if several else ""
+            out.write(prefix + outcome.report.summary_line() + "\n")
+            for failure in outcome.report.failed:  # the file the user can open, not the path Jekyll calls it
+                shown = site_path(outcome.site, failure.path) if outcome.site else failure.path
+                out.write(f"  failed: {shown}: {failure.error}\n")
+    for outcome in outcomes:
+        if outcome.report is not None and outcome.site is not None:
+            for note in _ingest_notes(settings, outcome.site, outcome.report):
+                print(f"kiji ingest: {note}", file=sys.stderr)
     if not failed_sources:
         return EXIT_OK
     reasons = "; ".join(
@@ -161,6 +187,20 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     if len(failed_sources) < len(outcomes):
         reasons += " (the other sources were ingested)"
     raise CommandFailed(reasons)
+
+
+def _ingest_notes(settings: Settings, site: Site, report: IngestReport) -> list[str]:
+    """What the user most likely did not mean: a site without configuration, a folder without posts."""
+    notes = []
+    if settings.site_dir is not None and site.root == settings.site_dir and not (site.root / "_config.yml").is_file():
+        links = "" if site.url else "; post links will be relative (set KIJI_SITE_URL=https://your.blog for full ones)"
+        notes.append(f"{site.root} has no _config.yml, so Jekyll's defaults apply{links}")
+    if not (report.added or report.updated or report.unchanged or report.failed):
+        where = "in its _posts/ folder" if not site.posts_only else "in it"
+        notes.append(
+            f"no posts in {site.root}: a post is a Markdown file named YYYY-MM-DD-title.md with front matter, {where}"
+        )
+    return notes
 
 
 async def run_posts(settings: Settings, out: TextIO, as_json: bool, with_text: bool = False) -> int:
@@ -175,7 +215,7 @@ async def run_posts(settings: Settings, out: TextIO, as_json: bool, with_text: b
             out.write(_post_line(post) + ("  (scheduled)" if post.scheduled() else "") + "\n")
             if with_text:
                 out.write("\n" + texts.get(post.id, "") + "\n\n")
-        out.write(f"{len(posts)} posts\n")
+        out.write(f"{_count(len(posts), 'post')}\n")
     return EXIT_OK
 
 
@@ -183,22 +223,42 @@ def _paths_meant(settings: Settings, ref: str) -> list[str]:
     """Stored paths `ref` may mean: Jekyll's own (`_posts/x.md`), or the file as the user sees it.
 
     A plain posts folder is stored as `_posts/…`, so `x.md` or `my-posts/x.md` (from the
-    current folder) name the same post.
+    current folder) name the same post. A file named from anywhere (`~/blog/_posts/x.md`,
+    tab-completed) is tried by its trailing parts, longest first, so it is found without
+    repeating the `--site` it was ingested with.
     """
     ref = ref.replace("\\", "/")
     meant = [ref]
     try:
-        inside = Path(ref).resolve().relative_to(settings.source_dir.resolve()).as_posix()
-    except (ValueError, OSError):
-        inside = None
-    if inside:
-        meant.append(inside)
-        meant.append(f"_posts/{inside}")
+        resolved = Path(ref).expanduser().resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    with contextlib.suppress(ValueError, OSError):
+        if resolved is not None:
+            inside = resolved.relative_to(settings.source_dir.resolve()).as_posix()
+            meant += [inside, f"_posts/{inside}"]
     meant.append(f"_posts/{ref}")
+    if resolved is not None:
+        parts = resolved.parts[1:]
+        for start in range(len(parts)):
+            tail = "/".join(parts[start:])
+            meant += [tail, f"_posts/{tail}"]
     return list(dict.fromkeys(meant))
 
 
+def _not_found_hint(ref: str) -> str:
+    if Path(ref).expanduser().is_file():
+        return "that file is not in the store: run `kiji ingest` with --posts or --site of its folder"
+    return "`kiji posts` lists them"
+
+
 async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> int:
+    try:
+        _text_argument(ref, "post path")
+    except CommandFailed:
+        if as_json:
+            _print_json([], out)
+        raise
     async with _opened_store(settings) as store:
         post_id = parse_id(ref)
         post = await store.get_post(post_id) if post_id is not None else None
@@ -209,7 +269,7 @@ async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> 
     if post is None:
         if as_json:
             _print_json([], out)
-        raise CommandFailed(f"no post with id or path {ref!r}; `kiji posts` lists them", EXIT_NOT_FOUND)
+        raise CommandFailed(f"no post with id or path {ref!r}; {_not_found_hint(ref)}", EXIT_NOT_FOUND)
     if as_json:
         _print_json({**post.as_json(), "text": text}, out)
     else:
@@ -229,6 +289,7 @@ async def run_tags(settings: Settings, out: TextIO, as_json: bool) -> int:
 
 
 async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limit: int) -> int:
+    _text_argument(tag, "tag")
     async with _opened_store(settings) as store:
         name = await store.tag_by_key(tag)
         posts = await store.posts_by_tag(tag, limit) if name else []
@@ -245,6 +306,8 @@ async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limi
 
 
 async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str, limit: int) -> int:
+    if not _text_argument(query, "search query").strip():
+        raise CommandFailed("the search query is empty: give a word or two to search for, e.g. kiji search 推論")
     async with _opened_store(settings) as store:
         hits = await store.search(query, limit)
     if as_json:
@@ -252,7 +315,7 @@ async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str,
     else:
         for hit in hits:
             out.write(_post_line(hit.post) + "\n")
-        out.write(f"{len(hits)} results for {query!r}\n")
+        out.write(f"{_count(len(hits), 'result')} for {query!r}\n")
     return EXIT_OK
 
 
@@ -276,7 +339,7 @@ async def run_deliveries(
             f"{d.state:<8} channel {d.channel_id}  {d.post_path}  attempts {d.attempts}"
             f"{f'  message {d.message_id}' if d.message_id else ''}{error}{paused}\n"
         )
-    out.write(f"{len(deliveries)} deliveries\n")
+    out.write(f"{_count(len(deliveries), 'delivery', 'deliveries')}\n")
     return EXIT_OK
 
 
@@ -292,6 +355,19 @@ async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> 
     from bot.discord.invite import invite_url  # imported here so the other commands never load discord.py
 
     out.write(invite_url(application_id) + "\n")
+    return EXIT_OK
+
+
+async def run_backup(settings: Settings, out: TextIO, as_json: bool, target: Path) -> int:
+    async with _opened_store(settings) as store:
+        try:
+            subscriptions, deliveries = await store.backup(target)
+        except StoreError as exc:
+            raise CommandFailed(str(exc)) from exc
+    if as_json:
+        _print_json({"backup": str(target), "subscriptions": subscriptions, "deliveries": deliveries}, out)
+    else:
+        out.write(f"backed up {settings.db_path} to {target}: {subscriptions} subscriptions, {deliveries} deliveries\n")
     return EXIT_OK
 
 
@@ -346,32 +422,6 @@ async def _summarize(args: argparse.Namespace, out: TextIO) -> int:
     return summarize_files(args.files, args.length, args.json, out)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number; give 1 or more")
-    return value
-
-
-def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 (any free one) to 65535")
-    return int(text)
-
-
-def _discord_id(text: str) -> int:
-    """An id Discord (or SQLite) can hold: ASCII digits, 1 to 2**63 - 1."""
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an id: give the number only (digits)")
-    value = int(text)
-    if not 0 < value < 2**63:
-        raise argparse.ArgumentTypeError(f"{text} is not an id: ids are from 1 to {2**63 - 1}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiji", description="Kiji (記事): serve a Jekyll blog's articles on Discord.")
     parser.add_argument("--version", action="version", version=f"kiji {__version__}")
@@ -410,17 +460,21 @@ def build_parser() -> argparse.ArgumentParser:
     command("tags", "list tags with their post counts")
     p = command("tag", "list the posts with a tag, newest first")
     p.add_argument("tag")
-    p.add_argument("--limit", type=_positive, default=50, help="at most this many posts (default 50)")
+    p.add_argument("--limit", type=positive_limit, default=50, help="at most this many posts (default 50)")
     p = command("search", "full-text search (Japanese and English), most relevant first")
     p.add_argument("query")
-    p.add_argument("--limit", type=_positive, default=20, help="at most this many posts (default 20)")
+    p.add_argument("--limit", type=positive_limit, default=20, help="at most this many posts (default 20)")
     p = sub.add_parser("summarize", help="summarise Markdown files directly (no store needed)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--length", choices=["short", "standard", "long"], default="standard")
     p.add_argument("--json", action="store_true", help="JSON Lines, one object per file")
     p = command("deliveries", "show the announcement ledger (which post went to which channel)")
-    p.add_argument("--post", type=_discord_id, metavar="ID", help="only this post")
-    p.add_argument("--channel", type=_discord_id, metavar="ID", help="only this channel")
+    p.add_argument("--post", type=discord_id, metavar="ID", help="only this post")
+    p.add_argument("--channel", type=discord_id, metavar="ID", help="only this channel")
+    p = command(
+        "backup", "copy the store (subscriptions and delivery ledger included) to a new file, safely while the bot runs"
+    )
+    p.add_argument("target", metavar="PATH", help="the new file to write; never overwritten")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
@@ -429,11 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help=demo_help, description=demo_help + "; the page's URL is printed")
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="keep the demo's store here (default: a temporary one)")
-    p.add_argument("--port", type=_port, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--port", type=port, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the page's URL")
     p.add_argument("--spec", metavar="PATH", help="Discord's OpenAPI spec to check requests against")
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
-    p.add_argument("--client-id", type=_discord_id, help="the application id (default: read from DISCORD_TOKEN)")
+    p.add_argument("--client-id", type=discord_id, help="the application id (default: read from DISCORD_TOKEN)")
     for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
         _add_verbosity(subparser, default=argparse.SUPPRESS)
     return parser
@@ -460,6 +514,7 @@ _RUNNERS: dict[str, _Runner] = {
     "tag": lambda a, s, o: run_tag(s, o, a.json, a.tag, a.limit),
     "search": lambda a, s, o: run_search(s, o, a.json, a.query, a.limit),
     "deliveries": lambda a, s, o: run_deliveries(s, o, a.json, a.post, a.channel),
+    "backup": lambda a, s, o: run_backup(s, o, a.json, Path(a.target).expanduser()),
     "run": lambda a, s, o: run_run(s, a.sync),
     "summarize": lambda a, s, o: _summarize(a, o),
     "invite": lambda a, s, o: run_invite(s, o, a.client_id),
@@ -467,10 +522,14 @@ _RUNNERS: dict[str, _Runner] = {
 }
 
 
+_SAYS_WHAT_IT_DOES = {"run", "demo"}
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbosity)
+    # Short commands print what they did; only a long-running one needs its log to say so.
+    configure_logging(args.verbosity if args.command in _SAYS_WHAT_IT_DOES else min(args.verbosity, QUIET))
     try:
         settings = _settings(args)
         return asyncio.run(_RUNNERS[args.command](args, settings, out))

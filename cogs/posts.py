@@ -14,6 +14,7 @@ from bot.content.related import rank_related
 from bot.discord import limits
 from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, t
+from bot.discord.options import Within
 from bot.discord.ui import (
     EMBED_COLOUR,
     fit_embed,
@@ -70,7 +71,7 @@ class PostsCog(commands.Cog):
     async def latest(
         self,
         interaction: discord.Interaction,
-        count: app_commands.Range[int, 1, 10] = 5,
+        count: app_commands.Transform[int, Within(1, 10)] = 5,
         tag: str | None = None,
     ) -> None:
         locale = interaction.locale

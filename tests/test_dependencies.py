@@ -13,10 +13,6 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Kept on purpose although nothing imports it yet (a product decision, see the history of pyproject.toml).
-KEPT_UNIMPORTED = {"aiosqlite"}
-
-
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -37,5 +33,5 @@ def test_every_declared_runtime_dependency_is_imported() -> None:
     declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     names = {_canonical(re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0]) for spec in declared}
     assert names, "no dependencies read from pyproject.toml"
-    unused = names - _imported_distributions() - KEPT_UNIMPORTED
+    unused = names - _imported_distributions()
     assert not unused, f"declared in pyproject.toml but imported nowhere in bot/ or cogs/: {sorted(unused)}"

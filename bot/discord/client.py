@@ -27,7 +27,9 @@ from discord.ext import commands
 
 import cogs
 from bot import __version__
+from bot.discord import limits
 from bot.discord.i18n import command_text_ja, t
+from bot.discord.options import OptionOutOfRange
 from bot.discord.run_log import RunLog, failed_post_line
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.models import Post
@@ -84,6 +86,9 @@ class KijiTree(app_commands.CommandTree["KijiBot"]):
             message = t("missing_permissions", interaction.locale)
         elif isinstance(error, app_commands.NoPrivateMessage):
             message = t("guild_only", interaction.locale)
+        elif isinstance(error, OptionOutOfRange):
+            value = limits.cut(str(error.value), 40)
+            message = t("option_out_of_range", interaction.locale, value=value, low=error.low, high=error.high)
         else:
             command = interaction.command.qualified_name if interaction.command else "?"
             log.error("command /%s failed for user %s", command, interaction.user.id, exc_info=error)

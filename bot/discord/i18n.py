@@ -133,6 +133,17 @@ PERMISSION_NAMES_JA = {
 }
 
 
+# Options checked on Kiji's side (bot.discord.options): a value Discord's client would not have sent.
+MESSAGES.update(
+    {
+        "option_out_of_range": {
+            EN: "{value} is out of range: choose a number from {low} to {high}.",
+            JA: "{value} は範囲外です。{low}〜{high} の数を指定してください。",
+        },
+    }
+)
+
+
 def permission_names(names: list[str] | tuple[str, ...], locale: str | None) -> str:
     """ "Send Messages, Embed Links" in the reader's language."""
     if language(locale) == JA:

@@ -150,6 +150,8 @@ class GitSource:
 
     async def _update(self, since: str | None) -> Changes:
         if (self.checkout / ".git").is_dir():
+            if self._head is None:
+                self._resume()
             await self._fetch()
         else:
             await self._clone()
@@ -202,13 +204,28 @@ class GitSource:
             "yes" if self._partial else "no",
         )
 
+    def _resume(self) -> None:
+        """After a restart: what the clone already holds, so an unchanged poll checks nothing out again.
+
+        A detached HEAD file holds the commit's id, and the sparse-checkout file the patterns; both
+        are git's documented on-disk formats, read here to save two processes per restart.
+        """
+        git_dir = self.checkout / ".git"
+        try:
+            head = (git_dir / "HEAD").read_text(encoding="ascii").strip()
+            patterns = (git_dir / "info" / "sparse-checkout").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return
+        if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", head):
+            self._head, self._sparse = head, patterns
+
     async def _fetch(self) -> None:
         if not self._remote_set:  # the URL may have changed (a new token, https to ssh): same name, same clone
             await self._git("remote", "set-url", "origin", self._credentials.url)
             self._remote_set = True
         await self._git("fetch", "--quiet", "--prune", "--tags", "--force", "origin", network=True)
 
-    async def _resolve_target(self) -> str:
+    async def _resolve_target(self, retried: bool = False) -> str:
         ref = self._spec.ref
         spellings = (
             ([f"{self._target}^{{commit}}"] if self._target else [])
@@ -220,6 +237,10 @@ class GitSource:
             if result.returncode == 0:
                 self._target = spelling.removesuffix("^{commit}")
                 return result.stdout.decode().strip()
+        if not ref and not retried:
+            # The default branch may have been renamed (master to main) and pruned: ask the server again.
+            await self._git("remote", "set-head", "origin", "--auto", network=True, check=False)
+            return await self._resolve_target(retried=True)
         if ref:
             raise SourceError(f"{self.display}: the repository has no branch, tag or commit named {ref!r}")
         raise SourceError(f"{self.display}: the repository is empty (its default branch has no commit)")
@@ -250,10 +271,10 @@ class GitSource:
         sparse_file = self.checkout / ".git" / "info" / "sparse-checkout"
         reapply = patterns != self._sparse and self._head is not None
         if patterns != self._sparse:
-            sparse_file.parent.mkdir(parents=True, exist_ok=True)
-            sparse_file.write_text(patterns, encoding="utf-8")
             await self._git("config", "core.sparseCheckout", "true")
             await self._git("config", "core.sparseCheckoutCone", "false")
+            sparse_file.parent.mkdir(parents=True, exist_ok=True)
+            sparse_file.write_text(patterns, encoding="utf-8")  # last: `_resume` trusts it once it is there
             self._sparse = patterns
         await self._git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", commit,
                         network=True)  # fmt: skip
@@ -264,7 +285,8 @@ class GitSource:
     async def _has_commit(self, version: str) -> bool:
         if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", version):
             return False
-        result = await self._git("cat-file", "-e", f"{version}^{{commit}}", check=False)
+        # In a partial clone a missing object is asked of the server, hence `network`: it answers "no".
+        result = await self._git("cat-file", "-e", f"{version}^{{commit}}", network=True, check=False)
         return result.returncode == 0
 
     async def _diff(self, old: str, new: str, pathspecs: list[str]) -> Changes:

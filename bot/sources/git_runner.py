@@ -63,30 +63,40 @@ class GitCredentials:
 
     @classmethod
     def from_url(cls, url: str) -> GitCredentials:
-        """Take a password out of an http(s) URL; ssh users and URLs without a password stay as they are."""
+        """Take the userinfo out of an http(s) URL; ssh URLs (whose user is a login name) stay as they are."""
         if "://" not in url:
             return cls(url)
         parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or parts.password is None:
+        if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
             return cls(url)
         host = parts.netloc.rpartition("@")[2]
         clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-        return cls(clean, unquote(parts.username or ""), unquote(parts.password))
+        password = unquote(parts.password) if parts.password is not None else None
+        return cls(clean, unquote(parts.username or ""), password)
 
     def config_args(self) -> list[str]:
-        """`-c` options for every git command that may talk to the server (fetch, and lazy blob fetches)."""
-        if self.password is None:
-            return []
-        return ["-c", "credential.helper=", "-c", f"credential.helper={_HELPER}"]
+        """`-c` options for every git command that may talk to the server (fetch, and lazy blob fetches).
+
+        With a password, only ours answers. With a user alone (often a token written as the user, as
+        GitHub allows), the user's own helpers are asked first and ours, last, answers an empty password.
+        """
+        if self.password is not None:
+            return ["-c", "credential.helper=", "-c", f"credential.helper={_HELPER}"]
+        if self.username:
+            return ["-c", f"credential.helper={_HELPER}"]
+        return []
 
     def env(self) -> dict[str, str]:
-        if self.password is None:
+        if self.password is None and not self.username:
             return {}
-        return {_USERNAME_VAR: self.username or "", _PASSWORD_VAR: self.password}
+        return {_USERNAME_VAR: self.username or "", _PASSWORD_VAR: self.password or ""}
 
     def secrets(self) -> list[str]:
-        """The strings that must never be shown, as given and as they would be percent-encoded."""
-        values = [value for value in (self.password,) if value]
+        """The strings that must never be shown, as given and as they would be percent-encoded.
+
+        A user given without a password may be a token, so it is kept out of sight as well.
+        """
+        values = [value for value in (self.password if self.password is not None else self.username,) if value]
         return [*values, *(quote(value, safe="") for value in values)]
 
 

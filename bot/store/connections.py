@@ -41,7 +41,7 @@ Work = Callable[..., Awaitable[T]]
 READERS = 3
 BUSY_TIMEOUT_MS = 5000
 # SQLite's primary result codes (exc.sqlite_errorcode & 0xFF) the store explains to the user.
-SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_NOTADB = 8, 11, 14, 13, 26
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_NOTADB = 5, 8, 11, 14, 13, 26
 
 
 def rebuild_advice(path: Path) -> str:
@@ -278,13 +278,7 @@ async def _open_writer(path: Path, existed: bool) -> aiosqlite.Connection | None
     try:
         await writer.execute("PRAGMA journal_mode = WAL")
         await writer.execute("PRAGMA synchronous = NORMAL")
-        # SQLite opens a write-protected file read-only without a word: ask for a write that changes
-        # nothing, and take its refusal as the answer.
-        await writer.execute("BEGIN IMMEDIATE")
-        try:
-            await writer.execute(f"PRAGMA user_version = {await schema.schema_version(writer):d}")
-        finally:
-            await writer.rollback()
+        await _refuse_if_read_only(writer)
     except sqlite3.Error as exc:
         await writer.close()
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
@@ -292,6 +286,27 @@ async def _open_writer(path: Path, existed: bool) -> aiosqlite.Connection | None
             return None
         raise explain(exc, path, "open the database") from exc
     return writer
+
+
+async def _refuse_if_read_only(writer: aiosqlite.Connection) -> None:
+    """Raise SQLITE_READONLY if the connection cannot write: SQLite opens a write-protected file without a word.
+
+    It asks for a write that changes nothing and takes a refusal as the answer. Without waiting:
+    if another connection (the bot, mid-batch) holds the write lock, SQLite has already found the
+    file writable (a read-only file is refused before any lock is tried), so "busy" means "writable".
+    """
+    await writer.execute("PRAGMA busy_timeout = 0")
+    try:
+        await writer.execute("BEGIN IMMEDIATE")
+        try:
+            await writer.execute(f"PRAGMA user_version = {await schema.schema_version(writer):d}")
+        finally:
+            await writer.rollback()
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF != SQLITE_BUSY:
+            raise
+    finally:
+        await writer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
 
 
 async def _open_reader(resolved: Path, immutable: bool) -> aiosqlite.Connection:

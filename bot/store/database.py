@@ -8,6 +8,9 @@ connections and run while a write is in progress; writes queue on the one writer
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -105,13 +108,22 @@ class Store:
         """Apply every migration newer than the file's `user_version` (connect already did)."""
         await self.database.run_on_writer(schema.migrate, self.path)
 
-    async def backup(self, target: Path | str) -> None:
-        """Copy the whole store to `target` with SQLite's online backup: one snapshot, taken while the bot writes."""
+    async def backup(self, target: Path | str) -> tuple[int, int]:
+        """Copy the whole store to the new file `target`; returns the copy's (subscriptions, deliveries).
+
+        SQLite's online backup from a read connection: one snapshot, taken while the bot goes on
+        writing. The copy is made under a temporary name, checked by opening it as a store (its
+        quick_check included), and only then given its name, which must not exist yet: a backup
+        never overwrites a file, least of all the store itself.
+        """
         destination = Path(target)
+        partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+        if await asyncio.to_thread(destination.exists):
+            raise StoreError(f"cannot back up to {destination}: it already exists; give the name of a new file")
 
         async def copy(connection: aiosqlite.Connection) -> None:
             # the copy is written from the reader's thread, so it may not insist on its own
-            copy_to = await aiosqlite.connect(destination, check_same_thread=False)
+            copy_to = await aiosqlite.connect(partial, check_same_thread=False)
             try:
                 await connection.backup(copy_to)
             finally:
@@ -119,8 +131,18 @@ class Store:
 
         try:
             await self.database.read(copy)
-        except (sqlite3.Error, StoreError) as exc:
-            raise StoreError(f"cannot back up {self.path} to {destination}: {exc}") from exc
+            copied = await Store.open(partial, create=False)
+            try:
+                counts = len(await copied.subscriptions()), len(await copied.deliveries())
+            finally:
+                await copied.close()
+            await asyncio.to_thread(os.link, partial, destination)  # fails, rather than replaces, if it appeared
+        except (sqlite3.Error, StoreError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StoreError(f"cannot back up {self.path} to {destination}: {reason}") from exc
+        finally:
+            await asyncio.to_thread(_remove_quietly, partial)
+        return counts
 
     # -- metadata --------------------------------------------------------------------
 
@@ -355,3 +377,9 @@ class Store:
 
     async def mark_sent(self, delivery: Delivery, message_id: int, now: float | None = None) -> None:
         await self._write(subscriptions.mark_sent, delivery, message_id, self._now(now))
+
+
+def _remove_quietly(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()

@@ -52,7 +52,10 @@ def test_a_feed_spec_is_refused_with_what_to_do(tmp_path: Path) -> None:
 
 
 def test_run_takes_the_folder_flags_its_errors_suggest(tmp_path: Path) -> None:
-    env = {"DISCORD_TOKEN": "not-a-real-token", "KIJI_DB_PATH": str(tmp_path / "k.db")}
+    env = {
+        "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.shaped-like-a-token",
+        "KIJI_DB_PATH": str(tmp_path / "k.db"),
+    }
     result = kiji("run", "--posts", str(tmp_path / "nope"), env=env)
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "--posts" in result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -99,3 +101,86 @@ async def test_quiet_and_verbose(
     assert all(needle in kiji.text for needle in shown), kiji.text
     assert not any(needle in kiji.text for needle in hidden), kiji.text
     assert "voice will NOT be supported" not in kiji.text
+
+
+class BlackHole:
+    """A listener that accepts connections and never answers: Discord unreachable the slow way.
+
+    A network that drops packets, or a proxy that hangs, leaves a connection attempt waiting
+    (discord.py gives a gateway connection 60 s) instead of failing at once.
+    """
+
+    def __init__(self) -> None:
+        self.accepted = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._held.append(writer)
+        self.accepted.set()
+        await reader.read()  # until the client gives up
+
+    async def __aenter__(self) -> BlackHole:
+        return self
+
+    async def listen(self, port: int) -> None:
+        self.server = await asyncio.start_server(self._hold, "127.0.0.1", port)
+
+    async def __aexit__(self, *exc: object) -> None:
+        for writer in self._held:
+            writer.close()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+def long_back_off(tmp_path: Path) -> Path:
+    """A folder whose sitecustomize gives discord.py's reconnect back-off its grown length at once.
+
+    After Discord has been unreachable for a while discord.py waits up to ~17 minutes between
+    attempts (a random delay, doubling); the issue saw 588 s. Fixing the delay at 600 s puts
+    the bot in that state on its first failed reconnect instead of after an hour of them.
+    """
+    folder = tmp_path / "long-back-off"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(
+        "import discord.backoff\ndiscord.backoff.ExponentialBackoff.delay = lambda self: 600.0\n", encoding="utf-8"
+    )
+    return folder
+
+
+@pytest.mark.parametrize("unreachable", ["refused", "hanging"])
+async def test_sigterm_while_discord_is_unreachable_stops_at_once(
+    discord_emulator: DiscordEmulator, tmp_path: Path, unreachable: str
+) -> None:
+    """Issue 14 item 16: shutdown must not wait for discord.py's reconnect back-off or a hanging connect."""
+    emu = discord_emulator
+    populate(emu)
+    db = tmp_path / "kiji.sqlite3"
+    env = kiji_env(emu, make_blog(tmp_path / "posts"), db)
+    if unreachable == "refused":
+        env["PYTHONPATH"] = f"{long_back_off(tmp_path)}{os.pathsep}{env['PYTHONPATH']}"
+    kiji = await KijiProcess.start("run", env=env, cwd=tmp_path)
+    async with BlackHole() as hole:
+        try:
+            await kiji.wait_for_line("logged in as")
+            port = emu.port
+            await emu.stop()  # the gateway goes away under the bot
+            if unreachable == "refused":
+                line = await kiji.wait_for_line("lost the connection to Discord")  # now in its back-off
+                assert line.endswith("reconnecting in 600.00s")
+            else:
+                await hole.listen(port)
+                await asyncio.wait_for(hole.accepted.wait(), timeout=60)  # now waiting on a connection
+            signalled_at = len(kiji.lines)
+        finally:
+            # Generous, yet well under the 60 s a hanging connect holds discord.py's loop.
+            code = await kiji.stop(signal.SIGTERM, timeout_s=20)
+    assert code == 0, kiji.text
+    after = kiji.lines[signalled_at:]
+    assert any("received SIGTERM; shutting down" in line for line in after), kiji.text
+    assert after[-1].endswith("shut down cleanly"), kiji.text
+    assert "Traceback" not in kiji.text and not any(" ERROR " in line for line in after), kiji.text
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert raw.execute("SELECT count(*) FROM posts").fetchone()[0] == 27

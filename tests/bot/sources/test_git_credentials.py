@@ -81,6 +81,10 @@ def test_credentials_leave_the_url_and_git_output_is_scrubbed() -> None:
     assert "tok@en" not in " ".join(credentials.config_args())
     said = "fatal: unable to access 'https://bot:tok%40en@example.org/': tok@en rejected"
     assert scrub(said, credentials.secrets()) == "fatal: unable to access 'https://example.org/': *** rejected"
+    token_as_user = GitCredentials.from_url("https://ghp_T0ken@github.com/owner/blog.git")
+    assert token_as_user.url == "https://github.com/owner/blog.git"
+    assert token_as_user.config_args()[:2] != ["-c", "credential.helper="]  # the user's helpers still asked first
+    assert scrub("ghp_T0ken was refused", token_as_user.secrets()) == "*** was refused"
     ssh = GitCredentials.from_url("ssh://git@example.org/blog.git")
     assert (ssh.url, ssh.config_args(), ssh.env()) == ("ssh://git@example.org/blog.git", [], {})
 
@@ -88,3 +92,20 @@ def test_credentials_leave_the_url_and_git_output_is_scrubbed() -> None:
 def test_git_messages_are_explained() -> None:
     assert explain("fatal: Could not resolve host: example.invalid\n").startswith("the server's name does not")
     assert "git: fatal: weird" in explain("hint: x\nfatal: weird\n")
+
+
+async def test_a_token_written_as_the_user_works_and_stays_out_of_the_clone(
+    blog_remotes: BlogRemotes, store: Store, tmp_path: Path, git_served_root: Path
+) -> None:
+    token = "ghp-Token-As-User-123"
+    server = GitHttpServer(git_served_root, credentials=(token, ""))
+    server.start()
+    try:
+        remote = blog_remotes.blog(posts=3)
+        source = git_source(server.url(remote, token), tmp_path / "data")
+        assert (await ingest_source(store, source)).added == 3
+    finally:
+        server.stop()
+    await store.close()
+    assert files_holding(tmp_path, token.encode()) == []
+    assert token not in source.display and token not in repr(source.status())

@@ -6,11 +6,12 @@ Every test goes through `ingest_source` into a real SQLite store, the way the bo
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from pathlib import Path
 
 import pytest
-from git_server import BlogRemote, BlogRemotes, GitDaemon, GitHttpServer, closed_port
+from git_server import BlogRemote, BlogRemotes, GitDaemon, GitHttpServer, closed_port, git
 
 from bot.services.ingest import ingest_source, source_version_key
 from bot.sources.base import SourceError
@@ -283,8 +284,39 @@ async def test_a_restarted_bot_reuses_its_clone(
     again = source_for(git_daemon.url(remote), tmp_path)
     report = await ingest_source(store, again)
     assert (report.added, report.unchanged) == (1, 0)
+    restarted = source_for(git_daemon.url(remote), tmp_path)
+    same = await restarted.poll(remote.head())
+    assert (same.complete, same.changed) == (True, ())
+    assert restarted.runner.runs == 4  # set-url, fetch, rev-parse, ls-tree: nothing checked out again
+
+
+async def test_a_renamed_default_branch_is_followed(
+    git_daemon: GitDaemon, blog_remotes: BlogRemotes, store: Store, tmp_path: Path
+) -> None:
+    remote = blog_remotes.blog(posts=3)
+    source = source_for(git_daemon.url(remote), tmp_path)
+    await ingest_source(store, source)
+    remote.write("_posts/2031-02-02-pushed-today.md", NEW_POST)
+    remote.commit("A post")
+    git("push", "--quiet", "origin", "HEAD:refs/heads/trunk", cwd=remote.work)
+    git("symbolic-ref", "HEAD", "refs/heads/trunk", cwd=remote.bare)
+    git("push", "--quiet", "origin", "--delete", "main", cwd=remote.work)
+    report = await ingest_source(store, source)
+    assert (report.added, report.unchanged) == (1, 0)
 
 
 def test_blog_remote_helpers_are_real(blog_remotes: BlogRemotes) -> None:
     remote: BlogRemote = blog_remotes.blog(posts=2)
     assert remote.bare.is_dir() and remote.pushes == 1
+
+
+async def test_a_server_that_never_answers_is_given_up_on(tmp_path: Path) -> None:
+    """A socket that accepts connections and says nothing: git would wait forever; the time limit stops it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        source = source_for(f"git://127.0.0.1:{port}/blog.git", tmp_path, clone_timeout=0.5)
+        with pytest.raises(SourceError, match=r"git clone took longer than 0.5 s and was stopped"):
+            await source.poll(None)
+    assert source.status().last_error is not None and not source.checkout.exists()
