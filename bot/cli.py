@@ -405,16 +405,20 @@ async def run_demo_command(args: argparse.Namespace, settings: Settings, out: Te
         if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
             raise CommandFailed(problem)
     from bot.demo.runner import run_demo  # loads discord.py and aiohttp only for the demo
+    from bot.demo.session import DemoError
 
-    await run_demo(
-        settings,
-        sources,
-        out,
-        port=args.port,
-        open_browser=not args.no_browser,
-        spec=args.spec,
-        keep_db=bool(args.db),
-    )
+    try:
+        await run_demo(
+            settings,
+            sources,
+            out,
+            port=args.port,
+            open_browser=not args.no_browser,
+            spec=args.spec,
+            keep_db=bool(args.db),
+        )
+    except (DemoError, StoreError, PostError, OSError) as exc:
+        raise CommandFailed(str(exc)) from exc
     return EXIT_OK
 
 

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from aiohttp import web
 
-from bot.demo.session import DEFAULT_SPEC, DemoSession
+from bot.demo.session import DEFAULT_SPEC, DemoError, DemoSession
 from bot.demo.web import demo_app
 from bot.settings import Settings
 from bot.sources.base import Source
@@ -70,7 +70,11 @@ async def run_demo(
         runner = web.AppRunner(demo_app(session), handle_signals=False, access_log=None)
         await runner.setup()
         try:
-            await web.TCPSite(runner, HOST, port).start()
+            try:
+                await web.TCPSite(runner, HOST, port).start()
+            except OSError as exc:
+                problem = f"cannot serve the page on {HOST}:{port}: {exc.strerror or exc}"
+                raise DemoError(f"{problem}; pass another --port (0: any free one)") from None
             url = f"http://{HOST}:{runner.addresses[0][1]}/"
             if await asyncio.to_thread(_without_address, settings, sources):
                 # No blog address: the "Read" buttons open the demo's own copy of each post instead.

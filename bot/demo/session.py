@@ -10,7 +10,6 @@ the demo runs is announced there by the same announcer that serves a real server
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Mapping
@@ -80,9 +79,9 @@ class DemoSession:
                 load_spec_validator(spec_path)
                 validator_path = spec_path
             except SpecUnavailable as exc:
-                self.validation_note = f"Discord's limits are checked; its OpenAPI spec is not: {exc}"
+                self.validation_note = f"Requests are checked against Discord's limits, not its OpenAPI spec: {exc}."
         else:
-            self.validation_note = "Discord's limits are checked; its OpenAPI spec is not (no spec file given)."
+            self.validation_note = "Requests are checked against Discord's limits, not its OpenAPI spec (none given)."
         self.emulator = DiscordEmulator(spec_path=validator_path)
         self.settings = settings
         self.sources = sources
@@ -128,8 +127,12 @@ class DemoSession:
         if self.bot is not None:
             await self.bot.close()
         if self._bot_task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await asyncio.wait_for(self._bot_task, timeout=10)
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("the demo's bot ended with an error")
         await self.emulator.stop()
 
     async def __aenter__(self) -> DemoSession:

@@ -288,10 +288,10 @@ def _load(path: str) -> SpecValidator:
 def load_spec_validator(path: str | Path) -> SpecValidator:
     """The (process-wide cached) validator for the spec file at ``path``; SpecUnavailable says why not."""
     if jsonschema is None:
-        raise SpecUnavailable("jsonschema is not installed (pip install 'kiji[dev]'): checking Discord's limits only")
+        raise SpecUnavailable("jsonschema is not installed (pip install 'kiji[dev]')")
     resolved = Path(path).resolve()
     if not resolved.is_file():
-        raise SpecUnavailable(f"{resolved} is absent: checking Discord's limits only, not its OpenAPI spec")
+        raise SpecUnavailable(f"{resolved} is absent")
     return _load(str(resolved))
 
 

@@ -6,6 +6,7 @@ import asyncio
 import io
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_a_missing_spec_is_said_not_hidden(tmp_path: Path) -> None:
     settings = Settings(posts_dir=tmp_path, site_dir=None, db_path=tmp_path / "x.sqlite3")
     session = DemoSession(settings, spec_path=tmp_path / "openapi.json")
-    assert session.validation_note.startswith("Discord's limits are checked; its OpenAPI spec is not:")
+    assert session.validation_note.startswith("Requests are checked against Discord's limits, not its OpenAPI spec:")
     assert "openapi.json is absent" in session.validation_note
     assert session.emulator.validator is None
 
@@ -37,6 +38,17 @@ def test_kiji_demo_refuses_a_port_that_is_not_one(capsys: pytest.CaptureFixture[
         main(["demo", "--port", "70000", "--no-browser"], out=io.StringIO())
     assert exited.value.code == 2
     assert "'70000' is not a port: give a number from 0 (any free one) to 65535" in capsys.readouterr().err
+
+
+def test_kiji_demo_on_a_port_in_use_says_to_pick_another(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    posts = make_blog(tmp_path / "posts", tagged_ai=1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--posts", str(posts), "--port", str(port), "--no-browser"], out=io.StringIO()) == 2
+    assert f"cannot serve the page on 127.0.0.1:{port}: " in (err := capsys.readouterr().err)
+    assert "pass another --port (0: any free one)" in err
 
 
 async def test_kiji_demo_opens_the_page_in_the_browser_there_is(tmp_path: Path) -> None:

@@ -320,7 +320,7 @@ def test_fixture_check_lists_violations() -> None:
 
 
 def test_a_missing_spec_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(SpecUnavailable, match=r"openapi\.json is absent: checking Discord's limits only"):
+    with pytest.raises(SpecUnavailable, match=r"openapi\.json is absent$"):
         load_spec_validator(tmp_path / "openapi.json")
 
 
