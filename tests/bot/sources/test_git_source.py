@@ -340,3 +340,19 @@ async def test_a_damaged_clone_is_cloned_again_and_the_repository_around_it_left
     changes = await source.poll(None)  # cloned again
     assert changes.version == remote.head() and len(list((source.site_root / "_posts").iterdir())) == 2
     assert git("remote", cwd=outer).stdout == ""  # the outer repository got no remote, no fetch
+
+
+async def test_a_tag_or_a_commit_pins_the_blog(
+    git_daemon: GitDaemon, blog_remotes: BlogRemotes, store: Store, tmp_path: Path
+) -> None:
+    remote = blog_remotes.blog(posts=2)
+    pinned = remote.head()
+    git("tag", "v1", cwd=remote.work)
+    git("push", "--quiet", "origin", "v1", cwd=remote.work)
+    remote.write("_posts/2031-02-02-pushed-today.md", NEW_POST)
+    remote.commit("After the tag")
+    for ref, data in (("v1", "tagged"), (pinned, "commit")):
+        source = GitSource(git_spec(f"{git_daemon.url(remote)}@{ref}"), tmp_path / data, clock=Clock())
+        changes = await source.poll(None)
+        assert changes.version == pinned
+        assert not (source.site_root / "_posts" / "2031-02-02-pushed-today.md").exists()
