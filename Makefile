@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench ingest clean
+.PHONY: run demo test lint bench ingest clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(BIN)/.installed: pyproject.toml
 
 run: $(BIN)/.installed
 	$(BIN)/kiji run
+
+demo: $(BIN)/.installed
+	$(BIN)/kiji demo
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Fan-out: one new post announced in 1,000 channels through the loopback Discord at 50 requests/s.
 
-Set-up. The loopback Discord emulator of `tests/discord_emulator` gets one guild with 1,000 text channels and
+Set-up. The loopback Discord emulator of `bot/emulator` gets one guild with 1,000 text channels and
 Discord's global limit emulated (`emu.global_rate_limit = 50`: a 51st request inside any one second is answered
 429 with `X-RateLimit-Global` and counted in `emu.rate_limited_count`). Before the bot starts, 1,000
 subscriptions (one per channel, no filters) are created with `Store.subscribe` — the call /subscribe makes.
@@ -26,7 +26,7 @@ The emulator validates every request body against Discord's OpenAPI spec (`../sh
 when that file is present; violations are counted in the table.
 
 `tests/` and the repo root are put on sys.path below because the harness, the emulator and the test factories
-are test code imported as top-level packages (`bot_harness`, `discord_emulator`, `factories`), as pytest's
+are test code imported as top-level packages (`bot_harness`, `factories`), as pytest's
 rootdir conftest does.
 
 Run: `.venv/bin/python -m bench.fanout [--json PATH] [--channels 1000]`.
@@ -51,10 +51,10 @@ from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bot_harness import bot_settings, running_bot  # noqa: E402
-from discord_emulator.server import MANAGE_GUILD, DiscordEmulator  # noqa: E402
 from factories import JA_BODY, write_post  # noqa: E402
 
 from bench._common import Row, base_parser, emit, peak_rss_mb, secs, verdict  # noqa: E402
+from bot.emulator import MANAGE_GUILD, DiscordEmulator  # noqa: E402
 from bot.store import Store  # noqa: E402
 
 WORK = Path("/tmp/kiji-bench/fanout")

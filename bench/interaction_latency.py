@@ -1,7 +1,7 @@
 """Interaction latency: INTERACTION_CREATE → the bot's callback, through the loopback Discord, at 100,000 posts.
 
 What is measured. The real bot (`KijiBot`, every cog) runs against the loopback Discord emulator of
-`tests/discord_emulator` exactly as the end-to-end tests run it (`tests/bot_harness.running_bot`). The bench
+`bot/emulator` exactly as the end-to-end tests run it (`tests/bot_harness.running_bot`). The bench
 injects 1,000 interactions one at a time, shuffled: /summary (post id as autocomplete sends it, lengths mixed,
 half of the posts with a stored summary), /tag (tags drawn by their use), /search (3+ character and
 two-character queries, Japanese and English) and autocomplete (/summary's post option and /tag's tag option,
@@ -40,7 +40,7 @@ Emulator: created WITH the OpenAPI spec (`../shared/discord-api/openapi.json`) w
 bot sends is validated; violations are counted in the table.
 
 `tests/` and the repo root are put on sys.path below because the harness and the emulator are test code
-imported as top-level packages (`bot_harness`, `discord_emulator`, as pytest's rootdir conftest does).
+imported as a top-level module (`bot_harness`, as pytest's rootdir conftest does).
 
 Run: `.venv/bin/python -m bench.interaction_latency [--json PATH] [--interactions 1000] [--baseline 300]`.
 """
@@ -69,15 +69,14 @@ from typing import Any  # noqa: E402
 
 import discord  # noqa: E402
 import yarl  # noqa: E402
-from aiohttp import web  # noqa: E402
 from bot_harness import bot_settings, populate, running_bot, running_client  # noqa: E402
 from discord import app_commands  # noqa: E402
-from discord_emulator.server import DiscordEmulator  # noqa: E402
 
 from bench._common import Row, base_parser, emit, ms, peak_rss_mb, percentile, verdict  # noqa: E402
 from bench.scale_bench import TWO_CHAR_QUERIES, cache_key, ensure_store, load_material  # noqa: E402
 from bench.scale_bench import WORK as SCALE_WORK  # noqa: E402
 from bot.content.summarize import SUMMARIZER_VERSION  # noqa: E402
+from bot.emulator import DiscordEmulator  # noqa: E402
 from bot.services.ingest import DERIVED_VERSION  # noqa: E402
 from bot.store import Store  # noqa: E402
 
@@ -94,23 +93,17 @@ _SENTENCE = re.compile(r"[^\n。！？!?.]+[。！？!?.]")
 # --------------------------------------------------------------------------- the emulator, with arrival stamps
 
 
-class StampingEmulator(DiscordEmulator):
-    """The loopback Discord, also noting when each interaction callback request *arrives* (loop time)."""
+def new_emulator() -> DiscordEmulator:
+    return DiscordEmulator(spec_path=SPEC if SPEC.exists() else None)
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.callback_arrived: dict[int, float] = {}
 
-    async def _http(self, request: web.Request) -> web.StreamResponse:
-        arrived = asyncio.get_running_loop().time()
+def callback_arrived(emu: DiscordEmulator, interaction_id: int) -> float:
+    """When the interaction's callback request *arrived* (loop time, before its body was read)."""
+    for request in reversed(emu.requests):
         match = _CALLBACK.search(request.path)
-        if match:
-            self.callback_arrived.setdefault(int(match.group(1)), arrived)
-        return await super()._http(request)
-
-
-def new_emulator() -> StampingEmulator:
-    return StampingEmulator(spec_path=SPEC if SPEC.exists() else None)
+        if match and int(match.group(1)) == interaction_id:
+            return request.arrived_at
+    raise LookupError(f"no callback request for interaction {interaction_id}")
 
 
 # --------------------------------------------------------------------------- the 100,000-post store
@@ -233,18 +226,18 @@ def plan_interactions(db: Path, count: int, rng: random.Random) -> list[tuple[st
 # --------------------------------------------------------------------------- measuring
 
 
-async def one(emu: StampingEmulator, command: str, options: dict[str, Any], focused: str | None) -> tuple[float, int]:
+async def one(emu: DiscordEmulator, command: str, options: dict[str, Any], focused: str | None) -> tuple[float, int]:
     """Inject one interaction; (seconds from dispatch to the callback's arrival, callback type)."""
     if focused is None:
         handle = await emu.slash_command(command, options, locale="ja", timeout_s=30)
     else:
         handle = await emu.autocomplete(command, focused, options, locale="ja", timeout_s=30)
     body = await handle.response(timeout_s=30)
-    return emu.callback_arrived[handle.id] - handle.record.dispatched_at, int(body.get("type", 0))
+    return callback_arrived(emu, handle.id) - handle.record.dispatched_at, int(body.get("type", 0))
 
 
 @contextlib.asynccontextmanager
-async def ping_client(emu: StampingEmulator):  # type: ignore[no-untyped-def]
+async def ping_client(emu: DiscordEmulator):  # type: ignore[no-untyped-def]
     """The baseline bot: plain discord.py with one slash command that answers at once."""
     # A plain client does not look up the gateway itself: point discord.py at the emulator.
     discord.http.Route.BASE = emu.api_base

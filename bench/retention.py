@@ -62,6 +62,9 @@ FOOTER_HEADINGS = (
     "お手伝いしています",
 )
 
+# A leaked generation prompt: from a 【…】 instruction header through its closing request
+_PROMPT_START = re.compile(r"^\s*【(?:既存の記事|要求事項|文体の指示|注意|指示|制約|出力形式)[^】]*】")
+_PROMPT_CLOSE = re.compile(r"^\s*続きを書いてください")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*\n", re.DOTALL)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s|$)")
@@ -83,6 +86,8 @@ _SENTENCE_BREAK = re.compile(
 _BUTTON = re.compile(r"→\s*$")
 _LINK_ROW = re.compile(r"(?:\[[^\]]*\]\([^)]*\)\s*\|\s*){2,}\[")
 _SPACE = re.compile(r"\s+")
+# quoting a title 「…」 still restates it
+_BRACKETS = re.compile(r"[「」『』\"“”]")
 
 
 def normalise(text: str) -> str:
@@ -105,7 +110,11 @@ def prose_lines(markdown: str) -> list[str]:
     out: list[str] = []
     in_fence = False
     in_footer = False
+    in_prompt = False
     for line in body.split("\n"):
+        if in_prompt or _PROMPT_START.match(line):
+            in_prompt = not _PROMPT_CLOSE.search(line)
+            continue
         if _FENCE.match(line):
             in_fence = not in_fence
             continue
@@ -141,13 +150,13 @@ def reference_sentences(markdown: str, title: str = "") -> list[str]:
     A sentence that is (part of) the title restates it: the title is shown beside the text.
     """
     seen: set[str] = set()
-    title_key = normalise(title)
+    title_key = _BRACKETS.sub("", normalise(title))
     sentences: list[str] = []
     for line in prose_lines(markdown):
         for sentence in _SENTENCE_BREAK.split(line):
             sentence = sentence.strip()
             key = normalise(sentence)
-            if len(key) < MIN_SENTENCE_CHARS or key in seen or key in title_key:
+            if len(key) < MIN_SENTENCE_CHARS or key in seen or _BRACKETS.sub("", key) in title_key:
                 continue
             seen.add(key)
             if any(phrase in sentence for phrase in MEASURE_BOILERPLATE):

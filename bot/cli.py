@@ -2,15 +2,14 @@
 
 Every reading command has `--json` for machines; without it, output is for people.
 Exit status: 0 on success (an ingest with some broken posts still succeeds), 1 for an
-unknown post or tag, 2 when nothing could be done (bad folder, unusable database).
+unknown post or tag, 2 when nothing could be done (bad folder, unusable database, bad
+token), 75 when Discord could not be reached or failed (trying again later may work).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -22,19 +21,29 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
+from bot.cli_args import discord_id, port, positive_limit
 from bot.content.summary_files import summarize_files
+from bot.logging_setup import NORMAL, QUIET, VERBOSE, configure_logging
 from bot.models import Post
-from bot.services.ingest import IngestReport, describe_site_problem, ingest
+from bot.services.blogs import ingest_all, merged
+from bot.services.ingest import IngestReport
 from bot.services.lookup import parse_id
 from bot.settings import Settings, SettingsError
+from bot.sources.base import Source
+from bot.sources.factory import sources_from_specs
+from bot.sources.folder import FolderSource, folder_problem
 from bot.sources.post_error import PostError
+from bot.sources.site_config import Site, site_path
+from bot.sources.specs import SpecError
 from bot.store import Store, StoreError
+from bot.tokens import application_id_from_token, token_problem
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_UNUSABLE = 2
+EXIT_TEMPORARY = 75  # sysexits' EX_TEMPFAIL: Discord unreachable or failing; trying again later may work
 
 
 class CommandFailed(Exception):
@@ -49,24 +58,59 @@ def _print_json(value: object, out: TextIO) -> None:
     out.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _text_argument(value: str, what: str) -> str:
+    """`value` if it is text the store can hold; a name in another encoding arrives with surrogates."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise CommandFailed(
+            f"the {what} {shown!r} is not valid UTF-8: Kiji stores posts, tags and queries as UTF-8 text",
+            EXIT_NOT_FOUND,
+        ) from None
+    return value
+
+
 def _post_line(post: Post) -> str:
     tags = ", ".join(post.tags)
     return f"{post.id:>6}  {post.date_iso[:10]}  {post.title}  [{tags}]\n         {post.abs_url}"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, with the command line's flags winning.
+
+    Sources given on the command line (`--source`, `--posts`, `--site`) replace the configured
+    ones rather than adding to them: the flags say what this run reads.
+    """
     settings = Settings.from_env()
     overrides: dict[str, object] = {}
+    given: list[str] = list(getattr(args, "source", None) or [])
     if getattr(args, "posts", None):
         overrides["posts_dir"] = Path(args.posts).expanduser()
         overrides["site_dir"] = None
+        given.append(args.posts)
     if getattr(args, "site", None):
         overrides["site_dir"] = Path(args.site).expanduser()
+        given.append(args.site)
+    if given:
+        only_a_folder = len(given) == 1 and not getattr(args, "source", None)
+        overrides["sources"] = () if only_a_folder else tuple(given)
     if getattr(args, "db", None):
         overrides["db_path"] = Path(args.db).expanduser()
     if overrides:
         settings = replace(settings, **overrides)
     return settings
+
+
+def _configured_sources(settings: Settings) -> list[Source]:
+    try:
+        return sources_from_specs(settings.source_specs, settings.data_dir)
+    except SpecError as exc:
+        raise CommandFailed(f"{exc} (KIJI_SOURCES or --source)") from exc
 
 
 @contextlib.asynccontextmanager
@@ -105,44 +149,73 @@ class _ProgressBar:
 
 
 async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
-    root = settings.source_dir
-    problem = describe_site_problem(root)
-    if problem:
-        raise CommandFailed(problem)
-    try:
-        site = settings.load_site()
-    except PostError as exc:
-        raise CommandFailed(f"cannot read the site configuration {exc}") from exc
-    except OSError as exc:
-        problem = f"cannot read {exc.filename or root}: {exc.strerror or exc}; check its permissions"
-        raise CommandFailed(problem) from exc
+    """Ingest every configured source; a source that fails is reported, the others still go in (exit 2)."""
+    sources = _configured_sources(settings)
     bar = _ProgressBar(sys.stderr) if not as_json else None
     async with _opened_store(settings, create=True) as store:
         try:
-            report: IngestReport = await ingest(store, site, progress=bar)
+            outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)
         except StoreError as exc:
             raise CommandFailed(str(exc)) from exc
         finally:
             if bar:
                 bar.finish()
+    report = merged(outcomes)
+    failed_sources = [outcome for outcome in outcomes if outcome.error is not None]
     if as_json:
-        _print_json(report.as_json(), out)
+        _print_json({**report.as_json(), "sources": [outcome.as_json() for outcome in outcomes]}, out)
     else:
-        out.write(report.summary_line() + "\n")
-        for failure in report.failed:
-            out.write(f"  failed: {failure.path}: {failure.error}\n")
-    return EXIT_OK
+        several = len(outcomes) > 1
+        for outcome in outcomes:
+            if outcome.report is None:
+                continue
+            prefix = f"{outcome.source.display}: " if several else ""
+            out.write(prefix + outcome.report.summary_line() + "\n")
+            for failure in outcome.report.failed:  # the file the user can open, not the path Jekyll calls it
+                shown = site_path(outcome.site, failure.path) if outcome.site else failure.path
+                out.write(f"  failed: {shown}: {failure.error}\n")
+    for outcome in outcomes:
+        if outcome.report is not None and outcome.site is not None:
+            for note in _ingest_notes(settings, outcome.site, outcome.report):
+                print(f"kiji ingest: {note}", file=sys.stderr)
+    if not failed_sources:
+        return EXIT_OK
+    reasons = "; ".join(
+        f"{outcome.error}" if len(outcomes) == 1 else f"{outcome.source.display}: {outcome.error}"
+        for outcome in failed_sources
+    )
+    if len(failed_sources) < len(outcomes):
+        reasons += " (the other sources were ingested)"
+    raise CommandFailed(reasons)
 
 
-async def run_posts(settings: Settings, out: TextIO, as_json: bool) -> int:
+def _ingest_notes(settings: Settings, site: Site, report: IngestReport) -> list[str]:
+    """What the user most likely did not mean: a site without configuration, a folder without posts."""
+    notes = []
+    if settings.site_dir is not None and site.root == settings.site_dir and not (site.root / "_config.yml").is_file():
+        links = "" if site.url else "; post links will be relative (set KIJI_SITE_URL=https://your.blog for full ones)"
+        notes.append(f"{site.root} has no _config.yml, so Jekyll's defaults apply{links}")
+    if not (report.added or report.updated or report.unchanged or report.failed):
+        where = "in its _posts/ folder" if not site.posts_only else "in it"
+        notes.append(
+            f"no posts in {site.root}: a post is a Markdown file named YYYY-MM-DD-title.md with front matter, {where}"
+        )
+    return notes
+
+
+async def run_posts(settings: Settings, out: TextIO, as_json: bool, with_text: bool = False) -> int:
     async with _opened_store(settings) as store:
         posts = await store.all_posts()
+        texts = await store.texts([post.id for post in posts]) if with_text else {}
     if as_json:
-        _print_json([post.as_json() for post in posts], out)
+        extra = (lambda post: {"text": texts.get(post.id, "")}) if with_text else (lambda post: {})
+        _print_json([{**post.as_json(), **extra(post)} for post in posts], out)
     else:
         for post in posts:
             out.write(_post_line(post) + ("  (scheduled)" if post.scheduled() else "") + "\n")
-        out.write(f"{len(posts)} posts\n")
+            if with_text:
+                out.write("\n" + texts.get(post.id, "") + "\n\n")
+        out.write(f"{_count(len(posts), 'post')}\n")
     return EXIT_OK
 
 
@@ -150,22 +223,42 @@ def _paths_meant(settings: Settings, ref: str) -> list[str]:
     """Stored paths `ref` may mean: Jekyll's own (`_posts/x.md`), or the file as the user sees it.
 
     A plain posts folder is stored as `_posts/…`, so `x.md` or `my-posts/x.md` (from the
-    current folder) name the same post.
+    current folder) name the same post. A file named from anywhere (`~/blog/_posts/x.md`,
+    tab-completed) is tried by its trailing parts, longest first, so it is found without
+    repeating the `--site` it was ingested with.
     """
     ref = ref.replace("\\", "/")
     meant = [ref]
     try:
-        inside = Path(ref).resolve().relative_to(settings.source_dir.resolve()).as_posix()
-    except (ValueError, OSError):
-        inside = None
-    if inside:
-        meant.append(inside)
-        meant.append(f"_posts/{inside}")
+        resolved = Path(ref).expanduser().resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    with contextlib.suppress(ValueError, OSError):
+        if resolved is not None:
+            inside = resolved.relative_to(settings.source_dir.resolve()).as_posix()
+            meant += [inside, f"_posts/{inside}"]
     meant.append(f"_posts/{ref}")
+    if resolved is not None:
+        parts = resolved.parts[1:]
+        for start in range(len(parts)):
+            tail = "/".join(parts[start:])
+            meant += [tail, f"_posts/{tail}"]
     return list(dict.fromkeys(meant))
 
 
+def _not_found_hint(ref: str) -> str:
+    if Path(ref).expanduser().is_file():
+        return "that file is not in the store: run `kiji ingest` with --posts or --site of its folder"
+    return "`kiji posts` lists them"
+
+
 async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> int:
+    try:
+        _text_argument(ref, "post path")
+    except CommandFailed:
+        if as_json:
+            _print_json([], out)
+        raise
     async with _opened_store(settings) as store:
         post_id = parse_id(ref)
         post = await store.get_post(post_id) if post_id is not None else None
@@ -176,7 +269,7 @@ async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> 
     if post is None:
         if as_json:
             _print_json([], out)
-        raise CommandFailed(f"no post with id or path {ref!r}; `kiji posts` lists them", EXIT_NOT_FOUND)
+        raise CommandFailed(f"no post with id or path {ref!r}; {_not_found_hint(ref)}", EXIT_NOT_FOUND)
     if as_json:
         _print_json({**post.as_json(), "text": text}, out)
     else:
@@ -196,6 +289,7 @@ async def run_tags(settings: Settings, out: TextIO, as_json: bool) -> int:
 
 
 async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limit: int) -> int:
+    _text_argument(tag, "tag")
     async with _opened_store(settings) as store:
         name = await store.tag_by_key(tag)
         posts = await store.posts_by_tag(tag, limit) if name else []
@@ -212,6 +306,8 @@ async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limi
 
 
 async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str, limit: int) -> int:
+    if not _text_argument(query, "search query").strip():
+        raise CommandFailed("the search query is empty: give a word or two to search for, e.g. kiji search 推論")
     async with _opened_store(settings) as store:
         hits = await store.search(query, limit)
     if as_json:
@@ -219,7 +315,7 @@ async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str,
     else:
         for hit in hits:
             out.write(_post_line(hit.post) + "\n")
-        out.write(f"{len(hits)} results for {query!r}\n")
+        out.write(f"{_count(len(hits), 'result')} for {query!r}\n")
     return EXIT_OK
 
 
@@ -243,46 +339,35 @@ async def run_deliveries(
             f"{d.state:<8} channel {d.channel_id}  {d.post_path}  attempts {d.attempts}"
             f"{f'  message {d.message_id}' if d.message_id else ''}{error}{paused}\n"
         )
-    out.write(f"{len(deliveries)} deliveries\n")
+    out.write(f"{_count(len(deliveries), 'delivery', 'deliveries')}\n")
     return EXIT_OK
 
 
-# What Kiji needs in a channel: see it, post, embed, and for forums create posts (the
-# forum form of Send Messages) and write in their threads. Nothing else.
-INVITE_PERMISSIONS = {
-    "view_channel": 1 << 10,
-    "send_messages": 1 << 11,
-    "embed_links": 1 << 14,
-    "send_messages_in_threads": 1 << 38,
-}
-
-
-def invite_url(application_id: int) -> str:
-    permissions = sum(INVITE_PERMISSIONS.values())
-    return (
-        "https://discord.com/oauth2/authorize"
-        f"?client_id={application_id}&scope=bot+applications.commands&permissions={permissions}"
-    )
-
-
-def application_id_from_token(token: str) -> int | None:
-    """A bot token starts with the base64 of the bot's user id, which is its application id."""
-    head = token.split(".", 1)[0]
-    try:
-        decoded = base64.b64decode(head + "=" * (-len(head) % 4), validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return int(decoded) if decoded.isdigit() else None
-
-
 async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> int:
-    application_id = client_id or (application_id_from_token(settings.discord_token or ""))
+    if client_id is None and settings.discord_token and (problem := token_problem(settings.discord_token)):
+        raise CommandFailed(f"{problem}; or pass --client-id (the Application ID on General Information)")
+    application_id = client_id or application_id_from_token(settings.discord_token or "")
     if application_id is None:
         raise CommandFailed(
             "cannot tell the application id: pass --client-id (Developer Portal → your application → "
             "General Information → Application ID) or set DISCORD_TOKEN"
         )
+    from bot.discord.invite import invite_url  # imported here so the other commands never load discord.py
+
     out.write(invite_url(application_id) + "\n")
+    return EXIT_OK
+
+
+async def run_backup(settings: Settings, out: TextIO, as_json: bool, target: Path) -> int:
+    async with _opened_store(settings) as store:
+        try:
+            subscriptions, deliveries = await store.backup(target)
+        except StoreError as exc:
+            raise CommandFailed(str(exc)) from exc
+    if as_json:
+        _print_json({"backup": str(target), "subscriptions": subscriptions, "deliveries": deliveries}, out)
+    else:
+        out.write(f"backed up {settings.db_path} to {target}: {subscriptions} subscriptions, {deliveries} deliveries\n")
     return EXIT_OK
 
 
@@ -296,15 +381,40 @@ MISSING_TOKEN = (
 async def run_run(settings: Settings, sync: bool) -> int:
     if not settings.discord_token:
         raise CommandFailed(MISSING_TOKEN)
-    problem = describe_site_problem(settings.source_dir)
-    if problem:
+    if problem := token_problem(settings.discord_token):
         raise CommandFailed(problem)
-    from bot.discord.client import run_bot  # imported here so the other commands never load discord.py
+    sources = _configured_sources(settings)
+    # A local folder that is not there is a typo to fix now; a remote that is down is retried by the bot.
+    for source in sources:
+        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
+            raise CommandFailed(problem)
+    from bot.discord.client import StartFailed, run_bot  # here, so the other commands never load discord.py
 
     try:
-        await run_bot(settings, force_sync=sync)
+        await run_bot(settings, force_sync=sync, sources=sources)
+    except StartFailed as exc:
+        raise CommandFailed(str(exc), EXIT_TEMPORARY if exc.temporary else EXIT_UNUSABLE) from None
     except (RuntimeError, StoreError, PostError) as exc:
         raise CommandFailed(str(exc)) from exc
+    return EXIT_OK
+
+
+async def run_demo_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    sources = _configured_sources(settings)
+    for source in sources:
+        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
+            raise CommandFailed(problem)
+    from bot.demo.runner import run_demo  # loads discord.py and aiohttp only for the demo
+
+    await run_demo(
+        settings,
+        sources,
+        out,
+        port=args.port,
+        open_browser=not args.no_browser,
+        spec=args.spec,
+        keep_db=bool(args.db),
+    )
     return EXIT_OK
 
 
@@ -312,80 +422,114 @@ async def _summarize(args: argparse.Namespace, out: TextIO) -> int:
     return summarize_files(args.files, args.length, args.json, out)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number; give 1 or more")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiji", description="Kiji (記事): serve a Jekyll blog's articles on Discord.")
     parser.add_argument("--version", action="version", version=f"kiji {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    _add_verbosity(parser, default=NORMAL)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def folder_flags(p: argparse.ArgumentParser) -> None:
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--posts", metavar="DIR", help="a plain folder of Markdown posts (KIJI_POSTS_DIR)")
+        where.add_argument("--site", metavar="DIR", help="a Jekyll site root with _config.yml (KIJI_SITE_DIR)")
+
+    def source_flags(p: argparse.ArgumentParser) -> None:
+        folder_flags(p)
+        p.add_argument(
+            "--source",
+            action="append",
+            metavar="SPEC",
+            help="a blog to read: a folder, or git+URL[@REF][#subdirectory=DIR]; repeat for several "
+            "(KIJI_SOURCES; replaces the configured sources)",
+        )
 
     def command(name: str, help_text: str, *, source: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if source:
-            where = p.add_mutually_exclusive_group()
-            where.add_argument("--posts", metavar="DIR", help="a plain folder of Markdown posts (KIJI_POSTS_DIR)")
-            where.add_argument("--site", metavar="DIR", help="a Jekyll site root with _config.yml (KIJI_SITE_DIR)")
+            folder_flags(p)
         p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
 
-    command("ingest", "load new, changed and deleted posts into the store", source=True)
-    command("posts", "list every stored post")
+    p = command("ingest", "load new, changed and deleted posts into the store")
+    source_flags(p)
+    p = command("posts", "list every stored post")
+    p.add_argument("--text", action="store_true", help="with each post's cleaned text (for export)")
     p = command("post", "show one post with its cleaned text", source=True)
     p.add_argument("ref", metavar="ID_OR_PATH")
     command("tags", "list tags with their post counts")
     p = command("tag", "list the posts with a tag, newest first")
     p.add_argument("tag")
-    p.add_argument("--limit", type=_positive, default=50, help="at most this many posts (default 50)")
+    p.add_argument("--limit", type=positive_limit, default=50, help="at most this many posts (default 50)")
     p = command("search", "full-text search (Japanese and English), most relevant first")
     p.add_argument("query")
-    p.add_argument("--limit", type=_positive, default=20, help="at most this many posts (default 20)")
+    p.add_argument("--limit", type=positive_limit, default=20, help="at most this many posts (default 20)")
     p = sub.add_parser("summarize", help="summarise Markdown files directly (no store needed)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--length", choices=["short", "standard", "long"], default="standard")
     p.add_argument("--json", action="store_true", help="JSON Lines, one object per file")
     p = command("deliveries", "show the announcement ledger (which post went to which channel)")
-    p.add_argument("--post", type=int, metavar="ID", help="only this post")
-    p.add_argument("--channel", type=int, metavar="ID", help="only this channel")
+    p.add_argument("--post", type=discord_id, metavar="ID", help="only this post")
+    p.add_argument("--channel", type=discord_id, metavar="ID", help="only this channel")
+    p = command(
+        "backup", "copy the store (subscriptions and delivery ledger included) to a new file, safely while the bot runs"
+    )
+    p.add_argument("target", metavar="PATH", help="the new file to write; never overwritten")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
+    source_flags(p)
+    p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
+    demo_help = "try Kiji in a browser: a local Discord emulation, no token, no network"
+    p = sub.add_parser("demo", help=demo_help, description=demo_help + "; the page's URL is printed")
+    source_flags(p)
+    p.add_argument("--db", metavar="PATH", help="keep the demo's store here (default: a temporary one)")
+    p.add_argument("--port", type=port, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the page's URL")
+    p.add_argument("--spec", metavar="PATH", help="Discord's OpenAPI spec to check requests against")
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
-    p.add_argument("--client-id", type=int, help="the application id (default: read from DISCORD_TOKEN)")
+    p.add_argument("--client-id", type=discord_id, help="the application id (default: read from DISCORD_TOKEN)")
+    for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
+        _add_verbosity(subparser, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=QUIET, default=default, help="warnings only"
+    )
+    group.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const=VERBOSE, default=default,
+        help="debug details too (default: one line per thing Kiji does)",
+    )  # fmt: skip
 
 
 _Runner = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
 
 _RUNNERS: dict[str, _Runner] = {
     "ingest": lambda a, s, o: run_ingest(s, o, a.json),
-    "posts": lambda a, s, o: run_posts(s, o, a.json),
+    "posts": lambda a, s, o: run_posts(s, o, a.json, a.text),
     "post": lambda a, s, o: run_post(s, o, a.json, a.ref),
     "tags": lambda a, s, o: run_tags(s, o, a.json),
     "tag": lambda a, s, o: run_tag(s, o, a.json, a.tag, a.limit),
     "search": lambda a, s, o: run_search(s, o, a.json, a.query, a.limit),
     "deliveries": lambda a, s, o: run_deliveries(s, o, a.json, a.post, a.channel),
+    "backup": lambda a, s, o: run_backup(s, o, a.json, Path(a.target).expanduser()),
     "run": lambda a, s, o: run_run(s, a.sync),
     "summarize": lambda a, s, o: _summarize(a, o),
     "invite": lambda a, s, o: run_invite(s, o, a.client_id),
+    "demo": lambda a, s, o: run_demo_command(a, s, o),
 }
+
+
+_SAYS_WHAT_IT_DOES = {"run", "demo"}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Short commands print what they did; only a long-running one needs its log to say so.
+    configure_logging(args.verbosity if args.command in _SAYS_WHAT_IT_DOES else min(args.verbosity, QUIET))
     try:
         settings = _settings(args)
         return asyncio.run(_RUNNERS[args.command](args, settings, out))

@@ -18,6 +18,8 @@ from bot.sources.site_config import Site, load_site
 
 DEFAULT_POSTS_DIR = "examples/posts"
 DEFAULT_DB_PATH = "data/kiji.sqlite3"
+# Everything Kiji keeps besides the database (git checkouts, …): beside the default database.
+DEFAULT_DATA_DIR = "data"
 
 
 class SettingsError(ValueError):
@@ -41,19 +43,28 @@ class Settings:
     llm_api_key: str | None = field(default=None, repr=False)
     llm_timeout: float = 20.0
     llm_prompt_chars: int = 6000
+    # Source SPECs (folders, git+URL…); empty: the one folder of site_dir / posts_dir.
+    sources: tuple[str, ...] = ()
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
 
     @property
     def source_dir(self) -> Path:
-        """The folder ingest reads: the Jekyll site when given, else the plain posts folder."""
+        """The folder of the one local source: the Jekyll site when given, else the plain posts folder."""
         return self.site_dir if self.site_dir is not None else self.posts_dir
 
-    def load_site(self) -> Site:
-        """The site to ingest, with KIJI_SITE_URL filling in (or overriding) `_config.yml`'s `url`.
+    @property
+    def source_specs(self) -> tuple[str, ...]:
+        """Every configured source SPEC, in order: KIJI_SOURCES / --source, else the one local folder."""
+        return self.sources or (str(self.source_dir),)
 
-        A plain posts folder has no `url`, and Discord needs absolute links.
+    def load_site(self, root: Path | None = None) -> Site:
+        """The site at `root` (default: the local folder), with KIJI_SITE_URL filling in or overriding `url`.
+
+        A plain posts folder has no `url`, and Discord needs absolute links. One address cannot be
+        every blog's, so with several sources each keeps its own `_config.yml` url.
         """
-        site = load_site(self.source_dir)
-        return replace(site, url=self.site_url) if self.site_url else site
+        site = load_site(self.source_dir if root is None else root)
+        return replace(site, url=self.site_url) if self.site_url and len(self.source_specs) == 1 else site
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
@@ -68,9 +79,16 @@ class Settings:
             return value or None
 
         site_dir = text("KIJI_SITE_DIR")
+        posts_dir = text("KIJI_POSTS_DIR")
+        sources = tuple((text("KIJI_SOURCES") or "").split())
+        if sources and (site_dir or posts_dir):
+            # the shorthand is one more local source, listed after KIJI_SOURCES
+            sources += (site_dir or posts_dir or "",)
         return cls(
-            posts_dir=Path(text("KIJI_POSTS_DIR") or DEFAULT_POSTS_DIR).expanduser(),
+            posts_dir=Path(posts_dir or DEFAULT_POSTS_DIR).expanduser(),
             site_dir=Path(site_dir).expanduser() if site_dir else None,
+            sources=sources,
+            data_dir=Path(text("KIJI_DATA_DIR") or DEFAULT_DATA_DIR).expanduser(),
             db_path=Path(text("KIJI_DB_PATH") or DEFAULT_DB_PATH).expanduser(),
             site_url=(text("KIJI_SITE_URL") or "").rstrip("/") or None,
             discord_token=text("DISCORD_TOKEN"),

@@ -15,7 +15,8 @@ from bot.discord import limits
 from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
 from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, permission_names, t
-from bot.discord.ui import EMBED_COLOUR, fit_embed, post_embed, reply
+from bot.discord.options import Within
+from bot.discord.ui import EMBED_COLOUR, fit_embed, post_embed, reply, summary_parts
 from bot.services.lookup import parse_id, tag_choices
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class AnnouncementsCog(commands.Cog):
         tags: str | None = None,
         categories: str | None = None,
         mention_role: discord.Role | None = None,
-        backfill: app_commands.Range[int, 0, MAX_BACKFILL] = 0,
+        backfill: app_commands.Transform[int, Within(0, MAX_BACKFILL)] = 0,
     ) -> None:
         assert interaction.guild is not None
         locale = interaction.locale
@@ -102,6 +103,9 @@ class AnnouncementsCog(commands.Cog):
             await reply(interaction, content=text, ephemeral=True)
             return
         tag_list, category_list = split_terms(tags), split_terms(categories)
+        # The preview first: if it cannot be made, nothing is subscribed.
+        embeds = await self.preview(interaction)
+        existed = await self.bot.store.subscription_for_channel(resolved.id) is not None
         subscription = await self.bot.store.subscribe(
             interaction.guild.id,
             resolved.id,
@@ -126,18 +130,29 @@ class AnnouncementsCog(commands.Cog):
         text = t("sub.done", locale, filters=limits.cut(filters, FILTER_ECHO), channel=resolved.mention)
         if queued:
             text += t("sub.backfill", locale, count=queued)
-        sample = await self.bot.store.latest(1)
-        embeds = []
-        if sample:
-            if self.bot.llm is not None:  # the preview's summary may take the model seconds
-                await interaction.response.defer(ephemeral=True, thinking=True)
+        if embeds:
             text += t("sub.preview", locale)
-            # The preview is the announcement as the server will see it: all in the server's language.
-            server_locale = str(interaction.guild.preferred_locale)
-            summary, footer = await self.bot.summary_for(sample[0], "standard", server_locale)
-            embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale))
-        await reply(interaction, content=text, embeds=embeds, ephemeral=True)
+        try:
+            await reply(interaction, content=text, embeds=embeds, ephemeral=True)
+        except discord.HTTPException:
+            # Discord refused the reply: the admin is told something went wrong, so a new
+            # subscription must not stay behind their back.
+            if not existed:
+                await self.bot.store.unsubscribe(interaction.guild.id, resolved.id)
+            raise
         self.announcer.wake()
+
+    async def preview(self, interaction: discord.Interaction) -> list[discord.Embed]:
+        """The latest post as the server will see it announced: all in the server's language."""
+        assert interaction.guild is not None
+        sample = await self.bot.store.latest(1)
+        if not sample:
+            return []
+        if self.bot.summaries.may_be_slow:  # the preview's summary may take the model seconds
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        server_locale = str(interaction.guild.preferred_locale)
+        summary, footer = summary_parts(await self.bot.summaries.shown(sample[0], "standard"), server_locale)
+        return [post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale)]
 
     async def subscription_autocomplete(
         self, interaction: discord.Interaction, current: str

@@ -14,6 +14,7 @@ from bot.content.related import rank_related
 from bot.discord import limits
 from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, t
+from bot.discord.options import Within
 from bot.discord.ui import (
     EMBED_COLOUR,
     fit_embed,
@@ -22,6 +23,7 @@ from bot.discord.ui import (
     post_entry,
     read_button_view,
     reply,
+    summary_parts,
     unknown_post_reply,
     unknown_tag_reply,
 )
@@ -45,7 +47,7 @@ class PostsCog(commands.Cog):
         return [app_commands.Choice(name=n, value=v) for n, v in await title_choices(self.bot.store, current)]
 
     async def summary_embed(self, post: Post, length: str, locale: str) -> discord.Embed:
-        summary, footer = await self.bot.summary_for(post, length, locale)
+        summary, footer = summary_parts(await self.bot.summaries.shown(post, length), locale)
         return post_embed(post, summary, footer, tz=self.bot.timezone, locale=locale)
 
     @app_commands.command(name=_("summary"), description=_("Summarise a post"))
@@ -59,8 +61,8 @@ class PostsCog(commands.Cog):
         if found is None:
             await unknown_post_reply(self.bot.store, interaction, post)
             return
-        if self.bot.llm is not None:
-            await interaction.response.defer(thinking=True)  # a model may take seconds to answer
+        if self.bot.summaries.may_be_slow:
+            await interaction.response.defer(thinking=True)
         embed = await self.summary_embed(found, length.value if length else "standard", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(found, interaction.locale))
 
@@ -69,7 +71,7 @@ class PostsCog(commands.Cog):
     async def latest(
         self,
         interaction: discord.Interaction,
-        count: app_commands.Range[int, 1, 10] = 5,
+        count: app_commands.Transform[int, Within(1, 10)] = 5,
         tag: str | None = None,
     ) -> None:
         locale = interaction.locale
@@ -94,8 +96,8 @@ class PostsCog(commands.Cog):
         if post is None:
             await reply(interaction, content=t("no_posts", interaction.locale), ephemeral=True)
             return
-        if self.bot.llm is not None:
-            await interaction.response.defer(thinking=True)  # a model may take seconds to answer
+        if self.bot.summaries.may_be_slow:
+            await interaction.response.defer(thinking=True)
         embed = await self.summary_embed(post, "short", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(post, interaction.locale))
 

@@ -16,9 +16,10 @@ from typing import TypeVar
 
 import discord
 import yarl
-from discord_emulator.server import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 
 from bot.discord.client import KijiBot
+from bot.emulator import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
+from bot.services.llm import client_from_settings
 from bot.settings import Settings
 from bot.store import Store
 
@@ -78,7 +79,7 @@ async def running_client(emu: DiscordEmulator, client: ClientT, token: str) -> A
 @contextlib.asynccontextmanager
 async def running_bot(emu: DiscordEmulator, settings: Settings) -> AsyncIterator[KijiBot]:
     """Start Kiji configured by `settings`, wait until it has identified and synced."""
-    bot = KijiBot(settings, Store(settings.db_path), guild_ready_timeout=0.05)
+    bot = KijiBot(settings, Store(settings.db_path), client_from_settings(settings), guild_ready_timeout=0.05)
     async with running_client(emu, bot, settings.discord_token or "") as running:
         yield running
 

@@ -1,8 +1,10 @@
 """A small OpenAI-compatible chat-completions server on 127.0.0.1 for LLM tests.
 
-`mode` picks the behaviour of the next requests: a good answer, a slow one (to trip the
-client's timeout), an HTTP error, a non-JSON body, a wrong JSON shape, or a hostile answer
-full of mentions and Markdown. Every request body is kept for assertions.
+`mode` picks the behaviour of the next requests: a good answer, a slow one (held until
+`release` is set: it trips the client's timeout, or with a long timeout holds the request
+in flight), an HTTP error, a non-JSON body, a wrong JSON shape, or a hostile answer full of
+mentions and Markdown. Every request body is kept for assertions; `arrived` is set when
+one comes in.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.release = asyncio.Event()
+        self.arrived = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -32,8 +35,8 @@ class FakeLLM:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        host, port = self._runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
         self.release.set()
@@ -43,6 +46,7 @@ class FakeLLM:
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
         self.headers.append(dict(request.headers))
+        self.arrived.set()
         if self.mode == "slow":
             await self.release.wait()  # held until the test ends: the client must time out first
         if self.mode == "error":

@@ -43,7 +43,8 @@ CALL_TO_ACTION = re.compile(
 )
 
 # A block with one of these is an advertisement as a whole (tracking links, sponsor labels).
-AD_BLOCK = re.compile(r"utm_source=|PR\s*[:：]|広告\s*[:：]|[Ss]ponsored|SPONSORED")
+# The label is capitalised or "sponsored by/content": "state-sponsored AI attacks" is prose.
+AD_BLOCK = re.compile(r"utm_source=|PR\s*[:：]|広告\s*[:：]|Sponsored|SPONSORED|sponsored by|sponsored content")
 
 # The pipeline talking about its own output ("The article has 3600 characters."): removed by the
 # sentence, with the English sentences that follow it in the same paragraph. Case-sensitive (the

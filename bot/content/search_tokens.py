@@ -9,6 +9,8 @@ in Python and hands FTS5 (unicode61) plain space-separated tokens:
   characters is then a phrase of consecutive bigrams.
 * Other letters and digits become whole lower-cased words; a query word matches them as
   a prefix ("rag" finds "RAG" and "RAGs", never "storage").
+* Where two runs meet without whitespace, a mark records how (see GLUE), so a query piece
+  without spaces ("生成AI", "GPT-5") is one phrase matching exactly the texts that contain it.
 
 Queries are rebuilt from these tokens, each one double-quoted, so nothing a user types
 can become FTS5 query syntax.
@@ -37,18 +39,58 @@ _CJK_CLASS = (
 _TOKEN_RUN = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[^\W_{_CJK_CLASS}]+)")
 
 
+# Where two runs meet without whitespace, the index records how: a glue mark when they touch
+# ("生成AI"), else the separator itself ("GPT-5", "AI・IoT"), spelled in private-use characters
+# (token characters to FTS5's unicode61, and never part of a run). A query without spaces is
+# then one phrase that matches exactly the texts containing it: "生成AI" no longer matches
+# "生成 AI" or a post with 生成 and AI far apart, and "GPT-5" not "GPT 5". Junctions holding
+# whitespace get no mark: a query piece never contains whitespace, so it needs none.
+GLUE = "\U000f0000"
+_SPACE = re.compile(r"\s")
+
+
+class _SeparatorMarks(dict[int, str]):
+    """str.translate table: each character to a private-use one (BMP into plane 15, others into 16)."""
+
+    def __missing__(self, code: int) -> str:
+        plane = 0xF0000 if code < 0x10000 else 0x100000
+        mark = chr(plane + min(code & 0xFFFF, 0xFFFD))
+        self[code] = mark
+        return mark
+
+
+_MARKS = _SeparatorMarks()
+
+
+def _junction(separator: str) -> str | None:
+    """The token between two runs, or None when whitespace separates them."""
+    if not separator:
+        return GLUE
+    if _SPACE.search(separator):
+        return None
+    return separator.translate(_MARKS)
+
+
 def index_tokens(text: str) -> str:
     """The space-separated token stream stored in the FTS table for `text`."""
-    # findall, not finditer + lastgroup: one C call for all runs, each a (cjk, word) pair
-    # with one side empty. Bigrams are built in C by map().
+    # split() with the two run groups: [separator, cjk, word, separator, cjk, word, ..., separator]
+    # in one C call, one side of each (cjk, word) pair None. Bigrams are built in C by map().
+    parts = _TOKEN_RUN.split(fold(text))
     tokens: list[str] = []
     extend, append = tokens.extend, tokens.append
-    for cjk, word in _TOKEN_RUN.findall(fold(text)):
+    for at in range(1, len(parts), 3):
+        if at > 1:
+            separator = parts[at - 1]
+            if not separator:
+                append(GLUE)
+            elif not _SPACE.search(separator):
+                append(separator.translate(_MARKS))
+        cjk = parts[at]
         if cjk:
             extend(map(operator.add, cjk, cjk[1:]))
             append(cjk[-1])  # the run's last character, for one-character queries
         else:
-            append(word)
+            append(parts[at + 1])
     return " ".join(tokens)
 
 
@@ -58,34 +100,42 @@ def _quote(token: str) -> str:
     return f'"{token}"'
 
 
-def _chunk_phrases(chunk: str) -> list[str]:
-    """FTS5 phrases for one whitespace-separated piece of the user's query.
+def _phrase(text: str) -> str | None:
+    """The FTS5 phrase matching every indexed text that contains `text` (folded) where a word may start.
 
-    Consecutive word tokens form one phrase whose last token is a prefix; each CJK run
-    becomes a phrase of its bigrams. Script changes start a new phrase because the
-    index puts a run-final character between a CJK run and the next word.
+    The tokens `index_tokens` makes of `text`, except that a CJK run the text ends with gets no
+    run-final character (the post may go on in CJK), and the last token is a prefix when it
+    is a word or one CJK character ("rag" finds "RAGs", never "storage"). Separators before
+    the first run and after the last are left out. A phrase keeps its first MAX_PHRASE_TOKENS
+    tokens, which already pin it down.
     """
-    phrases: list[str] = []
-    words: list[str] = []
-
-    def flush_words() -> None:
-        if words:
-            phrases.append(_quote(" ".join(words[:MAX_PHRASE_TOKENS])) + "*")
-            words.clear()
-
-    for match in _TOKEN_RUN.finditer(chunk):
-        cjk = match.group("cjk")
+    parts = _TOKEN_RUN.split(text)
+    runs = len(parts) // 3
+    if not runs:
+        return None
+    tokens: list[str] = []
+    prefix = False
+    for index, at in enumerate(range(1, len(parts), 3)):
+        if index:
+            junction = _junction(parts[at - 1])
+            if junction is not None:
+                tokens.append(junction)
+        cjk = parts[at]
+        last = index == runs - 1
         if cjk is None:
-            words.append(match.group("word"))
-            continue
-        flush_words()
-        if len(cjk) == 1:
-            phrases.append(_quote(cjk) + "*")
+            tokens.append(parts[at + 1])
+            prefix = last
+        elif len(cjk) == 1:
+            tokens.append(cjk)
+            prefix = last
         else:
-            bigrams = min(len(cjk) - 1, MAX_PHRASE_TOKENS)
-            phrases.append(_quote(" ".join(cjk[i : i + 2] for i in range(bigrams))))
-    flush_words()
-    return phrases
+            tokens.extend(cjk[i : i + 2] for i in range(len(cjk) - 1))
+            if not last:
+                tokens.append(cjk[-1])
+            prefix = False
+        if len(tokens) > MAX_PHRASE_TOKENS:
+            return _quote(" ".join(tokens[:MAX_PHRASE_TOKENS]))
+    return _quote(" ".join(tokens)) + ("*" if prefix else "")
 
 
 # What one query may ask of the index, whatever its length: FTS5's work grows with every
@@ -99,22 +149,24 @@ MAX_PHRASE_TOKENS = 32
 MAX_SINGLE_CHARACTER = 2
 
 
-def _bounded_phrases(query: str) -> list[str]:
-    """The query's distinct phrases, in the order typed, within the bounds above."""
-    phrases: dict[str, None] = {}  # an insertion-ordered set: repeats ask nothing new
+def _bounded_pieces(query: str) -> dict[str, str]:
+    """The distinct whitespace-separated pieces of `query` and their phrases, in order, within the bounds."""
+    pieces: dict[str, str] = {}  # piece -> phrase, insertion-ordered: repeats ask nothing new
+    seen: set[str] = set()
     one_character = 0
-    for chunk in fold(query).split():
-        for phrase in _chunk_phrases(chunk):
-            if phrase in phrases:
+    for piece in fold(query).split():
+        phrase = _phrase(piece)
+        if phrase is None or phrase in seen:
+            continue
+        if _is_one_character(phrase):
+            if one_character >= MAX_SINGLE_CHARACTER:
                 continue
-            if _is_one_character(phrase):
-                if one_character >= MAX_SINGLE_CHARACTER:
-                    continue
-                one_character += 1
-            phrases[phrase] = None
-            if len(phrases) >= MAX_QUERY_PHRASES:
-                return list(phrases)  # the rest of a 20,000-word query cannot change the expression
-    return list(phrases)
+            one_character += 1
+        seen.add(phrase)
+        pieces[piece] = phrase
+        if len(pieces) >= MAX_QUERY_PHRASES:
+            break  # the rest of a 20,000-word query cannot change the expression
+    return pieces
 
 
 def _is_one_character(phrase: str) -> bool:
@@ -123,18 +175,39 @@ def _is_one_character(phrase: str) -> bool:
 
 
 def match_expression(query: str) -> str | None:
-    """An FTS5 MATCH expression requiring every part of `query`, or None if it has no terms.
+    """An FTS5 MATCH expression requiring every whitespace-separated piece of `query` as a phrase.
 
-    Bounded: repeated terms count once, at most MAX_QUERY_PHRASES phrases of at most
-    MAX_PHRASE_TOKENS tokens, and at most MAX_SINGLE_CHARACTER one-character words (the first typed).
+    None if the query has no terms. Bounded: repeated pieces count once, at most
+    MAX_QUERY_PHRASES phrases of at most MAX_PHRASE_TOKENS tokens, and at most
+    MAX_SINGLE_CHARACTER one-character words (the first typed).
     """
-    phrases = _bounded_phrases(query)
+    phrases = list(_bounded_pieces(query).values())
     if not phrases:
         return None
     return " AND ".join(phrases)
 
 
+def phrase_expression(query: str) -> str | None:
+    """Matches the posts holding the query's pieces as one phrase, in order; None for a one-piece query.
+
+    "生成 AI" as typed (words apart) or run together (生成AI): the posts that rank first.
+    """
+    pieces = list(_bounded_pieces(query))
+    if len(pieces) < 2:
+        return None
+    spaced, joined = _phrase(" ".join(pieces)), _phrase("".join(pieces))
+    return spaced if joined in (None, spaced) else f"{spaced} OR {joined}"
+
+
 def query_terms(query: str) -> list[str]:
     """The normalised pieces of a query, longest first, for highlighting snippets (as many as a query may have)."""
-    terms = {m.group(0) for m in _TOKEN_RUN.finditer(fold(query))}
+    folded = fold(query)
+    terms = {m.group(0) for m in _TOKEN_RUN.finditer(folded)}
+    terms.update(_strip_separators(piece) for piece in folded.split())
+    terms.discard("")
     return sorted(terms, key=len, reverse=True)[:MAX_QUERY_PHRASES]
+
+
+def _strip_separators(piece: str) -> str:
+    runs = list(_TOKEN_RUN.finditer(piece))
+    return piece[runs[0].start() : runs[-1].end()] if runs else ""

@@ -2,15 +2,15 @@
 
 The posts were written by an LLM pipeline: lead lines restate the title, a chatty
 first-person persona opens most articles, paragraphs repeat, and chunk markers
-or prompt text leak into the body. An abstractive model is out of scope (no GPU,
-no network at ingest), so the summary is a handful of the article's own
-sentences. Everything here is about choosing sentences a reader would rather
-read than the article: opened by the news the opening states (after the persona's
-chat), then central ones (LexRank-style degree centrality over runs of kanji,
-katakana and Latin letters for Japanese, words for English), early and under
-summary-like headings, spread across sections, never redundant, never broken,
-never boilerplate, rarely leaning on a sentence the reader has not seen. When
-nothing usable is left the summary is honestly empty.
+or prompt text leak into the body. A language model is optional (a server of the
+operator's choosing, see `bot.services.llm`); this is what every reader gets without
+one, or when it fails: a handful of the article's own sentences. Everything here is
+about choosing sentences a reader would rather read than the article: opened by the
+news the opening states (after the persona's chat), then central ones (LexRank-style
+degree centrality over runs of kanji, katakana and Latin letters for Japanese, words
+for English), early and under summary-like headings, spread across sections, never
+redundant, never broken, never boilerplate, rarely leaning on a sentence the reader
+has not seen. When nothing usable is left the summary is honestly empty.
 
 Summaries are made on a post's first `/summary` request and cached against its content and
 `SUMMARIZER_VERSION` (see `bot.services.summaries`); the bench still asks for 200 posts/s on

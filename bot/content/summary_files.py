@@ -10,28 +10,52 @@ from typing import Any, TextIO
 from bot.content.cleaning import clean_body
 from bot.content.summarize import NO_SUMMARY_TEXT, SummaryLength, summarize
 from bot.sources.front_matter import front_matter_of, split_front_matter
+from bot.sources.post_error import PostError
 from bot.sources.ruby_text import ruby_str
 
 log = logging.getLogger(__name__)
 
 
-def read_post(path: str) -> tuple[str, str, str | None]:
+class NotAPost(ValueError):
+    """A file Jekyll would not read as a post: summarising it would summarise something else."""
+
+
+def read_post(path: str, *, require_front_matter: bool = False) -> tuple[str, str, str | None]:
     """(title, Markdown body, description) of a post file.
 
     A file given on the command line has no site around it, but its front matter is read
     exactly as ingest reads it (Jekyll's front-matter rule and YAML loader), so
     `kiji summarize FILE` and `/summary` never disagree about a post's title or body.
-    A file without front matter is all body.
+    A file without front matter is all body, unless `require_front_matter` (then NotAPost).
     """
     text = Path(path).read_bytes().decode("utf-8-sig")
     split = split_front_matter(text)
     if split is None:
+        if require_front_matter:
+            raise NotAPost("not a post: it has no front matter (a post starts with a '---' line, then its title)")
         return "", text, None
     post = front_matter_of(*split, path)
     body, meta = post.body, post.data
     title = meta.get("title")
     description = meta.get("description")
     return (ruby_str(title) if title else ""), body, (ruby_str(description) if description else None)
+
+
+def why_not_summarised(exc: Exception) -> str:
+    """The reason in a user's words; the file's path is printed next to it already."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a post file"
+    if isinstance(exc, PermissionError):
+        return "cannot be read: permission denied"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not a text post: not UTF-8 at byte {exc.start}"
+    if isinstance(exc, PostError):
+        return exc.reason
+    if isinstance(exc, NotAPost | OSError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def summarize_files(paths: list[str], length: str, as_json: bool, out: TextIO) -> int:
@@ -44,15 +68,15 @@ def summarize_files(paths: list[str], length: str, as_json: bool, out: TextIO) -
     for path in paths:
         record: dict[str, Any] = {"path": path, "title": None, "summary": None, "sentences": [], "error": None}
         try:
-            title, markdown, _ = read_post(path)
+            title, markdown, _ = read_post(path, require_front_matter=True)
             record["title"] = title
             summary = summarize(title, clean_body(markdown, title=title), size)
             record["summary"] = summary.text if summary.available else None
             record["sentences"] = list(summary.sentences)
         except Exception as exc:  # one unreadable file must not stop the run
             failures += 1
-            record["error"] = f"{type(exc).__name__}: {exc}"
-            log.warning("cannot summarise %s: %s", path, exc)
+            record["error"] = why_not_summarised(exc)
+            log.debug("cannot summarise %s", path, exc_info=True)  # said once, below, to the user
         if as_json:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:

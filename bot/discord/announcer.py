@@ -35,6 +35,7 @@ from bot.discord import limits
 from bot.discord.i18n import format_date, pause_reason, pause_reason_in, t
 from bot.discord.ui import post_embed
 from bot.models import Delivery, Post, Subscription
+from bot.sources.folder import FolderSource
 
 if TYPE_CHECKING:
     from bot.discord.client import KijiBot
@@ -135,13 +136,17 @@ class Announcer:
         Polling every KIJI_POLL_SECONDS stays as the safety net: network file systems and
         some containers deliver no events.
         """
-        root = self.bot.settings.source_dir
+        # Only local folders: other sources change when their poll says so, not behind our back.
+        roots = [s.site_root for s in self.bot.sources if isinstance(s, FolderSource) and s.site_root.is_dir()]
+        if not roots:
+            return
         try:
-            async for changes in awatch(root, watch_filter=_post_file_changed, debounce=300, stop_event=self._stop):
-                log.debug("files changed under %s: %d", root, len(changes))
+            async for changes in awatch(*roots, watch_filter=_post_file_changed, debounce=300, stop_event=self._stop):
+                log.debug("files changed under %s: %d", ", ".join(map(str, roots)), len(changes))
                 self.wake()
         except Exception as exc:  # e.g. inotify watch limit reached: polling still works
-            log.warning("not watching %s for changes (%s); polling every %gs", root, exc, self.poll_seconds)
+            shown = ", ".join(map(str, roots))
+            log.warning("not watching %s for changes (%s); polling every %gs", shown, exc, self.poll_seconds)
 
     async def stop(self, grace_seconds: float = 15.0) -> None:
         """Let the delivery in flight finish and be recorded, start no new one, then stop.

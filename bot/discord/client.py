@@ -22,38 +22,60 @@ import aiohttp
 import discord
 import yarl
 from discord import app_commands
+from discord.app_commands import TranslationContextLocation as Location
 from discord.ext import commands
 
 import cogs
 from bot import __version__
 from bot.discord import limits
-from bot.discord.i18n import COMMAND_TEXT_JA, t
-from bot.discord.ui import PAGINATOR_TIMEOUT
+from bot.discord.i18n import command_text_ja, t
+from bot.discord.options import OptionOutOfRange
+from bot.discord.run_log import RunLog, failed_post_line
+from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.models import Post
-from bot.services.ingest import IngestReport, ingest
-from bot.services.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
-from bot.services.singleflight import SingleFlight
-from bot.services.summaries import shown_summary
+from bot.services.blogs import SourceOutcome, ingest_all, merged
+from bot.services.ingest import IngestReport
+from bot.services.llm import LLMClient, client_from_settings
+from bot.services.summaries import SummaryService
 from bot.settings import Settings
+from bot.sources.base import Source
+from bot.sources.factory import sources_from_specs
 from bot.sources.site_config import Site
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 COMMAND_HASH_KEY = "command_tree_hash:{application}:{scope}"
+MISSING_ACCESS = 50001  # Discord's JSON error code for a 403 on something the bot may not reach at all
+
+
+# Where a command string sits → the table of `command_text_ja`; every other place is a description.
+_TEXT_TABLE = {
+    Location.command_name: "command",
+    Location.group_name: "command",
+    Location.parameter_name: "option",
+    Location.choice_name: "choice",
+}
 
 
 class KijiTranslator(app_commands.Translator):
-    """Japanese command names and descriptions; en-US gets the English defaults as they are."""
+    """Japanese command names and descriptions; en-US gets the English defaults as they are.
+
+    Looked up by the string's place (`context.location`), not by the English word alone: "tags"
+    names both the /tags command and /subscribe's option, which read differently in Japanese.
+    """
 
     async def translate(
         self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
     ) -> str | None:
-        if locale is discord.Locale.japanese:
-            return COMMAND_TEXT_JA.get(string.message)
         if locale is discord.Locale.american_english:
             return string.message
-        return None
+        if locale is not discord.Locale.japanese:
+            return None
+        command = None
+        if context.location is Location.parameter_name:
+            command = context.data.command.qualified_name
+        return command_text_ja(_TEXT_TABLE.get(context.location, "description"), string.message, command)
 
 
 class KijiTree(app_commands.CommandTree["KijiBot"]):
@@ -64,6 +86,9 @@ class KijiTree(app_commands.CommandTree["KijiBot"]):
             message = t("missing_permissions", interaction.locale)
         elif isinstance(error, app_commands.NoPrivateMessage):
             message = t("guild_only", interaction.locale)
+        elif isinstance(error, OptionOutOfRange):
+            value = limits.cut(str(error.value), 40)
+            message = t("option_out_of_range", interaction.locale, value=value, low=error.low, high=error.high)
         else:
             command = interaction.command.qualified_name if interaction.command else "?"
             log.error("command /%s failed for user %s", command, interaction.user.id, exc_info=error)
@@ -78,9 +103,23 @@ class KijiTree(app_commands.CommandTree["KijiBot"]):
 
 
 class KijiBot(commands.Bot):
-    """Serves the posts of one blog. Receives its settings and (unconnected) store."""
+    """Serves the posts of every configured blog. Receives its settings, (unconnected) store and optional model client.
 
-    def __init__(self, settings: Settings, store: Store, *, force_sync: bool = False, **options: Any) -> None:
+    Like the store, the model client is built by the caller (`run_bot`, the tests) and handed
+    in, as in discord.py's advanced start-up example; the bot closes both when it closes.
+    `sources` default to the settings' (KIJI_SOURCES, or the one local folder).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        llm: LLMClient | None = None,
+        *,
+        force_sync: bool = False,
+        sources: list[Source] | None = None,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -93,25 +132,20 @@ class KijiBot(commands.Bot):
         )
         self.settings = settings
         self.store = store
+        self.llm = llm
+        self.summaries = SummaryService(store, llm)
         self.force_sync = force_sync
+        self.sources: list[Source] = (
+            sources if sources is not None else sources_from_specs(settings.source_specs, settings.data_dir)
+        )
+        # Each source's site as last read: the first one's gives the timezone dates are shown in.
+        self.sites: dict[str, Site] = {}
         self.site: Site | None = None
         self.last_ingest: IngestReport | None = None
+        self.last_outcomes: list[SourceOutcome] = []
         self.version = __version__
         self.ingest_lock = asyncio.Lock()
         self.paginator_timeout = PAGINATOR_TIMEOUT
-        self.llm: LLMClient | None = None
-        self._llm_locks: dict[tuple[int, str], asyncio.Lock] = {}
-        self._summary_flights = SingleFlight()  # a fan-out summarises a new post once, not per channel
-        if settings.llm_base_url and settings.llm_model:
-            self.llm = LLMClient(
-                LLMConfig(
-                    settings.llm_base_url,
-                    settings.llm_model,
-                    settings.llm_api_key,
-                    settings.llm_timeout,
-                    settings.llm_prompt_chars,
-                )
-            )
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
             discord.http.Route.BASE = settings.api_base
@@ -140,7 +174,6 @@ class KijiBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.store.connect()
-        self.site = await asyncio.to_thread(self.settings.load_site)
         await self.run_ingest()
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
@@ -148,44 +181,27 @@ class KijiBot(commands.Bot):
         await self.sync_commands_if_changed()
 
     async def run_ingest(self) -> IngestReport:
-        """Bring the store up to date with the posts folder (start-up and the watcher share it)."""
-        assert self.site is not None
+        """Bring the store up to date with every source (start-up and the announcer share it).
+
+        A source that cannot be read is logged and left as it was; the others still go in.
+        """
         async with self.ingest_lock:
-            report = await ingest(self.store, self.site)
+            outcomes = await ingest_all(self.store, self.sources, load=self.settings.load_site)
+        for outcome in outcomes:
+            if outcome.site is not None:
+                self.sites[outcome.source.name] = outcome.site
+        self.site = next((self.sites[s.name] for s in self.sources if s.name in self.sites), None)
+        report = merged(outcomes)
+        self.last_outcomes = outcomes
         self.last_ingest = report
         for failure in report.failed:
-            log.warning("post not loaded: %s: %s", failure.path, failure.error)
+            log.warning("%s", failed_post_line(self.site, failure.path, failure.error))
         self.dispatch("kiji_ingest", report)
         return report
 
     async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
-        """(summary text, footer saying where it came from) for embeds and announcements.
-
-        With a language model configured, its cached answer for this content is used, or it
-        is asked (callers defer first: it may take seconds); any failure falls back to the
-        stored extractive summary, and the footer says so.
-        """
-        fallback_note = False
-        if self.llm is not None:
-            model = self.llm.config.model
-            # One question per post and length at a time: a fan-out to many channels asks once
-            # and the others read the cached answer.
-            async with self._llm_locks.setdefault((post.id, length), asyncio.Lock()):
-                cached = await self.store.get_summary(post.id, length, source=self.llm.source)
-                if cached:
-                    return limits.cut(cached[0], limits.EMBED_DESCRIPTION), t("summary_source.llm", locale, model=model)
-                try:
-                    answer = await self.llm.summarize(post.title, await self.store.get_text(post.id) or "", length)
-                except LLMError as exc:
-                    log.warning("language model summary of post %d failed: %s; using the extractive one", post.id, exc)
-                    fallback_note = True
-                else:
-                    await self.store.put_summaries(post.id, self.llm.source, PROMPT_VERSION, {length: [answer]})
-                    return answer, t("summary_source.llm", locale, model=model)
-        shown = await shown_summary(self.store, post, length, self._summary_flights)
-        text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
-        source = "summary_source.llm_fallback" if fallback_note else shown.source
-        return text, t(source, locale)
+        """(summary text, footer saying where it came from) for embeds and announcements."""
+        return summary_parts(await self.summaries.shown(post, length), locale)
 
     async def command_payload(self, guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
         translator = self.tree.translator
@@ -206,12 +222,26 @@ class KijiBot(commands.Bot):
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         # Keyed by application too: the same database under another bot application must sync.
         key = COMMAND_HASH_KEY.format(application=self.application_id, scope=guild.id if guild else "global")
+        where = f"to guild {guild.id}" if guild else "globally"
         if not self.force_sync and await self.store.get_meta(key) == digest:
-            log.info("command tree unchanged since the last sync; not syncing")
+            log.info("slash commands unchanged since they were last synced %s; not syncing", where)
             return False
-        synced = await self.tree.sync(guild=guild)
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.Forbidden as exc:
+            if exc.code != MISSING_ACCESS:
+                raise
+            # The bot still serves announcements; the hash stays unrecorded, so the next start tries again.
+            log.error(
+                "could not sync slash commands %s: Discord answered 403 Missing Access: the bot was added "
+                "without the applications.commands scope%s. Run `kiji invite` and open its URL to add it "
+                "(the bot stays in the server), then restart",
+                where,
+                f" to guild {guild.id}, or is not in it" if guild else "",
+            )
+            return False
         await self.store.set_meta(key, digest)
-        log.info("synced %d commands %s", len(synced), f"to guild {guild.id}" if guild else "globally")
+        log.info("synced %d slash commands %s", len(synced), where)
         return True
 
     async def close(self) -> None:
@@ -230,31 +260,121 @@ class KijiBot(commands.Bot):
             await self.store.close()
 
 
-def install_signal_handlers(bot: KijiBot) -> None:
-    """SIGINT/SIGTERM close the bot cleanly: the store's last batch commits or rolls back whole."""
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        # Not on the main thread, or not supported by the platform: Ctrl-C still raises.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, lambda s=signum: asyncio.ensure_future(_shutdown(bot, s)))
+class StartFailed(RuntimeError):
+    """`kiji run` cannot go on; the message says what to do. Never contains the token."""
+
+    temporary = False
 
 
-async def _shutdown(bot: KijiBot, signum: int) -> None:
-    log.info("received %s; shutting down", signal.Signals(signum).name)
-    await bot.close()
+class DiscordUnavailable(StartFailed):
+    """Discord could not be reached or answered with a server error: trying later may work."""
+
+    temporary = True
 
 
-async def run_bot(settings: Settings, *, force_sync: bool = False) -> None:
-    """Start the bot and serve until it is closed (by a signal or an error)."""
+REJECTED_TOKEN = (
+    "Discord rejected the token (401 Unauthorized): it was reset or mistyped. Reset it at "
+    "https://discord.com/developers/applications → your application → Bot → Reset Token, and put the new "
+    "one in DISCORD_TOKEN in .env (or the environment)"
+)
+MISSING_INTENTS = (
+    "Discord refused the gateway connection (4014): the bot asks for a privileged intent that is not enabled. "
+    "Enable it at https://discord.com/developers/applications → your application → Bot → Privileged Gateway Intents"
+)
+
+
+class ShutdownSignal:
+    """SIGINT/SIGTERM ask for a clean stop: the store's last batch commits or rolls back whole."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.signum: int | None = None
+        self._installed: list[int] = []
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Not on the main thread, or not supported by the platform: Ctrl-C still raises.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._received, signum)
+                self._installed.append(signum)
+
+    def remove(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._installed:
+            loop.remove_signal_handler(signum)
+        self._installed.clear()
+
+    def _received(self, signum: int) -> None:
+        if self.requested.is_set():
+            log.info("received %s again; already shutting down", signal.Signals(signum).name)
+            return
+        self.signum = signum
+        self.requested.set()
+
+
+async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list[Source] | None = None) -> None:
+    """Start the bot and serve until a signal stops it; a start that cannot work raises StartFailed."""
     assert settings.discord_token, "checked by the caller"
-    bot = KijiBot(settings, Store(settings.db_path), force_sync=force_sync)
-    install_signal_handlers(bot)
+    bot = KijiBot(
+        settings, Store(settings.db_path), client_from_settings(settings), force_sync=force_sync, sources=sources
+    )
+    RunLog(bot).attach()
+    shutdown = ShutdownSignal()
+    shutdown.install()
     try:
         async with bot:
-            await bot.start(settings.discord_token)
-    except (aiohttp.ClientConnectorError, discord.LoginFailure) as exc:
-        # Never echo the token: these messages come from discord.py and aiohttp, not the settings.
-        raise RuntimeError(f"could not connect to Discord: {exc}") from None
+            await serve_until_stopped(bot, settings.discord_token, shutdown)
+    except discord.LoginFailure:
+        raise StartFailed(REJECTED_TOKEN) from None
+    except discord.PrivilegedIntentsRequired:
+        raise StartFailed(MISSING_INTENTS) from None
+    except discord.DiscordServerError as exc:
+        raise DiscordUnavailable(
+            f"Discord answered {exc.status} {exc.response.reason or 'Server Error'}: it may be having an outage "
+            "(https://discordstatus.com). Try again later"
+        ) from None
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        # aiohttp's message names the host, never the token.
+        where = settings.api_base or "discord.com"
+        raise DiscordUnavailable(
+            f"could not reach Discord ({where}): {exc or type(exc).__name__}; check the network "
+            "(and DISCORD_API_BASE if you set it), then try again"
+        ) from None
+    finally:
+        shutdown.remove()
+
+
+async def serve_until_stopped(bot: KijiBot, token: str, shutdown: ShutdownSignal) -> None:
+    """Run the bot until it ends by itself (raising what ended it) or `shutdown` is requested.
+
+    On a signal the bot is closed first (the delivery in flight finishes, the store closes),
+    then discord.py's connection loop is cancelled: it notices a close only when its current
+    wait ends, and that may be a reconnect back-off of many minutes while Discord is
+    unreachable, or a connection attempt of up to 60 s.
+    """
+    serving = asyncio.create_task(bot.start(token), name="kiji-discord")
+    stop = asyncio.create_task(shutdown.requested.wait(), name="kiji-shutdown-signal")
+    try:
+        await asyncio.wait({serving, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if serving.done():
+        serving.result()
+        return
+    name = signal.Signals(shutdown.signum).name if shutdown.signum is not None else "a stop request"
+    log.info("received %s; shutting down", name)
+    try:
+        await bot.close()
+    finally:
+        serving.cancel()
+        try:
+            await serving
+        except asyncio.CancelledError:
+            log.debug("stopped the Discord connection loop in its wait")
+        except Exception as exc:  # the connection ending because we closed it is no news
+            log.debug("the Discord connection ended while shutting down: %r", exc)
+    log.info("shut down cleanly")
 
 
 def cog_modules() -> list[str]:

@@ -1,7 +1,7 @@
 """What Kiji says, in Japanese and English, without any Discord import.
 
 Replies follow the user's client locale: Japanese for `ja`, English otherwise. Command
-names, descriptions and option names are localised separately (see COMMAND_TEXT) through
+names, descriptions and option names are localised separately (see `command_text_ja`) through
 discord.py's Translator in `bot.discord.client`.
 """
 
@@ -133,6 +133,17 @@ PERMISSION_NAMES_JA = {
 }
 
 
+# Options checked on Kiji's side (bot.discord.options): a value Discord's client would not have sent.
+MESSAGES.update(
+    {
+        "option_out_of_range": {
+            EN: "{value} is out of range: choose a number from {low} to {high}.",
+            JA: "{value} は範囲外です。{low}〜{high} の数を指定してください。",
+        },
+    }
+)
+
+
 def permission_names(names: list[str] | tuple[str, ...], locale: str | None) -> str:
     """ "Send Messages, Embed Links" in the reader's language."""
     if language(locale) == JA:
@@ -181,10 +192,11 @@ def format_date(timestamp: float, tz: ZoneInfo, locale: str | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} ({moment:%Z})"
 
 
-# Localised command texts: the English default string → its Japanese form. en-US uses the
-# default strings as they are. Names follow Discord's rules (lower case, no spaces).
-COMMAND_TEXT_JA: dict[str, str] = {
-    # names
+# Localised command texts, looked up by where the string sits (the translator's context), so
+# the same English word can be one thing as a command and another as an option: the /tags
+# command is 「タグ一覧」, /subscribe's `tags` option 「タグ」. en-US uses the English defaults
+# as they are. Names follow Discord's rules (lower case, no spaces, at most 32 characters).
+COMMAND_NAMES_JA: dict[str, str] = {
     "summary": "要約",
     "tag": "タグ",
     "tags": "タグ一覧",
@@ -193,17 +205,35 @@ COMMAND_TEXT_JA: dict[str, str] = {
     "random": "ランダム",
     "about": "情報",
     "related": "関連記事",
+    "subscribe": "購読",
+    "unsubscribe": "購読解除",
+    "subscriptions": "購読一覧",
+    "resume": "再開",
+}
+# Option names; "command option" overrides "option" for one command.
+OPTION_NAMES_JA: dict[str, str] = {
     "post": "記事",
     "length": "長さ",
     "query": "語句",
     "count": "件数",
-    # descriptions
-    "Summarise a post": "記事の要約を表示します",
-    "The post (type part of its title)": "記事（タイトルの一部を入力）",
-    "How long the summary should be": "要約の長さ",
+    "tag": "タグ",
+    "tags": "タグ",
+    "channel": "チャンネル",
+    "categories": "カテゴリ",
+    "mention_role": "メンションするロール",
+    "backfill": "過去記事数",
+    "subscription": "お知らせ先",
+}
+CHOICE_NAMES_JA: dict[str, str] = {
     "Short": "短め",
     "Standard": "標準",
     "Long": "長め",
+}
+# Command and option descriptions.
+DESCRIPTIONS_JA: dict[str, str] = {
+    "Summarise a post": "記事の要約を表示します",
+    "The post (type part of its title)": "記事（タイトルの一部を入力）",
+    "How long the summary should be": "要約の長さ",
     "List the posts with a tag": "タグの付いた記事を一覧します",
     "The tag": "タグ",
     "List every tag with its number of posts": "すべてのタグと記事数を一覧します",
@@ -215,14 +245,6 @@ COMMAND_TEXT_JA: dict[str, str] = {
     "Show a random post": "ランダムに記事を1件表示します",
     "What this bot serves": "このボットが配信しているブログについて",
     "Posts related to a post": "関連する記事を表示します",
-    "subscribe": "購読",
-    "unsubscribe": "購読解除",
-    "subscriptions": "購読一覧",
-    "resume": "再開",
-    "channel": "チャンネル",
-    "categories": "カテゴリ",
-    "mention_role": "メンションするロール",
-    "backfill": "過去記事数",
     "Announce new posts in a channel": "新しい記事をチャンネルでお知らせします",
     "Where to announce (text, announcement or forum channel)": "お知らせ先（テキスト・アナウンス・フォーラム）",
     "Only posts with any of these tags (space separated)": "これらのタグのいずれかを持つ記事だけ（空白区切り）",
@@ -231,9 +253,22 @@ COMMAND_TEXT_JA: dict[str, str] = {
     "Also post this many of the latest matching posts now (0-10)": "最新の該当記事を今この件数だけ投稿（0〜10）",
     "Stop announcing new posts in a channel": "チャンネルでのお知らせを停止します",
     "The channel to stop announcing in": "停止するチャンネル",
-    "subscription": "お知らせ先",
     "Or the subscription, also one whose channel was deleted": "またはお知らせ先（チャンネルが削除されたものも）",
     "Resume a paused subscription after fixing it": "問題を直した後、一時停止中のお知らせを再開します",
     "The paused channel": "一時停止中のチャンネル",
     "List this server's announcement channels": "このサーバーのお知らせ先を一覧します",
 }
+
+
+def command_text_ja(where: str, message: str, command: str | None = None) -> str | None:
+    """The Japanese form of a command's `message` at `where`: "command", "option", "choice" or "description".
+
+    None when there is none: Discord then shows the English default.
+    """
+    if where == "command":
+        return COMMAND_NAMES_JA.get(message)
+    if where == "option":
+        return OPTION_NAMES_JA.get(f"{command} {message}") or OPTION_NAMES_JA.get(message)
+    if where == "choice":
+        return CHOICE_NAMES_JA.get(message)
+    return DESCRIPTIONS_JA.get(message)

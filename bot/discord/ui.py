@@ -16,6 +16,7 @@ from bot.discord import limits
 from bot.discord.i18n import format_date, t
 from bot.models import Post
 from bot.services.lookup import suggest_tags, suggest_titles
+from bot.services.summaries import ShownSummary
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,12 @@ PAGINATOR_TIMEOUT = 180.0
 
 
 def fit_embed(embed: discord.Embed) -> discord.Embed:
-    """Cut every part of `embed` to its limit, then the description until the total fits."""
+    """Cut every part of `embed` to its limit, then the description until the total fits.
+
+    A link Discord would refuse is dropped: the embed still shows, unlinked.
+    """
+    if embed.url and not fits_link(embed.url, limits.EMBED_URL):
+        embed.url = None
     if embed.title:
         embed.title = limits.cut(embed.title, limits.EMBED_TITLE)
     if embed.description:
@@ -58,6 +64,12 @@ def escape_link_text(text: str) -> str:
     return discord.utils.escape_markdown(text).replace("[", "［").replace("]", "］")
 
 
+def summary_parts(shown: ShownSummary, locale: str | None) -> tuple[str, str]:
+    """(embed description, footer saying where the summary came from) in the reader's language."""
+    text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
+    return text, t(shown.source, locale, model=shown.model or "")
+
+
 def post_embed(
     post: Post,
     summary: str,
@@ -66,10 +78,14 @@ def post_embed(
     tz: ZoneInfo,
     locale: str | None,
 ) -> discord.Embed:
-    """The card for one post: linked title, summary, date, author, tags and reading time."""
+    """The card for one post: linked title, summary, date, author, tags and reading time.
+
+    Everything in it comes from the post's file and is cut to Discord's limits; a link too
+    long for Discord (a long non-ASCII slug, percent-encoded) is left out, not the reply.
+    """
     embed = discord.Embed(
         title=post.title,
-        url=post.abs_url if is_absolute(post.abs_url) else None,
+        url=post.abs_url if fits_link(post.abs_url, limits.EMBED_URL) else None,
         description=summary,
         colour=EMBED_COLOUR,
     )
@@ -78,7 +94,9 @@ def post_embed(
         embed.add_field(name=t("author", locale), value=post.author, inline=True)
     embed.add_field(name=t("reading", locale), value=t("reading_time", locale, minutes=post.reading_time), inline=True)
     if post.tags:
-        embed.add_field(name=t("tags", locale), value=" ".join(f"`{tag}`" for tag in post.tags), inline=False)
+        # Whole tags only: a tag cut in the middle would leave its `code` span open.
+        tags = [f"`{limits.cut(tag, limits.EMBED_FIELD_VALUE - 2)}`" for tag in post.tags]
+        embed.add_field(name=t("tags", locale), value=limits.joined(tags, limits.EMBED_FIELD_VALUE), inline=False)
     embed.set_footer(text=footer)
     return fit_embed(embed)
 
@@ -88,15 +106,22 @@ def is_absolute(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-def read_button_view(post: Post, locale: str | None) -> discord.ui.View:
-    """A link button to the article; link buttons need no handler and never expire.
+def fits_link(url: str, limit: int) -> bool:
+    """Whether `url` can be sent as a link where Discord allows `limit` characters."""
+    return is_absolute(url) and len(url) <= limit
 
-    Discord refuses a button URL over 512 characters, and with it the whole reply; a long
-    non-ASCII slug gets there once percent-encoded. The embed title still links the article.
+
+def read_button_view(post: Post, locale: str | None) -> discord.ui.View | None:
+    """A link button to the article, or None when there is no link Discord would take.
+
+    Link buttons need no handler and never expire. Discord refuses a button URL over 512
+    characters, and with it the whole reply; a long non-ASCII slug gets there once
+    percent-encoded. An empty view would send an empty component list, which Discord
+    refuses too.
     """
+    if not fits_link(post.abs_url, limits.BUTTON_URL):
+        return None
     view = discord.ui.View(timeout=None)
-    if not is_absolute(post.abs_url) or len(post.abs_url) > limits.BUTTON_URL:
-        return view
     view.add_item(
         discord.ui.Button(
             style=discord.ButtonStyle.link,
@@ -110,7 +135,7 @@ def read_button_view(post: Post, locale: str | None) -> discord.ui.View:
 def post_entry(post: Post, gist: str, *, tz: ZoneInfo, locale: str | None) -> str:
     """One line of a post list: linked title and date, then a one-line gist."""
     title = escape_link_text(limits.cut(post.title, 150))
-    linked = f"[{title}]({post.abs_url})" if is_absolute(post.abs_url) else title
+    linked = f"[{title}]({post.abs_url})" if fits_link(post.abs_url, limits.LIST_LINK) else title
     line = f"**{linked}** — {format_date(post.date_utc, tz, locale)}"
     gist = limits.cut(limits.one_line(gist), 160)
     return f"{line}\n{discord.utils.escape_markdown(gist)}" if gist else line
@@ -242,8 +267,11 @@ async def reply(interaction: discord.Interaction, **kwargs: object) -> None:
     """Answer whether or not the interaction was deferred first.
 
     A deferred reply ("Kiji is thinking…") is replaced by editing it; its visibility was
-    fixed when it was deferred, so `ephemeral` no longer applies.
+    fixed when it was deferred, so `ephemeral` no longer applies. `view=None` (nothing to
+    attach, see `read_button_view`) sends no components at all.
     """
+    if kwargs.get("view", ...) is None:
+        del kwargs["view"]
     if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
         kwargs.pop("ephemeral", None)
         await interaction.edit_original_response(**kwargs)  # type: ignore[arg-type]

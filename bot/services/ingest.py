@@ -493,7 +493,7 @@ async def ingest(
         report.removed += removed
     await store.finish_ingest()
     report.seconds = time.perf_counter() - started
-    log.info("ingest of %s: %s", site.root, report.summary_line())
+    log.debug("ingest of %s: %s", site.root, report.summary_line())  # callers say it their way
     return report
 
 
@@ -538,17 +538,3 @@ async def _write(
     report.added += added
     report.updated += updated
     report.removed += removed
-
-
-def describe_site_problem(root: Path) -> str | None:
-    """A fix-it message when `root` cannot be ingested at all, else None."""
-    if not root.exists():
-        return f"the posts folder {root} does not exist; set KIJI_POSTS_DIR / KIJI_SITE_DIR or pass --posts/--site"
-    if not root.is_dir():
-        return f"{root} is not a folder; point --posts at the folder holding your Markdown posts"
-    try:
-        with os.scandir(root):
-            pass
-    except OSError as exc:
-        return f"cannot read the folder {root}: {exc.strerror or exc}; check its permissions"
-    return None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.discord import limits
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,23 @@ def clean_answer(content: object) -> str:
     return limits.cut(text, limits.EMBED_DESCRIPTION)
 
 
+def client_from_settings(settings: Settings) -> LLMClient | None:
+    """The configured model's client, or None when no model is configured (extractive summaries only)."""
+    if not (settings.llm_base_url and settings.llm_model):
+        return None
+    return LLMClient(
+        LLMConfig(
+            settings.llm_base_url,
+            settings.llm_model,
+            settings.llm_api_key,
+            settings.llm_timeout,
+            settings.llm_prompt_chars,
+        )
+    )
+
+
 class LLMClient:
-    """Asks one configured model for summaries; owns its HTTP session."""
+    """Asks one configured model for summaries; owns its HTTP session (opened on first use)."""
 
     def __init__(self, config: LLMConfig) -> None:
         self.config = config
@@ -85,8 +101,13 @@ class LLMClient:
 
     @property
     def source(self) -> str:
-        """The cache key part naming the producer, so a new model or prompt recomputes."""
+        """The cache key part naming the producer, so another model or prompt recomputes."""
         return f"llm:{self.config.model}:{PROMPT_VERSION}"
+
+    @property
+    def version(self) -> str:
+        """What else shaped the answer: the prompt's version and how much of the text the model saw."""
+        return f"{PROMPT_VERSION}:{self.config.prompt_chars}"
 
     async def close(self) -> None:
         if self._session is not None:

@@ -28,6 +28,10 @@ class SingleFlight:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._running
 
+    def __len__(self) -> int:
+        """Computations running now: a key is forgotten as soon as its computation ends."""
+        return len(self._running)
+
     async def run(self, key: Hashable, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         task = self._running.get(key)
         if task is None:

@@ -1,16 +1,17 @@
-"""One writer connection and a small pool of read-only ones, each used from its own thread.
+"""One aiosqlite writer connection and a small pool of read-only ones.
 
 SQLite allows one writer at a time; WAL lets any number of readers go on meanwhile, each
 seeing the last committed state. So every write runs on the single writer connection, one
-after another (a one-thread executor is the queue), and every read runs on one of a few
-read-only connections: a slash command never waits behind an ingest batch. The model is
-datasette's `database.py`.
+after another (an asyncio lock is the queue), and every read runs on one of a few read-only
+connections, each with its own aiosqlite thread: a slash command never waits behind an
+ingest batch. The model is datasette's `database.py` (one writer, separate readers).
 
-Work is handed over as a plain function of a `sqlite3.Connection`, run whole on the
-connection's thread: a write is one function inside one `BEGIN IMMEDIATE … COMMIT`, a read
-one function inside one read transaction (one snapshot, so a post and its tags agree). A
-task cancelled while its write waits in the queue never runs it; one cancelled while the
-write runs gets it rolled back, unless it had already committed.
+Work is handed over as a coroutine function of an `aiosqlite.Connection`: a write is one
+such function inside one `BEGIN IMMEDIATE … COMMIT`, a read one inside one read transaction
+(one snapshot, so a post and its tags agree). A task cancelled while its write waits for the
+writer never runs it; one cancelled while the write runs gets it rolled back, unless its
+COMMIT had already been handed to the connection. The rollback is queued on the connection's
+thread behind any statement still running there, so it always comes after it.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ import contextlib
 import errno
 import logging
 import os
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
+
+import aiosqlite
 
 from bot.store import schema
 from bot.store.errors import StoreError
@@ -35,12 +35,13 @@ from bot.store.errors import StoreError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Work = Callable[..., Awaitable[T]]
 
 # Read connections: enough for a few commands at once on a 2-core machine; each is a thread.
 READERS = 3
 BUSY_TIMEOUT_MS = 5000
 # SQLite's primary result codes (exc.sqlite_errorcode & 0xFF) the store explains to the user.
-SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_NOTADB = 8, 11, 14, 13, 26
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_CORRUPT, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_NOTADB = 5, 8, 11, 14, 13, 26
 
 
 def rebuild_advice(path: Path) -> str:
@@ -87,15 +88,14 @@ def why_read_only(path: Path) -> str:
 class Database:
     """The writer and the readers of one SQLite file; built by `Database.open`."""
 
-    def __init__(self, path: Path, writer: sqlite3.Connection | None, readers: list[sqlite3.Connection]) -> None:
+    def __init__(self, path: Path, writer: aiosqlite.Connection | None, readers: list[aiosqlite.Connection]) -> None:
         self.path = path
         self._writer = writer
-        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiji-store-write")
-        self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        for reader in readers:
-            self._idle_readers.put(reader)
+        self._write_lock = asyncio.Lock()
         self._readers = list(readers)
-        self._reader_threads = ThreadPoolExecutor(max_workers=len(readers), thread_name_prefix="kiji-store-read")
+        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._idle_readers.put_nowait(reader)
         self._closed = False
 
     @property
@@ -106,35 +106,32 @@ class Database:
     # -- opening ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, create: bool = True, readers: int = READERS, check: bool = True) -> Database:
-        """Open (creating and migrating if need be) and check the file. Blocking: run it in a thread."""
-        if path.is_dir():
-            raise StoreError(f"the database path {path} is a folder; give the path of a file inside it")
-        if not create and not path.exists():
-            raise StoreError(f"there is no database at {path}; run `kiji ingest` first, or point at the right file")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the folder for the database {path}: {exc.strerror}") from exc
-        writer = _open_writer(path)
-        opened: list[sqlite3.Connection] = [] if writer is None else [writer]
+    async def open(cls, path: Path, create: bool = True, readers: int = READERS, check: bool = True) -> Database:
+        """Open (creating and migrating if need be) and check the file."""
+        existed, resolved = await asyncio.to_thread(_prepare_location, path, create)
+        writer = await _open_writer(path, existed)
+        opened: list[aiosqlite.Connection] = [] if writer is None else [writer]
         try:
             if writer is not None:
-                schema.migrate(writer, path)
-            reader_list = [_open_reader(path, immutable=False) for _ in range(readers)]
-            opened += reader_list
+                await schema.migrate(writer, path)
+            reader_list: list[aiosqlite.Connection] = []
+            for _ in range(readers):
+                reader_list.append(await _open_reader(resolved, immutable=False))
+                opened.append(reader_list[-1])
             try:
-                version = schema.schema_version(reader_list[0])
+                version = await schema.schema_version(reader_list[0])
             except sqlite3.OperationalError:
                 if writer is not None:
                     raise
                 # A read-only mount: no -shm file can be made, so no WAL reader can open; nothing can
                 # change the file there either, so reading it as immutable is exact.
                 for reader in reader_list:
-                    reader.close()
-                reader_list = [_open_reader(path, immutable=True) for _ in range(readers)]
-                opened += reader_list
-                version = schema.schema_version(reader_list[0])
+                    await reader.close()
+                reader_list = []
+                for _ in range(readers):
+                    reader_list.append(await _open_reader(resolved, immutable=True))
+                    opened.append(reader_list[-1])
+                version = await schema.schema_version(reader_list[0])
             if writer is None and version < schema.SCHEMA_VERSION:
                 raise StoreError(
                     f"the database {path} needs upgrading to schema version {schema.SCHEMA_VERSION} and "
@@ -142,10 +139,11 @@ class Database:
                 )
             schema.refuse_newer(version, path)
             if check:
-                _quick_check(reader_list[0], path)
+                await _quick_check(reader_list[0], path)
         except BaseException as exc:
             for connection in opened:
-                connection.close()
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await connection.close()
             if isinstance(exc, sqlite3.Error):
                 raise explain(exc, path, "open the database") from exc
             raise
@@ -155,54 +153,43 @@ class Database:
 
     # -- running work ----------------------------------------------------------------
 
-    async def read(self, work: Callable[..., T], *args: Any) -> T:
-        """`work(connection, *args)` on a read-only connection, in one snapshot."""
+    async def read(self, work: Work[T], *args: Any) -> T:
+        """`await work(connection, *args)` on a read-only connection, in one snapshot."""
         self._check_open()
-        return await asyncio.wrap_future(self._reader_threads.submit(self._run_read, work, args))
-
-    def _run_read(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
-        connection = self._idle_readers.get()
+        connection = await self._idle_readers.get()
         try:
-            connection.execute("BEGIN")
             try:
-                return work(connection, *args)
+                await connection.execute("BEGIN")
+                return await work(connection, *args)
             finally:
-                connection.execute("COMMIT")  # a read transaction: nothing to undo, only the snapshot to let go
+                # a read transaction: nothing to undo, only the snapshot to let go (after any statement
+                # still running on the connection's thread, even if this task was cancelled)
+                await _roll_back(connection)
         except sqlite3.Error as exc:
             raise self._translate(exc, "read the database") from exc
         finally:
-            self._idle_readers.put(connection)
+            self._idle_readers.put_nowait(connection)
 
-    async def write(self, work: Callable[..., T], *args: Any) -> T:
-        """`work(connection, *args)` on the writer inside BEGIN IMMEDIATE … COMMIT, after earlier writes."""
+    async def write(self, work: Work[T], *args: Any) -> T:
+        """`await work(connection, *args)` on the writer inside BEGIN IMMEDIATE … COMMIT, after earlier writes."""
         self._check_open()
-        if self._writer is None:
+        writer = self._writer
+        if writer is None:
             raise StoreError(f"cannot write to the database {self.path}: {why_read_only(self.path)}")
-        cancelled = threading.Event()
-        running = self._writer_thread.submit(self._run_write, self._writer, work, args, cancelled)
-        try:
-            return await asyncio.wrap_future(running)
-        except asyncio.CancelledError:
-            cancelled.set()  # still queued: cancelling the future dropped it; running: it rolls back
-            raise
-
-    def _run_write(
-        self, connection: sqlite3.Connection, work: Callable[..., T], args: tuple[Any, ...], cancelled: threading.Event
-    ) -> T:
-        try:
-            connection.execute("BEGIN IMMEDIATE")
+        async with self._write_lock:  # cancelled while waiting here: the write never starts
             try:
-                result = work(connection, *args)
-                if cancelled.is_set():
-                    raise asyncio.CancelledError
-                connection.execute("COMMIT")
-                return result
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise self._translate(exc, "write to the database") from exc
+                try:
+                    await writer.execute("BEGIN IMMEDIATE")
+                    result = await work(writer, *args)
+                    await writer.commit()
+                    return result
+                except BaseException:
+                    # Queued behind whatever statement a cancelled body left running; a no-op once
+                    # the COMMIT went through.
+                    await _roll_back(writer)
+                    raise
+            except sqlite3.Error as exc:
+                raise self._translate(exc, "write to the database") from exc
 
     def _translate(self, exc: sqlite3.Error, doing: str) -> Exception:
         """Errors about the file become a StoreError saying what is wrong; our own mistakes stay as they are."""
@@ -216,79 +203,121 @@ class Database:
         if self._closed:
             raise StoreError(f"the store {self.path} is closed")
 
-    def run_on_writer(self, work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """`work(connection, *args)` on the writer outside any transaction (migrations, backups)."""
+    async def run_on_writer(self, work: Work[T], *args: Any) -> T:
+        """`await work(connection, *args)` on the writer outside any transaction (migrations, backups).
+
+        On a read-only store, on a reader: a backup only reads, and a migration finds nothing to do.
+        """
         self._check_open()
         if self._writer is None:
-            return asyncio.wrap_future(self._reader_threads.submit(self._run_on_reader, work, args))
-        return asyncio.wrap_future(self._writer_thread.submit(work, self._writer, *args))
-
-    def _run_on_reader(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
-        connection = self._idle_readers.get()
-        try:
-            return work(connection, *args)
-        finally:
-            self._idle_readers.put(connection)
+            connection = await self._idle_readers.get()
+            try:
+                return await work(connection, *args)
+            finally:
+                self._idle_readers.put_nowait(connection)
+        async with self._write_lock:
+            return await work(self._writer, *args)
 
     async def close(self) -> None:
-        """Let queued work finish, then close every connection (each on no thread but ours)."""
+        """Let running work finish, then close every connection; later calls are refused."""
         if self._closed:
             return
         self._closed = True
-        await asyncio.to_thread(self._shutdown)
-
-    def _shutdown(self) -> None:
-        self._writer_thread.shutdown(wait=True)
-        self._reader_threads.shutdown(wait=True)
-        for connection in [*self._readers, *([self._writer] if self._writer is not None else [])]:
-            with contextlib.suppress(sqlite3.Error):
-                connection.close()
+        async with self._write_lock:  # the writes queued before this one go first
+            for _ in self._readers:
+                await self._idle_readers.get()  # each reader back from its last read
+            for connection in [*self._readers, *([self._writer] if self._writer is not None else [])]:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await connection.close()
 
 
-def _configure(connection: sqlite3.Connection) -> sqlite3.Connection:
+async def _roll_back(connection: aiosqlite.Connection) -> None:
+    """End the connection's transaction undone (a no-op outside one), even if the task is cancelled meanwhile."""
+    undo = asyncio.ensure_future(connection.rollback())
+    try:
+        await asyncio.shield(undo)
+    except asyncio.CancelledError:
+        await undo  # cancelled again while undoing: finish the rollback, then let the cancellation through
+        raise
+
+
+async def _connect(target: str, uri: bool = False) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(target, uri=uri, isolation_level=None)
     connection.row_factory = sqlite3.Row
-    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-    connection.execute("PRAGMA foreign_keys = ON")
+    try:
+        await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        await connection.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await connection.close()
+        raise
     return connection
 
 
-def _open_writer(path: Path) -> sqlite3.Connection | None:
+def _prepare_location(path: Path, create: bool) -> tuple[bool, Path]:
+    """Whether the file exists, and its absolute path; its folder made if need be. Blocking: file system calls."""
+    if path.is_dir():
+        raise StoreError(f"the database path {path} is a folder; give the path of a file inside it")
+    existed = path.exists()
+    if not create and not existed:
+        raise StoreError(f"there is no database at {path}; run `kiji ingest` first, or point at the right file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder for the database {path}: {exc.strerror}") from exc
+    return existed, path.resolve()
+
+
+async def _open_writer(path: Path, existed: bool) -> aiosqlite.Connection | None:
     """The read-write connection in WAL mode, or None when the file exists but cannot be written."""
     try:
-        writer = _configure(sqlite3.connect(path, isolation_level=None, check_same_thread=False))
+        writer = await _connect(str(path))
     except sqlite3.Error as exc:
-        if path.exists():
+        if existed:
             return None  # a read-only mount: SQLite cannot even open it for writing
         raise StoreError(f"cannot create the database {path}: {exc}; {why_read_only(path)}") from exc
     try:
-        writer.execute("PRAGMA journal_mode = WAL")
-        writer.execute("PRAGMA synchronous = NORMAL")
-        # SQLite opens a write-protected file read-only without a word: ask for a write that changes
-        # nothing, and take its refusal as the answer.
-        writer.execute("BEGIN IMMEDIATE")
-        try:
-            writer.execute(f"PRAGMA user_version = {schema.schema_version(writer):d}")
-        finally:
-            writer.execute("ROLLBACK")
+        await writer.execute("PRAGMA journal_mode = WAL")
+        await writer.execute("PRAGMA synchronous = NORMAL")
+        await _refuse_if_read_only(writer)
     except sqlite3.Error as exc:
-        writer.close()
+        await writer.close()
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        if code in (SQLITE_READONLY, SQLITE_CANTOPEN) and path.exists():
+        if code in (SQLITE_READONLY, SQLITE_CANTOPEN) and existed:
             return None
         raise explain(exc, path, "open the database") from exc
     return writer
 
 
-def _open_reader(path: Path, immutable: bool) -> sqlite3.Connection:
+async def _refuse_if_read_only(writer: aiosqlite.Connection) -> None:
+    """Raise SQLITE_READONLY if the connection cannot write: SQLite opens a write-protected file without a word.
+
+    It asks for a write that changes nothing and takes a refusal as the answer. Without waiting:
+    if another connection (the bot, mid-batch) holds the write lock, SQLite has already found the
+    file writable (a read-only file is refused before any lock is tried), so "busy" means "writable".
+    """
+    await writer.execute("PRAGMA busy_timeout = 0")
+    try:
+        await writer.execute("BEGIN IMMEDIATE")
+        try:
+            await writer.execute(f"PRAGMA user_version = {await schema.schema_version(writer):d}")
+        finally:
+            await writer.rollback()
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF != SQLITE_BUSY:
+            raise
+    finally:
+        await writer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+
+
+async def _open_reader(resolved: Path, immutable: bool) -> aiosqlite.Connection:
     mode = "immutable=1" if immutable else "mode=ro"
-    uri = f"file:{quote(str(path.resolve()))}?{mode}"
-    reader = _configure(sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False))
-    reader.execute("PRAGMA query_only = ON")
+    reader = await _connect(f"file:{quote(str(resolved))}?{mode}", uri=True)
+    await reader.execute("PRAGMA query_only = ON")
     return reader
 
 
-def _quick_check(connection: sqlite3.Connection, path: Path) -> None:
+async def _quick_check(connection: aiosqlite.Connection, path: Path) -> None:
     """Refuse a damaged file at open, while its damage is still only a message (quick_check: no index pass)."""
-    problems = [str(row[0]) for row in connection.execute("PRAGMA quick_check(5)")]
+    problems = [str(row[0]) for row in await connection.execute_fetchall("PRAGMA quick_check(5)")]
     if problems != ["ok"]:
         raise StoreError(f"the database {path} is damaged ({'; '.join(problems)}); {rebuild_advice(path)}")

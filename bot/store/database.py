@@ -9,11 +9,15 @@ connections and run while a write is in progress; writes queue on the one writer
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+import aiosqlite
 
 from bot.models import Delivery, FileState, Post, PostRecord, SearchHit, StoredBody, Subscription, TagCount
 from bot.store import meta, posts, schema, search_index, subscriptions, summary_cache
@@ -48,7 +52,7 @@ class Store:
 
     @property
     def database(self) -> Database:
-        """The connections (for work that is a function of a sqlite3.Connection, such as tests holding a write)."""
+        """The connections (for work that is a coroutine of an aiosqlite.Connection, such as tests holding a write)."""
         if self._database is None:
             raise StoreError(f"the store {self.path} is not connected; call connect() first")
         return self._database
@@ -56,10 +60,10 @@ class Store:
     def _now(self, now: float | None) -> float:
         return self._clock() if now is None else now
 
-    async def _read(self, work: Callable[..., T], *args: object) -> T:
+    async def _read(self, work: Callable[..., Awaitable[T]], *args: object) -> T:
         return await self.database.read(work, *args)
 
-    async def _write(self, work: Callable[..., T], *args: object) -> T:
+    async def _write(self, work: Callable[..., Awaitable[T]], *args: object) -> T:
         return await self.database.write(work, *args)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -79,7 +83,7 @@ class Store:
         file this process cannot write opens read-only: reads work, writes say why they cannot.
         """
         try:
-            self._database = await asyncio.to_thread(Database.open, self.path, create)
+            self._database = await Database.open(self.path, create)
         except sqlite3.Error as exc:
             raise explain(exc, self.path, "open the database") from exc
 
@@ -104,19 +108,41 @@ class Store:
         """Apply every migration newer than the file's `user_version` (connect already did)."""
         await self.database.run_on_writer(schema.migrate, self.path)
 
-    async def backup(self, target: Path | str) -> None:
-        """Copy the whole store to `target` with SQLite's online backup: consistent while the bot writes."""
-        destination = Path(target)
+    async def backup(self, target: Path | str) -> tuple[int, int]:
+        """Copy the whole store to the new file `target`; returns the copy's (subscriptions, deliveries).
 
-        def copy(connection: sqlite3.Connection) -> None:
-            with sqlite3.connect(destination) as copy_to:
-                connection.backup(copy_to)
-            copy_to.close()
+        SQLite's online backup from a read connection: one snapshot, taken while the bot goes on
+        writing. The copy is made under a temporary name, checked by opening it as a store (its
+        quick_check included), and only then given its name, which must not exist yet: a backup
+        never overwrites a file, least of all the store itself.
+        """
+        destination = Path(target)
+        partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+        if await asyncio.to_thread(destination.exists):
+            raise StoreError(f"cannot back up to {destination}: it already exists; give the name of a new file")
+
+        async def copy(connection: aiosqlite.Connection) -> None:
+            # the copy is written from the reader's thread, so it may not insist on its own
+            copy_to = await aiosqlite.connect(partial, check_same_thread=False)
+            try:
+                await connection.backup(copy_to)
+            finally:
+                await copy_to.close()
 
         try:
-            await self.database.run_on_writer(copy)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot back up {self.path} to {destination}: {exc}") from exc
+            await self.database.read(copy)
+            copied = await Store.open(partial, create=False)
+            try:
+                counts = len(await copied.subscriptions()), len(await copied.deliveries())
+            finally:
+                await copied.close()
+            await asyncio.to_thread(os.link, partial, destination)  # fails, rather than replaces, if it appeared
+        except (sqlite3.Error, StoreError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StoreError(f"cannot back up {self.path} to {destination}: {reason}") from exc
+        finally:
+            await asyncio.to_thread(_remove_quietly, partial)
+        return counts
 
     # -- metadata --------------------------------------------------------------------
 
@@ -351,3 +377,9 @@ class Store:
 
     async def mark_sent(self, delivery: Delivery, message_id: int, now: float | None = None) -> None:
         await self._write(subscriptions.mark_sent, delivery, message_id, self._now(now))
+
+
+def _remove_quietly(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()

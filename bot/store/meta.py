@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
+import aiosqlite
+
+from bot.store.sqlhelpers import fetch_one
 
 
-def get_meta(db: sqlite3.Connection, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+async def get_meta(db: aiosqlite.Connection, key: str) -> str | None:
+    row = await fetch_one(db, "SELECT value FROM meta WHERE key = ?", (key,))
     return str(row["value"]) if row else None
 
 
-def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
-    db.execute(
+async def set_meta(db: aiosqlite.Connection, key: str, value: str) -> None:
+    await db.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )

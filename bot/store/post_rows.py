@@ -8,8 +8,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+import aiosqlite
+
 from bot.models import Post
-from bot.store.sqlhelpers import rows_in
+from bot.store.sqlhelpers import fetch_all, rows_in
 
 # What a Post is read from; `Post` adds its tags and categories (see hydrate).
 POST_COLUMNS = (
@@ -18,23 +20,23 @@ POST_COLUMNS = (
 )
 
 
-def posts(db: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[Post]:
+async def posts(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> list[Post]:
     """The posts a `SELECT {POST_COLUMNS} …` query returns, in its order."""
-    return hydrate(db, list(db.execute(sql, params)))
+    return await hydrate(db, await fetch_all(db, sql, params))
 
 
-def hydrate(db: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[Post]:
+async def hydrate(db: aiosqlite.Connection, rows: Sequence[sqlite3.Row]) -> list[Post]:
     """Posts from rows holding POST_COLUMNS, with their tags and categories in their stored order."""
     if not rows:
         return []
     ids = [int(row["id"]) for row in rows]
-    tags = _names_by_post(
+    tags = await _names_by_post(
         db,
         "SELECT pt.post_id, t.name FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
         "WHERE pt.post_id IN ({marks}) ORDER BY pt.post_id, pt.position",
         ids,
     )
-    categories = _names_by_post(
+    categories = await _names_by_post(
         db,
         "SELECT pc.post_id, c.name FROM post_categories pc JOIN categories c ON c.id = pc.category_id "
         "WHERE pc.post_id IN ({marks}) ORDER BY pc.post_id, pc.position",
@@ -62,8 +64,8 @@ def hydrate(db: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[Post]:
     ]
 
 
-def _names_by_post(db: sqlite3.Connection, template: str, ids: list[int]) -> dict[int, list[str]]:
+async def _names_by_post(db: aiosqlite.Connection, template: str, ids: list[int]) -> dict[int, list[str]]:
     result: dict[int, list[str]] = {}
-    for post_id, name in rows_in(db, template, ids):
+    for post_id, name in await rows_in(db, template, ids):
         result.setdefault(int(post_id), []).append(str(name))
     return result

@@ -1,7 +1,7 @@
 """Posts with their tags and categories: written a batch at a time by ingest, read by every command.
 
-Functions of a `sqlite3.Connection`, run by `Database.read` / `Database.write` on the
-connection's own thread (so a batch is one transaction). `now` is always given by the
+Coroutines of an `aiosqlite.Connection`, run by `Database.read` / `Database.write` inside
+one transaction each (so a batch is written whole or not at all). `now` is always given by the
 caller: what is visible depends on the store's clock, not on this module.
 """
 
@@ -11,11 +11,13 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import aiosqlite
+
 from bot.content.textnorm import normalize_key
 from bot.models import FileState, Post, PostRecord, StoredBody, TagCount
 from bot.store import search_index, summary_cache
 from bot.store.post_rows import POST_COLUMNS, posts
-from bot.store.sqlhelpers import ids_by, rows_in, unique_by_key
+from bot.store.sqlhelpers import fetch_all, fetch_one, ids_by, rows_in, unique_by_key
 
 # The post row's columns written from a PostRecord (besides path and the two timestamps).
 _WRITTEN_COLUMNS = (
@@ -53,38 +55,39 @@ class Batch:
 # -- writing -------------------------------------------------------------------------
 
 
-def file_states(db: sqlite3.Connection) -> dict[str, FileState]:
-    rows = db.execute("SELECT path, file_size, file_mtime_ns, content_hash FROM posts")
+async def file_states(db: aiosqlite.Connection) -> dict[str, FileState]:
+    rows = await fetch_all(db, "SELECT path, file_size, file_mtime_ns, content_hash FROM posts")
     return {row["path"]: FileState(row["file_size"], row["file_mtime_ns"], row["content_hash"]) for row in rows}
 
 
-def write_batch(db: sqlite3.Connection, batch: Batch) -> tuple[int, int, int]:
+async def write_batch(db: aiosqlite.Connection, batch: Batch) -> tuple[int, int, int]:
     """Renames, touches, removals, then upserts; returns (added, updated, removed)."""
     added = updated = removed = 0
     for old_path, new_path in batch.renames:
-        db.execute("UPDATE posts SET path = ? WHERE path = ?", (new_path, old_path))
-        db.execute("UPDATE OR IGNORE deliveries SET post_path = ? WHERE post_path = ?", (new_path, old_path))
-    db.executemany(
+        await db.execute("UPDATE posts SET path = ? WHERE path = ?", (new_path, old_path))
+        await db.execute("UPDATE OR IGNORE deliveries SET post_path = ? WHERE post_path = ?", (new_path, old_path))
+    await db.executemany(
         "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE path = ?",
         [(state.size, state.mtime_ns, path) for path, state in batch.touches],
     )
-    for post_id in _post_ids(db, list(batch.removals)).values():
-        search_index.unindex(db, [post_id])
-        db.execute("DELETE FROM posts WHERE id = ?", (post_id,))
-        removed += 1
+    removed_ids = list((await _post_ids(db, list(batch.removals))).values())
+    if removed_ids:
+        await search_index.unindex(db, removed_ids)
+        await db.executemany("DELETE FROM posts WHERE id = ?", [(post_id,) for post_id in removed_ids])
+        removed = len(removed_ids)
     if batch.upserts:
-        added, updated = _write_posts(db, batch.upserts, batch.now)
+        added, updated = await _write_posts(db, batch.upserts, batch.now)
     if removed or updated:  # an edit can drop a post's last use of a tag
-        db.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM post_tags)")
-        db.execute("DELETE FROM categories WHERE id NOT IN (SELECT category_id FROM post_categories)")
+        await db.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM post_tags)")
+        await db.execute("DELETE FROM categories WHERE id NOT IN (SELECT category_id FROM post_categories)")
     return added, updated, removed
 
 
-def _post_ids(db: sqlite3.Connection, paths: Sequence[str]) -> dict[str, int]:
-    return ids_by(db, "SELECT path, id FROM posts WHERE path IN ({marks})", paths)
+async def _post_ids(db: aiosqlite.Connection, paths: Sequence[str]) -> dict[str, int]:
+    return await ids_by(db, "SELECT path, id FROM posts WHERE path IN ({marks})", paths)
 
 
-def _write_posts(db: sqlite3.Connection, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
+async def _write_posts(db: aiosqlite.Connection, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
     """Upsert the posts, their tags, categories and index entries; returns (added, updated).
 
     Statement by statement over the whole batch (a few statements, not a dozen per post),
@@ -93,22 +96,22 @@ def _write_posts(db: sqlite3.Connection, records: Sequence[PostRecord], now: flo
     to a new segment at every savepoint. Interleaved, that wrote one tiny segment per post
     and tripled the cost of a cold ingest.
     """
-    known = _post_ids(db, [r.path for r in records])
+    known = await _post_ids(db, [r.path for r in records])
     if known:
-        summary_cache.forget_outdated(
+        await summary_cache.forget_outdated(
             db, [(known[r.path], r.file.content_hash, r.derived_version) for r in records if r.path in known]
         )
         # tags, categories and the index entry are rewritten whole: cheaper than diffing
         changed = list(known.values())
-        search_index.unindex(db, changed)
-        db.executemany("DELETE FROM post_tags WHERE post_id = ?", [(post_id,) for post_id in changed])
-        db.executemany("DELETE FROM post_categories WHERE post_id = ?", [(post_id,) for post_id in changed])
+        await search_index.unindex(db, changed)
+        await db.executemany("DELETE FROM post_tags WHERE post_id = ?", [(post_id,) for post_id in changed])
+        await db.executemany("DELETE FROM post_categories WHERE post_id = ?", [(post_id,) for post_id in changed])
     # first_seen_at is only set on insert: the upsert's update leaves it alone
-    db.executemany(_UPSERT_POST, [(r.path, *_post_values(r), now, now) for r in records])
+    await db.executemany(_UPSERT_POST, [(r.path, *_post_values(r), now, now) for r in records])
     # the posts already stored kept their ids: only the new ones need looking up
-    ids = known | _post_ids(db, [r.path for r in records if r.path not in known])
-    tag_ids = _term_ids(db, "tags", [tag for r in records for tag in r.tags])
-    db.executemany(
+    ids = known | await _post_ids(db, [r.path for r in records if r.path not in known])
+    tag_ids = await _term_ids(db, "tags", [tag for r in records for tag in r.tags])
+    await db.executemany(
         "INSERT INTO post_tags (tag_id, date_utc, post_id, position) VALUES (?, ?, ?, ?)",
         [
             (tag_ids[normalize_key(tag)], r.date_utc, ids[r.path], position)
@@ -116,8 +119,8 @@ def _write_posts(db: sqlite3.Connection, records: Sequence[PostRecord], now: flo
             for position, tag in enumerate(unique_by_key(r.tags))
         ],
     )
-    category_ids = _term_ids(db, "categories", [name for r in records for name in r.categories])
-    db.executemany(
+    category_ids = await _term_ids(db, "categories", [name for r in records for name in r.categories])
+    await db.executemany(
         "INSERT INTO post_categories (category_id, post_id, position) VALUES (?, ?, ?)",
         [
             (category_ids[normalize_key(name)], ids[r.path], position)
@@ -125,23 +128,24 @@ def _write_posts(db: sqlite3.Connection, records: Sequence[PostRecord], now: flo
             for position, name in enumerate(unique_by_key(r.categories))
         ],
     )
-    search_index.index(db, [(ids[r.path], r.title_tokens, r.body_tokens) for r in records])
+    await search_index.index(db, [(ids[r.path], r.title_tokens, r.body_tokens) for r in records])
     return len(records) - len(known), len(known)
 
 
-def _term_ids(db: sqlite3.Connection, table: str, names: Sequence[str]) -> dict[str, int]:
+async def _term_ids(db: aiosqlite.Connection, table: str, names: Sequence[str]) -> dict[str, int]:
     """Ids of tags or categories by normalised key, creating the missing ones (first spelling wins)."""
     unique = unique_by_key(names)
     # `table` is one of two literal table names chosen by the caller, never user input.
-    db.executemany(
+    await db.executemany(
         f"INSERT INTO {table} (key, name) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
         [(normalize_key(name), name) for name in unique],
     )
-    return ids_by(db, f"SELECT key, id FROM {table} WHERE key IN ({{marks}})", [normalize_key(n) for n in unique])
+    return await ids_by(db, f"SELECT key, id FROM {table} WHERE key IN ({{marks}})", [normalize_key(n) for n in unique])
 
 
-def paths_with_stale_derivations(db: sqlite3.Connection, version: str) -> set[str]:
-    return {str(row["path"]) for row in db.execute("SELECT path FROM posts WHERE derived_version != ?", (version,))}
+async def paths_with_stale_derivations(db: aiosqlite.Connection, version: str) -> set[str]:
+    rows = await fetch_all(db, "SELECT path FROM posts WHERE derived_version != ?", (version,))
+    return {str(row["path"]) for row in rows}
 
 
 # -- reading -------------------------------------------------------------------------
@@ -151,41 +155,39 @@ def _first(found: list[Post]) -> Post | None:
     return found[0] if found else None
 
 
-def all_posts(db: sqlite3.Connection) -> list[Post]:
-    return posts(db, f"SELECT {POST_COLUMNS} FROM posts p ORDER BY p.date_utc DESC, p.id DESC", ())
+async def all_posts(db: aiosqlite.Connection) -> list[Post]:
+    return await posts(db, f"SELECT {POST_COLUMNS} FROM posts p ORDER BY p.date_utc DESC, p.id DESC", ())
 
 
-def get_post(db: sqlite3.Connection, post_id: int) -> Post | None:
-    return _first(posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?", (post_id,)))
+async def get_post(db: aiosqlite.Connection, post_id: int) -> Post | None:
+    return _first(await posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?", (post_id,)))
 
 
-def get_post_by_path(db: sqlite3.Connection, path: str) -> Post | None:
-    return _first(posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.path = ?", (path,)))
+async def get_post_by_path(db: aiosqlite.Connection, path: str) -> Post | None:
+    return _first(await posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.path = ?", (path,)))
 
 
-def get_text(db: sqlite3.Connection, post_id: int) -> str | None:
-    row = db.execute("SELECT text FROM posts WHERE id = ?", (post_id,)).fetchone()
+async def get_text(db: aiosqlite.Connection, post_id: int) -> str | None:
+    row = await fetch_one(db, "SELECT text FROM posts WHERE id = ?", (post_id,))
     return str(row["text"]) if row else None
 
 
-def get_text_and_outline(db: sqlite3.Connection, post_id: int) -> StoredBody | None:
-    row = db.execute(
-        "SELECT text, outline, content_hash, derived_version FROM posts WHERE id = ?", (post_id,)
-    ).fetchone()
+async def get_text_and_outline(db: aiosqlite.Connection, post_id: int) -> StoredBody | None:
+    row = await fetch_one(db, "SELECT text, outline, content_hash, derived_version FROM posts WHERE id = ?", (post_id,))
     if row is None:
         return None
     return StoredBody(str(row["text"]), str(row["outline"]), (str(row["content_hash"]), str(row["derived_version"])))
 
 
-def texts(db: sqlite3.Connection, post_ids: Sequence[int]) -> dict[int, str]:
+async def texts(db: aiosqlite.Connection, post_ids: Sequence[int]) -> dict[int, str]:
     return {
         int(row["id"]): str(row["text"])
-        for row in rows_in(db, "SELECT id, text FROM posts WHERE id IN ({marks})", post_ids)
+        for row in await rows_in(db, "SELECT id, text FROM posts WHERE id IN ({marks})", post_ids)
     }
 
 
-def related_candidates(db: sqlite3.Connection, post_id: int, limit: int, now: float) -> list[Post]:
-    return posts(
+async def related_candidates(db: aiosqlite.Connection, post_id: int, limit: int, now: float) -> list[Post]:
+    return await posts(
         db,
         f"SELECT {POST_COLUMNS} FROM posts p JOIN ("
         "  SELECT other.post_id AS id, count(*) AS shared FROM post_tags mine "
@@ -201,17 +203,17 @@ def related_candidates(db: sqlite3.Connection, post_id: int, limit: int, now: fl
     )
 
 
-def latest(db: sqlite3.Connection, limit: int, now: float) -> list[Post]:
-    return posts(
+async def latest(db: aiosqlite.Connection, limit: int, now: float) -> list[Post]:
+    return await posts(
         db,
         f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
         (now, limit),
     )
 
 
-def posts_by_tag(db: sqlite3.Connection, tag: str, limit: int, offset: int, now: float) -> list[Post]:
+async def posts_by_tag(db: aiosqlite.Connection, tag: str, limit: int, offset: int, now: float) -> list[Post]:
     """Walks the (tag, date) index: no sort, however many posts the tag has."""
-    return posts(
+    return await posts(
         db,
         f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
         "WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? "
@@ -220,18 +222,19 @@ def posts_by_tag(db: sqlite3.Connection, tag: str, limit: int, offset: int, now:
     )
 
 
-def count_posts_by_tag(db: sqlite3.Connection, tag: str, now: float) -> int:
-    row = db.execute(
+async def count_posts_by_tag(db: aiosqlite.Connection, tag: str, now: float) -> int:
+    row = await fetch_one(
+        db,
         "SELECT count(*) AS n FROM post_tags WHERE tag_id = (SELECT id FROM tags WHERE key = ?) AND date_utc <= ?",
         (normalize_key(tag), now),
-    ).fetchone()
+    )
     return int(row["n"]) if row else 0
 
 
-def random_post(db: sqlite3.Connection, tag: str | None, now: float) -> Post | None:
+async def random_post(db: aiosqlite.Connection, tag: str | None, now: float) -> Post | None:
     if tag:
         return _first(
-            posts(
+            await posts(
                 db,
                 f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
                 "WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? "
@@ -240,12 +243,13 @@ def random_post(db: sqlite3.Connection, tag: str | None, now: float) -> Post | N
             )
         )
     return _first(
-        posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY random() LIMIT 1", (now,))
+        await posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY random() LIMIT 1", (now,))
     )
 
 
-def tags(db: sqlite3.Connection, now: float) -> list[TagCount]:
-    rows = db.execute(
+async def tags(db: aiosqlite.Connection, now: float) -> list[TagCount]:
+    rows = await fetch_all(
+        db,
         "SELECT t.name, t.key, count(*) AS n FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
         "WHERE pt.date_utc <= ? GROUP BY t.id ORDER BY n DESC, t.key",
         (now,),
@@ -253,16 +257,16 @@ def tags(db: sqlite3.Connection, now: float) -> list[TagCount]:
     return [TagCount(str(row["name"]), str(row["key"]), int(row["n"])) for row in rows]
 
 
-def tag_by_key(db: sqlite3.Connection, tag: str) -> str | None:
-    row = db.execute("SELECT name FROM tags WHERE key = ?", (normalize_key(tag),)).fetchone()
+async def tag_by_key(db: aiosqlite.Connection, tag: str) -> str | None:
+    row = await fetch_one(db, "SELECT name FROM tags WHERE key = ?", (normalize_key(tag),))
     return str(row["name"]) if row else None
 
 
-def titles(db: sqlite3.Connection, limit: int, now: float) -> list[tuple[int, str]]:
+async def titles(db: aiosqlite.Connection, limit: int, now: float) -> list[tuple[int, str]]:
     """(id, title) of visible posts, newest first; `limit` -1 for all of them."""
     return _id_titles(
-        db.execute(
-            "SELECT id, title FROM posts WHERE date_utc <= ? ORDER BY date_utc DESC, id DESC LIMIT ?", (now, limit)
+        await fetch_all(
+            db, "SELECT id, title FROM posts WHERE date_utc <= ? ORDER BY date_utc DESC, id DESC LIMIT ?", (now, limit)
         )
     )
 
@@ -271,6 +275,6 @@ def _id_titles(rows: Iterable[sqlite3.Row]) -> list[tuple[int, str]]:
     return [(int(row["id"]), str(row["title"])) for row in rows]
 
 
-def count_visible(db: sqlite3.Connection, now: float) -> int:
-    row = db.execute("SELECT count(*) AS n FROM posts WHERE date_utc <= ?", (now,)).fetchone()
-    return int(row["n"])
+async def count_visible(db: aiosqlite.Connection, now: float) -> int:
+    row = await fetch_one(db, "SELECT count(*) AS n FROM posts WHERE date_utc <= ?", (now,))
+    return int(row["n"]) if row else 0

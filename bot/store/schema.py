@@ -12,6 +12,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
+import aiosqlite
+
 from bot.store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -152,35 +154,35 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def schema_version(connection: sqlite3.Connection) -> int:
-    row = connection.execute("PRAGMA user_version").fetchone()
-    return int(row[0]) if row else 0
+async def schema_version(connection: aiosqlite.Connection) -> int:
+    rows = list(await connection.execute_fetchall("PRAGMA user_version"))
+    return int(rows[0][0]) if rows else 0
 
 
-def migrate(connection: sqlite3.Connection, path: Path) -> None:
+async def migrate(connection: aiosqlite.Connection, path: Path) -> None:
     """Apply every migration newer than the file's `user_version`, each atomically.
 
     The version is checked before taking the write lock too, so opening an up-to-date store
     (every command, every start) never waits for a writer or needs the file writable.
     """
-    if refuse_newer(schema_version(connection), path) >= SCHEMA_VERSION:
+    if refuse_newer(await schema_version(connection), path) >= SCHEMA_VERSION:
         return
     while True:
-        connection.execute("BEGIN IMMEDIATE")
         try:
-            current = refuse_newer(schema_version(connection), path)
+            await connection.execute("BEGIN IMMEDIATE")
+            current = refuse_newer(await schema_version(connection), path)
             if current >= SCHEMA_VERSION:
-                connection.execute("COMMIT")
+                await connection.commit()
                 return
             log.info("migrating %s to schema version %d", path, current + 1)
             for statement in split_statements(MIGRATIONS[current]):
-                connection.execute(statement)
+                await connection.execute(statement)
             # PRAGMA takes no parameters; the value is our own integer.
-            connection.execute(f"PRAGMA user_version = {current + 1:d}")
-            connection.execute("COMMIT")
+            await connection.execute(f"PRAGMA user_version = {current + 1:d}")
+            await connection.commit()
         except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+            # after whatever statement is still running on the connection's thread; a no-op outside a transaction
+            await connection.rollback()
             raise
 
 

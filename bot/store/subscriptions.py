@@ -13,8 +13,11 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
+import aiosqlite
+
 from bot.content.textnorm import normalize_key
 from bot.models import Delivery, Subscription
+from bot.store.sqlhelpers import fetch_all, fetch_one
 
 _SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, channel_kind, tags, categories, mention_role_id, created_at, "
@@ -87,8 +90,8 @@ def _delivery(row: sqlite3.Row) -> Delivery:
 # -- subscriptions -------------------------------------------------------------------
 
 
-def subscribe(
-    db: sqlite3.Connection,
+async def subscribe(
+    db: aiosqlite.Connection,
     guild_id: int,
     channel_id: int,
     channel_kind: str,
@@ -99,7 +102,7 @@ def subscribe(
     now: float,
 ) -> Subscription:
     """Create, or update the filters of, the channel's subscription (see Store.subscribe)."""
-    db.execute(
+    await db.execute(
         "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
         "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
         "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
@@ -108,67 +111,69 @@ def subscribe(
         "THEN created_at ELSE excluded.created_at END",
         (guild_id, channel_id, channel_kind, _keys(tags), _keys(categories), mention_role_id, now, created_by),
     )
-    subscription = subscription_for_channel(db, channel_id)
+    subscription = await subscription_for_channel(db, channel_id)
     assert subscription is not None  # written just above, in the same transaction
     return subscription
 
 
-def unsubscribe(db: sqlite3.Connection, guild_id: int, channel_id: int) -> bool:
-    cur = db.execute("DELETE FROM subscriptions WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
+async def unsubscribe(db: aiosqlite.Connection, guild_id: int, channel_id: int) -> bool:
+    cur = await db.execute("DELETE FROM subscriptions WHERE guild_id = ? AND channel_id = ?", (guild_id, channel_id))
     return cur.rowcount > 0
 
 
-def subscriptions(db: sqlite3.Connection, guild_id: int | None) -> list[Subscription]:
-    rows = db.execute(
+async def subscriptions(db: aiosqlite.Connection, guild_id: int | None) -> list[Subscription]:
+    rows = await fetch_all(
+        db,
         f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE ? IS NULL OR guild_id = ? ORDER BY id",
         (guild_id, guild_id),
     )
     return [_subscription(row) for row in rows]
 
 
-def subscription_for_channel(db: sqlite3.Connection, channel_id: int) -> Subscription | None:
-    row = db.execute(
-        f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = ?", (channel_id,)
-    ).fetchone()
+async def subscription_for_channel(db: aiosqlite.Connection, channel_id: int) -> Subscription | None:
+    row = await fetch_one(db, f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = ?", (channel_id,))
     return _subscription(row) if row else None
 
 
-def pause_subscription(db: sqlite3.Connection, subscription_id: int, reason: str, now: float) -> None:
-    db.execute(
+async def pause_subscription(db: aiosqlite.Connection, subscription_id: int, reason: str, now: float) -> None:
+    await db.execute(
         "UPDATE subscriptions SET paused_reason = ?, paused_at = ? WHERE id = ? AND paused_reason IS NULL",
         (reason, now, subscription_id),
     )
 
 
-def resume_subscription(db: sqlite3.Connection, guild_id: int, channel_id: int) -> bool:
-    cur = db.execute(
+async def resume_subscription(db: aiosqlite.Connection, guild_id: int, channel_id: int) -> bool:
+    cur = await db.execute(
         "UPDATE subscriptions SET paused_reason = NULL, paused_at = NULL WHERE guild_id = ? AND channel_id = ?",
         (guild_id, channel_id),
     )
     return cur.rowcount > 0
 
 
-def still_matches(db: sqlite3.Connection, subscription_id: int, post_id: int) -> bool:
+async def still_matches(db: aiosqlite.Connection, subscription_id: int, post_id: int) -> bool:
     """Whether the post is one the subscription asks for now (its filters or the post's tags may have changed)."""
-    row = db.execute(
+    row = await fetch_one(
+        db,
         f"SELECT 1 FROM subscriptions s JOIN posts p ON p.id = ? WHERE s.id = ? AND {MATCHES_SUBSCRIPTION}",
         (post_id, subscription_id),
-    ).fetchone()
+    )
     return row is not None
 
 
 # -- the delivery ledger -------------------------------------------------------------
 
 
-def enqueue_new_posts(db: sqlite3.Connection, max_burst: int, now: float) -> dict[int, tuple[int, int]]:
+async def enqueue_new_posts(db: aiosqlite.Connection, max_burst: int, now: float) -> dict[int, tuple[int, int]]:
     """Pending (or, past `max_burst` per subscription, skipped) deliveries for newly visible posts."""
-    rows = db.execute(
+    rows = await fetch_all(
+        db,
         "SELECT s.id AS subscription_id, p.id AS post_id, p.path, p.date_utc FROM subscriptions s JOIN posts p "
         "ON p.date_utc <= ? AND max(p.first_seen_at, p.date_utc) > s.created_at "
         f"WHERE {MATCHES_SUBSCRIPTION} AND NOT EXISTS (SELECT 1 FROM deliveries d "
         "WHERE d.subscription_id = s.id AND d.post_path = p.path) ORDER BY s.id, p.date_utc DESC, p.id DESC",
         (now,),
-    ).fetchall()
+    )
+    inserts: list[tuple[object, ...]] = []
     outcome: dict[int, tuple[int, int]] = {}
     rank: dict[int, int] = {}
     for row in rows:
@@ -176,39 +181,50 @@ def enqueue_new_posts(db: sqlite3.Connection, max_burst: int, now: float) -> dic
         position = rank.get(subscription_id, 0)
         rank[subscription_id] = position + 1
         state = "pending" if position < max_burst else "skipped"
-        db.execute(
-            _INSERT_DELIVERY,
-            (subscription_id, path, row["post_id"], row["date_utc"], state, delivery_nonce(subscription_id, path), now),
+        inserts.append(
+            (subscription_id, path, row["post_id"], row["date_utc"], state, delivery_nonce(subscription_id, path), now)
         )
         queued, skipped = outcome.get(subscription_id, (0, 0))
         outcome[subscription_id] = (queued + 1, skipped) if state == "pending" else (queued, skipped + 1)
+    await db.executemany(_INSERT_DELIVERY, inserts)
     return outcome
 
 
-def backfill(db: sqlite3.Connection, subscription_id: int, count: int, now: float) -> int:
+async def backfill(db: aiosqlite.Connection, subscription_id: int, count: int, now: float) -> int:
     """Queue the `count` latest matching visible posts, all in the caller's one transaction.
 
     One transaction: a delivery round running meanwhile must see all of them or none, or it
     could send the newest before the older ones exist.
     """
-    rows = db.execute(
+    rows = await fetch_all(
+        db,
         "SELECT p.id, p.path, p.date_utc FROM subscriptions s JOIN posts p ON p.date_utc <= ? "
         f"WHERE s.id = ? AND {MATCHES_SUBSCRIPTION} ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
         (now, subscription_id, count),
-    ).fetchall()
-    queued = 0
-    for row in rows:
-        path = row["path"]
-        cur = db.execute(
-            _INSERT_DELIVERY,
-            (subscription_id, path, row["id"], row["date_utc"], "pending", delivery_nonce(subscription_id, path), now),
-        )
-        queued += cur.rowcount
-    return queued
+    )
+    cur = await db.executemany(
+        _INSERT_DELIVERY,
+        [
+            (
+                subscription_id,
+                r["path"],
+                r["id"],
+                r["date_utc"],
+                "pending",
+                delivery_nonce(subscription_id, r["path"]),
+                now,
+            )
+            for r in rows
+        ],
+    )
+    return max(cur.rowcount, 0)
 
 
-def _deliveries(db: sqlite3.Connection, where: str, params: Sequence[object], limit: int = -1) -> list[Delivery]:
-    rows = db.execute(
+async def _deliveries(
+    db: aiosqlite.Connection, where: str, params: Sequence[object], limit: int = -1
+) -> list[Delivery]:
+    rows = await fetch_all(
+        db,
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
         f"WHERE {where} ORDER BY s.channel_id, d.post_date_utc, d.id LIMIT ?",
         (*params, limit),
@@ -216,29 +232,29 @@ def _deliveries(db: sqlite3.Connection, where: str, params: Sequence[object], li
     return [_delivery(row) for row in rows]
 
 
-def pending_deliveries(db: sqlite3.Connection, limit: int) -> list[Delivery]:
-    return _deliveries(db, "d.state = 'pending' AND s.paused_reason IS NULL", (), limit)
+async def pending_deliveries(db: aiosqlite.Connection, limit: int) -> list[Delivery]:
+    return await _deliveries(db, "d.state = 'pending' AND s.paused_reason IS NULL", (), limit)
 
 
-def deliveries(db: sqlite3.Connection, post_id: int | None, channel_id: int | None) -> list[Delivery]:
-    return _deliveries(
+async def deliveries(db: aiosqlite.Connection, post_id: int | None, channel_id: int | None) -> list[Delivery]:
+    return await _deliveries(
         db,
         "(? IS NULL OR d.post_id = ?) AND (? IS NULL OR s.channel_id = ?)",
         (post_id, post_id, channel_id, channel_id),
     )
 
 
-def record_attempt(db: sqlite3.Connection, delivery_id: int, error: str | None) -> None:
-    db.execute("UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, delivery_id))
+async def record_attempt(db: aiosqlite.Connection, delivery_id: int, error: str | None) -> None:
+    await db.execute("UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, delivery_id))
 
 
-def mark_skipped(db: sqlite3.Connection, delivery_id: int, reason: str) -> None:
-    db.execute("UPDATE deliveries SET state = 'skipped', last_error = ? WHERE id = ?", (reason, delivery_id))
+async def mark_skipped(db: aiosqlite.Connection, delivery_id: int, reason: str) -> None:
+    await db.execute("UPDATE deliveries SET state = 'skipped', last_error = ? WHERE id = ?", (reason, delivery_id))
 
 
-def mark_sent(db: sqlite3.Connection, delivery: Delivery, message_id: int, now: float) -> None:
-    db.execute(
+async def mark_sent(db: aiosqlite.Connection, delivery: Delivery, message_id: int, now: float) -> None:
+    await db.execute(
         "UPDATE deliveries SET state = 'sent', message_id = ?, sent_at = ?, last_error = NULL WHERE id = ?",
         (message_id, now, delivery.id),
     )
-    db.execute("UPDATE subscriptions SET last_delivery_at = ? WHERE id = ?", (now, delivery.subscription_id))
+    await db.execute("UPDATE subscriptions SET last_delivery_at = ? WHERE id = ?", (now, delivery.subscription_id))

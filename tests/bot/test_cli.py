@@ -50,7 +50,8 @@ def test_ingest_json_reports_counts(corpus_db: tuple[Path, Path]) -> None:
     corpus, db = corpus_db
     again = kiji("ingest", "--site", str(corpus), "--db", str(db), "--json")
     report = json.loads(again.stdout)
-    assert set(report) == {"added", "updated", "removed", "unchanged", "failed", "seconds"}
+    assert set(report) == {"added", "updated", "removed", "unchanged", "failed", "seconds", "sources"}
+    assert [s["error"] for s in report["sources"]] == [None]
     assert (report["added"], report["updated"], report["removed"], report["failed"]) == (0, 0, 0, [])
     assert report["unchanged"] == 61
 
@@ -153,6 +154,29 @@ def test_invite_url_has_the_needed_permissions_only() -> None:
     assert "client_id=123456789012345678" in url
     assert "scope=bot+applications.commands" in url
     assert f"permissions={(1 << 10) | (1 << 11) | (1 << 14) | (1 << 38)}" in url
+
+
+def test_invite_reads_the_application_id_from_the_token(tmp_path: Path) -> None:
+    token = "MTAwMDAwMDAwMDAwMDAwMDAx.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"  # base64 of 100000000000000001
+    result = kiji("invite", env={"DISCORD_TOKEN": token}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "client_id=100000000000000001&" in result.stdout
+
+
+@pytest.mark.parametrize("token", ["Bot MTAwMDAwMDAwMDAwMDAwMDAx.GhIjKl.abc", "1000000000000000001", "not-a-token"])
+def test_invite_says_when_the_token_is_malformed(tmp_path: Path, token: str) -> None:
+    result = kiji("invite", env={"DISCORD_TOKEN": token}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("kiji invite: DISCORD_TOKEN is not a bot token (")
+    assert "--client-id" in result.stderr and token not in result.stderr and not result.stdout
+
+
+@pytest.mark.parametrize("client_id", ["abc", "0", "-5", "12.5", "99999999999999999999", "１２３"])
+def test_invite_refuses_a_client_id_that_is_not_an_id(tmp_path: Path, client_id: str) -> None:
+    result = kiji("invite", f"--client-id={client_id}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--client-id" in result.stderr and "is not an id" in result.stderr and "Traceback" not in result.stderr
+    assert not result.stdout
 
 
 def test_run_without_token_explains_where_to_get_one(tmp_path: Path) -> None:
@@ -319,7 +343,7 @@ def test_an_id_no_post_can_have_is_just_not_found(small_blog: Path, tmp_path: Pa
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "many"])
+@pytest.mark.parametrize("limit", ["0", "-1", "many", "99999999999999999999"])
 def test_a_limit_that_is_not_a_positive_number_is_refused(small_blog: Path, tmp_path: Path, limit: str) -> None:
     db = str(tmp_path / "k.db")
     assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
@@ -351,3 +375,133 @@ def test_a_broken_post_is_reported_once(small_blog: Path, tmp_path: Path) -> Non
     assert result.returncode == 0
     said = result.stdout + result.stderr
     assert said.count("2025-01-03-broken.md") == 1, said
+
+
+def test_a_post_is_found_by_its_file_without_repeating_the_site(small_blog: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    for ref, cwd in (
+        (str(small_blog / "_posts" / "2025-01-02-second.md"), REPO),
+        ("blog/_posts/2025-01-02-second.md", tmp_path),
+    ):
+        result = kiji("post", ref, "--db", db, "--json", cwd=cwd)
+        assert result.returncode == 0, (ref, result.stderr)
+        assert json.loads(result.stdout)["path"] == "_posts/2025-01-02-second.md"
+    later = write_post(small_blog / "_posts", "2025-01-03-third.md", "Third", "Not ingested yet.")
+    missing = kiji("post", str(later), "--db", db)
+    assert missing.returncode == 1
+    assert "not in the store: run `kiji ingest`" in missing.stderr
+
+
+def test_a_failed_post_is_named_by_its_file_on_disk(tmp_path: Path) -> None:
+    posts = tmp_path / "my-posts"
+    posts.mkdir()
+    write_post(posts, "2025-01-01-good.md", "Good", "A body.")
+    (posts / "2025-01-02-broken.md").write_text("---\ntitle: [oops\n---\nbody\n", encoding="utf-8")
+    result = kiji("ingest", "--posts", "my-posts", "--db", str(tmp_path / "k.db"), cwd=tmp_path)
+    assert result.returncode == 0
+    assert "  failed: my-posts/2025-01-02-broken.md: invalid YAML" in result.stdout  # not `_posts/…`
+
+
+def test_an_empty_posts_folder_says_so(tmp_path: Path) -> None:
+    (tmp_path / "posts").mkdir()
+    (tmp_path / "posts" / "photo.png").write_bytes(b"\x89PNG")  # not a post, and not taken for a broken one
+    result = kiji("ingest", "--posts", str(tmp_path / "posts"), "--db", str(tmp_path / "k.db"))
+    assert result.returncode == 0
+    assert f"kiji ingest: no posts in {tmp_path / 'posts'}: a post is a Markdown file named YYYY-MM-DD" in result.stderr
+    full = kiji("ingest", "--posts", str(REPO / "examples" / "posts"), "--db", str(tmp_path / "k.db"))
+    assert "no posts" not in full.stderr
+
+
+def test_a_site_without_config_says_links_will_be_relative(small_blog: Path, tmp_path: Path) -> None:
+    (small_blog / "_config.yml").unlink()
+    db = str(tmp_path / "k.db")
+    result = kiji("ingest", "--site", str(small_blog), "--db", db)
+    assert result.returncode == 0
+    assert f"{small_blog} has no _config.yml, so Jekyll's defaults apply" in result.stderr
+    assert "post links will be relative" in result.stderr and "KIJI_SITE_URL" in result.stderr
+    assert all(p["url"].startswith("/") for p in json.loads(kiji("posts", "--db", db, "--json").stdout))
+    with_url = kiji("ingest", "--site", str(small_blog), "--db", db, env={"KIJI_SITE_URL": "https://blog.example"})
+    assert "has no _config.yml" in with_url.stderr and "relative" not in with_url.stderr
+    configured = kiji("ingest", "--site", str(REPO / "examples" / "posts"), "--db", str(tmp_path / "other.db"))
+    assert "_config.yml" in configured.stderr  # the example folder has none either: said for any --site
+
+
+@pytest.mark.parametrize("query", ["", "   "])
+def test_an_empty_search_query_says_so(small_blog: Path, tmp_path: Path, query: str) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji("search", query, "--db", db)
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.startswith("kiji search: the search query is empty")
+
+
+def test_counts_are_singular_for_one(small_blog: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    assert kiji("search", "RAG", "--db", db).stdout.splitlines()[-1] == "1 result for 'RAG'"
+    assert kiji("posts", "--db", db).stdout.splitlines()[-1] == "2 posts"
+    assert kiji("deliveries", "--db", db).stdout.splitlines()[-1] == "0 deliveries"
+
+
+def test_summarize_says_which_files_are_not_posts_once_each(tmp_path: Path) -> None:
+    good = write_post(tmp_path, "2025-01-01-good.md", "見出し", "推論コストについての本文です。モデルの話をします。")
+    (tmp_path / "README.md").write_text("# Just a readme\n\nNo front matter here.\n", encoding="utf-8")
+    (tmp_path / "image.md").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    (tmp_path / "broken.md").write_text("---\ntitle: [oops\n---\nbody\n", encoding="utf-8")
+    names = ["README.md", "image.md", "broken.md", "missing.md", "."]
+    result = kiji("summarize", str(good), *names, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == ""  # every error is said once, in the output, next to its file
+    errors = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("error:")]
+    assert errors == [
+        "error: not a post: it has no front matter (a post starts with a '---' line, then its title)",
+        "error: not a text post: not UTF-8 at byte 0",
+        errors[2],
+        "error: no such file",
+        "error: a folder, not a post file",
+    ]
+    assert errors[2].startswith("error: invalid YAML in front matter")
+    assert "見出し" in result.stdout
+    records = [json.loads(line) for line in kiji("summarize", *names, "--json", cwd=tmp_path).stdout.splitlines()]
+    assert [r["error"] for r in records] == [e.removeprefix("error: ") for e in errors]
+
+
+# ----------------------------------------------------------------- issue 14 item 15: arguments out of range
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [(("post", "\udcff"), "post path"), (("tag", "ta\udcffg"), "tag"), (("search", "\udcff"), "search query")],
+)
+def test_an_argument_that_is_not_utf8_is_refused(small_blog: Path, tmp_path: Path, args: tuple[str, ...], what: str):
+    """`kiji post $'\\xff'`: the shell hands over a byte that is no UTF-8; Python holds it as a surrogate."""
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji(*args, "--db", db, "--json")
+    assert result.returncode == 1, result.stderr
+    assert f"the {what} " in result.stderr and "is not valid UTF-8" in result.stderr and "\\xff" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ("[]\n" if args[0] == "post" else "")
+
+
+@pytest.mark.parametrize("command", [("tag", "AI"), ("search", "AI")])
+def test_a_huge_limit_is_refused(small_blog: Path, tmp_path: Path, command: tuple[str, str]) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji(*command, "--limit", "99999999999999999999", "--db", db)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--limit" in result.stderr and "too large; give at most 1000000" in result.stderr
+    assert kiji(*command, "--limit", "1000000", "--db", db).returncode == 0  # the largest is fine
+
+
+@pytest.mark.parametrize("option", ["--post", "--channel"])
+@pytest.mark.parametrize("value", ["99999999999999999999", "9223372036854775808", "0", "abc"])
+def test_deliveries_refuses_an_id_out_of_range(small_blog: Path, tmp_path: Path, option: str, value: str) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(small_blog), "--db", db).returncode == 0
+    result = kiji("deliveries", option, value, "--db", db)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert option in result.stderr and "is not an id" in result.stderr
+    largest = kiji("deliveries", option, "9223372036854775807", "--db", db, "--json")
+    assert (largest.returncode, largest.stdout) == (0, "[]\n")

@@ -9,10 +9,10 @@ from pathlib import Path
 import discord
 import pytest
 from bot_harness import bot_settings, populate, running_bot
-from discord_emulator.server import DiscordEmulator
 from factories import make_blog
 
 from bot.discord.client import KijiBot, cog_modules
+from bot.emulator import DiscordEmulator
 from bot.settings import Settings
 from bot.store import Store
 

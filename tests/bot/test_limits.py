@@ -39,3 +39,26 @@ def test_cut_never_exceeds_the_limit(text: str, limit: int) -> None:
         assert out == text
     elif limit > 0:
         assert out.endswith(limits.ELLIPSIS)
+
+
+def test_joined_keeps_whole_items_and_marks_the_rest() -> None:
+    tags = ["`a`", "`bb`", "`ccc`"]
+    assert limits.joined(tags, 100) == "`a` `bb` `ccc`"
+    assert limits.joined(tags, 9) == "`a` " + limits.ELLIPSIS
+    assert limits.joined(["x" * 20], 5) == "xxxx" + limits.ELLIPSIS
+
+
+WORDS = st.text(alphabet=st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc")), min_size=1, max_size=30)
+
+
+@given(st.lists(WORDS, max_size=60), st.integers(min_value=1, max_value=400))
+def test_joined_never_exceeds_the_limit_nor_cuts_an_item_it_keeps(items: list[str], limit: int) -> None:
+    out = limits.joined(items, limit)
+    assert len(out) <= limit
+    if out == " ".join(items):
+        return
+    assert out.endswith(limits.ELLIPSIS)
+    if len(items[0]) + 2 > limit:  # not even the first item fits beside the mark: cut as text
+        return
+    wholes = {" ".join(items[:n]) + " " + limits.ELLIPSIS for n in range(1, len(items))}
+    assert out in wholes

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from factories import NOW, record
 
@@ -239,16 +240,15 @@ async def test_odd_input_reaches_title_and_tag_lookups_as_text(store: Store) -> 
     assert await store.search_titles("推論" * 30_000, 10, now=NOW) == []
 
 
-async def start_held_write(store: Store) -> tuple[asyncio.Future[None], threading.Event]:
+async def start_held_write(store: Store) -> tuple[asyncio.Future[None], asyncio.Event]:
     """A write on the store's one writer whose body, inside its transaction, waits for the returned event."""
-    loop = asyncio.get_running_loop()
     running = asyncio.Event()
-    release = threading.Event()
+    release = asyncio.Event()
 
-    def hold(connection: sqlite3.Connection) -> None:
-        set_meta(connection, "held", "yes")
-        loop.call_soon_threadsafe(running.set)
-        release.wait()
+    async def hold(connection: aiosqlite.Connection) -> None:
+        await set_meta(connection, "held", "yes")
+        running.set()
+        await release.wait()
 
     holding = asyncio.ensure_future(store.database.write(hold))
     await running.wait()
@@ -269,16 +269,43 @@ async def test_a_write_cancelled_before_the_writer_takes_it_never_runs_and_the_s
     await holding
     assert await store.write_batch([record("m", "M", "z")], now=NOW) == (1, 0, 0)
     assert [p.path for p in await store.all_posts()] == ["m"]
+    assert await store.get_meta("held") == "yes"  # the write that held the writer committed
 
 
-async def test_a_write_cancelled_while_it_runs_is_rolled_back_and_the_store_stays_writable(store: Store) -> None:
-    holding, release = await start_held_write(store)
-    try:
-        holding.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await holding
-    finally:
-        release.set()  # the body returns after its caller gave up: the write must roll back, not commit
+async def test_a_write_cancelled_between_its_statements_is_rolled_back_and_the_store_stays_writable(
+    store: Store,
+) -> None:
+    holding, _ = await start_held_write(store)
+    holding.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holding
     assert await store.write_batch([record("m", "M", "z")], now=NOW) == (1, 0, 0)
     assert [p.path for p in await store.all_posts()] == ["m"]
     assert await store.get_meta("held") is None
+
+
+async def test_a_write_cancelled_while_a_statement_runs_is_rolled_back_after_it(store: Store) -> None:
+    """The statement goes on running on the writer's thread after its caller gave up: the rollback must follow it."""
+    loop = asyncio.get_running_loop()
+    in_statement = asyncio.Event()
+    release = threading.Event()
+
+    def blocking_value() -> int:  # called by SQLite on the writer's thread, inside the statement
+        loop.call_soon_threadsafe(in_statement.set)
+        release.wait()
+        return 1
+
+    async def write_through_a_slow_statement(connection: aiosqlite.Connection) -> None:
+        await connection.create_function("blocking_value", 0, blocking_value)
+        await set_meta(connection, "before", "yes")
+        await connection.execute("INSERT INTO meta (key, value) SELECT 'during', blocking_value()")
+
+    writing = asyncio.ensure_future(store.database.write(write_through_a_slow_statement))
+    await in_statement.wait()
+    writing.cancel()
+    loop.call_soon(release.set)  # after the task took the cancellation: its rollback is queued behind the statement
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert await store.write_batch([record("m", "M", "z")], now=NOW) == (1, 0, 0)
+    assert (await store.get_meta("before"), await store.get_meta("during")) == (None, None)
+    assert [p.path for p in await store.all_posts()] == ["m"]

@@ -11,7 +11,7 @@ import pytest
 from bot.content.cleaning import clean_body
 from bot.content.summarize import SUMMARIZER_VERSION, Summary, summarize_all
 from bot.services.ingest import ingest
-from bot.services.summaries import extractive_summary, shown_summary
+from bot.services.summaries import SummaryService
 from bot.sources.post_reader import parse_post
 from bot.sources.site_config import load_site
 from bot.store import Store
@@ -44,28 +44,28 @@ async def test_first_request_summarises_the_stored_body_like_the_file(seeded) ->
     expected = _made_from_the_file(site)
     assert expected["standard"]  # the seed article has prose to summarise
     for length in ("short", "standard", "long"):
-        assert await extractive_summary(store, post, length) == expected[length]
-    shown = await shown_summary(store, post, "standard")
+        assert await SummaryService(store).extractive(post, length) == expected[length]
+    shown = await SummaryService(store).shown(post, "standard")
     assert (shown.text, shown.source) == (Summary(expected["standard"]).text, "summary_source.extractive")
 
 
 async def test_summaries_are_cached_and_redone_for_a_new_summariser(seeded) -> None:
     store, post, _, db_path = seeded
-    first = await extractive_summary(store, post, "long")
+    first = await SummaryService(store).extractive(post, "long")
     assert await store.get_summary(post.id, "long", version=SUMMARIZER_VERSION) == first
     # A cached row is served as it is, whatever it says ...
     with sqlite3.connect(db_path) as raw:
         raw.execute("UPDATE summaries SET sentences = '[\"cached.\"]' WHERE post_id = ?", (post.id,))
-    assert await extractive_summary(store, post, "long") == ("cached.",)
+    assert await SummaryService(store).extractive(post, "long") == ("cached.",)
     # ... until it was made by another summariser version.
     with sqlite3.connect(db_path) as raw:
         raw.execute("UPDATE summaries SET version = 'old' WHERE post_id = ?", (post.id,))
-    assert await extractive_summary(store, post, "long") == first
+    assert await SummaryService(store).extractive(post, "long") == first
 
 
 async def test_a_changed_post_drops_its_old_summaries(seeded) -> None:
     store, post, site, db_path = seeded
-    await extractive_summary(store, post, "short")
+    await SummaryService(store).extractive(post, "short")
     path = site.root / SEED
     path.write_bytes(path.read_bytes() + "\n\n追記の段落です。新しい内容が加わりました。\n".encode())
     report = await ingest(store, site)
@@ -93,7 +93,7 @@ async def test_a_summary_of_text_replaced_meanwhile_is_not_cached(seeded) -> Non
 
 async def test_re_deriving_a_post_drops_summaries_of_its_old_cleaning(seeded) -> None:
     store, post, site, db_path = seeded
-    await extractive_summary(store, post, "short")
+    await SummaryService(store).extractive(post, "short")
     with sqlite3.connect(db_path) as raw:  # as if an older cleaner had derived the stored text
         raw.execute("UPDATE posts SET derived_version = 'old' WHERE id = ?", (post.id,))
     assert (await ingest(store, site)).updated == 1  # same file, re-derived

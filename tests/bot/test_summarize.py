@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
+import re
+import statistics
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -317,7 +323,8 @@ def corpus(corpus_site: Path) -> list[tuple[str, str, dict[SummaryLength, Summar
     return corpus_summaries(corpus_site)
 
 
-def test_corpus_targets(corpus: list[tuple[str, str, dict[SummaryLength, Summary]]]) -> None:
+def test_corpus_summaries_pass_the_selection_rules(corpus: list[tuple[str, str, dict[SummaryLength, Summary]]]) -> None:
+    """The summariser's own rules hold on every summary it chose (a consistency check; the grading is below)."""
     problems = []
     for name, title, by_length in corpus:
         for length, s in by_length.items():
@@ -332,6 +339,124 @@ def test_corpus_targets(corpus: list[tuple[str, str, dict[SummaryLength, Summary
                     if jaccard(char_ngrams(x), char_ngrams(y)) >= 0.8:
                         problems.append((name, length, "duplicate", x))
     assert problems == []
+
+
+# Grading against expectations independent of the summariser: nothing below uses its rules,
+# its sentence splitter or its similarity measures; each is a plain check written here.
+
+_SENTENCE_END = tuple("。！？!?.」』）)")
+_MARKUP = re.compile(r"\*\*|^#|\|\s|```|\]\(|<[a-z/]|\{%|---|https?://", re.MULTILINE)
+
+
+def _letters(text: str) -> str:
+    """Letters and digits only, NFKC and case folded: what two spellings of one text share."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
+
+
+def _article_letters(markdown: str) -> str:
+    return _letters(re.sub(r"<[^>]+>", "", re.sub(r"\]\([^)]*\)", "]", markdown)))
+
+
+def _independent_problems(title: str, markdown: str, sentences: Sequence[str]) -> list[str]:
+    """What a reader would object to: text not in the article, unfinished, the title again, markup, twice."""
+    article, heading = _article_letters(markdown), _letters(title)
+    found = []
+    for i, sentence in enumerate(sentences):
+        letters = _letters(sentence)
+        if letters not in article:
+            found.append(f"not a passage of the article: {sentence[:60]}")
+        if not sentence.rstrip().endswith(_SENTENCE_END):
+            found.append(f"unfinished: {sentence[-40:]}")
+        if letters in heading or difflib.SequenceMatcher(None, letters, heading).ratio() >= 0.7:
+            found.append(f"the title again: {sentence[:60]}")
+        if _MARKUP.search(sentence):
+            found.append(f"markup: {sentence[:60]}")
+        for other in sentences[i + 1 :]:
+            if difflib.SequenceMatcher(None, letters, _letters(other)).ratio() >= 0.8:
+                found.append(f"said twice: {sentence[:60]}")
+    return found
+
+
+def _plain_sentences(markdown: str) -> list[str]:
+    """The article's prose split at 。！？!? — a naive reading, for baselines."""
+    skipped = ("#", "|", "```", "<", "{%", "---", ">")
+    lines = [line for line in markdown.splitlines() if line.strip() and not line.lstrip().startswith(skipped)]
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", "\n".join(lines))
+    return [s for s in re.findall(r"[^。！？!?\n]+[。！？!?]", text) if len(_letters(s)) >= 10]
+
+
+def _bigram_f1(candidate: str, reference: str) -> float:
+    def grams(text: str) -> Counter[str]:
+        letters = _letters(text)
+        return Counter(letters[i : i + 2] for i in range(len(letters) - 1))
+
+    c, r = grams(candidate), grams(reference)
+    overlap = sum((c & r).values())
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / sum(c.values()), overlap / sum(r.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+@pytest.fixture(scope="module")
+def corpus_posts(corpus_site: Path) -> list[tuple[str, str, str, str | None]]:
+    """(file name, title, Markdown body, front-matter description) of every sample post."""
+    return [(path.name, *read_post(str(path))) for path in sorted((corpus_site / "_posts").glob("*.md"))]
+
+
+def test_corpus_targets(
+    corpus: list[tuple[str, str, dict[SummaryLength, Summary]]],
+    corpus_posts: list[tuple[str, str, str, str | None]],
+) -> None:
+    markdown = {name: body for name, _, body, _ in corpus_posts}
+    problems = [
+        (name, str(length), problem)
+        for name, title, by_length in corpus
+        for length, s in by_length.items()
+        for problem in _independent_problems(title, markdown[name], s.sentences)
+    ]
+    assert problems == []
+    # The grader can fail: it objects to most naive first-three-lines summaries of the same posts.
+    naive = [
+        bool(
+            _independent_problems(
+                title, body, [p.strip() for p in re.split(r"(?<=[。！？])|\n", body) if p.strip()][:3]
+            )
+        )
+        for _, title, body, _ in corpus_posts
+    ]
+    assert sum(naive) >= len(naive) // 2
+
+
+def test_corpus_summaries_are_near_the_authors_abstracts(
+    corpus: list[tuple[str, str, dict[SummaryLength, Summary]]],
+    corpus_posts: list[tuple[str, str, str, str | None]],
+) -> None:
+    """Against the descriptions that are abstracts (not a copy of the opening), next to naive picks.
+
+    Character-bigram F1 with the description, averaged over those posts: the summary must be
+    closer to what the authors said the article is about than the same number of sentences
+    from the middle or the end of the article, and no further than its opening sentences.
+    """
+    summaries = {name: by_length[SummaryLength.STANDARD] for name, _, by_length in corpus}
+    scores: dict[str, list[float]] = {"kiji": [], "opening": [], "middle": [], "end": []}
+    for name, _, body, description in corpus_posts:
+        if not description or not summaries[name].available:
+            continue
+        abstract = _letters(re.sub(r"(\.\.\.|…)+\s*$", "", description))
+        opening = _letters(body)[:600]
+        if abstract[:40] in opening or abstract[40:80] in opening:
+            continue  # a copy of the opening, not an abstract
+        plain, k = _plain_sentences(body), len(summaries[name].sentences)
+        middle = len(plain) // 2
+        scores["kiji"].append(_bigram_f1(summaries[name].text, description))
+        scores["opening"].append(_bigram_f1("".join(plain[:k]), description))
+        scores["middle"].append(_bigram_f1("".join(plain[middle : middle + k]), description))
+        scores["end"].append(_bigram_f1("".join(plain[-k:]), description))
+    assert len(scores["kiji"]) >= 10, "too few abstract descriptions in the sample to grade against"
+    mean = {system: statistics.mean(values) for system, values in scores.items()}
+    assert mean["kiji"] >= 1.5 * max(mean["middle"], mean["end"]), mean
+    assert mean["kiji"] >= 0.95 * mean["opening"], mean
 
 
 def test_corpus_lengths(corpus: list[tuple[str, str, dict[SummaryLength, Summary]]]) -> None:

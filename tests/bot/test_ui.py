@@ -64,7 +64,7 @@ def test_huge_post_fits_every_limit() -> None:
 def test_relative_urls_are_never_sent() -> None:
     local = post(abs_url="/2025/01/01/x.html")
     assert "url" not in post_embed(local, "s", "f", tz=TOKYO, locale="ja").to_dict()
-    assert read_button_view(local, "ja").children == []
+    assert read_button_view(local, "ja") is None
     assert "](" not in post_entry(local, "gist", tz=TOKYO, locale="ja")
 
 
@@ -90,5 +90,13 @@ def test_fit_embed_trims_description_to_the_total() -> None:
 
 
 def test_read_button_is_left_out_when_the_url_is_too_long_for_discord() -> None:
-    assert len(read_button_view(post(abs_url="https://blog.example.org/" + "a" * 487), "ja").children) == 1
-    assert read_button_view(post(abs_url="https://blog.example.org/" + "a" * 488), "ja").children == []
+    fits = read_button_view(post(abs_url="https://blog.example.org/" + "a" * 487), "ja")
+    assert fits is not None and len(fits.children) == 1
+    assert read_button_view(post(abs_url="https://blog.example.org/" + "a" * 488), "ja") is None
+
+
+def test_embed_link_is_left_out_when_the_url_is_too_long_for_discord() -> None:
+    at_limit = "https://blog.example.org/" + "a" * (limits.EMBED_URL - 25)
+    assert post_embed(post(abs_url=at_limit), "s", "f", tz=TOKYO, locale="ja").url == at_limit
+    assert post_embed(post(abs_url=at_limit + "a"), "s", "f", tz=TOKYO, locale="ja").url is None
+    assert "](" not in post_entry(post(abs_url=at_limit), "gist", tz=TOKYO, locale="ja")  # too long for a list

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bot_harness import World
-from discord_emulator.server import SEND_MESSAGES
 from factories import write_post
 
 from bot.discord import limits
 from bot.discord.announcer import Announcer
+from bot.emulator import SEND_MESSAGES
 
 
 def announcer(world: World) -> Announcer:

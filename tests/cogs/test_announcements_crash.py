@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from bot_harness import populate
-from discord_emulator.server import DiscordEmulator
 from factories import make_blog, write_post
 
+from bot.emulator import DiscordEmulator
 from bot.services.ingest import ingest
 from bot.settings import Settings
 from bot.store import Store

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.content import cleaning
+from bot.content import markdown_blocks as cleaning
 from bot.content.cleaning import clean_body
 from bot.content.sentences import split_sentences
 

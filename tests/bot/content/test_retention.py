@@ -109,7 +109,6 @@ def sample_retention(corpus_site: Path) -> list:
     return measure_folder(corpus_site / "_posts")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: 9 sample posts still below 0.99 (near-duplicate and prompt cases)")
 def test_every_sample_post_keeps_99_percent_of_its_prose(sample_retention: list) -> None:
     assert len(sample_retention) == 61
     below = {r.path: round(r.share, 3) for r in sample_retention if r.share < 0.99}
@@ -165,3 +164,19 @@ def test_no_boilerplate_phrase_survives_cleaning_of_any_sample_post(corpus_site:
         if hits:
             found[file.name] = hits
     assert found == {}
+
+
+def test_reference_leaves_out_a_leaked_prompt_and_a_quoted_title() -> None:
+    body = (
+        "---\ntitle: x\n---\n"
+        "「テスト記事の題名とは？」\n\n"
+        "本文の最初の文です。\n\n"
+        "【既存の記事の最後の部分】\n本文の最初の文です。途中で切れた文\n\n【要求事項】\n"
+        "1. 上記の文章から自然に続くように記事を完成させてください。\n- 自然な流れで続きを書いてください。\n\n"
+        "続きを書いてください：\n\n"
+        "続きの本文がここにあります。\n"
+    )
+    assert reference_sentences(body, "テスト記事の題名とは？") == [
+        "本文の最初の文です。",
+        "続きの本文がここにあります。",
+    ]

@@ -1,4 +1,6 @@
-"""Pytest plugin: the ``discord_emulator`` fixture (loaded via ``pytest_plugins`` in tests/conftest.py)."""
+"""Pytest plugin: the ``discord_emulator`` fixture (loaded via ``pytest_plugins`` in tests/conftest.py).
+
+It needs the ``openapi_spec_path`` fixture from the project's tests/conftest.py: tests validate every request."""
 
 from __future__ import annotations
 

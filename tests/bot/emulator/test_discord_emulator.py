@@ -17,9 +17,12 @@ import pytest
 import pytest_asyncio
 import yarl
 from discord import app_commands
-from discord_emulator import (
+
+from bot.emulator import (
     MANAGE_GUILD,
     DiscordEmulator,
+    InteractionRecord,
+    SpecUnavailable,
     check_autocomplete_choices,
     check_message_limits,
     load_spec_validator,
@@ -290,7 +293,7 @@ async def test_raw_protocol_rules(discord_emulator: DiscordEmulator) -> None:
         emu.global_rate_limit = None
 
         # A fake interaction record to exercise callbacks without a gateway.
-        payload = emu._interaction_base(2, guild, channel, None, "en-US")
+        payload = emu.interaction_base(2, guild, channel, None, "en-US")
         emu.interactions[int(payload["id"])] = record = emu_record(emu, payload)
         url = f"{emu.api_base}/interactions/{record.id}/{record.token}/callback"
         async with http.post(url, json={"type": 4, "data": {"content": "ok"}}) as r:
@@ -302,11 +305,9 @@ async def test_raw_protocol_rules(discord_emulator: DiscordEmulator) -> None:
 
 
 def emu_record(emu: DiscordEmulator, payload: dict):  # type: ignore[no-untyped-def]
-    from discord_emulator.server import InteractionRecord
-
     record = InteractionRecord(int(payload["id"]), payload["token"], 2, payload, int(payload["channel_id"]))
     record.dispatched_at = asyncio.get_running_loop().time()
-    emu._interactions_by_token[record.token] = record
+    emu.world.interactions_by_token[record.token] = record
     return record
 
 
@@ -316,6 +317,11 @@ def test_fixture_check_lists_violations() -> None:
     emu.violation("invalid body", "message content is 2001 characters (limit 2000)", "POST", "/channels/1/messages")
     with pytest.raises(AssertionError, match=r"1 time\(s\):\n  1\. invalid body \[POST /channels/1/messages\]"):
         emu.assert_no_violations()
+
+
+def test_a_missing_spec_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SpecUnavailable, match=r"openapi\.json is absent: checking Discord's limits only"):
+        load_spec_validator(tmp_path / "openapi.json")
 
 
 def test_validator_reports_limits_and_spec_errors(openapi_spec_path: Path) -> None:

@@ -1,13 +1,16 @@
 """Validation of request bodies against Discord's OpenAPI spec plus the limits the spec does not state.
 
-The spec (``/work/shared/discord-api/openapi.json``, see its README) is loaded once per process and adjusted
-for its known quirks before use:
+The spec (``../shared/discord-api/openapi.json`` beside a checkout, see its README) is loaded once per process
+and adjusted for its known quirks before use:
 
 * ``oneOf`` is rewritten to ``anyOf``: the spec uses both to mean "one of these types", and several branches
   often match the same payload (e.g. two option schemas differing only in a field discord.py omits);
 * ``"integer"`` also accepts int-parseable strings (Discord does; discord.py sends its nonce that way) and
   ``SnowflakeType`` also accepts non-negative integers (discord.py sends some ids as ints);
 * ``ChannelTypes`` gains ``GUILD_MEDIA`` (16), which discord.py puts in ``channel_types`` of forum options.
+
+jsonschema and referencing are dev dependencies: Kiji itself never needs them, and ``kiji demo`` without them
+(or without the spec file, which is not shipped) still checks the limits below and says the spec is not used.
 
 Entry points: :func:`load_spec_validator` (cached :class:`SpecValidator`), :meth:`SpecValidator.validate`
 (spec + extra limits for one request) and the spec-free checks :func:`check_message_limits` and
@@ -25,11 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+try:  # A dev dependency: without it the emulator still checks the limits below, just not the spec.
+    import jsonschema
+    import jsonschema.exceptions
+    import jsonschema.validators
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+except ImportError:  # pragma: no cover - exercised only in an install without the dev extras
+    jsonschema = None  # type: ignore[assignment]
 
 SPEC_URI = "urn:discord-emulator:openapi"
 API_PREFIX = "/api/v10"
@@ -64,10 +70,16 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, str) and bool(_INT_STRING.match(instance))
 
 
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
-)
+@functools.cache
+def _validator_class() -> Any:
+    return jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+    )
+
+
+class SpecUnavailable(Exception):
+    """The spec cannot be used here: no file, or no jsonschema (installed with Kiji's dev extras)."""
 
 
 def _rewrite(node: Any) -> Any:
@@ -146,7 +158,7 @@ class SpecValidator:
         validator = self._validators.get(index)
         if validator is None:
             schema = {"$ref": f"{SPEC_URI}#/components/x-emulator-requests/{index}"}
-            validator = _Validator(schema, registry=self._registry)
+            validator = _validator_class()(schema, registry=self._registry)
             self._validators[index] = validator
         return validator
 
@@ -274,8 +286,13 @@ def _load(path: str) -> SpecValidator:
 
 
 def load_spec_validator(path: str | Path) -> SpecValidator:
-    """The (process-wide cached) validator for the spec file at ``path``."""
-    return _load(str(Path(path).resolve()))
+    """The (process-wide cached) validator for the spec file at ``path``; SpecUnavailable says why not."""
+    if jsonschema is None:
+        raise SpecUnavailable("jsonschema is not installed (pip install 'kiji[dev]'): checking Discord's limits only")
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise SpecUnavailable(f"{resolved} is absent: checking Discord's limits only, not its OpenAPI spec")
+    return _load(str(resolved))
 
 
 def join_problems(problems: Iterable[str]) -> str:

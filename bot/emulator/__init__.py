@@ -1,6 +1,12 @@
-"""A loopback emulation of Discord's REST API (v10) and gateway, for end-to-end tests of the bot.
+"""A loopback emulation of Discord's REST API (v10) and gateway: the bot's end-to-end tests and `kiji demo`.
 
-Start it (or use the ``discord_emulator`` pytest fixture from :mod:`discord_emulator.fixtures`, which also
+One implementation serves both. Its parts: :mod:`.world` (guilds, channels, messages: plain state),
+:mod:`.rest` with :mod:`.routes` and :mod:`.interaction_routes` (the REST API), :mod:`.gateway` (the
+websocket), :mod:`.interactions` (what a user does: slash commands, autocomplete, clicks) and
+:mod:`.validation` (Discord's OpenAPI spec, when the spec file is there and jsonschema is installed).
+:mod:`.server` wires them together.
+
+Start it (or use the ``discord_emulator`` pytest fixture from :mod:`bot.emulator.pytest_plugin`, which also
 fails the test at teardown if the bot broke any rule)::
 
     emu = DiscordEmulator(spec_path=openapi_spec_path)   # 127.0.0.1, random free port
@@ -45,11 +51,13 @@ threads it opens, like on Discord.
 
 Read what the bot sent: ``emu.sent_messages[channel_id]`` (channel posts and forum/thread starter messages),
 ``emu.messages_by_id``, ``emu.interactions[id]`` (:class:`InteractionRecord`), ``emu.global_commands`` /
-``emu.guild_commands[guild_id]``, ``emu.requests`` (every REST request with its JSON body and status),
-``emu.violations``.
+``emu.guild_commands[guild_id]``, ``emu.requests`` (every REST request with its JSON body, status, arrival
+time and the problems validation found), ``emu.violations``. Each of these forwards to the part that owns it
+(``emu.world``, ``emu.rest``, ``emu.gateway``, ``emu.driver``, ``emu.monitor``).
 
 Inject failures: ``emu.fail_next("POST", r"^/channels/\\d+/messages$", 429, retry_after=0.2, is_global=False)``
-(also 403/404/500/503, ``count=``), ``emu.global_rate_limit = 50`` (requests/s, 429 + ``X-RateLimit-Global``
+(also 401/403/404/500/503, ``count=``), ``emu.refuse_identify_with = 4014`` (close the gateway at
+IDENTIFY), ``emu.global_rate_limit = 50`` (requests/s, 429 + ``X-RateLimit-Global``
 beyond it; counted in ``emu.rate_limited_count``). ``nonce`` + ``enforce_nonce`` deduplicate channel posts for
 5 minutes (``emu.nonce_duplicates``).
 
@@ -60,32 +68,48 @@ acknowledgement, gateway protocol errors. Realistic refusals (missing permission
 answered like Discord but are not violations.
 """
 
-from .server import (
+from .interactions import InteractionDriver, InteractionHandle
+from .records import (
     ADMINISTRATOR,
+    ANNOUNCEMENT,
     DEFAULT_TOKEN,
+    FORUM,
     MANAGE_GUILD,
     SEND_MESSAGES,
+    TEXT,
     VIEW_CHANNEL,
-    DiscordEmulator,
-    InteractionHandle,
     InteractionRecord,
     RecordedRequest,
     Violation,
 )
-from .validation import SpecValidator, check_autocomplete_choices, check_message_limits, load_spec_validator
+from .server import DiscordEmulator
+from .validation import (
+    SpecUnavailable,
+    SpecValidator,
+    check_autocomplete_choices,
+    check_message_limits,
+    load_spec_validator,
+)
+from .world import World
 
 __all__ = [
     "ADMINISTRATOR",
+    "ANNOUNCEMENT",
     "DEFAULT_TOKEN",
+    "FORUM",
     "MANAGE_GUILD",
     "SEND_MESSAGES",
+    "TEXT",
     "VIEW_CHANNEL",
     "DiscordEmulator",
+    "InteractionDriver",
     "InteractionHandle",
     "InteractionRecord",
     "RecordedRequest",
+    "SpecUnavailable",
     "SpecValidator",
     "Violation",
+    "World",
     "check_autocomplete_choices",
     "check_message_limits",
     "load_spec_validator",

@@ -1,0 +1,173 @@
+"""The demo's web page: a Discord-like channel view in plain HTML + JS, served by aiohttp on 127.0.0.1.
+
+The page keeps no state of its own: it asks ``/api/view`` for the channels as they are (long-polling on the
+emulator's change counter, so a new announcement shows within a moment of being sent) and posts what the
+user types to ``/api/command``, ``/api/autocomplete`` and ``/api/click``. ``/site/...`` shows the stored
+text of a post, so the "Read" buttons work without the network when the source has no site URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import logging
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from bot.demo.session import DemoError, DemoSession
+
+log = logging.getLogger(__name__)
+
+LONG_POLL_S = 25.0
+STATIC = resources.files("bot.demo") / "static"
+_STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+SESSION_KEY = web.AppKey("session", DemoSession)
+
+
+def demo_app(session: DemoSession) -> web.Application:
+    app = web.Application()
+    app[SESSION_KEY] = session
+    app.router.add_get("/", _index)
+    app.router.add_get("/static/{name}", _static)
+    app.router.add_get("/api/setup", _setup)
+    app.router.add_get("/api/view", _view)
+    app.router.add_post("/api/command", _command)
+    app.router.add_post("/api/autocomplete", _autocomplete)
+    app.router.add_post("/api/click", _click)
+    app.router.add_get("/site/{tail:.*}", _site_page)
+    app.router.add_get("/favicon.ico", _no_icon)
+    return app
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    return web.Response(text=(STATIC / "index.html").read_text(encoding="utf-8"), content_type="text/html")
+
+
+async def _no_icon(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=204)
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    resource = STATIC / name
+    if "/" in name or suffix not in _STATIC_TYPES or not resource.is_file():
+        raise web.HTTPNotFound(text=f"no file {name!r}")
+    return web.Response(text=resource.read_text(encoding="utf-8"), content_type=_STATIC_TYPES[suffix])
+
+
+async def _setup(request: web.Request) -> web.StreamResponse:
+    return _json(request.app[SESSION_KEY].setup())
+
+
+async def _view(request: web.Request) -> web.StreamResponse:
+    """The channels now, or as soon as anything changes after version ``after`` (at most LONG_POLL_S)."""
+    session = request.app[SESSION_KEY]
+    try:
+        after = int(request.query.get("after", "-1"))
+    except ValueError:
+        return _json({"error": "after must be a number"}, 400)
+    monitor = session.emulator.monitor
+    with contextlib.suppress(TimeoutError):  # nothing new: the page asks again
+        await monitor.wait_for(lambda: monitor.version > after, LONG_POLL_S, "a change")
+    return _json(session.view())
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DemoError("the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise DemoError("the request body is not a JSON object")
+    return body
+
+
+def _ids(body: dict[str, Any]) -> tuple[int | None, int | None]:
+    try:
+        user = int(body["user_id"]) if body.get("user_id") else None
+        channel = int(body["channel_id"]) if body.get("channel_id") else None
+    except (TypeError, ValueError):
+        raise DemoError("user_id and channel_id are ids (numbers)") from None
+    return user, channel
+
+
+async def _command(request: web.Request) -> web.StreamResponse:
+    session = request.app[SESSION_KEY]
+    try:
+        body = await _body(request)
+        user, channel = _ids(body)
+        handle = await session.send_command(
+            str(body.get("name", "")),
+            dict(body.get("options") or {}),
+            locale=str(body.get("locale", "ja")),
+            user_id=user,
+            channel_id=channel,
+        )
+    except DemoError as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json({"interaction": str(handle.id)})
+
+
+async def _autocomplete(request: web.Request) -> web.StreamResponse:
+    session = request.app[SESSION_KEY]
+    try:
+        body = await _body(request)
+        user, channel = _ids(body)
+        choices = await session.autocomplete(
+            str(body.get("name", "")),
+            str(body.get("focused", "")),
+            dict(body.get("options") or {}),
+            locale=str(body.get("locale", "ja")),
+            user_id=user,
+            channel_id=channel,
+        )
+    except DemoError as exc:
+        return _json({"error": str(exc), "choices": []}, 400)
+    return _json({"choices": choices})
+
+
+async def _click(request: web.Request) -> web.StreamResponse:
+    session = request.app[SESSION_KEY]
+    try:
+        body = await _body(request)
+        user, _ = _ids(body)
+        try:
+            message_id = int(body.get("message_id", ""))
+        except (TypeError, ValueError):
+            raise DemoError("message_id is an id (a number)") from None
+        handle = await session.click(
+            message_id, str(body.get("custom_id", "")), locale=str(body.get("locale", "ja")), user_id=user
+        )
+    except DemoError as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json({"interaction": str(handle.id)})
+
+
+async def _site_page(request: web.Request) -> web.StreamResponse:
+    """A stand-in for the blog: the post at this URL with its stored text."""
+    session = request.app[SESSION_KEY]
+    if session.bot is None:
+        raise web.HTTPServiceUnavailable(text="the demo is starting")
+    store = session.bot.store
+    wanted = "/" + request.match_info["tail"]
+    for post in await store.all_posts():
+        if post.abs_url.endswith(wanted) or post.url == wanted:
+            text = await store.get_text(post.id) or ""
+            paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
+            page = (
+                f"<!doctype html><meta charset=utf-8><title>{html.escape(post.title)}</title>"
+                f"<body style='max-width:42rem;margin:2rem auto;font-family:sans-serif;line-height:1.6'>"
+                f"<p><a href='/'>← Kiji demo</a></p><h1>{html.escape(post.title)}</h1>"
+                f"<p><small>{html.escape(post.date_iso[:10])}</small></p>{paragraphs}"
+            )
+            return web.Response(text=page, content_type="text/html")
+    raise web.HTTPNotFound(text=f"no post at {wanted}")

@@ -1,0 +1,121 @@
+"""What `kiji run` says it does at its default log level: one line per fact a user asks first.
+
+Where the posts come from, what the ingest did, that Kiji is logged in and where, and the
+state of each subscription at start. Later ingests say something only when they changed
+something, so a quiet blog makes a quiet log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.services.ingest import IngestReport
+from bot.settings import Settings
+from bot.sources.site_config import Site, site_path
+
+if TYPE_CHECKING:
+    from bot.discord.client import KijiBot
+
+log = logging.getLogger(__name__)
+
+INVITE_HINT = "run `kiji invite` and open the URL it prints to add the bot to a server"
+
+
+def describe_source(settings: Settings, site: Site) -> str:
+    kind = "a plain folder of posts" if site.posts_only else "a Jekyll site"
+    links = f"links under {site.url}{site.baseurl}" if site.url else "links relative (set KIJI_SITE_URL for full links)"
+    return f"posts from {settings.source_dir} ({kind}; {links})"
+
+
+def describe_ingest(report: IngestReport) -> str:
+    return (
+        f"ingested posts: {report.added} added, {report.updated} updated, {report.removed} removed, "
+        f"{len(report.failed)} failed, {report.unchanged} unchanged"
+    )
+
+
+def failed_post_line(site: Site, path: str, error: str) -> str:
+    """A post that could not be read, named by the file on disk the user can open."""
+    return f"post not loaded: {site_path(site, path)}: {error}"
+
+
+class RunLog:
+    """Listens to the bot's own events and says what happened, once, at INFO."""
+
+    def __init__(self, bot: KijiBot) -> None:
+        self.bot = bot
+        self.ingests = 0
+        self.readies = 0
+
+    def attach(self) -> None:
+        self.bot.add_listener(self.on_kiji_ingest, "on_kiji_ingest")
+        self.bot.add_listener(self.on_ready, "on_ready")
+
+    async def on_kiji_ingest(self, report: IngestReport) -> None:
+        site = self.bot.site
+        if site is None:
+            return
+        self.ingests += 1
+        if self.ingests == 1:
+            log.info("%s", describe_source(self.bot.settings, site))
+        if self.ingests == 1 or report.added or report.updated or report.removed or report.failed:
+            log.info("%s", describe_ingest(report))
+        if self.ingests == 1 and not (report.added or report.updated or report.unchanged or report.failed):
+            log.warning(
+                "no posts in %s: a post is a Markdown file named YYYY-MM-DD-title.md with front matter",
+                self.bot.settings.source_dir,
+            )
+
+    async def on_ready(self) -> None:
+        self.readies += 1
+        bot = self.bot
+        user = bot.user
+        servers = len(bot.guilds)
+        log.info(
+            "logged in as %s (id %s) in %d %s", user, user.id if user else "?", servers, _plural(servers, "server")
+        )
+        if not servers:
+            log.warning("the bot is in no server yet: %s", INVITE_HINT)
+        if self.readies == 1:
+            await self.log_subscriptions()
+
+    async def log_subscriptions(self) -> None:
+        subscriptions = await self.bot.store.subscriptions()
+        if not subscriptions:
+            log.info("no subscriptions yet: a server admin starts announcements with /subscribe in a channel")
+            return
+        pending = Counter(d.subscription_id for d in await self.bot.store.pending_deliveries())
+        for subscription in subscriptions:
+            state = "active" if subscription.active else f"paused ({subscription.paused_reason})"
+            filters = ", ".join(
+                part
+                for part in (
+                    f"tags {', '.join(subscription.tags)}" if subscription.tags else "",
+                    f"categories {', '.join(subscription.categories)}" if subscription.categories else "",
+                )
+                if part
+            )
+            log.info(
+                "subscription %d: %s: %s%s, %d pending",
+                subscription.id,
+                self._where(subscription.guild_id, subscription.channel_id),
+                state,
+                f", {filters}" if filters else "",
+                pending[subscription.id],
+            )
+
+    def _where(self, guild_id: int, channel_id: int) -> str:
+        channel = self.bot.get_channel(channel_id)
+        guild = self.bot.get_guild(guild_id)
+        server = f"server {guild.name!r}" if guild else f"server {guild_id} (the bot is not in it)"
+        if isinstance(channel, discord.abc.GuildChannel):
+            return f"#{channel.name} in {server}"
+        return f"channel {channel_id} (not visible to the bot) in {server}"
+
+
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else f"{word}s"

@@ -1,0 +1,324 @@
+"""The interaction driver: what a Discord user does to the bot (a slash command, an autocomplete, a click).
+
+Each injection builds the INTERACTION_CREATE payload Discord would send, with the member's permissions and
+``resolved`` objects, dispatches it on the gateway and returns an :class:`InteractionHandle` to await the
+bot's answers with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from .gateway import Gateway
+from .records import LOADING, TEXT, InteractionRecord, Monitor, snowflake_arg
+from .world import World
+
+
+class InteractionHandle:
+    """What an injection helper returns: await the bot's answers to one interaction."""
+
+    def __init__(self, monitor: Monitor, record: InteractionRecord) -> None:
+        self._monitor = monitor
+        self.record = record
+
+    @property
+    def id(self) -> int:
+        return self.record.id
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The INTERACTION_CREATE ``d`` that was dispatched."""
+        return self.record.payload
+
+    async def response(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The initial callback body (``{"type": 4, "data": {...}}``) once the bot has sent it."""
+        await self._monitor.wait_for(lambda: self.record.callback is not None, timeout_s, f"callback of {self.id}")
+        assert self.record.callback is not None
+        return self.record.callback
+
+    async def choices(self, timeout_s: float = 5.0) -> list[dict[str, Any]]:
+        """For autocomplete: the choices the bot returned."""
+        body = await self.response(timeout_s)
+        if body.get("type") != 8:
+            raise AssertionError(f"expected an autocomplete result (type 8), got {body}")
+        return list(body.get("data", {}).get("choices", []))
+
+    async def message(self, timeout_s: float = 5.0, *, edits: int = 0) -> dict[str, Any]:
+        """The original response message once it is final: not a "thinking…" placeholder, edited ≥ ``edits`` times.
+
+        For a deferred response (type 5/6) this waits for the bot's edit of ``@original``.
+        """
+
+        def done() -> bool:
+            msg = self.record.original
+            cb = self.record.callback
+            if msg is None or cb is None or self.record.original_edits < edits:
+                return False
+            if cb.get("type") in (5, 6):
+                return self.record.original_edits > 0
+            return not (msg.get("flags", 0) & LOADING)
+
+        await self._monitor.wait_for(done, timeout_s, f"final message of interaction {self.id}")
+        assert self.record.original is not None
+        return self.record.original
+
+    async def followups(self, count: int = 1, timeout_s: float = 5.0) -> list[dict[str, Any]]:
+        """The follow-up messages, once at least ``count`` have been sent."""
+        await self._monitor.wait_for(
+            lambda: len(self.record.followups) >= count, timeout_s, f"{count} follow-up(s) of {self.id}"
+        )
+        return list(self.record.followups)
+
+
+class InteractionDriver:
+    """Injects interactions as a user in the emulated world; defaults: the only guild, its first text channel,
+    its first human member who is not the owner."""
+
+    def __init__(self, world: World, gateway: Gateway, monitor: Monitor) -> None:
+        self.world = world
+        self.gateway = gateway
+        self.monitor = monitor
+
+    def _default_guild(self, guild_id: int | None) -> int:
+        if guild_id is not None:
+            return guild_id
+        if len(self.world.guilds) != 1:
+            raise ValueError(f"pass guild_id: the emulator has {len(self.world.guilds)} guilds")
+        return next(iter(self.world.guilds))
+
+    def _default_channel(self, guild_id: int, channel_id: int | None) -> int:
+        if channel_id is not None:
+            return channel_id
+        for cid in self.world.guilds[guild_id]["channel_ids"]:
+            if self.world.channels[cid]["type"] == TEXT:
+                return cid
+        raise ValueError("pass channel_id: the guild has no text channel")
+
+    def _default_user(self, guild_id: int, user: int | None) -> int:
+        if user is not None:
+            return user
+        owner = int(self.world.guilds[guild_id]["owner_id"])
+        for uid in self.world.guilds[guild_id]["members"]:
+            if uid not in (owner, self.world.application_id):
+                return uid
+        return owner
+
+    def interaction_base(
+        self, itype: int, guild_id: int | None, channel_id: int | None, user: int | None, locale: str
+    ) -> dict[str, Any]:
+        gid = self._default_guild(guild_id)
+        cid = self._default_channel(gid, channel_id)
+        uid = self._default_user(gid, user)
+        guild = self.world.guilds[gid]
+        member = dict(guild["members"][uid])
+        member["permissions"] = str(self.world.permissions(gid, uid, cid))
+        channel = dict(self.world.channels[cid])
+        channel["permissions"] = member["permissions"]
+        interaction_id = self.world.snowflake()
+        return {
+            "id": str(interaction_id),
+            "application_id": str(self.world.application_id),
+            "type": itype,
+            "guild_id": str(gid),
+            "guild": {"id": str(gid), "locale": guild["preferred_locale"], "features": guild["features"]},
+            "channel_id": str(cid),
+            "channel": channel,
+            "member": member,
+            "token": f"emulator-interaction-token-{interaction_id}-{secrets.token_urlsafe(16)}",
+            "version": 1,
+            "app_permissions": str(self.world.permissions(gid, self.world.application_id, cid)),
+            "locale": locale,
+            "guild_locale": guild["preferred_locale"],
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "authorizing_integration_owners": {"0": str(gid)},
+            "context": 0,
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
+
+    async def _inject(self, payload: dict[str, Any]) -> InteractionHandle:
+        record = InteractionRecord(
+            id=int(payload["id"]),
+            token=payload["token"],
+            type=payload["type"],
+            payload=payload,
+            channel_id=snowflake_arg(payload["channel_id"]) if payload.get("channel_id") else None,
+        )
+        self.world.interactions[record.id] = record
+        self.world.interactions_by_token[record.token] = record
+        record.dispatched_at = asyncio.get_running_loop().time()
+        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+        return InteractionHandle(self.monitor, record)
+
+    def _build_options(
+        self,
+        defs: list[dict[str, Any]],
+        values: Mapping[str, Any],
+        guild_id: int,
+        resolved: dict[str, Any],
+        focused: str | None,
+    ) -> list[dict[str, Any]]:
+        by_name = {d["name"]: d for d in defs}
+        out = []
+        for name, value in values.items():
+            definition = by_name.get(name)
+            if definition is None:
+                raise ValueError(f"option {name!r} is not in the registered command (have {sorted(by_name)})")
+            otype = definition["type"]
+            opt: dict[str, Any] = {"name": name, "type": otype}
+            if otype in (1, 2):  # subcommand (group): value is a mapping of its own options
+                opt["options"] = self._build_options(
+                    definition.get("options") or [], value or {}, guild_id, resolved, focused
+                )
+            else:
+                opt["value"] = str(value) if otype in (6, 7, 8, 9) else value
+                if name == focused:
+                    opt["focused"] = True
+                    opt["value"] = str(value)
+                self._resolve(otype, value, guild_id, resolved)
+            out.append(opt)
+        return out
+
+    def _resolve(self, otype: int, value: Any, guild_id: int, resolved: dict[str, Any]) -> None:
+        try:
+            ident = int(value)
+        except (TypeError, ValueError):
+            return
+        guild = self.world.guilds[guild_id]
+        if otype in (6, 9) and ident in self.world.users:
+            resolved.setdefault("users", {})[str(ident)] = self.world.users[ident]
+            member = guild["members"].get(ident)
+            if member is not None:
+                m = {k: v for k, v in member.items() if k != "user"}
+                m["permissions"] = str(self.world.permissions(guild_id, ident))
+                resolved.setdefault("members", {})[str(ident)] = m
+        if otype in (8, 9) and ident in guild["roles"]:
+            resolved.setdefault("roles", {})[str(ident)] = guild["roles"][ident]
+        if otype == 7 and ident in self.world.channels:
+            ch = self.world.channels[ident]
+            resolved.setdefault("channels", {})[str(ident)] = {
+                k: ch[k] for k in ("id", "name", "type", "parent_id", "thread_metadata") if k in ch
+            } | {"permissions": str(self.world.permissions(guild_id, self.world.application_id, ident))}
+
+    async def _command_payload(
+        self,
+        itype: int,
+        name: str,
+        options: Mapping[str, Any] | None,
+        focused: str | None,
+        *,
+        user: int | None,
+        guild_id: int | None,
+        channel_id: int | None,
+        locale: str,
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        payload = self.interaction_base(itype, guild_id, channel_id, user, locale)
+        gid = int(payload["guild_id"])
+        await self.monitor.wait_for(
+            lambda: self.world.find_command(name, gid) is not None, timeout_s, f"the bot to register command {name!r}"
+        )
+        command = self.world.find_command(name, gid)
+        assert command is not None
+        resolved: dict[str, Any] = {}
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": 1,
+            "options": self._build_options(command.get("options") or [], options or {}, gid, resolved, focused),
+        }
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        if resolved:
+            data["resolved"] = resolved
+        payload["data"] = data
+        return payload
+
+    async def slash_command(
+        self,
+        name: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        user: int | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        locale: str = "ja",
+        timeout_s: float = 5.0,
+    ) -> InteractionHandle:
+        """Dispatch an APPLICATION_COMMAND interaction for the synced command ``name``.
+
+        ``options`` maps option names to values; a subcommand is ``{"sub": {"opt": value}}``. User, channel
+        and role options take ids and get a ``resolved`` section. Waits (``timeout_s``) for the command to be synced.
+        """
+        payload = await self._command_payload(
+            2,
+            name,
+            options,
+            None,
+            user=user,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            locale=locale,
+            timeout_s=timeout_s,
+        )
+        return await self._inject(payload)
+
+    async def autocomplete(
+        self,
+        name: str,
+        focused_option: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        user: int | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        locale: str = "ja",
+        timeout_s: float = 5.0,
+    ) -> InteractionHandle:
+        """Dispatch an APPLICATION_COMMAND_AUTOCOMPLETE; ``options`` must include the focused option's text."""
+        values = dict(options or {})
+        values.setdefault(focused_option, "")
+        payload = await self._command_payload(
+            4,
+            name,
+            values,
+            focused_option,
+            user=user,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            locale=locale,
+            timeout_s=timeout_s,
+        )
+        return await self._inject(payload)
+
+    async def click_button(
+        self,
+        message: Mapping[str, Any] | int | str,
+        custom_id: str,
+        *,
+        user: int | None = None,
+        locale: str = "ja",
+    ) -> InteractionHandle:
+        """Dispatch a MESSAGE_COMPONENT (button) interaction on a message the bot sent."""
+        mid = int(message["id"]) if isinstance(message, Mapping) else int(message)
+        msg = self.world.messages_by_id.get(mid)
+        if msg is None:
+            raise ValueError(f"message {mid} is unknown to the emulator")
+        found = [
+            c for row in msg.get("components", []) for c in row.get("components", []) if c.get("custom_id") == custom_id
+        ]
+        if not found:
+            raise ValueError(f"message {mid} has no component with custom_id {custom_id!r}")
+        if found[0].get("type") != 2:
+            raise ValueError(f"component {custom_id!r} is not a button")
+        if found[0].get("disabled"):
+            raise ValueError(f"button {custom_id!r} is disabled: a user cannot click it")
+        channel_id = int(msg["channel_id"])
+        guild_id = int(self.world.channels[channel_id]["guild_id"])
+        payload = self.interaction_base(3, guild_id, channel_id, user, locale)
+        payload["message"] = msg
+        payload["data"] = {"custom_id": custom_id, "component_type": 2}
+        return await self._inject(payload)

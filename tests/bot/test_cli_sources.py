@@ -1,0 +1,63 @@
+"""`kiji ingest` / `kiji run` with several sources, run as a user runs them (a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from factories import write_post
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def kiji(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
+    environment["PYTHONPATH"] = str(REPO)
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=environment, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def two_blogs(tmp_path: Path) -> tuple[Path, Path]:
+    first = tmp_path / "first"
+    (first / "_posts").mkdir(parents=True)
+    (first / "_config.yml").write_text("title: First blog\nurl: https://first.example.org\n", encoding="utf-8")
+    write_post(first / "_posts", "2025-01-01-hello.md", "Hello from the first", "The first blog's body.")
+    second = tmp_path / "second"
+    second.mkdir()
+    write_post(second, "2025-01-02-notes.md", "Notes from the second", "The second blog's body.")
+    return first, second
+
+
+def test_kiji_sources_in_the_environment_is_read(two_blogs: tuple[Path, Path], tmp_path: Path) -> None:
+    first, second = two_blogs
+    env = {"KIJI_SOURCES": f"{first}\n{second}", "KIJI_DB_PATH": str(tmp_path / "k.db")}
+    result = kiji("ingest", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{first}: 1 added") and lines[1].startswith(f"{second}: 1 added")
+
+
+def test_a_feed_spec_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    result = kiji("ingest", "--source", "https://blog.example.org/feed.xml", "--db", str(tmp_path / "k.db"))
+    assert result.returncode == 2
+    assert "feed sources are not supported yet" in result.stderr
+    assert not (tmp_path / "k.db").exists()  # nothing was done
+
+
+def test_run_takes_the_folder_flags_its_errors_suggest(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.shaped-like-a-token",
+        "KIJI_DB_PATH": str(tmp_path / "k.db"),
+    }
+    result = kiji("run", "--posts", str(tmp_path / "nope"), env=env)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "--posts" in result.stderr
+    result = kiji("run", "--source", str(tmp_path / "nope"), "--site", str(tmp_path / "also-nope"), env=env)
+    assert result.returncode == 2 and str(tmp_path / "nope") in result.stderr

@@ -1,0 +1,44 @@
+"""Which sources the settings name: KIJI_SOURCES, the one-folder shorthands, and where data is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.settings import Settings
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env(env, dotenv_path=None)
+
+
+def test_without_any_source_the_example_folder_is_served() -> None:
+    assert settings().source_specs == ("examples/posts",)
+    assert settings().data_dir == Path("data")
+
+
+def test_the_shorthands_name_one_local_source() -> None:
+    assert settings(KIJI_POSTS_DIR="/srv/posts").source_specs == ("/srv/posts",)
+    assert settings(KIJI_POSTS_DIR="/srv/posts", KIJI_SITE_DIR="/srv/site").source_specs == ("/srv/site",)
+
+
+def test_kiji_sources_splits_on_any_whitespace_and_keeps_the_order() -> None:
+    found = settings(KIJI_SOURCES=" /srv/a\n\tgit+https://git.example.org/b.git@main   /srv/c ")
+    assert found.source_specs == ("/srv/a", "git+https://git.example.org/b.git@main", "/srv/c")
+
+
+def test_a_shorthand_beside_kiji_sources_is_one_more_source() -> None:
+    found = settings(KIJI_SOURCES="git+https://git.example.org/b.git", KIJI_SITE_DIR="/srv/site")
+    assert found.source_specs == ("git+https://git.example.org/b.git", "/srv/site")
+
+
+def test_the_data_folder_is_configurable(tmp_path: Path) -> None:
+    assert settings(KIJI_DATA_DIR=str(tmp_path / "kept")).data_dir == tmp_path / "kept"
+
+
+def test_the_site_url_fills_in_only_for_a_single_source(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = settings(KIJI_POSTS_DIR=str(tmp_path / "a"), KIJI_SITE_URL="https://blog.example.org/")
+    assert one.load_site(tmp_path / "a").url == "https://blog.example.org"
+    several = settings(KIJI_SOURCES=f"{tmp_path / 'a'} {tmp_path / 'b'}", KIJI_SITE_URL="https://blog.example.org")
+    assert several.load_site(tmp_path / "a").url != "https://blog.example.org"
