@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import pkgutil
 import signal
 from typing import Any
@@ -24,6 +25,7 @@ import yarl
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Location
 from discord.ext import commands
+from dotenv import dotenv_values
 
 import cogs
 from bot import __version__
@@ -37,6 +39,7 @@ from bot.services.blogs import SourceOutcome, ingest_all, merged
 from bot.services.ingest import IngestReport
 from bot.services.llm import LLMClient, client_from_settings
 from bot.services.summaries import SummaryService
+from bot.services.webhooks import PushWebhook, WebhookConfig, WebhookConfigError
 from bot.settings import Settings
 from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
@@ -118,6 +121,7 @@ class KijiBot(commands.Bot):
         *,
         force_sync: bool = False,
         sources: list[Source] | None = None,
+        webhook: WebhookConfig | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -145,6 +149,8 @@ class KijiBot(commands.Bot):
         self.last_outcomes: list[SourceOutcome] = []
         self.version = __version__
         self.ingest_lock = asyncio.Lock()
+        self.webhook_config = webhook
+        self.webhook: PushWebhook | None = None
         self.paginator_timeout = PAGINATOR_TIMEOUT
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
@@ -179,6 +185,34 @@ class KijiBot(commands.Bot):
         for module in cog_modules():
             await self.load_extension(module)
         await self.sync_commands_if_changed()
+        await self._start_webhook()
+
+    async def _start_webhook(self) -> None:
+        """Listen for push webhooks when KIJI_WEBHOOK_SECRET is set; a port in use is logged, polling goes on."""
+        if self.webhook_config is None:
+            return
+        webhook = PushWebhook(self.webhook_config, self.sources, self.fetch_now)
+        try:
+            await webhook.start()
+        except OSError as exc:
+            log.error(
+                "the push webhook cannot listen on %s:%d (%s); new posts still arrive every %g s",
+                self.webhook_config.host,
+                self.webhook_config.port,
+                exc.strerror or exc,
+                self.settings.poll_seconds,
+            )
+            return
+        self.webhook = webhook
+
+    def fetch_now(self, source_name: str) -> None:
+        """A push arrived for `source_name`: poll it now (even while it backs off) and announce what is new."""
+        for source in self.sources:
+            if source.name == source_name and (request := getattr(source, "request_poll", None)) is not None:
+                request()
+        cog = self.get_cog("AnnouncementsCog")
+        if cog is not None:
+            cog.announcer.wake()  # type: ignore[attr-defined]
 
     async def run_ingest(self) -> IngestReport:
         """Bring the store up to date with every source (start-up and the announcer share it).
@@ -246,6 +280,9 @@ class KijiBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        if self.webhook is not None:
+            await self.webhook.stop()
+            self.webhook = None
         # Unloading runs each cog's cog_unload, where the announcer finishes its delivery in
         # flight; only then may the connection and the store go.
         for name in list(self.extensions):
@@ -317,8 +354,18 @@ class ShutdownSignal:
 async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list[Source] | None = None) -> None:
     """Start the bot and serve until a signal stops it; a start that cannot work raises StartFailed."""
     assert settings.discord_token, "checked by the caller"
+    try:  # real environment variables win over .env, as in Settings.from_env
+        dotenv = {name: value for name, value in dotenv_values(".env").items() if value is not None}
+        webhook = WebhookConfig.from_environ({**dotenv, **os.environ})
+    except WebhookConfigError as exc:
+        raise StartFailed(str(exc)) from None
     bot = KijiBot(
-        settings, Store(settings.db_path), client_from_settings(settings), force_sync=force_sync, sources=sources
+        settings,
+        Store(settings.db_path),
+        client_from_settings(settings),
+        force_sync=force_sync,
+        sources=sources,
+        webhook=webhook,
     )
     RunLog(bot).attach()
     shutdown = ShutdownSignal()

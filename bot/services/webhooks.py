@@ -25,6 +25,7 @@ import hmac
 import inspect
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -152,7 +153,7 @@ class PushWebhook:
             if key:
                 self._by_key.setdefault(key, []).append(source.name)
         self._runner: web.AppRunner | None = None
-        self.triggered: list[str] = []  # source names, in order: what the webhook asked for
+        self.triggered: deque[str] = deque(maxlen=100)  # the latest source names it asked to poll, for /about
 
     @property
     def port(self) -> int:

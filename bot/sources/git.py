@@ -76,9 +76,9 @@ class GitSource:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         digest = hashlib.blake2b(spec.name.encode(), digest_size=6).hexdigest()
-        self.checkout = Path(data_dir) / "git" / f"{_SAFE.sub('-', spec.name).strip('-')[:60]}-{digest}"
+        self.checkout = Path(data_dir).absolute() / "git" / f"{_SAFE.sub('-', spec.name).strip('-')[:60]}-{digest}"
         self._credentials = GitCredentials.from_url(spec.url)
-        self.runner = GitRunner(self._credentials, git=git, display=spec.display)
+        self.runner = GitRunner(self._credentials, git=git, display=spec.display, ceiling=self.checkout.parent)
         self._lock = asyncio.Lock()
         self._head: str | None = None  # the commit checked out, once known
         self._sparse: str | None = None  # the sparse-checkout patterns in force
@@ -152,7 +152,15 @@ class GitSource:
         if (self.checkout / ".git").is_dir():
             if self._head is None:
                 self._resume()
-            await self._fetch()
+            try:
+                await self._fetch()
+            except SourceError:
+                if await self._is_repository():
+                    raise
+                log.warning("%s: the clone in %s is damaged; cloning again", self.display, self.checkout)
+                await asyncio.to_thread(shutil.rmtree, self.checkout)
+                self._head = self._sparse = self._layout = None
+                await self._clone()
         else:
             await self._clone()
         new = await self._resolve_target()
@@ -218,6 +226,10 @@ class GitSource:
             return
         if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", head):
             self._head, self._sparse = head, patterns
+
+    async def _is_repository(self) -> bool:
+        result = await self._git("rev-parse", "--git-dir", check=False)
+        return result.returncode == 0
 
     async def _fetch(self) -> None:
         if not self._remote_set:  # the URL may have changed (a new token, https to ssh): same name, same clone

@@ -131,10 +131,15 @@ class GitResult:
 class GitRunner:
     """Runs git commands for one repository, with the environment and limits described above."""
 
-    def __init__(self, credentials: GitCredentials, *, git: str = "git", display: str = "") -> None:
+    def __init__(
+        self, credentials: GitCredentials, *, git: str = "git", display: str = "", ceiling: Path | None = None
+    ) -> None:
         self.credentials = credentials
         self.git = git
         self.display = display
+        # git looks for a repository in the parent folders too: a damaged clone inside the bot's own
+        # checkout must not make `git fetch` run on the bot's repository instead.
+        self.ceiling = ceiling
         self.runs = 0  # how many git processes were started: work counted by tests and benchmarks
 
     def environment(self) -> dict[str, str]:
@@ -148,6 +153,8 @@ class GitRunner:
             LC_ALL="C",
             LANGUAGE="C",
         )
+        if self.ceiling is not None:
+            env["GIT_CEILING_DIRECTORIES"] = str(self.ceiling)
         env.update(self.credentials.env())
         return env
 

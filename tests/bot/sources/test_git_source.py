@@ -6,6 +6,7 @@ Every test goes through `ingest_source` into a real SQLite store, the way the bo
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sqlite3
 from pathlib import Path
@@ -320,3 +321,38 @@ async def test_a_server_that_never_answers_is_given_up_on(tmp_path: Path) -> Non
         with pytest.raises(SourceError, match=r"git clone took longer than 0.5 s and was stopped"):
             await source.poll(None)
     assert source.status().last_error is not None and not source.checkout.exists()
+
+
+async def test_a_damaged_clone_is_cloned_again_and_the_repository_around_it_left_alone(
+    git_daemon: GitDaemon, blog_remotes: BlogRemotes, tmp_path: Path
+) -> None:
+    """The data dir often sits in the bot's own checkout: git must not climb from a broken clone into it."""
+    outer = tmp_path / "bot-checkout"
+    git("init", "--quiet", str(outer))
+    remote = blog_remotes.blog(posts=2)
+    source = GitSource(git_spec(git_daemon.url(remote)), outer / "data", clock=Clock())
+    await source.poll(None)
+    for item in (source.checkout / ".git").iterdir():  # .git is still a folder, but no repository any more
+        if item.is_dir():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
+    changes = await source.poll(None)  # cloned again
+    assert changes.version == remote.head() and len(list((source.site_root / "_posts").iterdir())) == 2
+    assert git("remote", cwd=outer).stdout == ""  # the outer repository got no remote, no fetch
+
+
+async def test_a_tag_or_a_commit_pins_the_blog(
+    git_daemon: GitDaemon, blog_remotes: BlogRemotes, store: Store, tmp_path: Path
+) -> None:
+    remote = blog_remotes.blog(posts=2)
+    pinned = remote.head()
+    git("tag", "v1", cwd=remote.work)
+    git("push", "--quiet", "origin", "v1", cwd=remote.work)
+    remote.write("_posts/2031-02-02-pushed-today.md", NEW_POST)
+    remote.commit("After the tag")
+    for ref, data in (("v1", "tagged"), (pinned, "commit")):
+        source = GitSource(git_spec(f"{git_daemon.url(remote)}@{ref}"), tmp_path / data, clock=Clock())
+        changes = await source.poll(None)
+        assert changes.version == pinned
+        assert not (source.site_root / "_posts" / "2031-02-02-pushed-today.md").exists()
