@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.discord import limits
 from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
+from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option, label_of
 from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, permission_names, t
 from bot.discord.ui import EMBED_COLOUR, fit_embed, post_embed, reply
@@ -53,6 +54,10 @@ class AnnouncementsCog(commands.Cog):
     def __init__(self, bot: KijiBot) -> None:
         self.bot = bot
         self.announcer = Announcer(bot)
+        drop_blog_option(self, bot)
+
+    async def blog_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await blog_choices(self.bot, current)
 
     async def cog_load(self) -> None:
         self.announcer.start()
@@ -77,8 +82,9 @@ class AnnouncementsCog(commands.Cog):
         categories=_("Only posts in any of these categories (space separated)"),
         mention_role=_("A role to mention with each announcement"),
         backfill=_("Also post this many of the latest matching posts now (0-10)"),
+        blog=_("Only posts from this blog"),
     )
-    @app_commands.autocomplete(tags=tags_autocomplete)
+    @app_commands.autocomplete(tags=tags_autocomplete, blog=blog_autocomplete)
     @admin_command()
     async def subscribe(
         self,
@@ -88,9 +94,13 @@ class AnnouncementsCog(commands.Cog):
         categories: str | None = None,
         mention_role: discord.Role | None = None,
         backfill: app_commands.Range[int, 0, MAX_BACKFILL] = 0,
+        blog: str | None = None,
     ) -> None:
         assert interaction.guild is not None
         locale = interaction.locale
+        go_on, source_id = await blog_filter(self.bot, interaction, blog)
+        if not go_on:
+            return
         resolved = interaction.guild.get_channel(channel.id) or channel
         kind = channel_kind(resolved)
         if kind is None:
@@ -110,23 +120,28 @@ class AnnouncementsCog(commands.Cog):
             categories=category_list,
             mention_role_id=mention_role.id if mention_role else None,
             created_by=interaction.user.id,
+            source_id=source_id,
         )
         queued = await self.bot.store.backfill(subscription.id, backfill)
         log.info(
-            "guild %d subscribed channel %d (tags=%s categories=%s role=%s backfill=%d)",
+            "guild %d subscribed channel %d (tags=%s categories=%s role=%s source=%s backfill=%d)",
             interaction.guild.id,
             resolved.id,
             subscription.tags,
             subscription.categories,
             subscription.mention_role_id,
+            subscription.source_id,
             queued,
         )
-        filters = ", ".join([*tag_list, *category_list]) or t("sub.every_post", locale)
+        labels = await blog_labels(self.bot)
+        shown_blog = labels.get(source_id) if source_id is not None else None
+        filters = ", ".join([*([shown_blog] if shown_blog else []), *tag_list, *category_list])
+        filters = filters or t("sub.every_post", locale)
         # Options may carry up to 6000 characters; the reply may not: echo as much as fits.
         text = t("sub.done", locale, filters=limits.cut(filters, FILTER_ECHO), channel=resolved.mention)
         if queued:
             text += t("sub.backfill", locale, count=queued)
-        sample = await self.bot.store.latest(1)
+        sample = await self.bot.store.latest(1, source_id=source_id)
         embeds = []
         if sample:
             if self.bot.llm is not None:  # the preview's summary may take the model seconds
@@ -135,7 +150,10 @@ class AnnouncementsCog(commands.Cog):
             # The preview is the announcement as the server will see it: all in the server's language.
             server_locale = str(interaction.guild.preferred_locale)
             summary, footer = await self.bot.summary_for(sample[0], "standard", server_locale)
-            embeds.append(post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale))
+            blog_label = label_of(labels, sample[0])
+            embeds.append(
+                post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale, blog=blog_label)
+            )
         await reply(interaction, content=text, embeds=embeds, ephemeral=True)
         self.announcer.wake()
 
@@ -206,8 +224,11 @@ class AnnouncementsCog(commands.Cog):
             await reply(interaction, content=t("sub.none", locale), ephemeral=True)
             return
         embed = discord.Embed(title=t("sub.title", locale), colour=EMBED_COLOUR)
+        labels = await blog_labels(self.bot)
         for subscription in subscriptions[: limits.EMBED_FIELDS]:
-            filters = ", ".join([*subscription.tags, *subscription.categories]) or t("sub.all_posts", locale)
+            blog_label = labels.get(subscription.source_id) if subscription.source_id is not None else None
+            filters = ", ".join([*([blog_label] if blog_label else []), *subscription.tags, *subscription.categories])
+            filters = filters or t("sub.all_posts", locale)
             if subscription.active:
                 state = t("sub.active", locale)
             else:

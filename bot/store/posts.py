@@ -292,11 +292,13 @@ def tag_by_key(db: sqlite3.Connection, tag: str) -> str | None:
     return str(row["name"]) if row else None
 
 
-def titles(db: sqlite3.Connection, limit: int, now: float) -> list[tuple[int, str]]:
-    """(id, title) of visible posts, newest first; `limit` -1 for all of them."""
+def titles(db: sqlite3.Connection, limit: int, now: float, source_id: int | None = None) -> list[tuple[int, str]]:
+    """(id, title) of visible posts (of one blog, if given), newest first; `limit` -1 for all of them."""
     return _id_titles(
         db.execute(
-            "SELECT id, title FROM posts WHERE date_utc <= ? ORDER BY date_utc DESC, id DESC LIMIT ?", (now, limit)
+            "SELECT id, title FROM posts WHERE date_utc <= ? AND (? IS NULL OR source_id = ?) "
+            "ORDER BY date_utc DESC, id DESC LIMIT ?",
+            (now, source_id, source_id, limit),
         )
     )
 
