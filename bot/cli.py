@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -34,7 +35,7 @@ from bot.sources.factory import sources_from_specs
 from bot.sources.folder import FolderSource, folder_problem
 from bot.sources.post_error import PostError
 from bot.sources.site_config import Site, site_path
-from bot.sources.specs import SpecError
+from bot.sources.specs import SpecError, parse_spec
 from bot.store import Store, StoreError
 from bot.tokens import application_id_from_token, token_problem
 
@@ -343,6 +344,51 @@ async def run_deliveries(
     return EXIT_OK
 
 
+def _configured_names(settings: Settings) -> list[str]:
+    """The store names of the configured sources, without building them (no git needed to list them)."""
+    try:
+        return [parse_spec(spec).name for spec in settings.source_specs]
+    except SpecError as exc:
+        raise CommandFailed(f"{exc} (KIJI_SOURCES or --source)") from exc
+
+
+async def run_sources(settings: Settings, out: TextIO, as_json: bool) -> int:
+    """Every blog the store holds or the settings name: posts, last successful update, last error.
+
+    Read from the store, so it answers while the bot runs elsewhere, or not at all.
+    """
+    configured = _configured_names(settings)
+    async with _opened_store(settings) as store:
+        stored = await store.sources()
+    rows = [(blog, blog.name in configured) for blog in stored]
+    stored_names = {blog.name for blog in stored}
+    never_read = [name for name in configured if name not in stored_names]
+    if as_json:
+        listed = [{**blog.as_json(), "configured": is_configured} for blog, is_configured in rows]
+        listed += [
+            {"name": name, "display": name, "posts": 0, "last_success_at": None, "last_error": None, "configured": True}
+            for name in never_read
+        ]
+        _print_json(listed, out)
+        return EXIT_OK
+    for blog, is_configured in rows:
+        out.write(f"{blog.label}{'' if is_configured else '  (no longer configured)'}\n")
+        if blog.label != blog.display and blog.display:
+            out.write(f"  {blog.display}\n")
+        out.write(f"  {blog.posts} post{'' if blog.posts == 1 else 's'}, last updated {_when(blog.last_success_at)}\n")
+        if blog.last_error:
+            out.write(f"  last error ({_when(blog.last_error_at)}): {blog.last_error}\n")
+    for name in never_read:
+        out.write(f"{name}\n  never read (run `kiji ingest`)\n")
+    return EXIT_OK
+
+
+def _when(moment: float | None) -> str:
+    if not moment:
+        return "never"
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> int:
     if client_id is None and settings.discord_token and (problem := token_problem(settings.discord_token)):
         raise CommandFailed(f"{problem}; or pass --client-id (the Application ID on General Information)")
@@ -472,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--length", choices=["short", "standard", "long"], default="standard")
     p.add_argument("--json", action="store_true", help="JSON Lines, one object per file")
+    p = command("sources", "list the blogs: posts, last successful update, last error")
+    source_flags(p)
     p = command("deliveries", "show the announcement ledger (which post went to which channel)")
     p.add_argument("--post", type=discord_id, metavar="ID", help="only this post")
     p.add_argument("--channel", type=discord_id, metavar="ID", help="only this channel")
@@ -517,6 +565,7 @@ _RUNNERS: dict[str, _Runner] = {
     "tags": lambda a, s, o: run_tags(s, o, a.json),
     "tag": lambda a, s, o: run_tag(s, o, a.json, a.tag, a.limit),
     "search": lambda a, s, o: run_search(s, o, a.json, a.query, a.limit),
+    "sources": lambda a, s, o: run_sources(s, o, a.json),
     "deliveries": lambda a, s, o: run_deliveries(s, o, a.json, a.post, a.channel),
     "backup": lambda a, s, o: run_backup(s, o, a.json, Path(a.target).expanduser()),
     "run": lambda a, s, o: run_run(s, a.sync),

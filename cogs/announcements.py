@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.discord import limits
 from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
+from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option, label_of
 from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, permission_names, t
 from bot.discord.options import Within
@@ -54,6 +55,10 @@ class AnnouncementsCog(commands.Cog):
     def __init__(self, bot: KijiBot) -> None:
         self.bot = bot
         self.announcer = Announcer(bot)
+        drop_blog_option(self, bot)
+
+    async def blog_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await blog_choices(self.bot, current)
 
     async def cog_load(self) -> None:
         self.announcer.start()
@@ -78,8 +83,9 @@ class AnnouncementsCog(commands.Cog):
         categories=_("Only posts in any of these categories (space separated)"),
         mention_role=_("A role to mention with each announcement"),
         backfill=_("Also post this many of the latest matching posts now (0-10)"),
+        blog=_("Only posts from this blog"),
     )
-    @app_commands.autocomplete(tags=tags_autocomplete)
+    @app_commands.autocomplete(tags=tags_autocomplete, blog=blog_autocomplete)
     @admin_command()
     async def subscribe(
         self,
@@ -89,9 +95,13 @@ class AnnouncementsCog(commands.Cog):
         categories: str | None = None,
         mention_role: discord.Role | None = None,
         backfill: app_commands.Transform[int, Within(0, MAX_BACKFILL)] = 0,
+        blog: str | None = None,
     ) -> None:
         assert interaction.guild is not None
         locale = interaction.locale
+        go_on, source_id = await blog_filter(self.bot, interaction, blog)
+        if not go_on:
+            return
         resolved = interaction.guild.get_channel(channel.id) or channel
         kind = channel_kind(resolved)
         if kind is None:
@@ -104,7 +114,7 @@ class AnnouncementsCog(commands.Cog):
             return
         tag_list, category_list = split_terms(tags), split_terms(categories)
         # The preview first: if it cannot be made, nothing is subscribed.
-        embeds = await self.preview(interaction)
+        embeds = await self.preview(interaction, source_id)
         existed = await self.bot.store.subscription_for_channel(resolved.id) is not None
         subscription = await self.bot.store.subscribe(
             interaction.guild.id,
@@ -114,18 +124,23 @@ class AnnouncementsCog(commands.Cog):
             categories=category_list,
             mention_role_id=mention_role.id if mention_role else None,
             created_by=interaction.user.id,
+            source_id=source_id,
         )
         queued = await self.bot.store.backfill(subscription.id, backfill)
         log.info(
-            "guild %d subscribed channel %d (tags=%s categories=%s role=%s backfill=%d)",
+            "guild %d subscribed channel %d (tags=%s categories=%s role=%s source=%s backfill=%d)",
             interaction.guild.id,
             resolved.id,
             subscription.tags,
             subscription.categories,
             subscription.mention_role_id,
+            subscription.source_id,
             queued,
         )
-        filters = ", ".join([*tag_list, *category_list]) or t("sub.every_post", locale)
+        labels = await blog_labels(self.bot)
+        shown_blog = labels.get(source_id) if source_id is not None else None
+        filters = ", ".join([*([shown_blog] if shown_blog else []), *tag_list, *category_list])
+        filters = filters or t("sub.every_post", locale)
         # Options may carry up to 6000 characters; the reply may not: echo as much as fits.
         text = t("sub.done", locale, filters=limits.cut(filters, FILTER_ECHO), channel=resolved.mention)
         if queued:
@@ -142,17 +157,18 @@ class AnnouncementsCog(commands.Cog):
             raise
         self.announcer.wake()
 
-    async def preview(self, interaction: discord.Interaction) -> list[discord.Embed]:
-        """The latest post as the server will see it announced: all in the server's language."""
+    async def preview(self, interaction: discord.Interaction, source_id: int | None) -> list[discord.Embed]:
+        """The latest post (of the blog followed) as the server will see it announced, in the server's language."""
         assert interaction.guild is not None
-        sample = await self.bot.store.latest(1)
+        sample = await self.bot.store.latest(1, source_id=source_id)
         if not sample:
             return []
         if self.bot.summaries.may_be_slow:  # the preview's summary may take the model seconds
             await interaction.response.defer(ephemeral=True, thinking=True)
         server_locale = str(interaction.guild.preferred_locale)
         summary, footer = summary_parts(await self.bot.summaries.shown(sample[0], "standard"), server_locale)
-        return [post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale)]
+        blog = label_of(await blog_labels(self.bot), sample[0])
+        return [post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale, blog=blog)]
 
     async def subscription_autocomplete(
         self, interaction: discord.Interaction, current: str
@@ -221,8 +237,11 @@ class AnnouncementsCog(commands.Cog):
             await reply(interaction, content=t("sub.none", locale), ephemeral=True)
             return
         embed = discord.Embed(title=t("sub.title", locale), colour=EMBED_COLOUR)
+        labels = await blog_labels(self.bot)
         for subscription in subscriptions[: limits.EMBED_FIELDS]:
-            filters = ", ".join([*subscription.tags, *subscription.categories]) or t("sub.all_posts", locale)
+            blog_label = labels.get(subscription.source_id) if subscription.source_id is not None else None
+            filters = ", ".join([*([blog_label] if blog_label else []), *subscription.tags, *subscription.categories])
+            filters = filters or t("sub.all_posts", locale)
             if subscription.active:
                 state = t("sub.active", locale)
             else:

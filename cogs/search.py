@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bot.content.snippets import snippet
 from bot.discord import limits
+from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option, label_of
 from bot.discord.client import KijiBot
 from bot.discord.i18n import t
 from bot.discord.ui import PAGE_SIZE, Paginator, page_embed, post_entry, reply
@@ -19,15 +20,26 @@ MAX_RESULTS = 100
 class SearchCog(commands.Cog):
     def __init__(self, bot: KijiBot) -> None:
         self.bot = bot
+        drop_blog_option(self, bot)
+
+    async def blog_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await blog_choices(self.bot, current)
 
     @app_commands.command(name=_("search"), description=_("Search the blog (Japanese or English)"))
-    @app_commands.describe(query=_("Words to look for"))
-    async def search(self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 200]) -> None:
+    @app_commands.describe(query=_("Words to look for"), blog=_("Only posts from this blog"))
+    @app_commands.autocomplete(blog=blog_autocomplete)
+    async def search(
+        self, interaction: discord.Interaction, query: app_commands.Range[str, 1, 200], blog: str | None = None
+    ) -> None:
         locale = interaction.locale
         if not query.strip():
             await reply(interaction, content=t("empty_query", locale), ephemeral=True)
             return
-        hits = await self.bot.store.search(query, MAX_RESULTS)
+        go_on, source_id = await blog_filter(self.bot, interaction, blog)
+        if not go_on:
+            return
+        hits = await self.bot.store.search(query, MAX_RESULTS, source_id=source_id)
+        labels = await blog_labels(self.bot)
         shown_query = limits.cut(query, 100)
         if not hits:
             await reply(interaction, content=t("no_results", locale, query=shown_query), ephemeral=True)
@@ -40,7 +52,13 @@ class SearchCog(commands.Cog):
             shown = [hit.post for hit in hits[index * PAGE_SIZE : (index + 1) * PAGE_SIZE]]
             texts = await self.bot.store.texts([post.id for post in shown])
             entries = [
-                post_entry(post, snippet(texts.get(post.id, ""), query), tz=self.bot.timezone, locale=locale)
+                post_entry(
+                    post,
+                    snippet(texts.get(post.id, ""), query),
+                    tz=self.bot.timezone,
+                    locale=locale,
+                    blog=label_of(labels, post),
+                )
                 for post in shown
             ]
             return page_embed(title, entries, locale, number=index + 1, pages=page_count, header=header)

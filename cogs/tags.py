@@ -8,6 +8,7 @@ from discord.app_commands import locale_str as _
 from discord.ext import commands
 
 from bot.discord import limits
+from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option, label_of, typed_blog_id
 from bot.discord.client import KijiBot
 from bot.discord.i18n import t
 from bot.discord.ui import PAGE_SIZE, Paginator, list_pages, page_embed, post_entry, reply, unknown_tag_reply
@@ -17,26 +18,37 @@ from bot.services.lookup import gist, tag_choices
 class TagsCog(commands.Cog):
     def __init__(self, bot: KijiBot) -> None:
         self.bot = bot
+        drop_blog_option(self, bot)
 
     async def tag_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=n, value=v) for n, v in await tag_choices(self.bot.store, current)]
+        blog = await typed_blog_id(self.bot, interaction)
+        return [app_commands.Choice(name=n, value=v) for n, v in await tag_choices(self.bot.store, current, blog)]
+
+    async def blog_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await blog_choices(self.bot, current)
 
     @app_commands.command(name=_("tag"), description=_("List the posts with a tag"))
-    @app_commands.describe(tag=_("The tag"))
-    @app_commands.autocomplete(tag=tag_autocomplete)
-    async def tag(self, interaction: discord.Interaction, tag: str) -> None:
+    @app_commands.describe(tag=_("The tag"), blog=_("Only posts from this blog"))
+    @app_commands.autocomplete(tag=tag_autocomplete, blog=blog_autocomplete)
+    async def tag(self, interaction: discord.Interaction, tag: str, blog: str | None = None) -> None:
         locale = interaction.locale
+        go_on, source_id = await blog_filter(self.bot, interaction, blog)
+        if not go_on:
+            return
         name = await self.bot.store.tag_by_key(tag)
         if name is None:
             await unknown_tag_reply(self.bot.store, interaction, tag)
             return
-        total = await self.bot.store.count_posts_by_tag(name)
+        total = await self.bot.store.count_posts_by_tag(name, source_id=source_id)
         page_count = max(1, -(-total // PAGE_SIZE))
         title, header = t("tag_title", locale, tag=name), t("tag_count", locale, count=total)
+        labels = await blog_labels(self.bot)
 
         async def render(index: int) -> discord.Embed:
-            posts = await self.bot.store.posts_by_tag(name, PAGE_SIZE, offset=index * PAGE_SIZE)
-            entries = [post_entry(p, gist(p), tz=self.bot.timezone, locale=locale) for p in posts]
+            posts = await self.bot.store.posts_by_tag(name, PAGE_SIZE, offset=index * PAGE_SIZE, source_id=source_id)
+            entries = [
+                post_entry(p, gist(p), tz=self.bot.timezone, locale=locale, blog=label_of(labels, p)) for p in posts
+            ]
             return page_embed(title, entries, locale, number=index + 1, pages=page_count, header=header)
 
         await Paginator(page_count, render, interaction.user.id, locale, self.bot.paginator_timeout).send(interaction)

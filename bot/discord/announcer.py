@@ -32,6 +32,7 @@ from watchfiles import Change, awatch
 
 from bot.content.textnorm import normalize_key
 from bot.discord import limits
+from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import format_date, pause_reason, pause_reason_in, t
 from bot.discord.ui import post_embed
 from bot.models import Delivery, Post, Subscription
@@ -316,7 +317,8 @@ class Announcer:
     ) -> int:
         locale = str(channel.guild.preferred_locale)
         summary, footer = await self.bot.summary_for(post, "standard", locale)
-        embed = post_embed(post, summary, footer, tz=self.bot.timezone, locale=locale)
+        blog = label_of(await blog_labels(self.bot), post)  # with several blogs, say which one
+        embed = post_embed(post, summary, footer, tz=self.bot.timezone, locale=locale, blog=blog)
         role = channel.guild.get_role(subscription.mention_role_id) if subscription.mention_role_id else None
         content = role.mention if role else None
         # Only the configured role may ever be pinged; nothing in a post can mention anyone.

@@ -224,6 +224,10 @@ class KijiBot(commands.Bot):
         for outcome in outcomes:
             if outcome.site is not None:
                 self.sites[outcome.source.name] = outcome.site
+            if outcome.error is not None:
+                log.warning(
+                    "could not update %s: %s; trying again at the next poll", outcome.source.display, outcome.error
+                )
         self.site = next((self.sites[s.name] for s in self.sources if s.name in self.sites), None)
         report = merged(outcomes)
         self.last_outcomes = outcomes

@@ -62,6 +62,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "about_tags": {EN: "Tags", JA: "タグ数"},
     "about_ingest": {EN: "Last update", JA: "最終更新"},
     "about_version": {EN: "Version", JA: "バージョン"},
+    "about_blogs": {EN: "Blogs", JA: "ブログ"},
+    "about_source": {
+        EN: "{posts} posts · updated {updated}",
+        JA: "{posts} 件 · 最終更新 {updated}",
+    },
+    "about_source_error": {EN: "⚠ last try {when}: {error}", JA: "⚠ {when} の更新に失敗：{error}"},
+    "unknown_blog": {
+        EN: "There is no blog “{query}”. Blogs: {names}",
+        JA: "「{query}」というブログはありません。ブログ：{names}",
+    },
     "never": {EN: "never", JA: "未実施"},
     "error": {
         EN: "Something went wrong while answering; it has been logged. Please try again.",
@@ -223,6 +233,7 @@ OPTION_NAMES_JA: dict[str, str] = {
     "mention_role": "メンションするロール",
     "backfill": "過去記事数",
     "subscription": "お知らせ先",
+    "blog": "ブログ",
 }
 CHOICE_NAMES_JA: dict[str, str] = {
     "Short": "短め",
@@ -231,6 +242,7 @@ CHOICE_NAMES_JA: dict[str, str] = {
 }
 # Command and option descriptions.
 DESCRIPTIONS_JA: dict[str, str] = {
+    "Only posts from this blog": "このブログの記事だけ",
     "Summarise a post": "記事の要約を表示します",
     "The post (type part of its title)": "記事（タイトルの一部を入力）",
     "How long the summary should be": "要約の長さ",

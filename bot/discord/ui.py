@@ -77,8 +77,9 @@ def post_embed(
     *,
     tz: ZoneInfo,
     locale: str | None,
+    blog: str | None = None,
 ) -> discord.Embed:
-    """The card for one post: linked title, summary, date, author, tags and reading time.
+    """The card for one post: linked title, summary, date, author, tags and reading time (and its blog, if given).
 
     Everything in it comes from the post's file and is cut to Discord's limits; a link too
     long for Discord (a long non-ASCII slug, percent-encoded) is left out, not the reply.
@@ -89,6 +90,8 @@ def post_embed(
         description=summary,
         colour=EMBED_COLOUR,
     )
+    if blog:
+        embed.add_field(name=t("about_blog", locale), value=blog, inline=True)
     embed.add_field(name=t("published", locale), value=format_date(post.date_utc, tz, locale), inline=True)
     if post.author:
         embed.add_field(name=t("author", locale), value=post.author, inline=True)
@@ -132,11 +135,13 @@ def read_button_view(post: Post, locale: str | None) -> discord.ui.View | None:
     return view
 
 
-def post_entry(post: Post, gist: str, *, tz: ZoneInfo, locale: str | None) -> str:
-    """One line of a post list: linked title and date, then a one-line gist."""
+def post_entry(post: Post, gist: str, *, tz: ZoneInfo, locale: str | None, blog: str | None = None) -> str:
+    """One line of a post list: linked title, date (and blog, if given), then a one-line gist."""
     title = escape_link_text(limits.cut(post.title, 150))
     linked = f"[{title}]({post.abs_url})" if fits_link(post.abs_url, limits.LIST_LINK) else title
     line = f"**{linked}** — {format_date(post.date_utc, tz, locale)}"
+    if blog:
+        line += f" · {discord.utils.escape_markdown(limits.cut(limits.one_line(blog), 60))}"
     gist = limits.cut(limits.one_line(gist), 160)
     return f"{line}\n{discord.utils.escape_markdown(gist)}" if gist else line
 

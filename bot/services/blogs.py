@@ -105,7 +105,7 @@ async def ingest_all(
             outcomes.append(SourceOutcome(source, report, site))
             continue
         error = redact(error)  # sources redact their own messages; this is the belt to those braces
-        log.warning("could not update %s: %s", redact(source.display), error)
+        log.info("could not update %s: %s", redact(source.display), error)  # the caller reports it
         await store.record_source_failure(source_id, error)
         outcomes.append(SourceOutcome(source, None, loaded[-1] if loaded else None, error))
     return outcomes

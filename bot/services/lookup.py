@@ -28,8 +28,8 @@ def parse_id(text: str) -> int | None:
     return None
 
 
-async def resolve_post(store: Store, value: str) -> Post | None:
-    """The visible post `value` names: an autocomplete id, or a unique-enough title match."""
+async def resolve_post(store: Store, value: str, source_id: int | None = None) -> Post | None:
+    """The visible post `value` names: an autocomplete id, or a unique-enough title match (in one blog, if given)."""
     value = value.strip()
     if not value:
         return None
@@ -37,7 +37,7 @@ async def resolve_post(store: Store, value: str) -> Post | None:
         post = await store.get_post(post_id)
         if post is not None and not post.scheduled():
             return post
-    matches = await store.search_titles(value, 25)
+    matches = await store.search_titles(value, 25, source_id=source_id)
     key = normalize_key(value)
     for post_id, title in matches:
         if normalize_key(title) == key:
@@ -73,12 +73,12 @@ async def suggest_tags(store: Store, value: str) -> list[str]:
     return [name for name, _, _ in found]
 
 
-async def title_choices(store: Store, typed: str) -> list[tuple[str, str]]:
-    """(name, value) autocomplete choices for posts: newest matching titles, cut to 100 chars."""
+async def title_choices(store: Store, typed: str, source_id: int | None = None) -> list[tuple[str, str]]:
+    """(name, value) autocomplete choices for posts (of one blog, if given): newest matching titles, cut to 100."""
     if typed.strip():
-        rows = await store.search_titles(typed, limits.CHOICES)
+        rows = await store.search_titles(typed, limits.CHOICES, source_id=source_id)
     else:
-        rows = await store.latest_titles(limits.CHOICES)
+        rows = await store.latest_titles(limits.CHOICES, source_id=source_id)
     return [
         (limits.cut(await _choice_name(store, post_id, title), limits.CHOICE_NAME), str(post_id))
         for post_id, title in rows
@@ -94,10 +94,10 @@ async def _choice_name(store: Store, post_id: int, title: str) -> str:
     return (post.slug.strip() or post.path) if post is not None else str(post_id)
 
 
-async def tag_choices(store: Store, typed: str) -> list[tuple[str, str]]:
-    """(name, value) autocomplete choices for tags containing `typed`, most used first."""
+async def tag_choices(store: Store, typed: str, source_id: int | None = None) -> list[tuple[str, str]]:
+    """(name, value) autocomplete choices for tags containing `typed` (in one blog, if given), most used first."""
     key = normalize_key(typed)
-    tags = [tag for tag in await store.tags() if key in tag.key]
+    tags = [tag for tag in await store.tags(source_id=source_id) if key in tag.key]
     return [
         (limits.cut(f"{tag.name} ({tag.count})", limits.CHOICE_NAME), limits.cut(tag.name, limits.CHOICE_VALUE))
         for tag in tags[: limits.CHOICES]

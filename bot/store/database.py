@@ -348,9 +348,11 @@ class Store:
             return await self._read(posts.titles, -1, now)
         return await self._cached("titles", CACHE_SECONDS, lambda: self._read(posts.titles, -1, self._now(None)))
 
-    async def latest_titles(self, limit: int, now: float | None = None) -> list[tuple[int, str]]:
-        """(id, title) of the newest visible posts: autocomplete before anything is typed."""
-        return await self._read(posts.titles, limit, self._now(now))
+    async def latest_titles(
+        self, limit: int, now: float | None = None, source_id: int | None = None
+    ) -> list[tuple[int, str]]:
+        """(id, title) of the newest visible posts (of one blog, if given): autocomplete before anything is typed."""
+        return await self._read(posts.titles, limit, self._now(now), source_id)
 
     async def counts(self, now: float | None = None) -> tuple[int, int]:
         """(visible posts, tags in use by them); the tag count reuses the cached tag list."""
@@ -358,9 +360,11 @@ class Store:
 
     # -- search ----------------------------------------------------------------------
 
-    async def search_titles(self, needle: str, limit: int, now: float | None = None) -> list[tuple[int, str]]:
-        """Titles containing `needle` (NFKC/case-insensitive substring), newest first."""
-        return await self._read(search_index.search_titles, needle, limit, self._now(now))
+    async def search_titles(
+        self, needle: str, limit: int, now: float | None = None, source_id: int | None = None
+    ) -> list[tuple[int, str]]:
+        """Titles containing `needle` (NFKC/case-insensitive substring, of one blog if given), newest first."""
+        return await self._read(search_index.search_titles, needle, limit, self._now(now), source_id)
 
     async def search(
         self, query: str, limit: int = 20, now: float | None = None, source_id: int | None = None

@@ -300,11 +300,16 @@ async def tag_by_key(db: aiosqlite.Connection, tag: str) -> str | None:
     return str(row["name"]) if row else None
 
 
-async def titles(db: aiosqlite.Connection, limit: int, now: float) -> list[tuple[int, str]]:
-    """(id, title) of visible posts, newest first; `limit` -1 for all of them."""
+async def titles(
+    db: aiosqlite.Connection, limit: int, now: float, source_id: int | None = None
+) -> list[tuple[int, str]]:
+    """(id, title) of visible posts (of one blog, if given), newest first; `limit` -1 for all of them."""
     return _id_titles(
         await fetch_all(
-            db, "SELECT id, title FROM posts WHERE date_utc <= ? ORDER BY date_utc DESC, id DESC LIMIT ?", (now, limit)
+            db,
+            "SELECT id, title FROM posts WHERE date_utc <= ? AND (? IS NULL OR source_id = ?) "
+            "ORDER BY date_utc DESC, id DESC LIMIT ?",
+            (now, source_id, source_id, limit),
         )
     )
 

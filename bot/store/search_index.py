@@ -101,15 +101,17 @@ async def _newest_first(
     return hits[:limit]
 
 
-async def search_titles(db: aiosqlite.Connection, needle: str, limit: int, now: float) -> list[tuple[int, str]]:
-    """Titles containing `needle` (NFKC/case-insensitive substring), newest first."""
+async def search_titles(
+    db: aiosqlite.Connection, needle: str, limit: int, now: float, source_id: int | None = None
+) -> list[tuple[int, str]]:
+    """Titles containing `needle` (NFKC/case-insensitive substring), newest first; of one blog if given."""
     # no title is longer; SQLite refuses LIKE patterns over 50,000 bytes
     key = normalize_key(needle)[:TITLE_NEEDLE_MAX]
     escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = await fetch_all(
         db,
         "SELECT id, title FROM posts WHERE date_utc <= ? AND title_key LIKE ? ESCAPE '\\' "
-        "ORDER BY date_utc DESC, id DESC LIMIT ?",
-        (now, f"%{escaped}%", limit),
+        "AND (? IS NULL OR source_id = ?) ORDER BY date_utc DESC, id DESC LIMIT ?",
+        (now, f"%{escaped}%", source_id, source_id, limit),
     )
     return [(int(row["id"]), str(row["title"])) for row in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,27 @@ def test_run_takes_the_folder_flags_its_errors_suggest(tmp_path: Path) -> None:
     assert "does not exist" in result.stderr and "--posts" in result.stderr
     result = kiji("run", "--source", str(tmp_path / "nope"), "--site", str(tmp_path / "also-nope"), env=env)
     assert result.returncode == 2 and str(tmp_path / "nope") in result.stderr
+
+
+def test_sources_lists_each_blogs_posts_last_update_and_last_error(
+    two_blogs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    first, second = two_blogs
+    db = str(tmp_path / "k.db")
+    env = {"KIJI_SOURCES": f"{first} {second}", "KIJI_DB_PATH": db}
+    assert kiji("ingest", env=env).returncode == 0
+    shutil.move(second, tmp_path / "away")  # the second blog's folder is gone at the next ingest
+    assert kiji("ingest", env=env).returncode == 2
+    listed = json.loads(kiji("sources", "--json", env=env).stdout)
+    by_display = {entry["display"]: entry for entry in listed}
+    good, gone = by_display[str(first)], by_display[str(second)]
+    assert (good["title"], good["url"], good["posts"], good["last_error"]) == (
+        "First blog", "https://first.example.org", 1, None,
+    )  # fmt: skip
+    assert gone["posts"] == 1 and "does not exist" in gone["last_error"]  # its posts are kept
+    assert gone["last_success_at"] < gone["last_error_at"] and good["configured"] and gone["configured"]
+    text = kiji("sources", env=env).stdout
+    assert "First blog" in text and "1 post," in text and "last error" in text
+    # a blog no longer configured is still listed, and says so
+    alone = kiji("sources", "--json", "--source", str(first), "--db", db)
+    assert [entry["configured"] for entry in json.loads(alone.stdout)] == [True, False]
