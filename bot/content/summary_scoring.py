@@ -180,7 +180,10 @@ def prepare(title: str, body: Any) -> Prepared:
     which is a few dozen sentences per post rather than all of them.
     """
     blocks = list(_iter_blocks(body))
-    if not blocks or is_pipeline_chatter(blocks[0][3]):
+    # the generator talking about its output before the article: those blocks go, the article stays
+    while blocks and is_pipeline_chatter(blocks[0][3]):
+        blocks.pop(0)
+    if not blocks:
         return Prepared([], False, TitleGrams(""))
     candidates: list[Candidate] = []
     normalized: list[str] = []
