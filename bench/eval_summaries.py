@@ -26,6 +26,12 @@ Measures (share of posts whose summary has at least one):
   title, or without the SEO padding such as "2026年…の全貌と実践的な活用法") appear in one
   sentence, or 60 % of the sentence's 3-grams come from the title. (The summariser filters
   at the stricter 0.35.)
+- **leaning** (share of summary *sentences*, not summaries): a sentence that opens with a
+  connective or a demonstrative (そして, また, その, この, しかし, さらに, それ, 同社, this, it…) or,
+  in Japanese, has no subject: no は or が after its first character (not はず/はじめ, nor the
+  conjunction of "…ですが"), nor a も after a non-hiragana character ("Metaも…"). Such a
+  sentence needs the one before it, or its heading, to be understood. This file's own
+  patterns, not the summariser's.
 - **median chars** of the summary text.
 - **ROUGE-1/2/L F1**, character level (letters and digits after NFKC), against the
   front-matter `description`, only on posts whose description is an abstract: neither its first 40
@@ -62,6 +68,25 @@ DEFAULT_POSTS = Path("/work/shared/corpus-sample/_posts")
 _BENCH_RESIDUE_RE = re.compile(
     r"\*\*|__|`|#|\||</?[A-Za-z][^>]*>|\{[%{]|[%}]\}|---|\]\(|&[A-Za-z]+;|&#\d+;|\\[A-Za-z]|^\s*[-*+>]\s"
 )
+
+
+_BENCH_LEANING_OPENER_RE = re.compile(
+    r"^(?:そして|また|その|この|あの|しかし|さらに|それ|これ|あれ|こう|そう|こちら|そこ|ここ|こんな|そんな|"
+    r"一方|ただし|ただ|なお|つまり|加えて|だが|でも|ですが|したがって|すると|しかも|ところが|とはいえ|"
+    r"同社|同氏|同様|両者|彼ら|彼女|彼は|前述|上記|先述|"
+    r"(?:then|this|these|that|those|it|they|however|but|also|such)\b)",
+    re.IGNORECASE,
+)
+# は or が after the sentence's first character: not "はず", "はじめ", nor the "…ですが" of a clause
+_BENCH_SUBJECT_RE = re.compile(r"(?<=.)(?:は(?!ず|じめ)|(?<!です)(?<!ます)(?<!だ)が)|(?<=[^\u3040-\u309f])も")
+_BENCH_JAPANESE_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+
+
+def leans_on_context(sentence: str) -> bool:
+    """Opens with a connective or demonstrative, or (Japanese) states no subject."""
+    if _BENCH_LEANING_OPENER_RE.match(sentence.strip()):
+        return True
+    return bool(_BENCH_JAPANESE_RE.search(sentence)) and not _BENCH_SUBJECT_RE.search(sentence)
 
 
 @dataclass
@@ -227,6 +252,7 @@ def evaluate(posts: list[Post], systems: dict[str, Callable[[Post], list[str]]])
                 "residue": _share([has_residue(s) for _, s in summarised]),
                 "fragment": _share([has_fragment(s) for _, s in summarised]),
                 "title repeat": _share([has_title_repeat(s, p.title) for p, s in summarised]),
+                "leaning": _share([leans_on_context(x) for _, s in summarised for x in s]),
                 "median chars": f"{statistics.median(lengths):.0f}" if lengths else "-",
                 "ROUGE-1": f"{statistics.mean(r1):.3f}" if r1 else "-",
                 "ROUGE-2": f"{statistics.mean(r2):.3f}" if r2 else "-",
@@ -295,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "0 residue": kiji_row["residue"].startswith("0/"),
         "0 fragments": kiji_row["fragment"].startswith("0/"),
         "0 title repeats": kiji_row["title repeat"].startswith("0/"),
+        "0 % leaning sentences": kiji_row["leaning"].startswith("0/"),
         "ROUGE-L >= clean lead-3": kiji_row["ROUGE-L"] >= lead_row["ROUGE-L"],
         ">= 200 posts/s": rate >= 200,
     }

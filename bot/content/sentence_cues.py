@@ -57,9 +57,10 @@ _ADVICE_START_RE = re.compile(
 )
 _ADVICE_ENDS = ("てください。", "べきです。", "べきでしょう。", "しましょう。")
 CONTEXT_OPENER_RE = re.compile(
-    r"^(?:しかし|しかも|また|さらに|加えて|そして|一方|これ|それ|この|その|こう|そう|こちら|そこで|だから|"
+    r"^(?:しかし|しかも|また|さらに|加えて|そして|一方|これ|それ|この|その|こう|そう|こちら|そこ|だから|"
     r"ですが|でも|ただし|ただ、|つまり|例えば|たとえば|特に|とはいえ|なぜなら|彼ら|彼女|ここ|次に|まず|先の|前述|"
-    r"上記|同社|同様|両者|もちろん|そんな|こんな|では、|なお|最後に|当時|その後|以前|then\b|this\b|these\b|it\b|they\b"
+    r"上記|同社|同様|両者|もちろん|そんな|こんな|では、|なお|最後に|当時|その後|以前|あの|あれ|したがって|すると|"
+    r"ところが|同氏|先述|then\b|this\b|these\b|that\b|those\b|such\b|it\b|they\b"
     r"|however\b|but\b|also\b)",
     re.IGNORECASE,
 )
@@ -162,6 +163,20 @@ def soft_penalty(s: str) -> float:
     if _ADVICE_START_RE.match(s) or s.endswith(_ADVICE_ENDS):
         p *= 0.5
     return p
+
+
+# A Japanese sentence names what it is about: a は or が past its first character (not はず or
+# はじめ, nor the "…ですが" that joins clauses), or a も after a noun ("Metaも…").
+_SUBJECT_RE = re.compile(r"(?<=.)(?:は(?!ず|じめ)|(?<!です)(?<!ます)(?<!だ)が)|(?<=[^\u3040-\u309f])も")
+
+
+def stands_alone(s: str) -> bool:
+    """Readable without the sentence before it or its heading: no opening reference or connective,
+    and (in Japanese) a subject of its own. 「GPT-5の性能を維持しつつ…最適化したモデルです。」
+    names its model only in the heading; 「そして今回、そのAlphaFoldが…」 needs its predecessor."""
+    if CONTEXT_OPENER_RE.match(s):
+        return False
+    return JA_RE.search(s) is None or _SUBJECT_RE.search(s) is not None
 
 
 def context_factor(s: str, position_in_block: int) -> float:

@@ -29,6 +29,7 @@ the choice of sentences for each length here. `kiji summarize FILE` is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -40,7 +41,7 @@ from bot.content.summary_scoring import Candidate, Prepared, TitleGrams, is_excl
 if TYPE_CHECKING:
     from bot.content.cleaning import CleanedBody
 
-SUMMARIZER_VERSION = "8"
+SUMMARIZER_VERSION = "9"  # 9: every sentence stands alone; a referring pick brings its antecedent
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -107,7 +108,7 @@ def _lengthen(
     shortest = min(chosen, key=lambda c: len(c.text))
     rest = [c for c in chosen if c is not shortest]
     for c in pool:  # best first
-        if c in chosen or c.score < 0.3 * shortest.score:
+        if c in chosen or c.dependent or c.score < 0.3 * shortest.score:
             continue
         new_total = total - len(shortest.text) + len(c.text)
         if floor <= new_total <= budget and not is_excluded(c, title) and not _redundant(c, rest):
@@ -115,11 +116,49 @@ def _lengthen(
     return chosen
 
 
+# "…処理できるこの技術は…": a noun taken up from the sentence before, which then comes along
+_INNER_REFERENCE_RE = re.compile(r"(?<=.)(?:この|その|こうした|そうした)(?=[\u3400-\u9fff\u30a1-\u30ff])|これら|それら")
+
+
+def _with_antecedents(chosen: list[Candidate], prep: Prepared, most: int, budget: int, longest: int) -> list[Candidate]:
+    """Bring the sentence before a pick that refers back to it, in place of the weakest other pick.
+
+    Only a predecessor that could be picked itself (stands alone, whole, not redundant) comes
+    along; the summary keeps its size limits.
+    """
+    by_order = {c.order: c for c in prep.candidates}
+    for c in sorted(chosen, key=lambda c: c.order):
+        if not _INNER_REFERENCE_RE.search(c.text):
+            continue
+        before = by_order.get(c.order - 1)
+        if (
+            before is None
+            or before in chosen
+            or before.section != c.section
+            or before.dependent
+            or len(before.text) > longest
+            or is_excluded(before, prep.title)
+        ):
+            continue
+        kept = list(chosen)
+        if len(kept) >= most:
+            weakest = min((d for d in kept if d is not c and d is not prep.lead), key=lambda d: d.score, default=None)
+            if weakest is None:
+                continue
+            kept.remove(weakest)
+        if sum(len(d.text) for d in kept) + len(before.text) > budget or _redundant(before, kept):
+            continue
+        chosen = [*kept, before]
+    return chosen
+
+
 def _select(prep: Prepared, length: SummaryLength) -> Summary:
     lo, hi, budget, longest = _SHAPES[length]
     ranked = sorted(prep.candidates, key=lambda c: (-c.score, c.order))
-    pool = [c for c in ranked if len(c.text) <= longest]
-    chosen: list[Candidate] = [prep.lead] if prep.lead and len(prep.lead.text) <= longest else []
+    # every sentence must stand alone: the reader sees neither its predecessor nor its heading
+    pool = [c for c in ranked if len(c.text) <= longest and not c.dependent]
+    lead = prep.lead
+    chosen: list[Candidate] = [lead] if lead and not lead.dependent and len(lead.text) <= longest else []
     used_chars = sum(len(c.text) for c in chosen)
     sections_available = len({c.section for c in pool})
     for diverse in (True, False):
@@ -138,6 +177,7 @@ def _select(prep: Prepared, length: SummaryLength) -> Summary:
             break
     if length is SummaryLength.STANDARD:
         chosen = _lengthen(chosen, pool, budget, STANDARD_MIN_CHARS, prep.title)
+    chosen = _with_antecedents(chosen, prep, hi, budget, longest)
     if length is SummaryLength.SHORT and len(chosen) == 2 and len(chosen[0].text) >= 80:
         chosen = chosen[:1]
     if length is SummaryLength.LONG and len(chosen) > lo and chosen[-1].score < 0.25:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.content.sentence_cues import (
-    CONTEXT_OPENER_RE,
     DROPPABLE_OPENER_RE,
     EN_WORD_RE,
     GOOD_HEADING_RE,
@@ -29,6 +28,7 @@ from bot.content.sentence_cues import (
     hard_reject,
     is_pipeline_chatter,
     soft_penalty,
+    stands_alone,
 )
 from bot.content.sentence_rules import CONTENT_RE, char_ngrams, content_chars, is_fragment, title_core
 from bot.content.sentences import split_sentences
@@ -64,7 +64,7 @@ class Candidate:
         self._grams: set[str] | None = None
         self.excluded: bool | None = None  # decided on first use, by `is_excluded`
         self.substantive = True  # not persona chat, a question, a signpost, a note or advice
-        self.dependent = False  # opens with a reference or connective to the sentence before
+        self.dependent = False  # leans on the sentence before or its heading: never in a summary
 
     @property
     def grams(self) -> set[str]:
@@ -180,7 +180,10 @@ def prepare(title: str, body: Any) -> Prepared:
     which is a few dozen sentences per post rather than all of them.
     """
     blocks = list(_iter_blocks(body))
-    if not blocks or is_pipeline_chatter(blocks[0][3]):
+    # the generator talking about its output before the article: those blocks go, the article stays
+    while blocks and is_pipeline_chatter(blocks[0][3]):
+        blocks.pop(0)
+    if not blocks:
         return Prepared([], False, TitleGrams(""))
     candidates: list[Candidate] = []
     normalized: list[str] = []
@@ -213,7 +216,7 @@ def prepare(title: str, body: Any) -> Prepared:
             penalty = chat * context_factor(s, pi) * heading_factor * (1.1 if pi == 0 else 1.0)
             candidate = Candidate(s, key, set(), order, si, penalty)
             candidate.substantive = chat >= 0.7
-            candidate.dependent = CONTEXT_OPENER_RE.match(s) is not None
+            candidate.dependent = not stands_alone(s)
             candidates.append(candidate)
             normalized.append(norm)
     sample = "".join(c.text for c in candidates[:40])
@@ -256,7 +259,7 @@ def _news_lead(candidates: list[Candidate], title: TitleGrams, title_feats: set[
     )
 
 
-LEAD_WINDOW = 6
+LEAD_WINDOW = 4
 LEAD_SHARE = 0.25
 
 
@@ -300,4 +303,4 @@ def _score(candidates: list[Candidate], title_feats: set[str], title: TitleGrams
 
 POSITION_WEIGHT = 1.2
 # The article's first usable sentences: this blog's openings state the news.
-LEAD_BONUS = 0.8
+LEAD_BONUS = 0.4

@@ -48,7 +48,9 @@ WRITE_BATCH = 512
 POOL_THRESHOLD = 2 * CHUNK_SIZE
 # Bump when cleaning or search tokenising changes what they make from the same file: the
 # next ingest re-derives every post stored by another version, changed on disk or not.
-DERIVED_VERSION = "3"  # 3: footer blocks dropped as blocks, article after them kept; 2: list items, $ prices…
+# 4: phrase-search junction marks in the index, near-copies keep their new sentences (issue 13);
+# 3: footer blocks dropped as blocks, article after them kept; 2: list items, $ prices…
+DERIVED_VERSION = "4"
 
 
 @dataclass(frozen=True, slots=True)

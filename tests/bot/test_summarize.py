@@ -243,15 +243,19 @@ def test_lengths() -> None:
         assert all_[length] == summarize("タイトル", doc, length)
 
 
-def test_no_prose_gives_no_summary() -> None:
+def test_chatter_before_the_article_goes_and_the_article_is_summarised() -> None:
     chatter = body(
         "The article has been generated according to the instructions. I will now check the character count.",
         "さて、文字数も無事に範囲に収まったようだね。",
         *FILLER,
     )
     s = summarize("The article has been generated according？", chatter)
-    assert not s.available
-    assert s.text == ""
+    assert s.available
+    assert set(s.sentences) <= set(FILLER)
+    assert not summarize("x", body("さて、文字数も無事に範囲に収まったようだね。")).available
+
+
+def test_no_prose_gives_no_summary() -> None:
     garbage = body("\\begin{eq} x_{1} = \\frac{a}{b} \\end{eq}", "$$ \\sum_{i} \\alpha_i $$", "| a | b |")
     assert not summarize("数式", garbage).available
     assert not summarize("空", CleanedBody(sections=(), tables=())).available
@@ -461,7 +465,8 @@ def test_corpus_summaries_are_near_the_authors_abstracts(
 
 def test_corpus_lengths(corpus: list[tuple[str, str, dict[SummaryLength, Summary]]]) -> None:
     unavailable = [name for name, _, s in corpus if not s[SummaryLength.STANDARD].available]
-    assert unavailable == ["2025-11-11-1-the-article-has-been-generated-according.md"]
+    # 2025-11-11-1 opens with the pipeline's chatter; the article after it is summarised too
+    assert unavailable == []
     for name, _, s in corpus:
         if name in unavailable:
             continue
