@@ -11,25 +11,33 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	touch $@
 
-run: $(BIN)/.installed
+# The search tokeniser in C, built in place with the system's gcc; if it cannot be built (no
+# compiler, no Python headers), Kiji runs the Python one: same tokens, slower ingest.
+$(BIN)/.native: $(BIN)/.installed setup.py bot/content/_search_tokens_c.c
+	-$(BIN)/python setup.py --quiet build_ext --inplace >/dev/null 2>&1
+	@$(BIN)/python -c "import bot.content._search_tokens_c" 2>/dev/null || \
+		echo "could not compile bot/content/_search_tokens_c.c: using the Python tokeniser" >&2
+	touch $@
+
+run: $(BIN)/.native
 	$(BIN)/kiji run
 
-demo: $(BIN)/.installed
+demo: $(BIN)/.native
 	$(BIN)/kiji demo
 
-test: $(BIN)/.installed
+test: $(BIN)/.native
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.native
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.native
 	$(BIN)/python -m bench
 
-ingest: $(BIN)/.installed
+ingest: $(BIN)/.native
 	$(BIN)/kiji ingest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build bot/content/_search_tokens_c.*.so
