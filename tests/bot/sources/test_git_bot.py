@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import pytest
 import pytest_asyncio
 from bot_harness import bot_settings, populate, running_bot, running_client
 from git_server import BlogRemote, BlogRemotes, GitDaemon
 
 from bot.discord.announcer import Announcer
-from bot.discord.client import KijiBot
+from bot.discord.client import KijiBot, StartFailed, run_bot
 from bot.emulator import DiscordEmulator
 from bot.services.webhooks import WebhookConfig
 from bot.store import Store
@@ -125,3 +126,16 @@ async def test_a_signed_push_webhook_makes_the_bot_fetch_and_announce_at_once(
                 assert signed.status == 202
         await world.emu.wait_for(lambda: world.titles() != [], 20, "the webhook's announcement")
         assert world.titles() == ["Pushed from the writing pipeline"]
+
+
+async def test_kiji_run_refuses_a_webhook_secret_without_a_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, discord_emulator: DiscordEmulator
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("KIJI_WEBHOOK_SECRET", SECRET)
+    monkeypatch.delenv("KIJI_WEBHOOK_PORT", raising=False)
+    settings = bot_settings(discord_emulator, tmp_path, tmp_path / "kiji.sqlite3")
+    with pytest.raises(StartFailed, match="KIJI_WEBHOOK_PORT is not") as refused:
+        await run_bot(settings)
+    assert SECRET not in str(refused.value)
+    assert not (tmp_path / "kiji.sqlite3").exists()  # refused before anything started
