@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest_asyncio
 from bot_harness import World, add_places, bot_settings, populate, running_bot
-from discord_emulator.server import DiscordEmulator
 from factories import make_blog, write_post
+
+from bot.emulator import DiscordEmulator
 
 READING_COMMANDS = ("summary", "tag", "search", "latest", "random", "subscribe")
 
