@@ -16,7 +16,8 @@ interleaved (Kiji, Jekyll, Jekyll, Kiji, ...) so that a noisy neighbour hits bot
 
 Without `jekyll` on PATH (`apt-get install jekyll`) it says so and reports Kiji's figures alone.
 
-Run: `.venv/bin/python -m bench.ingest_speed [--copies 41] [--runs 3] [--json PATH]`.
+Run: `.venv/bin/python -m bench.ingest_speed [--copies 41] [--runs 3] [--reference DIR] [--json PATH]`
+(--reference: a checkout of an earlier Kiji, timed in the same interleaved runs: before/after).
 """
 
 from __future__ import annotations
@@ -133,11 +134,12 @@ def _kiji_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("KIJI_")}
 
 
-def kiji_ingest(site: Path, db: Path, *, cold: bool) -> tuple[float, float]:
+def kiji_ingest(site: Path, db: Path, *, cold: bool, tree: Path = ROOT) -> tuple[float, float]:
+    """`kiji ingest` of `site` into `db` by the Kiji checked out in `tree` (this one by default)."""
     if cold:
         _fresh(db)
     command = [sys.executable, "-m", "bot.cli", "ingest", "--site", str(site), "--db", str(db), "-q"]
-    return _timed(command, ROOT, _kiji_env())
+    return _timed(command, tree, _kiji_env() | {"PYTHONPATH": str(tree)})
 
 
 def jekyll_build(jekyll: str, site: Path, destination: Path) -> tuple[float, float]:
@@ -245,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.split("\n", 1)[0])
     parser.add_argument("--copies", type=int, default=41, help="copies of each sample post (default 41 → 2,501)")
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs of each build (default 3)")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        metavar="DIR",
+        help="also time the Kiji checked out in DIR (e.g. `git archive` of an earlier commit), interleaved",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the per-stage CPU profile")
     args = parser.parse_args(argv)
     jekyll = shutil.which("jekyll")
@@ -262,15 +270,21 @@ def main(argv: list[str] | None = None) -> int:
         if jekyll:  # one untimed build each: Ruby's and Python's files in the page cache for both
             jekyll_build(jekyll, site, destination)
         kiji_ingest(site, db, cold=True)
+        if args.reference:
+            kiji_ingest(site, db, cold=True, tree=args.reference)
         kiji_runs: list[tuple[float, float]] = []
         jekyll_runs: list[tuple[float, float]] = []
+        reference_runs: list[tuple[float, float]] = []
+        contenders = ["kiji", *(["jekyll"] if jekyll else []), *(["reference"] if args.reference else [])]
         for run in range(max(1, args.runs)):
-            order = ("kiji", "jekyll") if run % 2 == 0 else ("jekyll", "kiji")
-            for who in order:
+            for who in contenders[run % len(contenders) :] + contenders[: run % len(contenders)]:
                 if who == "kiji":
                     kiji_runs.append(kiji_ingest(site, db, cold=True))
-                elif jekyll:
+                elif who == "jekyll":
                     jekyll_runs.append(jekyll_build(jekyll, site, destination))
+                else:
+                    reference_runs.append(kiji_ingest(site, db, cold=True, tree=args.reference))
+        kiji_ingest(site, db, cold=True)  # the store the no-op runs see is this Kiji's
         noop = asyncio.run(noop_in_process(site, db, runs=5))
         noop_process = [kiji_ingest(site, db, cold=False)[0] for _ in range(3)]
         profile = {} if args.no_profile else stage_profile(site, root)
@@ -288,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "kiji_cold_runs": kiji_runs,
         "jekyll_runs": jekyll_runs,
+        "reference": str(args.reference) if args.reference else None,
+        "reference_runs": reference_runs,
         "noop_in_process_seconds": noop,
         "noop_process_seconds": noop_process,
         "stage_cpu_seconds": profile,
@@ -313,6 +329,27 @@ def main(argv: list[str] | None = None) -> int:
         raw |= {"ratio": ratio, "cpu_ratio": kiji_cpu / jekyll_cpu}
     else:
         rows.append(Row("jekyll build", "not measured: jekyll is not installed (apt-get install jekyll)"))
+    if reference_runs:
+        reference_wall = statistics.median(w for w, _ in reference_runs)
+        reference_cpu = statistics.median(c for _, c in reference_runs)
+        rows.append(
+            Row(
+                "kiji ingest, cold: this Kiji vs --reference (median wall)",
+                secs(kiji_wall),
+                f"reference {secs(reference_wall)}",
+                f"{kiji_wall / reference_wall:.2f}×",
+            )
+        )
+        rows.append(
+            Row(
+                "kiji ingest, cold: this Kiji vs --reference (CPU seconds)",
+                secs(kiji_cpu),
+                f"reference {secs(reference_cpu)}",
+                f"{kiji_cpu / reference_cpu:.2f}×",
+            )
+        )
+        if jekyll_runs:
+            rows.append(Row("reference vs jekyll build (median wall)", f"{reference_wall / jekyll_wall:.2f}×"))
     rows += [
         Row(
             "no-op ingest() in the store's process (median of 5)",
