@@ -18,6 +18,7 @@ import discord
 import yarl
 from discord_emulator.server import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 
+from bot.clock import Clock, ManualClock
 from bot.discord.client import KijiBot
 from bot.settings import Settings
 from bot.store import Store
@@ -39,6 +40,7 @@ class World:
     db_path: Path
     channels: dict[str, int]
     role: int
+    clock: ManualClock | None = None
 
 
 def bot_settings(emu: DiscordEmulator, posts_dir: Path, db_path: Path, **overrides: object) -> Settings:
@@ -76,9 +78,16 @@ async def running_client(emu: DiscordEmulator, client: ClientT, token: str) -> A
 
 
 @contextlib.asynccontextmanager
-async def running_bot(emu: DiscordEmulator, settings: Settings) -> AsyncIterator[KijiBot]:
-    """Start Kiji configured by `settings`, wait until it has identified and synced."""
-    bot = KijiBot(settings, Store(settings.db_path), guild_ready_timeout=0.05)
+async def running_bot(emu: DiscordEmulator, settings: Settings, clock: Clock | None = None) -> AsyncIterator[KijiBot]:
+    """Start Kiji configured by `settings`, wait until it has identified and synced.
+
+    With a `clock` (a ManualClock, say), the bot and its store take their time from it.
+    """
+    if clock is None:
+        bot = KijiBot(settings, Store(settings.db_path), guild_ready_timeout=0.05)
+    else:
+        store = Store(settings.db_path, clock=clock.time)
+        bot = KijiBot(settings, store, clock=clock, guild_ready_timeout=0.05)
     async with running_client(emu, bot, settings.discord_token or "") as running:
         yield running
 

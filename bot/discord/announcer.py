@@ -1,4 +1,7 @@
-"""Announcements: watch the posts folder, queue new posts per subscription, deliver them exactly once.
+"""Announcements: queue new posts per subscription, deliver them exactly once.
+
+The bot's post watcher (`bot.services.post_watcher`) keeps the store up to date and wakes
+the announcer after each check; the announcer never reads the posts folder itself.
 
 The delivery ledger in the store is the source of truth. A (post, subscription) pair is
 written as *pending* before anything is sent and marked *sent* with Discord's message id
@@ -20,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -28,8 +30,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import discord
-from watchfiles import Change, awatch
 
+from bot.clock import SYSTEM_CLOCK, Clock, wait_event
 from bot.content.textnorm import normalize_key
 from bot.discord import limits
 from bot.discord.i18n import format_date, pause_reason, pause_reason_in, t
@@ -58,16 +60,18 @@ class Pacer:
     requests were really released, and also keeps a small gap between consecutive ones.
     """
 
-    def __init__(self, rate: float, min_gap: float = 0.014) -> None:
+    def __init__(self, rate: float, min_gap: float = 0.014, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.budget = int(rate)
         self.min_gap = min_gap
+        self.clock = clock
         self._released: deque[float] = deque()
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
+    async def wait(self) -> float:
+        """Return (with the moment of release, on the pacer's clock) once a request may go out."""
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 while self._released and now - self._released[0] >= 1.0:
                     self._released.popleft()
                 ready = self._released[-1] + self.min_gap if self._released else now
@@ -75,12 +79,10 @@ class Pacer:
                     ready = max(ready, self._released[0] + 1.0)
                 if ready <= now:
                     break
-                await asyncio.sleep(ready - now)
-            self._released.append(time.monotonic())
-
-
-def _post_file_changed(_change: Change, path: str) -> bool:
-    return path.endswith((".md", ".markdown", "_config.yml"))
+                await self.clock.sleep(ready - now)
+            released = self.clock.monotonic()
+            self._released.append(released)
+            return released
 
 
 def required_permissions(channel_kind: str) -> dict[str, str]:
@@ -109,9 +111,11 @@ def missing_permissions(channel: discord.abc.GuildChannel, member: discord.Membe
 class Announcer:
     """Runs the watch → queue → deliver loop for one bot."""
 
-    def __init__(self, bot: KijiBot) -> None:
+    def __init__(self, bot: KijiBot, *, clock: Clock = SYSTEM_CLOCK, pacer: Pacer | None = None) -> None:
         self.bot = bot
-        self.pacer = Pacer(GLOBAL_REQUESTS_PER_SECOND)
+        self.clock = clock
+        # Paced on the real clock whatever `clock` is: the limit is on requests as Discord sees them.
+        self.pacer = pacer or Pacer(GLOBAL_REQUESTS_PER_SECOND)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._retry_at: dict[int, float] = {}
@@ -121,27 +125,16 @@ class Announcer:
         self.rounds = 0
         self.poll_seconds = bot.settings.poll_seconds
         self._stopping = False
-        self._stop = asyncio.Event()
-        self._watch_task: asyncio.Task[None] | None = None
+        self._timers: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="kiji-announcer")
-            self._watch_task = asyncio.create_task(self._watch(), name="kiji-file-watcher")
-
-    async def _watch(self) -> None:
-        """Wake a round as soon as a post file changes, where the OS can tell us (inotify & co).
-
-        Polling every KIJI_POLL_SECONDS stays as the safety net: network file systems and
-        some containers deliver no events.
-        """
-        root = self.bot.settings.source_dir
-        try:
-            async for changes in awatch(root, watch_filter=_post_file_changed, debounce=300, stop_event=self._stop):
-                log.debug("files changed under %s: %d", root, len(changes))
-                self.wake()
-        except Exception as exc:  # e.g. inotify watch limit reached: polling still works
-            log.warning("not watching %s for changes (%s); polling every %gs", root, exc, self.poll_seconds)
 
     async def stop(self, grace_seconds: float = 15.0) -> None:
         """Let the delivery in flight finish and be recorded, start no new one, then stop.
@@ -150,17 +143,14 @@ class Announcer:
         the nonce on the next start; finishing it here keeps the ledger exact.
         """
         self._stopping = True
-        self._stop.set()
         self._wake.set()
         try:
             await asyncio.wait_for(self._round_lock.acquire(), timeout=grace_seconds)
             self._round_lock.release()
         except TimeoutError:
             log.warning("a delivery round did not finish within %.0fs of shutdown; stopping it", grace_seconds)
-        if self._watch_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-            self._watch_task = None
+        for timer in list(self._timers):
+            timer.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -179,16 +169,16 @@ class Announcer:
                 await self.run_round()
             except Exception:
                 log.exception("announcement round failed; trying again at the next poll")
-            with contextlib.suppress(TimeoutError):  # the poll interval passed without a wake-up
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            # Woken by the watcher, a command or a back-off ending; else the poll interval
+            # brings scheduled posts that came due.
+            await wait_event(self.clock, self._wake, self.poll_seconds)
 
     async def run_round(self) -> None:
-        """Ingest what changed on disk, queue what became new, deliver what is pending."""
+        """Queue what became new (or came due), deliver what is pending."""
         async with self._round_lock:
             await self._round()
 
     async def _round(self) -> None:
-        await self.bot.run_ingest()
         queued = await self.bot.store.enqueue_new_posts(self.bot.settings.max_burst)
         for subscription_id, (count, skipped) in queued.items():
             if skipped:
@@ -235,7 +225,7 @@ class Announcer:
         await asyncio.gather(*(one_channel(d) for d in by_channel.values()), return_exceptions=True)
 
     async def _deliver_channel(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> None:
-        if time.monotonic() < self._retry_at.get(subscription.id, 0.0):
+        if self.clock.monotonic() < self._retry_at.get(subscription.id, 0.0):
             return
         for delivery in deliveries:
             if self._stopping:
@@ -253,7 +243,7 @@ class Announcer:
             log.info("not announcing %s: the post was removed before it went out", context)
             await self.bot.store.mark_skipped(delivery.id, "post removed before delivery")
             return "sent"
-        if post.scheduled():
+        if post.scheduled(self.clock.time()):
             # Re-dated into the future while pending: it stays pending and goes out once due.
             log.info("not announcing %s yet: the post is now dated %s", context, post.date_iso)
             return "not due"
@@ -375,9 +365,15 @@ class Announcer:
         """Leave the channel alone for a while (doubling each time), then wake a round for it."""
         self._failures[subscription.id] += 1
         delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (self._failures[subscription.id] - 1))
-        self._retry_at[subscription.id] = time.monotonic() + delay
-        asyncio.get_running_loop().call_later(delay, self.wake)
+        self._retry_at[subscription.id] = self.clock.monotonic() + delay
+        timer = asyncio.create_task(self._wake_after(delay), name=f"kiji-retry-{subscription.id}")
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
         return delay
+
+    async def _wake_after(self, delay: float) -> None:
+        await self.clock.sleep(delay)
+        self.wake()
 
 
 def describe_pause(subscription: Subscription, tz: ZoneInfo, locale: str | None) -> str:

@@ -1,9 +1,15 @@
 """The Discord bot: one class wired from settings and a store, as in discord.py's advanced start-up.
 
-`setup_hook` connects and migrates the store, ingests the posts, loads every cog in
-`cogs/`, and syncs slash commands only when the command tree differs from the one last
-synced (its hash is kept in the store). Syncing in `on_ready` would hit Discord's command
-rate limits on every reconnect; syncing never would leave users with stale commands.
+`setup_hook` connects and migrates the store, starts the process pool that parses posts,
+ingests the posts, loads every cog in `cogs/`, syncs slash commands only when the command
+tree differs from the one last synced (its hash is kept in the store), and starts the post
+watcher and the announcer. Syncing in `on_ready` would hit Discord's command rate limits on
+every reconnect; syncing never would leave users with stale commands.
+
+The watcher and the announcer belong to the bot, not to a cog: unloading or reloading
+`cogs.announcements` changes the commands, never whether new posts are stored and announced.
+Parsing runs in the bot's own pool (forkserver, workers that die with the bot), so a hostile
+post that is slow to clean delays nothing but its own ingest.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import pkgutil
 import signal
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,12 +34,15 @@ from discord.ext import commands
 
 import cogs
 from bot import __version__
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
+from bot.discord.announcer import Announcer
 from bot.discord.i18n import COMMAND_TEXT_JA, t
 from bot.discord.ui import PAGINATOR_TIMEOUT
 from bot.models import Post
-from bot.services.ingest import IngestReport, ingest
+from bot.services.ingest import IngestReport, ingest, worker_pool
 from bot.services.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
+from bot.services.post_watcher import PostWatcher
 from bot.services.singleflight import SingleFlight
 from bot.services.summaries import shown_summary
 from bot.settings import Settings
@@ -80,7 +91,15 @@ class KijiTree(app_commands.CommandTree["KijiBot"]):
 class KijiBot(commands.Bot):
     """Serves the posts of one blog. Receives its settings and (unconnected) store."""
 
-    def __init__(self, settings: Settings, store: Store, *, force_sync: bool = False, **options: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        force_sync: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -98,6 +117,11 @@ class KijiBot(commands.Bot):
         self.last_ingest: IngestReport | None = None
         self.version = __version__
         self.ingest_lock = asyncio.Lock()
+        self.clock = clock
+        self.parse_pool: ProcessPoolExecutor | None = None
+        self.watcher = PostWatcher(self.run_ingest, settings.source_dir, settings.poll_seconds, clock=clock)
+        self.announcer = Announcer(self, clock=clock)
+        self.watcher.listeners.append(lambda _report: self.announcer.wake())
         self.paginator_timeout = PAGINATOR_TIMEOUT
         self.llm: LLMClient | None = None
         self._llm_locks: dict[tuple[int, str], asyncio.Lock] = {}
@@ -141,17 +165,20 @@ class KijiBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.store.connect()
         self.site = await asyncio.to_thread(self.settings.load_site)
+        self.parse_pool = worker_pool(os.cpu_count() or 1)
         await self.run_ingest()
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
             await self.load_extension(module)
         await self.sync_commands_if_changed()
+        self.watcher.start()
+        self.announcer.start()
 
     async def run_ingest(self) -> IngestReport:
         """Bring the store up to date with the posts folder (start-up and the watcher share it)."""
         assert self.site is not None
         async with self.ingest_lock:
-            report = await ingest(self.store, self.site)
+            report = await ingest(self.store, self.site, executor=self.parse_pool)
         self.last_ingest = report
         for failure in report.failed:
             log.warning("post not loaded: %s: %s", failure.path, failure.error)
@@ -215,8 +242,13 @@ class KijiBot(commands.Bot):
         return True
 
     async def close(self) -> None:
-        # Unloading runs each cog's cog_unload, where the announcer finishes its delivery in
-        # flight; only then may the connection and the store go.
+        # The announcer finishes its delivery in flight first: only then may the connection
+        # and the store go. The watcher stops before it, so no new round is started.
+        try:
+            await self.watcher.stop()
+            await self.announcer.stop()
+        except Exception:
+            log.exception("stopping the post watcher or the announcer failed")
         for name in list(self.extensions):
             try:
                 await self.unload_extension(name)
@@ -225,6 +257,9 @@ class KijiBot(commands.Bot):
         try:
             await super().close()
         finally:
+            if self.parse_pool is not None:
+                self.parse_pool.shutdown(wait=False, cancel_futures=True)
+                self.parse_pool = None
             if self.llm is not None:
                 await self.llm.close()
             await self.store.close()
