@@ -38,7 +38,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
 from bot.discord.announcer import Announcer
 from bot.discord.i18n import COMMAND_TEXT_JA, t
-from bot.discord.ui import PAGINATOR_TIMEOUT
+from bot.discord.ui import PAGINATOR_TIMEOUT, post_embed
 from bot.models import Post
 from bot.services.ingest import IngestReport, ingest, worker_pool
 from bot.services.llm import PROMPT_VERSION, LLMClient, LLMConfig, LLMError
@@ -120,7 +120,14 @@ class KijiBot(commands.Bot):
         self.clock = clock
         self.parse_pool: ProcessPoolExecutor | None = None
         self.watcher = PostWatcher(self.run_ingest, settings.source_dir, settings.poll_seconds, clock=clock)
-        self.announcer = Announcer(self, clock=clock)
+        self.announcer = Announcer(
+            store,
+            self,
+            self.announcement_embed,
+            max_burst=settings.max_burst,
+            poll_seconds=settings.poll_seconds,
+            clock=clock,
+        )
         self.watcher.listeners.append(lambda _report: self.announcer.wake())
         self.paginator_timeout = PAGINATOR_TIMEOUT
         self.llm: LLMClient | None = None
@@ -213,6 +220,11 @@ class KijiBot(commands.Bot):
         text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
         source = "summary_source.llm_fallback" if fallback_note else shown.source
         return text, t(source, locale)
+
+    async def announcement_embed(self, post: Post, locale: str) -> discord.Embed:
+        """A new post as the server sees it announced: in the server's language and the site's time zone."""
+        summary, footer = await self.summary_for(post, "standard", locale)
+        return post_embed(post, summary, footer, tz=self.timezone, locale=locale)
 
     async def command_payload(self, guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
         translator = self.tree.translator

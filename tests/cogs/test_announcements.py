@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from bot_harness import World
@@ -14,7 +15,7 @@ from factories import write_post
 
 from bot.clock import ManualClock
 from bot.discord import limits
-from bot.discord.announcer import RETRY_BASE_SECONDS, Announcer
+from bot.discord.announcer import RETRY_BASE_SECONDS, Announcer, describe_pause
 
 
 def announcer(world: World) -> Announcer:
@@ -343,8 +344,9 @@ async def test_a_permanent_refusal_pauses_the_subscription_with_discords_reason(
     new_post(world, "refused", "断られる記事")
     await check(world)
     [subscription] = await world.bot.store.subscriptions()
-    assert not subscription.active and "A tag is required" in (subscription.paused_reason or "")
-    assert "(400)" in (subscription.paused_reason or "")
+    assert not subscription.active
+    shown = describe_pause(subscription, ZoneInfo("UTC"), "en-US")
+    assert shown.startswith("Discord refused: A tag is required to create a forum post in this channel (400) since ")
     [delivery] = await world.bot.store.deliveries(channel_id=world.channel)
     assert delivery.state == "pending"
     await (await emu.slash_command("resume", {"channel": world.channel}, user=world.admin, locale="en-US")).response()
@@ -394,3 +396,24 @@ async def test_a_subscription_whose_channel_was_deleted_can_be_removed(world: Wo
     assert [s.channel_id for s in await world.bot.store.subscriptions()] == [world.channel]
     handle = await emu.slash_command("unsubscribe", {}, user=world.admin, locale="en-US")
     assert "Pick the channel" in (await handle.response())["data"]["content"]
+
+
+async def test_a_post_discord_refuses_for_its_content_is_skipped_and_the_channel_goes_on(world: World) -> None:
+    await subscribe(world, world.channel)
+    body = {
+        "message": "Invalid Form Body",
+        "code": 50035,
+        "errors": {"embeds": {"0": {"url": {"_errors": [{"code": "URL_TYPE_INVALID_URL", "message": "Not a URL."}]}}}},
+    }
+    world.emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 400, body=body)
+    new_post(world, "refused", "断られる記事")
+    new_post(world, "fine", "普通の記事")
+    await check(world)
+    assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["普通の記事"]
+    [subscription] = await world.bot.store.subscriptions()
+    assert subscription.active  # one post's message is no reason to stop the channel
+    refused, sent = await world.bot.store.deliveries(channel_id=world.channel)
+    assert (refused.state, sent.state) == ("skipped", "sent")
+    assert "Invalid Form Body" in (refused.last_error or "") and "(400)" in (refused.last_error or "")
+    await check(world)  # and it is not tried again
+    assert len(messages(world, world.channel)) == 1
