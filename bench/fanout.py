@@ -83,7 +83,6 @@ async def fan_out(
     emu: DiscordEmulator, bot: Any, posts_dir: Path, channels: list[int], n: int, *, traced: bool, timeout_s: float
 ) -> dict[str, Any]:
     """Write post number n, wake the announcer, wait until every channel has n messages."""
-    cog = bot.get_cog("AnnouncementsCog")
     limited_before, duplicates_before = emu.rate_limited_count, emu.nonce_duplicates
     requests_before = len(emu.requests)
     write_post(
@@ -102,7 +101,7 @@ async def fan_out(
         tracemalloc.start()
     expected = n * len(channels)
     started_wall, started = time.time(), time.perf_counter()
-    cog.announcer.wake()
+    bot.announcer.wake()
     completed = True
     try:
         await emu.wait_for(
@@ -167,10 +166,9 @@ async def run(channel_count: int) -> dict[str, Any]:
 
         rss_start = rss_mib()
         async with running_bot(emu, bot_settings(emu, posts_dir, db_path)) as bot:
-            cog = bot.get_cog("AnnouncementsCog")
             # emu.wait_for re-checks only on emulator events; the announcer's round counter is bot state.
             deadline = time.monotonic() + 30
-            while cog.announcer.rounds < 1:
+            while bot.announcer.rounds < 1:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the announcer's first (empty) round did not finish in 30 s")
                 await asyncio.sleep(0.02)

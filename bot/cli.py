@@ -24,6 +24,7 @@ from typing import TextIO
 from bot import __version__
 from bot.cli_args import discord_id, port, positive_limit
 from bot.content.summary_files import summarize_files
+from bot.discord.i18n import pause_reason_in
 from bot.logging_setup import NORMAL, QUIET, VERBOSE, configure_logging
 from bot.models import Post
 from bot.services.blogs import ingest_all, merged
@@ -332,9 +333,9 @@ async def run_deliveries(
         return EXIT_OK
     for d in deliveries:
         subscription = subscriptions.get(d.subscription_id)
-        paused = (
-            f" (subscription paused: {subscription.paused_reason})" if subscription and not subscription.active else ""
-        )
+        paused = ""
+        if subscription and not subscription.active:
+            paused = f" (subscription paused: {pause_reason_in(subscription.paused_reason or '', 'en')})"
         error = f" last error: {d.last_error}" if d.last_error else ""
         out.write(
             f"{d.state:<8} channel {d.channel_id}  {d.post_path}  attempts {d.attempts}"

@@ -52,19 +52,18 @@ def split_terms(raw: str | None) -> list[str]:
 
 
 class AnnouncementsCog(commands.Cog):
+    """The commands only: the bot itself runs the post watcher and the announcer."""
+
     def __init__(self, bot: KijiBot) -> None:
         self.bot = bot
-        self.announcer = Announcer(bot)
         drop_blog_option(self, bot)
 
     async def blog_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return await blog_choices(self.bot, current)
 
-    async def cog_load(self) -> None:
-        self.announcer.start()
-
-    async def cog_unload(self) -> None:
-        await self.announcer.stop()
+    @property
+    def announcer(self) -> Announcer:
+        return self.bot.announcer
 
     async def tags_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         # Autocomplete the last term of a space/comma separated list.

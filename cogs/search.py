@@ -63,7 +63,9 @@ class SearchCog(commands.Cog):
             ]
             return page_embed(title, entries, locale, number=index + 1, pages=page_count, header=header)
 
-        await Paginator(page_count, render, interaction.user.id, locale, self.bot.paginator_timeout).send(interaction)
+        await Paginator(
+            page_count, render, interaction.user.id, locale, self.bot.paginator_timeout, self.bot.clock
+        ).send(interaction)
 
 
 async def setup(bot: KijiBot) -> None:

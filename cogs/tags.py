@@ -51,7 +51,9 @@ class TagsCog(commands.Cog):
             ]
             return page_embed(title, entries, locale, number=index + 1, pages=page_count, header=header)
 
-        await Paginator(page_count, render, interaction.user.id, locale, self.bot.paginator_timeout).send(interaction)
+        await Paginator(
+            page_count, render, interaction.user.id, locale, self.bot.paginator_timeout, self.bot.clock
+        ).send(interaction)
 
     @app_commands.command(name=_("tags"), description=_("List every tag with its number of posts"))
     async def tags(self, interaction: discord.Interaction) -> None:
@@ -64,7 +66,9 @@ class TagsCog(commands.Cog):
         pages = list_pages(t("tags_title", locale), entries, locale)
         for page in pages:  # a compact list: one tag per line rather than paragraphs
             page.description = (page.description or "").replace("\n\n", "\n")
-        await Paginator.of_pages(pages, interaction.user.id, locale, self.bot.paginator_timeout).send(interaction)
+        await Paginator.of_pages(pages, interaction.user.id, locale, self.bot.paginator_timeout, self.bot.clock).send(
+            interaction
+        )
 
 
 async def setup(bot: KijiBot) -> None:

@@ -17,6 +17,7 @@ from typing import TypeVar
 import discord
 import yarl
 
+from bot.clock import Clock, ManualClock
 from bot.discord.client import KijiBot
 from bot.emulator import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 from bot.services.llm import client_from_settings
@@ -40,6 +41,7 @@ class World:
     db_path: Path
     channels: dict[str, int]
     role: int
+    clock: ManualClock | None = None
 
 
 def bot_settings(emu: DiscordEmulator, posts_dir: Path, db_path: Path, **overrides: object) -> Settings:
@@ -79,9 +81,19 @@ async def running_client(
 
 
 @contextlib.asynccontextmanager
-async def running_bot(emu: DiscordEmulator, settings: Settings, ready_timeout_s: float = 30) -> AsyncIterator[KijiBot]:
-    """Start Kiji configured by `settings`, wait until it has identified and synced."""
-    bot = KijiBot(settings, Store(settings.db_path), client_from_settings(settings), guild_ready_timeout=0.05)
+async def running_bot(
+    emu: DiscordEmulator, settings: Settings, ready_timeout_s: float = 30, clock: Clock | None = None
+) -> AsyncIterator[KijiBot]:
+    """Start Kiji configured by `settings`, wait until it has identified and synced.
+
+    With a `clock` (a ManualClock, say), the bot and its store take their time from it.
+    """
+    llm = client_from_settings(settings)
+    if clock is None:
+        bot = KijiBot(settings, Store(settings.db_path), llm, guild_ready_timeout=0.05)
+    else:
+        store = Store(settings.db_path, clock=clock.time)
+        bot = KijiBot(settings, store, llm, clock=clock, guild_ready_timeout=0.05)
     async with running_client(emu, bot, settings.discord_token or "", ready_timeout_s) as running:
         yield running
 

@@ -1,4 +1,7 @@
-"""Announcements: watch the posts folder, queue new posts per subscription, deliver them exactly once.
+"""Announcements: queue new posts per subscription, deliver them exactly once.
+
+The bot's post watcher (`bot.services.post_watcher`) keeps the store up to date and wakes
+the announcer after each check; the announcer never reads the posts folder itself.
 
 The delivery ledger in the store is the source of truth. A (post, subscription) pair is
 written as *pending* before anything is sent and marked *sent* with Discord's message id
@@ -20,26 +23,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict, deque
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from enum import Enum
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import discord
-from watchfiles import Change, awatch
 
+from bot.clock import SYSTEM_CLOCK, Clock, wait_event
 from bot.content.textnorm import normalize_key
 from bot.discord import limits
-from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import format_date, pause_reason, pause_reason_in, t
-from bot.discord.ui import post_embed
 from bot.models import Delivery, Post, Subscription
-from bot.sources.folder import FolderSource
-
-if TYPE_CHECKING:
-    from bot.discord.client import KijiBot
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +47,53 @@ CHANNEL_CONCURRENCY = 64
 # A delivery that keeps failing with server errors waits this long (doubling) between rounds.
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
+# Discord's "Invalid Form Body": something in this one post's message (a field too long, a URL
+# Discord will not take) that no other post shares. Skipped, not a reason to pause the channel.
+INVALID_FORM_BODY = 50035
+
+
+class Outcome(Enum):
+    """What became of one delivery attempt; the channel goes on only after the first three."""
+
+    SENT = "sent"
+    SKIPPED = "skipped"  # recorded as skipped (removed, filtered out, or refused for its content)
+    NOT_DUE = "not due"  # re-dated into the future: waits for its date, the ones after it need not
+    PAUSED = "paused"  # the subscription needs an admin
+    RETRY = "retry"  # a passing failure: the channel backs off and tries again
+
+    @property
+    def channel_goes_on(self) -> bool:
+        return self in (Outcome.SENT, Outcome.SKIPPED, Outcome.NOT_DUE)
+
+
+class AnnouncementLedger(Protocol):
+    """The part of the store the announcer uses: subscriptions and the delivery ledger."""
+
+    async def enqueue_new_posts(self, max_burst: int) -> dict[int, tuple[int, int]]: ...
+    async def pending_deliveries(self) -> list[Delivery]: ...
+    async def subscriptions(self) -> list[Subscription]: ...
+    async def get_post(self, post_id: int) -> Post | None: ...
+    async def still_matches(self, subscription_id: int, post_id: int) -> bool: ...
+    async def deliveries(self, *, channel_id: int) -> list[Delivery]: ...
+    async def mark_sent(self, delivery: Delivery, message_id: int) -> None: ...
+    async def mark_skipped(self, delivery_id: int, reason: str) -> None: ...
+    async def record_attempt(self, delivery_id: int, error: str) -> None: ...
+    async def pause_subscription(self, subscription_id: int, reason: str) -> None: ...
+
+
+class AnnouncementTransport(Protocol):
+    """The part of the Discord client the announcer uses (a `discord.Client` is one)."""
+
+    @property
+    def user(self) -> discord.ClientUser | None: ...
+    def get_channel(self, id: int, /) -> object | None: ...
+    def is_closed(self) -> bool: ...
+    async def wait_until_ready(self) -> None: ...
+    def dispatch(self, event: str, /, *args: object) -> None: ...
+
+
+# The announcement of a post for a server's locale (the summary may come from a language model).
+RenderAnnouncement = Callable[[Post, str], Awaitable[discord.Embed]]
 
 
 class Pacer:
@@ -60,16 +104,18 @@ class Pacer:
     requests were really released, and also keeps a small gap between consecutive ones.
     """
 
-    def __init__(self, rate: float, min_gap: float = 0.014) -> None:
+    def __init__(self, rate: float, min_gap: float = 0.014, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.budget = int(rate)
         self.min_gap = min_gap
+        self.clock = clock
         self._released: deque[float] = deque()
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
+    async def wait(self) -> float:
+        """Return (with the moment of release, on the pacer's clock) once a request may go out."""
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 while self._released and now - self._released[0] >= 1.0:
                     self._released.popleft()
                 ready = self._released[-1] + self.min_gap if self._released else now
@@ -77,12 +123,10 @@ class Pacer:
                     ready = max(ready, self._released[0] + 1.0)
                 if ready <= now:
                     break
-                await asyncio.sleep(ready - now)
-            self._released.append(time.monotonic())
-
-
-def _post_file_changed(_change: Change, path: str) -> bool:
-    return path.endswith((".md", ".markdown", "_config.yml"))
+                await self.clock.sleep(ready - now)
+            released = self.clock.monotonic()
+            self._released.append(released)
+            return released
 
 
 def required_permissions(channel_kind: str) -> dict[str, str]:
@@ -111,9 +155,24 @@ def missing_permissions(channel: discord.abc.GuildChannel, member: discord.Membe
 class Announcer:
     """Runs the watch → queue → deliver loop for one bot."""
 
-    def __init__(self, bot: KijiBot) -> None:
-        self.bot = bot
-        self.pacer = Pacer(GLOBAL_REQUESTS_PER_SECOND)
+    def __init__(
+        self,
+        ledger: AnnouncementLedger,
+        transport: AnnouncementTransport,
+        render: RenderAnnouncement,
+        *,
+        max_burst: int,
+        poll_seconds: float,
+        clock: Clock = SYSTEM_CLOCK,
+        pacer: Pacer | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.transport = transport
+        self.render = render
+        self.max_burst = max_burst
+        self.clock = clock
+        # Paced on the real clock whatever `clock` is: the limit is on requests as Discord sees them.
+        self.pacer = pacer or Pacer(GLOBAL_REQUESTS_PER_SECOND)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._retry_at: dict[int, float] = {}
@@ -121,33 +180,18 @@ class Announcer:
         # Rounds never overlap: two rounds could both see a delivery pending and send it twice.
         self._round_lock = asyncio.Lock()
         self.rounds = 0
-        self.poll_seconds = bot.settings.poll_seconds
+        self.poll_seconds = poll_seconds
         self._stopping = False
-        self._stop = asyncio.Event()
-        self._watch_task: asyncio.Task[None] | None = None
+        self._timers: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="kiji-announcer")
-            self._watch_task = asyncio.create_task(self._watch(), name="kiji-file-watcher")
-
-    async def _watch(self) -> None:
-        """Wake a round as soon as a post file changes, where the OS can tell us (inotify & co).
-
-        Polling every KIJI_POLL_SECONDS stays as the safety net: network file systems and
-        some containers deliver no events.
-        """
-        # Only local folders: other sources change when their poll says so, not behind our back.
-        roots = [s.site_root for s in self.bot.sources if isinstance(s, FolderSource) and s.site_root.is_dir()]
-        if not roots:
-            return
-        try:
-            async for changes in awatch(*roots, watch_filter=_post_file_changed, debounce=300, stop_event=self._stop):
-                log.debug("files changed under %s: %d", ", ".join(map(str, roots)), len(changes))
-                self.wake()
-        except Exception as exc:  # e.g. inotify watch limit reached: polling still works
-            shown = ", ".join(map(str, roots))
-            log.warning("not watching %s for changes (%s); polling every %gs", shown, exc, self.poll_seconds)
 
     async def stop(self, grace_seconds: float = 15.0) -> None:
         """Let the delivery in flight finish and be recorded, start no new one, then stop.
@@ -156,17 +200,14 @@ class Announcer:
         the nonce on the next start; finishing it here keeps the ledger exact.
         """
         self._stopping = True
-        self._stop.set()
         self._wake.set()
         try:
             await asyncio.wait_for(self._round_lock.acquire(), timeout=grace_seconds)
             self._round_lock.release()
         except TimeoutError:
             log.warning("a delivery round did not finish within %.0fs of shutdown; stopping it", grace_seconds)
-        if self._watch_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-            self._watch_task = None
+        for timer in list(self._timers):
+            timer.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -178,24 +219,24 @@ class Announcer:
         self._wake.set()
 
     async def _run(self) -> None:
-        await self.bot.wait_until_ready()
-        while not self.bot.is_closed() and not self._stopping:
+        await self.transport.wait_until_ready()
+        while not self.transport.is_closed() and not self._stopping:
             self._wake.clear()
             try:
                 await self.run_round()
             except Exception:
                 log.exception("announcement round failed; trying again at the next poll")
-            with contextlib.suppress(TimeoutError):  # the poll interval passed without a wake-up
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            # Woken by the watcher, a command or a back-off ending; else the poll interval
+            # brings scheduled posts that came due.
+            await wait_event(self.clock, self._wake, self.poll_seconds)
 
     async def run_round(self) -> None:
-        """Ingest what changed on disk, queue what became new, deliver what is pending."""
+        """Queue what became new (or came due), deliver what is pending."""
         async with self._round_lock:
             await self._round()
 
     async def _round(self) -> None:
-        await self.bot.run_ingest()
-        queued = await self.bot.store.enqueue_new_posts(self.bot.settings.max_burst)
+        queued = await self.ledger.enqueue_new_posts(self.max_burst)
         for subscription_id, (count, skipped) in queued.items():
             if skipped:
                 log.warning(
@@ -205,22 +246,22 @@ class Announcer:
                     count + skipped,
                     count,
                     skipped,
-                    self.bot.settings.max_burst,
+                    self.max_burst,
                 )
             else:
                 log.info("subscription %d: %d new posts queued", subscription_id, count)
         await self.deliver_pending()
         self.rounds += 1
-        self.bot.dispatch("kiji_announce_round", self.rounds)
+        self.transport.dispatch("kiji_announce_round", self.rounds)
 
     async def deliver_pending(self) -> None:
-        pending = await self.bot.store.pending_deliveries()
+        pending = await self.ledger.pending_deliveries()
         by_channel: dict[int, list[Delivery]] = defaultdict(list)
         for delivery in pending:
             by_channel[delivery.channel_id].append(delivery)
         if not by_channel:
             return
-        subscriptions = {s.id: s for s in await self.bot.store.subscriptions()}
+        subscriptions = {s.id: s for s in await self.ledger.subscriptions()}
         gate = asyncio.Semaphore(CHANNEL_CONCURRENCY)
 
         async def one_channel(deliveries: list[Delivery]) -> None:
@@ -241,71 +282,75 @@ class Announcer:
         await asyncio.gather(*(one_channel(d) for d in by_channel.values()), return_exceptions=True)
 
     async def _deliver_channel(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> None:
-        if time.monotonic() < self._retry_at.get(subscription.id, 0.0):
+        if self.clock.monotonic() < self._retry_at.get(subscription.id, 0.0):
             return
         for delivery in deliveries:
             if self._stopping:
                 return  # shutting down: the rest stays pending for the next start
             outcome = await self._deliver(subscription, delivery)
-            if outcome == "not due":
-                continue  # re-dated into the future: it waits for its new date, the others need not
-            if outcome != "sent":
+            if not outcome.channel_goes_on:
                 return  # keep order: nothing newer goes out before this one
 
-    async def _deliver(self, subscription: Subscription, delivery: Delivery) -> str:
+    async def _deliver(self, subscription: Subscription, delivery: Delivery) -> Outcome:
         context = f"post {delivery.post_path} → channel {subscription.channel_id} (subscription {subscription.id})"
-        post = await self.bot.store.get_post(delivery.post_id) if delivery.post_id is not None else None
+        post = await self.ledger.get_post(delivery.post_id) if delivery.post_id is not None else None
         if post is None:
             log.info("not announcing %s: the post was removed before it went out", context)
-            await self.bot.store.mark_skipped(delivery.id, "post removed before delivery")
-            return "sent"
-        if post.scheduled():
+            await self.ledger.mark_skipped(delivery.id, "post removed before delivery")
+            return Outcome.SKIPPED
+        if post.scheduled(self.clock.time()):
             # Re-dated into the future while pending: it stays pending and goes out once due.
             log.info("not announcing %s yet: the post is now dated %s", context, post.date_iso)
-            return "not due"
-        if not await self.bot.store.still_matches(subscription.id, post.id):
+            return Outcome.NOT_DUE
+        if not await self.ledger.still_matches(subscription.id, post.id):
             log.info("not announcing %s: the post no longer matches the subscription's filters", context)
-            await self.bot.store.mark_skipped(delivery.id, "no longer matches the subscription's filters")
-            return "sent"
-        channel = self.bot.get_channel(subscription.channel_id)
+            await self.ledger.mark_skipped(delivery.id, "no longer matches the subscription's filters")
+            return Outcome.SKIPPED
+        channel = self.transport.get_channel(subscription.channel_id)
         if channel is None:
             await self._pause(subscription, pause_reason("pause.channel_gone"), context)
-            return "paused"
+            return Outcome.PAUSED
         kind = channel_kind(channel)
         guild = getattr(channel, "guild", None)
         if kind is None or guild is None:
             await self._pause(subscription, pause_reason("pause.wrong_kind"), context)
-            return "paused"
+            return Outcome.PAUSED
         missing = missing_permissions(channel, guild.me, kind)  # type: ignore[arg-type]
         if missing:
-            await self._pause(subscription, pause_reason("pause.missing", names=", ".join(missing)), context)
-            return "paused"
+            await self._pause(subscription, pause_reason("pause.missing", names=missing), context)
+            return Outcome.PAUSED
         try:
             message_id = await self._send(channel, subscription, post, delivery, kind)
         except discord.Forbidden as exc:
             reason = pause_reason("pause.refused", text=exc.text or "Missing Access", status=403)
             await self._pause(subscription, reason, context)
-            return "paused"
+            return Outcome.PAUSED
         except discord.NotFound:
             await self._pause(subscription, pause_reason("pause.not_found"), context)
-            return "paused"
+            return Outcome.PAUSED
         except discord.HTTPException as exc:
+            if exc.code == INVALID_FORM_BODY or exc.status == 413:
+                # This post's message, not the channel: skip it with Discord's reason, go on.
+                reason = f"Discord refused this post's message: {exc.text or 'Invalid Form Body'} ({exc.status})"
+                log.warning("not announcing %s: %s", context, reason)
+                await self.ledger.mark_skipped(delivery.id, reason)
+                return Outcome.SKIPPED
             if 400 <= exc.status < 500 and exc.status not in (408, 429):
                 # Permanent (a forum that requires a tag, a body Discord rejects): retrying cannot
                 # help, so the subscription shows it in /subscriptions until an admin resumes it.
                 reason = pause_reason("pause.refused", text=exc.text or "Bad Request", status=exc.status)
                 await self._pause(subscription, reason, context)
-                return "paused"
+                return Outcome.PAUSED
             await self._retry_later(subscription, delivery, f"{type(exc).__name__}: {exc}", context)
-            return "retry"
+            return Outcome.RETRY
         except (aiohttp.ClientError, TimeoutError) as exc:
             await self._retry_later(subscription, delivery, f"{type(exc).__name__}: {exc}", context)
-            return "retry"
-        await self.bot.store.mark_sent(delivery, message_id)
+            return Outcome.RETRY
+        await self.ledger.mark_sent(delivery, message_id)
         self._failures.pop(subscription.id, None)
         self._retry_at.pop(subscription.id, None)
         log.info("announced %s as message %d", context, message_id)
-        return "sent"
+        return Outcome.SENT
 
     async def _send(
         self,
@@ -315,10 +360,7 @@ class Announcer:
         delivery: Delivery,
         kind: str,
     ) -> int:
-        locale = str(channel.guild.preferred_locale)
-        summary, footer = await self.bot.summary_for(post, "standard", locale)
-        blog = label_of(await blog_labels(self.bot), post)  # with several blogs, say which one
-        embed = post_embed(post, summary, footer, tz=self.bot.timezone, locale=locale, blog=blog)
+        embed = await self.render(post, str(channel.guild.preferred_locale))
         role = channel.guild.get_role(subscription.mention_role_id) if subscription.mention_role_id else None
         content = role.mention if role else None
         # Only the configured role may ever be pinged; nothing in a post can mention anyone.
@@ -356,7 +398,7 @@ class Announcer:
         to be it. Remaining window: a thread archived before the retry is not in the cache
         and would be opened a second time.
         """
-        me = self.bot.user.id if self.bot.user else None
+        me = self.transport.user.id if self.transport.user else None
         candidates = [
             thread.id
             for thread in forum.threads
@@ -366,25 +408,31 @@ class Announcer:
         ]
         if not candidates:
             return None
-        recorded = {d.message_id for d in await self.bot.store.deliveries(channel_id=forum.id) if d.message_id}
+        recorded = {d.message_id for d in await self.ledger.deliveries(channel_id=forum.id) if d.message_id}
         return next((thread_id for thread_id in candidates if thread_id not in recorded), None)
 
     async def _pause(self, subscription: Subscription, reason: str, context: str) -> None:
         log.warning("pausing subscription %d: %s (while delivering %s)", subscription.id, reason, context)
-        await self.bot.store.pause_subscription(subscription.id, reason)
+        await self.ledger.pause_subscription(subscription.id, reason)
 
     async def _retry_later(self, subscription: Subscription, delivery: Delivery, error: str, context: str) -> None:
         delay = self._back_off(subscription)
-        await self.bot.store.record_attempt(delivery.id, error)
+        await self.ledger.record_attempt(delivery.id, error)
         log.warning("could not deliver %s: %s; retrying in %.0fs", context, error, delay)
 
     def _back_off(self, subscription: Subscription) -> float:
         """Leave the channel alone for a while (doubling each time), then wake a round for it."""
         self._failures[subscription.id] += 1
         delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (self._failures[subscription.id] - 1))
-        self._retry_at[subscription.id] = time.monotonic() + delay
-        asyncio.get_running_loop().call_later(delay, self.wake)
+        self._retry_at[subscription.id] = self.clock.monotonic() + delay
+        timer = asyncio.create_task(self._wake_after(delay), name=f"kiji-retry-{subscription.id}")
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
         return delay
+
+    async def _wake_after(self, delay: float) -> None:
+        await self.clock.sleep(delay)
+        self.wake()
 
 
 def describe_pause(subscription: Subscription, tz: ZoneInfo, locale: str | None) -> str:

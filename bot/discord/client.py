@@ -1,9 +1,15 @@
 """The Discord bot: one class wired from settings and a store, as in discord.py's advanced start-up.
 
-`setup_hook` connects and migrates the store, ingests the posts, loads every cog in
-`cogs/`, and syncs slash commands only when the command tree differs from the one last
-synced (its hash is kept in the store). Syncing in `on_ready` would hit Discord's command
-rate limits on every reconnect; syncing never would leave users with stale commands.
+`setup_hook` connects and migrates the store, starts the process pool that parses posts,
+ingests the posts, loads every cog in `cogs/`, syncs slash commands only when the command
+tree differs from the one last synced (its hash is kept in the store), and starts the post
+watcher and the announcer. Syncing in `on_ready` would hit Discord's command rate limits on
+every reconnect; syncing never would leave users with stale commands.
+
+The watcher and the announcer belong to the bot, not to a cog: unloading or reloading
+`cogs.announcements` changes the commands, never whether new posts are stored and announced.
+Parsing runs in the bot's own pool (forkserver, workers that die with the bot), so a hostile
+post that is slow to clean delays nothing but its own ingest.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import os
 import pkgutil
 import signal
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,20 +36,25 @@ from dotenv import dotenv_values
 
 import cogs
 from bot import __version__
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
+from bot.discord.announcer import Announcer
+from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import command_text_ja, t
 from bot.discord.options import OptionOutOfRange
 from bot.discord.run_log import RunLog, failed_post_line
-from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
+from bot.discord.ui import PAGINATOR_TIMEOUT, post_embed, summary_parts
 from bot.models import Post
 from bot.services.blogs import SourceOutcome, ingest_all, merged
-from bot.services.ingest import IngestReport
+from bot.services.ingest import IngestReport, worker_pool
 from bot.services.llm import LLMClient, client_from_settings
+from bot.services.post_watcher import PostWatcher
 from bot.services.summaries import SummaryService
 from bot.services.webhooks import PushWebhook, WebhookConfig, WebhookConfigError
 from bot.settings import Settings
 from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
+from bot.sources.folder import FolderSource
 from bot.sources.site_config import Site
 from bot.store import Store
 
@@ -122,6 +134,7 @@ class KijiBot(commands.Bot):
         force_sync: bool = False,
         sources: list[Source] | None = None,
         webhook: WebhookConfig | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -151,6 +164,20 @@ class KijiBot(commands.Bot):
         self.ingest_lock = asyncio.Lock()
         self.webhook_config = webhook
         self.webhook: PushWebhook | None = None
+        self.clock = clock
+        self.parse_pool: ProcessPoolExecutor | None = None
+        # File events only where a source is a folder on this disk; every source is polled.
+        folders = [s.site_root for s in self.sources if isinstance(s, FolderSource)]
+        self.watcher = PostWatcher(self.run_ingest, folders, settings.poll_seconds, clock=clock)
+        self.announcer = Announcer(
+            store,
+            self,
+            self.announcement_embed,
+            max_burst=settings.max_burst,
+            poll_seconds=settings.poll_seconds,
+            clock=clock,
+        )
+        self.watcher.listeners.append(lambda _report: self.announcer.wake())
         self.paginator_timeout = PAGINATOR_TIMEOUT
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
@@ -180,11 +207,14 @@ class KijiBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.store.connect()
+        self.parse_pool = worker_pool(os.cpu_count() or 1)
         await self.run_ingest()
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
             await self.load_extension(module)
         await self.sync_commands_if_changed()
+        self.watcher.start()
+        self.announcer.start()
         await self._start_webhook()
 
     async def _start_webhook(self) -> None:
@@ -210,9 +240,7 @@ class KijiBot(commands.Bot):
         for source in self.sources:
             if source.name == source_name and (request := getattr(source, "request_poll", None)) is not None:
                 request()
-        cog = self.get_cog("AnnouncementsCog")
-        if cog is not None:
-            cog.announcer.wake()  # type: ignore[attr-defined]
+        self.watcher.wake()
 
     async def run_ingest(self) -> IngestReport:
         """Bring the store up to date with every source (start-up and the announcer share it).
@@ -220,7 +248,9 @@ class KijiBot(commands.Bot):
         A source that cannot be read is logged and left as it was; the others still go in.
         """
         async with self.ingest_lock:
-            outcomes = await ingest_all(self.store, self.sources, load=self.settings.load_site)
+            outcomes = await ingest_all(
+                self.store, self.sources, load=self.settings.load_site, executor=self.parse_pool
+            )
         for outcome in outcomes:
             if outcome.site is not None:
                 self.sites[outcome.source.name] = outcome.site
@@ -241,6 +271,12 @@ class KijiBot(commands.Bot):
     async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
         """(summary text, footer saying where it came from) for embeds and announcements."""
         return summary_parts(await self.summaries.shown(post, length), locale)
+
+    async def announcement_embed(self, post: Post, locale: str) -> discord.Embed:
+        """A new post as the server sees it announced: in the server's language and the site's time zone."""
+        summary, footer = await self.summary_for(post, "standard", locale)
+        blog = label_of(await blog_labels(self), post)  # with several blogs, say which one
+        return post_embed(post, summary, footer, tz=self.timezone, locale=locale, blog=blog)
 
     async def command_payload(self, guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
         translator = self.tree.translator
@@ -287,8 +323,13 @@ class KijiBot(commands.Bot):
         if self.webhook is not None:
             await self.webhook.stop()
             self.webhook = None
-        # Unloading runs each cog's cog_unload, where the announcer finishes its delivery in
-        # flight; only then may the connection and the store go.
+        # The announcer finishes its delivery in flight first: only then may the connection
+        # and the store go. The watcher stops before it, so no new round is started.
+        try:
+            await self.watcher.stop()
+            await self.announcer.stop()
+        except Exception:
+            log.exception("stopping the post watcher or the announcer failed")
         for name in list(self.extensions):
             try:
                 await self.unload_extension(name)
@@ -297,6 +338,9 @@ class KijiBot(commands.Bot):
         try:
             await super().close()
         finally:
+            if self.parse_pool is not None:
+                self.parse_pool.shutdown(wait=False, cancel_futures=True)
+                self.parse_pool = None
             if self.llm is not None:
                 await self.llm.close()
             await self.store.close()

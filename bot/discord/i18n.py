@@ -7,6 +7,7 @@ discord.py's Translator in `bot.discord.client`.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -118,8 +119,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "sub.mentions": {EN: "Mentions: {value}", JA: "メンション：{value}"},
     "no_related": {EN: "No related posts found.", JA: "関連記事は見つかりませんでした。"},
     "sub.paused_since": {EN: "{why} since {since}", JA: "{why}（{since} から）"},
-    # Why a subscription was paused. The English text is what the store keeps (and `kiji`
-    # prints); /subscriptions reads it back with `pause_reason_in` for the reader's language.
+    # Why a subscription was paused. The store keeps the key and its values (`pause_reason`);
+    # /subscriptions and `kiji` show them with `pause_reason_in` in the reader's language.
     "pause.channel_gone": {
         EN: "channel not found (deleted, or the bot was removed)",
         JA: "チャンネルが見つかりません（削除されたか、ボットがサーバーから外されました）",
@@ -161,31 +162,54 @@ def permission_names(names: list[str] | tuple[str, ...], locale: str | None) -> 
     return ", ".join(names)
 
 
-def pause_reason(key: str, **values: object) -> str:
-    """The English reason stored for a pause (`key` is one of the "pause.*" messages)."""
-    return t(key, EN, **values)
+def pause_reason(key: str, **values: str | int | list[str]) -> str:
+    """What the store keeps for a pause: the message key ("pause.*") and its values, as JSON.
+
+    The reader's language is chosen when the reason is shown (`pause_reason_in`), not when
+    it is stored; permission names are kept as Discord's English names and translated then.
+    """
+    return json.dumps({"key": key, "values": values}, ensure_ascii=False, sort_keys=True)
 
 
 def _pattern(template: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", re.escape(template)) + "$", re.DOTALL)
 
 
-_PAUSE_PATTERNS = [(key, _pattern(entry[EN])) for key, entry in MESSAGES.items() if key.startswith("pause.")]
+# Versions before reasons were stored as keys wrote the English text: read those back too.
+_OLD_ENGLISH_PAUSES = [(key, _pattern(entry[EN])) for key, entry in MESSAGES.items() if key.startswith("pause.")]
+
+
+def _stored_pause(stored: str) -> tuple[str, dict[str, object]] | None:
+    """(key, values) of a stored reason, of either form; None for text this version does not know."""
+    try:
+        decoded = json.loads(stored)
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict) and decoded.get("key") in MESSAGES and isinstance(decoded.get("values"), dict):
+        return decoded["key"], dict(decoded["values"])
+    for key, pattern in _OLD_ENGLISH_PAUSES:
+        found = pattern.match(stored)
+        if found is not None:
+            values: dict[str, object] = dict(found.groupdict())
+            if "names" in values:
+                values["names"] = str(values["names"]).split(", ")
+            return key, values
+    return None
 
 
 def pause_reason_in(stored: str, locale: str | None) -> str:
-    """A stored pause reason in the reader's language; one this version did not write stays as is."""
-    if language(locale) == EN:
+    """A stored pause reason in the reader's language; text this version did not write stays as is."""
+    known = _stored_pause(stored)
+    if known is None:
         return stored
-    for key, pattern in _PAUSE_PATTERNS:
-        found = pattern.match(stored)
-        if found is None:
-            continue
-        values = found.groupdict()
-        if "names" in values:
-            values["names"] = permission_names(values["names"].split(", "), locale)
+    key, values = known
+    names = values.get("names")
+    if isinstance(names, list):
+        values["names"] = permission_names([str(name) for name in names], locale)
+    try:
         return t(key, locale, **values)
-    return stored
+    except (KeyError, IndexError):  # values from another version's message: show them as they are
+        return stored
 
 
 def t(key: str, locale: str | None, **values: object) -> str:

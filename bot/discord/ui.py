@@ -6,12 +6,14 @@ shortens with an ellipsis instead of making Discord reject the reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import discord
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
 from bot.discord.i18n import format_date, t
 from bot.models import Post
@@ -172,7 +174,9 @@ class Paginator(discord.ui.View):
     """◀ ▶ buttons over a list's pages; only the person who asked may turn them.
 
     Pages are rendered when they are shown, so a tag with thousands of posts costs one
-    page of work per click rather than all of them up front.
+    page of work per click rather than all of them up front. The time-out (from the last
+    click) runs on the injected clock rather than discord.py's own timer, which reads the
+    real time: a test moves the clock instead of waiting minutes.
     """
 
     def __init__(
@@ -182,8 +186,13 @@ class Paginator(discord.ui.View):
         owner_id: int,
         locale: str | None,
         timeout: float = PAGINATOR_TIMEOUT,
+        clock: Clock = SYSTEM_CLOCK,
     ):
-        super().__init__(timeout=timeout)
+        super().__init__(timeout=None)
+        self.idle_timeout = timeout
+        self.clock = clock
+        self._expires_at = clock.monotonic() + timeout
+        self._expiry: asyncio.Task[None] | None = None
         self.page_count = max(1, page_count)
         self.render = render
         self.owner_id = owner_id
@@ -194,7 +203,12 @@ class Paginator(discord.ui.View):
 
     @classmethod
     def of_pages(
-        cls, pages: Sequence[discord.Embed], owner_id: int, locale: str | None, timeout: float = PAGINATOR_TIMEOUT
+        cls,
+        pages: Sequence[discord.Embed],
+        owner_id: int,
+        locale: str | None,
+        timeout: float = PAGINATOR_TIMEOUT,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Paginator:
         """A paginator over pages built in advance (short lists)."""
         built = list(pages)
@@ -202,7 +216,7 @@ class Paginator(discord.ui.View):
         async def render(index: int) -> discord.Embed:
             return built[index]
 
-        return cls(len(built), render, owner_id, locale, timeout)
+        return cls(len(built), render, owner_id, locale, timeout, clock)
 
     def _sync_buttons(self) -> None:
         self.previous_page.disabled = self.index == 0
@@ -217,6 +231,15 @@ class Paginator(discord.ui.View):
             await reply(interaction, embed=first, ephemeral=ephemeral)
             return
         await reply(interaction, embed=first, view=self, ephemeral=ephemeral)
+        self._expiry = asyncio.create_task(self._expire(), name="kiji-paginator-timeout")
+
+    async def _expire(self) -> None:
+        """Time out once `idle_timeout` passed on the clock without a click, as discord.py's views do."""
+        while (remaining := self._expires_at - self.clock.monotonic()) > 0:
+            await self.clock.sleep(remaining)
+        if not self.is_finished():
+            self.stop()
+            await self.on_timeout()
 
     async def _turn(self, interaction: discord.Interaction, step: int) -> None:
         self.index = min(self.page_count - 1, max(0, self.index + step))
@@ -224,6 +247,7 @@ class Paginator(discord.ui.View):
         await interaction.response.edit_message(embed=await self.render(self.index), view=self)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        self._expires_at = self.clock.monotonic() + self.idle_timeout  # any click restarts the time-out
         if interaction.user.id == self.owner_id:
             return True
         await interaction.response.send_message(t("not_your_buttons", interaction.locale), ephemeral=True)

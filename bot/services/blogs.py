@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,15 +78,24 @@ async def ingest_all(
     *,
     load: Callable[[Path], Site] = load_site,
     progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
 ) -> list[SourceOutcome]:
-    """`ingest_source` for each source, in order; a source that cannot be read gets its reason instead."""
+    """`ingest_source` for each source, in order; a source that cannot be read gets its reason instead.
+
+    `executor` is where posts are parsed (the running bot's pool), as for `ingest`.
+    """
     outcomes: list[SourceOutcome] = []
     for source in sources:
         loaded: list[Site] = []
         source_id = await store.register_source(source.name, source.display)
         try:
             report = await ingest_source(
-                store, source, load=_keeping(load, loaded), progress=progress, source_id=source_id
+                store,
+                source,
+                load=_keeping(load, loaded),
+                progress=progress,
+                source_id=source_id,
+                executor=executor,
             )
         except StoreError:
             raise

@@ -17,12 +17,13 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,7 +180,7 @@ def _process(job: _Job, site: Site) -> _Outcome:
     return _Unpublished(job.rel_path) if record is None else record
 
 
-def _worker_pool(count: int) -> ProcessPoolExecutor:
+def worker_pool(count: int) -> ProcessPoolExecutor:
     """A process pool whose workers die with this process, even when it is killed with SIGKILL.
 
     Forked workers would inherit the bot's event loop, threads and open sockets, and keep the
@@ -200,11 +201,14 @@ WORKER_NICENESS = 10
 
 
 def _die_with_parent(ingest_pid: int) -> None:
-    """Worker start-up: exit as soon as the process that started this worker is gone.
+    """Worker start-up: exit as soon as the process that started the pool is gone.
 
-    The parent is the forkserver (which exits when the ingesting process does) or, under spawn,
-    the ingesting process itself. On Linux the kernel kills the worker when its parent dies
-    (PR_SET_PDEATHSIG); everywhere, a thread notices the worker was re-parented.
+    The parent is the forkserver or, under spawn, the ingesting process itself. On Linux the
+    kernel kills the worker when its parent dies (PR_SET_PDEATHSIG), and a thread waits on a
+    pidfd of the ingesting process: the forkserver does not always notice that its client was
+    killed, and would keep its workers parsing for nobody. When that thread fires, the worker
+    also ends a forkserver that served only the dead process. Elsewhere, a thread notices the
+    worker was re-parented.
     """
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
@@ -215,10 +219,23 @@ def _die_with_parent(ingest_pid: int) -> None:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
             pass
+    try:
+        ingest_exit: int | None = os.pidfd_open(ingest_pid) if hasattr(os, "pidfd_open") else None
+    except ProcessLookupError:
+        os._exit(1)  # gone before this worker could watch it
+    except OSError:
+        ingest_exit = None
 
-    def watch() -> None:
+    def watch_pidfd(fd: int) -> None:
+        select.select([fd], [], [])  # readable once the ingesting process has exited
+        if parent != ingest_pid:
+            with contextlib.suppress(OSError):
+                os.kill(parent, signal.SIGKILL)  # the forkserver of the dead process
+        os._exit(1)
+
+    def watch_parent() -> None:
         try:
-            os.kill(ingest_pid, 0)  # gone before this worker could watch it
+            os.kill(ingest_pid, 0)
         except ProcessLookupError:
             os._exit(1)
         except PermissionError:
@@ -227,7 +244,10 @@ def _die_with_parent(ingest_pid: int) -> None:
             time.sleep(0.5)
         os._exit(1)
 
-    threading.Thread(target=watch, name="kiji-parent-watch", daemon=True).start()
+    if ingest_exit is not None:
+        threading.Thread(target=watch_pidfd, args=(ingest_exit,), name="kiji-parent-watch", daemon=True).start()
+    else:
+        threading.Thread(target=watch_parent, name="kiji-parent-watch", daemon=True).start()
 
 
 def _process_chunk(jobs: Sequence[_Job], site: Site) -> list[_Outcome]:
@@ -393,6 +413,7 @@ async def ingest_source(
     workers: int | None = None,
     batch_size: int = WRITE_BATCH,
     source_id: int | None = None,
+    executor: Executor | None = None,
 ) -> IngestReport:
     """Poll `source` for what changed since the version last ingested, and ingest that as its posts.
 
@@ -407,7 +428,14 @@ async def ingest_source(
     changes = await source.poll(await store.get_meta(key))
     site = await asyncio.to_thread(load, source.site_root)
     report = await ingest(
-        store, site, changes=changes, progress=progress, workers=workers, batch_size=batch_size, source_id=source_id
+        store,
+        site,
+        changes=changes,
+        progress=progress,
+        workers=workers,
+        batch_size=batch_size,
+        source_id=source_id,
+        executor=executor,
     )
     if changes.version is not None:
         await store.set_meta(key, changes.version)
@@ -423,12 +451,18 @@ async def ingest(
     workers: int | None = None,
     batch_size: int = WRITE_BATCH,
     source_id: int | None = None,
+    executor: Executor | None = None,
 ) -> IngestReport:
     """Make the store's posts of blog `source_id` (None: the first) match the posts of `site`.
 
     One broken post never stops the rest. With `changes` that are complete, only the files they
     name are read; otherwise (a folder, a first clone, a new `_config.yml`) the whole site is
     walked and compared with the store.
+
+    With an `executor` (the running bot's pool) every file is parsed there, however few: the
+    caller's event loop must never run cleaning, which a hostile post can make slow and which
+    would hold the interpreter for as long as it runs. Without one, small ingests run in a
+    thread and large ones in a pool made for the call.
     """
     started = time.perf_counter()
     if source_id is None:
@@ -492,16 +526,14 @@ async def ingest(
         if len(buffer) >= batch_size:
             await flush()
 
-    if total < POOL_THRESHOLD or workers == 1:
+    if executor is not None:
+        await _fan_out(executor, jobs, site, absorb)
+    elif total < POOL_THRESHOLD or workers == 1:
         for chunk in _chunks(jobs, CHUNK_SIZE):
             await absorb(await asyncio.to_thread(_process_chunk, chunk, site))
     else:
-        loop = asyncio.get_running_loop()
-        worker_count = workers or os.cpu_count() or 1
-        with _worker_pool(worker_count) as pool:
-            pending = [loop.run_in_executor(pool, _process_chunk, chunk, site) for chunk in _chunks(jobs, CHUNK_SIZE)]
-            for next_done in asyncio.as_completed(pending):
-                await absorb(await next_done)
+        with worker_pool(workers or os.cpu_count() or 1) as pool:
+            await _fan_out(pool, jobs, site, absorb)
     if buffer:
         await flush()
 
@@ -513,6 +545,20 @@ async def ingest(
     report.seconds = time.perf_counter() - started
     log.debug("ingest of %s: %s", site.root, report.summary_line())  # callers say it their way
     return report
+
+
+async def _fan_out(
+    executor: Executor, jobs: Sequence[_Job], site: Site, absorb: Callable[[list[_Outcome]], Awaitable[None]]
+) -> None:
+    """Parse the jobs chunk by chunk in `executor`, absorbing each chunk as it is done."""
+    loop = asyncio.get_running_loop()
+    pending = [loop.run_in_executor(executor, _process_chunk, chunk, site) for chunk in _chunks(jobs, CHUNK_SIZE)]
+    try:
+        for next_done in asyncio.as_completed(pending):
+            await absorb(await next_done)
+    finally:
+        for future in pending:
+            future.cancel()  # cancelled or failed half-way: chunks not started yet are dropped
 
 
 def _touches_config(changes: Changes) -> bool:

@@ -5,20 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from bot_harness import World
 from factories import write_post
 
+from bot.clock import ManualClock
 from bot.discord import limits
-from bot.discord.announcer import Announcer
+from bot.discord.announcer import RETRY_BASE_SECONDS, Announcer, describe_pause
 from bot.emulator import SEND_MESSAGES
 
 
 def announcer(world: World) -> Announcer:
-    return world.bot.get_cog("AnnouncementsCog").announcer  # type: ignore[union-attr]
+    return world.bot.announcer
+
+
+async def check(world: World) -> None:
+    """What a file event does: ingest what changed, then a delivery round (after any in flight)."""
+    await world.bot.watcher.check_now()
+    await world.bot.announcer.run_round()
 
 
 def messages(world: World, channel: int) -> list[dict]:
@@ -43,6 +50,8 @@ async def subscribe(world: World, channel: int, **options: object) -> dict:
 
 
 def new_post(world: World, slug: str, title: str, tags: str = "[AI]", date: str | None = None) -> None:
+    """A post written just after whatever happened before (the bot's clock moves on, a little)."""
+    clock(world).advance(0.01)
     front = {"tags": tags}
     if date:
         front["date"] = date
@@ -61,25 +70,25 @@ async def test_first_subscription_posts_nothing_old_then_each_new_post_once(worl
     data = await subscribe(world, world.channel)
     assert "will be announced" in data["content"] and data["embeds"]  # with a preview
     await subscribe(world, other, tags="RAG")
-    await announcer(world).run_round()
+    await check(world)
     assert messages(world, world.channel) == [] and messages(world, other) == []
 
     new_post(world, "fresh", "新着記事")
-    await announcer(world).run_round()
-    await announcer(world).run_round()  # a second round finds nothing more to send
+    await check(world)
+    await check(world)  # a second round finds nothing more to send
     [message] = messages(world, world.channel)
     assert message["embeds"][0]["title"] == "新着記事"
     assert messages(world, other) == [] and messages(world, quiet) == []
 
     new_post(world, "rag-news", "RAG news", tags="[rag]")
-    await announcer(world).run_round()
+    await check(world)
     assert [m["embeds"][0]["title"] for m in messages(world, other)] == ["RAG news"]
     assert len(messages(world, world.channel)) == 2
 
 
 async def test_backfill_posts_exactly_that_many_oldest_first(world: World) -> None:
     await subscribe(world, world.channel, tags="AI", backfill=3)
-    await announcer(world).run_round()
+    await check(world)
     titles = [m["embeds"][0]["title"] for m in messages(world, world.channel)]
     assert len(titles) == 3
     stored = {limits.cut(p.title, limits.EMBED_TITLE): p.date_utc for p in await world.bot.store.latest(3, "AI")}
@@ -90,7 +99,7 @@ async def test_backfill_posts_exactly_that_many_oldest_first(world: World) -> No
 async def test_watcher_picks_up_a_new_file_by_itself(world: World) -> None:
     # The poll interval is an hour here: only the file-system event can trigger this round.
     await subscribe(world, world.channel)
-    await announcer(world).run_round()
+    await check(world)
     new_post(world, "watched", "見張りの記事")
     await world.emu.wait_for(lambda: len(messages(world, world.channel)) == 1, 10, "the watcher's announcement")
     assert messages(world, world.channel)[0]["embeds"][0]["title"] == "見張りの記事"
@@ -98,22 +107,23 @@ async def test_watcher_picks_up_a_new_file_by_itself(world: World) -> None:
 
 async def test_scheduled_post_is_announced_only_when_due(world: World) -> None:
     await subscribe(world, world.channel)
-    due = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)  # front matter has whole seconds
-    new_post(world, "later", "予約投稿", date=due.strftime("%Y-%m-%d %H:%M:%S +0000"))
-    await announcer(world).run_round()
+    new_post(world, "later", "予約投稿", date=in_future(world, 3600))
+    await check(world)
     assert messages(world, world.channel) == []
-    assert time.time() < due.timestamp()  # the round above really ran before the post was due
-    announcer(world).poll_seconds = 0.2
-    announcer(world).wake()
+    clock(world).advance(3590)
+    await check(world)
+    assert messages(world, world.channel) == []  # seconds early is still early
+    clock(world).advance(20)
+    announcer(world).wake()  # or the poll; the clock moved past the post's date either way
     await world.emu.wait_for(lambda: len(messages(world, world.channel)) == 1, 10, "the scheduled announcement")
-    assert time.time() >= due.timestamp()
+    assert messages(world, world.channel)[0]["embeds"][0]["title"] == "予約投稿"
 
 
 async def test_mentions_only_the_configured_role(world: World) -> None:
     role = world.role
     await subscribe(world, world.channel, mention_role=role)
     new_post(world, "ping", "@everyone 見て <@1>")
-    await announcer(world).run_round()
+    await check(world)
     [message] = messages(world, world.channel)
     assert message["content"] == f"<@&{role}>"
     request = next(r for r in world.emu.requests if r.method == "POST" and r.path.endswith("/messages"))
@@ -125,7 +135,7 @@ async def test_mentions_only_the_configured_role(world: World) -> None:
 async def test_everyone_in_a_title_pings_nobody(world: World) -> None:
     await subscribe(world, world.channel)
     new_post(world, "everyone", "@everyone @here 緊急")
-    await announcer(world).run_round()
+    await check(world)
     request = next(r for r in world.emu.requests if r.method == "POST" and r.path.endswith("/messages"))
     assert request.body.get("content") in (None, "")
     mentions = request.body["allowed_mentions"]
@@ -141,7 +151,7 @@ async def test_forbidden_channel_is_paused_with_reason_and_others_go_on(world: W
     await update_channel(world, broken, [{"id": world.guild, "type": 0, "deny": SEND_MESSAGES}])
     emu.fail_next("POST", rf"^/channels/{refused}/messages$", 403)
     new_post(world, "fresh", "新着記事")
-    await announcer(world).run_round()
+    await check(world)
     assert len(messages(world, world.channel)) == 1
     assert messages(world, broken) == [] and messages(world, refused) == []
     states = {s.channel_id: s for s in await world.bot.store.subscriptions()}
@@ -162,7 +172,7 @@ async def test_forbidden_channel_is_paused_with_reason_and_others_go_on(world: W
     await update_channel(world, broken, [])
     for channel in (broken, refused):
         await emu.slash_command("resume", {"channel": channel}, user=world.admin, locale="en-US")
-    await announcer(world).run_round()
+    await check(world)
     assert len(messages(world, broken)) == 1 and len(messages(world, refused)) == 1
     assert len(messages(world, world.channel)) == 1
 
@@ -173,10 +183,11 @@ async def test_rate_limits_and_server_errors_still_deliver_once(world: World) ->
     emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 429, count=2, retry_after=0.05)
     emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 503, count=1)
     new_post(world, "a", "記事A")
-    announcer(world).poll_seconds = 0.2
-    announcer(world).wake()
+    await check(world)  # discord.py waits out the 429s itself; the 503 backs the channel off
+    assert messages(world, world.channel) == []
+    clock(world).advance(RETRY_BASE_SECONDS)  # the back-off ends: it wakes a round by itself
     await emu.wait_for(lambda: len(messages(world, world.channel)) == 1, 20, "delivery after 429s and a 503")
-    await announcer(world).run_round()  # waits for the round in flight, then finds nothing left to send
+    await check(world)  # waits for the round in flight, then finds nothing left to send
     [delivery] = await world.bot.store.deliveries(channel_id=world.channel)
     assert delivery.state == "sent" and delivery.attempts >= 1
     assert len(messages(world, world.channel)) == 1
@@ -188,7 +199,7 @@ async def test_forum_gets_a_thread_per_post_with_matching_tags(world: World) -> 
     data = await subscribe(world, forum)
     assert "will be announced" in data["content"]
     new_post(world, "forum", "フォーラムの記事" + "x" * 120, tags="[AI, LLM]")
-    await announcer(world).run_round()
+    await check(world)
     threads = [c for c in emu.channels.values() if c.get("parent_id") == str(forum)]
     assert len(threads) == 1
     assert len(threads[0]["name"]) <= 100 and threads[0]["name"].startswith("フォーラムの記事")
@@ -211,7 +222,7 @@ async def test_unsubscribe_stops_announcements(world: World) -> None:
     handle = await world.emu.slash_command("unsubscribe", {"channel": world.channel}, user=world.admin, locale="ja")
     assert "停止しました" in (await handle.response())["data"]["content"]
     new_post(world, "after", "解除後の記事")
-    await announcer(world).run_round()
+    await check(world)
     assert messages(world, world.channel) == []
 
 
@@ -219,11 +230,12 @@ async def test_a_burst_announces_only_the_newest_and_says_so_once(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     await subscribe(world, world.channel)
-    await announcer(world).run_round()
+    await check(world)
+    clock(world).advance(0.01)
     for i in range(12):
         write_post(world.posts_dir, f"2025-09-{i + 1:02d}-burst-{i}.md", f"一斉投稿{i}", "本文です。", tags="[AI]")
     with caplog.at_level(logging.WARNING, logger="bot.discord.announcer"):
-        await announcer(world).run_round()
+        await check(world)
     titles = [m["embeds"][0]["title"] for m in messages(world, world.channel)]
     assert titles == [f"一斉投稿{i}" for i in range(2, 12)]  # the newest 10, oldest first
     warnings = [r.getMessage() for r in caplog.records if "became new at once" in r.getMessage()]
@@ -233,49 +245,56 @@ async def test_a_burst_announces_only_the_newest_and_says_so_once(
 async def test_an_edited_post_is_not_announced_again(world: World) -> None:
     await subscribe(world, world.channel)
     new_post(world, "edited", "最初のタイトル")
-    await announcer(world).run_round()
+    await check(world)
     new_post(world, "edited", "直したタイトル")  # same file, new content
-    await announcer(world).run_round()
+    await check(world)
     assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["最初のタイトル"]
     assert (await world.bot.store.search("直した"))[0].post.title == "直したタイトル"
 
 
-def in_future(seconds: float) -> str:
-    moment = (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
+def clock(world: World) -> ManualClock:
+    assert world.clock is not None
+    return world.clock
+
+
+def in_future(world: World, seconds: float) -> str:
+    """A front-matter date `seconds` ahead of the bot's clock (front matter has whole seconds)."""
+    moment = datetime.fromtimestamp(int(clock(world).time() + seconds), UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S +0000")
 
 
 async def test_a_pending_post_re_dated_into_the_future_waits_for_its_new_date(world: World) -> None:
     await subscribe(world, world.channel)
-    await announcer(world).run_round()
+    await check(world)
     new_post(world, "moved", "予約に戻した記事")
     world.emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 503)
-    await announcer(world).run_round()
+    await check(world)
     assert messages(world, world.channel) == []
     # The author moves the pending post a few seconds into the future.
-    new_post(world, "moved", "予約に戻した記事", date=in_future(3))
+    new_post(world, "moved", "予約に戻した記事", date=in_future(world, 3600))
     new_post(world, "other", "ほかの新着記事")  # newer in the ledger: must not wait behind it
-    announcer(world)._retry_at.clear()  # the 500s' back-off is not what this test is about
-    await announcer(world).run_round()
+    await world.bot.watcher.check_now()
+    clock(world).advance(RETRY_BASE_SECONDS)  # the 503's back-off is over
+    await check(world)
     [post] = [p for p in await world.bot.store.all_posts() if p.title == "予約に戻した記事"]
-    assert post.scheduled()  # the round above ran before the new date
+    assert post.scheduled(clock(world).time())  # the round above ran before the new date
     assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["ほかの新着記事"]
-    announcer(world).poll_seconds = 0.2
+    clock(world).advance(3600)
     announcer(world).wake()
     await world.emu.wait_for(lambda: len(messages(world, world.channel)) == 2, 15, "the re-dated post once due")
-    assert not post.scheduled()
+    assert not post.scheduled(clock(world).time())
     assert messages(world, world.channel)[1]["embeds"][0]["title"] == "予約に戻した記事"
 
 
 async def test_a_pending_post_that_no_longer_matches_the_filters_is_skipped(world: World) -> None:
     await subscribe(world, world.channel, tags="AI")
-    await announcer(world).run_round()
+    await check(world)
     new_post(world, "ai", "AIの記事")
     world.emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 503)
-    await announcer(world).run_round()
+    await check(world)
     await subscribe(world, world.channel, tags="RAG")  # the admin narrows the filter meanwhile
-    announcer(world)._retry_at.clear()
-    await announcer(world).run_round()
+    clock(world).advance(RETRY_BASE_SECONDS)
+    await check(world)
     assert messages(world, world.channel) == []
     [delivery] = await world.bot.store.deliveries(channel_id=world.channel)
     assert delivery.state == "skipped" and "filters" in (delivery.last_error or "")
@@ -285,15 +304,15 @@ async def test_one_channel_failing_unexpectedly_stops_neither_the_others_nor_its
     second = world.channels["second"]
     await subscribe(world, world.channel)
     await subscribe(world, second)
-    await announcer(world).run_round()
+    await check(world)
     # Discord answers one channel's send with something discord.py cannot read (no message id).
     world.emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 200, body={"unexpected": True})
     new_post(world, "fresh", "新着記事")
-    await announcer(world).run_round()  # does not raise, and returns only once every channel is done
+    await check(world)  # does not raise, and returns only once every channel is done
     assert messages(world, world.channel) == []
     assert [m["embeds"][0]["title"] for m in messages(world, second)] == ["新着記事"]
-    announcer(world)._retry_at.clear()  # skip the back-off
-    await announcer(world).run_round()
+    clock(world).advance(RETRY_BASE_SECONDS)  # the back-off ends
+    await check(world)
     assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["新着記事"]
     assert len(messages(world, second)) == 1
 
@@ -302,18 +321,18 @@ async def test_a_forum_thread_whose_recording_was_lost_is_not_opened_again(world
     forum = world.channels["forum"]
     await subscribe(world, forum)
     new_post(world, "forum", "フォーラムの記事")
-    await announcer(world).run_round()
+    await check(world)
     [thread] = [c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)]
     # The state a crash between opening the thread and recording it leaves behind.
     with sqlite3.connect(world.db_path) as raw:
         raw.execute("UPDATE deliveries SET state = 'pending', message_id = NULL, sent_at = NULL")
-    await announcer(world).run_round()
+    await check(world)
     assert [c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)] == [thread]
     [delivery] = await world.bot.store.deliveries(channel_id=forum)
     assert delivery.state == "sent" and delivery.message_id == int(thread["id"])
     # A later post with the same title is a new post and gets its own thread.
     new_post(world, "forum-again", "フォーラムの記事")
-    await announcer(world).run_round()
+    await check(world)
     assert len([c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)]) == 2
 
 
@@ -323,14 +342,15 @@ async def test_a_permanent_refusal_pauses_the_subscription_with_discords_reason(
     body = {"message": "A tag is required to create a forum post in this channel", "code": 40067}
     emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 400, body=body)
     new_post(world, "refused", "断られる記事")
-    await announcer(world).run_round()
+    await check(world)
     [subscription] = await world.bot.store.subscriptions()
-    assert not subscription.active and "A tag is required" in (subscription.paused_reason or "")
-    assert "(400)" in (subscription.paused_reason or "")
+    assert not subscription.active
+    shown = describe_pause(subscription, ZoneInfo("UTC"), "en-US")
+    assert shown.startswith("Discord refused: A tag is required to create a forum post in this channel (400) since ")
     [delivery] = await world.bot.store.deliveries(channel_id=world.channel)
     assert delivery.state == "pending"
     await (await emu.slash_command("resume", {"channel": world.channel}, user=world.admin, locale="en-US")).response()
-    await announcer(world).run_round()
+    await check(world)
     assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["断られる記事"]
 
 
@@ -352,7 +372,7 @@ async def test_subscribe_preview_is_in_the_servers_language_like_the_announcemen
     assert "公開日" in names and "Published" not in names
     assert preview["footer"]["text"].startswith("要約")
     new_post(world, "fresh", "新着記事")
-    await announcer(world).run_round()
+    await check(world)
     [announced] = messages(world, world.channel)
     assert [f["name"] for f in announced["embeds"][0]["fields"]][:1] == names[:1]
 
@@ -376,3 +396,24 @@ async def test_a_subscription_whose_channel_was_deleted_can_be_removed(world: Wo
     assert [s.channel_id for s in await world.bot.store.subscriptions()] == [world.channel]
     handle = await emu.slash_command("unsubscribe", {}, user=world.admin, locale="en-US")
     assert "Pick the channel" in (await handle.response())["data"]["content"]
+
+
+async def test_a_post_discord_refuses_for_its_content_is_skipped_and_the_channel_goes_on(world: World) -> None:
+    await subscribe(world, world.channel)
+    body = {
+        "message": "Invalid Form Body",
+        "code": 50035,
+        "errors": {"embeds": {"0": {"url": {"_errors": [{"code": "URL_TYPE_INVALID_URL", "message": "Not a URL."}]}}}},
+    }
+    world.emu.fail_next("POST", rf"^/channels/{world.channel}/messages$", 400, body=body)
+    new_post(world, "refused", "断られる記事")
+    new_post(world, "fine", "普通の記事")
+    await check(world)
+    assert [m["embeds"][0]["title"] for m in messages(world, world.channel)] == ["普通の記事"]
+    [subscription] = await world.bot.store.subscriptions()
+    assert subscription.active  # one post's message is no reason to stop the channel
+    refused, sent = await world.bot.store.deliveries(channel_id=world.channel)
+    assert (refused.state, sent.state) == ("skipped", "sent")
+    assert "Invalid Form Body" in (refused.last_error or "") and "(400)" in (refused.last_error or "")
+    await check(world)  # and it is not tried again
+    assert len(messages(world, world.channel)) == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bot_harness import World
 
+from bot.discord.ui import PAGINATOR_TIMEOUT
+
 
 def buttons(message: dict) -> dict[str, dict]:
     return {c["label"]: c for row in message.get("components", []) for c in row["components"]}
@@ -53,9 +55,10 @@ async def test_tags_lists_counts(world: World) -> None:
 
 
 async def test_page_buttons_are_disabled_when_the_paginator_times_out(world: World) -> None:
-    world.bot.paginator_timeout = 0.3
+    assert world.clock is not None
     handle = await world.emu.slash_command("tag", {"tag": "AI"}, user=world.member)
     first = await handle.message()
     assert not buttons(first)["▶"].get("disabled")
+    world.clock.advance(PAGINATOR_TIMEOUT)  # three minutes without a click, on the bot's clock
     edited = await handle.message(edits=1, timeout_s=10)  # the bot edits its reply when the view times out
     assert all(button.get("disabled") for button in buttons(edited).values())

@@ -1,0 +1,79 @@
+"""The bot's lifecycle: watching for posts and announcing them belong to the bot, not to a cog.
+
+Driven through the loopback Discord: posts are files written into the blog folder, users
+are slash commands, announcements are messages the emulator received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from types import FrameType
+
+from bot_harness import World
+from factories import write_post
+
+from bot.content.cleaning import clean_body
+
+# Ordinary text, a lot of it: linear to clean, but seconds of work for the batch below.
+HEAVY_BODY = "本文です。[リンク](https://example.org) を読んでください。" * 3000
+HEAVY_POSTS = 6
+
+
+async def subscribe(world: World, channel: int) -> None:
+    handle = await world.emu.slash_command("subscribe", {"channel": channel}, user=world.admin, locale="en-US")
+    assert "will be announced" in (await handle.response())["data"]["content"]
+
+
+async def test_unloading_the_announcements_cog_keeps_ingest_and_announcements(world: World) -> None:
+    await subscribe(world, world.channel)
+    await world.bot.unload_extension("cogs.announcements")
+    assert world.bot.get_cog("AnnouncementsCog") is None
+    assert world.bot.watcher.running and world.bot.announcer.running
+
+    assert world.clock is not None
+    world.clock.advance(0.01)  # the post is first seen after the subscription was made
+    write_post(world.posts_dir, "2025-07-02-after-unload.md", "アンロード後の記事", "本文です。", tags="[AI]")
+    # Nobody calls the bot: the file event reaches the watcher, the watcher the announcer.
+    await world.emu.wait_for(
+        lambda: len(world.emu.sent_messages.get(world.channel, [])) == 1, 20, "the announcement after the unload"
+    )
+    [message] = world.emu.sent_messages[world.channel]
+    assert message["embeds"][0]["title"] == "アンロード後の記事"
+    assert [hit.post.title for hit in await world.bot.store.search("アンロード後")] == ["アンロード後の記事"]
+
+    await world.bot.load_extension("cogs.announcements")  # and back: the commands return, nothing doubles
+    handle = await world.emu.slash_command("subscriptions", user=world.admin, locale="en-US")
+    assert "general" in str((await handle.response())["data"]["embeds"][0]["fields"])
+    assert world.bot.watcher.running and world.bot.announcer.running
+
+
+async def test_an_interaction_is_answered_while_a_heavy_post_is_ingested(world: World) -> None:
+    # Issue 14's case (a 40 KB run of "[") with a few posts that take real work to clean.
+    write_post(world.posts_dir, "2025-07-03-brackets.md", "括弧だらけ", "[" * 40_000 + "\n\n" + HEAVY_BODY)
+    for i in range(HEAVY_POSTS):
+        write_post(world.posts_dir, f"2025-07-04-heavy-{i}.md", f"長い記事{i}", HEAVY_BODY)
+    # Count cleaning done on this thread, the event loop's: calls, not seconds.
+    cleaned_on_loop = 0
+
+    def count_cleaning(frame: FrameType, event: str, _arg: object) -> None:
+        nonlocal cleaned_on_loop
+        if event == "call" and frame.f_code is clean_body.__code__:
+            cleaned_on_loop += 1
+
+    sys.setprofile(count_cleaning)
+    try:
+        checking = asyncio.create_task(world.bot.watcher.check_now())
+        handle = await world.emu.slash_command("about", user=world.member, locale="en-US")
+        response = await handle.response()
+        answered_during_ingest = not checking.done()
+        await asyncio.wait_for(checking, 120)
+    finally:
+        sys.setprofile(None)
+    assert cleaned_on_loop == 0, "posts were cleaned on the event loop"
+    assert response["type"] == 4 and response["data"]["embeds"][0]["title"] == "About Kiji"
+    assert answered_during_ingest, "/about waited for the ingest: parsing ran on the event loop"
+    assert world.bot.last_ingest is not None and world.bot.last_ingest.failed == []
+    assert len(await world.bot.store.search("長い記事")) == HEAVY_POSTS
+    assert [hit.post.title for hit in await world.bot.store.search("括弧だらけ")] == ["括弧だらけ"]
+    assert world.emu.violations == []  # in particular no missed 3-second deadline
