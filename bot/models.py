@@ -65,6 +65,8 @@ class Post(PostMeta):
     """A stored post as the rest of Kiji sees it."""
 
     id: int
+    source_id: int = 0  # the blog it belongs to (see BlogSource)
+    source: str = ""  # that blog's source name
 
     def scheduled(self, now: float | None = None) -> bool:
         """A post dated in the future is stored but not served until its date arrives."""
@@ -85,6 +87,42 @@ class Post(PostMeta):
             "description": self.description,
             "reading_time": self.reading_time,
             "scheduled": self.scheduled(now),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BlogSource:
+    """A configured (or once configured) blog as the store knows it: what /about and `kiji sources` show."""
+
+    id: int
+    name: str
+    display: str
+    title: str | None
+    url: str | None
+    posts: int
+    last_attempt_at: float | None
+    last_success_at: float | None
+    last_error: str | None
+    last_error_at: float | None
+
+    @property
+    def label(self) -> str:
+        """What people call the blog: its site title, else where it comes from."""
+        return (self.title or "").strip() or self.display or self.name or f"#{self.id}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "display": self.display,
+            "title": self.title,
+            "url": self.url,
+            "posts": self.posts,
+            "last_attempt_at": self.last_attempt_at,
+            "last_success_at": self.last_success_at,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
         }
 
 
@@ -116,6 +154,7 @@ class Subscription:
     paused_reason: str | None
     paused_at: float | None
     last_delivery_at: float | None
+    source_id: int | None = None  # only this blog's posts; None: every blog's
 
     @property
     def active(self) -> bool:

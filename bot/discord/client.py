@@ -194,8 +194,9 @@ class KijiBot(commands.Bot):
         report = merged(outcomes)
         self.last_outcomes = outcomes
         self.last_ingest = report
-        for failure in report.failed:
-            log.warning("%s", failed_post_line(self.site, failure.path, failure.error))
+        for outcome in outcomes:  # each failure by its own source's file on disk
+            for failure in outcome.report.failed if outcome.report else ():
+                log.warning("%s", failed_post_line(outcome, failure.path, failure.error))
         self.dispatch("kiji_ingest", report)
         return report
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.services.blogs import SourceOutcome
 from bot.services.ingest import IngestReport
-from bot.settings import Settings
-from bot.sources.site_config import Site, site_path
+from bot.sources.site_config import site_path
 
 if TYPE_CHECKING:
     from bot.discord.client import KijiBot
@@ -25,10 +25,15 @@ log = logging.getLogger(__name__)
 INVITE_HINT = "run `kiji invite` and open the URL it prints to add the bot to a server"
 
 
-def describe_source(settings: Settings, site: Site) -> str:
+def describe_source(outcome: SourceOutcome, several: bool = False) -> str:
+    site = outcome.site
+    if site is None:
+        return f"posts from {outcome.source.display}"
     kind = "a plain folder of posts" if site.posts_only else "a Jekyll site"
-    links = f"links under {site.url}{site.baseurl}" if site.url else "links relative (set KIJI_SITE_URL for full links)"
-    return f"posts from {settings.source_dir} ({kind}; {links})"
+    # KIJI_SITE_URL gives one blog its address; with several, each needs a `url` in its _config.yml.
+    fix = "give it a url in its _config.yml" if several else "set KIJI_SITE_URL for full links"
+    links = f"links under {site.url}{site.baseurl}" if site.url else f"links relative ({fix})"
+    return f"posts from {outcome.source.display} ({kind}; {links})"
 
 
 def describe_ingest(report: IngestReport) -> str:
@@ -38,9 +43,10 @@ def describe_ingest(report: IngestReport) -> str:
     )
 
 
-def failed_post_line(site: Site, path: str, error: str) -> str:
+def failed_post_line(outcome: SourceOutcome, path: str, error: str) -> str:
     """A post that could not be read, named by the file on disk the user can open."""
-    return f"post not loaded: {site_path(site, path)}: {error}"
+    where = site_path(outcome.site, path) if outcome.site is not None else f"{outcome.source.display}: {path}"
+    return f"post not loaded: {where}: {error}"
 
 
 class RunLog:
@@ -56,19 +62,22 @@ class RunLog:
         self.bot.add_listener(self.on_ready, "on_ready")
 
     async def on_kiji_ingest(self, report: IngestReport) -> None:
-        site = self.bot.site
-        if site is None:
-            return
+        """The first ingest says where each source's posts come from; later ones speak only of changes."""
         self.ingests += 1
+        outcomes = self.bot.last_outcomes
         if self.ingests == 1:
-            log.info("%s", describe_source(self.bot.settings, site))
+            for outcome in outcomes:
+                log.info("%s", describe_source(outcome, several=len(outcomes) > 1))
         if self.ingests == 1 or report.added or report.updated or report.removed or report.failed:
             log.info("%s", describe_ingest(report))
-        if self.ingests == 1 and not (report.added or report.updated or report.unchanged or report.failed):
-            log.warning(
-                "no posts in %s: a post is a Markdown file named YYYY-MM-DD-title.md with front matter",
-                self.bot.settings.source_dir,
-            )
+        if self.ingests == 1:
+            for outcome in outcomes:
+                done = outcome.report
+                if done is not None and not (done.added or done.updated or done.unchanged or done.failed):
+                    log.warning(
+                        "no posts in %s: a post is a Markdown file named YYYY-MM-DD-title.md with front matter",
+                        outcome.source.display,
+                    )
 
     async def on_ready(self) -> None:
         self.readies += 1

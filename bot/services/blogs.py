@@ -82,8 +82,11 @@ async def ingest_all(
     outcomes: list[SourceOutcome] = []
     for source in sources:
         loaded: list[Site] = []
+        source_id = await store.register_source(source.name, source.display)
         try:
-            report = await ingest_source(store, source, load=_keeping(load, loaded), progress=progress)
+            report = await ingest_source(
+                store, source, load=_keeping(load, loaded), progress=progress, source_id=source_id
+            )
         except StoreError:
             raise
         except SourceError as exc:
@@ -96,9 +99,13 @@ async def ingest_all(
             log.exception("unexpected error while ingesting %s", redact(source.display))
             error = f"internal error: {type(exc).__name__}: {exc}"
         else:
-            outcomes.append(SourceOutcome(source, report, loaded[-1] if loaded else None))
+            site = loaded[-1] if loaded else None
+            url = (site.url + site.baseurl) if site is not None and site.url else None
+            await store.record_source_success(source_id, (site.title or None) if site else None, url)
+            outcomes.append(SourceOutcome(source, report, site))
             continue
         error = redact(error)  # sources redact their own messages; this is the belt to those braces
         log.warning("could not update %s: %s", redact(source.display), error)
+        await store.record_source_failure(source_id, error)
         outcomes.append(SourceOutcome(source, None, loaded[-1] if loaded else None, error))
     return outcomes

@@ -384,17 +384,23 @@ async def ingest_source(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     batch_size: int = WRITE_BATCH,
+    source_id: int | None = None,
 ) -> IngestReport:
-    """Poll `source` for what changed since the version last ingested, and ingest that.
+    """Poll `source` for what changed since the version last ingested, and ingest that as its posts.
 
     The version is recorded only after every batch is committed: a crash in between makes the
     next poll report the same changes again. `load` reads the site's configuration after the
-    poll (a new `_config.yml` may have come with it).
+    poll (a new `_config.yml` may have come with it). `source_id`: the store's id of the source,
+    when the caller has registered it already.
     """
+    if source_id is None:
+        source_id = await store.register_source(source.name, source.display)
     key = source_version_key(source.name)
     changes = await source.poll(await store.get_meta(key))
     site = await asyncio.to_thread(load, source.site_root)
-    report = await ingest(store, site, changes=changes, progress=progress, workers=workers, batch_size=batch_size)
+    report = await ingest(
+        store, site, changes=changes, progress=progress, workers=workers, batch_size=batch_size, source_id=source_id
+    )
     if changes.version is not None:
         await store.set_meta(key, changes.version)
     return report
@@ -408,15 +414,19 @@ async def ingest(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     batch_size: int = WRITE_BATCH,
+    source_id: int | None = None,
 ) -> IngestReport:
-    """Make the store match the posts of `site`; one broken post never stops the rest.
+    """Make the store's posts of blog `source_id` (None: the first) match the posts of `site`.
 
-    With `changes` that are complete, only the files they name are read; otherwise (a folder,
-    a first clone, a new `_config.yml`) the whole site is walked and compared with the store.
+    One broken post never stops the rest. With `changes` that are complete, only the files they
+    name are read; otherwise (a folder, a first clone, a new `_config.yml`) the whole site is
+    walked and compared with the store.
     """
     started = time.perf_counter()
-    known = await store.file_states()
-    stale = await store.paths_with_stale_derivations(DERIVED_VERSION)
+    if source_id is None:
+        source_id = await store.default_source_id()
+    known = await store.file_states(source_id)
+    stale = await store.paths_with_stale_derivations(DERIVED_VERSION, source_id)
     if changes is not None and changes.complete and not _touches_config(changes):
         jobs, gone, failed, renamed_from = await asyncio.to_thread(_plan_changes, site, known, stale, changes)
         unchanged = 0
@@ -463,7 +473,7 @@ async def ingest(
                 report.failed.append(outcome)
                 if old := renamed_from.get(outcome.path):
                     renames.append((old, outcome.path))  # keep its identity, and its last good copy
-        await _write(store, report, upserts, removals, touches, renames)
+        await _write(store, source_id, report, upserts, removals, touches, renames)
         done += len(buffer)
         buffer.clear()
         if progress is not None:
@@ -489,7 +499,7 @@ async def ingest(
 
     gone = [path for path in gone if path not in renamed]
     if gone:
-        _, _, removed = await store.write_batch(removals=gone)
+        _, _, removed = await store.write_batch(removals=gone, source_id=source_id)
         report.removed += removed
     await store.finish_ingest()
     report.seconds = time.perf_counter() - started
@@ -505,6 +515,7 @@ def _touches_config(changes: Changes) -> bool:
 
 async def _write(
     store: Store,
+    source_id: int,
     report: IngestReport,
     upserts: list[PostRecord],
     removals: list[str],
@@ -518,21 +529,22 @@ async def _write(
     again post by post, and only the posts that still fail are reported.
     """
     try:
-        counts = await store.write_batch(upserts, removals, touches, renames=renames)
+        counts = await store.write_batch(upserts, removals, touches, renames=renames, source_id=source_id)
     except (OverflowError, ValueError, TypeError, UnicodeError) as exc:
         if not upserts:
             raise
         if len(upserts) == 1:
             report.failed.append(FailedPost(printable_path(upserts[0].path), f"cannot be stored: {exc}"))
-            await _write(store, report, [], removals, touches, renames)  # a rename alone keeps its identity
+            await _write(store, source_id, report, [], removals, touches, renames)  # a rename alone keeps identity
             return
         log.warning("a batch of %d posts could not be stored (%s); writing them one by one", len(upserts), exc)
         own_rename = {new: (old, new) for old, new in renames}
         paths = {record.path for record in upserts}
-        await _write(store, report, [], removals, touches, [pair for pair in renames if pair[1] not in paths])
+        kept = [pair for pair in renames if pair[1] not in paths]
+        await _write(store, source_id, report, [], removals, touches, kept)
         for record in upserts:
             pair = own_rename.get(record.path)
-            await _write(store, report, [record], [], [], [pair] if pair else [])
+            await _write(store, source_id, report, [record], [], [], [pair] if pair else [])
         return
     added, updated, removed = counts
     report.added += added

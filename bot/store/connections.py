@@ -103,6 +103,11 @@ class Database:
         """Opened without write access: reads work, every write raises a StoreError saying why."""
         return self._writer is None
 
+    @property
+    def writer_busy(self) -> bool:
+        """A write is running or queued: a new one would wait for it (an ingest batch, say)."""
+        return self._write_lock.locked()
+
     # -- opening ---------------------------------------------------------------------
 
     @classmethod

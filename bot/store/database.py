@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -19,8 +20,18 @@ from typing import TypeVar
 
 import aiosqlite
 
-from bot.models import Delivery, FileState, Post, PostRecord, SearchHit, StoredBody, Subscription, TagCount
-from bot.store import meta, posts, schema, search_index, subscriptions, summary_cache
+from bot.models import (
+    BlogSource,
+    Delivery,
+    FileState,
+    Post,
+    PostRecord,
+    SearchHit,
+    StoredBody,
+    Subscription,
+    TagCount,
+)
+from bot.store import meta, posts, schema, search_index, sources, subscriptions, summary_cache
 from bot.store.connections import Database, explain
 from bot.store.errors import StoreError
 from bot.store.schema import MIGRATIONS
@@ -31,6 +42,8 @@ __all__ = [
     "CACHE_SECONDS", "MIGRATIONS", "RANKED_SEARCH_MAX", "TITLE_NEEDLE_MAX", "Store", "StoreError", "delivery_nonce",
 ]  # fmt: skip
 
+
+log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
 
@@ -49,6 +62,7 @@ class Store:
         self._generation = 0
         self._cache: dict[str, tuple[int, float, object]] = {}
         self.ranked_search_max = RANKED_SEARCH_MAX
+        self._cache_writes: set[asyncio.Future[None]] = set()  # summary cache writes queued behind a busy writer
 
     @property
     def database(self) -> Database:
@@ -97,6 +111,8 @@ class Store:
 
     async def close(self) -> None:
         """Close the connections once queued work is done; safe to call twice (shutdown paths may overlap)."""
+        if self._cache_writes:
+            await asyncio.gather(*self._cache_writes, return_exceptions=True)
         if self._database is not None:
             database, self._database = self._database, None
             await database.close()
@@ -156,10 +172,38 @@ class Store:
         """Record when the store last caught up with the posts folder (shown by /about)."""
         await self.set_meta("last_ingest_at", repr(self._now(now)))
 
+    # -- sources ---------------------------------------------------------------------
+
+    async def register_source(self, name: str, display: str) -> int:
+        """The id of the blog `name` (the first one registered takes over the posts stored before sources)."""
+        return await self._write(sources.register, name, display)
+
+    async def default_source_id(self) -> int:
+        """The first blog's id (one is made when there is none): for callers that name no source."""
+        return await self._write(sources.default_source)
+
+    async def _source(self, source_id: int | None) -> int:
+        return await self.default_source_id() if source_id is None else source_id
+
+    async def record_source_success(
+        self, source_id: int, title: str | None = None, url: str | None = None, now: float | None = None
+    ) -> None:
+        """The blog was read: when, and its site's title and address as read (for /about and `kiji sources`)."""
+        await self._write(sources.record_success, source_id, title, url, self._now(now))
+
+    async def record_source_failure(self, source_id: int, error: str, now: float | None = None) -> None:
+        """The blog could not be read, and why; its last success stays as it was."""
+        await self._write(sources.record_failure, source_id, error, self._now(now))
+
+    async def sources(self, now: float | None = None) -> list[BlogSource]:
+        """Every blog the store knows, in the order first seen, with its visible post count."""
+        return await self._read(sources.sources, self._now(now))
+
     # -- ingest ----------------------------------------------------------------------
 
-    async def file_states(self) -> dict[str, FileState]:
-        return await self._read(posts.file_states)
+    async def file_states(self, source_id: int | None = None) -> dict[str, FileState]:
+        """What the store knows of each post file of one blog (None: the first blog)."""
+        return await self._read(posts.file_states, await self._source(source_id))
 
     async def write_batch(
         self,
@@ -168,6 +212,7 @@ class Store:
         touches: Iterable[tuple[str, FileState]] = (),
         now: float | None = None,
         renames: Iterable[tuple[str, str]] = (),
+        source_id: int | None = None,
     ) -> tuple[int, int, int]:
         """Write one batch atomically: a crash leaves either all of it or none of it.
 
@@ -175,15 +220,17 @@ class Store:
         content hash did not change, so the next run skips them on size + mtime alone.
         `renames` (old path, new path) move a stored post, its id and its announcements to
         the path of one of `upserts` before the upserts are written: a rename counts as updated.
+        Every path is one of blog `source_id`'s (None: the first blog).
         """
-        batch = posts.Batch(list(upserts), list(removals), list(touches), list(renames), self._now(now))
+        source = await self._source(source_id)
+        batch = posts.Batch(source, list(upserts), list(removals), list(touches), list(renames), self._now(now))
         counts = await self._write(posts.write_batch, batch)
         self._generation += 1
         return counts
 
-    async def paths_with_stale_derivations(self, version: str) -> set[str]:
+    async def paths_with_stale_derivations(self, version: str, source_id: int | None = None) -> set[str]:
         """Posts whose cleaned text, outline or index tokens were made by another cleaner/tokeniser."""
-        return await self._read(posts.paths_with_stale_derivations, version)
+        return await self._read(posts.paths_with_stale_derivations, version, await self._source(source_id))
 
     # -- summaries -------------------------------------------------------------------
 
@@ -205,8 +252,23 @@ class Store:
 
         `made_from` (StoredBody.made_from of the text summarised): cache nothing if the post was
         re-ingested meanwhile, so a summary of the old text never sits under the new content.
+        A cache write never keeps a reply waiting: while the writer is busy (an ingest batch
+        of hundreds of posts), it is queued behind it and this returns at once.
         """
-        await self._write(summary_cache.put_summaries, post_id, source, version, by_length, made_from, self._now(None))
+        writing = self._write(
+            summary_cache.put_summaries, post_id, source, version, by_length, made_from, self._now(None)
+        )
+        if not self.database.writer_busy:
+            await writing  # the writer is free: done in a few milliseconds, and readable when this returns
+            return
+        task = asyncio.ensure_future(writing)
+        self._cache_writes.add(task)
+        task.add_done_callback(self._cache_write_done)
+
+    def _cache_write_done(self, task: asyncio.Future[None]) -> None:
+        self._cache_writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a summary could not be cached (it is made again on the next request): %s", task.exception())
 
     # -- reading posts ---------------------------------------------------------------
 
@@ -217,8 +279,9 @@ class Store:
     async def get_post(self, post_id: int) -> Post | None:
         return await self._read(posts.get_post, post_id)
 
-    async def get_post_by_path(self, path: str) -> Post | None:
-        return await self._read(posts.get_post_by_path, path)
+    async def get_post_by_path(self, path: str, source_id: int | None = None) -> Post | None:
+        """The post at `path` in blog `source_id` (None: in any blog)."""
+        return await self._read(posts.get_post_by_path, path, source_id)
 
     async def get_text(self, post_id: int) -> str | None:
         return await self._read(posts.get_text, post_id)
@@ -235,21 +298,27 @@ class Store:
         """Cleaned texts of several posts at once (for search snippets)."""
         return await self._read(posts.texts, list(post_ids))
 
-    async def latest(self, limit: int, tag: str | None = None, now: float | None = None) -> list[Post]:
-        """The newest visible posts, optionally only those with `tag`."""
+    async def latest(
+        self, limit: int, tag: str | None = None, now: float | None = None, source_id: int | None = None
+    ) -> list[Post]:
+        """The newest visible posts, optionally only those with `tag` and/or of one blog."""
         if tag:
-            return await self.posts_by_tag(tag, limit, now=now)
-        return await self._read(posts.latest, limit, self._now(now))
+            return await self.posts_by_tag(tag, limit, now=now, source_id=source_id)
+        return await self._read(posts.latest, limit, self._now(now), source_id)
 
-    async def posts_by_tag(self, tag: str, limit: int, offset: int = 0, now: float | None = None) -> list[Post]:
-        """Visible posts with `tag` (any spelling), newest first."""
-        return await self._read(posts.posts_by_tag, tag, limit, offset, self._now(now))
+    async def posts_by_tag(
+        self, tag: str, limit: int, offset: int = 0, now: float | None = None, source_id: int | None = None
+    ) -> list[Post]:
+        """Visible posts with `tag` (any spelling), newest first; of one blog when `source_id` is given."""
+        return await self._read(posts.posts_by_tag, tag, limit, offset, self._now(now), source_id)
 
-    async def count_posts_by_tag(self, tag: str, now: float | None = None) -> int:
-        return await self._read(posts.count_posts_by_tag, tag, self._now(now))
+    async def count_posts_by_tag(self, tag: str, now: float | None = None, source_id: int | None = None) -> int:
+        return await self._read(posts.count_posts_by_tag, tag, self._now(now), source_id)
 
-    async def random_post(self, tag: str | None = None, now: float | None = None) -> Post | None:
-        return await self._read(posts.random_post, tag, self._now(now))
+    async def random_post(
+        self, tag: str | None = None, now: float | None = None, source_id: int | None = None
+    ) -> Post | None:
+        return await self._read(posts.random_post, tag, self._now(now), source_id)
 
     async def _cached(self, key: str, max_age: float, load: Callable[[], Awaitable[T]]) -> T:
         now = time.monotonic()
@@ -261,11 +330,13 @@ class Store:
         self._cache[key] = (generation, now, value)
         return value
 
-    async def tags(self, now: float | None = None) -> list[TagCount]:
-        """Tags of visible posts with their post counts, most used first (cached for a minute)."""
+    async def tags(self, now: float | None = None, source_id: int | None = None) -> list[TagCount]:
+        """Tags of visible posts (of one blog, if given) with their post counts, most used first (cached a minute)."""
         if now is not None:
-            return await self._read(posts.tags, now)
-        return await self._cached("tags", CACHE_SECONDS, lambda: self._read(posts.tags, self._now(None)))
+            return await self._read(posts.tags, now, source_id)
+        return await self._cached(
+            f"tags:{source_id}", CACHE_SECONDS, lambda: self._read(posts.tags, self._now(None), source_id)
+        )
 
     async def tag_by_key(self, tag: str) -> str | None:
         """The display name of a tag given any spelling of it, or None if unknown."""
@@ -291,9 +362,11 @@ class Store:
         """Titles containing `needle` (NFKC/case-insensitive substring), newest first."""
         return await self._read(search_index.search_titles, needle, limit, self._now(now))
 
-    async def search(self, query: str, limit: int = 20, now: float | None = None) -> list[SearchHit]:
-        """Posts matching every term of `query`, title matches first (see search_index.search)."""
-        return await self._read(search_index.search, query, limit, self._now(now), self.ranked_search_max)
+    async def search(
+        self, query: str, limit: int = 20, now: float | None = None, source_id: int | None = None
+    ) -> list[SearchHit]:
+        """Posts matching every term of `query` (of one blog, if given), title matches first (see search_index)."""
+        return await self._read(search_index.search, query, limit, self._now(now), self.ranked_search_max, source_id)
 
     # -- subscriptions and deliveries ----------------------------------------------
 
@@ -307,12 +380,14 @@ class Store:
         mention_role_id: int | None = None,
         created_by: int | None = None,
         now: float | None = None,
+        source_id: int | None = None,
     ) -> Subscription:
         """Create, or update the filters of, the channel's subscription.
 
         New filters start afresh: posts that arrived earlier and match only the new filters
         are not news to this channel, so the start time moves to now. With the same filters
-        (a re-run of /subscribe, a new mention role) it stays.
+        (a re-run of /subscribe, a new mention role) it stays. With `source_id` only that blog's
+        posts are announced; None announces every blog's.
         """
         return await self._write(
             subscriptions.subscribe,
@@ -324,6 +399,7 @@ class Store:
             mention_role_id,
             created_by,
             self._now(now),
+            source_id,
         )
 
     async def unsubscribe(self, guild_id: int, channel_id: int) -> bool:
@@ -351,7 +427,9 @@ class Store:
         A post becomes visible when it is first ingested or when its date arrives, whichever
         is later. If more than `max_burst` posts are new for one subscription at once, only the
         newest `max_burst` are queued and the rest recorded as skipped, so swapping the posts
-        folder for another blog cannot flood a channel. Returns {subscription id: (queued, skipped)}.
+        folder for another blog cannot flood a channel. A blog's first successful read is its back
+        catalogue: a blog added to a running bot announces only what comes after. Returns
+        {subscription id: (queued, skipped)}.
         """
         return await self._write(subscriptions.enqueue_new_posts, max_burst, self._now(now))
 

@@ -16,7 +16,8 @@ from bot.store.sqlhelpers import fetch_all, rows_in
 # What a Post is read from; `Post` adds its tags and categories (see hydrate).
 POST_COLUMNS = (
     "p.id, p.path, p.jekyll_id, p.url, p.abs_url, p.slug, p.title, p.date_utc, p.date_iso, "
-    "p.author, p.excerpt, p.description, p.reading_time"
+    "p.author, p.excerpt, p.description, p.reading_time, p.source_id, "
+    "(SELECT name FROM sources WHERE id = p.source_id) AS source_name"
 )
 
 
@@ -59,6 +60,8 @@ async def hydrate(db: aiosqlite.Connection, rows: Sequence[sqlite3.Row]) -> list
             excerpt=row["excerpt"],
             description=row["description"],
             reading_time=row["reading_time"],
+            source_id=row["source_id"],
+            source=row["source_name"] or "",
         )
         for row in rows
     ]

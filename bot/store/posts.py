@@ -26,8 +26,8 @@ _WRITTEN_COLUMNS = (
     "derived_version",
 )  # fmt: skip
 _UPSERT_POST = (
-    f"INSERT INTO posts (path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
-    f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 3))}) ON CONFLICT (path) DO UPDATE SET "
+    f"INSERT INTO posts (source_id, path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
+    f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 4))}) ON CONFLICT (source_id, path) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in (*_WRITTEN_COLUMNS, "updated_at"))
 )
 
@@ -43,8 +43,9 @@ def _post_values(r: PostRecord) -> tuple[object, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One ingest batch, written in one transaction (see Store.write_batch)."""
+    """One ingest batch of one source's posts, written in one transaction (see Store.write_batch)."""
 
+    source_id: int
     upserts: Sequence[PostRecord]
     removals: Sequence[str]
     touches: Sequence[tuple[str, FileState]]
@@ -52,42 +53,53 @@ class Batch:
     now: float
 
 
+# A post `p` is in the source asked for (two parameters: the source id, twice; None: any source).
+_IN_SOURCE = "? IS NULL OR p.source_id = ?"
+
 # -- writing -------------------------------------------------------------------------
 
 
-async def file_states(db: aiosqlite.Connection) -> dict[str, FileState]:
-    rows = await fetch_all(db, "SELECT path, file_size, file_mtime_ns, content_hash FROM posts")
+async def file_states(db: aiosqlite.Connection, source_id: int) -> dict[str, FileState]:
+    rows = await fetch_all(
+        db, "SELECT path, file_size, file_mtime_ns, content_hash FROM posts WHERE source_id = ?", (source_id,)
+    )
     return {row["path"]: FileState(row["file_size"], row["file_mtime_ns"], row["content_hash"]) for row in rows}
 
 
 async def write_batch(db: aiosqlite.Connection, batch: Batch) -> tuple[int, int, int]:
     """Renames, touches, removals, then upserts; returns (added, updated, removed)."""
     added = updated = removed = 0
+    source = batch.source_id
     for old_path, new_path in batch.renames:
-        await db.execute("UPDATE posts SET path = ? WHERE path = ?", (new_path, old_path))
-        await db.execute("UPDATE OR IGNORE deliveries SET post_path = ? WHERE post_path = ?", (new_path, old_path))
+        await db.execute("UPDATE posts SET path = ? WHERE source_id = ? AND path = ?", (new_path, source, old_path))
+        await db.execute(
+            "UPDATE OR IGNORE deliveries SET post_path = ? WHERE source_id = ? AND post_path = ?",
+            (new_path, source, old_path),
+        )
     await db.executemany(
-        "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE path = ?",
-        [(state.size, state.mtime_ns, path) for path, state in batch.touches],
+        "UPDATE posts SET file_size = ?, file_mtime_ns = ? WHERE source_id = ? AND path = ?",
+        [(state.size, state.mtime_ns, source, path) for path, state in batch.touches],
     )
-    removed_ids = list((await _post_ids(db, list(batch.removals))).values())
+    removed_ids = list((await _post_ids(db, source, list(batch.removals))).values())
     if removed_ids:
         await search_index.unindex(db, removed_ids)
         await db.executemany("DELETE FROM posts WHERE id = ?", [(post_id,) for post_id in removed_ids])
         removed = len(removed_ids)
     if batch.upserts:
-        added, updated = await _write_posts(db, batch.upserts, batch.now)
+        added, updated = await _write_posts(db, source, batch.upserts, batch.now)
     if removed or updated:  # an edit can drop a post's last use of a tag
         await db.execute("DELETE FROM tags WHERE id NOT IN (SELECT tag_id FROM post_tags)")
         await db.execute("DELETE FROM categories WHERE id NOT IN (SELECT category_id FROM post_categories)")
     return added, updated, removed
 
 
-async def _post_ids(db: aiosqlite.Connection, paths: Sequence[str]) -> dict[str, int]:
-    return await ids_by(db, "SELECT path, id FROM posts WHERE path IN ({marks})", paths)
+async def _post_ids(db: aiosqlite.Connection, source_id: int, paths: Sequence[str]) -> dict[str, int]:
+    return await ids_by(db, "SELECT path, id FROM posts WHERE source_id = ? AND path IN ({marks})", paths, (source_id,))
 
 
-async def _write_posts(db: aiosqlite.Connection, records: Sequence[PostRecord], now: float) -> tuple[int, int]:
+async def _write_posts(
+    db: aiosqlite.Connection, source_id: int, records: Sequence[PostRecord], now: float
+) -> tuple[int, int]:
     """Upsert the posts, their tags, categories and index entries; returns (added, updated).
 
     Statement by statement over the whole batch (a few statements, not a dozen per post),
@@ -96,7 +108,7 @@ async def _write_posts(db: aiosqlite.Connection, records: Sequence[PostRecord], 
     to a new segment at every savepoint. Interleaved, that wrote one tiny segment per post
     and tripled the cost of a cold ingest.
     """
-    known = await _post_ids(db, [r.path for r in records])
+    known = await _post_ids(db, source_id, [r.path for r in records])
     if known:
         await summary_cache.forget_outdated(
             db, [(known[r.path], r.file.content_hash, r.derived_version) for r in records if r.path in known]
@@ -107,9 +119,9 @@ async def _write_posts(db: aiosqlite.Connection, records: Sequence[PostRecord], 
         await db.executemany("DELETE FROM post_tags WHERE post_id = ?", [(post_id,) for post_id in changed])
         await db.executemany("DELETE FROM post_categories WHERE post_id = ?", [(post_id,) for post_id in changed])
     # first_seen_at is only set on insert: the upsert's update leaves it alone
-    await db.executemany(_UPSERT_POST, [(r.path, *_post_values(r), now, now) for r in records])
+    await db.executemany(_UPSERT_POST, [(source_id, r.path, *_post_values(r), now, now) for r in records])
     # the posts already stored kept their ids: only the new ones need looking up
-    ids = known | await _post_ids(db, [r.path for r in records if r.path not in known])
+    ids = known | await _post_ids(db, source_id, [r.path for r in records if r.path not in known])
     tag_ids = await _term_ids(db, "tags", [tag for r in records for tag in r.tags])
     await db.executemany(
         "INSERT INTO post_tags (tag_id, date_utc, post_id, position) VALUES (?, ?, ?, ?)",
@@ -143,8 +155,10 @@ async def _term_ids(db: aiosqlite.Connection, table: str, names: Sequence[str]) 
     return await ids_by(db, f"SELECT key, id FROM {table} WHERE key IN ({{marks}})", [normalize_key(n) for n in unique])
 
 
-async def paths_with_stale_derivations(db: aiosqlite.Connection, version: str) -> set[str]:
-    rows = await fetch_all(db, "SELECT path FROM posts WHERE derived_version != ?", (version,))
+async def paths_with_stale_derivations(db: aiosqlite.Connection, version: str, source_id: int) -> set[str]:
+    rows = await fetch_all(
+        db, "SELECT path FROM posts WHERE derived_version != ? AND source_id = ?", (version, source_id)
+    )
     return {str(row["path"]) for row in rows}
 
 
@@ -163,8 +177,15 @@ async def get_post(db: aiosqlite.Connection, post_id: int) -> Post | None:
     return _first(await posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?", (post_id,)))
 
 
-async def get_post_by_path(db: aiosqlite.Connection, path: str) -> Post | None:
-    return _first(await posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.path = ?", (path,)))
+async def get_post_by_path(db: aiosqlite.Connection, path: str, source_id: int | None) -> Post | None:
+    """The post at `path` in source `source_id` (None: in any source, the first one's first)."""
+    return _first(
+        await posts(
+            db,
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.path = ? AND ({_IN_SOURCE}) ORDER BY p.source_id LIMIT 1",
+            (path, source_id, source_id),
+        )
+    )
 
 
 async def get_text(db: aiosqlite.Connection, post_id: int) -> str | None:
@@ -203,51 +224,68 @@ async def related_candidates(db: aiosqlite.Connection, post_id: int, limit: int,
     )
 
 
-async def latest(db: aiosqlite.Connection, limit: int, now: float) -> list[Post]:
+async def latest(db: aiosqlite.Connection, limit: int, now: float, source_id: int | None) -> list[Post]:
     return await posts(
         db,
-        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
-        (now, limit),
+        f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? AND ({_IN_SOURCE}) "
+        "ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
+        (now, source_id, source_id, limit),
     )
 
 
-async def posts_by_tag(db: aiosqlite.Connection, tag: str, limit: int, offset: int, now: float) -> list[Post]:
+async def posts_by_tag(
+    db: aiosqlite.Connection, tag: str, limit: int, offset: int, now: float, source_id: int | None
+) -> list[Post]:
     """Walks the (tag, date) index: no sort, however many posts the tag has."""
     return await posts(
         db,
         f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-        "WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? "
+        f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE}) "
         "ORDER BY pt.date_utc DESC, pt.post_id DESC LIMIT ? OFFSET ?",
-        (normalize_key(tag), now, limit, offset),
+        (normalize_key(tag), now, source_id, source_id, limit, offset),
     )
 
 
-async def count_posts_by_tag(db: aiosqlite.Connection, tag: str, now: float) -> int:
+async def count_posts_by_tag(db: aiosqlite.Connection, tag: str, now: float, source_id: int | None) -> int:
     row = await fetch_one(
         db,
-        "SELECT count(*) AS n FROM post_tags WHERE tag_id = (SELECT id FROM tags WHERE key = ?) AND date_utc <= ?",
-        (normalize_key(tag), now),
+        "SELECT count(*) AS n FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
+        f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE})",
+        (normalize_key(tag), now, source_id, source_id),
     )
     return int(row["n"]) if row else 0
 
 
-async def random_post(db: aiosqlite.Connection, tag: str | None, now: float) -> Post | None:
+async def random_post(db: aiosqlite.Connection, tag: str | None, now: float, source_id: int | None) -> Post | None:
     if tag:
         return _first(
             await posts(
                 db,
                 f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-                "WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? "
+                f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE}) "
                 "ORDER BY random() LIMIT 1",
-                (normalize_key(tag), now),
+                (normalize_key(tag), now, source_id, source_id),
             )
         )
     return _first(
-        await posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? ORDER BY random() LIMIT 1", (now,))
+        await posts(
+            db,
+            f"SELECT {POST_COLUMNS} FROM posts p WHERE p.date_utc <= ? AND ({_IN_SOURCE}) ORDER BY random() LIMIT 1",
+            (now, source_id, source_id),
+        )
     )
 
 
-async def tags(db: aiosqlite.Connection, now: float) -> list[TagCount]:
+async def tags(db: aiosqlite.Connection, now: float, source_id: int | None = None) -> list[TagCount]:
+    if source_id is not None:
+        rows = await fetch_all(
+            db,
+            "SELECT t.name, t.key, count(*) AS n FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
+            "JOIN posts p ON p.id = pt.post_id WHERE pt.date_utc <= ? AND p.source_id = ? "
+            "GROUP BY t.id ORDER BY n DESC, t.key",
+            (now, source_id),
+        )
+        return [TagCount(str(row["name"]), str(row["key"]), int(row["n"])) for row in rows]
     rows = await fetch_all(
         db,
         "SELECT t.name, t.key, count(*) AS n FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "

@@ -129,6 +129,99 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE posts ADD COLUMN outline TEXT NOT NULL DEFAULT '';
     ALTER TABLE posts ADD COLUMN derived_version TEXT NOT NULL DEFAULT '';
     """,
+    # 6: several blogs in one store. Each post belongs to one source, and a post is known by
+    # its path within its source (two blogs may both have _posts/2024-01-01-hello.md), so the
+    # posts and the delivery ledger are rebuilt with the source in their keys; ids, first-seen
+    # times and every recorded delivery are kept, so nothing is announced again. The posts
+    # stored so far belong to an unnamed source that the first configured source takes over
+    # (sources.register). A subscription may follow one source (NULL: every source). A source's
+    # first successful read is its back catalogue, never news (first_success_at; 0 for the
+    # posts already stored, which were news as they came).
+    """
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        display TEXT NOT NULL,
+        title TEXT,
+        url TEXT,
+        last_attempt_at REAL,
+        last_success_at REAL,
+        first_success_at REAL,
+        last_error TEXT,
+        last_error_at REAL
+    );
+    INSERT INTO sources (id, name, display, last_success_at, first_success_at)
+        SELECT 1, '', '', (SELECT CAST(value AS REAL) FROM meta WHERE key = 'last_ingest_at'), 0
+        WHERE EXISTS (SELECT 1 FROM posts) OR EXISTS (SELECT 1 FROM deliveries);
+    CREATE TABLE posts_of_sources (
+        id INTEGER PRIMARY KEY,
+        source_id INTEGER NOT NULL REFERENCES sources (id),
+        path TEXT NOT NULL,
+        jekyll_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        abs_url TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        title TEXT NOT NULL,
+        title_key TEXT NOT NULL,
+        date_utc REAL NOT NULL,
+        date_iso TEXT NOT NULL,
+        author TEXT,
+        excerpt TEXT,
+        description TEXT,
+        reading_time INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        file_size INTEGER NOT NULL,
+        file_mtime_ns INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        first_seen_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        outline TEXT NOT NULL DEFAULT '',
+        derived_version TEXT NOT NULL DEFAULT '',
+        UNIQUE (source_id, path)
+    );
+    INSERT INTO posts_of_sources (
+        id, source_id, path, jekyll_id, url, abs_url, slug, title, title_key, date_utc, date_iso, author,
+        excerpt, description, reading_time, text, file_size, file_mtime_ns, content_hash, first_seen_at,
+        updated_at, outline, derived_version
+    ) SELECT
+        id, 1, path, jekyll_id, url, abs_url, slug, title, title_key, date_utc, date_iso, author,
+        excerpt, description, reading_time, text, file_size, file_mtime_ns, content_hash, first_seen_at,
+        updated_at, outline, derived_version
+    FROM posts;
+    DROP TABLE posts;
+    ALTER TABLE posts_of_sources RENAME TO posts;
+    CREATE INDEX posts_by_date ON posts (date_utc DESC);
+    CREATE INDEX posts_by_source_date ON posts (source_id, date_utc DESC);
+    CREATE INDEX posts_title_lookup ON posts (date_utc DESC, id DESC, title_key, title);
+    CREATE INDEX posts_file_state ON posts (source_id, path, file_size, file_mtime_ns, content_hash);
+    CREATE TABLE deliveries_of_sources (
+        id INTEGER PRIMARY KEY,
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        source_id INTEGER NOT NULL REFERENCES sources (id),
+        post_path TEXT NOT NULL,
+        post_id INTEGER REFERENCES posts (id) ON DELETE SET NULL,
+        post_date_utc REAL NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'skipped')),
+        nonce TEXT NOT NULL,
+        message_id INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        UNIQUE (subscription_id, source_id, post_path)
+    );
+    INSERT INTO deliveries_of_sources (
+        id, subscription_id, source_id, post_path, post_id, post_date_utc, state, nonce, message_id, attempts,
+        last_error, created_at, sent_at
+    ) SELECT
+        id, subscription_id, 1, post_path, post_id, post_date_utc, state, nonce, message_id, attempts,
+        last_error, created_at, sent_at
+    FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_of_sources RENAME TO deliveries;
+    CREATE INDEX deliveries_pending ON deliveries (state, subscription_id, post_date_utc);
+    ALTER TABLE subscriptions ADD COLUMN source_id INTEGER REFERENCES sources (id) ON DELETE CASCADE;
+    """,
 )
 
 
@@ -164,26 +257,41 @@ async def migrate(connection: aiosqlite.Connection, path: Path) -> None:
 
     The version is checked before taking the write lock too, so opening an up-to-date store
     (every command, every start) never waits for a writer or needs the file writable.
+
+    Foreign keys are off while a migration runs, as SQLite's documented way of rebuilding a
+    table requires (dropping the old `posts` would otherwise cascade to its tags, summaries and
+    deliveries), and checked before it commits: a migration that breaks one rolls back.
     """
     if refuse_newer(await schema_version(connection), path) >= SCHEMA_VERSION:
         return
-    while True:
-        try:
-            await connection.execute("BEGIN IMMEDIATE")
-            current = refuse_newer(await schema_version(connection), path)
-            if current >= SCHEMA_VERSION:
+    enforced = bool(next(iter(await connection.execute_fetchall("PRAGMA foreign_keys")))[0])
+    await connection.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before BEGIN
+    try:
+        while True:
+            try:
+                await connection.execute("BEGIN IMMEDIATE")
+                current = refuse_newer(await schema_version(connection), path)
+                if current >= SCHEMA_VERSION:
+                    await connection.commit()
+                    return
+                log.info("migrating %s to schema version %d", path, current + 1)
+                for statement in split_statements(MIGRATIONS[current]):
+                    await connection.execute(statement)
+                broken = list(await connection.execute_fetchall("PRAGMA foreign_key_check"))[:5]
+                if broken:
+                    raise StoreError(
+                        f"migrating {path} to schema version {current + 1} would break references "
+                        f"({[tuple(row) for row in broken]}); nothing was changed"
+                    )
+                # PRAGMA takes no parameters; the value is our own integer.
+                await connection.execute(f"PRAGMA user_version = {current + 1:d}")
                 await connection.commit()
-                return
-            log.info("migrating %s to schema version %d", path, current + 1)
-            for statement in split_statements(MIGRATIONS[current]):
-                await connection.execute(statement)
-            # PRAGMA takes no parameters; the value is our own integer.
-            await connection.execute(f"PRAGMA user_version = {current + 1:d}")
-            await connection.commit()
-        except BaseException:
-            # after whatever statement is still running on the connection's thread; a no-op outside a transaction
-            await connection.rollback()
-            raise
+            except BaseException:
+                # after whatever statement is still running on the connection's thread; a no-op outside a transaction
+                await connection.rollback()
+                raise
+    finally:
+        await connection.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
 
 
 def refuse_newer(version: int, path: Path) -> int:

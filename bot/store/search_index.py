@@ -32,7 +32,9 @@ async def unindex(db: aiosqlite.Connection, post_ids: Sequence[int]) -> None:
     await db.executemany("DELETE FROM post_search WHERE rowid = ?", [(post_id,) for post_id in post_ids])
 
 
-async def search(db: aiosqlite.Connection, query: str, limit: int, now: float, ranked_max: int) -> list[SearchHit]:
+async def search(
+    db: aiosqlite.Connection, query: str, limit: int, now: float, ranked_max: int, source_id: int | None = None
+) -> list[SearchHit]:
     """Posts matching every piece of `query` as a phrase; the whole query as one phrase first, then title matches.
 
     Up to `ranked_max` matches are ordered by relevance (bm25). A query that matches more
@@ -46,7 +48,7 @@ async def search(db: aiosqlite.Connection, query: str, limit: int, now: float, r
     title_expression = f"{{title}} : ({expression})"
     row = await fetch_one(db, "SELECT count(*) FROM post_search WHERE post_search MATCH ?", (expression,))
     if row is not None and int(row[0]) > ranked_max:
-        return await _newest_first(db, expression, title_expression, phrase, limit, now)
+        return await _newest_first(db, expression, title_expression, phrase, limit, now, source_id)
     params: list[object] = [expression, title_expression]
     phrase_hits, in_phrase = "", "0"
     if phrase is not None:
@@ -60,16 +62,22 @@ async def search(db: aiosqlite.Connection, query: str, limit: int, now: float, r
         "     title_hits AS (SELECT rowid AS id FROM post_search WHERE post_search MATCH ?) "
         f"{phrase_hits}"
         f"SELECT {POST_COLUMNS}, h.id IN (SELECT id FROM title_hits) AS in_title, {in_phrase} AS in_phrase "
-        "FROM hits h JOIN posts p ON p.id = h.id WHERE p.date_utc <= ? "
+        "FROM hits h JOIN posts p ON p.id = h.id WHERE p.date_utc <= ? AND (? IS NULL OR p.source_id = ?) "
         "ORDER BY in_phrase DESC, in_title DESC, h.score, p.date_utc DESC LIMIT ?",
-        (*params, now, limit),
+        (*params, now, source_id, source_id, limit),
     )
     found = await hydrate(db, rows)
     return [SearchHit(post, bool(row["in_title"])) for post, row in zip(found, rows, strict=True)]
 
 
 async def _newest_first(
-    db: aiosqlite.Connection, expression: str, title_expression: str, phrase: str | None, limit: int, now: float
+    db: aiosqlite.Connection,
+    expression: str,
+    title_expression: str,
+    phrase: str | None,
+    limit: int,
+    now: float,
+    source_id: int | None,
 ) -> list[SearchHit]:
     """Unranked matches, in groups: the whole phrase in the title, the phrase, the title, the rest."""
     groups: list[tuple[str, bool]] = []
@@ -78,12 +86,13 @@ async def _newest_first(
     groups += [(title_expression, True), (expression, False)]
     sql = (
         f"SELECT {POST_COLUMNS} FROM post_search s JOIN posts p ON p.id = s.rowid "
-        "WHERE post_search MATCH ? AND p.date_utc <= ? ORDER BY s.rowid DESC LIMIT ?"
+        "WHERE post_search MATCH ? AND p.date_utc <= ? AND (? IS NULL OR p.source_id = ?) "
+        "ORDER BY s.rowid DESC LIMIT ?"
     )
     hits: list[SearchHit] = []
     seen: set[int] = set()
     for group, in_title in groups:
-        for post in await posts(db, sql, (group, now, limit + len(seen))):
+        for post in await posts(db, sql, (group, now, source_id, source_id, limit + len(seen))):
             if post.id not in seen:
                 seen.add(post.id)
                 hits.append(SearchHit(post, in_title))

@@ -24,21 +24,26 @@ async def fetch_one(connection: aiosqlite.Connection, sql: str, params: Sequence
     return rows[0] if rows else None
 
 
-async def rows_in(connection: aiosqlite.Connection, template: str, values: Sequence[object]) -> list[sqlite3.Row]:
+async def rows_in(
+    connection: aiosqlite.Connection, template: str, values: Sequence[object], leading: Sequence[object] = ()
+) -> list[sqlite3.Row]:
     """Rows of a `… IN ({marks})` query for `values`, in chunks under SQLite's parameter limit.
 
     Placeholders, never a JSON array or inlined values: a name may hold any character, NUL included.
+    `leading` are the parameters of the placeholders before the list.
     """
     rows: list[sqlite3.Row] = []
     for start in range(0, len(values), CHUNK):
         chunk = list(values[start : start + CHUNK])
-        rows.extend(await fetch_all(connection, template.format(marks=", ".join("?" * len(chunk))), chunk))
+        rows.extend(await fetch_all(connection, template.format(marks=", ".join("?" * len(chunk))), [*leading, *chunk]))
     return rows
 
 
-async def ids_by(connection: aiosqlite.Connection, template: str, names: Sequence[object]) -> dict[str, int]:
+async def ids_by(
+    connection: aiosqlite.Connection, template: str, names: Sequence[object], leading: Sequence[object] = ()
+) -> dict[str, int]:
     """name → id for a `SELECT name, id … IN ({marks})` query."""
-    return {str(row[0]): int(row[1]) for row in await rows_in(connection, template, names)}
+    return {str(row[0]): int(row[1]) for row in await rows_in(connection, template, names, leading)}
 
 
 def unique_by_key(names: Iterable[str]) -> list[str]:

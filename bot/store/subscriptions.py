@@ -21,30 +21,37 @@ from bot.store.sqlhelpers import fetch_all, fetch_one
 
 _SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, channel_kind, tags, categories, mention_role_id, created_at, "
-    "paused_reason, paused_at, last_delivery_at"
+    "paused_reason, paused_at, last_delivery_at, source_id"
 )
 _DELIVERY_COLUMNS = (
     "d.id, d.subscription_id, s.guild_id, s.channel_id, d.post_path, d.post_id, d.post_date_utc, d.state, "
     "d.nonce, d.message_id, d.attempts, d.last_error, d.created_at, d.sent_at"
 )
-# A post `p` matches a subscription `s` when the subscription has no filter, or the post has
-# any of its tag keys or category keys (JSON arrays in the subscription row).
+# A post `p` matches a subscription `s` when it is from the subscription's blog (or the
+# subscription follows every blog), and the subscription has no filter, or the post has any
+# of its tag keys or category keys (JSON arrays in the subscription row).
 MATCHES_SUBSCRIPTION = (
+    "((s.source_id IS NULL OR s.source_id = p.source_id) AND "
     "((s.tags = '[]' AND s.categories = '[]') "
     "OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id "
     "           WHERE pt.post_id = p.id AND t.key IN (SELECT value FROM json_each(s.tags))) "
     "OR EXISTS (SELECT 1 FROM post_categories pc JOIN categories c ON c.id = pc.category_id "
-    "           WHERE pc.post_id = p.id AND c.key IN (SELECT value FROM json_each(s.categories))))"
+    "           WHERE pc.post_id = p.id AND c.key IN (SELECT value FROM json_each(s.categories)))))"
 )
 _INSERT_DELIVERY = (
-    "INSERT OR IGNORE INTO deliveries (subscription_id, post_path, post_id, post_date_utc, state, nonce, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO deliveries "
+    "(subscription_id, source_id, post_path, post_id, post_date_utc, state, nonce, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
-def delivery_nonce(subscription_id: int, post_path: str) -> str:
-    """Discord's message nonce for a pair: the same on every retry, so Discord drops repeats."""
-    digest = hashlib.blake2b(f"{subscription_id}:{post_path}".encode(), digest_size=12).hexdigest()
+def delivery_nonce(subscription_id: int, post_path: str, source_id: int = 1) -> str:
+    """Discord's message nonce for a pair: the same on every retry, so Discord drops repeats.
+
+    The source is part of it: two blogs' posts at the same path are two messages. The nonce is
+    stored with the delivery, so pairs queued before sources existed keep theirs.
+    """
+    digest = hashlib.blake2b(f"{subscription_id}:{source_id}:{post_path}".encode(), digest_size=12).hexdigest()
     return digest[:25]
 
 
@@ -65,6 +72,7 @@ def _subscription(row: sqlite3.Row) -> Subscription:
         paused_reason=row["paused_reason"],
         paused_at=row["paused_at"],
         last_delivery_at=row["last_delivery_at"],
+        source_id=row["source_id"],
     )
 
 
@@ -100,16 +108,27 @@ async def subscribe(
     mention_role_id: int | None,
     created_by: int | None,
     now: float,
+    source_id: int | None = None,
 ) -> Subscription:
     """Create, or update the filters of, the channel's subscription (see Store.subscribe)."""
     await db.execute(
         "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
-        "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
+        "created_at, created_by, source_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
         "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
-        "mention_role_id = excluded.mention_role_id, paused_reason = NULL, paused_at = NULL, "
-        "created_at = CASE WHEN (tags, categories) IS (excluded.tags, excluded.categories) "
-        "THEN created_at ELSE excluded.created_at END",
-        (guild_id, channel_id, channel_kind, _keys(tags), _keys(categories), mention_role_id, now, created_by),
+        "mention_role_id = excluded.mention_role_id, source_id = excluded.source_id, paused_reason = NULL, "
+        "paused_at = NULL, created_at = CASE WHEN (tags, categories, source_id) IS "
+        "(excluded.tags, excluded.categories, excluded.source_id) THEN created_at ELSE excluded.created_at END",
+        (
+            guild_id,
+            channel_id,
+            channel_kind,
+            _keys(tags),
+            _keys(categories),
+            mention_role_id,
+            now,
+            created_by,
+            source_id,
+        ),
     )
     subscription = await subscription_for_channel(db, channel_id)
     assert subscription is not None  # written just above, in the same transaction
@@ -167,23 +186,24 @@ async def enqueue_new_posts(db: aiosqlite.Connection, max_burst: int, now: float
     """Pending (or, past `max_burst` per subscription, skipped) deliveries for newly visible posts."""
     rows = await fetch_all(
         db,
-        "SELECT s.id AS subscription_id, p.id AS post_id, p.path, p.date_utc FROM subscriptions s JOIN posts p "
-        "ON p.date_utc <= ? AND max(p.first_seen_at, p.date_utc) > s.created_at "
-        f"WHERE {MATCHES_SUBSCRIPTION} AND NOT EXISTS (SELECT 1 FROM deliveries d "
-        "WHERE d.subscription_id = s.id AND d.post_path = p.path) ORDER BY s.id, p.date_utc DESC, p.id DESC",
+        "SELECT s.id AS subscription_id, p.id AS post_id, p.source_id, p.path, p.date_utc "
+        "FROM subscriptions s JOIN posts p ON p.date_utc <= ? JOIN sources src ON src.id = p.source_id "
+        "WHERE max(p.first_seen_at, p.date_utc) > max(s.created_at, coalesce(src.first_success_at, 0)) "
+        f"AND {MATCHES_SUBSCRIPTION} AND NOT EXISTS (SELECT 1 FROM deliveries d "
+        "WHERE d.subscription_id = s.id AND d.source_id = p.source_id AND d.post_path = p.path) "
+        "ORDER BY s.id, p.date_utc DESC, p.id DESC",
         (now,),
     )
     inserts: list[tuple[object, ...]] = []
     outcome: dict[int, tuple[int, int]] = {}
     rank: dict[int, int] = {}
     for row in rows:
-        subscription_id, path = row["subscription_id"], row["path"]
+        subscription_id, source_id, path = row["subscription_id"], row["source_id"], row["path"]
         position = rank.get(subscription_id, 0)
         rank[subscription_id] = position + 1
         state = "pending" if position < max_burst else "skipped"
-        inserts.append(
-            (subscription_id, path, row["post_id"], row["date_utc"], state, delivery_nonce(subscription_id, path), now)
-        )
+        nonce = delivery_nonce(subscription_id, path, source_id)
+        inserts.append((subscription_id, source_id, path, row["post_id"], row["date_utc"], state, nonce, now))
         queued, skipped = outcome.get(subscription_id, (0, 0))
         outcome[subscription_id] = (queued + 1, skipped) if state == "pending" else (queued, skipped + 1)
     await db.executemany(_INSERT_DELIVERY, inserts)
@@ -198,7 +218,7 @@ async def backfill(db: aiosqlite.Connection, subscription_id: int, count: int, n
     """
     rows = await fetch_all(
         db,
-        "SELECT p.id, p.path, p.date_utc FROM subscriptions s JOIN posts p ON p.date_utc <= ? "
+        "SELECT p.id, p.source_id, p.path, p.date_utc FROM subscriptions s JOIN posts p ON p.date_utc <= ? "
         f"WHERE s.id = ? AND {MATCHES_SUBSCRIPTION} ORDER BY p.date_utc DESC, p.id DESC LIMIT ?",
         (now, subscription_id, count),
     )
@@ -207,11 +227,12 @@ async def backfill(db: aiosqlite.Connection, subscription_id: int, count: int, n
         [
             (
                 subscription_id,
+                r["source_id"],
                 r["path"],
                 r["id"],
                 r["date_utc"],
                 "pending",
-                delivery_nonce(subscription_id, r["path"]),
+                delivery_nonce(subscription_id, r["path"], r["source_id"]),
                 now,
             )
             for r in rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,21 @@ def two_blogs(tmp_path: Path) -> tuple[Path, Path]:
     return first, second
 
 
+def test_every_source_given_is_ingested(two_blogs: tuple[Path, Path], tmp_path: Path) -> None:
+    first, second = two_blogs
+    db = str(tmp_path / "k.db")
+    result = kiji("ingest", "--source", str(first), "--source", str(second), "--db", db, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["added"] == 2
+    assert [(s["display"], s["report"]["added"], s["error"]) for s in report["sources"]] == [
+        (str(first), 1, None),
+        (str(second), 1, None),
+    ]
+    titles = {p["title"] for p in json.loads(kiji("posts", "--db", db, "--json").stdout)}
+    assert titles == {"Hello from the first", "Notes from the second"}
+
+
 def test_kiji_sources_in_the_environment_is_read(two_blogs: tuple[Path, Path], tmp_path: Path) -> None:
     first, second = two_blogs
     env = {"KIJI_SOURCES": f"{first}\n{second}", "KIJI_DB_PATH": str(tmp_path / "k.db")}
@@ -42,6 +58,27 @@ def test_kiji_sources_in_the_environment_is_read(two_blogs: tuple[Path, Path], t
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{first}: 1 added") and lines[1].startswith(f"{second}: 1 added")
+
+
+def test_a_failing_source_never_stops_the_others(two_blogs: tuple[Path, Path], tmp_path: Path) -> None:
+    first, second = two_blogs
+    missing = tmp_path / "unmounted"
+    broken = tmp_path / "broken"
+    (broken / "_posts").mkdir(parents=True)
+    (broken / "_config.yml").write_text("title: [unclosed\n", encoding="utf-8")
+    db = str(tmp_path / "k.db")
+    args = ["ingest", "--db", db, "--json"]
+    for source in (missing, first, broken, second):
+        args += ["--source", str(source)]
+    result = kiji(*args)
+    assert result.returncode == 2
+    errors = {s["display"]: s["error"] for s in json.loads(result.stdout)["sources"]}
+    assert "does not exist" in errors[str(missing)]
+    assert "_config.yml" in errors[str(broken)]
+    assert errors[str(first)] is None and errors[str(second)] is None
+    assert f"{missing}: the posts folder" in result.stderr and "the other sources were ingested" in result.stderr
+    titles = {p["title"] for p in json.loads(kiji("posts", "--db", db, "--json").stdout)}
+    assert titles == {"Hello from the first", "Notes from the second"}
 
 
 def test_a_feed_spec_is_refused_with_what_to_do(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ from bot.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_run_serves_then_shuts_down_cleanly(
@@ -184,3 +186,26 @@ async def test_sigterm_while_discord_is_unreachable_stops_at_once(
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert raw.execute("SELECT count(*) FROM posts").fetchone()[0] == 27
+
+
+async def test_run_names_each_source_and_each_broken_file(discord_emulator: DiscordEmulator, tmp_path: Path) -> None:
+    emu = discord_emulator
+    populate(emu)
+    first = make_blog(tmp_path / "first", tagged_ai=1)
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "2025-08-01-broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n", encoding="utf-8")
+    db = tmp_path / "kiji.sqlite3"
+    args = ("run", "--source", str(first), "--source", str(second))
+    kiji = await KijiProcess.start(*args, env=kiji_env(emu, first, db), cwd=tmp_path)
+    try:
+        await kiji.wait_for_line("logged in as")
+    finally:
+        assert await kiji.stop() == 0, kiji.text
+    said = [line.split(": ", 1)[1] for line in kiji.lines if " INFO " in line or " WARNING " in line]
+    for folder in (first, second):
+        # KIJI_SITE_URL is one blog's address: with two sources each needs its own _config.yml url
+        relative = f"posts from {folder} (a plain folder of posts; links relative (give it a url in its _config.yml))"
+        assert relative in said, kiji.text
+    assert any(line.startswith("ingested posts: ") for line in said), kiji.text
+    assert any(line.startswith(f"post not loaded: {second / '2025-08-01-broken.md'}: ") for line in said), said

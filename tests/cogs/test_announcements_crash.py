@@ -19,6 +19,8 @@ from bot.store import Store
 
 CHANNELS = 50
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
 
 async def start_kiji(env: dict[str, str], cwd: Path, log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as handle:  # a file, not a pipe: logging must never block the bot
@@ -47,6 +49,7 @@ async def test_sigkill_mid_fanout_then_restart_delivers_each_channel_once(
     write_post(posts, "2025-08-01-big-news.md", "大ニュース", "全チャンネルに届くべき記事です。", tags="[AI]")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
+    env["PYTHONPATH"] = str(CHECKOUT)  # this checkout's code, not an installed copy
     env.update(
         DISCORD_TOKEN=emu.token,
         DISCORD_API_BASE=emu.api_base,
