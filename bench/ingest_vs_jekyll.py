@@ -7,8 +7,9 @@ timed `--repeat` times, the fastest kept:
   package: `apt-get install -y jekyll`; needed by this bench only, never by the tests);
 * Kiji: a whole cold `kiji ingest` into a fresh store, search index included.
 
-Both as wall time and as CPU time (the process and its children: the ingest pool, jekyll):
-on a machine loaded by other work only the CPU ratio means anything.
+Both as wall time (`kiji ingest`, its process pool) and as CPU time (the same ingest in one
+process, every cost counted, against jekyll's own, which is one process too): on a machine
+loaded by other work only the CPU ratio means anything.
 
 Target (issue 13, item 6): ingest ≤ 1/4 of the Jekyll build. Without `jekyll` on PATH the bench
 says so and stops.
