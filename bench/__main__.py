@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench._common import ROOT
 
-BENCHMARKS = ("ingest_bench", "scale_bench", "retention")
+BENCHMARKS = ("ingest_bench", "ingest_speed", "scale_bench", "retention")
 
 
 def main(argv: list[str] | None = None) -> int:
