@@ -253,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="also time the Kiji checked out in DIR (e.g. `git archive` of an earlier commit), interleaved",
     )
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the untimed first build of each")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-stage CPU profile")
     args = parser.parse_args(argv)
     jekyll = shutil.which("jekyll")
@@ -267,11 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         size = sum(p.stat().st_size for p in posts)
         db, destination = root / "store.db", root / "_site"
         print(f"{len(posts)} posts ({size / 1e6:.1f} MB) in {site}; {args.runs} interleaved runs …", file=sys.stderr)
-        if jekyll:  # one untimed build each: Ruby's and Python's files in the page cache for both
-            jekyll_build(jekyll, site, destination)
-        kiji_ingest(site, db, cold=True)
-        if args.reference:
-            kiji_ingest(site, db, cold=True, tree=args.reference)
+        if args.warmup:  # one untimed build each: Ruby's and Python's files in the page cache for all
+            if jekyll:
+                jekyll_build(jekyll, site, destination)
+            kiji_ingest(site, db, cold=True)
+            if args.reference:
+                kiji_ingest(site, db, cold=True, tree=args.reference)
         kiji_runs: list[tuple[float, float]] = []
         jekyll_runs: list[tuple[float, float]] = []
         reference_runs: list[tuple[float, float]] = []
