@@ -20,6 +20,7 @@ import yarl
 from bot.discord.client import KijiBot
 from bot.emulator import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 from bot.services.llm import client_from_settings
+from bot.services.webhooks import WebhookConfig
 from bot.settings import Settings
 from bot.store import Store
 
@@ -79,9 +80,12 @@ async def running_client(
 
 
 @contextlib.asynccontextmanager
-async def running_bot(emu: DiscordEmulator, settings: Settings, ready_timeout_s: float = 30) -> AsyncIterator[KijiBot]:
-    """Start Kiji configured by `settings`, wait until it has identified and synced."""
-    bot = KijiBot(settings, Store(settings.db_path), client_from_settings(settings), guild_ready_timeout=0.05)
+async def running_bot(
+    emu: DiscordEmulator, settings: Settings, ready_timeout_s: float = 30, webhook: WebhookConfig | None = None
+) -> AsyncIterator[KijiBot]:
+    """Start Kiji configured by `settings` (with a push webhook when given), wait until it has identified and synced."""
+    llm = client_from_settings(settings)
+    bot = KijiBot(settings, Store(settings.db_path), llm, guild_ready_timeout=0.05, webhook=webhook)
     async with running_client(emu, bot, settings.discord_token or "", ready_timeout_s) as running:
         yield running
 
