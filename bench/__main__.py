@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench._common import ROOT
 
-BENCHMARKS = ("ingest_bench", "ingest_speed", "scale_bench", "retention", "git_bench")
+BENCHMARKS = ("ingest_bench", "ingest_speed", "scale_bench", "retention", "git_bench", "push_latency")
 
 
 def main(argv: list[str] | None = None) -> int:

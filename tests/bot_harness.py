@@ -21,6 +21,7 @@ from bot.clock import Clock, ManualClock
 from bot.discord.client import KijiBot
 from bot.emulator import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 from bot.services.llm import client_from_settings
+from bot.services.webhooks import WebhookConfig
 from bot.settings import Settings
 from bot.store import Store
 
@@ -82,18 +83,23 @@ async def running_client(
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    emu: DiscordEmulator, settings: Settings, ready_timeout_s: float = 30, clock: Clock | None = None
+    emu: DiscordEmulator,
+    settings: Settings,
+    ready_timeout_s: float = 30,
+    clock: Clock | None = None,
+    webhook: WebhookConfig | None = None,
 ) -> AsyncIterator[KijiBot]:
     """Start Kiji configured by `settings`, wait until it has identified and synced.
 
-    With a `clock` (a ManualClock, say), the bot and its store take their time from it.
+    With a `clock` (a ManualClock, say), the bot and its store take their time from it; with a
+    `webhook`, the bot listens for pushes.
     """
     llm = client_from_settings(settings)
     if clock is None:
-        bot = KijiBot(settings, Store(settings.db_path), llm, guild_ready_timeout=0.05)
+        bot = KijiBot(settings, Store(settings.db_path), llm, guild_ready_timeout=0.05, webhook=webhook)
     else:
         store = Store(settings.db_path, clock=clock.time)
-        bot = KijiBot(settings, store, llm, clock=clock, guild_ready_timeout=0.05)
+        bot = KijiBot(settings, store, llm, clock=clock, guild_ready_timeout=0.05, webhook=webhook)
     async with running_client(emu, bot, settings.discord_token or "", ready_timeout_s) as running:
         yield running
 
