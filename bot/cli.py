@@ -11,213 +11,56 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from bot import __version__
 from bot.cli_args import discord_id, port, positive_limit
+from bot.cli_base import (
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_TEMPORARY,
+    EXIT_UNUSABLE,
+    CommandFailed,
+    configured_sources,
+    count,
+    opened_store,
+    post_line,
+    print_json,
+    settings_from_args,
+    text_argument,
+)
+from bot.cli_ingest import run_backup, run_ingest, run_sources
 from bot.content.summary_files import summarize_files
 from bot.discord.i18n import pause_reason_in
 from bot.logging_setup import NORMAL, QUIET, VERBOSE, configure_logging
-from bot.models import Post
-from bot.services.blogs import ingest_all, merged
-from bot.services.ingest import IngestReport
 from bot.services.lookup import parse_id
 from bot.settings import Settings, SettingsError
-from bot.sources.base import Source
-from bot.sources.factory import sources_from_specs
 from bot.sources.folder import FolderSource, folder_problem
 from bot.sources.post_error import PostError
-from bot.sources.site_config import Site, site_path
-from bot.sources.specs import SpecError, parse_spec
-from bot.store import Store, StoreError
+from bot.store import StoreError
 from bot.tokens import application_id_from_token, token_problem
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_NOT_FOUND = 1
-EXIT_UNUSABLE = 2
-EXIT_TEMPORARY = 75  # sysexits' EX_TEMPFAIL: Discord unreachable or failing; trying again later may work
-
-
-class CommandFailed(Exception):
-    """Ends a command with a message for the user and an exit status."""
-
-    def __init__(self, message: str, status: int = EXIT_UNUSABLE) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _print_json(value: object, out: TextIO) -> None:
-    out.write(json.dumps(value, ensure_ascii=False) + "\n")
-
-
-def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else many or one + 's'}"
-
-
-def _text_argument(value: str, what: str) -> str:
-    """`value` if it is text the store can hold; a name in another encoding arrives with surrogates."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise CommandFailed(
-            f"the {what} {shown!r} is not valid UTF-8: Kiji stores posts, tags and queries as UTF-8 text",
-            EXIT_NOT_FOUND,
-        ) from None
-    return value
-
-
-def _post_line(post: Post) -> str:
-    tags = ", ".join(post.tags)
-    return f"{post.id:>6}  {post.date_iso[:10]}  {post.title}  [{tags}]\n         {post.abs_url}"
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    """The environment's settings, with the command line's flags winning.
-
-    Sources given on the command line (`--source`, `--posts`, `--site`) replace the configured
-    ones rather than adding to them: the flags say what this run reads.
-    """
-    settings = Settings.from_env()
-    overrides: dict[str, object] = {}
-    given: list[str] = list(getattr(args, "source", None) or [])
-    if getattr(args, "posts", None):
-        overrides["posts_dir"] = Path(args.posts).expanduser()
-        overrides["site_dir"] = None
-        given.append(args.posts)
-    if getattr(args, "site", None):
-        overrides["site_dir"] = Path(args.site).expanduser()
-        given.append(args.site)
-    if given:
-        only_a_folder = len(given) == 1 and not getattr(args, "source", None)
-        overrides["sources"] = () if only_a_folder else tuple(given)
-    if getattr(args, "db", None):
-        overrides["db_path"] = Path(args.db).expanduser()
-    if overrides:
-        settings = replace(settings, **overrides)
-    return settings
-
-
-def _configured_sources(settings: Settings) -> list[Source]:
-    try:
-        return sources_from_specs(settings.source_specs, settings.data_dir)
-    except SpecError as exc:
-        raise CommandFailed(f"{exc} (KIJI_SOURCES or --source)") from exc
-
-
-@contextlib.asynccontextmanager
-async def _opened_store(settings: Settings, create: bool = False) -> AsyncIterator[Store]:
-    """The store; only `kiji ingest` may create it, so a mistyped path is an error, not an empty answer."""
-    try:
-        store = await Store.open(settings.db_path, create=create)
-    except StoreError as exc:
-        raise CommandFailed(f"{exc} (set KIJI_DB_PATH or pass --db)") from exc
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-class _ProgressBar:
-    """A one-line progress bar on a terminal; silent when output is piped."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty()
-        self.drawn = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total == 0:
-            return
-        width = 30
-        filled = width * done // total
-        self.stream.write(f"\rreading posts [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        self.stream.flush()
-        self.drawn = True
-
-    def finish(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-
-
-async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
-    """Ingest every configured source; a source that fails is reported, the others still go in (exit 2)."""
-    sources = _configured_sources(settings)
-    bar = _ProgressBar(sys.stderr) if not as_json else None
-    async with _opened_store(settings, create=True) as store:
-        try:
-            outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)
-        except StoreError as exc:
-            raise CommandFailed(str(exc)) from exc
-        finally:
-            if bar:
-                bar.finish()
-    report = merged(outcomes)
-    failed_sources = [outcome for outcome in outcomes if outcome.error is not None]
-    if as_json:
-        _print_json({**report.as_json(), "sources": [outcome.as_json() for outcome in outcomes]}, out)
-    else:
-        several = len(outcomes) > 1
-        for outcome in outcomes:
-            if outcome.report is None:
-                continue
-            prefix = f"{outcome.source.display}: " if several else ""
-            out.write(prefix + outcome.report.summary_line() + "\n")
-            for failure in outcome.report.failed:  # the file the user can open, not the path Jekyll calls it
-                shown = site_path(outcome.site, failure.path) if outcome.site else failure.path
-                out.write(f"  failed: {shown}: {failure.error}\n")
-    for outcome in outcomes:
-        if outcome.report is not None and outcome.site is not None:
-            for note in _ingest_notes(settings, outcome.site, outcome.report):
-                print(f"kiji ingest: {note}", file=sys.stderr)
-    if not failed_sources:
-        return EXIT_OK
-    reasons = "; ".join(
-        f"{outcome.error}" if len(outcomes) == 1 else f"{outcome.source.display}: {outcome.error}"
-        for outcome in failed_sources
-    )
-    if len(failed_sources) < len(outcomes):
-        reasons += " (the other sources were ingested)"
-    raise CommandFailed(reasons)
-
-
-def _ingest_notes(settings: Settings, site: Site, report: IngestReport) -> list[str]:
-    """What the user most likely did not mean: a site without configuration, a folder without posts."""
-    notes = []
-    if settings.site_dir is not None and site.root == settings.site_dir and not (site.root / "_config.yml").is_file():
-        links = "" if site.url else "; post links will be relative (set KIJI_SITE_URL=https://your.blog for full ones)"
-        notes.append(f"{site.root} has no _config.yml, so Jekyll's defaults apply{links}")
-    if not (report.added or report.updated or report.unchanged or report.failed):
-        where = "in its _posts/ folder" if not site.posts_only else "in it"
-        notes.append(
-            f"no posts in {site.root}: a post is a Markdown file named YYYY-MM-DD-title.md with front matter, {where}"
-        )
-    return notes
-
 
 async def run_posts(settings: Settings, out: TextIO, as_json: bool, with_text: bool = False) -> int:
-    async with _opened_store(settings) as store:
+    async with opened_store(settings) as store:
         posts = await store.all_posts()
         texts = await store.texts([post.id for post in posts]) if with_text else {}
     if as_json:
         extra = (lambda post: {"text": texts.get(post.id, "")}) if with_text else (lambda post: {})
-        _print_json([{**post.as_json(), **extra(post)} for post in posts], out)
+        print_json([{**post.as_json(), **extra(post)} for post in posts], out)
     else:
         for post in posts:
-            out.write(_post_line(post) + ("  (scheduled)" if post.scheduled() else "") + "\n")
+            out.write(post_line(post) + ("  (scheduled)" if post.scheduled() else "") + "\n")
             if with_text:
                 out.write("\n" + texts.get(post.id, "") + "\n\n")
-        out.write(f"{_count(len(posts), 'post')}\n")
+        out.write(f"{count(len(posts), 'post')}\n")
     return EXIT_OK
 
 
@@ -256,12 +99,12 @@ def _not_found_hint(ref: str) -> str:
 
 async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> int:
     try:
-        _text_argument(ref, "post path")
+        text_argument(ref, "post path")
     except CommandFailed:
         if as_json:
-            _print_json([], out)
+            print_json([], out)
         raise
-    async with _opened_store(settings) as store:
+    async with opened_store(settings) as store:
         post_id = parse_id(ref)
         post = await store.get_post(post_id) if post_id is not None else None
         for path in [] if post else _paths_meant(settings, ref):
@@ -270,20 +113,20 @@ async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> 
         text = await store.get_text(post.id) if post else None
     if post is None:
         if as_json:
-            _print_json([], out)
+            print_json([], out)
         raise CommandFailed(f"no post with id or path {ref!r}; {_not_found_hint(ref)}", EXIT_NOT_FOUND)
     if as_json:
-        _print_json({**post.as_json(), "text": text}, out)
+        print_json({**post.as_json(), "text": text}, out)
     else:
-        out.write(_post_line(post) + "\n\n" + (text or "") + "\n")
+        out.write(post_line(post) + "\n\n" + (text or "") + "\n")
     return EXIT_OK
 
 
 async def run_tags(settings: Settings, out: TextIO, as_json: bool) -> int:
-    async with _opened_store(settings) as store:
+    async with opened_store(settings) as store:
         tags = await store.tags()
     if as_json:
-        _print_json([{"tag": t.name, "count": t.count} for t in tags], out)
+        print_json([{"tag": t.name, "count": t.count} for t in tags], out)
     else:
         for t in tags:
             out.write(f"{t.count:>6}  {t.name}\n")
@@ -291,33 +134,33 @@ async def run_tags(settings: Settings, out: TextIO, as_json: bool) -> int:
 
 
 async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limit: int) -> int:
-    _text_argument(tag, "tag")
-    async with _opened_store(settings) as store:
+    text_argument(tag, "tag")
+    async with opened_store(settings) as store:
         name = await store.tag_by_key(tag)
         posts = await store.posts_by_tag(tag, limit) if name else []
     if name is None:
         if as_json:
-            _print_json([], out)
+            print_json([], out)
         raise CommandFailed(f"no tag {tag!r}; `kiji tags` lists them", EXIT_NOT_FOUND)
     if as_json:
-        _print_json([post.as_json() for post in posts], out)
+        print_json([post.as_json() for post in posts], out)
     else:
         for post in posts:
-            out.write(_post_line(post) + "\n")
+            out.write(post_line(post) + "\n")
     return EXIT_OK
 
 
 async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str, limit: int) -> int:
-    if not _text_argument(query, "search query").strip():
+    if not text_argument(query, "search query").strip():
         raise CommandFailed("the search query is empty: give a word or two to search for, e.g. kiji search 推論")
-    async with _opened_store(settings) as store:
+    async with opened_store(settings) as store:
         hits = await store.search(query, limit)
     if as_json:
-        _print_json([hit.post.as_json() for hit in hits], out)
+        print_json([hit.post.as_json() for hit in hits], out)
     else:
         for hit in hits:
-            out.write(_post_line(hit.post) + "\n")
-        out.write(f"{_count(len(hits), 'result')} for {query!r}\n")
+            out.write(post_line(hit.post) + "\n")
+        out.write(f"{count(len(hits), 'result')} for {query!r}\n")
     return EXIT_OK
 
 
@@ -325,11 +168,11 @@ async def run_deliveries(
     settings: Settings, out: TextIO, as_json: bool, post_id: int | None, channel_id: int | None
 ) -> int:
     """The announcement ledger: answers "why wasn't post X announced in channel Y?"."""
-    async with _opened_store(settings) as store:
+    async with opened_store(settings) as store:
         deliveries = await store.deliveries(post_id=post_id, channel_id=channel_id)
         subscriptions = {s.id: s for s in await store.subscriptions()}
     if as_json:
-        _print_json([d.as_json() for d in deliveries], out)
+        print_json([d.as_json() for d in deliveries], out)
         return EXIT_OK
     for d in deliveries:
         subscription = subscriptions.get(d.subscription_id)
@@ -341,53 +184,8 @@ async def run_deliveries(
             f"{d.state:<8} channel {d.channel_id}  {d.post_path}  attempts {d.attempts}"
             f"{f'  message {d.message_id}' if d.message_id else ''}{error}{paused}\n"
         )
-    out.write(f"{_count(len(deliveries), 'delivery', 'deliveries')}\n")
+    out.write(f"{count(len(deliveries), 'delivery', 'deliveries')}\n")
     return EXIT_OK
-
-
-def _configured_names(settings: Settings) -> list[str]:
-    """The store names of the configured sources, without building them (no git needed to list them)."""
-    try:
-        return [parse_spec(spec).name for spec in settings.source_specs]
-    except SpecError as exc:
-        raise CommandFailed(f"{exc} (KIJI_SOURCES or --source)") from exc
-
-
-async def run_sources(settings: Settings, out: TextIO, as_json: bool) -> int:
-    """Every blog the store holds or the settings name: posts, last successful update, last error.
-
-    Read from the store, so it answers while the bot runs elsewhere, or not at all.
-    """
-    configured = _configured_names(settings)
-    async with _opened_store(settings) as store:
-        stored = await store.sources()
-    rows = [(blog, blog.name in configured) for blog in stored]
-    stored_names = {blog.name for blog in stored}
-    never_read = [name for name in configured if name not in stored_names]
-    if as_json:
-        listed = [{**blog.as_json(), "configured": is_configured} for blog, is_configured in rows]
-        listed += [
-            {"name": name, "display": name, "posts": 0, "last_success_at": None, "last_error": None, "configured": True}
-            for name in never_read
-        ]
-        _print_json(listed, out)
-        return EXIT_OK
-    for blog, is_configured in rows:
-        out.write(f"{blog.label}{'' if is_configured else '  (no longer configured)'}\n")
-        if blog.label != blog.display and blog.display:
-            out.write(f"  {blog.display}\n")
-        out.write(f"  {blog.posts} post{'' if blog.posts == 1 else 's'}, last updated {_when(blog.last_success_at)}\n")
-        if blog.last_error:
-            out.write(f"  last error ({_when(blog.last_error_at)}): {blog.last_error}\n")
-    for name in never_read:
-        out.write(f"{name}\n  never read (run `kiji ingest`)\n")
-    return EXIT_OK
-
-
-def _when(moment: float | None) -> str:
-    if not moment:
-        return "never"
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> int:
@@ -405,19 +203,6 @@ async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> 
     return EXIT_OK
 
 
-async def run_backup(settings: Settings, out: TextIO, as_json: bool, target: Path) -> int:
-    async with _opened_store(settings) as store:
-        try:
-            subscriptions, deliveries = await store.backup(target)
-        except StoreError as exc:
-            raise CommandFailed(str(exc)) from exc
-    if as_json:
-        _print_json({"backup": str(target), "subscriptions": subscriptions, "deliveries": deliveries}, out)
-    else:
-        out.write(f"backed up {settings.db_path} to {target}: {subscriptions} subscriptions, {deliveries} deliveries\n")
-    return EXIT_OK
-
-
 MISSING_TOKEN = (
     "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers/applications "
     "(your application → Bot → Reset Token), then put DISCORD_TOKEN=... in a .env file next to "
@@ -430,7 +215,7 @@ async def run_run(settings: Settings, sync: bool) -> int:
         raise CommandFailed(MISSING_TOKEN)
     if problem := token_problem(settings.discord_token):
         raise CommandFailed(problem)
-    sources = _configured_sources(settings)
+    sources = configured_sources(settings)
     # A local folder that is not there is a typo to fix now; a remote that is down is retried by the bot.
     for source in sources:
         if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
@@ -447,7 +232,7 @@ async def run_run(settings: Settings, sync: bool) -> int:
 
 
 async def run_demo_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    sources = _configured_sources(settings)
+    sources = configured_sources(settings)
     for source in sources:
         if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
             raise CommandFailed(problem)
@@ -585,7 +370,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     # Short commands print what they did; only a long-running one needs its log to say so.
     configure_logging(args.verbosity if args.command in _SAYS_WHAT_IT_DOES else min(args.verbosity, QUIET))
     try:
-        settings = _settings(args)
+        settings = settings_from_args(args)
         return asyncio.run(_RUNNERS[args.command](args, settings, out))
     except (CommandFailed, SettingsError) as exc:
         print(f"kiji {args.command}: {exc}", file=sys.stderr)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.content.search_tokens import query_terms
+from bot.content.shorten import cut
 from bot.content.textnorm import nfkc
-from bot.discord import limits
 
 WINDOW = 60
 
@@ -26,7 +26,7 @@ def snippet(text: str, query: str, width: int = WINDOW) -> str:
                 position, hit_end = origin[found], origin[found + len(term) - 1] + 1
             break
     else:
-        return limits.cut(shown, 2 * width)
+        return cut(shown, 2 * width)
     start = max(0, position - width)
     end = min(len(shown), hit_end + width)
     excerpt = shown[start:end].strip()

@@ -7,8 +7,11 @@ ellipsis so a reader knows there is more.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+
+from bot.content.shorten import ELLIPSIS, cut
+
+__all__ = ["ELLIPSIS", "cut"]  # cut and its ellipsis are part of this module's interface
 
 CONTENT = 2000
 EMBED_TITLE = 256
@@ -29,31 +32,6 @@ BUTTON_URL = 512
 # longer link would crowd out the others (the title is then shown unlinked).
 LIST_LINK = 512
 THREAD_NAME = 100
-
-ELLIPSIS = "…"
-# Where a cut may fall without splitting a word or a sentence mid-way.
-_SOFT_BREAK = re.compile(r"[。！？!?．.、，,\s」』）)]")
-
-
-def cut(text: str, limit: int) -> str:
-    """`text` shortened to at most `limit` characters, ending in an ellipsis if cut."""
-    if limit <= 0:
-        return ""
-    if len(text) <= limit:
-        return text
-    if limit == 1:
-        return ELLIPSIS
-    room = text[: limit - 1]
-    if _SOFT_BREAK.match(text, limit - 1):  # the room already ends at a boundary
-        return room.rstrip() + ELLIPSIS
-    # Prefer a boundary in the last fifth of the room over an arbitrary character.
-    floor = int(len(room) * 0.8)
-    best = -1
-    for match in _SOFT_BREAK.finditer(room, floor):
-        best = match.end()
-    if best > 0:
-        room = room[:best]
-    return room.rstrip() + ELLIPSIS
 
 
 def joined(items: Sequence[str], limit: int, separator: str = " ") -> str:

@@ -1,0 +1,158 @@
+"""The `kiji` commands about where posts come from: `ingest`, `sources` and `backup`.
+
+They are the ones that write the store or report on its sources; the reading commands and
+the bot's own are in `bot.cli`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from bot.cli_base import EXIT_OK, CommandFailed, configured_sources, opened_store, print_json
+from bot.services.blogs import ingest_all, merged
+from bot.services.ingest import IngestReport
+from bot.settings import Settings
+from bot.sources.site_config import Site, site_path
+from bot.sources.specs import SpecError, parse_spec
+from bot.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal; silent when output is piped."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total == 0:
+            return
+        width = 30
+        filled = width * done // total
+        self.stream.write(f"\rreading posts [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self.stream.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+
+
+async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
+    """Ingest every configured source; a source that fails is reported, the others still go in (exit 2)."""
+    sources = configured_sources(settings)
+    bar = _ProgressBar(sys.stderr) if not as_json else None
+    async with opened_store(settings, create=True) as store:
+        try:
+            outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)
+        except StoreError as exc:
+            raise CommandFailed(str(exc)) from exc
+        finally:
+            if bar:
+                bar.finish()
+    report = merged(outcomes)
+    failed_sources = [outcome for outcome in outcomes if outcome.error is not None]
+    if as_json:
+        print_json({**report.as_json(), "sources": [outcome.as_json() for outcome in outcomes]}, out)
+    else:
+        several = len(outcomes) > 1
+        for outcome in outcomes:
+            if outcome.report is None:
+                continue
+            prefix = f"{outcome.source.display}: " if several else ""
+            out.write(prefix + outcome.report.summary_line() + "\n")
+            for failure in outcome.report.failed:  # the file the user can open, not the path Jekyll calls it
+                shown = site_path(outcome.site, failure.path) if outcome.site else failure.path
+                out.write(f"  failed: {shown}: {failure.error}\n")
+    for outcome in outcomes:
+        if outcome.report is not None and outcome.site is not None:
+            for note in _ingest_notes(settings, outcome.site, outcome.report):
+                print(f"kiji ingest: {note}", file=sys.stderr)
+    if not failed_sources:
+        return EXIT_OK
+    reasons = "; ".join(
+        f"{outcome.error}" if len(outcomes) == 1 else f"{outcome.source.display}: {outcome.error}"
+        for outcome in failed_sources
+    )
+    if len(failed_sources) < len(outcomes):
+        reasons += " (the other sources were ingested)"
+    raise CommandFailed(reasons)
+
+
+def _ingest_notes(settings: Settings, site: Site, report: IngestReport) -> list[str]:
+    """What the user most likely did not mean: a site without configuration, a folder without posts."""
+    notes = []
+    if settings.site_dir is not None and site.root == settings.site_dir and not (site.root / "_config.yml").is_file():
+        links = "" if site.url else "; post links will be relative (set KIJI_SITE_URL=https://your.blog for full ones)"
+        notes.append(f"{site.root} has no _config.yml, so Jekyll's defaults apply{links}")
+    if not (report.added or report.updated or report.unchanged or report.failed):
+        where = "in its _posts/ folder" if not site.posts_only else "in it"
+        notes.append(
+            f"no posts in {site.root}: a post is a Markdown file named YYYY-MM-DD-title.md with front matter, {where}"
+        )
+    return notes
+
+
+def _configured_names(settings: Settings) -> list[str]:
+    """The store names of the configured sources, without building them (no git needed to list them)."""
+    try:
+        return [parse_spec(spec).name for spec in settings.source_specs]
+    except SpecError as exc:
+        raise CommandFailed(f"{exc} (KIJI_SOURCES or --source)") from exc
+
+
+async def run_sources(settings: Settings, out: TextIO, as_json: bool) -> int:
+    """Every blog the store holds or the settings name: posts, last successful update, last error.
+
+    Read from the store, so it answers while the bot runs elsewhere, or not at all.
+    """
+    configured = _configured_names(settings)
+    async with opened_store(settings) as store:
+        stored = await store.sources()
+    rows = [(blog, blog.name in configured) for blog in stored]
+    stored_names = {blog.name for blog in stored}
+    never_read = [name for name in configured if name not in stored_names]
+    if as_json:
+        listed = [{**blog.as_json(), "configured": is_configured} for blog, is_configured in rows]
+        listed += [
+            {"name": name, "display": name, "posts": 0, "last_success_at": None, "last_error": None, "configured": True}
+            for name in never_read
+        ]
+        print_json(listed, out)
+        return EXIT_OK
+    for blog, is_configured in rows:
+        out.write(f"{blog.label}{'' if is_configured else '  (no longer configured)'}\n")
+        if blog.label != blog.display and blog.display:
+            out.write(f"  {blog.display}\n")
+        out.write(f"  {blog.posts} post{'' if blog.posts == 1 else 's'}, last updated {_when(blog.last_success_at)}\n")
+        if blog.last_error:
+            out.write(f"  last error ({_when(blog.last_error_at)}): {blog.last_error}\n")
+    for name in never_read:
+        out.write(f"{name}\n  never read (run `kiji ingest`)\n")
+    return EXIT_OK
+
+
+def _when(moment: float | None) -> str:
+    if not moment:
+        return "never"
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def run_backup(settings: Settings, out: TextIO, as_json: bool, target: Path) -> int:
+    async with opened_store(settings) as store:
+        try:
+            subscriptions, deliveries = await store.backup(target)
+        except StoreError as exc:
+            raise CommandFailed(str(exc)) from exc
+    if as_json:
+        print_json({"backup": str(target), "subscriptions": subscriptions, "deliveries": deliveries}, out)
+    else:
+        out.write(f"backed up {settings.db_path} to {target}: {subscriptions} subscriptions, {deliveries} deliveries\n")
+    return EXIT_OK
