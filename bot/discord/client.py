@@ -23,6 +23,7 @@ import os
 import pkgutil
 import signal
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -172,7 +173,7 @@ class KijiBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.store.connect()
         self.site = await asyncio.to_thread(self.settings.load_site)
-        self.parse_pool = worker_pool(os.cpu_count() or 1)
+        self._start_parse_pool()
         await self.run_ingest()
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
@@ -181,11 +182,25 @@ class KijiBot(commands.Bot):
         self.watcher.start()
         self.announcer.start()
 
+    def _start_parse_pool(self) -> None:
+        """A new parse pool, warmed: its forkserver and a first worker start now, not at the next post."""
+        self.parse_pool = worker_pool(os.cpu_count() or 1)
+        self.parse_pool.submit(os.getpid)
+
     async def run_ingest(self) -> IngestReport:
         """Bring the store up to date with the posts folder (start-up and the watcher share it)."""
         assert self.site is not None
         async with self.ingest_lock:
-            report = await ingest(self.store, self.site, executor=self.parse_pool)
+            try:
+                report = await ingest(self.store, self.site, executor=self.parse_pool)
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): the pool is unusable from now on, so
+                # a new one takes over and the ingest runs again; its batches already stored stay.
+                log.warning("a parse worker died; starting a new pool and ingesting again")
+                if self.parse_pool is not None:
+                    self.parse_pool.shutdown(wait=False, cancel_futures=True)
+                self._start_parse_pool()
+                report = await ingest(self.store, self.site, executor=self.parse_pool)
         self.last_ingest = report
         for failure in report.failed:
             log.warning("post not loaded: %s: %s", failure.path, failure.error)
