@@ -10,10 +10,10 @@ finish.
 
 Measured, twice:
 
-1. a new post file is written into the posts folder and the announcer woken (`AnnouncementsCog.announcer
-   .wake()`, what /subscribe and /resume do); the clock starts at the wake, so the round's ingest of the new
-   file is inside it, and stops at the emulator's creation time of the last channel's message (the bench then
-   also checks every channel got exactly one). Target: ≤ 1.1 × the rate-limit floor, 1,000 / 50 = 20 s.
+1. a new post file is written into the posts folder and the bot's post watcher woken (`bot.watcher.wake()`,
+   what a file event does); the clock starts at the wake, so the ingest of the new file is inside it, and
+   stops at the emulator's creation time of the last channel's message (the bench then also checks every
+   channel got exactly one). Target: ≤ 1.1 × the rate-limit floor, 1,000 / 50 = 20 s.
 2. the same with a second post while `tracemalloc` traces the process, for the Python-heap peak of a fan-out
    (tracing slows Python down, so this run's time is shown but not judged).
 
@@ -82,7 +82,7 @@ async def sample_rss(peak: list[float], stop: asyncio.Event) -> None:
 async def fan_out(
     emu: DiscordEmulator, bot: Any, posts_dir: Path, channels: list[int], n: int, *, traced: bool, timeout_s: float
 ) -> dict[str, Any]:
-    """Write post number n, wake the announcer, wait until every channel has n messages."""
+    """Write post number n, wake the post watcher, wait until every channel has n messages."""
     limited_before, duplicates_before = emu.rate_limited_count, emu.nonce_duplicates
     requests_before = len(emu.requests)
     write_post(
@@ -101,7 +101,7 @@ async def fan_out(
         tracemalloc.start()
     expected = n * len(channels)
     started_wall, started = time.time(), time.perf_counter()
-    bot.announcer.wake()
+    bot.watcher.wake()  # ingest, then the announcer's round
     completed = True
     try:
         await emu.wait_for(

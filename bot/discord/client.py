@@ -23,6 +23,7 @@ import os
 import pkgutil
 import signal
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -207,7 +208,7 @@ class KijiBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.store.connect()
-        self.parse_pool = worker_pool(os.cpu_count() or 1)
+        self._start_parse_pool()
         await self.run_ingest()
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
@@ -242,15 +243,31 @@ class KijiBot(commands.Bot):
                 request()
         self.watcher.wake()
 
+    def _start_parse_pool(self) -> None:
+        """A new parse pool, warmed: its forkserver and a first worker start now, not at the next post."""
+        self.parse_pool = worker_pool(os.cpu_count() or 1)
+        self.parse_pool.submit(os.getpid)
+
     async def run_ingest(self) -> IngestReport:
         """Bring the store up to date with every source (start-up and the announcer share it).
 
         A source that cannot be read is logged and left as it was; the others still go in.
         """
         async with self.ingest_lock:
-            outcomes = await ingest_all(
-                self.store, self.sources, load=self.settings.load_site, executor=self.parse_pool
-            )
+            try:
+                outcomes = await ingest_all(
+                    self.store, self.sources, load=self.settings.load_site, executor=self.parse_pool
+                )
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): the pool is unusable from now on, so
+                # a new one takes over and the ingest runs again; its batches already stored stay.
+                log.warning("a parse worker died; starting a new pool and ingesting again")
+                if self.parse_pool is not None:
+                    self.parse_pool.shutdown(wait=False, cancel_futures=True)
+                self._start_parse_pool()
+                outcomes = await ingest_all(
+                    self.store, self.sources, load=self.settings.load_site, executor=self.parse_pool
+                )
         for outcome in outcomes:
             if outcome.site is not None:
                 self.sites[outcome.source.name] = outcome.site

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +98,8 @@ async def ingest_all(
                 source_id=source_id,
                 executor=executor,
             )
-        except StoreError:
-            raise
+        except (StoreError, BrokenProcessPool):
+            raise  # the store or the caller's parse pool is broken: no source can go on
         except SourceError as exc:
             error = str(exc)
         except PostError as exc:

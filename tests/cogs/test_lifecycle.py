@@ -7,6 +7,8 @@ are slash commands, announcements are messages the emulator received.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from types import FrameType
 
@@ -77,3 +79,15 @@ async def test_an_interaction_is_answered_while_a_heavy_post_is_ingested(world: 
     assert len(await world.bot.store.search("長い記事")) == HEAVY_POSTS
     assert [hit.post.title for hit in await world.bot.store.search("括弧だらけ")] == ["括弧だらけ"]
     assert world.emu.violations == []  # in particular no missed 3-second deadline
+
+
+async def test_the_bot_keeps_ingesting_after_a_parse_worker_is_killed(world: World) -> None:
+    pool = world.bot.parse_pool
+    assert pool is not None
+    worker = await asyncio.wrap_future(pool.submit(os.getpid))  # a worker of the bot's own pool
+    assert worker != os.getpid()
+    os.kill(worker, signal.SIGKILL)  # as the kernel's OOM killer would
+    for name in ("first", "second"):
+        write_post(world.posts_dir, f"2025-07-05-{name}.md", f"殺された後の記事 {name}", "本文です。")
+        await world.bot.watcher.check_now()
+        assert [hit.post.title for hit in await world.bot.store.search(name)] == [f"殺された後の記事 {name}"]
