@@ -13,30 +13,29 @@ $(BIN)/.installed: pyproject.toml
 
 # The search tokeniser in C, built in place with the system's gcc; if it cannot be built (no
 # compiler, no Python headers), Kiji runs the Python one: same tokens, slower ingest.
-$(BIN)/.native: $(BIN)/.installed setup.py bot/content/_search_tokens_c.c
+NATIVE := bot/content/_search_tokens_c$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+$(NATIVE): $(BIN)/.installed setup.py bot/content/_search_tokens_c.c
 	-$(BIN)/python setup.py --quiet build_ext --inplace >/dev/null 2>&1
-	@$(BIN)/python -c "import bot.content._search_tokens_c" 2>/dev/null || \
-		echo "could not compile bot/content/_search_tokens_c.c: using the Python tokeniser" >&2
-	touch $@
+	@test -f $@ || echo "could not compile bot/content/_search_tokens_c.c: using the Python tokeniser" >&2
 
-run: $(BIN)/.native
+run: $(NATIVE)
 	$(BIN)/kiji run
 
-demo: $(BIN)/.native
+demo: $(NATIVE)
 	$(BIN)/kiji demo
 
-test: $(BIN)/.native
+test: $(NATIVE)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.native
+lint: $(NATIVE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(BIN)/.native
+bench: $(NATIVE)
 	$(BIN)/python -m bench
 
-ingest: $(BIN)/.native
+ingest: $(NATIVE)
 	$(BIN)/kiji ingest
 
 clean:

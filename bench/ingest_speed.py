@@ -292,11 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         profile = {} if args.no_profile else stage_profile(site, root)
 
     kiji_wall = statistics.median(w for w, _ in kiji_runs)
-    kiji_cpu = statistics.median(c for _, c in kiji_runs)
+    # Kiji's pool workers are the forkserver's children, which nobody waits for: their CPU time
+    # never reaches RUSAGE_CHILDREN, so Kiji's CPU is the profile's sum over its stages instead.
+    kiji_cpu = sum(seconds for stage, seconds in profile.items() if stage not in CLEANING_PASSES)
     rows = [
         Row("posts", f"{len(posts)} ({size / 1e6:.1f} MB)"),
         Row("kiji ingest, cold, whole process (median wall)", secs(kiji_wall)),
-        Row("kiji ingest, cold: CPU seconds (all processes)", secs(kiji_cpu)),
     ]
     raw: dict[str, object] = {
         "posts": len(posts),
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "noop_in_process_seconds": noop,
         "noop_process_seconds": noop_process,
         "stage_cpu_seconds": profile,
+        "kiji_stage_cpu_total": kiji_cpu,
     }
     if jekyll_runs:
         jekyll_wall = statistics.median(w for w, _ in jekyll_runs)
@@ -322,32 +324,27 @@ def main(argv: list[str] | None = None) -> int:
             f"≤ {TARGET_RATIO:.2f}×",
             verdict(ratio <= TARGET_RATIO),
         )
-        rows[2] = Row(
-            "kiji ingest, cold: CPU seconds (all processes)",
-            secs(kiji_cpu),
-            f"jekyll build {secs(jekyll_cpu)}",
-            f"{kiji_cpu / jekyll_cpu:.2f}×",
-        )
-        raw |= {"ratio": ratio, "cpu_ratio": kiji_cpu / jekyll_cpu}
+        raw |= {"ratio": ratio, "jekyll_cpu": jekyll_cpu}
+        if profile:
+            rows.append(
+                Row(
+                    "CPU: Kiji's stages on one core (parse, clean, tokenise, FTS5) vs jekyll build's",
+                    secs(kiji_cpu),
+                    f"jekyll build {secs(jekyll_cpu)}",
+                    f"{kiji_cpu / jekyll_cpu:.2f}×",
+                )
+            )
+            raw |= {"cpu_ratio": kiji_cpu / jekyll_cpu}
     else:
         rows.append(Row("jekyll build", "not measured: jekyll is not installed (apt-get install jekyll)"))
     if reference_runs:
         reference_wall = statistics.median(w for w, _ in reference_runs)
-        reference_cpu = statistics.median(c for _, c in reference_runs)
         rows.append(
             Row(
                 "kiji ingest, cold: this Kiji vs --reference (median wall)",
                 secs(kiji_wall),
                 f"reference {secs(reference_wall)}",
                 f"{kiji_wall / reference_wall:.2f}×",
-            )
-        )
-        rows.append(
-            Row(
-                "kiji ingest, cold: this Kiji vs --reference (CPU seconds)",
-                secs(kiji_cpu),
-                f"reference {secs(reference_cpu)}",
-                f"{kiji_cpu / reference_cpu:.2f}×",
             )
         )
         if jekyll_runs:
