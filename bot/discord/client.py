@@ -47,8 +47,9 @@ from bot.discord.run_log import RunLog, failed_post_line
 from bot.discord.ui import PAGINATOR_TIMEOUT, post_embed, summary_parts
 from bot.models import Post
 from bot.services.blogs import SourceOutcome, ingest_all, merged
-from bot.services.ingest import IngestReport, worker_pool
+from bot.services.ingest import IngestReport
 from bot.services.llm import LLMClient, client_from_settings
+from bot.services.parse_pool import worker_pool
 from bot.services.post_watcher import PostWatcher
 from bot.services.summaries import SummaryService
 from bot.services.webhooks import PushWebhook, WebhookConfig, WebhookConfigError

@@ -1,0 +1,91 @@
+"""The parse process pool: workers started clean that die with the process they parse for.
+
+Ingest fans parsing and cleaning out over this pool (see `bot.services.ingest`); the running bot
+keeps one for as long as it runs, so a slow or hostile post never runs on its event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+# Imported by each worker as it starts, so its first task does not pay for the import.
+_PRELOAD = ["bot.services.ingest"]
+
+
+def worker_pool(count: int) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process, even when it is killed with SIGKILL.
+
+    Forked workers would inherit the bot's event loop, threads and open sockets, and keep the
+    pool's pipes open so that nothing ever tells them their parent is gone. A forkserver (or
+    spawn) starts them clean, and each worker watches its parent itself.
+    """
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(_PRELOAD)  # workers start with ingest already imported
+    return ProcessPoolExecutor(count, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),))
+
+
+_PR_SET_PDEATHSIG = 1
+# Pool workers yield the CPU to the process they parse for: on two cores, two busy workers at the
+# same priority as the bot doubled its reply times during an ingest (bench.latency_during_ingest).
+WORKER_NICENESS = 10
+
+
+def _die_with_parent(ingest_pid: int) -> None:
+    """Worker start-up: exit as soon as the process that started the pool is gone.
+
+    The parent is the forkserver or, under spawn, the ingesting process itself. On Linux the
+    kernel kills the worker when its parent dies (PR_SET_PDEATHSIG), and a thread waits on a
+    pidfd of the ingesting process: the forkserver does not always notice that its client was
+    killed, and would keep its workers parsing for nobody. When that thread fires, the worker
+    also ends a forkserver that served only the dead process. Elsewhere, a thread notices the
+    worker was re-parented.
+    """
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(WORKER_NICENESS)  # parsing waits; the bot's replies to its users do not
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    try:
+        ingest_exit: int | None = os.pidfd_open(ingest_pid) if hasattr(os, "pidfd_open") else None
+    except ProcessLookupError:
+        os._exit(1)  # gone before this worker could watch it
+    except OSError:
+        ingest_exit = None
+
+    def watch_pidfd(fd: int) -> None:
+        select.select([fd], [], [])  # readable once the ingesting process has exited
+        if parent != ingest_pid:
+            with contextlib.suppress(OSError):
+                os.kill(parent, signal.SIGKILL)  # the forkserver of the dead process
+        os._exit(1)
+
+    def watch_parent() -> None:
+        try:
+            os.kill(ingest_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if ingest_exit is not None:
+        threading.Thread(target=watch_pidfd, args=(ingest_exit,), name="kiji-parent-watch", daemon=True).start()
+    else:
+        threading.Thread(target=watch_parent, name="kiji-parent-watch", daemon=True).start()
