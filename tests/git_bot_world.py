@@ -70,7 +70,12 @@ class GitWorld:
 
     @property
     def announcer(self) -> Announcer:
-        return self.bot.get_cog("AnnouncementsCog").announcer  # type: ignore[union-attr]
+        return self.bot.announcer
+
+    async def check(self) -> None:
+        """What a poll does: fetch and ingest what changed, then a delivery round."""
+        await self.bot.watcher.check_now()
+        await self.bot.announcer.run_round()
 
     def titles(self) -> list[str]:
         return [message["embeds"][0]["title"] for message in self.emu.sent_messages.get(self.channel, [])]

@@ -63,12 +63,14 @@ async def test_lists_show_such_a_post_unlinked_and_the_others_linked(world: Worl
 async def test_subscribe_previews_and_announces_such_a_post(world: World) -> None:
     handle = await world.emu.slash_command("subscribe", {"channel": world.channel}, user=world.admin, locale="en-US")
     assert "will be announced" in (await handle.response())["data"]["content"]
+    assert world.clock is not None
+    world.clock.advance(1.0)  # the post arrives after the subscription: news to it
     await _long_slug_post(world)
     preview = await world.emu.slash_command("subscribe", {"channel": world.channel}, user=world.admin, locale="en-US")
     [embed] = (await preview.response())["data"]["embeds"]  # the preview is the new post
     assert embed["title"] == LONG_TITLE and "url" not in embed
-    cog = world.bot.get_cog("AnnouncementsCog")
-    await cog.announcer.run_round()  # type: ignore[union-attr]
+    await world.bot.watcher.check_now()  # what a file event or the poll does: ingest, then a delivery round
+    await world.bot.announcer.run_round()
     [message] = world.emu.sent_messages[world.channel]
     assert message["embeds"][0]["title"] == LONG_TITLE
     [subscription] = await world.bot.store.subscriptions()

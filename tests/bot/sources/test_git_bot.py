@@ -43,19 +43,19 @@ async def test_a_pushed_post_is_announced_once_and_a_rename_or_force_push_never_
     world = git_world
     assert len(await world.bot.store.all_posts()) == 4  # cloned and ingested at start-up
     assert "will be announced" in await world.subscribe()
-    await world.announcer.run_round()
+    await world.check()
     assert world.titles() == []  # nothing already in the repository is news
 
     world.push_post()
-    await world.announcer.run_round()
-    await world.announcer.run_round()
+    await world.check()
+    await world.check()
     assert world.titles() == [PUSHED_TITLE]
 
     world.remote.rename("_posts/2025-11-02-pushed.md", "_posts/2025-11-03-pushed.md")
     world.remote.commit("Fix the post's date")
-    await world.announcer.run_round()
+    await world.check()
     world.remote.rewrite_history()
-    await world.announcer.run_round()
+    await world.check()
 
     assert world.titles() == [PUSHED_TITLE]
     paths = {post.path for post in await world.bot.store.all_posts()}
@@ -73,7 +73,7 @@ async def test_a_signed_push_webhook_makes_the_bot_fetch_and_announce_at_once(
     async with running_bot(discord_emulator, settings, webhook=WebhookConfig("127.0.0.1", 0, WEBHOOK_SECRET)) as bot:
         world = GitWorld(discord_emulator, bot, remote, channel, admin)
         await world.subscribe()
-        await world.announcer.run_round()
+        await world.check()
         world.push_post()
         assert bot.webhook is not None
         body, signed = signed_github_push(url)
