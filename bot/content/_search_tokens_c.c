@@ -46,13 +46,16 @@ separator_mark(Py_UCS4 c)
 static PyObject *
 index_tokens_folded(PyObject *module, PyObject *arg)
 {
+    (void)module;
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "index_tokens_folded() takes a str");
         return NULL;
     }
-    if (PyUnicode_READY(arg) < 0) {
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(arg) < 0) { /* a no-op, and deprecated, from 3.12 on */
         return NULL;
     }
+#endif
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     int kind = PyUnicode_KIND(arg);
     const void *data = PyUnicode_DATA(arg);
@@ -129,7 +132,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_search_tokens_c", "search_tokens' tokeniser in C.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_search_tokens_c", "search_tokens' tokeniser in C.", -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
