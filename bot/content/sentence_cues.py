@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from bot.content.boilerplate import is_call_to_action
 from bot.content.sentence_rules import has_residue
 from bot.content.sentences import CLOSERS
 
@@ -18,8 +19,11 @@ _META_RE = re.compile(
 _META_EN_RE = re.compile(
     r"the article has been generated|i will now|character count|word count|as an ai\b|here is the article"
 )
-_CTA_RE = re.compile(
-    r"無料相談|お問い合わせ|お問合せ|ご相談ください|お気軽に|資料請求|ご利用ください|お申し込み|お申込み|"
+# Beyond the boilerplate that cleaning removes (`bot.content.boilerplate`, the one list of it),
+# wording a summary never wants even where the article keeps it: signposts ("この記事では",
+# "目次"), pointers to elsewhere ("こちらから", "続きを読む") and softer invitations.
+_NOT_FOR_A_SUMMARY_RE = re.compile(
+    r"お問い合わせ|お問合せ|お気軽に|資料請求|ご利用ください|お申し込み|お申込み|"
     r"詳しくはこちら|こちらから|こちらをご覧|クリック|ダウンロードして|登録して|フォローして|シェアして|"
     r"関連記事|続きを読む|広告|スポンサー|PR:|目次|この記事では|本記事では|本稿では|この記事を"
 )
@@ -191,7 +195,7 @@ def is_pipeline_chatter(first_block: str) -> bool:
 
 def hard_reject(s: str) -> bool:
     """Residue, pipeline chatter or a call to action: never in a summary, however central."""
-    if has_residue(s) or _META_RE.search(s) or _CTA_RE.search(s):
+    if has_residue(s) or _META_RE.search(s) or is_call_to_action(s) or _NOT_FOR_A_SUMMARY_RE.search(s):
         return True
     if s.isascii() or not JA_RE.search(s):
         lowered = s.lower()
