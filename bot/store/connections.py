@@ -281,7 +281,7 @@ async def _open_writer(path: Path, existed: bool) -> aiosqlite.Connection | None
             return None  # a read-only mount: SQLite cannot even open it for writing
         raise StoreError(f"cannot create the database {path}: {exc}; {why_read_only(path)}") from exc
     try:
-        await writer.execute("PRAGMA journal_mode = WAL")
+        await _use_wal(writer)
         await writer.execute("PRAGMA synchronous = NORMAL")
         await _refuse_if_read_only(writer)
     except sqlite3.Error as exc:
@@ -291,6 +291,27 @@ async def _open_writer(path: Path, existed: bool) -> aiosqlite.Connection | None
             return None
         raise explain(exc, path, "open the database") from exc
     return writer
+
+
+async def _use_wal(writer: aiosqlite.Connection) -> None:
+    """Switch the file to WAL, waiting out another process doing the same.
+
+    Changing the journal mode takes the file's exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, while another connection is switching it too:
+    two `kiji` processes creating the same new store. Once it is WAL the switch is a no-op.
+    """
+    deadline = asyncio.get_running_loop().time() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            await writer.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == SQLITE_BUSY
+            if not busy or asyncio.get_running_loop().time() >= deadline:
+                raise
+        await asyncio.sleep(pause)  # back off, not synchronise: the other process holds the lock
+        pause = min(pause * 2, 0.2)
 
 
 async def _refuse_if_read_only(writer: aiosqlite.Connection) -> None:
