@@ -262,7 +262,8 @@ async def migrate(connection: aiosqlite.Connection, path: Path) -> None:
     table requires (dropping the old `posts` would otherwise cascade to its tags, summaries and
     deliveries), and checked before it commits: a migration that breaks one rolls back.
     """
-    if refuse_newer(await schema_version(connection), path) >= SCHEMA_VERSION:
+    started = refuse_newer(await schema_version(connection), path)
+    if started >= SCHEMA_VERSION:
         return
     enforced = bool(next(iter(await connection.execute_fetchall("PRAGMA foreign_keys")))[0])
     await connection.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before BEGIN
@@ -273,8 +274,11 @@ async def migrate(connection: aiosqlite.Connection, path: Path) -> None:
                 current = refuse_newer(await schema_version(connection), path)
                 if current >= SCHEMA_VERSION:
                     await connection.commit()
+                    if current > started:  # one line for the whole climb: the default log says what Kiji does
+                        what = "created" if started == 0 else f"migrated from schema version {started}"
+                        log.info("store %s %s to schema version %d", path, what, current)
                     return
-                log.info("migrating %s to schema version %d", path, current + 1)
+                log.debug("migrating %s to schema version %d", path, current + 1)
                 for statement in split_statements(MIGRATIONS[current]):
                     await connection.execute(statement)
                 broken = list(await connection.execute_fetchall("PRAGMA foreign_key_check"))[:5]
