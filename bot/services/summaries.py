@@ -17,6 +17,7 @@ the extractive summary is shown with a note saying so.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,12 +90,11 @@ class SummaryService:
         if stored is None:
             return None
         body = CleanedBody.from_outline(stored.text, stored.outline)
-        # Every length at once (one pass over the body); an unavailable summary is cached as
-        # no sentences: "no summary", not garbage.
-        made = {
-            str(kind): summary.sentences if summary.available else ()
-            for kind, summary in summarize_all(post.title, body).items()
-        }
+        # Every length at once (one pass over the body), in a thread: a long post takes tens of
+        # milliseconds of CPU, which the event loop owes to everyone else's interactions. An
+        # unavailable summary is cached as no sentences: "no summary", not garbage.
+        summaries = await asyncio.to_thread(summarize_all, post.title, body)
+        made = {str(kind): summary.sentences if summary.available else () for kind, summary in summaries.items()}
         await self.store.put_summaries(post.id, EXTRACTIVE, SUMMARIZER_VERSION, made, made_from=stored.made_from)
         return made
 
