@@ -40,6 +40,8 @@ UNITS = [
     "（",
     "あ",
     "- x\n  ",
+    "<!--",
+    "![a](",
 ]
 
 
@@ -71,12 +73,45 @@ def test_the_reported_inputs_grow_linearly(unit: str) -> None:
     assert _growth(unit, "]", 4_000) <= 16
 
 
+@pytest.mark.parametrize(
+    ("unit", "tail"),
+    [
+        ("<!--", ""),  # 10,000 of them took 3.7 s: the lazy comment body reread the rest each time
+        ("<!--", "-->"),
+        ("<!-- x", " end"),
+        ("![a](", ""),  # each image's "(" read the rest of the line looking for ")"
+        ("![a](", ")"),
+        ("[a](", ""),
+        ("[a](", "\n)"),
+        ("[a](x", ""),
+    ],
+)
+def test_unclosed_comments_and_link_targets_grow_linearly(unit: str, tail: str) -> None:
+    assert _growth(unit, tail, 4_000) <= 16
+
+
+def test_one_unclosed_comment_before_a_long_body_grows_linearly() -> None:
+    small, large = "<!--" + "word " * 2_000, "<!--" + "word " * 16_000
+    assert _seconds(lambda: clean_body(large)) / _seconds(lambda: clean_body(small)) <= 16
+
+
+_OLD_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(["<!--", "-->", "<!-", "->", "-", ">", "a", "\n"]), max_size=12).map("".join))
+def test_linear_comment_dropping_matches_re_sub(text: str) -> None:
+    assert cleaning._drop_html_comments(text) == _OLD_HTML_COMMENT.sub("", text)
+
+
 _OLD_LINK = re.compile(r"\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
 _OLD_LIQUID = re.compile(r"\{%-?\s*(raw|comment|highlight)\b[^%]*%\}(.*?)\{%-?\s*end\1\s*-?%\}", re.DOTALL)
 
 
 @settings(max_examples=400)
-@given(st.lists(st.sampled_from(["[", "]", "(", ")", "!", "^", "a", "\n", "](", "]["]), max_size=16).map("".join))
+@given(
+    st.lists(st.sampled_from(["[", "]", "(", ")", "!", "^", "a", "\n", "](", "][", "![a]("]), max_size=16).map("".join)
+)
 def test_linear_link_stripping_matches_re_sub(text: str) -> None:
     for pattern, repl, opener in (
         (cleaning._IMAGE, "", "!["),
@@ -85,7 +120,9 @@ def test_linear_link_stripping_matches_re_sub(text: str) -> None:
         (cleaning._REF_LINK, r"\1", "["),
     ):
         assert cleaning._sub_bracketed(pattern, repl, text, opener) == pattern.sub(repl, text)
-    assert cleaning._sub_bracketed(cleaning._LINK, r"\1", text, "[") == _OLD_LINK.sub(r"\1", text)
+    for pattern, repl, opener in ((cleaning._IMAGE, "", "!["), (cleaning._LINK, r"\1", "[")):
+        assert cleaning._sub_bracketed(pattern, repl, text, opener, paren_tail=True) == pattern.sub(repl, text)
+    assert cleaning._sub_bracketed(cleaning._LINK, r"\1", text, "[", paren_tail=True) == _OLD_LINK.sub(r"\1", text)
 
 
 @settings(max_examples=400)
