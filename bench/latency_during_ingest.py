@@ -46,7 +46,15 @@ from typing import Any  # noqa: E402
 from bot_harness import bot_settings, populate, running_bot  # noqa: E402
 
 from bench._common import CORPUS, Row, base_parser, emit, ms, peak_rss_mb, percentile, verdict  # noqa: E402
-from bench.interaction_latency import POSTS, SEED, SPEC, new_emulator, plan_interactions, prepare_world  # noqa: E402
+from bench.interaction_latency import (  # noqa: E402
+    POSTS,
+    SEED,
+    SPEC,
+    callback_arrived,
+    new_emulator,
+    plan_interactions,
+    prepare_world,
+)
 from bot.services.ingest import WRITE_BATCH  # noqa: E402
 
 GOAL_RATIO = 1.5
@@ -81,8 +89,15 @@ async def answered(emu: Any, command: str, options: dict[str, Any], focused: str
         handle = await emu.slash_command(command, options, locale="ja", timeout_s=30)
     else:
         handle = await emu.autocomplete(command, focused, options, locale="ja", timeout_s=30)
-    await emu.wait_for(lambda: handle.id in emu.callback_arrived, 300, f"a callback of {handle.id}")
-    return float(emu.callback_arrived[handle.id] - handle.record.dispatched_at)
+    await emu.wait_for(lambda: _arrived(emu, handle.id) is not None, 300, f"a callback of {handle.id}")
+    return float(callback_arrived(emu, handle.id) - handle.record.dispatched_at)
+
+
+def _arrived(emu: Any, interaction_id: int) -> float | None:
+    try:
+        return callback_arrived(emu, interaction_id)
+    except LookupError:
+        return None
 
 
 async def timed(emu: Any, plan: list, count: int | None, until: asyncio.Task | None) -> list[tuple[str, float]]:  # type: ignore[type-arg]
