@@ -91,6 +91,11 @@ class Post(PostMeta):
         }
 
 
+def blog_label(source_id: int, name: str, display: str, title: str | None) -> str:
+    """What people call a blog: its site title, else where it comes from."""
+    return (title or "").strip() or display or name or f"#{source_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class BlogSource:
     """A configured (or once configured) blog as the store knows it: what /about and `kiji sources` show."""
@@ -108,8 +113,7 @@ class BlogSource:
 
     @property
     def label(self) -> str:
-        """What people call the blog: its site title, else where it comes from."""
-        return (self.title or "").strip() or self.display or self.name or f"#{self.id}"
+        return blog_label(self.id, self.name, self.display, self.title)
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -94,7 +94,7 @@ async def blog_labels(bot: KijiBot) -> dict[int, str]:
     """source id → the blog's label, for results to say which blog a post is from; empty with one blog."""
     if not several_blogs(bot):
         return {}
-    return {blog.id: blog.label for blog in await bot.store.sources()}
+    return await bot.store.source_labels()
 
 
 def label_of(labels: dict[int, str], post: Post) -> str | None:

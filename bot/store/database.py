@@ -199,6 +199,10 @@ class Store:
         """Every blog the store knows, in the order first seen, with its visible post count."""
         return await self._read(sources.sources, self._now(now))
 
+    async def source_labels(self) -> dict[int, str]:
+        """source id → the blog's label (its site title, else where it comes from), without counting posts."""
+        return await self._read(sources.labels)
+
     # -- ingest ----------------------------------------------------------------------
 
     async def file_states(self, source_id: int | None = None) -> dict[str, FileState]:

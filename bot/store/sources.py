@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from bot.models import BlogSource
+from bot.models import BlogSource, blog_label
 from bot.store.sqlhelpers import fetch_all, fetch_one
 
 # The row of the posts stored before sources had names (see schema migration 6).
@@ -95,3 +95,12 @@ async def sources(db: aiosqlite.Connection, now: float) -> list[BlogSource]:
         )
         for row in rows
     ]
+
+
+async def labels(db: aiosqlite.Connection) -> dict[int, str]:
+    """source id → what people call the blog; unlike `sources`, no post is counted (results and
+    announcements ask for it once each)."""
+    rows = await fetch_all(db, "SELECT id, name, display, title FROM sources ORDER BY id")
+    return {
+        int(row["id"]): blog_label(int(row["id"]), str(row["name"]), str(row["display"]), row["title"]) for row in rows
+    }
