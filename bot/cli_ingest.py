@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.cli_base import EXIT_OK, CommandFailed, configured_sources, opened_store, print_json
+from bot.cli_base import EXIT_OK, CommandFailed, configured_sources, count, opened_store, print_json
 from bot.services.blogs import ingest_all, merged
 from bot.services.ingest import IngestReport
 from bot.settings import Settings
@@ -131,7 +131,7 @@ async def run_sources(settings: Settings, out: TextIO, as_json: bool) -> int:
         out.write(f"{blog.label}{'' if is_configured else '  (no longer configured)'}\n")
         if blog.label != blog.display and blog.display:
             out.write(f"  {blog.display}\n")
-        out.write(f"  {blog.posts} post{'' if blog.posts == 1 else 's'}, last updated {_when(blog.last_success_at)}\n")
+        out.write(f"  {count(blog.posts, 'post')}, last updated {_when(blog.last_success_at)}\n")
         if blog.last_error:
             out.write(f"  last error ({_when(blog.last_error_at)}): {blog.last_error}\n")
     for name in never_read:
