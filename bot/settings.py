@@ -68,11 +68,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
-        """Real environment variables win over `.env`, as users of twelve-factor apps expect."""
-        values: dict[str, str] = {}
-        if dotenv_path is not None and dotenv_path.is_file():
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
+        values = configured_environ(environ, dotenv_path)
 
         def text(name: str) -> str | None:
             value = values.get(name, "").strip()
@@ -121,3 +117,15 @@ def _number(values: Mapping[str, str], name: str, kind: type[T], default: T | No
     if minimum is not None and value < minimum:
         raise SettingsError(f"{name}={raw!r} must be at least {minimum}; fix it in your environment or .env")
     return value
+
+
+def configured_environ(
+    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")
+) -> dict[str, str]:
+    """The variables Kiji is configured by: `.env`, then the real environment over it, as users of
+    twelve-factor apps expect."""
+    values: dict[str, str] = {}
+    if dotenv_path is not None and dotenv_path.is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values

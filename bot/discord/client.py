@@ -33,7 +33,6 @@ import yarl
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Location
 from discord.ext import commands
-from dotenv import dotenv_values
 
 import cogs
 from bot import __version__
@@ -53,7 +52,7 @@ from bot.services.parse_pool import worker_pool
 from bot.services.post_watcher import PostWatcher
 from bot.services.summaries import SummaryService
 from bot.services.webhooks import PushWebhook, WebhookConfig, WebhookConfigError
-from bot.settings import Settings
+from bot.settings import Settings, configured_environ
 from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
 from bot.sources.folder import FolderSource
@@ -420,9 +419,8 @@ class ShutdownSignal:
 async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list[Source] | None = None) -> None:
     """Start the bot and serve until a signal stops it; a start that cannot work raises StartFailed."""
     assert settings.discord_token, "checked by the caller"
-    try:  # real environment variables win over .env, as in Settings.from_env
-        dotenv = {name: value for name, value in dotenv_values(".env").items() if value is not None}
-        webhook = WebhookConfig.from_environ({**dotenv, **os.environ})
+    try:
+        webhook = WebhookConfig.from_environ(configured_environ())
     except WebhookConfigError as exc:
         raise StartFailed(str(exc)) from None
     bot = KijiBot(
