@@ -104,6 +104,12 @@ async def running_bot(
         yield running
 
 
+async def poll_and_deliver(bot: KijiBot) -> None:
+    """What a file event or a poll does in the running bot: ingest what changed, then a delivery round."""
+    await bot.watcher.check_now()
+    await bot.announcer.run_round()
+
+
 def populate(emu: DiscordEmulator) -> tuple[int, int, int, int]:
     """A guild with a text channel, an admin (Manage Server) and a plain member."""
     guild = emu.add_guild("Kiji test server", locale="ja")

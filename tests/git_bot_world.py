@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import aiohttp
-from bot_harness import bot_settings
+from bot_harness import bot_settings, poll_and_deliver
 from git_server import BlogRemote
 
 from bot.discord.announcer import Announcer
@@ -74,8 +74,7 @@ class GitWorld:
 
     async def check(self) -> None:
         """What a poll does: fetch and ingest what changed, then a delivery round."""
-        await self.bot.watcher.check_now()
-        await self.bot.announcer.run_round()
+        await poll_and_deliver(self.bot)
 
     def titles(self) -> list[str]:
         return [message["embeds"][0]["title"] for message in self.emu.sent_messages.get(self.channel, [])]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from bot_harness import World
+from bot_harness import World, poll_and_deliver
 from factories import write_post
 
 from bot.clock import ManualClock
@@ -23,9 +23,7 @@ def announcer(world: World) -> Announcer:
 
 
 async def check(world: World) -> None:
-    """What a file event does: ingest what changed, then a delivery round (after any in flight)."""
-    await world.bot.watcher.check_now()
-    await world.bot.announcer.run_round()
+    await poll_and_deliver(world.bot)
 
 
 def messages(world: World, channel: int) -> list[dict]:

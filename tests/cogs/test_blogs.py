@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
-from bot_harness import World, add_places, bot_settings, populate, running_bot
+from bot_harness import World, add_places, bot_settings, poll_and_deliver, populate, running_bot
 from factories import make_blog, write_post
 
 from bot.emulator import DiscordEmulator
@@ -138,8 +138,7 @@ async def test_a_subscription_to_one_blog_announces_only_its_posts(blogs: tuple[
     await (await world.emu.slash_command("subscribe", {"channel": everything}, user=world.admin)).response()
     write_post(world.posts_dir, "2025-08-01-news.md", "First blog news", "本文です。十分な内容です。", tags="[AI]")
     write_post(second / "_posts", "2025-08-01-news.md", "Second blog news", "A body about news.", tags="[AI]")
-    await world.bot.watcher.check_now()  # what a file event or the poll does: ingest, then a delivery round
-    await world.bot.announcer.run_round()
+    await poll_and_deliver(world.bot)
     [only] = world.emu.sent_messages.get(world.channel, [])
     assert only["embeds"][0]["title"] == "Second blog news"
     fields = {f["name"]: f["value"] for f in only["embeds"][0]["fields"]}

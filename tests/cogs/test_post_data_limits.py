@@ -8,7 +8,7 @@ Every request the bot sends is validated against Discord's OpenAPI spec by the e
 from __future__ import annotations
 
 import pytest
-from bot_harness import World
+from bot_harness import World, poll_and_deliver
 from factories import JA_BODY, write_post
 
 from bot.discord import limits
@@ -69,8 +69,7 @@ async def test_subscribe_previews_and_announces_such_a_post(world: World) -> Non
     preview = await world.emu.slash_command("subscribe", {"channel": world.channel}, user=world.admin, locale="en-US")
     [embed] = (await preview.response())["data"]["embeds"]  # the preview is the new post
     assert embed["title"] == LONG_TITLE and "url" not in embed
-    await world.bot.watcher.check_now()  # what a file event or the poll does: ingest, then a delivery round
-    await world.bot.announcer.run_round()
+    await poll_and_deliver(world.bot)
     [message] = world.emu.sent_messages[world.channel]
     assert message["embeds"][0]["title"] == LONG_TITLE
     [subscription] = await world.bot.store.subscriptions()
