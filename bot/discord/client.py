@@ -365,6 +365,8 @@ class KijiBot(commands.Bot):
                 await self.llm.close()
             await self.store.close()
             gc.unfreeze()  # what start-up froze may be collected again once the bot is gone
+            young, middle, _ = gc.get_threshold()
+            gc.set_threshold(young, middle, PYTHON_FULL_COLLECTION_EVERY)
 
 
 class StartFailed(RuntimeError):
@@ -493,6 +495,12 @@ async def serve_until_stopped(bot: KijiBot, token: str, shutdown: ShutdownSignal
     log.info("shut down cleanly")
 
 
+# A full collection after this many collections of the middle generation (Python's default: 10).
+# An ingest makes hundreds of those; full passes at Python's pace stopped the loop dozens of times.
+FULL_COLLECTION_EVERY = 100
+PYTHON_FULL_COLLECTION_EVERY = gc.get_threshold()[2]
+
+
 def _settle_long_lived_objects() -> None:
     """Keep the garbage collector's full passes off what start-up built, for good.
 
@@ -504,6 +512,8 @@ def _settle_long_lived_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 def cog_modules() -> list[str]:

@@ -17,6 +17,7 @@ from bot_harness import World, connection_thread_niceness
 from factories import write_post
 
 from bot.content.cleaning import clean_body
+from bot.discord.client import FULL_COLLECTION_EVERY, PYTHON_FULL_COLLECTION_EVERY
 from bot.services.parse_pool import WORKER_NICENESS
 
 # Ordinary text, a lot of it: linear to clean, but seconds of work for the batch below.
@@ -55,8 +56,10 @@ async def test_unloading_the_announcements_cog_keeps_ingest_and_announcements(wo
 async def test_what_start_up_built_is_kept_out_of_full_garbage_collections(world: World) -> None:
     # frozen objects are skipped by the collector's full passes, which stop the event loop
     assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold()[2] == FULL_COLLECTION_EVERY
     await world.bot.close()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold()[2] == PYTHON_FULL_COLLECTION_EVERY
 
 
 async def test_the_bot_writes_at_a_lower_priority_than_it_reads(world: World) -> None:
