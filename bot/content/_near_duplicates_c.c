@@ -584,11 +584,20 @@ strip_spaces(PyObject *text)
 }
 
 /* What `re.compile(r"[\s\W_]+").sub("", text)` keeps: sre's \w is Py_UNICODE_ISALNUM or "_" and
- * its \s is Py_UNICODE_ISSPACE, so a character stays when it is alphanumeric, not a space, not "_". */
+ * its \s is Py_UNICODE_ISSPACE, so a character stays when it is alphanumeric, not a space and not
+ * "_"; no alphanumeric character is either (the test over all of Unicode holds this to re). Kana and
+ * the common kanji, most of a Japanese key, are alphanumeric without asking the Unicode database. */
 static int
 kept_by_strip(Py_UCS4 c)
 {
-    return c != '_' && Py_UNICODE_ISALNUM(c) && !Py_UNICODE_ISSPACE(c);
+    if (c < 0x80) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    }
+    if ((c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) || (c >= 0x30FC && c <= 0x30FF)
+        || (c >= 0x4E00 && c <= 0x9FFF)) {
+        return 1;
+    }
+    return Py_UNICODE_ISALNUM(c);
 }
 
 static PyObject *
@@ -944,6 +953,416 @@ remember_sentences(Deduper *d, PyObject *pieces)
         }
     }
     return 0;
+}
+
+/* --- sentences.sentence_pieces ------------------------------------------------------------------ */
+
+/* Called on nearly every block, it was two thirds of what the deduper still spent in Python. This
+ * is sentences.py's rules line by line (each function below names the one it follows); the test
+ * compares it with `sentences.sentence_pieces` on every block of the sample and on random text
+ * made of the characters the rules look at, and `CONSTANTS` carries the character classes and
+ * abbreviations for the test to check against sentences.py. */
+
+#define OPENERS "\u300c\u300e\uff08(\u3010\u3014\uff3b\u300a\u3008\u201c\u2018"
+#define CLOSERS "\u300d\u300f\uff09)\u3011\u3015\uff3d\u300b\u3009\u201d\u2019"
+#define N_BRACKET_KINDS 11
+#define LONGEST_WORD 64
+
+static const char *const ABBREVIATIONS[] = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "eg", "ie", "inc", "ltd",
+    "co", "corp", "no", "fig", "figs", "approx", "est", "dept", "univ", "jan", "feb", "mar", "apr", "jun",
+    "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.m", "p.m", "ph.d", "al", "cf", "ca",
+    "vol", "op",
+};
+
+/* The index of `c` among OPENERS, or -1 */
+static int
+opener_index(Py_UCS4 c)
+{
+    if (c < 0x2018 && c != '(') {
+        return -1;
+    }
+    static const Py_UCS4 openers[N_BRACKET_KINDS] = {0x300C, 0x300E, 0xFF08, 0x28, 0x3010, 0x3014,
+                                                     0xFF3B, 0x300A, 0x3008, 0x201C, 0x2018};
+    for (int k = 0; k < N_BRACKET_KINDS; k++) {
+        if (openers[k] == c) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* The index of `c` among CLOSERS (the closer of the opener of the same index), or -1 */
+static int
+closer_index(Py_UCS4 c)
+{
+    if (c < 0x2018 && c != ')') {
+        return -1;
+    }
+    static const Py_UCS4 closers[N_BRACKET_KINDS] = {0x300D, 0x300F, 0xFF09, 0x29, 0x3011, 0x3015,
+                                                     0xFF3D, 0x300B, 0x3009, 0x201D, 0x2019};
+    for (int k = 0; k < N_BRACKET_KINDS; k++) {
+        if (closers[k] == c) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+static int
+is_terminator(Py_UCS4 c) /* [。｡．！？!?.] */
+{
+    return c == 0x3002 || c == 0xFF61 || c == 0xFF0E || c == 0xFF01 || c == 0xFF1F || c == '!' || c == '?'
+        || c == '.';
+}
+
+static int
+is_closer_or_quote(Py_UCS4 c) /* what _TERMINATOR_RE takes after the terminators */
+{
+    return c == '"' || c == '\'' || closer_index(c) >= 0;
+}
+
+static int
+is_word_char(Py_UCS4 c) /* sentences._WORD_CHARS */
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '.';
+}
+
+typedef struct {
+    Py_ssize_t start, end; /* an opening bracket and the one that closes it */
+} BracketPair;
+#define LESS_PAIR(x, y) ((x).start < (y).start)
+SORT_FUNCTION(sort_pairs, BracketPair, LESS_PAIR)
+
+/* One line of the text being split, and its bracket spans. */
+typedef struct {
+    const Py_UCS4 *s;
+    Py_ssize_t n;
+    Py_ssize_t *span_start, *span_end; /* disjoint, ascending: sentences._outer_spans */
+    Py_ssize_t n_spans;
+} Line;
+
+/* sentences._word_before: where `([A-Za-z][A-Za-z.]*)$` starts in s[:start], looking back at most
+ * LONGEST_WORD characters; -1 when there is no such word. */
+static Py_ssize_t
+word_before(const Line *line, Py_ssize_t start)
+{
+    Py_ssize_t begin = start;
+    Py_ssize_t limit = start - LONGEST_WORD > 0 ? start - LONGEST_WORD : 0;
+    while (begin > limit && is_word_char(line->s[begin - 1])) {
+        begin--;
+    }
+    while (begin < start && line->s[begin] == '.') {
+        begin++;
+    }
+    return begin < start ? begin : -1;
+}
+
+/* `word.lower().rstrip(".") in _ABBREVIATIONS` for the ASCII word s[begin:end] */
+static int
+is_abbreviation(const Line *line, Py_ssize_t begin, Py_ssize_t end)
+{
+    while (end > begin && line->s[end - 1] == '.') {
+        end--;
+    }
+    Py_ssize_t len = end - begin;
+    if (len == 0 || len > 8) {
+        return 0;
+    }
+    char word[9];
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = line->s[begin + i];
+        word[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
+    word[len] = '\0';
+    for (size_t k = 0; k < sizeof(ABBREVIATIONS) / sizeof(ABBREVIATIONS[0]); k++) {
+        if (strcmp(word, ABBREVIATIONS[k]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* sentences._is_boundary: whether the terminator run s[start:end] ends a sentence. */
+static int
+is_boundary(const Line *line, Py_ssize_t start, Py_ssize_t end)
+{
+    const Py_UCS4 *s = line->s;
+    int has_next = end < line->n, has_prev = start > 0;
+    Py_UCS4 next = has_next ? s[end] : 0, prev = has_prev ? s[start - 1] : 0;
+    Py_ssize_t core_end = end; /* run.rstrip(CLOSERS + "\"'") */
+    while (core_end > start && is_closer_or_quote(s[core_end - 1])) {
+        core_end--;
+    }
+    /* `nxt in "とっ"`, and "" is in every string: a quoted run at the end of a line is no end */
+    if (core_end != end && (!has_next || next == 0x3068 || next == 0x3063)) {
+        return 0;
+    }
+    int bang_or_question_only = 1, has_full_stop = 0, ends_with_period = s[core_end - 1] == '.';
+    for (Py_ssize_t i = start; i < core_end; i++) {
+        Py_UCS4 c = s[i];
+        if (c == 0x3002 || c == 0xFF61 || c == 0xFF01 || c == 0xFF1F) {
+            return 1;
+        }
+        has_full_stop |= c == 0xFF0E;
+        bang_or_question_only &= c == '!' || c == '?';
+    }
+    int prev_digit = has_prev && Py_UNICODE_ISDIGIT(prev), next_digit = has_next && Py_UNICODE_ISDIGIT(next);
+    if (has_full_stop && !(prev_digit && next_digit)) {
+        return 1;
+    }
+    if (bang_or_question_only) { /* "Yahoo!ニュース", "Hey!Say": a Latin word glued to what follows is a name */
+        int prev_latin = has_prev && prev < 0x80 && Py_UNICODE_ISALNUM(prev);
+        return !(prev_latin && has_next && !Py_UNICODE_ISSPACE(next));
+    }
+    /* ASCII periods from here on */
+    if (!has_next) {
+        return 1;
+    }
+    if (!Py_UNICODE_ISSPACE(next)) {
+        if (next < 0x80 || prev_digit) {
+            return 0;
+        }
+        Py_ssize_t word = word_before(line, start);
+        return !(word >= 0 && is_abbreviation(line, word, start));
+    }
+    if (core_end - start != 1 && ends_with_period) { /* `core != "." and core.endswith(".")` */
+        return 1;
+    }
+    Py_ssize_t before = word_before(line, start);
+    if (before >= 0) {
+        int single_capital = start - before == 1 && s[before] >= 'A' && s[before] <= 'Z';
+        if (is_abbreviation(line, before, start) || single_capital) {
+            return 0;
+        }
+    }
+    if (prev_digit) { /* a list number at the very start: "1. " */
+        Py_ssize_t leading = 0;
+        while (leading < line->n && (s[leading] == ' ' || (s[leading] >= '0' && s[leading] <= '9'))) {
+            leading++;
+        }
+        if (leading >= start) {
+            return 0;
+        }
+    }
+    Py_ssize_t following = end;
+    while (following < line->n && Py_UNICODE_ISSPACE(s[following])) {
+        following++;
+    }
+    return !(following < line->n && s[following] >= 'a' && s[following] <= 'z');
+}
+
+/* sentences._matched_openers and _outer_spans: the balanced bracket pairs of the line, merged into
+ * disjoint spans. An opener's closer closes the innermost open one of its kind and everything
+ * opened after it; `top_of` and `below` stand in for the Python's per-closer lists of depths. */
+static int
+bracket_spans(Line *line, Py_ssize_t *scratch)
+{
+    Py_ssize_t n = line->n;
+    Py_ssize_t *stack_pos = scratch, *below = scratch + n;
+    BracketPair *pairs = (BracketPair *)(scratch + 2 * n); /* two Py_ssize_t each */
+    int *stack_kind = PyMem_Malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (stack_kind == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t top_of[N_BRACKET_KINDS];
+    for (int k = 0; k < N_BRACKET_KINDS; k++) {
+        top_of[k] = -1;
+    }
+    Py_ssize_t depth = 0, n_pairs = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int k = opener_index(line->s[i]);
+        if (k >= 0) {
+            stack_pos[depth] = i;
+            stack_kind[depth] = k;
+            below[depth] = top_of[k];
+            top_of[k] = depth++;
+            continue;
+        }
+        k = closer_index(line->s[i]);
+        if (k < 0 || top_of[k] < 0) {
+            continue;
+        }
+        Py_ssize_t opened = top_of[k];
+        pairs[n_pairs].start = stack_pos[opened];
+        pairs[n_pairs++].end = i;
+        while (depth > opened) {
+            depth--;
+            top_of[stack_kind[depth]] = below[depth];
+        }
+    }
+    PyMem_Free(stack_kind);
+    /* pairs come out ordered by their closer; _outer_spans takes them by opener */
+    sort_pairs(pairs, n_pairs);
+    line->span_start = stack_pos; /* the stack is done with: its room holds the spans */
+    line->span_end = below;
+    line->n_spans = 0;
+    for (Py_ssize_t i = 0; i < n_pairs; i++) {
+        Py_ssize_t last = line->n_spans - 1;
+        if (last >= 0 && pairs[i].start < line->span_end[last]) {
+            if (pairs[i].end > line->span_end[last]) {
+                line->span_end[last] = pairs[i].end;
+            }
+        }
+        else {
+            line->span_start[line->n_spans] = pairs[i].start;
+            line->span_end[line->n_spans++] = pairs[i].end;
+        }
+    }
+    return 0;
+}
+
+/* sentences._inside_brackets: within the last span that starts before `pos` */
+static int
+inside_brackets(const Line *line, Py_ssize_t pos)
+{
+    Py_ssize_t low = 0, high = line->n_spans; /* bisect_left(starts, pos) */
+    while (low < high) {
+        Py_ssize_t mid = (low + high) / 2;
+        if (line->span_start[mid] < pos) {
+            low = mid + 1;
+        }
+        else {
+            high = mid;
+        }
+    }
+    return low > 0 && pos < line->span_end[low - 1];
+}
+
+/* sentences._sentence_ends of one line: appends to `ends` (offset by `offset`) */
+static int
+line_sentence_ends(Line *line, Py_ssize_t offset, Py_ssize_t *scratch, Py_ssize_t *ends, Py_ssize_t *n_ends)
+{
+    line->n_spans = 0;
+    for (Py_ssize_t i = 0; i < line->n; i++) {
+        if (opener_index(line->s[i]) >= 0 || closer_index(line->s[i]) >= 0) {
+            if (bracket_spans(line, scratch) < 0) {
+                return -1;
+            }
+            break;
+        }
+    }
+    Py_ssize_t i = 0;
+    while (i < line->n) { /* _TERMINATOR_RE.finditer */
+        if (!is_terminator(line->s[i])) {
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        while (i < line->n && is_terminator(line->s[i])) {
+            i++;
+        }
+        while (i < line->n && is_closer_or_quote(line->s[i])) {
+            i++;
+        }
+        if (line->n_spans && inside_brackets(line, start)) {
+            continue;
+        }
+        /* a lone 。 always ends one; every other run goes through the rules */
+        if ((i - start != 1 || line->s[start] != 0x3002) && !is_boundary(line, start, i)) {
+            continue;
+        }
+        ends[(*n_ends)++] = offset + i;
+    }
+    return 0;
+}
+
+static int
+is_piece_trail(Py_UCS4 c) /* sentences._PIECE_TRAIL */
+{
+    return c == ' ' || c == 0x3000 || c == '\t' || c == '\n';
+}
+
+/* sentences.sentence_pieces: lossless pieces, joined they give the text back */
+static PyObject *
+sentence_pieces(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "sentence_pieces() takes a str, not %.100s", Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t stops = 0; /* 。？！ */
+    int has_space = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        stops += c == 0x3002 || c == 0xFF1F || c == 0xFF01;
+        has_space |= c == ' ';
+    }
+    if (stops <= 1 && !has_space) { /* at most one terminator and no space: one piece */
+        PyObject *one = PyList_New(1);
+        if (one != NULL) {
+            PyList_SET_ITEM(one, 0, Py_NewRef(text));
+        }
+        return one;
+    }
+    PyObject *pieces = NULL;
+    Py_UCS4 *s = PyUnicode_AsUCS4Copy(text);
+    /* room for: every end (one per character at most), and bracket_spans' four arrays */
+    Py_ssize_t *ends = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(5 * n + 1));
+    if (s == NULL || ends == NULL) {
+        if (s != NULL) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    Py_ssize_t *scratch = ends + n + 1, n_ends = 0;
+    Py_ssize_t line_start = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '\n') {
+            Line line = {s + line_start, i - line_start, NULL, NULL, 0};
+            if (line_sentence_ends(&line, line_start, scratch, ends, &n_ends) < 0) {
+                goto done;
+            }
+            line_start = i + 1;
+        }
+    }
+    /* _CJK_SPACE_RE: a space between two non-ASCII characters ends a piece (a run-in heading) */
+    for (Py_ssize_t i = 1; i + 1 < n; i++) {
+        if ((s[i] == ' ' || s[i] == 0x3000) && s[i - 1] >= 0x80 && s[i + 1] >= 0x80) {
+            ends[n_ends++] = i + 1;
+        }
+    }
+    sort_idents(ends, n_ends);
+    pieces = PyList_New(0);
+    if (pieces == NULL) {
+        goto done;
+    }
+    Py_ssize_t begin = 0;
+    for (Py_ssize_t k = 0; k < n_ends; k++) {
+        Py_ssize_t end = ends[k];
+        while (end < n && is_piece_trail(s[end])) {
+            end++;
+        }
+        if (end > begin) {
+            PyObject *piece = PyUnicode_Substring(text, begin, end);
+            if (piece == NULL || PyList_Append(pieces, piece) < 0) {
+                Py_XDECREF(piece);
+                Py_CLEAR(pieces);
+                goto done;
+            }
+            Py_DECREF(piece);
+            begin = end;
+        }
+    }
+    if (begin < n) {
+        PyObject *piece = PyUnicode_Substring(text, begin, n);
+        if (piece == NULL || PyList_Append(pieces, piece) < 0) {
+            Py_XDECREF(piece);
+            Py_CLEAR(pieces);
+        }
+        else {
+            Py_DECREF(piece);
+        }
+    }
+done:
+    PyMem_Free(s);
+    PyMem_Free(ends);
+    return pieces;
 }
 
 /* `raw.kind in ("break", "heading")` */
@@ -1310,6 +1729,8 @@ dedup_strip(PyObject *module, PyObject *text)
 static PyMethodDef methods[] = {
     {"dedupe", (PyCFunction)(void (*)(void))dedupe, METH_FASTCALL,
      "dedupe(raws, raw_class, dropped, sentence_pieces, fold): near_duplicates.dedupe's blocks, computed in C."},
+    {"sentence_pieces", sentence_pieces, METH_O,
+     "sentences.sentence_pieces in C: the sentences of a text with their trailing spaces, lossless."},
     {"dedup_strip", dedup_strip, METH_O,
      "What dedup_key strips a text to before folding it: re.sub(r\"[\\s\\W_]+\", \"\", text)."},
     {NULL, NULL, 0, NULL},
@@ -1319,11 +1740,24 @@ static PyMethodDef methods[] = {
 static int
 exec_module(PyObject *module)
 {
+    PyObject *abbreviations = PyTuple_New(sizeof(ABBREVIATIONS) / sizeof(ABBREVIATIONS[0]));
+    if (abbreviations == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(abbreviations); k++) {
+        PyObject *word = PyUnicode_FromString(ABBREVIATIONS[k]);
+        if (word == NULL) {
+            Py_DECREF(abbreviations);
+            return -1;
+        }
+        PyTuple_SET_ITEM(abbreviations, k, word);
+    }
     PyObject *constants = Py_BuildValue(
-        "{s:i,s:i,s:i,s:i,s:d,s:d,s:i,s:i,s:d,s:s}", "_SHINGLE", SHINGLE, "_MIN_SENTENCE_CHARS", MIN_SENTENCE_CHARS,
-        "_MAX_POSTING", MAX_POSTING, "_MIN_SAMPLE", MIN_SAMPLE, "_JACCARD_DUP", JACCARD_DUP, "_CONTAIN_DUP",
-        CONTAIN_DUP, "_MIN_DUP_CHARS", MIN_DUP_CHARS, "_GRAM", GRAM, "_NOVEL_SHARE", NOVEL_SHARE, "particles",
-        PARTICLES);
+        "{s:i,s:i,s:i,s:i,s:d,s:d,s:i,s:i,s:d,s:s,s:s,s:s,s:i,s:N}", "_SHINGLE", SHINGLE, "_MIN_SENTENCE_CHARS",
+        MIN_SENTENCE_CHARS, "_MAX_POSTING", MAX_POSTING, "_MIN_SAMPLE", MIN_SAMPLE, "_JACCARD_DUP", JACCARD_DUP,
+        "_CONTAIN_DUP", CONTAIN_DUP, "_MIN_DUP_CHARS", MIN_DUP_CHARS, "_GRAM", GRAM, "_NOVEL_SHARE", NOVEL_SHARE,
+        "particles", PARTICLES, "OPENERS", OPENERS, "CLOSERS", CLOSERS, "_LONGEST_WORD", LONGEST_WORD,
+        "_ABBREVIATIONS", abbreviations);
     if (constants == NULL) {
         return -1;
     }

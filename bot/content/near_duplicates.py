@@ -231,12 +231,14 @@ def _dedupe_python(raws: list[Raw]) -> list[Raw]:
     return [raw for raw in deduper.kept if raw is not _DROPPED]
 
 
-# The same deduper in C (`make` builds it): a third of ingest's CPU was this module's sets of
-# 3- and 5-character strings. It calls back `sentence_pieces` and `fold`, and makes `Raw`s.
+# The same deduper in C (`make` builds it): near half of ingest's CPU was this module's sets of
+# 3- and 5-character strings, and its sentence_pieces calls. It calls back `fold` and the
+# `sentence_pieces` it is given (its own, in C), and makes `Raw`s.
 try:
     from bot.content._near_duplicates_c import dedupe as _dedupe_c
+    from bot.content._near_duplicates_c import sentence_pieces as _sentence_pieces_c
 except ImportError:
-    _dedupe_c = None
+    _dedupe_c = _sentence_pieces_c = None
 
 NATIVE = _dedupe_c is not None
 
@@ -245,4 +247,4 @@ def dedupe(raws: list[Raw]) -> list[Raw]:
     """Keep the first (or the complete, if the first was truncated) of near-identical blocks."""
     if _dedupe_c is None:
         return _dedupe_python(raws)
-    return _dedupe_c(raws, Raw, _DROPPED, sentence_pieces, fold)
+    return _dedupe_c(raws, Raw, _DROPPED, _sentence_pieces_c, fold)

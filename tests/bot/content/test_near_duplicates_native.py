@@ -3,7 +3,8 @@
 The reference is `near_duplicates._dedupe_python`, the deduper posts were cleaned with before; the
 compiled module is what `dedupe` runs when `make` could build it. "Exactly" is element by element
 (`Raw` is a dataclass: kind, text, level, bold_only, link_only, finished) and, where the Python
-deduper hands back a block it was given, the compiled one hands back that same object.
+deduper hands back a block it was given, the compiled one hands back that same object. The module's
+own `sentence_pieces`, which the compiled deduper runs, is held to `sentences.sentence_pieces` too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.ingest_speed import _vary_body
-from bot.content import cleaning, near_duplicates
+from bot.content import cleaning, near_duplicates, sentences
 from bot.content.markdown_blocks import Raw, prepass, scan_blocks
 from bot.content.prose_filter import drop_prompt_and_chatter, rejoin_cut_sentences
 from bot.content.sentences import sentence_pieces
@@ -52,6 +53,9 @@ def test_dedupe_runs_the_compiled_deduper() -> None:
 def test_the_compiled_constants_are_the_python_ones() -> None:
     constants = dict(native.CONSTANTS)
     particles = constants.pop("particles")
+    sentence_rules = {name: constants.pop(name) for name in ("OPENERS", "CLOSERS", "_LONGEST_WORD")}
+    assert sentence_rules == {name: getattr(sentences, name) for name in sentence_rules}
+    assert frozenset(constants.pop("_ABBREVIATIONS")) == sentences._ABBREVIATIONS
     assert constants == {name: getattr(near_duplicates, name) for name in constants}
     assert near_duplicates._ANCHORED_SHINGLES.pattern == f"[{particles}](?=(...))"
 
@@ -110,6 +114,72 @@ def test_clean_body_identical_with_either_deduper(
     monkeypatch.setattr(cleaning, "dedupe", reference)
     with_python = [cleaning.clean_body(body, title) for body, title in sample_posts]
     assert with_compiled == with_python
+
+
+def test_sentence_pieces_identical_on_every_sample_text(sample_posts: list[tuple[str, str | None]]) -> None:
+    """Whole bodies, their lines, and the blocks the deduper sees (which it splits)."""
+    for body, _title in sample_posts:
+        for copy in (None, 0, 1):
+            varied = body if copy is None else _vary_body(body, copy)
+            for text in [varied, *varied.split("\n"), *(raw.text for raw in _raws_before_dedupe(varied))]:
+                assert native.sentence_pieces(text) == sentences.sentence_pieces(text)
+
+
+# What the sentence rules look at: terminators of both widths, brackets and quotes (balanced or
+# not), と and っ after a quote, digits (ASCII and not), Latin words that are abbreviations or
+# initials, upper and lower case, the spaces and newlines pieces end at, kana and kanji.
+_SENTENCE_MARKS = [*"。｡．！？!?.", *sentences.OPENERS, *sentences.CLOSERS, *"\"'とっ", *"0123456789", "٣", "²", "１"]
+_SENTENCE_WORDS = ["Mr", "e.g", "U.S", "Inc", "vs", "A", "b", "word", "GPT-4", "Yahoo", "Hey", "ph.d", ".NET", "x" * 70]
+_SENTENCE_GAPS = [" ", " ", "\u3000", "\t", "\n", "\xa0", "あ", "漢字", "テスト", "ニュース", "é", "Ω"]
+_SENTENCE_PARTS = st.sampled_from([*_SENTENCE_MARKS, *_SENTENCE_WORDS, *_SENTENCE_GAPS])
+# and shaped like sentences, so that every rule meets its case: a word, a run of terminators,
+# maybe a closer or quote, then what follows (a space, と, a lower-case letter, a digit, a bracket)
+_SENTENCE_END = st.tuples(
+    st.sampled_from([*_SENTENCE_WORDS, "「引用", "(see", "1", "12", "3.", "あ", "漢字", ""]),
+    st.text(alphabet="。｡．！？!?.", min_size=1, max_size=3),
+    st.sampled_from(["", *sentences.CLOSERS, '"', "'"]),
+    st.sampled_from(["", " ", "  ", "\n", "\u3000", "と", "っ", "a", "B", "1", "あ", "「", "」", ")"]),
+).map("".join)
+_SENTENCE_TEXT = st.one_of(
+    st.lists(_SENTENCE_PARTS, max_size=40).map("".join), st.lists(_SENTENCE_END, max_size=12).map("".join)
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_SENTENCE_TEXT)
+def test_sentence_pieces_identical_on_text_the_rules_look_at(text: str) -> None:
+    assert native.sentence_pieces(text) == sentences.sentence_pieces(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_sentence_pieces_identical_on_any_text(text: str) -> None:
+    assert native.sentence_pieces(text) == sentences.sentence_pieces(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See Mr. Smith. he left. The end.",
+        "価格は3．5です。 次は4．です。 終わり",
+        "Use .NET. Then stop. 次",
+        "Yahoo!ニュースを見た。 Hey!Say と言う。 Wow! yes",
+        "「すごい！」と思った。 「本当？」っと聞く。 「終わり。」",
+        "e.g. this and U.S. Army, A. Lincoln and 1. 項目 2. 項目",
+        "...そして続く。 Wait... Next one. version 4.1 です。",
+        "一行目。\n二行目。  \n\n 三行目。　四行目 五行目",
+    ],
+)
+def test_sentence_pieces_identical_on_each_rule(text: str) -> None:
+    assert native.sentence_pieces(text) == sentences.sentence_pieces(text)
+
+
+def test_sentence_pieces_of_deep_brackets_and_what_is_not_text() -> None:
+    deep = "「" * 40_000 + "です。" + "」" * 40_000 + "次。 (a. b) c."
+    assert native.sentence_pieces(deep) == sentences.sentence_pieces(deep)
+    assert native.sentence_pieces("") == sentences.sentence_pieces("") == [""]
+    with pytest.raises(TypeError):
+        native.sentence_pieces(b"bytes")
 
 
 # --- made-up posts: the paths of the deduper, on purpose -----------------------------------------
