@@ -167,7 +167,8 @@ def test_sentence_pieces_identical_on_any_text(text: str) -> None:
         "「すごい！」と思った。 「本当？」っと聞く。 「終わり。」",
         "e.g. this and U.S. Army, A. Lincoln and 1. 項目 2. 項目",
         "...そして続く。 Wait... Next one. version 4.1 です。",
-        "一行目。\n二行目。  \n\n 三行目。　四行目 五行目",
+        "一行目。\n二行目。  \n\n 三行目。　四行目 五行目。\t六行目。\t",
+        "wait... and then. Mr... no. Use .A. Next and .Mr. Smith",
     ],
 )
 def test_sentence_pieces_identical_on_each_rule(text: str) -> None:
