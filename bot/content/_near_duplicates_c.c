@@ -1,19 +1,20 @@
 /* The cleaner's near-duplicate removal in C: `bot.content.near_duplicates.dedupe`, same output.
  *
  * The Python deduper (`near_duplicates._dedupe_python`, the reference) spends its time building
- * and intersecting sets of 3- and 5-character strings and counting postings in a Counter. Here a
- * shingle is its three code points packed into one 64-bit integer (21 bits each, exact: no
- * hashing, so two shingles are equal exactly when their strings are), a 5-gram is two such
- * integers, a set of them is a sorted array without repeats, and an intersection is a merge.
- * What is hard to get exactly right stays in Python and is called back: `fold` (NFKC and
- * casefold) and `sentence_pieces`, both passed in on every call together with the `Raw` class
- * and the `_DROPPED` sentinel, so the module holds no state of its own (pool workers, threads and
- * subinterpreters may all call it at once). The sets of whole strings (texts, keys, sentences)
- * are Python sets, so their equality is str equality.
+ * and intersecting sets of 3- and 5-character strings, counting postings in a Counter, and
+ * splitting blocks into sentences. Here a shingle is its three code points packed into one 64-bit
+ * integer (21 bits each, exact: no hashing, so two shingles are equal exactly when their strings
+ * are), a 5-gram is two such integers, a set of them is a sorted array without repeats, and an
+ * intersection is a merge; `sentence_pieces` is sentences.py's, rewritten below. `fold` (NFKC and
+ * casefold) stays in Python and is called back. It and the sentence splitter are passed in on
+ * every call, with the `Raw` class and the `_DROPPED` sentinel, so the module holds no state of
+ * its own (pool workers, threads and subinterpreters may all call it at once). The sets of whole
+ * strings (texts, keys, sentences) are Python sets, so their equality is str equality.
  *
  * tests/bot/content/test_near_duplicates_native.py compares it with the reference on every
- * sample post, on varied copies of them and on generated blocks. The constants below are those
- * of near_duplicates.py; `CONSTANTS` exposes them so that test can check they still agree.
+ * sample post, on varied copies of them and on generated blocks, and `sentence_pieces` with
+ * sentences.py's. The constants below are those of near_duplicates.py and sentences.py;
+ * `CONSTANTS` exposes them so that test can check they still agree.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -79,47 +80,50 @@ typedef struct {
  * sort calling back per comparison, was a tenth of the whole run), insertion sort for short runs. */
 #define LESS_U64(x, y) ((x) < (y))
 #define LESS_GRAM(x, y) ((x).head < (y).head || ((x).head == (y).head && (x).tail < (y).tail))
-#define SORT_FUNCTION(name, type, less)                                                                   \
-    static void name(type *v, Py_ssize_t n)                                                               \
-    {                                                                                                     \
-        while (n > 16) {                                                                                  \
-            type a = v[0], b = v[n / 2], c = v[n - 1];                                                    \
-            type pivot = less(a, b) ? (less(b, c) ? b : (less(a, c) ? c : a)) : (less(a, c) ? a : (less(b, c) ? c : b)); \
-            Py_ssize_t i = 0, j = n - 1;                                                                  \
-            for (;;) {                                                                                    \
-                while (less(v[i], pivot)) {                                                               \
-                    i++;                                                                                  \
-                }                                                                                         \
-                while (less(pivot, v[j])) {                                                               \
-                    j--;                                                                                  \
-                }                                                                                         \
-                if (i >= j) {                                                                             \
-                    break;                                                                                \
-                }                                                                                         \
-                type t = v[i];                                                                            \
-                v[i++] = v[j];                                                                            \
-                v[j--] = t;                                                                               \
-            }                                                                                             \
+#define MEDIAN3(less, a, b, c) \
+    (less(a, b) ? (less(b, c) ? (b) : less(a, c) ? (c) : (a)) : (less(a, c) ? (a) : less(b, c) ? (c) : (b)))
+#define SORT_FUNCTION(name, type, less)                                                                  \
+    static void name(type *v, Py_ssize_t n)                                                              \
+    {                                                                                                    \
+        while (n > 16) {                                                                                 \
+            type a = v[0], b = v[n / 2], c = v[n - 1];                                                   \
+            type pivot = MEDIAN3(less, a, b, c);                                                         \
+            /* Hoare's partition: the median of three keeps both sides non-empty, so it always ends */   \
+            Py_ssize_t i = 0, j = n - 1;                                                                 \
+            for (;;) {                                                                                   \
+                while (less(v[i], pivot)) {                                                              \
+                    i++;                                                                                 \
+                }                                                                                        \
+                while (less(pivot, v[j])) {                                                              \
+                    j--;                                                                                 \
+                }                                                                                        \
+                if (i >= j) {                                                                            \
+                    break;                                                                               \
+                }                                                                                        \
+                type t = v[i];                                                                           \
+                v[i++] = v[j];                                                                           \
+                v[j--] = t;                                                                              \
+            }                                                                                            \
             /* v[0..j] <= pivot <= v[j+1..n): recurse into the smaller side, loop on the larger */       \
-            if (j + 1 < n - j - 1) {                                                                      \
-                name(v, j + 1);                                                                           \
-                v += j + 1;                                                                               \
-                n -= j + 1;                                                                               \
-            }                                                                                             \
-            else {                                                                                        \
-                name(v + j + 1, n - j - 1);                                                               \
-                n = j + 1;                                                                                \
-            }                                                                                             \
-        }                                                                                                 \
-        for (Py_ssize_t i = 1; i < n; i++) {                                                              \
-            type t = v[i];                                                                                \
-            Py_ssize_t k = i;                                                                             \
-            while (k > 0 && less(t, v[k - 1])) {                                                          \
-                v[k] = v[k - 1];                                                                          \
-                k--;                                                                                      \
-            }                                                                                             \
-            v[k] = t;                                                                                     \
-        }                                                                                                 \
+            if (j + 1 < n - j - 1) {                                                                     \
+                name(v, j + 1);                                                                          \
+                v += j + 1;                                                                              \
+                n -= j + 1;                                                                              \
+            }                                                                                            \
+            else {                                                                                       \
+                name(v + j + 1, n - j - 1);                                                              \
+                n = j + 1;                                                                               \
+            }                                                                                            \
+        }                                                                                                \
+        for (Py_ssize_t i = 1; i < n; i++) {                                                             \
+            type t = v[i];                                                                               \
+            Py_ssize_t k = i;                                                                            \
+            while (k > 0 && less(t, v[k - 1])) {                                                         \
+                v[k] = v[k - 1];                                                                         \
+                k--;                                                                                     \
+            }                                                                                            \
+            v[k] = t;                                                                                    \
+        }                                                                                                \
     }
 
 SORT_FUNCTION(sort_u64, uint64_t, LESS_U64)
@@ -1299,6 +1303,9 @@ sentence_pieces(PyObject *module, PyObject *text)
             PyList_SET_ITEM(one, 0, Py_NewRef(text));
         }
         return one;
+    }
+    if (n > (Py_ssize_t)((PY_SSIZE_T_MAX / sizeof(Py_ssize_t) - 1) / 5)) {
+        return PyErr_NoMemory();
     }
     PyObject *pieces = NULL;
     Py_UCS4 *s = PyUnicode_AsUCS4Copy(text);
