@@ -215,12 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         *_phase_rows("idle again, after", result["after"], idle_p99),
     ]
     for kind in ("/summary", "/tag", "/search", "autocomplete"):
-        idle = [t for k, t in result["idle"] if k == kind]
-        during = [t for k, t in result["during"] if k == kind]
+        idle, during, after = ([t for k, t in result[phase] if k == kind] for phase in ("idle", "during", "after"))
         rows.append(
             Row(
-                f"{kind} p99 idle / during (n={len(idle)} / {len(during)})",
-                f"{ms(percentile(idle, 99))} / {ms(percentile(during, 99))}",
+                f"{kind} p99 idle / during / after (n={len(idle)} / {len(during)} / {len(after)})",
+                f"{ms(percentile(idle, 99))} / {ms(percentile(during, 99))} / {ms(percentile(after, 99))}",
             )
         )
     rows.append(Row("emulator violations", str(result["violation_count"])))
@@ -233,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         "ingest_seconds": result["ingest_seconds"],
     }
     emit(f"Interaction → callback latency at {POSTS:,} posts, idle and during a cold ingest", rows, raw, args.json)
-    slowest = sorted(result["during"], key=lambda pair: pair[1], reverse=True)[:8]
-    print("slowest during:", "; ".join(f"{kind} {t * 1000:.0f} ms" for kind, t in slowest))
+    for phase in ("during", "after"):
+        slowest = sorted(result[phase], key=lambda pair: pair[1], reverse=True)[:8]
+        print(f"slowest {phase}:", "; ".join(f"{kind} {t * 1000:.0f} ms" for kind, t in slowest))
     return 0
 
 

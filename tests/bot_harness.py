@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+import aiosqlite
 import discord
 import yarl
 
@@ -133,3 +136,14 @@ def add_places(emu: DiscordEmulator, guild: int) -> tuple[dict[str, int], int]:
 
 
 __all__ = ["World", "add_places", "bot_settings", "populate", "running_bot", "running_client", "yarl"]
+
+
+async def connection_thread_niceness(connection: aiosqlite.Connection) -> int:
+    """The niceness of the thread that runs `connection`'s statements, asked from inside it."""
+    await connection.create_function(
+        "thread_niceness", 0, lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    )
+    async with connection.execute("SELECT thread_niceness()") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])

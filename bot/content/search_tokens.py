@@ -2,7 +2,8 @@
 
 SQLite's trigram tokenizer cannot match queries shorter than three characters, and
 "AI" or "推論" are exactly what readers of a Japanese AI blog type. So Kiji tokenises
-in Python and hands FTS5 (unicode61) plain space-separated tokens:
+in Python and hands FTS5 plain space-separated tokens (its ascii tokenizer splits them at
+the spaces and changes nothing else):
 
 * CJK runs become overlapping character bigrams (plus the run's last character, so a
   one-character query still has something to hit). Any substring of two or more
@@ -27,9 +28,10 @@ from bot.content.textnorm import fold
 # carry meaning inside words. Everything else that is a letter or digit is "word" script.
 _CJK_CLASS = (
     "\u3005\u3007\u3021-\u3029\u3038-\u303c"  # 々 〇 and Suzhou numerals
-    # Hiragana and Katakana without the marks FTS5's unicode61 splits tokens at (it keeps only
-    # letters and digits): combining and spacing (semi-)voiced marks, ゠ and ・. Left in, a
-    # lone "・" became an empty phrase that matched nothing, so "AI・IoT" found no post.
+    # Hiragana and Katakana without the marks that are not letters (FTS5's unicode61, which the
+    # index used before, split tokens at them): combining and spacing (semi-)voiced marks, ゠
+    # and ・. Left in, a lone "・" became an empty phrase that matched nothing, so "AI・IoT"
+    # found no post.
     "\u3040-\u3098\u309d-\u309f"  # Hiragana
     "\u30a1-\u30fa\u30fc-\u30ff"  # Katakana
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
@@ -41,7 +43,7 @@ _TOKEN_RUN = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>[^\W_{_CJK_CLASS}]+
 
 # Where two runs meet without whitespace, the index records how: a glue mark when they touch
 # ("生成AI"), else the separator itself ("GPT-5", "AI・IoT"), spelled in private-use characters
-# (token characters to FTS5's unicode61, and never part of a run). A query without spaces is
+# (token characters to FTS5, and never part of a run). A query without spaces is
 # then one phrase that matches exactly the texts containing it: "生成AI" no longer matches
 # "生成 AI" or a post with 生成 and AI far apart, and "GPT-5" not "GPT 5". Junctions holding
 # whitespace get no mark: a query piece never contains whitespace, so it needs none.

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +184,7 @@ def _chunks(jobs: Sequence[_Job], size: int) -> Iterator[Sequence[_Job]]:
 
 
 def _plan(
-    site: Site, known: dict[str, FileState], stale: set[str]
+    site: Site, known: Mapping[str, FileState], stale: set[str]
 ) -> tuple[list[_Job], int, list[str], list[FailedPost]]:
     """Stat every post file: (jobs to read, unchanged count, stored paths now gone, unreadable).
 
@@ -243,7 +243,7 @@ def _jekyll_path(site: Site, disk_rel: str) -> str:
 
 
 def _plan_changes(
-    site: Site, known: dict[str, FileState], stale: set[str], changes: Changes
+    site: Site, known: Mapping[str, FileState], stale: set[str], changes: Changes
 ) -> tuple[list[_Job], list[str], list[FailedPost], dict[str, str]]:
     """Stat only what the source says changed: (jobs, stored paths to remove, unreadable, new path → old path).
 

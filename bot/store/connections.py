@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import sqlite3
+import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -102,6 +105,24 @@ class Database:
     def read_only(self) -> bool:
         """Opened without write access: reads work, every write raises a StoreError saying why."""
         return self._writer is None
+
+    async def lower_writer_priority(self, niceness: int) -> bool:
+        """Run the writer's thread at `niceness` (Linux only; elsewhere a no-op returning False).
+
+        On two cores an ingest batch in the writer's thread competed with the threads answering
+        members' commands for the CPU; lowered, it takes what they leave. The call runs inside
+        SQLite on that thread (a one-off SQL function), the one public way to reach it.
+        """
+        if self._writer is None or not sys.platform.startswith("linux"):
+            return False
+        name = "kiji_lower_thread_priority"
+        await self._writer.create_function(name, 0, functools.partial(_renice_this_thread, niceness))
+        try:
+            async with self._writer.execute(f"SELECT {name}()") as cursor:
+                row = await cursor.fetchone()
+        finally:
+            await self._writer.create_function(name, 0, None)
+        return bool(row and row[0])
 
     @property
     def writer_busy(self) -> bool:
@@ -270,6 +291,17 @@ def _prepare_location(path: Path, create: bool) -> tuple[bool, Path]:
     except OSError as exc:
         raise StoreError(f"cannot create the folder for the database {path}: {exc.strerror}") from exc
     return existed, path.resolve()
+
+
+def _renice_this_thread(niceness: int) -> int:
+    """setpriority on the calling thread's id (on Linux niceness is per thread); never raises priority."""
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, max(niceness, os.getpriority(os.PRIO_PROCESS, thread)))
+    except OSError as exc:
+        log.debug("could not lower the writer thread's priority: %s", exc)
+        return 0
+    return 1
 
 
 async def _open_writer(path: Path, existed: bool) -> aiosqlite.Connection | None:

@@ -101,6 +101,10 @@ class Store:
         except sqlite3.Error as exc:
             raise explain(exc, self.path, "open the database") from exc
 
+    async def lower_writer_priority(self, niceness: int) -> bool:
+        """For a process that also answers people: its writes take the CPU its reads leave (Linux)."""
+        return await self.database.lower_writer_priority(niceness)
+
     @property
     def connected(self) -> bool:
         return self._database is not None
@@ -205,7 +209,7 @@ class Store:
 
     # -- ingest ----------------------------------------------------------------------
 
-    async def file_states(self, source_id: int | None = None) -> dict[str, FileState]:
+    async def file_states(self, source_id: int | None = None) -> Mapping[str, FileState]:
         """What the store knows of each post file of one blog (None: the first blog)."""
         return await self._read(posts.file_states, await self._source(source_id))
 
@@ -282,6 +286,10 @@ class Store:
 
     async def get_post(self, post_id: int) -> Post | None:
         return await self._read(posts.get_post, post_id)
+
+    async def posts_by_ids(self, post_ids: Sequence[int]) -> list[Post]:
+        """The posts with these ids in that order, without those removed since (a result page shown later)."""
+        return await self._read(posts.posts_by_ids, list(post_ids))
 
     async def get_post_by_path(self, path: str, source_id: int | None = None) -> Post | None:
         """The post at `path` in blog `source_id` (None: in any blog)."""

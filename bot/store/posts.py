@@ -8,7 +8,7 @@ caller: what is visible depends on the store's clock, not on this module.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiosqlite
@@ -16,7 +16,7 @@ import aiosqlite
 from bot.content.textnorm import normalize_key
 from bot.models import FileState, Post, PostRecord, StoredBody, TagCount
 from bot.store import search_index, summary_cache
-from bot.store.post_rows import POST_COLUMNS, posts
+from bot.store.post_rows import POST_COLUMNS, hydrate, posts
 from bot.store.sqlhelpers import fetch_all, fetch_one, ids_by, rows_in, unique_by_key
 
 # The post row's columns written from a PostRecord (besides path and the two timestamps).
@@ -55,15 +55,46 @@ class Batch:
 
 # A post `p` is in the source asked for (two parameters: the source id, twice; None: any source).
 _IN_SOURCE = "? IS NULL OR p.source_id = ?"
+# The id of the tag with key `?`.
+_TAG_ID = "SELECT id FROM tags WHERE key = ?"
 
 # -- writing -------------------------------------------------------------------------
 
 
-async def file_states(db: aiosqlite.Connection, source_id: int) -> dict[str, FileState]:
-    rows = await fetch_all(
-        db, "SELECT path, file_size, file_mtime_ns, content_hash FROM posts WHERE source_id = ?", (source_id,)
-    )
-    return {row["path"]: FileState(row["file_size"], row["file_mtime_ns"], row["content_hash"]) for row in rows}
+async def file_states(db: aiosqlite.Connection, source_id: int) -> Mapping[str, FileState]:
+    async with db.execute(
+        "SELECT path, file_size, file_mtime_ns, content_hash FROM posts WHERE source_id = ?", (source_id,)
+    ) as cursor:
+        cursor.row_factory = None  # plain tuples: see FileStates
+        rows = await cursor.fetchall()
+    return FileStates({path: (size, mtime_ns, content_hash) for path, size, mtime_ns, content_hash in rows})
+
+
+class FileStates(Mapping[str, FileState]):
+    """path → FileState of every stored post of a source, held as plain tuples.
+
+    An ingest holds this for as long as it runs: at 100,000 posts, as many FileState (and
+    sqlite3.Row) objects were tracked by the garbage collector and lengthened each of its
+    full passes, which stop the event loop. Tuples of numbers and strings are not tracked;
+    a FileState is made when one is asked for.
+    """
+
+    __slots__ = ("_states",)
+
+    def __init__(self, states: dict[str, tuple[int, int, str]]) -> None:
+        self._states = states
+
+    def __getitem__(self, path: str) -> FileState:
+        return FileState(*self._states[path])
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._states
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._states)
+
+    def __len__(self) -> int:
+        return len(self._states)
 
 
 async def write_batch(db: aiosqlite.Connection, batch: Batch) -> tuple[int, int, int]:
@@ -177,6 +208,17 @@ async def get_post(db: aiosqlite.Connection, post_id: int) -> Post | None:
     return _first(await posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?", (post_id,)))
 
 
+async def posts_by_ids(db: aiosqlite.Connection, post_ids: Sequence[int]) -> list[Post]:
+    """The posts with these ids, in the order given; ids of posts gone meanwhile are left out."""
+    found = {
+        post.id: post
+        for post in await hydrate(
+            db, await rows_in(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id IN ({{marks}})", post_ids)
+        )
+    }
+    return [found[post_id] for post_id in post_ids if post_id in found]
+
+
 async def get_post_by_path(db: aiosqlite.Connection, path: str, source_id: int | None) -> Post | None:
     """The post at `path` in source `source_id` (None: in any source, the first one's first)."""
     return _first(
@@ -240,31 +282,44 @@ async def posts_by_tag(
     return await posts(
         db,
         f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-        f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE}) "
+        f"WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ? AND ({_IN_SOURCE}) "
         "ORDER BY pt.date_utc DESC, pt.post_id DESC LIMIT ? OFFSET ?",
         (normalize_key(tag), now, source_id, source_id, limit, offset),
     )
 
 
 async def count_posts_by_tag(db: aiosqlite.Connection, tag: str, now: float, source_id: int | None) -> int:
-    row = await fetch_one(
-        db,
-        "SELECT count(*) AS n FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-        f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE})",
-        (normalize_key(tag), now, source_id, source_id),
-    )
+    """Counted in the (tag, date) index alone when any blog will do: joining the posts to
+    test their source read a row of each (49 ms for a tag on 30,000 posts, against 1 ms)."""
+    if source_id is None:
+        sql = f"SELECT count(*) AS n FROM post_tags pt WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ?"
+        params: tuple[object, ...] = (normalize_key(tag), now)
+    else:
+        sql = (
+            "SELECT count(*) AS n FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
+            f"WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ? AND p.source_id = ?"
+        )
+        params = (normalize_key(tag), now, source_id)
+    row = await fetch_one(db, sql, params)
     return int(row["n"]) if row else 0
 
 
 async def random_post(db: aiosqlite.Connection, tag: str | None, now: float, source_id: int | None) -> Post | None:
     if tag:
+        # one post id drawn from the (tag, date) index, then one post read: sorting every joined
+        # row of a tag on 30,000 posts by random() read all of their rows
+        if source_id is None:
+            draw = f"SELECT pt.post_id FROM post_tags pt WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ?"
+            params: tuple[object, ...] = (normalize_key(tag), now)
+        else:
+            draw = (
+                "SELECT pt.post_id FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
+                f"WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ? AND p.source_id = ?"
+            )
+            params = (normalize_key(tag), now, source_id)
         return _first(
             await posts(
-                db,
-                f"SELECT {POST_COLUMNS} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-                f"WHERE pt.tag_id = (SELECT id FROM tags WHERE key = ?) AND pt.date_utc <= ? AND ({_IN_SOURCE}) "
-                "ORDER BY random() LIMIT 1",
-                (normalize_key(tag), now, source_id, source_id),
+                db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ({draw} ORDER BY random() LIMIT 1)", params
             )
         )
     return _first(

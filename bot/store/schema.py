@@ -222,6 +222,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_pending ON deliveries (state, subscription_id, post_date_utc);
     ALTER TABLE subscriptions ADD COLUMN source_id INTEGER REFERENCES sources (id) ON DELETE CASCADE;
     """,
+    # 7: a post's source found without reading its row: /tag of one blog counts a tag's posts by
+    # joining them to their source, and each lookup read the post's wide row (10 ms instead of
+    # 49 ms for a tag on 30,000 posts).
+    """
+    CREATE INDEX posts_source_of_id ON posts (source_id);
+    """,
+    # 8: the index's tokens are made by bot.content.search_tokens, already folded and split by
+    # spaces; FTS5's ascii tokenizer takes them as they are, where unicode61 looked every
+    # character up in its Unicode tables to split and fold them again (same tokens on every
+    # sample post, see tests/bot/store/test_fts_tokenizer.py): a fifth less CPU per insert.
+    # The stored tokens are copied over, so nothing is cleaned or tokenised again.
+    """
+    CREATE VIRTUAL TABLE post_search_ascii USING fts5 (title, body, tokenize = 'ascii');
+    INSERT INTO post_search_ascii (rowid, title, body) SELECT rowid, title, body FROM post_search;
+    DROP TABLE post_search;
+    ALTER TABLE post_search_ascii RENAME TO post_search;
+    """,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import threading
 import time
@@ -309,3 +310,41 @@ async def test_a_write_cancelled_while_a_statement_runs_is_rolled_back_after_it(
     assert await store.write_batch([record("m", "M", "z")], now=NOW) == (1, 0, 0)
     assert (await store.get_meta("before"), await store.get_meta("during")) == (None, None)
     assert [p.path for p in await store.all_posts()] == ["m"]
+
+
+async def test_a_tag_counts_and_draws_only_visible_posts_of_the_blog_asked_for(store: Store) -> None:
+    first = await store.register_source("first", "first blog")
+    second = await store.register_source("second", "second blog")
+    await store.write_batch(
+        [record("a", "A", "x", tags=("t",)), record("due-later", "Later", "x", tags=("t",), date_utc=NOW + 3600)],
+        now=NOW,
+        source_id=first,
+    )
+    await store.write_batch([record(f"b{i}", f"B{i}", "x", tags=("T",)) for i in range(3)], now=NOW, source_id=second)
+    assert await store.count_posts_by_tag("t", now=NOW) == 4
+    assert await store.count_posts_by_tag("t", now=NOW, source_id=first) == 1
+    assert await store.count_posts_by_tag("t", now=NOW, source_id=second) == 3
+    assert await store.count_posts_by_tag("t", now=NOW + 7200, source_id=first) == 2
+    drawn_first = {(await store.random_post("t", now=NOW, source_id=first)).path for _ in range(20)}
+    assert drawn_first == {"a"}
+    drawn = {(await store.random_post("t", now=NOW)).path for _ in range(60)}
+    assert drawn <= {"a", "b0", "b1", "b2"} and len(drawn) >= 2  # never the scheduled one; not always the same
+    assert await store.random_post("nothing", now=NOW) is None
+
+
+async def test_posts_by_ids_keeps_the_order_asked_and_leaves_out_removed_posts(store: Store) -> None:
+    await store.write_batch([record(name, name.upper(), "x", tags=("t",)) for name in ("a", "b", "c")], now=NOW)
+    ids = {name: (await store.get_post_by_path(name)).id for name in ("a", "b", "c")}
+    assert [p.path for p in await store.posts_by_ids([ids["c"], ids["a"], ids["b"]])] == ["c", "a", "b"]
+    await store.write_batch(removals=["a"], now=NOW)
+    found = await store.posts_by_ids([ids["c"], ids["a"], ids["b"]])
+    assert [p.path for p in found] == ["c", "b"] and found[0].tags == ("t",)
+
+
+async def test_file_states_are_what_was_stored_and_untracked_by_the_garbage_collector(store: Store) -> None:
+    await store.write_batch([record("a", "A", "x"), record("b", "B", "y")], now=NOW)
+    states = await store.file_states()
+    assert len(states) == 2 and set(states) == {"a", "b"} and "a" in states and "c" not in states
+    assert states["a"] == record("a", "A", "x").file
+    gc.collect()
+    assert not any(gc.is_tracked(value) for value in states._states.values())  # the point of FileStates

@@ -7,15 +7,17 @@ are slash commands, announcements are messages the emulator received.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
 from types import FrameType
 
-from bot_harness import World
+from bot_harness import World, connection_thread_niceness
 from factories import write_post
 
 from bot.content.cleaning import clean_body
+from bot.services.parse_pool import WORKER_NICENESS
 
 # Ordinary text, a lot of it: linear to clean, but seconds of work for the batch below.
 HEAVY_BODY = "本文です。[リンク](https://example.org) を読んでください。" * 3000
@@ -48,6 +50,20 @@ async def test_unloading_the_announcements_cog_keeps_ingest_and_announcements(wo
     handle = await world.emu.slash_command("subscriptions", user=world.admin, locale="en-US")
     assert "general" in str((await handle.response())["data"]["embeds"][0]["fields"])
     assert world.bot.watcher.running and world.bot.announcer.running
+
+
+async def test_what_start_up_built_is_kept_out_of_full_garbage_collections(world: World) -> None:
+    # frozen objects are skipped by the collector's full passes, which stop the event loop
+    assert gc.get_freeze_count() > 10_000
+    await world.bot.close()
+    assert gc.get_freeze_count() == 0
+
+
+async def test_the_bot_writes_at_a_lower_priority_than_it_reads(world: World) -> None:
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    if sys.platform.startswith("linux"):  # elsewhere niceness is the whole process's: nothing is lowered
+        assert await world.bot.store.database.write(connection_thread_niceness) == max(base, WORKER_NICENESS)
+    assert await world.bot.store.database.read(connection_thread_niceness) == base
 
 
 async def test_an_interaction_is_answered_while_a_heavy_post_is_ingested(world: World) -> None:
