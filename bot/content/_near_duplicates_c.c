@@ -76,16 +76,47 @@ typedef struct {
     Py_ssize_t n;
 } GramSet;
 
-/* Sorting makes a set of an array: quicksort with the comparison inlined (glibc's qsort, a merge
- * sort calling back per comparison, was a tenth of the whole run), insertion sort for short runs. */
+/* Sorting makes a set of an array: an introsort with the comparison inlined (glibc's qsort, a merge
+ * sort calling back per comparison, was a tenth of the whole run): quicksort, insertion sort for
+ * short runs, heapsort where quicksort's splits go bad. */
 #define LESS_U64(x, y) ((x) < (y))
 #define LESS_GRAM(x, y) ((x).head < (y).head || ((x).head == (y).head && (x).tail < (y).tail))
 #define MEDIAN3(less, a, b, c) \
     (less(a, b) ? (less(b, c) ? (b) : less(a, c) ? (c) : (a)) : (less(a, c) ? (a) : less(b, c) ? (c) : (b)))
 #define SORT_FUNCTION(name, type, less)                                                                  \
-    static void name(type *v, Py_ssize_t n)                                                              \
+    static void name##_heap(type *v, Py_ssize_t n)                                                       \
+    {                                                                                                    \
+        for (Py_ssize_t end = n, start = n / 2; end > 1;) {                                              \
+            if (start > 0) {                                                                             \
+                start--;                                                                                 \
+            }                                                                                            \
+            else {                                                                                       \
+                end--;                                                                                   \
+                type t = v[0];                                                                           \
+                v[0] = v[end];                                                                           \
+                v[end] = t;                                                                              \
+            }                                                                                            \
+            Py_ssize_t root = start;                                                                     \
+            for (Py_ssize_t child; (child = 2 * root + 1) < end; root = child) {                         \
+                if (child + 1 < end && less(v[child], v[child + 1])) {                                   \
+                    child++;                                                                             \
+                }                                                                                        \
+                if (!less(v[root], v[child])) {                                                          \
+                    break;                                                                               \
+                }                                                                                        \
+                type t = v[root];                                                                        \
+                v[root] = v[child];                                                                      \
+                v[child] = t;                                                                            \
+            }                                                                                            \
+        }                                                                                                \
+    }                                                                                                    \
+    static void name##_quick(type *v, Py_ssize_t n, int depth)                                           \
     {                                                                                                    \
         while (n > 16) {                                                                                 \
+            if (depth-- == 0) { /* splits this uneven are a crafted input: heapsort stays n log n */     \
+                name##_heap(v, n);                                                                       \
+                return;                                                                                  \
+            }                                                                                            \
             type a = v[0], b = v[n / 2], c = v[n - 1];                                                   \
             type pivot = MEDIAN3(less, a, b, c);                                                         \
             /* Hoare's partition: the median of three keeps both sides non-empty, so it always ends */   \
@@ -106,12 +137,12 @@ typedef struct {
             }                                                                                            \
             /* v[0..j] <= pivot <= v[j+1..n): recurse into the smaller side, loop on the larger */       \
             if (j + 1 < n - j - 1) {                                                                     \
-                name(v, j + 1);                                                                          \
+                name##_quick(v, j + 1, depth);                                                           \
                 v += j + 1;                                                                              \
                 n -= j + 1;                                                                              \
             }                                                                                            \
             else {                                                                                       \
-                name(v + j + 1, n - j - 1);                                                              \
+                name##_quick(v + j + 1, n - j - 1, depth);                                               \
                 n = j + 1;                                                                               \
             }                                                                                            \
         }                                                                                                \
@@ -124,6 +155,14 @@ typedef struct {
             }                                                                                            \
             v[k] = t;                                                                                    \
         }                                                                                                \
+    }                                                                                                    \
+    static void name(type *v, Py_ssize_t n)                                                              \
+    {                                                                                                    \
+        int depth = 0;                                                                                   \
+        for (Py_ssize_t m = n; m > 1; m /= 2) {                                                          \
+            depth += 2;                                                                                  \
+        }                                                                                                \
+        name##_quick(v, n, depth);                                                                       \
     }
 
 SORT_FUNCTION(sort_u64, uint64_t, LESS_U64)
