@@ -110,6 +110,7 @@ def test_identical_on_varied_copies(sample_posts: list[tuple[str, str | None]]) 
 def test_clean_body_identical_with_either_deduper(
     sample_posts: list[tuple[str, str | None]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    assert cleaning.dedupe is near_duplicates.dedupe  # which runs the compiled deduper (first test)
     with_compiled = [cleaning.clean_body(body, title) for body, title in sample_posts]
     monkeypatch.setattr(cleaning, "dedupe", reference)
     with_python = [cleaning.clean_body(body, title) for body, title in sample_posts]
@@ -291,11 +292,11 @@ def test_errors_from_the_callbacks_come_through() -> None:
     raws = [Raw("paragraph", "生成AIは推論を変えます。モデルの精度が重要です。")]
 
     def broken(text: str) -> str:
-        raise ValueError("broken fold")
+        raise ValueError("broken callback")
 
-    with pytest.raises(ValueError, match="broken fold"):
+    with pytest.raises(ValueError, match="broken callback"):
         native.dedupe(raws, Raw, near_duplicates._DROPPED, sentence_pieces, broken)
-    with pytest.raises(ValueError, match="broken fold"):
+    with pytest.raises(ValueError, match="broken callback"):
         native.dedupe(raws, Raw, near_duplicates._DROPPED, broken, fold)
     with pytest.raises(TypeError):
         native.dedupe(raws, Raw, near_duplicates._DROPPED, sentence_pieces, lambda text: 42)
