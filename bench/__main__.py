@@ -13,7 +13,18 @@ from pathlib import Path
 
 from bench._common import ROOT
 
-BENCHMARKS = ("ingest_bench", "ingest_speed", "scale_bench", "retention", "git_bench", "push_latency")
+BENCHMARKS = (
+    "ingest_bench",
+    "ingest_speed",
+    "scale_bench",
+    "interaction_latency",
+    "latency_during_ingest",
+    "fanout",
+    "retention",
+    "eval_summaries",
+    "git_bench",
+    "push_latency",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
