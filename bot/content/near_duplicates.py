@@ -14,7 +14,7 @@ from bot.content.markdown_blocks import Raw
 from bot.content.sentences import sentence_pieces
 from bot.content.textnorm import fold
 
-__all__ = ["all_shingles", "dedup_key", "dedupe"]
+__all__ = ["NATIVE", "all_shingles", "dedup_key", "dedupe"]
 
 # --- near-duplicates ------------------------------------------------------------------------------
 
@@ -223,9 +223,28 @@ class _Deduper:
 _DROPPED = Raw("break", "")
 
 
-def dedupe(raws: list[Raw]) -> list[Raw]:
-    """Keep the first (or the complete, if the first was truncated) of near-identical blocks."""
+def _dedupe_python(raws: list[Raw]) -> list[Raw]:
+    """`dedupe` in Python: the reference the compiled one must equal, and what runs without it."""
     deduper = _Deduper()
     for raw in raws:
         deduper.add(raw)
     return [raw for raw in deduper.kept if raw is not _DROPPED]
+
+
+# The same deduper in C (`make` builds it): near half of ingest's CPU was this module's sets of
+# 3- and 5-character strings, and its sentence_pieces calls. It calls back `fold` and the
+# `sentence_pieces` it is given (its own, in C), and makes `Raw`s.
+try:
+    from bot.content._near_duplicates_c import dedupe as _dedupe_c
+    from bot.content._near_duplicates_c import sentence_pieces as _sentence_pieces_c
+except ImportError:
+    _dedupe_c = _sentence_pieces_c = None
+
+NATIVE = _dedupe_c is not None
+
+
+def dedupe(raws: list[Raw]) -> list[Raw]:
+    """Keep the first (or the complete, if the first was truncated) of near-identical blocks."""
+    if _dedupe_c is None:
+        return _dedupe_python(raws)
+    return _dedupe_c(raws, Raw, _DROPPED, _sentence_pieces_c, fold)
