@@ -24,6 +24,7 @@ from bot.content import search_tokens
 from bot.content.cleaning import CleanedBody, clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
 from bot.services.parse_pool import worker_pool
+from bot.services.write_behind import WriteBehind
 from bot.sources.base import Changes, Source
 from bot.sources.post_error import PostError
 from bot.sources.post_files import check_regular, is_post_path, printable_path, read_post_file, scan_post_files
@@ -36,8 +37,9 @@ log = logging.getLogger(__name__)
 # Files per worker task: large enough to amortise inter-process overhead, small enough
 # that the writer gets work early and a crash loses little.
 CHUNK_SIZE = 64
-# Posts per transaction: FTS5 merges its index at each commit, so few large commits are
-# much cheaper than many small ones; a crash still loses at most one batch.
+# Most posts per transaction: FTS5 merges its index at each commit, so few large commits are
+# cheaper than many small ones; a crash still loses at most one batch. A batch holds what was
+# parsed while the one before it was written (see write_behind), so it is often smaller.
 WRITE_BATCH = 512
 # Below this many files to parse, a process pool costs more than it saves.
 POOL_THRESHOLD = 2 * CHUNK_SIZE
@@ -410,10 +412,8 @@ async def ingest(
     same_bytes_as = {known[path].content_hash: path for path in gone}
     renamed: set[str] = set(renamed_from.values())
 
-    buffer: list[_Outcome] = []
-
-    async def flush() -> None:
-        """Write what has been prepared so far as one transaction."""
+    async def flush(buffer: list[_Outcome]) -> None:
+        """Write one batch of outcomes as one transaction."""
         nonlocal done
         upserts: list[PostRecord] = []
         touches: list[tuple[str, FileState]] = []
@@ -441,25 +441,23 @@ async def ingest(
                     renames.append((old, outcome.path))  # keep its identity, and its last good copy
         await _write(store, source_id, report, upserts, removals, touches, renames)
         done += len(buffer)
-        buffer.clear()
         if progress is not None:
             progress(done, total)
 
-    async def absorb(outcomes: list[_Outcome]) -> None:
-        buffer.extend(outcomes)
-        if len(buffer) >= batch_size:
-            await flush()
-
-    if executor is not None:
-        await _fan_out(executor, jobs, site, absorb)
-    elif total < POOL_THRESHOLD or workers == 1:
-        for chunk in _chunks(jobs, CHUNK_SIZE):
-            await absorb(await asyncio.to_thread(_process_chunk, chunk, site))
-    else:
-        with worker_pool(workers or os.cpu_count() or 1) as pool:
-            await _fan_out(pool, jobs, site, absorb)
-    if buffer:
-        await flush()
+    writer = WriteBehind(flush, batch_size)
+    try:
+        if executor is not None:
+            await _fan_out(executor, jobs, site, writer.add)
+        elif total < POOL_THRESHOLD or workers == 1:
+            for chunk in _chunks(jobs, CHUNK_SIZE):
+                await writer.add(await asyncio.to_thread(_process_chunk, chunk, site))
+        else:
+            with worker_pool(workers or os.cpu_count() or 1) as pool:
+                await _fan_out(pool, jobs, site, writer.add)
+        await writer.drain()
+    except BaseException:
+        await writer.cancel()
+        raise
 
     gone = [path for path in gone if path not in renamed]
     if gone:
