@@ -10,6 +10,7 @@ own `sentence_pieces`, which the compiled deduper runs, is held to `sentences.se
 from __future__ import annotations
 
 import threading
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -289,7 +290,8 @@ def test_identical_on_any_text(raws: list[Raw]) -> None:
 
 
 def test_errors_from_the_callbacks_come_through() -> None:
-    raws = [Raw("paragraph", "生成AIは推論を変えます。モデルの精度が重要です。")]
+    # full-width ＡＩ: a key `fold` is called for (one of kana, kanji and ASCII alone is folded in C)
+    raws = [Raw("paragraph", "生成ＡＩは推論を変えます。モデルの精度が重要です。")]
 
     def broken(text: str) -> str:
         raise ValueError("broken callback")
@@ -326,3 +328,42 @@ def test_threads_at_once_get_what_one_gets(sample_posts: list[tuple[str, str | N
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+# --- the fold the compiled deduper does itself ------------------------------------------------------
+
+
+def _accepted_characters() -> list[str]:
+    return [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and native.fold_when_exact(chr(c)) is not None]
+
+
+def test_every_character_folded_in_c_folds_the_same_in_python() -> None:
+    accepted = _accepted_characters()
+    assert len(accepted) > 20_000  # ASCII letters and digits, kana, the common kanji
+    for character in accepted:
+        assert native.fold_when_exact(character) == fold(character), hex(ord(character))
+    assert native.fold_when_exact("ヿ") is None and native.fold_when_exact("Ａ") is None  # NFKC changes them
+
+
+def test_no_character_folded_in_c_composes_with_the_one_before_it() -> None:
+    # NFKC composes a pair only when the second is the second of some canonical decomposition
+    seconds = set()
+    for code in range(0x110000):
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            seconds.add(chr(int(parts[1], 16)))
+    accepted = set(_accepted_characters())
+    assert seconds and not seconds & accepted
+    assert all(unicodedata.combining(character) == 0 for character in accepted)
+
+
+_FOLD_ALPHABET = st.sampled_from(list("AZaz09あんアヶーヽヾヿ漢字㐀龥ＡｱＡ々〇ß\u3099\u309a\u0301İ"))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(_FOLD_ALPHABET, max_size=30))
+def test_folded_in_c_only_when_python_agrees(text: str) -> None:
+    folded = native.fold_when_exact(text)
+    assert folded is None or folded == fold(text)
+    if all((ch.isascii() and ch.isalnum()) or "あ" <= ch <= "ん" or ch in "アヶー漢字㐀龥" for ch in text):
+        assert folded == fold(text)  # and it is taken whenever every character qualifies
