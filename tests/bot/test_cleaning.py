@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.content import cleaning
 from bot.content.cleaning import Block, CleanedBody, Section, clean_body, reading_time_minutes
 
 SENT_A = "生成AIの導入は、多くの企業にとって重要な経営課題になりつつあります。"
@@ -438,3 +440,38 @@ def test_corpus_leaked_prompt_is_gone(cleaned: dict) -> None:
         assert "必ず追加" not in body.search_text, name
         assert "【要求事項】" not in body.search_text, name
         assert "アフィリエイト" not in body.text, name
+
+
+def _reading_time_by_loop(text: str) -> int:
+    """reading_time_minutes as it was first written, character by character: the reference."""
+    cjk = latin_words = 0
+    in_word = False
+    for ch in text:
+        code = ord(ch)
+        if 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF:
+            cjk += 1
+            in_word = False
+        elif ch.isalnum():
+            if not in_word:
+                latin_words += 1
+                in_word = True
+        elif ch in "'-’" and in_word:
+            continue
+        else:
+            in_word = False
+    return max(1, math.ceil(cjk / 500 + latin_words / 200))
+
+
+def test_reading_time_tells_every_character_apart_as_the_loop_did() -> None:
+    # the loop's three kinds: kana/kanji (counted one by one), a word's letters and digits, the rest
+    for code in range(0x110000):
+        character = chr(code)
+        cjk = 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF
+        assert (cleaning._CJK_CHARS.fullmatch(character) is not None) == cjk, hex(code)
+        assert (cleaning._WORD.fullmatch(character) is not None) == (character.isalnum() and not cjk), hex(code)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aZ9ＡＩ_ '-’.あア漢한\u3000\n\xb2\u0301ー")), max_size=600))
+def test_reading_time_counts_as_the_loop_did_on_random_text(text: str) -> None:
+    assert reading_time_minutes(text * 3) == _reading_time_by_loop(text * 3)
