@@ -1070,38 +1070,37 @@ static const char *const ABBREVIATIONS[] = {
     "vol", "op",
 };
 
-/* The index of `c` among OPENERS, or -1 */
+/* OPENERS and CLOSERS of sentences.py, pair by pair: the closer of OPENERS[k] is CLOSERS[k]. */
+static const Py_UCS4 OPENER_CHARS[N_BRACKET_KINDS] = {0x300C, 0x300E, 0xFF08, 0x28, 0x3010, 0x3014,
+                                                      0xFF3B, 0x300A, 0x3008, 0x201C, 0x2018};
+static const Py_UCS4 CLOSER_CHARS[N_BRACKET_KINDS] = {0x300D, 0x300F, 0xFF09, 0x29, 0x3011, 0x3015,
+                                                      0xFF3D, 0x300B, 0x3009, 0x201D, 0x2019};
+
+/* The index of `c` in `kinds` (OPENER_CHARS or CLOSER_CHARS, whose one ASCII member is `ascii`), or -1 */
 static int
-opener_index(Py_UCS4 c)
+bracket_index(const Py_UCS4 *kinds, Py_UCS4 ascii, Py_UCS4 c)
 {
-    if (c < 0x2018 && c != '(') {
+    if (c < 0x2018 && c != ascii) {
         return -1;
     }
-    static const Py_UCS4 openers[N_BRACKET_KINDS] = {0x300C, 0x300E, 0xFF08, 0x28, 0x3010, 0x3014,
-                                                     0xFF3B, 0x300A, 0x3008, 0x201C, 0x2018};
     for (int k = 0; k < N_BRACKET_KINDS; k++) {
-        if (openers[k] == c) {
+        if (kinds[k] == c) {
             return k;
         }
     }
     return -1;
 }
 
-/* The index of `c` among CLOSERS (the closer of the opener of the same index), or -1 */
+static int
+opener_index(Py_UCS4 c)
+{
+    return bracket_index(OPENER_CHARS, '(', c);
+}
+
 static int
 closer_index(Py_UCS4 c)
 {
-    if (c < 0x2018 && c != ')') {
-        return -1;
-    }
-    static const Py_UCS4 closers[N_BRACKET_KINDS] = {0x300D, 0x300F, 0xFF09, 0x29, 0x3011, 0x3015,
-                                                     0xFF3D, 0x300B, 0x3009, 0x201D, 0x2019};
-    for (int k = 0; k < N_BRACKET_KINDS; k++) {
-        if (closers[k] == c) {
-            return k;
-        }
-    }
-    return -1;
+    return bracket_index(CLOSER_CHARS, ')', c);
 }
 
 static int

@@ -288,35 +288,34 @@ async def posts_by_tag(
     )
 
 
-async def count_posts_by_tag(db: aiosqlite.Connection, tag: str, now: float, source_id: int | None) -> int:
-    """Counted in the (tag, date) index alone when any blog will do: joining the posts to
-    test their source read a row of each (49 ms for a tag on 30,000 posts, against 1 ms)."""
+def _tagged(select: str, tag: str, now: float, source_id: int | None) -> tuple[str, tuple[object, ...]]:
+    """`SELECT {select}` over the visible posts with `tag` (of one blog when `source_id` is given).
+
+    Read from the (tag, date) index alone when any blog will do: joining every tagged post to its
+    row to test its source read a row of each (49 ms for a tag on 30,000 posts, against 1 ms).
+    """
     if source_id is None:
-        sql = f"SELECT count(*) AS n FROM post_tags pt WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ?"
-        params: tuple[object, ...] = (normalize_key(tag), now)
-    else:
-        sql = (
-            "SELECT count(*) AS n FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-            f"WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ? AND p.source_id = ?"
+        return (
+            f"SELECT {select} FROM post_tags pt WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ?",
+            (normalize_key(tag), now),
         )
-        params = (normalize_key(tag), now, source_id)
-    row = await fetch_one(db, sql, params)
+    return (
+        f"SELECT {select} FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
+        f"WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ? AND p.source_id = ?",
+        (normalize_key(tag), now, source_id),
+    )
+
+
+async def count_posts_by_tag(db: aiosqlite.Connection, tag: str, now: float, source_id: int | None) -> int:
+    row = await fetch_one(db, *_tagged("count(*) AS n", tag, now, source_id))
     return int(row["n"]) if row else 0
 
 
 async def random_post(db: aiosqlite.Connection, tag: str | None, now: float, source_id: int | None) -> Post | None:
     if tag:
-        # one post id drawn from the (tag, date) index, then one post read: sorting every joined
+        # one post id drawn from the tag's index entries, then one post read: sorting every joined
         # row of a tag on 30,000 posts by random() read all of their rows
-        if source_id is None:
-            draw = f"SELECT pt.post_id FROM post_tags pt WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ?"
-            params: tuple[object, ...] = (normalize_key(tag), now)
-        else:
-            draw = (
-                "SELECT pt.post_id FROM post_tags pt JOIN posts p ON p.id = pt.post_id "
-                f"WHERE pt.tag_id = ({_TAG_ID}) AND pt.date_utc <= ? AND p.source_id = ?"
-            )
-            params = (normalize_key(tag), now, source_id)
+        draw, params = _tagged("pt.post_id", tag, now, source_id)
         return _first(
             await posts(
                 db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ({draw} ORDER BY random() LIMIT 1)", params
