@@ -214,9 +214,7 @@ def _plan(
         elif state is not None and state.size == stat.st_size and state.mtime_ns == stat.st_mtime_ns:
             unchanged += 1
             continue
-        jobs.append(
-            _Job(str(abs_path), rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None)
-        )
+        jobs.append(_Job(abs_path, rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None))
     gone: list[str] = []
     for path in sorted(path for path in known if path not in present):
         kept_because = _hidden_by_an_unreadable_folder(site, path)
@@ -291,9 +289,7 @@ def _plan_changes(
             continue
         removals.discard(rel_path)
         state = known.get(rel_path) if rel_path not in stale else None
-        jobs.append(
-            _Job(str(abs_path), rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None)
-        )
+        jobs.append(_Job(abs_path, rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None))
     return jobs, sorted(path for path in removals if path in known), failed, renamed_from
 
 

@@ -31,7 +31,7 @@ from bot.models import (
     Subscription,
     TagCount,
 )
-from bot.store import meta, posts, schema, search_index, sources, subscriptions, summary_cache
+from bot.store import meta, post_rows, posts, schema, search_index, sources, subscriptions, summary_cache
 from bot.store.connections import Database, explain
 from bot.store.errors import StoreError
 from bot.store.schema import MIGRATIONS
@@ -289,7 +289,7 @@ class Store:
 
     async def posts_by_ids(self, post_ids: Sequence[int]) -> list[Post]:
         """The posts with these ids in that order, without those removed since (a result page shown later)."""
-        return await self._read(posts.posts_by_ids, list(post_ids))
+        return await self._read(post_rows.posts_by_ids, list(post_ids))
 
     async def get_post_by_path(self, path: str, source_id: int | None = None) -> Post | None:
         """The post at `path` in blog `source_id` (None: in any blog)."""
@@ -383,6 +383,12 @@ class Store:
     ) -> list[SearchHit]:
         """Posts matching every term of `query` (of one blog, if given), title matches first (see search_index)."""
         return await self._read(search_index.search, query, limit, self._now(now), self.ranked_search_max, source_id)
+
+    async def search_matches(
+        self, query: str, limit: int = 20, now: float | None = None, source_id: int | None = None
+    ) -> list[tuple[int, bool]]:
+        """(post id, in its title) of what `search` finds, without reading the posts: for result pages."""
+        return await self._read(search_index.matches, query, limit, self._now(now), self.ranked_search_max, source_id)
 
     # -- subscriptions and deliveries ----------------------------------------------
 

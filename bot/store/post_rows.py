@@ -26,6 +26,13 @@ async def posts(db: aiosqlite.Connection, sql: str, params: Sequence[object]) ->
     return await hydrate(db, await fetch_all(db, sql, params))
 
 
+async def posts_by_ids(db: aiosqlite.Connection, post_ids: Sequence[int]) -> list[Post]:
+    """The posts with these ids, in the order given; ids of posts gone meanwhile are left out."""
+    rows = await rows_in(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id IN ({{marks}})", post_ids)
+    found = {post.id: post for post in await hydrate(db, rows)}
+    return [found[post_id] for post_id in post_ids if post_id in found]
+
+
 async def hydrate(db: aiosqlite.Connection, rows: Sequence[sqlite3.Row]) -> list[Post]:
     """Posts from rows holding POST_COLUMNS, with their tags and categories in their stored order."""
     if not rows:

@@ -16,7 +16,7 @@ import aiosqlite
 from bot.content.textnorm import normalize_key
 from bot.models import FileState, Post, PostRecord, StoredBody, TagCount
 from bot.store import search_index, summary_cache
-from bot.store.post_rows import POST_COLUMNS, hydrate, posts
+from bot.store.post_rows import POST_COLUMNS, posts
 from bot.store.sqlhelpers import fetch_all, fetch_one, ids_by, rows_in, unique_by_key
 
 # The post row's columns written from a PostRecord (besides path and the two timestamps).
@@ -86,6 +86,10 @@ class FileStates(Mapping[str, FileState]):
 
     def __getitem__(self, path: str) -> FileState:
         return FileState(*self._states[path])
+
+    def get(self, path: str, default: FileState | None = None) -> FileState | None:  # type: ignore[override]
+        state = self._states.get(path)
+        return default if state is None else FileState(*state)
 
     def __contains__(self, path: object) -> bool:
         return path in self._states
@@ -206,17 +210,6 @@ async def all_posts(db: aiosqlite.Connection) -> list[Post]:
 
 async def get_post(db: aiosqlite.Connection, post_id: int) -> Post | None:
     return _first(await posts(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id = ?", (post_id,)))
-
-
-async def posts_by_ids(db: aiosqlite.Connection, post_ids: Sequence[int]) -> list[Post]:
-    """The posts with these ids, in the order given; ids of posts gone meanwhile are left out."""
-    found = {
-        post.id: post
-        for post in await hydrate(
-            db, await rows_in(db, f"SELECT {POST_COLUMNS} FROM posts p WHERE p.id IN ({{marks}})", post_ids)
-        )
-    }
-    return [found[post_id] for post_id in post_ids if post_id in found]
 
 
 async def get_post_by_path(db: aiosqlite.Connection, path: str, source_id: int | None) -> Post | None:

@@ -14,7 +14,7 @@ import aiosqlite
 from bot.content import search_tokens
 from bot.content.textnorm import normalize_key
 from bot.models import SearchHit
-from bot.store.post_rows import POST_COLUMNS, hydrate, posts
+from bot.store.post_rows import posts_by_ids
 from bot.store.sqlhelpers import fetch_all, fetch_one
 
 # Longest title-search needle: longer than any title, short enough for SQLite's LIKE.
@@ -35,11 +35,22 @@ async def unindex(db: aiosqlite.Connection, post_ids: Sequence[int]) -> None:
 async def search(
     db: aiosqlite.Connection, query: str, limit: int, now: float, ranked_max: int, source_id: int | None = None
 ) -> list[SearchHit]:
-    """Posts matching every piece of `query` as a phrase; the whole query as one phrase first, then title matches.
+    """The posts of `matches`, in its order."""
+    found = dict(await matches(db, query, limit, now, ranked_max, source_id))
+    return [SearchHit(post, found[post.id]) for post in await posts_by_ids(db, list(found))]
+
+
+async def matches(
+    db: aiosqlite.Connection, query: str, limit: int, now: float, ranked_max: int, source_id: int | None = None
+) -> list[tuple[int, bool]]:
+    """(post id, in its title) of posts matching every piece of `query` as a phrase; the whole
+    query as one phrase first, then title matches.
 
     Up to `ranked_max` matches are ordered by relevance (bm25). A query that matches more
     than that ("AI" on an AI blog) is not made slower by ranking every match: phrase and
-    title matches come first, then the others, each newest-added first.
+    title matches come first, then the others, each newest-added first. Ids, not posts: during
+    an ingest every row a read fetches waits for the interpreter lock behind busy threads, and
+    /search shows ten of the hundred it finds at a time.
     """
     expression = search_tokens.match_expression(query)
     if expression is None:
@@ -61,13 +72,12 @@ async def search(
         "              FROM post_search WHERE post_search MATCH ?), "
         "     title_hits AS (SELECT rowid AS id FROM post_search WHERE post_search MATCH ?) "
         f"{phrase_hits}"
-        f"SELECT {POST_COLUMNS}, h.id IN (SELECT id FROM title_hits) AS in_title, {in_phrase} AS in_phrase "
+        f"SELECT h.id, h.id IN (SELECT id FROM title_hits) AS in_title, {in_phrase} AS in_phrase "
         "FROM hits h JOIN posts p ON p.id = h.id WHERE p.date_utc <= ? AND (? IS NULL OR p.source_id = ?) "
         "ORDER BY in_phrase DESC, in_title DESC, h.score, p.date_utc DESC LIMIT ?",
         (*params, now, source_id, source_id, limit),
     )
-    found = await hydrate(db, rows)
-    return [SearchHit(post, bool(row["in_title"])) for post, row in zip(found, rows, strict=True)]
+    return [(int(row["id"]), bool(row["in_title"])) for row in rows]
 
 
 async def _newest_first(
@@ -78,27 +88,28 @@ async def _newest_first(
     limit: int,
     now: float,
     source_id: int | None,
-) -> list[SearchHit]:
+) -> list[tuple[int, bool]]:
     """Unranked matches, in groups: the whole phrase in the title, the phrase, the title, the rest."""
     groups: list[tuple[str, bool]] = []
     if phrase is not None:
         groups += [(f"({title_expression}) AND ({phrase})", True), (f"({expression}) AND ({phrase})", False)]
     groups += [(title_expression, True), (expression, False)]
     sql = (
-        f"SELECT {POST_COLUMNS} FROM post_search s JOIN posts p ON p.id = s.rowid "
+        "SELECT s.rowid AS id FROM post_search s JOIN posts p ON p.id = s.rowid "
         "WHERE post_search MATCH ? AND p.date_utc <= ? AND (? IS NULL OR p.source_id = ?) "
         "ORDER BY s.rowid DESC LIMIT ?"
     )
-    hits: list[SearchHit] = []
+    found: list[tuple[int, bool]] = []
     seen: set[int] = set()
     for group, in_title in groups:
-        for post in await posts(db, sql, (group, now, source_id, source_id, limit + len(seen))):
-            if post.id not in seen:
-                seen.add(post.id)
-                hits.append(SearchHit(post, in_title))
-        if len(hits) >= limit:
+        for row in await fetch_all(db, sql, (group, now, source_id, source_id, limit + len(seen))):
+            post_id = int(row["id"])
+            if post_id not in seen:
+                seen.add(post_id)
+                found.append((post_id, in_title))
+        if len(found) >= limit:
             break
-    return hits[:limit]
+    return found[:limit]
 
 
 async def search_titles(

@@ -348,3 +348,22 @@ async def test_file_states_are_what_was_stored_and_untracked_by_the_garbage_coll
     assert states["a"] == record("a", "A", "x").file
     gc.collect()
     assert not any(gc.is_tracked(value) for value in states._states.values())  # the point of FileStates
+
+
+@pytest.mark.parametrize("ranked_max", [2000, 1])  # ranked by bm25, and the newest-first groups past the cap
+async def test_search_matches_are_the_ids_and_title_flags_of_search_in_its_order(store: Store, ranked_max: int) -> None:
+    await store.write_batch(
+        [
+            record("t", "生成AIの入門", "本文には関係のない話。"),
+            record("b", "別の題", "生成AIの話を本文でする。生成 AI とも書く。"),
+            record("c", "三つ目", "AIと生成は離れている。"),
+            record("later", "生成AI予告", "生成AIの記事。", date_utc=NOW + 3600),
+        ],
+        now=NOW,
+    )
+    store.ranked_search_max = ranked_max
+    for query in ("生成AI", "生成 AI", "AI", "話"):
+        hits = await store.search(query, 10, now=NOW)
+        assert hits, query
+        assert await store.search_matches(query, 10, now=NOW) == [(h.post.id, h.in_title) for h in hits], query
+        assert "later" not in {h.post.path for h in hits}
