@@ -364,9 +364,7 @@ class KijiBot(commands.Bot):
             if self.llm is not None:
                 await self.llm.close()
             await self.store.close()
-            gc.unfreeze()  # what start-up froze may be collected again once the bot is gone
-            young, middle, _ = gc.get_threshold()
-            gc.set_threshold(young, middle, PYTHON_FULL_COLLECTION_EVERY)
+            _thaw_long_lived_objects()
 
 
 class StartFailed(RuntimeError):
@@ -512,8 +510,18 @@ def _settle_long_lived_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+    _full_collection_every(FULL_COLLECTION_EVERY)
+
+
+def _thaw_long_lived_objects() -> None:
+    """Undo `_settle_long_lived_objects`: what start-up froze may be collected once the bot is gone."""
+    gc.unfreeze()
+    _full_collection_every(PYTHON_FULL_COLLECTION_EVERY)
+
+
+def _full_collection_every(middle_collections: int) -> None:
     young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+    gc.set_threshold(young, middle, middle_collections)
 
 
 def cog_modules() -> list[str]:
