@@ -1,15 +1,16 @@
 """The Discord bot: one class wired from settings and a store, as in discord.py's advanced start-up.
 
-`setup_hook` connects and migrates the store, starts the process pool that parses posts,
-ingests the posts, loads every cog in `cogs/`, syncs slash commands only when the command
+`setup_hook` connects and migrates the store, starts the process that ingests posts,
+ingests them, loads every cog in `cogs/`, syncs slash commands only when the command
 tree differs from the one last synced (its hash is kept in the store), and starts the post
 watcher and the announcer. Syncing in `on_ready` would hit Discord's command rate limits on
 every reconnect; syncing never would leave users with stale commands.
 
 The watcher and the announcer belong to the bot, not to a cog: unloading or reloading
 `cogs.announcements` changes the commands, never whether new posts are stored and announced.
-Parsing runs in the bot's own pool (forkserver, workers that die with the bot), so a hostile
-post that is slow to clean delays nothing but its own ingest.
+Ingest runs in a process of its own (`bot.services.ingest_process`: its own parse pool and
+writer, at a lower priority, dying with the bot), so neither a hostile post that is slow to
+clean nor a cold ingest of thousands holds the interpreter lock that replies need.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ import gc
 import hashlib
 import json
 import logging
-import os
 import pkgutil
 import signal
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,13 +47,14 @@ from bot.discord.ui import PAGINATOR_TIMEOUT, post_embed, summary_parts
 from bot.models import Post
 from bot.services.blogs import SourceOutcome, ingest_all, merged
 from bot.services.ingest import IngestReport
+from bot.services.ingest_process import IngestProcess
 from bot.services.llm import LLMClient, client_from_settings
-from bot.services.parse_pool import WORKER_NICENESS, worker_pool
+from bot.services.parse_pool import WORKER_NICENESS
 from bot.services.post_watcher import PostWatcher
 from bot.services.summaries import SummaryService
 from bot.services.webhooks import PushWebhook, WebhookConfig, WebhookConfigError
 from bot.settings import Settings, configured_environ
-from bot.sources.base import Source
+from bot.sources.base import Changes, Source
 from bot.sources.factory import sources_from_specs
 from bot.sources.folder import FolderSource
 from bot.sources.site_config import Site
@@ -167,7 +167,7 @@ class KijiBot(commands.Bot):
         self.webhook_config = webhook
         self.webhook: PushWebhook | None = None
         self.clock = clock
-        self.parse_pool: ProcessPoolExecutor | None = None
+        self.ingester = IngestProcess(store.path)
         # File events only where a source is a folder on this disk; every source is polled.
         folders = [s.site_root for s in self.sources if isinstance(s, FolderSource)]
         self.watcher = PostWatcher(self.run_ingest, folders, settings.poll_seconds, clock=clock)
@@ -210,7 +210,7 @@ class KijiBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.store.connect()
         await self.store.lower_writer_priority(WORKER_NICENESS)  # ingest batches yield to replies
-        self._start_parse_pool()
+        self.ingester.start()
         await self.run_ingest()
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
@@ -246,10 +246,9 @@ class KijiBot(commands.Bot):
                 request()
         self.watcher.wake()
 
-    def _start_parse_pool(self) -> None:
-        """A new parse pool, warmed: its forkserver and a first worker start now, not at the next post."""
-        self.parse_pool = worker_pool(os.cpu_count() or 1)
-        self.parse_pool.submit(os.getpid)
+    async def _ingest_in_its_process(self, site: Site, changes: Changes, source_id: int) -> IngestReport:
+        with self.store.written_elsewhere():
+            return await self.ingester.ingest(site, changes, source_id, self.store.now())
 
     async def run_ingest(self) -> IngestReport:
         """Bring the store up to date with every source (start-up and the announcer share it).
@@ -257,20 +256,14 @@ class KijiBot(commands.Bot):
         A source that cannot be read is logged and left as it was; the others still go in.
         """
         async with self.ingest_lock:
+            run = self._ingest_in_its_process
             try:
-                outcomes = await ingest_all(
-                    self.store, self.sources, load=self.settings.load_site, executor=self.parse_pool
-                )
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): the pool is unusable from now on, so
-                # a new one takes over and the ingest runs again; its batches already stored stay.
-                log.warning("a parse worker died; starting a new pool and ingesting again")
-                if self.parse_pool is not None:
-                    self.parse_pool.shutdown(wait=False, cancel_futures=True)
-                self._start_parse_pool()
-                outcomes = await ingest_all(
-                    self.store, self.sources, load=self.settings.load_site, executor=self.parse_pool
-                )
+                outcomes = await ingest_all(self.store, self.sources, load=self.settings.load_site, run=run)
+            except BrokenProcessPool as exc:
+                # A parse worker or the ingest process died (killed, out of memory): new ones take
+                # over and the ingest runs again; the batches it had already stored stay.
+                log.warning("%s; ingesting again", exc)
+                outcomes = await ingest_all(self.store, self.sources, load=self.settings.load_site, run=run)
         for outcome in outcomes:
             if outcome.site is not None:
                 self.sites[outcome.source.name] = outcome.site
@@ -358,9 +351,7 @@ class KijiBot(commands.Bot):
         try:
             await super().close()
         finally:
-            if self.parse_pool is not None:
-                self.parse_pool.shutdown(wait=False, cancel_futures=True)
-                self.parse_pool = None
+            await self.ingester.stop()
             if self.llm is not None:
                 await self.llm.close()
             await self.store.close()

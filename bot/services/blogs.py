@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.services.ingest import IngestReport, ProgressCallback, ingest_source
+from bot.services.ingest import IngestReport, IngestRun, ProgressCallback, ingest_source
 from bot.sources.base import Source, SourceError
 from bot.sources.post_error import PostError
 from bot.sources.site_config import Site, load_site
@@ -79,11 +78,11 @@ async def ingest_all(
     *,
     load: Callable[[Path], Site] = load_site,
     progress: ProgressCallback | None = None,
-    executor: Executor | None = None,
+    run: IngestRun | None = None,
 ) -> list[SourceOutcome]:
     """`ingest_source` for each source, in order; a source that cannot be read gets its reason instead.
 
-    `executor` is where posts are parsed (the running bot's pool), as for `ingest`.
+    `run` ingests each source's changes elsewhere (the running bot's ingest process), as for `ingest_source`.
     """
     outcomes: list[SourceOutcome] = []
     for source in sources:
@@ -96,10 +95,10 @@ async def ingest_all(
                 load=_keeping(load, loaded),
                 progress=progress,
                 source_id=source_id,
-                executor=executor,
+                run=run,
             )
         except (StoreError, BrokenProcessPool):
-            raise  # the store or the caller's parse pool is broken: no source can go on
+            raise  # the store or the parse processes are broken: no source can go on
         except SourceError as exc:
             error = str(exc)
         except PostError as exc:

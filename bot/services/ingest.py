@@ -330,6 +330,11 @@ def source_version_key(source_name: str) -> str:
     return f"source_version:{source_name}"
 
 
+# Where a source's changes are ingested instead of in this process: (site, changes, source id) → report.
+# The running bot passes its ingest process (see ingest_process), so no parse result reaches its own.
+IngestRun = Callable[[Site, Changes, int], Awaitable[IngestReport]]
+
+
 async def ingest_source(
     store: Store,
     source: Source,
@@ -339,7 +344,7 @@ async def ingest_source(
     workers: int | None = None,
     batch_size: int = WRITE_BATCH,
     source_id: int | None = None,
-    executor: Executor | None = None,
+    run: IngestRun | None = None,
 ) -> IngestReport:
     """Poll `source` for what changed since the version last ingested, and ingest that as its posts.
 
@@ -353,16 +358,12 @@ async def ingest_source(
     key = source_version_key(source.name)
     changes = await source.poll(await store.get_meta(key))
     site = await asyncio.to_thread(load, source.site_root)
-    report = await ingest(
-        store,
-        site,
-        changes=changes,
-        progress=progress,
-        workers=workers,
-        batch_size=batch_size,
-        source_id=source_id,
-        executor=executor,
-    )
+    if run is not None:
+        report = await run(site, changes, source_id)
+    else:
+        report = await ingest(
+            store, site, changes=changes, progress=progress, workers=workers, batch_size=batch_size, source_id=source_id
+        )
     if changes.version is not None:
         await store.set_meta(key, changes.version)
     return report

@@ -18,21 +18,26 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 # Imported by each worker as it starts, so its first task does not pay for the import.
-_PRELOAD = ["bot.services.ingest"]
+_PRELOAD = ["bot.services.ingest", "bot.services.ingest_process"]
 
 
-def worker_pool(count: int) -> ProcessPoolExecutor:
-    """A process pool whose workers die with this process, even when it is killed with SIGKILL.
+def clean_start() -> multiprocessing.context.BaseContext:
+    """How Kiji starts its processes: clean, never forked from a process with threads and sockets.
 
     Forked workers would inherit the bot's event loop, threads and open sockets, and keep the
     pool's pipes open so that nothing ever tells them their parent is gone. A forkserver (or
-    spawn) starts them clean, and each worker watches its parent itself.
+    spawn) starts them clean, and each one watches its parent itself (`die_with_parent`).
     """
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(_PRELOAD)  # workers start with ingest already imported
-    return ProcessPoolExecutor(count, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),))
+        context.set_forkserver_preload(_PRELOAD)  # processes start with ingest already imported
+    return context
+
+
+def worker_pool(count: int) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process, even when it is killed with SIGKILL."""
+    return ProcessPoolExecutor(count, mp_context=clean_start(), initializer=die_with_parent, initargs=(os.getpid(),))
 
 
 _PR_SET_PDEATHSIG = 1
@@ -41,7 +46,7 @@ _PR_SET_PDEATHSIG = 1
 WORKER_NICENESS = 10
 
 
-def _die_with_parent(ingest_pid: int) -> None:
+def die_with_parent(ingest_pid: int) -> None:
     """Worker start-up: exit as soon as the process that started the pool is gone.
 
     The parent is the forkserver or, under spawn, the ingesting process itself. On Linux the
@@ -53,7 +58,9 @@ def _die_with_parent(ingest_pid: int) -> None:
     """
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
-        os.nice(WORKER_NICENESS)  # parsing waits; the bot's replies to its users do not
+        # parsing waits; the bot's replies to its users do not (set, not added: a worker of the
+        # ingest process would otherwise sit at twice the niceness of the process it works for)
+        os.setpriority(os.PRIO_PROCESS, 0, max(WORKER_NICENESS, os.getpriority(os.PRIO_PROCESS, 0)))
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -63,6 +63,7 @@ class Store:
         self._cache: dict[str, tuple[int, float, object]] = {}
         self.ranked_search_max = RANKED_SEARCH_MAX
         self._cache_writes: set[asyncio.Future[None]] = set()  # summary cache writes queued behind a busy writer
+        self._writers_elsewhere = 0
 
     @property
     def database(self) -> Database:
@@ -74,6 +75,25 @@ class Store:
     def _now(self, now: float | None) -> float:
         return self._clock() if now is None else now
 
+    def now(self) -> float:
+        """The store's clock: what it stamps writes with and shows scheduled posts by."""
+        return self._clock()
+
+    @contextlib.contextmanager
+    def written_elsewhere(self) -> Iterator[None]:
+        """While another process writes this file (the bot's ingest): treat the writer as busy.
+
+        Its transactions hold SQLite's write lock, which this process's writer would wait for,
+        so a summary cache write is queued in the background meanwhile instead of keeping a reply
+        waiting; the cached tag counts and titles are dropped when it is done.
+        """
+        self._writers_elsewhere += 1
+        try:
+            yield
+        finally:
+            self._writers_elsewhere -= 1
+            self._generation += 1
+
     async def _read(self, work: Callable[..., Awaitable[T]], *args: object) -> T:
         return await self.database.read(work, *args)
 
@@ -83,21 +103,25 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: Path | str, create: bool = True, clock: Callable[[], float] = time.time) -> Store:
+    async def open(
+        cls, path: Path | str, create: bool = True, clock: Callable[[], float] = time.time, check: bool = True
+    ) -> Store:
         """A connected, migrated store (for the CLI and tests; the bot connects in setup_hook)."""
         store = cls(path, clock=clock)
-        await store.connect(create=create)
+        await store.connect(create=create, check=check)
         return store
 
-    async def connect(self, create: bool = True) -> None:
+    async def connect(self, create: bool = True, check: bool = True) -> None:
         """Open, migrate and check the file. Raises StoreError with a fix-it message.
 
         With `create=False` a missing file is an error rather than a new empty store: a
         command that only reads would otherwise answer "no posts" from a mistyped path. A
         file this process cannot write opens read-only: reads work, writes say why they cannot.
+        `check=False` skips the integrity check (seconds on a large file) for a second process
+        opening a file its first one has just checked.
         """
         try:
-            self._database = await Database.open(self.path, create)
+            self._database = await Database.open(self.path, create, check=check)
         except sqlite3.Error as exc:
             raise explain(exc, self.path, "open the database") from exc
 
@@ -266,7 +290,7 @@ class Store:
         writing = self._write(
             summary_cache.put_summaries, post_id, source, version, by_length, made_from, self._now(None)
         )
-        if not self.database.writer_busy:
+        if not self.database.writer_busy and not self._writers_elsewhere:
             await writing  # the writer is free: done in a few milliseconds, and readable when this returns
             return
         task = asyncio.ensure_future(writing)

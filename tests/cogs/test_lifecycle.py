@@ -62,11 +62,16 @@ async def test_what_start_up_built_is_kept_out_of_full_garbage_collections(world
     assert gc.get_threshold()[2] == PYTHON_FULL_COLLECTION_EVERY
 
 
-async def test_the_bot_writes_at_a_lower_priority_than_it_reads(world: World) -> None:
+async def test_the_bot_writes_and_ingests_at_a_lower_priority_than_it_reads(world: World) -> None:
     base = os.getpriority(os.PRIO_PROCESS, 0)
     if sys.platform.startswith("linux"):  # elsewhere niceness is the whole process's: nothing is lowered
         assert await world.bot.store.database.write(connection_thread_niceness) == max(base, WORKER_NICENESS)
     assert await world.bot.store.database.read(connection_thread_niceness) == base
+    ingester = world.bot.ingester.pid
+    assert ingester is not None and ingester != os.getpid()
+    assert os.getpriority(os.PRIO_PROCESS, ingester) == max(base, WORKER_NICENESS)
+    worker = await world.bot.ingester.parse_worker_pid()
+    assert os.getpriority(os.PRIO_PROCESS, worker) == max(base, WORKER_NICENESS)
 
 
 async def test_an_interaction_is_answered_while_a_heavy_post_is_ingested(world: World) -> None:
@@ -101,12 +106,21 @@ async def test_an_interaction_is_answered_while_a_heavy_post_is_ingested(world: 
 
 
 async def test_the_bot_keeps_ingesting_after_a_parse_worker_is_killed(world: World) -> None:
-    pool = world.bot.parse_pool
-    assert pool is not None
-    worker = await asyncio.wrap_future(pool.submit(os.getpid))  # a worker of the bot's own pool
-    assert worker != os.getpid()
+    worker = await world.bot.ingester.parse_worker_pid()  # a worker of the bot's ingest process
+    assert worker not in (os.getpid(), world.bot.ingester.pid)
     os.kill(worker, signal.SIGKILL)  # as the kernel's OOM killer would
     for name in ("first", "second"):
         write_post(world.posts_dir, f"2025-07-05-{name}.md", f"殺された後の記事 {name}", "本文です。")
         await world.bot.watcher.check_now()
         assert [hit.post.title for hit in await world.bot.store.search(name)] == [f"殺された後の記事 {name}"]
+
+
+async def test_the_bot_keeps_ingesting_after_its_ingest_process_is_killed(world: World) -> None:
+    killed = world.bot.ingester.pid
+    assert killed is not None and killed != os.getpid()
+    os.kill(killed, signal.SIGKILL)
+    write_post(world.posts_dir, "2025-07-06-after.md", "取り込み役が殺された後の記事", "本文です。")
+    report = await world.bot.watcher.check_now()
+    assert report.added == 1 and report.failed == []
+    assert [hit.post.title for hit in await world.bot.store.search("殺された後")] == ["取り込み役が殺された後の記事"]
+    assert world.bot.ingester.pid not in (None, killed)

@@ -1,0 +1,213 @@
+"""The running bot's ingest, in a process of its own that writes to the same SQLite file.
+
+On two cores, an ingest inside the bot's process shared its interpreter lock with the replies
+to members: unpickling the pool's parsed posts, building each batch's rows, reading the
+100,000 stored file states to compare with the disk. Each is milliseconds to a few hundred of
+them, with the lock held, while a /search waited (bench.latency_during_ingest). Here the whole
+`ingest` runs in a child process with its own event loop, its own writer connection and its
+own parse pool, all at a lower CPU priority; the bot's process only sends (site, changes) and
+gets the report back. SQLite's WAL lets the bot's readers go on while the child commits, and
+its lock orders the two processes' writes.
+
+The child lives as long as the bot, dies with it (even under SIGKILL) and is started again when
+it died. Its transactions are the ones `ingest` makes, so killing it loses at most the batch in
+flight, which the next ingest writes again, as after a crash of the whole bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+from bot.logging_setup import FORMAT, OUR_LOGGERS
+from bot.services.ingest import IngestReport, ingest
+from bot.services.parse_pool import clean_start, die_with_parent, worker_pool
+from bot.sources.base import Changes
+from bot.sources.site_config import Site
+from bot.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+# How long a child that was asked to stop (its pipe closed) may take to close its store.
+STOP_TIMEOUT_S = 10.0
+
+
+class IngestProcess:
+    """`await ingest(site, changes, source_id, now)` runs `bot.services.ingest.ingest` in the child."""
+
+    def __init__(self, db_path: Path, workers: int | None = None) -> None:
+        self.db_path = db_path
+        self.workers = workers or os.cpu_count() or 1
+        self._process: BaseProcess | None = None
+        self._pipe: Connection | None = None
+        self._lock = asyncio.Lock()  # one request at a time on the pipe
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.is_alive() else None
+
+    def start(self) -> None:
+        """Start the child now (it opens the store and warms its pool), unless it runs already."""
+        if self._process is not None and self._process.is_alive():
+            return
+        context = clean_start()
+        ours, theirs = context.Pipe()
+        levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
+        process = context.Process(
+            target=_serve,
+            args=(theirs, str(self.db_path), os.getpid(), self.workers, levels),
+            name="kiji-ingest",
+        )
+        process.start()
+        theirs.close()
+        self._process, self._pipe = process, ours
+        atexit.register(self._kill)  # a bot that never reached close() must not wait for it at exit
+
+    async def ingest(self, site: Site, changes: Changes | None, source_id: int, now: float) -> IngestReport:
+        """One source's changes ingested by the child; raises BrokenProcessPool if it or a parse worker died.
+
+        `now` is the bot's store clock at the poll: what new posts are stamped as first seen at.
+        """
+        report = await self._ask(("ingest", site, changes, source_id, float(now)))
+        assert isinstance(report, IngestReport)
+        return report
+
+    async def parse_worker_pid(self) -> int:
+        """The process id of one of the child's parse workers (to kill it, as an OOM killer would)."""
+        pid = await self._ask(("parse_worker_pid",))
+        assert isinstance(pid, int)
+        return pid
+
+    async def _ask(self, request: tuple[object, ...]) -> object:
+        async with self._lock:
+            self.start()
+            pipe = self._pipe
+            assert pipe is not None
+            try:
+                pipe.send(request)
+                kind, value = await asyncio.to_thread(pipe.recv)
+            except (EOFError, OSError) as exc:
+                self._kill()
+                raise BrokenProcessPool(f"the ingest process ended unexpectedly ({type(exc).__name__})") from exc
+            except BaseException:
+                # Cancelled (the bot is closing): the batch in flight is rolled back with the child,
+                # and the next ingest starts a new one that writes it again.
+                self._kill()
+                raise
+        if kind == "ok":
+            return value
+        if kind == "store":
+            raise StoreError(value)
+        if kind == "pool":
+            raise BrokenProcessPool(value)
+        raise RuntimeError(f"the ingest process failed: {value}")
+
+    def _kill(self) -> None:
+        process, self._process, self._pipe = self._process, None, None
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(1)
+
+    async def stop(self) -> None:
+        """Let the child finish its request, close its store and exit; killed if it takes too long."""
+        async with self._lock:
+            process, pipe = self._process, self._pipe
+            self._process = self._pipe = None
+            if pipe is not None:
+                pipe.close()  # the child reads the end of its pipe and exits
+            if process is not None:
+                await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
+                if process.is_alive():
+                    log.warning("the ingest process did not stop within %g s; killing it", STOP_TIMEOUT_S)
+                    process.kill()
+                    await asyncio.to_thread(process.join, 1)
+            atexit.unregister(self._kill)
+
+
+# -- the child ---------------------------------------------------------------------
+
+
+class _PollClock:
+    """The store clock of the child: the bot's clock as it was when it polled, sent with each request."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _serve(pipe: Connection, db_path: str, bot_pid: int, workers: int, levels: Mapping[str, int]) -> None:
+    die_with_parent(bot_pid)  # and lowers this process's priority, as for parse workers
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(FORMAT))
+        root.addHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name or None).setLevel(level)
+    asyncio.run(_Child(pipe, Path(db_path), workers).serve())
+
+
+class _Child:
+    def __init__(self, pipe: Connection, db_path: Path, workers: int) -> None:
+        self.pipe = pipe
+        self.db_path = db_path
+        self.workers = workers
+        self.clock = _PollClock()
+        self.store: Store | None = None
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        pool = worker_pool(self.workers)
+        pool.submit(os.getpid)  # its forkserver and a first worker start now, not at the first post
+        return pool
+
+    async def serve(self) -> None:
+        try:
+            while True:
+                try:
+                    request = await asyncio.to_thread(self.pipe.recv)
+                except EOFError:
+                    return  # the bot closed its end: stop
+                self.pipe.send(await self._answer(request))
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            if self.store is not None:
+                await self.store.close()
+
+    async def _answer(self, request: tuple[object, ...]) -> tuple[str, object]:
+        try:
+            if request[0] == "parse_worker_pid":
+                return "ok", await asyncio.get_running_loop().run_in_executor(self.pool, os.getpid)
+            _, site, changes, source_id, now = request
+            assert isinstance(site, Site) and isinstance(source_id, int) and isinstance(now, float)
+            assert changes is None or isinstance(changes, Changes)
+            if self.store is None:
+                # the bot has migrated and checked the file before starting this process
+                self.store = await Store.open(self.db_path, create=False, clock=self.clock, check=False)
+            self.clock.now = now
+            return "ok", await ingest(self.store, site, changes=changes, source_id=source_id, executor=self.pool)
+        except BrokenProcessPool as exc:
+            # a parse worker died (killed, out of memory): a new pool takes over for the next request
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            return "pool", f"a parse worker died ({exc})"
+        except StoreError as exc:
+            return "store", str(exc)
+        except Exception as exc:  # reported to the bot, which logs it with the source it was reading
+            log.exception("the ingest process failed")
+            with contextlib.suppress(Exception):
+                if self.store is not None:
+                    await self.store.close()
+            self.store = None
+            return "error", f"{type(exc).__name__}: {exc}"
