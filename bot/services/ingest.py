@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 # Files per worker task: large enough to amortise inter-process overhead, small enough
 # that the writer gets work early and a crash loses little.
 CHUNK_SIZE = 64
-# Chunks in the running bot's pool are smaller: each chunk's results (about 4 MB for 64 posts) are
-# unpickled in the bot's process in one go, holding the interpreter lock while members' replies
-# wait; at 16 posts bench.latency_during_ingest's p99 during an ingest fell from 1.8× idle to 1.5×.
-BOT_CHUNK_SIZE = 16
 # Most posts per transaction: FTS5 merges its index at each commit, so few large commits are
 # cheaper than many small ones; a crash still loses at most one batch. A batch holds what was
 # parsed while the one before it was written (see write_behind), so it is often smaller.
@@ -386,10 +382,9 @@ async def ingest(
     name are read; otherwise (a folder, a first clone, a new `_config.yml`) the whole site is
     walked and compared with the store.
 
-    With an `executor` (the running bot's pool) every file is parsed there, however few: the
-    caller's event loop must never run cleaning, which a hostile post can make slow and which
-    would hold the interpreter for as long as it runs. Without one, small ingests run in a
-    thread and large ones in a pool made for the call.
+    With an `executor` (the pool of the bot's ingest process) every file is parsed there, however
+    few: a hostile post can make cleaning slow, and it must hold up nothing but its own worker.
+    Without one, small ingests run in a thread and large ones in a pool made for the call.
     """
     started = time.perf_counter()
     if source_id is None:
@@ -402,13 +397,7 @@ async def ingest(
     else:
         if changes is not None and _touches_config(changes):
             stale = set(known)  # every stored post may read differently now: re-read them all
-        if executor is not None:
-            # The walk stats every post file: at 100,000 posts, seconds of Python that held the
-            # interpreter lock while the bot's reads waited for it. In the pool it holds another's.
-            plan = await asyncio.get_running_loop().run_in_executor(executor, _plan, site, known, stale)
-        else:
-            plan = await asyncio.to_thread(_plan, site, known, stale)
-        jobs, unchanged, gone, failed = plan
+        jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known, stale)
         renamed_from = {}
     report = IngestReport(unchanged=unchanged, failed=failed)
     total = len(jobs)
@@ -454,7 +443,7 @@ async def ingest(
     writer = WriteBehind(flush, batch_size)
     try:
         if executor is not None:
-            await _fan_out(executor, jobs, site, writer.add, BOT_CHUNK_SIZE)
+            await _fan_out(executor, jobs, site, writer.add, CHUNK_SIZE)
         elif total < POOL_THRESHOLD or workers == 1:
             for chunk in _chunks(jobs, CHUNK_SIZE):
                 await writer.add(await asyncio.to_thread(_process_chunk, chunk, site))

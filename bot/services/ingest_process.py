@@ -181,7 +181,7 @@ class _Child:
                     return  # the bot closed its end: stop
                 self.pipe.send(await self._answer(request))
         finally:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)  # idle by now: its workers end first
             if self.store is not None:
                 await self.store.close()
 
