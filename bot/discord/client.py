@@ -167,7 +167,7 @@ class KijiBot(commands.Bot):
         self.webhook_config = webhook
         self.webhook: PushWebhook | None = None
         self.clock = clock
-        self.ingester = IngestProcess(store.path)
+        self.ingester = IngestProcess(store)
         # File events only where a source is a folder on this disk; every source is polled.
         folders = [s.site_root for s in self.sources if isinstance(s, FolderSource)]
         self.watcher = PostWatcher(self.run_ingest, folders, settings.poll_seconds, clock=clock)
@@ -247,8 +247,7 @@ class KijiBot(commands.Bot):
         self.watcher.wake()
 
     async def _ingest_in_its_process(self, site: Site, changes: Changes, source_id: int) -> IngestReport:
-        with self.store.written_elsewhere():
-            return await self.ingester.ingest(site, changes, source_id, self.store.now())
+        return await self.ingester.ingest(site, changes, source_id, self.store.now())
 
     async def run_ingest(self) -> IngestReport:
         """Bring the store up to date with every source (start-up and the announcer share it).

@@ -6,8 +6,10 @@ to members: unpickling the pool's parsed posts, building each batch's rows, read
 them, with the lock held, while a /search waited (bench.latency_during_ingest). Here the whole
 `ingest` runs in a child process with its own event loop, its own writer connection and its
 own parse pool, all at a lower CPU priority; the bot's process only sends (site, changes) and
-gets the report back. SQLite's WAL lets the bot's readers go on while the child commits, and
-its lock orders the two processes' writes.
+gets the report back. SQLite's WAL lets the bot's readers go on while the child commits. The
+child asks the bot before each transaction, and the bot answers when its own writes queued
+before have gone: the two processes' writes form one queue, and a command's write never waits
+on SQLite's lock behind batch after batch until its timeout.
 
 The child lives as long as the bot, dies with it (even under SIGKILL) and is started again when
 it died. Its transactions are the ones `ingest` makes, so killing it loses at most the batch in
@@ -21,7 +23,7 @@ import atexit
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
@@ -42,10 +44,13 @@ STOP_TIMEOUT_S = 10.0
 
 
 class IngestProcess:
-    """`await ingest(site, changes, source_id, now)` runs `bot.services.ingest.ingest` in the child."""
+    """`await ingest(site, changes, source_id, now)` runs `bot.services.ingest.ingest` in the child.
 
-    def __init__(self, db_path: Path, workers: int | None = None) -> None:
-        self.db_path = db_path
+    `store` is this process's: the child writes its file, in turn with this process's writes.
+    """
+
+    def __init__(self, store: Store, workers: int | None = None) -> None:
+        self.store = store
         self.workers = workers or os.cpu_count() or 1
         self._process: BaseProcess | None = None
         self._pipe: Connection | None = None
@@ -64,7 +69,7 @@ class IngestProcess:
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
         process = context.Process(
             target=_serve,
-            args=(theirs, str(self.db_path), os.getpid(), self.workers, levels),
+            args=(theirs, str(self.store.path), os.getpid(), self.workers, levels),
             name="kiji-ingest",
         )
         process.start()
@@ -95,6 +100,13 @@ class IngestProcess:
             try:
                 pipe.send(request)
                 kind, value = await asyncio.to_thread(pipe.recv)
+                while kind == "write":  # the child's leave to write one transaction
+                    async with self.store.writes_of_another_process():
+                        pipe.send(("go", None))
+                        kind, value = await asyncio.to_thread(pipe.recv)
+                        if kind != "wrote":
+                            raise EOFError(f"{kind} while writing")
+                    kind, value = await asyncio.to_thread(pipe.recv)
             except (EOFError, OSError) as exc:
                 self._kill()
                 raise BrokenProcessPool(f"the ingest process ended unexpectedly ({type(exc).__name__})") from exc
@@ -172,6 +184,17 @@ class _Child:
         pool.submit(os.getpid)  # its forkserver and a first worker start now, not at the first post
         return pool
 
+    @contextlib.asynccontextmanager
+    async def _leave_to_write(self) -> AsyncIterator[None]:
+        self.pipe.send(("write", None))
+        kind, _ = await asyncio.to_thread(self.pipe.recv)
+        if kind != "go":
+            raise RuntimeError(f"the bot answered {kind!r} to a request to write")
+        try:
+            yield
+        finally:
+            self.pipe.send(("wrote", None))
+
     async def serve(self) -> None:
         try:
             while True:
@@ -195,6 +218,7 @@ class _Child:
             if self.store is None:
                 # the bot has migrated and checked the file before starting this process
                 self.store = await Store.open(self.db_path, create=False, clock=self.clock, check=False)
+                self.store.database.write_gate = self._leave_to_write
             self.clock.now = now
             return "ok", await ingest(self.store, site, changes=changes, source_id=source_id, executor=self.pool)
         except BrokenProcessPool as exc:

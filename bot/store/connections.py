@@ -25,7 +25,7 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -100,6 +100,9 @@ class Database:
         for reader in readers:
             self._idle_readers.put_nowait(reader)
         self._closed = False
+        # In a process that writes for another one (the bot's ingest process): the other's leave
+        # to write, taken around each transaction, so that both processes' writes form one queue.
+        self.write_gate: Callable[[], contextlib.AbstractAsyncContextManager[None]] | None = None
 
     @property
     def read_only(self) -> bool:
@@ -202,7 +205,8 @@ class Database:
         writer = self._writer
         if writer is None:
             raise StoreError(f"cannot write to the database {self.path}: {why_read_only(self.path)}")
-        async with self._write_lock:  # cancelled while waiting here: the write never starts
+        gate = self.write_gate() if self.write_gate is not None else contextlib.nullcontext()
+        async with self._write_lock, gate:  # cancelled while waiting here: the write never starts
             try:
                 try:
                     await writer.execute("BEGIN IMMEDIATE")
@@ -228,6 +232,17 @@ class Database:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError(f"the store {self.path} is closed")
+
+    @contextlib.asynccontextmanager
+    async def holding_writes(self) -> AsyncIterator[None]:
+        """Keep this process's writes waiting, in turn with them, while another process writes the file.
+
+        SQLite's own lock would make them wait too, but polling, with a timeout: behind an ingest
+        that commits batch after batch, a command's write could wait for seconds and then fail.
+        """
+        self._check_open()
+        async with self._write_lock:
+            yield
 
     async def run_on_writer(self, work: Work[T], *args: Any) -> T:
         """`await work(connection, *args)` on the writer outside any transaction (migrations, backups).

@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -63,7 +63,6 @@ class Store:
         self._cache: dict[str, tuple[int, float, object]] = {}
         self.ranked_search_max = RANKED_SEARCH_MAX
         self._cache_writes: set[asyncio.Future[None]] = set()  # summary cache writes queued behind a busy writer
-        self._writers_elsewhere = 0
 
     @property
     def database(self) -> Database:
@@ -79,20 +78,18 @@ class Store:
         """The store's clock: what it stamps writes with and shows scheduled posts by."""
         return self._clock()
 
-    @contextlib.contextmanager
-    def written_elsewhere(self) -> Iterator[None]:
-        """While another process writes this file (the bot's ingest): treat the writer as busy.
+    @contextlib.asynccontextmanager
+    async def writes_of_another_process(self) -> AsyncIterator[None]:
+        """While another process (the bot's ingest) writes one transaction: this process's writes wait.
 
-        Its transactions hold SQLite's write lock, which this process's writer would wait for,
-        so a summary cache write is queued in the background meanwhile instead of keeping a reply
-        waiting; the cached tag counts and titles are dropped when it is done.
+        Reads go on; a summary cache write is queued behind it as behind any busy writer, and the
+        cached tag counts and titles are dropped when it is done, as after a batch written here.
         """
-        self._writers_elsewhere += 1
-        try:
-            yield
-        finally:
-            self._writers_elsewhere -= 1
-            self._generation += 1
+        async with self.database.holding_writes():
+            try:
+                yield
+            finally:
+                self._generation += 1
 
     async def _read(self, work: Callable[..., Awaitable[T]], *args: object) -> T:
         return await self.database.read(work, *args)
@@ -290,7 +287,7 @@ class Store:
         writing = self._write(
             summary_cache.put_summaries, post_id, source, version, by_length, made_from, self._now(None)
         )
-        if not self.database.writer_busy and not self._writers_elsewhere:
+        if not self.database.writer_busy:
             await writing  # the writer is free: done in a few milliseconds, and readable when this returns
             return
         task = asyncio.ensure_future(writing)

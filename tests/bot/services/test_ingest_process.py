@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import aiosqlite
 import pytest
 from factories import JA_BODY, make_blog, write_post
 
@@ -32,12 +33,12 @@ SOURCE = 1  # the store's id of the one blog  # a folder: no list of changes, th
 async def ingester(tmp_path: Path) -> AsyncIterator[IngestProcess]:
     store = await Store.open(tmp_path / "kiji.db")  # made and migrated, as the bot does before starting it
     assert await store.default_source_id() == SOURCE
-    await store.close()
-    process = IngestProcess(tmp_path / "kiji.db", workers=2)
+    process = IngestProcess(store, workers=2)
     try:
         yield process
     finally:
         await process.stop()
+        await store.close()
 
 
 def stored(db: Path) -> list[tuple[object, ...]]:
@@ -124,13 +125,16 @@ async def test_a_killed_parse_worker_fails_one_request_and_a_new_pool_takes_over
 
 
 async def test_a_store_it_cannot_open_is_a_store_error_naming_the_file(tmp_path: Path) -> None:
-    missing = tmp_path / "gone" / "kiji.db"
-    process = IngestProcess(missing, workers=1)
+    store = await Store.open(tmp_path / "kiji.db")
+    process = IngestProcess(store, workers=1)
+    moved = tmp_path / "moved.db"
+    (tmp_path / "kiji.db").rename(moved)  # the file went away after this process opened it
     try:
-        with pytest.raises(StoreError, match=str(missing)):
+        with pytest.raises(StoreError, match=str(tmp_path / "kiji.db")):
             await process.ingest(load_site(make_blog(tmp_path / "blog")), WHOLE_SITE, SOURCE, POLLED_AT)
     finally:
         await process.stop()
+        await store.close()
 
 
 async def test_stop_ends_the_process_and_a_later_request_starts_a_new_one(
@@ -145,3 +149,30 @@ async def test_stop_ends_the_process_and_a_later_request_starts_a_new_one(
         os.kill(first, 0)  # reaped: gone, not a zombie
     report = await ingester.ingest(load_site(make_blog(tmp_path / "blog")), WHOLE_SITE, SOURCE, POLLED_AT)
     assert report.added > 20 and ingester.pid not in (None, first)
+
+
+async def test_the_bots_own_writes_take_turns_with_the_ingest_and_never_meet_sqlites_lock(
+    tmp_path: Path, ingester: IngestProcess
+) -> None:
+    # SQLite would make a write wait for the other process's transaction by polling, then fail after
+    # its timeout; here the timeout is zero, so any write that met the child's lock would fail at once.
+    store = ingester.store
+
+    async def no_busy_wait(connection: aiosqlite.Connection) -> None:
+        await connection.execute("PRAGMA busy_timeout = 0")
+
+    await store.database.run_on_writer(no_busy_wait)
+    blog = tmp_path / "blog"
+    blog.mkdir()
+    for i in range(SLOW_POSTS):
+        write_post(blog, f"2025-05-01-slow-{i:04d}.md", f"遅い記事{i}", SLOW_BODY)
+    running = asyncio.create_task(ingester.ingest(load_site(blog), WHOLE_SITE, SOURCE, POLLED_AT))
+    during = 0
+    while not running.done():
+        await store.set_meta("probe", str(during))  # a subscription, a delivery: any write of the bot
+        during += 1
+        await asyncio.sleep(0)
+    report = await running
+    assert report.added == SLOW_POSTS and report.failed == []
+    assert during > 10, "the ingest ended before the bot wrote much; the test proved little"
+    assert await store.get_meta("probe") == str(during - 1)
