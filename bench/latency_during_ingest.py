@@ -10,8 +10,8 @@ Three phases in one bot process, one run:
 * idle: `--idle` interactions with nothing else going on (the baseline);
 * during: 2,500 new posts (the 61 sample posts of `../shared/corpus-sample`, copied 41 times under new names,
   real Markdown with front matter) are put into the bot's posts folder, then the bot's own ingest
-  (`KijiBot.run_ingest`, the one its poller runs: a process pool parses and cleans, the store's one writer
-  commits batches of `WRITE_BATCH`) is started, and interactions go on, drawn from the same plan, until it
+  (`KijiBot.run_ingest`, the one its poller runs: the bot's ingest process parses and cleans in its pool
+  and commits batches of `WRITE_BATCH`, in turn with the bot's own writes) is started, and interactions go on, drawn from the same plan, until it
   ends; only interactions dispatched while it ran are counted;
 * idle again afterwards (reported, to show the machine did not drift meanwhile).
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "posts in the store before / new files / stored by the ingest",
             f"{POSTS:,} / {result['added_files']:,} / {result['stored']:,}",
         ),
-        Row("cold ingest in the bot (pool parses, one writer), wall", f"{result['ingest_seconds']:.1f} s"),
+        Row("cold ingest by the bot's ingest process, wall", f"{result['ingest_seconds']:.1f} s"),
         Row("write batch (posts per transaction)", str(WRITE_BATCH)),
         Row("emulator validation", "OpenAPI spec on" if SPEC.exists() else "off (spec absent)"),
         *_phase_rows("idle", result["idle"], None),
