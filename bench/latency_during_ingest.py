@@ -11,8 +11,8 @@ Three phases in one bot process, one run:
 * during: 2,500 new posts (the 61 sample posts of `../shared/corpus-sample`, copied 41 times under new names,
   real Markdown with front matter) are put into the bot's posts folder, then the bot's own ingest
   (`KijiBot.run_ingest`, the one its poller runs: the bot's ingest process parses and cleans in its pool
-  and commits batches of `WRITE_BATCH`, in turn with the bot's own writes) is started, and interactions go on, drawn from the same plan, until it
-  ends; only interactions dispatched while it ran are counted;
+  and commits batches of `WRITE_BATCH`, in turn with the bot's own writes) is started, and interactions
+  go on, drawn from the same plan, until it ends; only interactions dispatched while it ran are counted;
 * idle again afterwards (reported, to show the machine did not drift meanwhile).
 
 Goal: during-ingest p99 ≤ 1.5 × idle p99. Also counted: interactions whose callback arrived more than 3 s

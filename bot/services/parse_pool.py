@@ -1,7 +1,8 @@
 """The parse process pool: workers started clean that die with the process they parse for.
 
-Ingest fans parsing and cleaning out over this pool (see `bot.services.ingest`); the running bot
-keeps one for as long as it runs, so a slow or hostile post never runs on its event loop.
+Ingest fans parsing and cleaning out over this pool (see `bot.services.ingest`); the running bot's
+ingest process keeps one for as long as it runs, so a slow or hostile post holds up only its worker.
+The ingest process itself starts the same clean way (`clean_start`) and dies with the bot the same way.
 """
 
 from __future__ import annotations

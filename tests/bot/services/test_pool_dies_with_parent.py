@@ -111,3 +111,46 @@ def test_sigkill_of_kiji_ingest_takes_its_pool_workers_with_it(tmp_path: Path) -
     assert kiji.returncode == -signal.SIGKILL
     left = wait_for_exits(pool, timeout_s=30)
     assert not left, f"still alive after their parent was killed: {sorted(left)}"
+
+
+RUNNING_BOT = """
+import asyncio, sys
+from bot.services.ingest_process import IngestProcess
+from bot.store import Store
+
+async def main():
+    ingester = IngestProcess(await Store.open(sys.argv[1]), workers=2)
+    worker = await ingester.parse_worker_pid()  # the ingest process and its pool are up
+    print(ingester.pid, worker, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def test_sigkill_of_the_bot_takes_its_ingest_process_and_its_workers_with_it(tmp_path: Path) -> None:
+    bot = subprocess.Popen(
+        [sys.executable, "-c", RUNNING_BOT, str(tmp_path / "kiji.db")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert bot.stdout is not None
+        line = bot.stdout.readline().decode()
+        assert line, f"the bot ended before its ingest process was up: {bot.stderr.read().decode()[-2000:]}"
+        ingester, worker = map(int, line.split())
+        below = descendants(bot.pid)
+        assert {ingester, worker} <= below
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(30)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+        for stream in (bot.stdout, bot.stderr):
+            if stream:
+                stream.close()
+    assert bot.returncode == -signal.SIGKILL
+    left = wait_for_exits(below, timeout_s=30)
+    assert not left, f"still alive after the bot was killed: {sorted(left)}"
