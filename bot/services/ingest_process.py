@@ -216,8 +216,10 @@ class _Child:
             assert isinstance(site, Site) and isinstance(source_id, int) and isinstance(now, float)
             assert changes is None or isinstance(changes, Changes)
             if self.store is None:
-                # the bot has migrated and checked the file before starting this process
-                self.store = await Store.open(self.db_path, create=False, clock=self.clock, check=False)
+                # The bot has migrated and checked the file; opening still begins write transactions
+                # (is it writable, is it migrated) that change nothing, and they take their turn too.
+                async with self._leave_to_write():
+                    self.store = await Store.open(self.db_path, create=False, clock=self.clock, check=False)
                 self.store.database.write_gate = self._leave_to_write
             self.clock.now = now
             return "ok", await ingest(self.store, site, changes=changes, source_id=source_id, executor=self.pool)

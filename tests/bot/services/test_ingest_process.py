@@ -155,7 +155,8 @@ async def test_the_bots_own_writes_take_turns_with_the_ingest_and_never_meet_sql
     tmp_path: Path, ingester: IngestProcess
 ) -> None:
     # SQLite would make a write wait for the other process's transaction by polling, then fail after
-    # its timeout; here the timeout is zero, so any write that met the child's lock would fail at once.
+    # its timeout; here the timeout is zero, so any write that met the child's lock would fail at once,
+    # from the child's opening of the file (a fresh child: this request starts it) to its last batch.
     store = ingester.store
 
     async def no_busy_wait(connection: aiosqlite.Connection) -> None:
