@@ -21,13 +21,12 @@ __all__ = ["NATIVE", "all_shingles", "dedup_key", "dedupe"]
 _SHINGLE = 3
 _ALL_SHINGLES = re.compile(r"(?=(...))", re.DOTALL)
 # Index only shingles that start after a common particle (or e/o in Latin text): about one in five,
-# chosen by content, so a
-# copy or a fragment of a block samples the same shingles as the original (containment survives).
+# chosen by content, so a copy or a fragment of a block samples the same shingles as the original
+# (containment survives).
 _ANCHORED_SHINGLES = re.compile(r"[のはをにがでともへやるeo](?=(...))")
 _MIN_SENTENCE_CHARS = 15
 _MAX_POSTING = 12
 _MIN_SAMPLE = 12  # below this many anchored shingles, compare full shingle sets
-_MAX_QUERY = 24  # a sampled shingle shared by this many blocks carries no signal
 _JACCARD_DUP = 0.8
 _CONTAIN_DUP = 0.9
 _MIN_DUP_CHARS = 12
