@@ -35,6 +35,7 @@ from bot.cli_base import (
     text_argument,
 )
 from bot.cli_ingest import run_backup, run_ingest, run_sources
+from bot.cli_render import add_render_arguments, run_render
 from bot.content.summary_files import summarize_files
 from bot.discord.i18n import pause_reason_in
 from bot.logging_setup import NORMAL, QUIET, VERBOSE, configure_logging
@@ -324,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=port, default=0, help="the page's port on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the page's URL")
     p.add_argument("--spec", metavar="PATH", help="Discord's OpenAPI spec to check requests against")
+    p = command("render", "print the JSON body Kiji would send to announce a post (sends nothing)")
+    add_render_arguments(p)
     p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
     p.add_argument("--client-id", type=discord_id, help="the application id (default: read from DISCORD_TOKEN)")
     for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
@@ -358,6 +361,7 @@ _RUNNERS: dict[str, _Runner] = {
     "summarize": lambda a, s, o: _summarize(a, o),
     "invite": lambda a, s, o: run_invite(s, o, a.client_id),
     "demo": lambda a, s, o: run_demo_command(a, s, o),
+    "render": lambda a, s, o: run_render(s, o, a),
 }
 
 

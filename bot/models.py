@@ -159,6 +159,9 @@ class Subscription:
     paused_at: float | None
     last_delivery_at: float | None
     source_id: int | None = None  # only this blog's posts; None: every blog's
+    layout: str = "embed"  # embed, card or text (see bot.discord.announcement)
+    template: str | None = None  # the admin's template, checked when it was set
+    timezone: str | None = None  # the IANA zone dates are shown in; None: the blog's
 
     @property
     def active(self) -> bool:

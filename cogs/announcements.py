@@ -11,13 +11,15 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
+from bot.content.templates import MAX_TEMPLATE, TemplateError
 from bot.discord import limits
+from bot.discord.announcement import DEFAULT_LAYOUT, Announcement, AnnouncementStyle
 from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
-from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option, label_of
+from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option
 from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, permission_names, t
 from bot.discord.options import Within
-from bot.discord.ui import EMBED_COLOUR, fit_embed, post_embed, reply, summary_parts
+from bot.discord.ui import EMBED_COLOUR, fit_embed, reply
 from bot.services.lookup import parse_id, tag_choices
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,12 @@ def split_terms(raw: str | None) -> list[str]:
     if not raw:
         return []
     return [part for part in raw.replace("、", ",").replace(",", " ").split() if part]
+
+
+async def refuse_style(interaction: discord.Interaction, error: TemplateError) -> None:
+    """A template, layout or time zone that cannot be used: the reason, and a word that nothing changed."""
+    reason = limits.cut(str(error), FILTER_ECHO)
+    await reply(interaction, content=t("sub.bad_style", interaction.locale, reason=reason), ephemeral=True)
 
 
 class AnnouncementsCog(commands.Cog):
@@ -83,6 +91,16 @@ class AnnouncementsCog(commands.Cog):
         mention_role=_("A role to mention with each announcement"),
         backfill=_("Also post this many of the latest matching posts now (0-10)"),
         blog=_("Only posts from this blog"),
+        template=_("Message text with {title}, {url}, {summary}, {date}, {tags}, {role}…"),
+        layout=_("How each post looks: embed, card or plain text"),
+        timezone=_("Time zone of {date}, e.g. Asia/Tokyo (default: the blog's)"),
+    )
+    @app_commands.choices(
+        layout=[
+            app_commands.Choice(name=_("Embed"), value="embed"),
+            app_commands.Choice(name=_("Card"), value="card"),
+            app_commands.Choice(name=_("Plain text"), value="text"),
+        ]
     )
     @app_commands.autocomplete(tags=tags_autocomplete, blog=blog_autocomplete)
     @admin_command()
@@ -95,9 +113,17 @@ class AnnouncementsCog(commands.Cog):
         mention_role: discord.Role | None = None,
         backfill: app_commands.Transform[int, Within(0, MAX_BACKFILL)] = 0,
         blog: str | None = None,
+        template: app_commands.Range[str, 1, MAX_TEMPLATE] | None = None,
+        layout: str = DEFAULT_LAYOUT,
+        timezone: str | None = None,
     ) -> None:
         assert interaction.guild is not None
         locale = interaction.locale
+        try:
+            style = AnnouncementStyle.of(layout, template, timezone)
+        except TemplateError as exc:
+            await refuse_style(interaction, exc)
+            return
         go_on, source_id = await blog_filter(self.bot, interaction, blog)
         if not go_on:
             return
@@ -112,8 +138,15 @@ class AnnouncementsCog(commands.Cog):
             await reply(interaction, content=text, ephemeral=True)
             return
         tag_list, category_list = split_terms(tags), split_terms(categories)
-        # The preview first: if it cannot be made, nothing is subscribed.
-        embeds = await self.preview(interaction, source_id)
+        # The preview first: if it cannot be made, or the template gives a message Discord would
+        # refuse, nothing is subscribed.
+        try:
+            preview = await self.preview(interaction, source_id, style, mention_role)
+        except TemplateError as exc:
+            await refuse_style(interaction, exc)
+            return
+        # The embed layout's preview fits in the reply; a card or a text is its own message.
+        embeds = [preview.embed] if preview is not None and preview.embed is not None else []
         existed = await self.bot.store.subscription_for_channel(resolved.id) is not None
         subscription = await self.bot.store.subscribe(
             interaction.guild.id,
@@ -124,6 +157,9 @@ class AnnouncementsCog(commands.Cog):
             mention_role_id=mention_role.id if mention_role else None,
             created_by=interaction.user.id,
             source_id=source_id,
+            layout=style.layout,
+            template=template,
+            timezone=timezone,
         )
         queued = await self.bot.store.backfill(subscription.id, backfill)
         log.info(
@@ -144,10 +180,12 @@ class AnnouncementsCog(commands.Cog):
         text = t("sub.done", locale, filters=limits.cut(filters, FILTER_ECHO), channel=resolved.mention)
         if queued:
             text += t("sub.backfill", locale, count=queued)
-        if embeds:
+        if preview is not None:
             text += t("sub.preview", locale)
         try:
             await reply(interaction, content=text, embeds=embeds, ephemeral=True)
+            if preview is not None and not embeds:
+                await interaction.followup.send(ephemeral=True, **preview.send_kwargs())
         except discord.HTTPException:
             # Discord refused the reply: the admin is told something went wrong, so a new
             # subscription must not stay behind their back.
@@ -156,18 +194,26 @@ class AnnouncementsCog(commands.Cog):
             raise
         self.announcer.wake()
 
-    async def preview(self, interaction: discord.Interaction, source_id: int | None) -> list[discord.Embed]:
-        """The latest post (of the blog followed) as the server will see it announced, in the server's language."""
+    async def preview(
+        self,
+        interaction: discord.Interaction,
+        source_id: int | None,
+        style: AnnouncementStyle,
+        role: discord.Role | None,
+    ) -> Announcement | None:
+        """The latest post (of the blog followed) as the server will see it announced, in the server's language.
+
+        Rendered strictly: a template whose message Discord would refuse raises TemplateError.
+        """
         assert interaction.guild is not None
         sample = await self.bot.store.latest(1, source_id=source_id)
         if not sample:
-            return []
+            return None
         if self.bot.summaries.may_be_slow:  # the preview's summary may take the model seconds
             await interaction.response.defer(ephemeral=True, thinking=True)
         server_locale = str(interaction.guild.preferred_locale)
-        summary, footer = summary_parts(await self.bot.summaries.shown(sample[0], "standard"), server_locale)
-        blog = label_of(await blog_labels(self.bot), sample[0])
-        return [post_embed(sample[0], summary, footer, tz=self.bot.timezone, locale=server_locale, blog=blog)]
+        role_id = role.id if role else None
+        return await self.bot.render_announcement(sample[0], style, server_locale, role_id, strict=True)
 
     async def subscription_autocomplete(
         self, interaction: discord.Interaction, current: str
@@ -256,6 +302,12 @@ class AnnouncementsCog(commands.Cog):
             ]
             if subscription.mention_role_id:
                 lines.append(t("sub.mentions", locale, value=f"<@&{subscription.mention_role_id}>"))
+            if subscription.layout != DEFAULT_LAYOUT or subscription.template:
+                lines.append(t("sub.looks", locale, layout=subscription.layout))
+            if subscription.template:
+                # As code, so the admin sees the braces they typed and nothing in it renders or pings.
+                shown = limits.cut(subscription.template.replace("`", "ˋ"), 200)
+                lines.append(t("sub.template", locale, value=f"`{shown}`"))
             found = interaction.guild.get_channel(subscription.channel_id)
             name = f"#{found.name}" if found else f"#{subscription.channel_id}"
             embed.add_field(name=name, value="\n".join(lines), inline=False)

@@ -35,6 +35,7 @@ import discord
 from bot.clock import SYSTEM_CLOCK, Clock, wait_event
 from bot.content.textnorm import normalize_key
 from bot.discord import limits
+from bot.discord.announcement import Announcement
 from bot.discord.i18n import format_date, pause_reason, pause_reason_in, t
 from bot.models import Delivery, Post, Subscription
 
@@ -92,8 +93,9 @@ class AnnouncementTransport(Protocol):
     def dispatch(self, event: str, /, *args: object) -> None: ...
 
 
-# The announcement of a post for a server's locale (the summary may come from a language model).
-RenderAnnouncement = Callable[[Post, str], Awaitable[discord.Embed]]
+# The announcement of a post for a subscription, in a server's locale, mentioning the role given
+# (the summary may come from a language model).
+RenderAnnouncement = Callable[[Post, Subscription, str, int | None], Awaitable[Announcement]]
 
 
 class Pacer:
@@ -360,11 +362,12 @@ class Announcer:
         delivery: Delivery,
         kind: str,
     ) -> int:
-        embed = await self.render(post, str(channel.guild.preferred_locale))
         role = channel.guild.get_role(subscription.mention_role_id) if subscription.mention_role_id else None
-        content = role.mention if role else None
         # Only the configured role may ever be pinged; nothing in a post can mention anyone.
-        mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role] if role else False)
+        announcement = await self.render(
+            post, subscription, str(channel.guild.preferred_locale), role.id if role else None
+        )
+        message = announcement.send_kwargs()
         await self.pacer.wait()  # last, right before the request: see Pacer
         if kind == "forum":
             assert isinstance(channel, discord.ForumChannel)
@@ -375,17 +378,11 @@ class Announcer:
                 return existing
             wanted = {normalize_key(tag) for tag in post.tags}
             tags = [tag for tag in channel.available_tags if normalize_key(tag.name) in wanted][:5]
-            created = await channel.create_thread(
-                name=name,
-                content=content,
-                embed=embed,
-                applied_tags=tags,
-                allowed_mentions=mentions,
-            )
+            created = await channel.create_thread(name=name, applied_tags=tags, **message)
             return created.message.id
         assert isinstance(channel, discord.TextChannel)
-        message = await channel.send(content=content, embed=embed, allowed_mentions=mentions, nonce=delivery.nonce)
-        return message.id
+        sent = await channel.send(nonce=delivery.nonce, **message)
+        return sent.id
 
     async def _earlier_thread(self, forum: discord.ForumChannel, name: str, delivery: Delivery) -> int | None:
         """A thread this bot already opened for `delivery` whose recording was lost, if any.

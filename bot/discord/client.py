@@ -38,13 +38,14 @@ import cogs
 from bot import __version__
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
+from bot.discord.announcement import Announcement, AnnouncementStyle, render_announcement
 from bot.discord.announcer import Announcer
 from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import command_text_ja, t
 from bot.discord.options import OptionOutOfRange
 from bot.discord.run_log import RunLog, failed_post_line
-from bot.discord.ui import PAGINATOR_TIMEOUT, post_embed, summary_parts
-from bot.models import Post
+from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
+from bot.models import Post, Subscription
 from bot.services.blogs import SourceOutcome, ingest_all, merged
 from bot.services.ingest import IngestReport
 from bot.services.ingest_process import IngestProcess
@@ -174,7 +175,7 @@ class KijiBot(commands.Bot):
         self.announcer = Announcer(
             store,
             self,
-            self.announcement_embed,
+            self.announcement_for,
             max_burst=settings.max_burst,
             poll_seconds=settings.poll_seconds,
             clock=clock,
@@ -284,11 +285,30 @@ class KijiBot(commands.Bot):
         """(summary text, footer saying where it came from) for embeds and announcements."""
         return summary_parts(await self.summaries.shown(post, length), locale)
 
-    async def announcement_embed(self, post: Post, locale: str) -> discord.Embed:
-        """A new post as the server sees it announced: in the server's language and the site's time zone."""
-        summary, footer = await self.summary_for(post, "standard", locale)
-        blog = label_of(await blog_labels(self), post)  # with several blogs, say which one
-        return post_embed(post, summary, footer, tz=self.timezone, locale=locale, blog=blog)
+    async def announcement_for(
+        self, post: Post, subscription: Subscription, locale: str, role_id: int | None
+    ) -> Announcement:
+        """A new post as the subscription's channel sees it: its layout and template, the server's language.
+
+        The template was checked when it was set; here a text too long for Discord is cut to fit.
+        """
+        style = AnnouncementStyle.of(subscription.layout, subscription.template, subscription.timezone)
+        return await self.render_announcement(post, style, locale, role_id)
+
+    async def render_announcement(
+        self, post: Post, style: AnnouncementStyle, locale: str, role_id: int | None, *, strict: bool = False
+    ) -> Announcement:
+        """`post` in `style` (see bot.discord.announcement); `strict` raises TemplateError instead of cutting."""
+        return await render_announcement(
+            post,
+            style,
+            summarize=self.summary_for,
+            locale=locale,
+            blog_tz=self.timezone,
+            blog=label_of(await blog_labels(self), post),  # with several blogs, say which one
+            role_id=role_id,
+            strict=strict,
+        )
 
     async def command_payload(self, guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
         translator = self.tree.translator

@@ -96,6 +96,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "sub.backfill": {EN: " Posting the latest {count} now.", JA: " 最新 {count} 件も投稿します。"},
     "sub.preview": {EN: " Preview:", JA: " お知らせの見本："},
+    "sub.bad_style": {
+        EN: "That cannot be used, so nothing was changed: {reason}.",
+        JA: "この設定は使えないため、何も変更していません：{reason}。",
+    },
     "sub.stopped": {EN: "Stopped announcing in {channel}.", JA: "{channel} へのお知らせを停止しました。"},
     "sub.resumed": {EN: "Resumed announcements in {channel}.", JA: "{channel} のお知らせを再開しました。"},
     "sub.not_subscribed": {EN: "{channel} is not subscribed.", JA: "{channel} は登録されていません。"},
@@ -117,6 +121,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "sub.filters": {EN: "Filters: {value}", JA: "対象：{value}"},
     "sub.last": {EN: "Last delivery: {value}", JA: "最終配信：{value}"},
     "sub.mentions": {EN: "Mentions: {value}", JA: "メンション：{value}"},
+    "sub.looks": {EN: "Layout: {layout}", JA: "レイアウト：{layout}"},
+    "sub.template": {EN: "Template: {value}", JA: "テンプレート：{value}"},
     "no_related": {EN: "No related posts found.", JA: "関連記事は見つかりませんでした。"},
     "sub.paused_since": {EN: "{why} since {since}", JA: "{why}（{since} から）"},
     # Why a subscription was paused. The store keeps the key and its values (`pause_reason`);
@@ -258,11 +264,17 @@ OPTION_NAMES_JA: dict[str, str] = {
     "backfill": "過去記事数",
     "subscription": "お知らせ先",
     "blog": "ブログ",
+    "template": "テンプレート",
+    "layout": "レイアウト",
+    "timezone": "タイムゾーン",
 }
 CHOICE_NAMES_JA: dict[str, str] = {
     "Short": "短め",
     "Standard": "標準",
     "Long": "長め",
+    "Embed": "埋め込み",
+    "Card": "カード",
+    "Plain text": "テキストのみ",
 }
 # Command and option descriptions.
 DESCRIPTIONS_JA: dict[str, str] = {
@@ -293,6 +305,13 @@ DESCRIPTIONS_JA: dict[str, str] = {
     "Resume a paused subscription after fixing it": "問題を直した後、一時停止中のお知らせを再開します",
     "The paused channel": "一時停止中のチャンネル",
     "List this server's announcement channels": "このサーバーのお知らせ先を一覧します",
+    "Message text with {title}, {url}, {summary}, {date}, {tags}, {role}…": (
+        "メッセージの文面。{title}、{url}、{summary}、{date}、{tags}、{role} などが使えます"
+    ),
+    "How each post looks: embed, card or plain text": "記事の見せ方：埋め込み・カード・テキストのみ",
+    "Time zone of {date}, e.g. Asia/Tokyo (default: the blog's)": (
+        "{date} のタイムゾーン（例 Asia/Tokyo、既定はブログのもの）"
+    ),
 }
 
 

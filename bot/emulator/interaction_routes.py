@@ -9,7 +9,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .records import EPHEMERAL, INTERACTION_DEADLINE_S, LOADING, HTTPError, InteractionRecord, snowflake_arg
+from .records import (
+    EPHEMERAL,
+    INTERACTION_DEADLINE_S,
+    LOADING,
+    MESSAGE_CREATE_FLAGS,
+    HTTPError,
+    InteractionRecord,
+    snowflake_arg,
+)
 from .rest import ApiRequest, RestApi
 from .world import World
 
@@ -120,7 +128,7 @@ class InteractionRoutes:
     async def _post_followup(self, req: ApiRequest) -> Any:
         record = self._interaction_for_webhook(req)
         body = req.body or {}
-        flags = int(body.get("flags") or 0) & EPHEMERAL
+        flags = int(body.get("flags") or 0) & (EPHEMERAL | MESSAGE_CREATE_FLAGS)
         msg = self.world.message_json(
             record.channel_id or 0, body, req.files, message_type=0, interaction=record, flags=flags
         )

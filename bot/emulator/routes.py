@@ -18,6 +18,7 @@ from .records import (
     GUILD_MESSAGES_INTENT,
     GUILDS_INTENT,
     MEDIA,
+    MESSAGE_CREATE_FLAGS,
     NONCE_WINDOW_S,
     PRIVATE_THREAD,
     PUBLIC_THREAD,
@@ -205,7 +206,9 @@ class DiscordRoutes:
             if seen is not None and time.monotonic() - seen[0] < NONCE_WINDOW_S:
                 self.nonce_duplicates += 1
                 return seen[1]
-        msg = self.world.message_json(channel_id, body, req.files)
+        msg = self.world.message_json(
+            channel_id, body, req.files, flags=int(body.get("flags") or 0) & MESSAGE_CREATE_FLAGS
+        )
         if nonce is not None and body.get("enforce_nonce"):
             self._nonces[(channel_id, str(nonce))] = (time.monotonic(), msg)
         self.world.sent_messages.setdefault(channel_id, []).append(msg)

@@ -49,6 +49,11 @@ EMBED_FIELD_NAME_MAX = 256
 EMBED_FIELD_VALUE_MAX = 1024
 EMBED_FIELDS_MAX = 25
 EMBEDS_TOTAL_MAX = 6000
+# Components V2 (message flag 1 << 15): every component counts, nested ones too, and the text
+# of all text displays together.
+IS_COMPONENTS_V2 = 1 << 15
+V2_COMPONENTS_MAX = 40
+V2_TEXT_MAX = 4000
 AUTOCOMPLETE_CHOICES_MAX = 25
 CHOICE_NAME_MAX = 100
 CHOICE_STRING_VALUE_MAX = 100
@@ -258,6 +263,30 @@ def check_message_limits(message: Mapping[str, Any]) -> list[str]:
             total += name + value
     if total > EMBEDS_TOTAL_MAX:
         problems.append(f"embeds total {total} characters (limit {EMBEDS_TOTAL_MAX} per message)")
+    return problems + _components_v2_problems(message)
+
+
+def _components_v2_problems(message: Mapping[str, Any]) -> list[str]:
+    """A Components V2 message (flag 1 << 15): no content or embeds, ≤ 40 components, ≤ 4,000 characters of text."""
+    flags = message.get("flags")
+    if not isinstance(flags, int) or not flags & IS_COMPONENTS_V2:
+        return []
+    problems = [f"a Components V2 message cannot have {key}" for key in ("content", "embeds") if message.get(key)]
+    count = text = 0
+    stack = list(message.get("components") or [])
+    while stack:
+        component = stack.pop()
+        if not isinstance(component, dict):
+            continue
+        count += 1
+        text += _len(component.get("content"))
+        stack.extend(component.get("components") or [])
+        if isinstance(component.get("accessory"), dict):
+            stack.append(component["accessory"])
+    if count > V2_COMPONENTS_MAX:
+        problems.append(f"{count} components (limit {V2_COMPONENTS_MAX} in a Components V2 message)")
+    if text > V2_TEXT_MAX:
+        problems.append(f"text displays hold {text} characters (limit {V2_TEXT_MAX} per message)")
     return problems
 
 

@@ -424,8 +424,12 @@ class Store:
         created_by: int | None = None,
         now: float | None = None,
         source_id: int | None = None,
+        *,
+        layout: str = "embed",
+        template: str | None = None,
+        timezone: str | None = None,
     ) -> Subscription:
-        """Create, or update the filters of, the channel's subscription.
+        """Create, or update the filters and the look of, the channel's subscription.
 
         New filters start afresh: posts that arrived earlier and match only the new filters
         are not news to this channel, so the start time moves to now. With the same filters
@@ -443,6 +447,9 @@ class Store:
             created_by,
             self._now(now),
             source_id,
+            layout,
+            template,
+            timezone,
         )
 
     async def unsubscribe(self, guild_id: int, channel_id: int) -> bool:

@@ -239,6 +239,14 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE post_search;
     ALTER TABLE post_search_ascii RENAME TO post_search;
     """,
+    # 9: how a subscription's announcements look (issue 23): a layout (embed, card, text), the
+    # admin's template (checked when set; NULL: the layout's own) and the time zone its dates
+    # are shown in (NULL: the blog's).
+    """
+    ALTER TABLE subscriptions ADD COLUMN layout TEXT NOT NULL DEFAULT 'embed';
+    ALTER TABLE subscriptions ADD COLUMN template TEXT;
+    ALTER TABLE subscriptions ADD COLUMN timezone TEXT;
+    """,
 )
 
 

@@ -21,7 +21,7 @@ from bot.store.sqlhelpers import fetch_all, fetch_one
 
 _SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, channel_kind, tags, categories, mention_role_id, created_at, "
-    "paused_reason, paused_at, last_delivery_at, source_id"
+    "paused_reason, paused_at, last_delivery_at, source_id, layout, template, timezone"
 )
 _DELIVERY_COLUMNS = (
     "d.id, d.subscription_id, s.guild_id, s.channel_id, d.post_path, d.post_id, d.post_date_utc, d.state, "
@@ -73,6 +73,9 @@ def _subscription(row: sqlite3.Row) -> Subscription:
         paused_at=row["paused_at"],
         last_delivery_at=row["last_delivery_at"],
         source_id=row["source_id"],
+        layout=row["layout"],
+        template=row["template"],
+        timezone=row["timezone"],
     )
 
 
@@ -109,13 +112,18 @@ async def subscribe(
     created_by: int | None,
     now: float,
     source_id: int | None = None,
+    layout: str = "embed",
+    template: str | None = None,
+    timezone: str | None = None,
 ) -> Subscription:
     """Create, or update the filters of, the channel's subscription (see Store.subscribe)."""
     await db.execute(
         "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
-        "created_at, created_by, source_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
+        "created_at, created_by, source_id, layout, template, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (channel_id) DO UPDATE SET "
         "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
-        "mention_role_id = excluded.mention_role_id, source_id = excluded.source_id, paused_reason = NULL, "
+        "mention_role_id = excluded.mention_role_id, source_id = excluded.source_id, layout = excluded.layout, "
+        "template = excluded.template, timezone = excluded.timezone, paused_reason = NULL, "
         "paused_at = NULL, created_at = CASE WHEN (tags, categories, source_id) IS "
         "(excluded.tags, excluded.categories, excluded.source_id) THEN created_at ELSE excluded.created_at END",
         (
@@ -128,6 +136,9 @@ async def subscribe(
             now,
             created_by,
             source_id,
+            layout,
+            template,
+            timezone,
         ),
     )
     subscription = await subscription_for_channel(db, channel_id)

@@ -8,6 +8,7 @@ positions in both tables (FTS5's own vocabulary), so every query finds and ranks
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -21,13 +22,14 @@ from bot.sources.post_files import find_post_files
 from bot.sources.post_reader import parse_post
 from bot.sources.site_config import load_site
 from bot.store import Store
-from bot.store.schema import MIGRATIONS
+from bot.store.schema import MIGRATIONS, split_statements
 
 TOKENIZERS = {"before": "unicode61 remove_diacritics 0", "now": "ascii"}
 
 
 def test_the_store_indexes_with_the_ascii_tokenizer() -> None:
-    assert "tokenize = 'ascii'" in MIGRATIONS[-1]
+    last_index = [m for m in MIGRATIONS if "USING fts5" in m][-1]  # later migrations may touch other tables
+    assert "tokenize = 'ascii'" in last_index
 
 
 def _vocabularies(documents: list[tuple[str, str]]) -> dict[str, list[tuple[object, ...]]]:
@@ -69,6 +71,15 @@ def test_same_tokens_at_the_same_positions_on_random_text(texts: list[str]) -> N
     assert found["now"] == found["before"]
 
 
+def _undo_migrations_after(raw: sqlite3.Connection, index: int) -> None:
+    """Take back the migrations after `index`, so the store is as that one found it (they only add columns)."""
+    for migration in MIGRATIONS[index + 1 :]:
+        for statement in split_statements(migration):
+            added = re.fullmatch(r"ALTER TABLE (\w+) ADD COLUMN (\w+) .*;", statement.strip(), re.S)
+            assert added, f"this test only knows how to take back added columns, not {statement!r}"
+            raw.execute(f"ALTER TABLE {added[1]} DROP COLUMN {added[2]}")
+
+
 async def test_a_store_indexed_with_unicode61_is_moved_over_with_its_tokens(tmp_path: Path) -> None:
     path = tmp_path / "kiji.sqlite3"
     store = await Store.open(path)
@@ -81,7 +92,9 @@ async def test_a_store_indexed_with_unicode61_is_moved_over_with_its_tokens(tmp_
         raw.execute("INSERT INTO old (rowid, title, body) SELECT rowid, title, body FROM post_search")
         raw.execute("DROP TABLE post_search")
         raw.execute("ALTER TABLE old RENAME TO post_search")
-        raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+        ascii_migration = next(i for i, m in enumerate(MIGRATIONS) if "tokenize = 'ascii'" in m)
+        _undo_migrations_after(raw, ascii_migration)
+        raw.execute(f"PRAGMA user_version = {ascii_migration}")
     store = await Store.open(path)
     try:
         assert await store.schema_version() == len(MIGRATIONS)
