@@ -27,6 +27,7 @@ import errno
 import logging
 import resource
 import socket
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -105,7 +106,7 @@ class RateLimitedLog:
         self._logger.warning("push webhook: %d more %s in the last %.0f s", repeated.suppressed, kind, self._interval)
 
 
-_WAITING, _READING, _ANSWERING = "waiting for headers", "reading the body", "answering"
+WAITING, READING, ANSWERING = "waiting for headers", "reading the body", "answering"
 
 
 class _Connection(asyncio.Protocol):
@@ -114,7 +115,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, server: BoundedServer, inner: asyncio.Protocol) -> None:
         self._server = server
         self._inner = inner
-        self.state = _WAITING
+        self.state = WAITING
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._deadline: asyncio.Task[None] | None = None
@@ -196,6 +197,7 @@ class BoundedServer:
         self._connections: dict[_Connection, None] = {}  # insertion order: oldest first
         self._by_transport: dict[asyncio.BaseTransport, _Connection] = {}
         self._slot_freed = asyncio.Event()
+        self._changed = asyncio.Event()  # replaced, after being set, at every change of `stages()`
         self._socket: socket.socket | None = None
         self._web_server: web.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -238,7 +240,7 @@ class BoundedServer:
             self._socket = None
         for connection in list(self._connections):
             connection.disarm()
-            if connection.state != _ANSWERING:  # still sending a request: it will not be answered now
+            if connection.state != ANSWERING:  # still sending a request: it will not be answered now
                 connection.abort()
         if self._web_server is not None:
             await self._web_server.shutdown(timeout=self.header_timeout)
@@ -267,29 +269,46 @@ class BoundedServer:
         connection = self._by_transport.get(request.transport) if request.transport is not None else None
         if connection is not None:
             connection.disarm()
-            connection.state = _READING
+            connection.state = READING
+            self._touch()
         try:
             response = await self._handler(request)
         finally:
-            if connection is not None:
-                connection.state = _ANSWERING
-                connection.arm(self.header_timeout)  # writing the answer to a client that never reads
+            if connection is not None:  # a short answer, then aiohttp lingers at most `lingering_time`
+                connection.state = ANSWERING
+                self._touch()
         response.force_close()
         return response
+
+    def stages(self) -> Counter[str]:
+        """How many open connections wait for headers, read a body, or answer."""
+        return Counter(connection.state for connection in self._connections)
+
+    async def wait_for_stages(self, predicate: Callable[[Counter[str]], bool], timeout_s: float = 10.0) -> None:
+        """Return once `predicate(self.stages())` holds (a real-time bound: a failing test ends)."""
+        async with asyncio.timeout(timeout_s):
+            while not predicate(self.stages()):
+                await self._changed.wait()
+
+    def _touch(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def _opened(self, connection: _Connection) -> None:
         self._connections[connection] = None
         assert connection.transport is not None
         self._by_transport[connection.transport] = connection
+        self._touch()
 
     def _closed(self, connection: _Connection) -> None:
         self._connections.pop(connection, None)
         if connection.transport is not None:
             self._by_transport.pop(connection.transport, None)
         self._slot_freed.set()
+        self._touch()
 
     def _oldest_slow(self) -> _Connection | None:
-        for state in (_WAITING, _READING):
+        for state in (WAITING, READING):
             for connection in self._connections:
                 if connection.state == state:
                     return connection

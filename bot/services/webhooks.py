@@ -170,7 +170,7 @@ class PushWebhook:
             key = getattr(source, "repository_key", None)
             if key:
                 self._by_key.setdefault(key, []).append(source.name)
-        self._server = BoundedServer(
+        self.server = BoundedServer(  # its connections, their stages, its limits
             self._handle,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
@@ -178,7 +178,7 @@ class PushWebhook:
             log_interval=log_interval,
             clock=clock,
         )
-        self._log = self._server.log
+        self._log = self.server.log
         self._started = False
         self.triggered: deque[str] = deque(maxlen=100)  # the latest source names it asked to poll, for /about
 
@@ -186,21 +186,17 @@ class PushWebhook:
     def port(self) -> int:
         """The port actually bound (KIJI_WEBHOOK_PORT=0 picks a free one)."""
         assert self._started, "start() first"
-        return self._server.port
-
-    @property
-    def open_connections(self) -> int:
-        return self._server.open_connections
+        return self.server.port
 
     async def start(self) -> None:
-        await self._server.start(self._config.host, self._config.port)
+        await self.server.start(self._config.host, self._config.port)
         self._started = True
         log.info("push webhook listening on %s:%d", self._config.host, self.port)
 
     async def stop(self) -> None:
         if self._started:
             self._started = False
-            await self._server.stop()
+            await self.server.stop()
 
     async def _read_limited(self, request: web.BaseRequest) -> bytes | None:
         """The body, or None as soon as it is known to be over the limit."""
@@ -227,13 +223,13 @@ class PushWebhook:
             )
             return web.json_response({"error": "missing signature"}, status=401)
         try:
-            body = await self._server.read_body(self._read_limited(request))
+            body = await self.server.read_body(self._read_limited(request))
         except BodyTimeout:
             self._log.note(
                 "bodies not received in time",
                 "push webhook: a delivery from %s did not send its body within %.0f s, refused",
                 request.remote,
-                self._server.body_timeout,
+                self.server.body_timeout,
             )
             return web.json_response({"error": "the body did not arrive in time"}, status=408)
         except (ConnectionError, web.RequestPayloadError) as error:
