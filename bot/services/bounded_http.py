@@ -186,13 +186,14 @@ class BoundedServer:
         max_connections: int | None = None,
         log_interval: float = DEFAULT_LOG_INTERVAL,
         clock: Clock = SYSTEM_CLOCK,
+        logger: logging.Logger = log,
     ) -> None:
         self._handler = handler
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.max_connections = max_connections if max_connections is not None else default_max_connections()
         self.clock = clock
-        self.log = RateLimitedLog(log, log_interval, clock)
+        self.log = RateLimitedLog(logger, log_interval, clock)  # the server's lines and its handler's
         self._log_interval = log_interval
         self._connections: dict[_Connection, None] = {}  # insertion order: oldest first
         self._by_transport: dict[asyncio.BaseTransport, _Connection] = {}
@@ -224,7 +225,7 @@ class BoundedServer:
             lingering_time=min(2.0, self.body_timeout),
         )
         self._tasks = [
-            asyncio.ensure_future(self._accept_forever()),
+            asyncio.ensure_future(self._accept_until_stopped()),
             asyncio.ensure_future(self._flush_log_forever()),
         ]
 
@@ -329,6 +330,13 @@ class BoundedServer:
         connection.abort()
         await connection.closed
         return True
+
+    async def _accept_until_stopped(self) -> None:
+        """`_accept_forever`, saying so when an unforeseen error ends it (the task's error is read by no one)."""
+        try:
+            await self._accept_forever()
+        except Exception:
+            log.exception("push webhook: stopped accepting connections")
 
     async def _accept_forever(self) -> None:
         loop = asyncio.get_running_loop()

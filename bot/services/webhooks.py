@@ -25,6 +25,7 @@ import hmac
 import inspect
 import json
 import logging
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -177,6 +178,7 @@ class PushWebhook:
             max_connections=max_connections,
             log_interval=log_interval,
             clock=clock,
+            logger=log,
         )
         self._log = self.server.log
         self._started = False
@@ -264,7 +266,8 @@ class PushWebhook:
             payload = _parse_payload(body, headers.get("Content-Type", ""))
         except RecursionError:
             log.warning("push webhook: a signed delivery from %s is JSON nested too deeply, refused", request.remote)
-            return web.json_response({"error": "the JSON body is nested too deeply to read"}, status=400)
+            too_deep = f"the JSON body is nested too deeply (over about {sys.getrecursionlimit()} levels)"
+            return web.json_response({"error": too_deep}, status=400)
         if payload is None:
             return web.json_response({"error": "the body is not a JSON push payload"}, status=400)
         names = sorted({name for key in payload_repository_keys(payload) for name in self._by_key.get(key, ())})
