@@ -1,7 +1,7 @@
 """An HTTP server that slow, silent or endless clients cannot fill, for the push webhook.
 
-aiohttp's own site accepts every connection and waits on it for as long as its keep-alive timer
-(about an hour) allows; in some versions a request whose headers never end has no timer at all.
+aiohttp's own site accepts every connection and waits for its headers as long as its keep-alive
+timer allows (3,630 s by default; older versions arm no timer before the first request at all).
 A few hundred clients that send half a header, or a body that never ends, then held the bot's
 file descriptors: valid pushes timed out, `/about` failed with "Too many open files", and
 asyncio logged `socket.accept() out of system resource` for every failed accept.
