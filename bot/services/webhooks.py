@@ -25,6 +25,7 @@ import hmac
 import inspect
 import json
 import logging
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,14 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from bot.clock import SYSTEM_CLOCK, Clock
+from bot.services.bounded_http import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_LOG_INTERVAL,
+    BodyTimeout,
+    BoundedServer,
+)
 from bot.sources.specs import repository_key
 
 log = logging.getLogger(__name__)
@@ -134,7 +143,12 @@ def payload_repository_keys(payload: Any) -> set[str]:
 
 
 class PushWebhook:
-    """The aiohttp server receiving push deliveries; `start()` binds it, `stop()` closes it."""
+    """The HTTP server receiving push deliveries; `start()` binds it, `stop()` closes it.
+
+    Slow and idle clients are bounded by `BoundedServer` (see bot/services/bounded_http.py): each
+    gets `header_timeout` seconds for its headers and `body_timeout` for its body, at most
+    `max_connections` are held, and repeated failures are logged once per `log_interval`.
+    """
 
     def __init__(
         self,
@@ -143,6 +157,11 @@ class PushWebhook:
         trigger: Trigger,
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        max_connections: int | None = None,
+        log_interval: float = DEFAULT_LOG_INTERVAL,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._config = config
         self._trigger = trigger
@@ -152,29 +171,36 @@ class PushWebhook:
             key = getattr(source, "repository_key", None)
             if key:
                 self._by_key.setdefault(key, []).append(source.name)
-        self._runner: web.AppRunner | None = None
+        self.server = BoundedServer(  # its connections, their stages, its limits
+            self._handle,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
+            log_interval=log_interval,
+            clock=clock,
+            logger=log,
+        )
+        self._log = self.server.log
+        self._started = False
         self.triggered: deque[str] = deque(maxlen=100)  # the latest source names it asked to poll, for /about
 
     @property
     def port(self) -> int:
         """The port actually bound (KIJI_WEBHOOK_PORT=0 picks a free one)."""
-        assert self._runner is not None, "start() first"
-        return int(self._runner.addresses[0][1])
+        assert self._started, "start() first"
+        return self.server.port
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=self._max_body)
-        app.router.add_route("POST", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self._config.host, self._config.port).start()
+        await self.server.start(self._config.host, self._config.port)
+        self._started = True
         log.info("push webhook listening on %s:%d", self._config.host, self.port)
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._started:
+            self._started = False
+            await self.server.stop()
 
-    async def _read_limited(self, request: web.Request) -> bytes | None:
+    async def _read_limited(self, request: web.BaseRequest) -> bytes | None:
         """The body, or None as soon as it is known to be over the limit."""
         if request.content_length is not None and request.content_length > self._max_body:
             return None
@@ -187,24 +213,61 @@ class PushWebhook:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.BaseRequest) -> web.Response:
+        if request.method != "POST":
+            return web.json_response({"error": "only POST is answered here"}, status=405, headers={"Allow": "POST"})
         headers = request.headers
         if verify_signature(self._config.secret, headers, None) is None:
-            log.warning("push webhook: a delivery without a signature or token from %s, refused", request.remote)
+            self._log.note(
+                "deliveries without a signature or token",
+                "push webhook: a delivery without a signature or token from %s, refused",
+                request.remote,
+            )
             return web.json_response({"error": "missing signature"}, status=401)
-        body = await self._read_limited(request)
+        try:
+            body = await self.server.read_body(self._read_limited(request))
+        except BodyTimeout:
+            self._log.note(
+                "bodies not received in time",
+                "push webhook: a delivery from %s did not send its body within %.0f s, refused",
+                request.remote,
+                self.server.body_timeout,
+            )
+            return web.json_response({"error": "the body did not arrive in time"}, status=408)
+        except (ConnectionError, web.RequestPayloadError) as error:
+            self._log.note(
+                "clients that disconnected mid-body",
+                "push webhook: a client at %s disconnected before sending its whole body (%s)",
+                request.remote,
+                error,
+            )
+            return web.json_response({"error": "the body ended early"}, status=400)
         if body is None:
-            log.warning("push webhook: a delivery over %d bytes from %s, refused", self._max_body, request.remote)
+            self._log.note(
+                "deliveries over the size limit",
+                "push webhook: a delivery over %d bytes from %s, refused",
+                self._max_body,
+                request.remote,
+            )
             return web.json_response({"error": f"body over {self._max_body} bytes"}, status=413)
         if not verify_signature(self._config.secret, headers, body):
-            log.warning("push webhook: a delivery with a wrong signature or token from %s, refused", request.remote)
+            self._log.note(
+                "deliveries with a wrong signature or token",
+                "push webhook: a delivery with a wrong signature or token from %s, refused",
+                request.remote,
+            )
             return web.json_response({"error": "bad signature"}, status=401)
         event = _event(headers)
         if event in _PING_EVENTS:
             return web.json_response({"ok": "pong"})
         if event and event not in _PUSH_EVENTS:
             return web.json_response({"ignored": f"event {event!r} is not a push"})
-        payload = _parse_payload(body, headers.get("Content-Type", ""))
+        try:
+            payload = _parse_payload(body, headers.get("Content-Type", ""))
+        except RecursionError:
+            log.warning("push webhook: a signed delivery from %s is JSON nested too deeply, refused", request.remote)
+            too_deep = f"the JSON body is nested too deeply (over about {sys.getrecursionlimit()} levels)"
+            return web.json_response({"error": too_deep}, status=400)
         if payload is None:
             return web.json_response({"error": "the body is not a JSON push payload"}, status=400)
         names = sorted({name for key in payload_repository_keys(payload) for name in self._by_key.get(key, ())})
@@ -220,7 +283,10 @@ class PushWebhook:
 
 
 def _parse_payload(body: bytes, content_type: str) -> Any:
-    """JSON, or GitHub's form encoding (`payload=<json>`); None when it is neither."""
+    """JSON, or GitHub's form encoding (`payload=<json>`); None when it is neither.
+
+    JSON nested deeper than Python's recursion limit raises RecursionError, answered with 400.
+    """
     try:
         if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
             values = parse_qs(body.decode("utf-8"), strict_parsing=False).get("payload")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -222,3 +223,43 @@ async def test_a_signed_push_makes_a_backed_off_git_source_fetch_at_once(
     finally:
         await hook.stop()
     assert await store.get_post_by_path("_posts/2031-02-02-pushed.md") is not None
+
+
+async def test_json_nested_too_deep_is_a_400_without_a_traceback(
+    webhook: Webhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A signed body of 100,000 nested arrays once gave a 500 and a RecursionError traceback."""
+    caplog.set_level(logging.DEBUG)
+    body = b"[" * 100_000 + b"]" * 100_000
+    status, answer = await webhook.post(body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": f"sha256={sign(body)}"})
+    assert status == 400
+    assert "nested" in str(answer["error"])
+    assert webhook.calls == []
+    assert "Traceback" not in caplog.text and not any(record.exc_info for record in caplog.records)
+
+
+async def test_a_client_leaving_mid_body_makes_one_line_at_most(
+    webhook: Webhook, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    body = github_push()
+    head = (
+        "POST /hooks/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-GitHub-Event: push\r\n"
+        f"X-Hub-Signature-256: sha256={sign(body)}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", webhook.hook.port)
+    writer.write(head.encode() + body[:20])
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    # the server notices the leaver when its read fails; a valid push on a new connection comes after it
+    status, _ = await webhook.post(body, {"X-GitHub-Event": "push", "X-Hub-Signature-256": f"sha256={sign(body)}"})
+    assert status == 202
+    assert await reader.read() == b""
+    await webhook.hook.stop()  # every handler has ended, and has logged whatever it logs
+    noted = [
+        record for record in caplog.records if record.levelno >= logging.INFO and "disconnect" in record.getMessage()
+    ]
+    assert len(noted) <= 1
+    assert not any(record.levelno >= logging.ERROR for record in caplog.records)
+    assert "Traceback" not in caplog.text and not any(record.exc_info for record in caplog.records)
