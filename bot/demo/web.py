@@ -69,14 +69,18 @@ def _refuse(status: int, why: str) -> web.Response:
     return _json({"error": why}, status)
 
 
+def own_hosts(address: str, port: int) -> set[str]:
+    """The ``Host`` values that name a server bound here: its address or localhost, with its port.
+
+    A browser leaves out port 80, the default of http://.
+    """
+    names = (f"[{address}]" if ":" in address else address, *_LOCAL_NAMES)
+    return {f"{name}:{port}" for name in names} | (set(names) if port == 80 else set())
+
+
 def _own_hosts(request: web.Request) -> set[str]:
-    """The ``Host`` values that name this server: the address it is bound to, or localhost, with its port."""
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    if not sockname:
-        return set()
-    address, port = sockname[0], sockname[1]
-    shown = f"[{address}]" if ":" in address else address
-    return {f"{name}:{port}" for name in (shown, *_LOCAL_NAMES)}
+    return own_hosts(sockname[0], sockname[1]) if sockname else set()
 
 
 @web.middleware

@@ -15,7 +15,7 @@ from aiohttp import web
 from factories import make_blog
 
 from bot.demo.session import CHANNEL, DemoSession
-from bot.demo.web import TOKEN_HEADER, demo_app
+from bot.demo.web import TOKEN_HEADER, demo_app, own_hosts
 from bot.emulator import InteractionHandle
 from bot.settings import Settings
 
@@ -252,6 +252,12 @@ async def test_this_machines_names_for_the_page_are_served(served: Served) -> No
         ) as response:
             assert response.status == 200, await response.text()
         assert len(served.session.emulator.interactions) == handle_count + 1
+
+
+async def test_the_names_of_this_machine_with_the_port_a_browser_sends() -> None:
+    assert own_hosts("127.0.0.1", 8080) == {"127.0.0.1:8080", "localhost:8080"}
+    assert own_hosts("127.0.0.1", 80) == {"127.0.0.1:80", "localhost:80", "127.0.0.1", "localhost"}
+    assert own_hosts("::1", 8080) == {"[::1]:8080", "localhost:8080"}
 
 
 # ------------------------------------------------------------------ last: it subscribes and unsubscribes #general
