@@ -16,7 +16,8 @@ from dotenv import dotenv_values
 
 from bot.sources.site_config import Site, load_site
 
-DEFAULT_POSTS_DIR = "examples/posts"
+# The example post ships with the package, so the default works from any folder (`kiji demo` anywhere).
+DEFAULT_POSTS_DIR = str(Path(__file__).resolve().parent / "examples" / "posts")
 DEFAULT_DB_PATH = "data/kiji.sqlite3"
 # Everything Kiji keeps besides the database (git checkouts, …): beside the default database.
 DEFAULT_DATA_DIR = "data"

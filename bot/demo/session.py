@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 #: Discord's OpenAPI spec beside a checkout (``../shared/``); not shipped with Kiji.
 DEFAULT_SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "discord-api" / "openapi.json"
-DEMO_COMMANDS = ("summary", "tag", "search", "latest", "random", "related", "about", "subscribe")
 START_TIMEOUT_S = 60.0
 ANSWER_TIMEOUT_S = 10.0
 LOCALES = ("ja", "en-US")
@@ -88,6 +87,8 @@ class DemoSession:
         self.bot: KijiBot | None = None
         self.server: DemoServer | None = None
         self.typed: list[TypedCommand] = []
+        # What autocomplete offered, by (command, option, value): a picked post is shown by its title, not its id.
+        self._offered: dict[tuple[str, str, str], str] = {}
         self._bot_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -119,9 +120,15 @@ class DemoSession:
             if self._bot_task.done():
                 self._bot_task.result()  # the bot's own error says best what went wrong
             raise DemoError(f"Kiji did not connect to the emulator within {START_TIMEOUT_S:g} s")
-        await emu.wait_for_commands(DEMO_COMMANDS, timeout_s=START_TIMEOUT_S)
-        answer = await self.send_command("subscribe", {"channel": str(announcements)}, locale="en-US")
+        await emu.wait_for_commands(self._bot_commands(), timeout_s=START_TIMEOUT_S)
+        # In the page's first language: the page opens in Japanese, as the demo server's locale is.
+        answer = await self.send_command("subscribe", {"channel": str(announcements)}, locale=LOCALES[0])
         await answer.response(timeout_s=ANSWER_TIMEOUT_S)
+
+    def _bot_commands(self) -> list[str]:
+        """Every slash command of Kiji's tree: all of them are synced, all of them are offered in the page."""
+        assert self.bot is not None
+        return [command.name for command in self.bot.tree.get_commands()]
 
     async def stop(self) -> None:
         if self.bot is not None:
@@ -205,7 +212,7 @@ class DemoSession:
         handle = await self.emulator.slash_command(
             name, values, user=user, channel_id=channel, locale=_locale(locale), timeout_s=ANSWER_TIMEOUT_S
         )
-        shown = [(option, self._display_value(option, value, name)) for option, value in values.items()]
+        shown = [(option, self._display_value(option, value, name, locale)) for option, value in values.items()]
         self.typed.append(TypedCommand(handle.id, channel, user, name, shown))
         await self.emulator.monitor.changed()
         return handle
@@ -233,9 +240,12 @@ class DemoSession:
             timeout_s=ANSWER_TIMEOUT_S,
         )
         try:
-            return await handle.choices(timeout_s=ANSWER_TIMEOUT_S)
+            choices = await handle.choices(timeout_s=ANSWER_TIMEOUT_S)
         except TimeoutError:
             raise DemoError("Kiji did not answer the autocomplete in time") from None
+        for choice in choices:
+            self._offered[(name, focused, str(choice["value"]))] = _choice_name(choice, locale)
+        return choices
 
     async def click(self, message_id: int, custom_id: str, *, locale: str = "ja", user_id: int | None = None) -> Any:
         """Click a button of one of Kiji's messages."""
@@ -246,8 +256,14 @@ class DemoSession:
         except ValueError as exc:
             raise DemoError(str(exc)) from None
 
-    def _display_value(self, option: str, value: Any, command: str) -> str:
+    def _display_value(self, option: str, value: Any, command: str, locale: str) -> str:
+        """The value as Discord shows it above the answer: a choice by its name, a channel as #name…"""
         definition = {o["name"]: o for o in self.command(command).get("options") or []}[option]
+        for choice in definition.get("choices") or []:
+            if choice["value"] == value:
+                return _choice_name(choice, locale)
+        if definition.get("autocomplete") and (offered := self._offered.get((command, option, str(value)))):
+            return offered
         world = self.emulator.world
         if definition["type"] == CHANNEL and int(value) in world.channels:
             return "#" + world.channels[int(value)]["name"]
@@ -279,7 +295,9 @@ class DemoSession:
             ],
             "people": [{"id": str(uid), "name": name} for uid, name in server.people.items()],
             "you": str(server.you),
-            "commands": [self.command(name) for name in DEMO_COMMANDS],
+            "commands": sorted(
+                (c for c in world.commands_visible(server.guild) if c.get("type", 1) == 1), key=lambda c: c["name"]
+            ),
             "locales": list(LOCALES),
             "validation": self.validation_note,
             # Any bot may talk to the emulation too: DISCORD_API_BASE=this, with the emulator's token.
@@ -369,6 +387,10 @@ def _refusals_by_place(
             place = ("channel", int(match.group(1)))
         places.setdefault(place, []).append(shown)
     return places
+
+
+def _choice_name(choice: Mapping[str, Any], locale: str) -> str:
+    return str((choice.get("name_localizations") or {}).get(locale) or choice["name"])
 
 
 def _locale(locale: str) -> str:

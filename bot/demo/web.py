@@ -4,14 +4,24 @@ The page keeps no state of its own: it asks ``/api/view`` for the channels as th
 emulator's change counter, so a new announcement shows within a moment of being sent) and posts what the
 user types to ``/api/command``, ``/api/autocomplete`` and ``/api/click``. ``/site/...`` shows the stored
 text of a post, so the "Read" buttons work without the network when the source has no site URL.
+
+The page is for this machine's browser only, and a browser runs every page it opens: one on another
+127.0.0.1 port may send the demo a "simple" cross-origin POST (text/plain, no preflight), and one on an
+attacker's domain that re-resolves to 127.0.0.1 (DNS rebinding) may even read the answers. So every request
+must name the demo's own address in ``Host``; an ``Origin``, when sent, must be the page's own; and a POST
+must be JSON (which a foreign page cannot send without the preflight this server never grants) carrying the
+token that only the page's own HTML holds, made anew for each run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import html
 import json
 import logging
+import secrets
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -26,11 +36,18 @@ STATIC = resources.files("bot.demo") / "static"
 _STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
 SESSION_KEY = web.AppKey("session", DemoSession)
+TOKEN_KEY = web.AppKey("token", str)
+#: The header the page sends its per-run token in (a custom header: no foreign page may add it without a preflight).
+TOKEN_HEADER = "X-Kiji-Demo-Token"
+_TOKEN_META = '<meta name="kiji-demo-token" content="{token}">'
+_LOCAL_NAMES = ("localhost",)
 
 
-def demo_app(session: DemoSession) -> web.Application:
-    app = web.Application()
+def demo_app(session: DemoSession, token: str | None = None) -> web.Application:
+    """The page and its API; ``token`` (default: a new random one) is the one the page's POSTs must carry."""
+    app = web.Application(middlewares=[_this_machines_page_only])
     app[SESSION_KEY] = session
+    app[TOKEN_KEY] = token or secrets.token_urlsafe(32)
     app.router.add_get("/", _index)
     app.router.add_get("/static/{name}", _static)
     app.router.add_get("/api/setup", _setup)
@@ -47,8 +64,48 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
+def _refuse(status: int, why: str) -> web.Response:
+    log.warning("refused %s", why)
+    return _json({"error": why}, status)
+
+
+def own_hosts(address: str, port: int) -> set[str]:
+    """The ``Host`` values that name a server bound here: its address or localhost, with its port.
+
+    A browser leaves out port 80, the default of http://.
+    """
+    names = (f"[{address}]" if ":" in address else address, *_LOCAL_NAMES)
+    return {f"{name}:{port}" for name in names} | (set(names) if port == 80 else set())
+
+
+def _own_hosts(request: web.Request) -> set[str]:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return own_hosts(sockname[0], sockname[1]) if sockname else set()
+
+
+@web.middleware
+async def _this_machines_page_only(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    host = request.headers.get("Host", "")
+    if host.lower() not in _own_hosts(request):
+        return _refuse(403, f"this demo answers only to its own address, not to Host {host!r}")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() != f"http://{host.lower()}":
+        return _refuse(403, f"this demo answers only to its own page, not to one from {origin!r}")
+    if request.method == "POST":
+        if request.content_type != "application/json":
+            return _refuse(415, f"the demo takes application/json, not {request.content_type!r}")
+        given = request.headers.get(TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode(), request.app[TOKEN_KEY].encode()):
+            return _refuse(403, f"the request has not the token of this run's page ({TOKEN_HEADER})")
+    return await handler(request)
+
+
 async def _index(request: web.Request) -> web.StreamResponse:
-    return web.Response(text=(STATIC / "index.html").read_text(encoding="utf-8"), content_type="text/html")
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    meta = _TOKEN_META.format(token=html.escape(request.app[TOKEN_KEY]))
+    return web.Response(text=page.replace("<!-- kiji-demo-token -->", meta, 1), content_type="text/html")
 
 
 async def _no_icon(request: web.Request) -> web.StreamResponse:

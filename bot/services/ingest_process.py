@@ -159,7 +159,7 @@ class _PollClock:
 
 
 def _serve(pipe: Connection, db_path: str, bot_pid: int, workers: int, levels: Mapping[str, int]) -> None:
-    die_with_parent(bot_pid)  # and lowers this process's priority, as for parse workers
+    die_with_parent(bot_pid, ignore_ctrl_c=True)  # and lowers this process's priority, as for parse workers
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
@@ -180,7 +180,7 @@ class _Child:
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        pool = worker_pool(self.workers)
+        pool = worker_pool(self.workers, ignore_ctrl_c=True)
         pool.submit(os.getpid)  # its forkserver and a first worker start now, not at the first post
         return pool
 

@@ -36,9 +36,14 @@ def clean_start() -> multiprocessing.context.BaseContext:
     return context
 
 
-def worker_pool(count: int) -> ProcessPoolExecutor:
-    """A process pool whose workers die with this process, even when it is killed with SIGKILL."""
-    return ProcessPoolExecutor(count, mp_context=clean_start(), initializer=die_with_parent, initargs=(os.getpid(),))
+def worker_pool(count: int, *, ignore_ctrl_c: bool = False) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process, even when it is killed with SIGKILL.
+
+    ``ignore_ctrl_c``: see `die_with_parent`.
+    """
+    return ProcessPoolExecutor(
+        count, mp_context=clean_start(), initializer=die_with_parent, initargs=(os.getpid(), ignore_ctrl_c)
+    )
 
 
 _PR_SET_PDEATHSIG = 1
@@ -47,8 +52,12 @@ _PR_SET_PDEATHSIG = 1
 WORKER_NICENESS = 10
 
 
-def die_with_parent(ingest_pid: int) -> None:
+def die_with_parent(ingest_pid: int, ignore_ctrl_c: bool = False) -> None:
     """Worker start-up: exit as soon as the process that started the pool is gone.
+
+    ``ignore_ctrl_c``: a terminal's Ctrl-C reaches every process of its group, and each child
+    interrupted mid-wait printed its traceback (~70 lines at the end of `kiji demo`). The bot's
+    ingest process and its workers ignore it: the bot stops them as it closes.
 
     The parent is the forkserver or, under spawn, the ingesting process itself. On Linux the
     kernel kills the worker when its parent dies (PR_SET_PDEATHSIG), and a thread waits on a
@@ -57,6 +66,8 @@ def die_with_parent(ingest_pid: int) -> None:
     also ends a forkserver that served only the dead process. Elsewhere, a thread notices the
     worker was re-parented.
     """
+    if ignore_ctrl_c:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         # parsing waits; the bot's replies to its users do not (set, not added: a worker of the

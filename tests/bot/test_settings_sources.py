@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import bot
 from bot.settings import Settings
 
 
@@ -12,7 +13,7 @@ def settings(**env: str) -> Settings:
 
 
 def test_without_any_source_the_example_folder_is_served() -> None:
-    assert settings().source_specs == ("examples/posts",)
+    assert settings().source_specs == (str(Path(bot.__file__).resolve().parent / "examples" / "posts"),)
     assert settings().data_dir == Path("data")
 
 

@@ -7,12 +7,14 @@ element or a text to appear, never a fixed pause.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from bot.emulator import DEFAULT_TOKEN
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SPEC = REPO.parent / "shared" / "discord-api" / "openapi.json"
+ATTACKER_HOST = "attacker.example"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -35,6 +38,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--no-proxy-server",
+    # An attacker's name that resolves to this machine, as DNS rebinding makes it (no DNS server needed).
+    f"--host-resolver-rules=MAP {ATTACKER_HOST} 127.0.0.1",
 ]
 START_TIMEOUT_S = 90.0
 WAIT_MS = 15_000
@@ -242,3 +248,120 @@ def test_a_request_discord_would_refuse_is_shown_in_the_page(page: sync_api.Page
     refusal = page.locator("#messages .refusal")
     sync_api.expect(refusal).to_contain_text("Discord would refuse this request")
     sync_api.expect(refusal).to_contain_text("message content is 2001 characters (limit 2000)")
+
+
+def test_every_synced_command_is_offered(page: sync_api.Page) -> None:
+    page.select_option("#locale", "en-US")
+    for name in ("tags", "unsubscribe", "subscriptions", "resume"):
+        page.fill("#composer-input", "/" + name)
+        sync_api.expect(page.locator(f'#popup .choice[data-value="{name}"]')).to_be_visible()
+    page.fill("#composer-input", "/tags")
+    page.press("#composer-input", "Enter")
+    sync_api.expect(page.locator("#command-chip")).to_have_text("/tags")
+    commands = page.locator("#messages .item.command")
+    before = commands.count()
+    page.press("#send", "Enter")
+    sync_api.expect(commands).to_have_count(before + 1)
+    interaction = commands.last.get_attribute("data-interaction")
+    answer = page.locator(f'#messages .item.message[data-interaction="{interaction}"]')
+    sync_api.expect(answer.locator(".embed-title")).to_have_text("Tags")
+    sync_api.expect(answer.locator(".embed-description")).to_contain_text("AI")
+
+
+def test_enter_on_plain_text_says_commands_start_with_a_slash(page: sync_api.Page) -> None:
+    page.select_option("#locale", "en-US")
+    page.fill("#composer-input", "hello")
+    page.press("#composer-input", "Enter")
+    sync_api.expect(page.locator("#composer-error")).to_contain_text("Commands start with /")
+    page.select_option("#locale", "ja")
+    page.fill("#composer-input", "/nothing")
+    page.press("#composer-input", "Enter")
+    sync_api.expect(page.locator("#composer-error")).to_contain_text("そのコマンドはありません")
+
+
+def test_the_used_line_shows_the_picked_posts_title(page: sync_api.Page) -> None:
+    page.select_option("#locale", "en-US")
+    start_command(page, "summary")
+    pick(page, "post", "Llama", "MetaのLlama 4発表")
+    send(page, "post")
+    line = page.locator("#messages .item.command").last
+    sync_api.expect(line).to_contain_text("post: MetaのLlama 4発表")
+
+
+def test_the_start_subscribe_is_answered_in_japanese(page: sync_api.Page) -> None:
+    first = page.locator("#messages .item.command").first
+    interaction = first.get_attribute("data-interaction")
+    answer = page.locator(f'#messages .item.message[data-interaction="{interaction}"] .content')
+    sync_api.expect(answer).to_contain_text("#announcements")
+    assert any("\u3040" <= c <= "\u30ff" for c in answer.inner_text()), answer.inner_text()
+
+
+class _AttackerPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>another local page</title>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _commands_run(demo: Demo) -> int:
+    with urllib.request.urlopen(demo.url + "api/view") as response:
+        view = json.load(response)
+    return sum(item["kind"] == "command" for items in view["channels"].values() for item in items)
+
+
+def test_a_page_on_another_local_port_cannot_run_commands(browser: sync_api.BrowserContext, demo: Demo) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AttackerPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    attacker = browser.new_page()
+    try:
+        attacker.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        before = _commands_run(demo)
+        sent = attacker.evaluate(
+            """async (url) => {
+                const body = JSON.stringify({ name: "about", options: {} });
+                const simple = await fetch(url + "api/command", { method: "POST", mode: "no-cors",
+                    headers: { "Content-Type": "text/plain" }, body });
+                let json = "sent";
+                try {
+                    await fetch(url + "api/command", { method: "POST",
+                        headers: { "Content-Type": "application/json" }, body });
+                } catch (error) { json = "blocked"; }
+                return [simple.type, json];
+            }""",
+            demo.url,
+        )
+        assert sent == ["opaque", "blocked"]  # the simple POST was sent; the JSON one stopped at the preflight
+        assert _commands_run(demo) == before
+    finally:
+        attacker.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_rebound_name_gets_no_page(browser: sync_api.BrowserContext, demo: Demo) -> None:
+    """DNS rebinding: the attacker's name now resolves to 127.0.0.1; the demo answers it with a refusal only."""
+    port = demo.url.rstrip("/").rsplit(":", 1)[1]
+    attacker = browser.new_page()
+    try:
+        before = _commands_run(demo)
+        response = attacker.goto(f"http://{ATTACKER_HOST}:{port}/")
+        assert response is not None and response.status == 403
+        assert "Kiji demo" not in attacker.content()
+        answer = attacker.evaluate(
+            """async () => {
+                const response = await fetch("/api/command", { method: "POST",
+                    headers: { "Content-Type": "application/json" },
+                    body: JSON.stringify({ name: "about", options: {} }) });
+                return response.status;
+            }"""
+        )
+        assert answer == 403
+        assert _commands_run(demo) == before
+    finally:
+        attacker.close()

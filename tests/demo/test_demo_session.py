@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,21 +14,33 @@ import pytest_asyncio
 from aiohttp import web
 from factories import make_blog
 
-from bot.demo.session import DemoSession
-from bot.demo.web import demo_app
+from bot.demo.session import CHANNEL, DemoSession
+from bot.demo.web import TOKEN_HEADER, demo_app, own_hosts
+from bot.emulator import InteractionHandle
 from bot.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "discord-api" / "openapi.json"
 
 
 class Served:
-    def __init__(self, session: DemoSession, url: str, http: aiohttp.ClientSession) -> None:
-        self.session, self.url, self.http = session, url, http
+    def __init__(self, session: DemoSession, url: str, http: aiohttp.ClientSession, token: str) -> None:
+        self.session, self.url, self.http, self.token = session, url, http, token
 
     async def post(self, path: str, body: object) -> tuple[int, dict]:
-        async with self.http.post(self.url + path, json=body) as response:
+        """A POST as the demo's own page makes it: JSON, with the token the page was given."""
+        async with self.http.post(self.url + path, json=body, headers={TOKEN_HEADER: self.token}) as response:
             return response.status, await response.json()
+
+
+async def _page_token(http: aiohttp.ClientSession, url: str) -> str:
+    """The per-run token, read from the page's HTML as the page's script reads it."""
+    async with http.get(url) as response:
+        page = await response.text()
+    found = re.search(r'<meta name="kiji-demo-token" content="([^"]+)">', page)
+    assert found, page
+    return found.group(1)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -41,8 +55,9 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
         async with aiohttp.ClientSession() as http:
-            yield Served(session, f"http://127.0.0.1:{runner.addresses[0][1]}/", http)
+            yield Served(session, url, http, await _page_token(http, url))
     finally:
         await runner.cleanup()
         await session.stop()
@@ -113,7 +128,11 @@ async def test_bad_requests_from_the_page_are_answered_with_a_reason(served: Ser
     assert (status, answer) == (400, {"error": "message 1 is unknown to the emulator"})
     status, answer = await served.post("api/click", {"message_id": "one"})
     assert (status, answer) == (400, {"error": "message_id is an id (a number)"})
-    async with served.http.post(served.url + "api/command", data=b"{not json") as response:
+    async with served.http.post(
+        served.url + "api/command",
+        data=b"{not json",
+        headers={"Content-Type": "application/json", TOKEN_HEADER: served.token},
+    ) as response:
         assert (response.status, await response.json()) == (400, {"error": "the request body is not JSON"})
     async with served.http.get(served.url + "api/view?after=soon") as response:
         assert (response.status, await response.json()) == (400, {"error": "after must be a number"})
@@ -127,3 +146,149 @@ async def test_autocomplete_through_the_api(served: Served) -> None:
     )
     assert status == 200
     assert [c["name"] for c in answer["choices"]] == ["What RAG is for"]
+
+
+async def test_the_start_subscribe_answers_in_the_pages_language(served: Served) -> None:
+    """The page opens in Japanese: the /subscribe the demo types at start is answered in Japanese too."""
+    server = served.session.server
+    assert server is not None
+    general = served.session.view()["channels"][str(server.general)]
+    typed = general[0]
+    [answer] = [i for i in general if i["kind"] == "message" and i["interaction"] == typed["id"]]
+    record = served.session.emulator.interactions[int(typed["id"])]
+    assert record.payload["locale"] == "ja"
+    assert JAPANESE.search(answer["message"]["content"]), answer["message"]["content"]
+
+
+async def test_a_post_picked_from_autocomplete_is_shown_by_its_title(served: Served) -> None:
+    status, answer = await served.post(
+        "api/autocomplete", {"name": "summary", "focused": "post", "options": {"post": "RAG"}, "locale": "en-US"}
+    )
+    assert status == 200
+    [choice] = answer["choices"]
+    status, sent = await served.post(
+        "api/command", {"name": "summary", "options": {"post": str(choice["value"])}, "locale": "en-US"}
+    )
+    assert status == 200
+    server = served.session.server
+    assert server is not None
+    [item] = [i for i in served.session.view()["channels"][str(server.general)] if i["id"] == sent["interaction"]]
+    assert item["options"] == [("post", choice["name"])]
+    assert str(choice["value"]) != choice["name"]  # the id was sent, the title is shown
+
+
+# ------------------------------------------------------------------ only this machine's page may drive the demo
+
+
+def _host(served: Served) -> str:
+    return served.url.removeprefix("http://").rstrip("/")
+
+
+async def _refused(served: Served, method: str, path: str, *, expect: int, **kwargs: object) -> dict:
+    before = len(served.session.emulator.interactions)
+    async with served.http.request(method, served.url + path, **kwargs) as response:
+        assert response.status == expect, await response.text()
+        answer = await response.json()
+    assert len(served.session.emulator.interactions) == before  # nothing reached the bot
+    return answer
+
+
+async def test_a_text_plain_post_from_another_local_page_runs_nothing(served: Served) -> None:
+    """What a page on another 127.0.0.1 port can send without asking the browser first: a "simple" request."""
+    other_page = f"http://127.0.0.1:{served.url.rstrip('/').rsplit(':', 1)[1]}0"
+    answer = await _refused(
+        served, "POST", "api/command", expect=403,
+        data=json.dumps({"name": "about", "options": {}}),
+        headers={"Content-Type": "text/plain", "Origin": other_page},
+    )  # fmt: skip
+    assert other_page in answer["error"]
+    answer = await _refused(
+        served, "POST", "api/command", expect=415,
+        data=json.dumps({"name": "about", "options": {}}),
+        headers={"Content-Type": "text/plain", TOKEN_HEADER: served.token},
+    )  # fmt: skip
+    assert "application/json" in answer["error"]
+
+
+async def test_commands_need_the_pages_token(served: Served) -> None:
+    for path in ("api/command", "api/autocomplete", "api/click"):
+        answer = await _refused(served, "POST", path, expect=403, json={"name": "about", "options": {}})
+        assert "token" in answer["error"]
+        answer = await _refused(
+            served, "POST", path, expect=403, json={"name": "about", "options": {}},
+            headers={TOKEN_HEADER: served.token[:-1] + ("A" if served.token[-1] != "A" else "B")},
+        )  # fmt: skip
+        assert "token" in answer["error"]
+
+
+async def test_another_host_name_is_refused_dns_rebinding(served: Served) -> None:
+    """A name that resolves to 127.0.0.1 for an attacker's page (DNS rebinding) gets nothing, not even the page."""
+    for path in ("", "api/setup", "api/view?after=-1", "static/demo.js"):
+        answer = await _refused(served, "GET", path, expect=403, headers={"Host": "attacker.example"})
+        assert "attacker.example" in answer["error"]
+    await _refused(
+        served, "POST", "api/command", expect=403, json={"name": "about", "options": {}},
+        headers={"Host": f"attacker.example:{_host(served).rsplit(':', 1)[1]}", TOKEN_HEADER: served.token},
+    )  # fmt: skip
+
+
+async def test_another_origin_is_refused_even_with_the_token(served: Served) -> None:
+    await _refused(
+        served, "POST", "api/command", expect=403, json={"name": "about", "options": {}},
+        headers={"Origin": "http://attacker.example", TOKEN_HEADER: served.token},
+    )  # fmt: skip
+
+
+async def test_this_machines_names_for_the_page_are_served(served: Served) -> None:
+    port = _host(served).rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        async with served.http.get(served.url + "api/setup", headers={"Host": host}) as response:
+            assert response.status == 200
+        handle_count = len(served.session.emulator.interactions)
+        async with served.http.post(
+            served.url + "api/command",
+            json={"name": "about", "options": {}},
+            headers={"Host": host, "Origin": f"http://{host}", TOKEN_HEADER: served.token},
+        ) as response:
+            assert response.status == 200, await response.text()
+        assert len(served.session.emulator.interactions) == handle_count + 1
+
+
+async def test_the_names_of_this_machine_with_the_port_a_browser_sends() -> None:
+    assert own_hosts("127.0.0.1", 8080) == {"127.0.0.1:8080", "localhost:8080"}
+    assert own_hosts("127.0.0.1", 80) == {"127.0.0.1:80", "localhost:80", "127.0.0.1", "localhost"}
+    assert own_hosts("::1", 8080) == {"[::1]:8080", "localhost:8080"}
+
+
+# ------------------------------------------------------------------ last: it subscribes and unsubscribes #general
+
+
+async def test_every_synced_command_is_offered_and_answers(served: Served) -> None:
+    """Each command Kiji synced is in the page's list and answers when sent the way the page sends it."""
+    session, server = served.session, served.session.server
+    assert server is not None
+    synced = sorted(c["name"] for c in session.emulator.world.commands_visible(server.guild))
+    assert len(synced) == len(session.bot.tree.get_commands())  # type: ignore[union-attr]
+    async with served.http.get(served.url + "api/setup") as response:
+        offered = sorted(c["name"] for c in (await response.json())["commands"])
+    assert offered == synced
+    for name in synced:
+        options = {}
+        for option in session.command(name).get("options") or []:
+            if not option.get("required"):
+                continue
+            if option["type"] == CHANNEL:
+                options[option["name"]] = str(server.general)
+            elif option.get("autocomplete"):
+                status, found = await served.post(
+                    "api/autocomplete", {"name": name, "focused": option["name"], "options": {option["name"]: ""}}
+                )
+                assert status == 200 and found["choices"], (name, found)
+                options[option["name"]] = str(found["choices"][0]["value"])
+            else:
+                options[option["name"]] = "AI"
+        status, sent = await served.post("api/command", {"name": name, "options": options})
+        assert status == 200, (name, sent)
+        record = session.emulator.interactions[int(sent["interaction"])]
+        answer = await InteractionHandle(session.emulator.monitor, record).message(timeout_s=10)
+        assert answer["content"] or answer["embeds"], (name, answer)

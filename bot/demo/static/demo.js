@@ -7,12 +7,14 @@ const TEXT = {
     used: "が使用しました", only_you: "これはあなただけに表示されています", only_for: "{name} さんだけに表示されています",
     thinking: "Kiji が考えています…", refused: "Discord はこのリクエストを拒否します", no_choices: "候補はありません",
     no_command: "そのコマンドはありません", bot: "BOT", option_hint: "オプション",
+    slash_first: "コマンドは / で始まります(/ を入力すると一覧が出ます)。このデモではメッセージは送れません。",
   },
   "en-US": {
     acting_as: "Acting as", language: "Language", send: "Send", placeholder: "Message #{channel} — type / for commands",
     used: "used", only_you: "Only you can see this", only_for: "Only {name} can see this",
     thinking: "Kiji is thinking…", refused: "Discord would refuse this request", no_choices: "No choices",
     no_command: "No such command", bot: "BOT", option_hint: "options",
+    slash_first: "Commands start with / (type / to see them); this demo sends no plain messages.",
   },
 };
 
@@ -37,9 +39,12 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// This run's token, in the page's own HTML: the demo runs no command without it.
+const TOKEN = document.querySelector('meta[name="kiji-demo-token"]')?.content || "";
+
 async function api(path, body) {
   const response = await fetch(path, body === undefined ? {} : {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    method: "POST", headers: { "Content-Type": "application/json", "X-Kiji-Demo-Token": TOKEN }, body: JSON.stringify(body),
   });
   const data = await response.json();
   if (!response.ok) throw new Error(data.error || response.statusText);
@@ -297,8 +302,12 @@ async function send(event) {
   event.preventDefault();
   if (state.popup.length && state.popupFor) return pickSelected();
   if (!state.command) {
-    const matches = commandMatches($("composer-input").value.trim());
-    if ($("composer-input").value.startsWith("/") && matches.length) chooseCommand(matches[0].value);
+    const typed = $("composer-input").value.trim();
+    const matches = commandMatches(typed);
+    if (!typed) return;
+    if (!typed.startsWith("/")) $("composer-error").textContent = t("slash_first");
+    else if (!matches.length) $("composer-error").textContent = t("no_command");
+    else chooseCommand(matches[0].value);
     return;
   }
   $("composer-error").textContent = "";
@@ -361,6 +370,7 @@ async function main() {
   });
   const input = $("composer-input");
   input.addEventListener("input", () => {
+    $("composer-error").textContent = "";
     if (input.value.startsWith("/")) showPopup(commandMatches(input.value), (entry) => chooseCommand(entry.value), "command");
     else hidePopup();
   });
