@@ -49,6 +49,8 @@ class PostRecord(PostMeta):
     file: FileState
     outline: str = ""  # CleanedBody.outline: rebuilds the cleaned body from `text` for summaries
     derived_version: str = ""  # which cleaner/tokeniser made text, outline and tokens
+    canonical_key: str | None = None  # the post's URL as a second key (see bot.sources.feeds.canonical_url)
+    first_seen_at: float | None = None  # None: now; 0 for a silent archive (announced only if dated later)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from bot.store import Store
 
-pytest_plugins = ["bot.emulator.pytest_plugin", "git_server"]
+pytest_plugins = ["bot.emulator.pytest_plugin", "git_server", "web_server"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"

@@ -104,14 +104,15 @@ async def ingest_all(
         except PostError as exc:
             error = f"cannot read the site configuration {exc}"
         except OSError as exc:
-            error = f"cannot read {exc.filename or source.site_root}: {exc.strerror or exc}; check its permissions"
+            error = f"cannot read {exc.filename or source.display}: {exc.strerror or exc}; check its permissions"
         except Exception as exc:  # a bug in one source must not stop the others; say which source hit it
             log.exception("unexpected error while ingesting %s", redact(source.display))
             error = f"internal error: {type(exc).__name__}: {exc}"
         else:
             site = loaded[-1] if loaded else None
-            url = (site.url + site.baseurl) if site is not None and site.url else None
-            await store.record_source_success(source_id, (site.title or None) if site else None, url)
+            url = (site.url + site.baseurl) if site is not None and site.url else report.blog_url
+            title = (site.title or None) if site is not None else report.blog_title
+            await store.record_source_success(source_id, title, url)
             outcomes.append(SourceOutcome(source, report, site))
             continue
         error = redact(error)  # sources redact their own messages; this is the belt to those braces

@@ -11,25 +11,27 @@ picks up whatever is still missing or stale.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.content import search_tokens
 from bot.content.cleaning import CleanedBody, clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
+from bot.services.article_ingest import ingest_articles
+from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback, content_hash
 from bot.services.parse_pool import worker_pool
 from bot.services.write_behind import WriteBehind
-from bot.sources.base import Changes, Source
+from bot.sources.base import Articles, Changes, SiteSource, Source
+from bot.sources.canonical import canonical_url
 from bot.sources.post_error import PostError
 from bot.sources.post_files import check_regular, is_post_path, printable_path, read_post_file, scan_post_files
 from bot.sources.post_reader import ParsedPost, parse_post
-from bot.sources.site_config import Site, load_site, site_path
+from bot.sources.site_config import Site, jekyll_path, load_site, site_path, touches_config
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,17 +45,6 @@ CHUNK_SIZE = 64
 WRITE_BATCH = 512
 # Below this many files to parse, a process pool costs more than it saves.
 POOL_THRESHOLD = 2 * CHUNK_SIZE
-# Bump when cleaning or search tokenising changes what they make from the same file: the
-# next ingest re-derives every post stored by another version, changed on disk or not.
-# 4: phrase-search junction marks in the index, near-copies keep their new sentences (issue 13);
-# 3: footer blocks dropped as blocks, article after them kept; 2: list items, $ prices…
-DERIVED_VERSION = "4"
-
-
-@dataclass(frozen=True, slots=True)
-class FailedPost:
-    path: str
-    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,39 +70,6 @@ class _Unpublished:
 
 
 _Outcome = PostRecord | _Unchanged | _Unpublished | FailedPost
-
-
-@dataclass
-class IngestReport:
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    failed: list[FailedPost] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "removed": self.removed,
-            "unchanged": self.unchanged,
-            "failed": [{"path": f.path, "error": f.error} for f in self.failed],
-            "seconds": round(self.seconds, 3),
-        }
-
-    def summary_line(self) -> str:
-        return (
-            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
-            f"{self.unchanged} unchanged, {len(self.failed)} failed in {self.seconds:.2f}s"
-        )
-
-
-ProgressCallback = Callable[[int, int], None]
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def parse_and_clean(data: bytes, rel_path: str, site: Site) -> tuple[ParsedPost, CleanedBody | None]:
@@ -154,6 +112,7 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
         file=state,
         outline=cleaned.outline,
         derived_version=DERIVED_VERSION,
+        canonical_key=canonical_url(parsed.abs_url) if parsed.abs_url.startswith(("http://", "https://")) else None,
     )
 
 
@@ -237,11 +196,6 @@ def _plan(
     return jobs, unchanged, gone, failed
 
 
-def _jekyll_path(site: Site, disk_rel: str) -> str:
-    """Jekyll's site-relative path of a file a source names relative to its folder."""
-    return f"_posts/{disk_rel}" if site.posts_only else disk_rel
-
-
 def _plan_changes(
     site: Site, known: Mapping[str, FileState], stale: set[str], changes: Changes
 ) -> tuple[list[_Job], list[str], list[FailedPost], dict[str, str]]:
@@ -253,18 +207,18 @@ def _plan_changes(
     """
     jobs: list[_Job] = []
     failed: list[FailedPost] = []
-    removals: set[str] = {_jekyll_path(site, path) for path in changes.removed}
+    removals: set[str] = {jekyll_path(site, path) for path in changes.removed}
     renamed_from: dict[str, str] = {}
     wanted: dict[str, None] = {}
     for old, new in changes.renamed:
-        old_rel, new_rel = _jekyll_path(site, old), _jekyll_path(site, new)
+        old_rel, new_rel = jekyll_path(site, old), jekyll_path(site, new)
         if old_rel in known and new_rel not in known and is_post_path(site, new_rel):
             renamed_from[new_rel] = old_rel
         else:
             removals.add(old_rel)
         wanted[new_rel] = None
     for path in changes.changed:
-        wanted[_jekyll_path(site, path)] = None
+        wanted[jekyll_path(site, path)] = None
     wanted.update(dict.fromkeys(sorted(stale)))
     for rel_path in wanted:
         if not is_post_path(site, rel_path):
@@ -353,6 +307,13 @@ async def ingest_source(
         source_id = await store.register_source(source.name, source.display)
     key = source_version_key(source.name)
     changes = await source.poll(await store.get_meta(key))
+    if isinstance(changes, Articles):  # entries already extracted: no site to read
+        report = await ingest_articles(store, changes, source_id=source_id, progress=progress, batch_size=batch_size)
+        if changes.version is not None:
+            await store.set_meta(key, changes.version)
+        return report
+    if not isinstance(source, SiteSource):
+        raise TypeError(f"{source.name}: a source answering with files must have a site_root")
     site = await asyncio.to_thread(load, source.site_root)
     if run is not None:
         report = await run(site, changes, source_id)
@@ -484,9 +445,8 @@ async def _fan_out(
 
 
 def _touches_config(changes: Changes) -> bool:
-    """Whether `_config.yml` changed: then every post may read differently, and the site is walked."""
-    names = [*changes.changed, *changes.removed, *(path for pair in changes.renamed for path in pair)]
-    return "_config.yml" in names
+    """Whether the site's configuration changed: then every post may read differently, and the site is walked."""
+    return touches_config([*changes.changed, *changes.removed, *(path for pair in changes.renamed for path in pair)])
 
 
 async def _write(

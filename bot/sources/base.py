@@ -1,19 +1,27 @@
 """What every source of posts answers: "what changed since the version you last ingested?".
 
-A source is where one blog's posts come from: a folder on this disk, a git repository, and later a
-web feed. Each keeps an up-to-date Jekyll site folder of its own (`site_root`) and tells ingest which
-of its files changed since a version that ingest recorded after its last successful commit. The version
-lives in the store, not in the source, so a crash between a fetch and the ingest's commit makes the
-next poll report the same changes again instead of losing them.
+A source is where one blog's posts come from: a folder on this disk, a git repository, a web feed.
+It answers with *entries* of one of two kinds, and ingest dispatches on the kind:
 
-Sources know nothing of the store or of Discord: ingest asks, parses what changed, and writes.
+- file entries (`Changes`): a Jekyll site source (folder, git) keeps an up-to-date site folder
+  (`site_root`) and names the files that changed; the Jekyll reader makes posts of them, and a
+  post's identity is its path in the site, as Jekyll's own;
+- article entries (`Articles`): a web source has no files, only articles already extracted from a
+  feed or a page (`Article`), each with a stable identity in its blog (`ArticleEntry.key`: the feed
+  entry's id) and a version (a hash of what it says).
+
+The version of the whole source lives in the store, not in the source, so a crash between a fetch
+and the ingest's commit makes the next poll report the same changes again instead of losing them.
+
+Sources know nothing of the store or of Discord: ingest asks, reads what changed, and writes.
+Optional abilities are small protocols (`PollsOnRequest`, `FollowsPushes`), checked with isinstance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +56,65 @@ class SourceStatus:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A post as a web page or feed entry states it, already extracted: no Jekyll reading needed.
+
+    `body` is Markdown-ish text (converted from the page's HTML by the source), so it goes through
+    the same cleaning, search tokens and summaries as a Markdown post's body.
+    """
+
+    title: str
+    url: str  # where people read it (the canonical URL when the page names one)
+    published: float  # seconds since the epoch, UTC
+    body: str
+    author: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    updated: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleEntry:
+    """One article and who it is: `key` is stable inside its blog, `version` changes when it is edited.
+
+    `canonical` is a second key (the URL without tracking parameters or fragment): the page the
+    sitemap found and the same post's feed entry are one post. `archive` entries come from the
+    backfill of a blog's past: stored silently, never announced.
+    """
+
+    key: str
+    version: str
+    canonical: str
+    article: Article
+    archive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EntryProblem:
+    """An entry (or page) that could not be read this time; reported, retried at the next poll."""
+
+    where: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Articles:
+    """What a web source says changed: the articles it holds now (unchanged ones are skipped by version).
+
+    Nothing is ever removed because it left a feed: a feed holds only its newest entries.
+    """
+
+    version: str | None
+    entries: tuple[ArticleEntry, ...] = ()
+    problems: tuple[EntryProblem, ...] = ()
+    title: str | None = None  # the blog's name as its feed says it
+    home: str | None = None  # the blog's address for people
+
+
 class Source(Protocol):
-    """One blog's posts, kept in a Jekyll site folder that `poll` brings up to date."""
+    """One blog's posts: `poll` says what changed, as file entries (`Changes`) or `Articles`."""
 
     @property
     def name(self) -> str:
@@ -61,14 +126,42 @@ class Source(Protocol):
         """Where the posts come from, for people: a path or a URL with any userinfo removed."""
         ...
 
+    async def poll(self, since: str | None) -> Changes | Articles:
+        """Say what changed since version `since` (None: never ingested).
+
+        Raises SourceError with a reason a person can act on.
+        """
+        ...
+
+
+@runtime_checkable
+class SiteSource(Protocol):
+    """A source kept as a Jekyll site folder: its `poll` brings `site_root` up to date and returns `Changes`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def display(self) -> str: ...
+
     @property
     def site_root(self) -> Path:
         """The folder ingest reads: a Jekyll site root or a plain posts folder."""
         ...
 
-    async def poll(self, since: str | None) -> Changes:
-        """Bring `site_root` up to date and say what changed since version `since` (None: never ingested).
+    async def poll(self, since: str | None) -> Changes: ...
 
-        Raises SourceError with a reason a person can act on; the previous `site_root` stays readable.
-        """
-        ...
+
+@runtime_checkable
+class PollsOnRequest(Protocol):
+    """A source that can be asked to skip its back-off and poll at the next chance (`/sync`, a push)."""
+
+    def request_poll(self) -> None: ...
+
+
+@runtime_checkable
+class FollowsPushes(Protocol):
+    """A source that push webhooks can name: `repository_key` matches a payload's repository URLs."""
+
+    @property
+    def repository_key(self) -> str: ...

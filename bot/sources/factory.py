@@ -13,10 +13,13 @@ from pathlib import Path
 from bot.sources.base import Source
 from bot.sources.folder import FolderSource
 from bot.sources.git import GitSource
-from bot.sources.specs import FolderSpec, GitSpec, Spec, SpecError, parse_spec
+from bot.sources.specs import FolderSpec, GitSpec, Spec, SpecError, WebSpec, parse_spec
+from bot.sources.web import WebSource
 
 
-def source_from_spec(spec: str | Spec, data_dir: Path | str, *, clock: Callable[[], float] | None = None) -> Source:
+def source_from_spec(
+    spec: str | Spec, data_dir: Path | str, *, clock: Callable[[], float] | None = None, fetch_rate: float = 2.0
+) -> Source:
     """The Source for one SPEC; raises SpecError naming the SPEC (credentials removed) and what is wrong.
 
     `data_dir` (KIJI_DATA_DIR) is where sources keep what they fetch, such as a git clone.
@@ -28,15 +31,17 @@ def source_from_spec(spec: str | Spec, data_dir: Path | str, *, clock: Callable[
         if clock is None:
             return GitSource(parsed, Path(data_dir))
         return GitSource(parsed, Path(data_dir), clock=clock)
+    if isinstance(parsed, WebSpec):
+        return WebSource(parsed, Path(data_dir), fetch_rate=fetch_rate)
     raise SpecError(f"{spec!r}: no kind of source reads this SPEC")  # a spec type added without its branch
 
 
-def sources_from_specs(specs: Iterable[str], data_dir: Path) -> list[Source]:
+def sources_from_specs(specs: Iterable[str], data_dir: Path, *, fetch_rate: float = 2.0) -> list[Source]:
     """Every configured source, in order; the same source twice is an error, not two blogs."""
     sources: list[Source] = []
     seen: dict[str, str] = {}
     for spec in specs:
-        source = source_from_spec(spec, data_dir)
+        source = source_from_spec(spec, data_dir, fetch_rate=fetch_rate)
         if source.name in seen:
             raise SpecError(f"{source.display} is listed twice (as {seen[source.name]}); keep one")
         seen[source.name] = source.display

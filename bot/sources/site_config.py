@@ -232,6 +232,16 @@ def _scope_path_applies(scope_path: Any, rel_path: str, site: Site) -> bool:
     return False
 
 
+def jekyll_path(site: Site, disk_rel: str) -> str:
+    """Jekyll's site-relative path of a file a source names relative to its folder (a posts folder is `_posts`)."""
+    return f"_posts/{disk_rel}" if site.posts_only else disk_rel
+
+
+def touches_config(names: Iterable[str]) -> bool:
+    """Whether `_config.yml` is among the changed files: then every post may read differently."""
+    return "_config.yml" in names
+
+
 def site_path(site: Site, rel_path: str) -> Path:
     """Where the file or folder Jekyll calls `rel_path` lives on disk."""
     if site.posts_only:  # the folder itself stands in for `_posts`

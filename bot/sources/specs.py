@@ -1,8 +1,8 @@
 """What a source SPEC says: a local folder, or a git repository in pip's `git+URL[@REF][#subdirectory=DIR]` form.
 
 pip's form is the one people already write for "a folder inside a repository at some branch", so a
-SPEC copied from a requirements file means the same thing here. Web feeds (`http(s)://` without
-`git+`) are kept for the feeds issue and refused with a message saying so.
+SPEC copied from a requirements file means the same thing here. An `http(s)://` address without
+`git+` is a blog on the web: its home page or its feed (see `bot.sources.web`).
 
 Git URLs may carry credentials (`https://user:token@host/...`). Everything a person or a log sees
 goes through `redact`, and the source `name` (the store's key) is built without them, so a token
@@ -95,7 +95,28 @@ class GitSpec:
         return text
 
 
-Spec = FolderSpec | GitSpec
+@dataclass(frozen=True, slots=True)
+class WebSpec:
+    """A blog on the web: the address of its home page or of its feed."""
+
+    url: str = field(repr=False)
+
+    @property
+    def display(self) -> str:
+        return redact(self.url)
+
+    @property
+    def name(self) -> str:
+        """scheme, host and path, without credentials, fragment or a trailing slash: the store's key."""
+        parts = urlsplit(self.url)
+        host = (parts.hostname or "").lower()
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        query = f"?{parts.query}" if parts.query else ""
+        return f"{parts.scheme.lower()}://{host}{parts.path.rstrip('/')}{query}"
+
+
+Spec = FolderSpec | GitSpec | WebSpec
 
 
 def parse_spec(text: str) -> Spec:
@@ -107,9 +128,9 @@ def parse_spec(text: str) -> Spec:
         return _parse_git(spec[len(GIT_PREFIX) :])
     scheme = urlsplit(spec).scheme.lower() if "://" in spec else ""
     if scheme in ("http", "https"):
-        raise SpecError(
-            f"{redact(spec)}: feed sources are not supported yet; for a git repository write git+{redact(spec)}"
-        )
+        if not urlsplit(spec).hostname:
+            raise SpecError(f"{redact(spec)}: the address has no host; write https://your.blog/")
+        return WebSpec(spec)
     if scheme:
         raise SpecError(f"{redact(spec)}: a git repository SPEC starts with git+ (git+{redact(spec)})")
     return FolderSpec(Path(spec).expanduser())

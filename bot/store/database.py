@@ -257,6 +257,10 @@ class Store:
         self._generation += 1
         return counts
 
+    async def canonical_paths(self, source_id: int) -> dict[str, str]:
+        """canonical URL key → path of one blog's posts: the second key of web entries."""
+        return await self._read(posts.canonical_paths, source_id)
+
     async def paths_with_stale_derivations(self, version: str, source_id: int | None = None) -> set[str]:
         """Posts whose cleaned text, outline or index tokens were made by another cleaner/tokeniser."""
         return await self._read(posts.paths_with_stale_derivations, version, await self._source(source_id))

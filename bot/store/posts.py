@@ -23,7 +23,7 @@ from bot.store.sqlhelpers import fetch_all, fetch_one, ids_by, rows_in, unique_b
 _WRITTEN_COLUMNS = (
     "jekyll_id", "url", "abs_url", "slug", "title", "title_key", "date_utc", "date_iso", "author", "excerpt",
     "description", "reading_time", "text", "file_size", "file_mtime_ns", "content_hash", "outline",
-    "derived_version",
+    "derived_version", "canonical_key",
 )  # fmt: skip
 _UPSERT_POST = (
     f"INSERT INTO posts (source_id, path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
@@ -37,8 +37,13 @@ def _post_values(r: PostRecord) -> tuple[object, ...]:
     return (
         r.jekyll_id, r.url, r.abs_url, r.slug, r.title, normalize_key(r.title), r.date_utc, r.date_iso, r.author,
         r.excerpt, r.description, r.reading_time, r.text, r.file.size, r.file.mtime_ns, r.file.content_hash,
-        r.outline, r.derived_version,
+        r.outline, r.derived_version, r.canonical_key,
     )  # fmt: skip
+
+
+def _first_seen(record: PostRecord, now: float) -> float:
+    """When a new post counts as first seen: now, unless ingest says otherwise (a silent archive)."""
+    return now if record.first_seen_at is None else record.first_seen_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +159,13 @@ async def _write_posts(
         await db.executemany("DELETE FROM post_tags WHERE post_id = ?", [(post_id,) for post_id in changed])
         await db.executemany("DELETE FROM post_categories WHERE post_id = ?", [(post_id,) for post_id in changed])
     # first_seen_at is only set on insert: the upsert's update leaves it alone
-    await db.executemany(_UPSERT_POST, [(source_id, r.path, *_post_values(r), now, now) for r in records])
+    await db.executemany(
+        _UPSERT_POST,
+        [
+            (source_id, r.path, *_post_values(r), now if r.first_seen_at is None else r.first_seen_at, now)
+            for r in records
+        ],
+    )
     # the posts already stored kept their ids: only the new ones need looking up
     ids = known | await _post_ids(db, source_id, [r.path for r in records if r.path not in known])
     tag_ids = await _term_ids(db, "tags", [tag for r in records for tag in r.tags])
@@ -188,6 +199,14 @@ async def _term_ids(db: aiosqlite.Connection, table: str, names: Sequence[str]) 
         [(normalize_key(name), name) for name in unique],
     )
     return await ids_by(db, f"SELECT key, id FROM {table} WHERE key IN ({{marks}})", [normalize_key(n) for n in unique])
+
+
+async def canonical_paths(db: aiosqlite.Connection, source_id: int) -> dict[str, str]:
+    """canonical key → path of every stored post of a source that has one."""
+    rows = await fetch_all(
+        db, "SELECT canonical_key, path FROM posts WHERE source_id = ? AND canonical_key IS NOT NULL", (source_id,)
+    )
+    return {str(row["canonical_key"]): str(row["path"]) for row in rows}
 
 
 async def paths_with_stale_derivations(db: aiosqlite.Connection, version: str, source_id: int) -> set[str]:

@@ -239,7 +239,18 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE post_search;
     ALTER TABLE post_search_ascii RENAME TO post_search;
     """,
-    # 9: how a subscription's announcements look (issue 23): a layout (embed, card, text), the
+    # 9: posts that are not Jekyll files (issue 22): a post is an entry with an identity in its blog
+    # (`path`: a Jekyll post's site path as before, a feed entry's id) and a second key, its
+    # canonical URL, so a page found in the sitemap and the same post's feed entry are one post.
+    # Jekyll posts keep their path, id, content hash and derived version: nothing is announced
+    # again and no stored summary is re-derived. Their absolute URL is already canonical (no
+    # tracking parameters or fragment), so it is copied.
+    """
+    ALTER TABLE posts ADD COLUMN canonical_key TEXT;
+    UPDATE posts SET canonical_key = abs_url WHERE abs_url LIKE 'http%';
+    CREATE INDEX posts_canonical ON posts (source_id, canonical_key);
+    """,
+    # 10: how a subscription's announcements look (issue 23): a layout (embed, card, text), the
     # admin's template (checked when set; NULL: the layout's own) and the time zone its dates
     # are shown in (NULL: the blog's).
     """

@@ -82,13 +82,6 @@ def test_a_failing_source_never_stops_the_others(two_blogs: tuple[Path, Path], t
     assert titles == {"Hello from the first", "Notes from the second"}
 
 
-def test_a_feed_spec_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    result = kiji("ingest", "--source", "https://blog.example.org/feed.xml", "--db", str(tmp_path / "k.db"))
-    assert result.returncode == 2
-    assert "feed sources are not supported yet" in result.stderr
-    assert not (tmp_path / "k.db").exists()  # nothing was done
-
-
 def test_run_takes_the_folder_flags_its_errors_suggest(tmp_path: Path) -> None:
     env = {
         "DISCORD_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.shaped-like-a-token",

@@ -10,6 +10,7 @@ import pytest
 from bot.sources.factory import source_from_spec, sources_from_specs
 from bot.sources.folder import FolderSource
 from bot.sources.specs import SpecError
+from bot.sources.web import WebSource
 
 
 def test_a_site_root_and_a_plain_folder_are_folder_sources(tmp_path: Path) -> None:
@@ -37,9 +38,10 @@ def test_no_source_at_all_says_how_to_configure_one(tmp_path: Path) -> None:
         sources_from_specs([], tmp_path)
 
 
-def test_feeds_are_refused_until_the_feeds_issue_adds_them(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="feed sources are not supported yet"):
-        source_from_spec("https://blog.example.org/feed.xml", tmp_path)
+def test_a_web_address_is_a_web_source(tmp_path: Path) -> None:
+    source = source_from_spec("https://blog.example.org/feed.xml", tmp_path)
+    assert isinstance(source, WebSource)
+    assert source.name == "https://blog.example.org/feed.xml"
 
 
 def test_a_git_spec_is_a_git_source_or_says_what_is_missing(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sources.specs import FolderSpec, GitSpec, SpecError, parse_spec, parse_specs, redact, repository_key
+from bot.sources.specs import FolderSpec, GitSpec, SpecError, WebSpec, parse_spec, parse_specs, redact, repository_key
 
 TOKEN = "ghp_s3cr3tT0ken"
 
@@ -47,10 +47,24 @@ def test_a_folder_is_a_folder_spec(tmp_path: Path) -> None:
     assert parsed.name == tmp_path.resolve().as_posix()
 
 
-@pytest.mark.parametrize("spec", ["https://example.org/feed.xml", "http://example.org/blog/"])
-def test_feed_urls_are_reserved_with_a_clear_message(spec: str) -> None:
-    with pytest.raises(SpecError, match="feed sources are not supported yet"):
-        parse_spec(spec)
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("https://example.org/feed.xml", "https://example.org/feed.xml"),
+        ("http://Example.org/blog/", "http://example.org/blog"),
+        ("https://reader:s3cret@example.org:8443/blog/#top", "https://example.org:8443/blog"),
+    ],
+)
+def test_web_addresses_are_blogs_on_the_web_named_without_credentials(spec: str, name: str) -> None:
+    parsed = parse_spec(spec)
+    assert isinstance(parsed, WebSpec)
+    assert parsed.name == name
+    assert "s3cret" not in parsed.display and "s3cret" not in repr(parsed)
+
+
+def test_a_web_address_without_a_host_says_how_to_write_one() -> None:
+    with pytest.raises(SpecError, match="has no host"):
+        parse_spec("https:///feed.xml")
 
 
 @pytest.mark.parametrize(
@@ -84,9 +98,9 @@ def test_credentials_never_reach_display_name_repr_or_errors() -> None:
     with pytest.raises(SpecError) as caught:
         parse_spec(f"git+https://me:{TOKEN}@example.org/blog.git@bad..ref")
     assert TOKEN not in str(caught.value)
-    with pytest.raises(SpecError) as caught:
-        parse_spec(f"https://me:{TOKEN}@example.org/feed.xml")
-    assert TOKEN not in str(caught.value)
+    web = parse_spec(f"https://me:{TOKEN}@example.org/feed.xml")
+    for shown in (web.display, web.name, repr(web)):
+        assert TOKEN not in shown
 
 
 def test_redact_scrubs_every_url_in_free_text() -> None:

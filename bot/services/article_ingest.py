@@ -1,0 +1,145 @@
+"""Ingest of article entries (a web source's): extracted posts go through the same cleaning as Markdown.
+
+Each entry has an identity in its blog (`key`) and a version. An entry whose key, or else whose
+canonical URL, matches a stored post *is* that post: an edit updates it (its text, its search rows
+and, through the content hash, its summary cache) and it is never announced again, because the
+announcer announces a post once, by its stored identity. The sitemap's page and the same post's
+feed entry meet on the canonical URL, whichever came first. Nothing is removed because it left
+the feed: a feed holds only its newest entries.
+
+The archive is silent: its posts are stored as first seen at time 0, so the announcer (which
+announces what was first seen after the blog's first successful read, or dated after it) passes
+over them unless they are dated after that read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
+
+from bot.content import search_tokens
+from bot.content.cleaning import clean_body, reading_time_minutes
+from bot.models import FileState, PostRecord
+from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback
+from bot.sources.base import ArticleEntry, Articles
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# Entries cleaned per thread hop and written per transaction.
+BATCH = 64
+
+
+def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostRecord:
+    """One article entry as a storable post: cleaned, tokenised, keyed by `path` (its identity)."""
+    article = entry.article
+    cleaned = clean_body(article.body, article.title)
+    parts = urlsplit(article.url)
+    url_path = parts.path or "/"
+    slug = unquote(url_path.rstrip("/").rsplit("/", 1)[-1]).rsplit(".", 1)[0] or "index"
+    when = datetime.fromtimestamp(article.published, UTC)
+    return PostRecord(
+        path=path,
+        jekyll_id=url_path.rstrip("/") or "/",
+        url=url_path,
+        abs_url=article.url,
+        slug=slug,
+        title=article.title,
+        date_utc=article.published,
+        date_iso=when.isoformat(),
+        tags=article.tags,
+        categories=article.categories,
+        author=article.author,
+        excerpt=None,
+        description=article.description,
+        reading_time=reading_time_minutes(cleaned.text),
+        text=cleaned.text,
+        title_tokens=search_tokens.index_tokens(article.title),
+        body_tokens=search_tokens.index_tokens(cleaned.search_text),
+        file=FileState(len(article.body.encode("utf-8")), 0, entry.version),
+        outline=cleaned.outline,
+        derived_version=DERIVED_VERSION,
+        canonical_key=entry.canonical,
+        first_seen_at=0.0 if silent else None,
+    )
+
+
+def _unique(entries: tuple[ArticleEntry, ...]) -> list[ArticleEntry]:
+    """One entry per post: the feed's entry wins over the archive's page of the same post."""
+    chosen: dict[str, ArticleEntry] = {}
+    by_canonical: dict[str, str] = {}
+    for entry in sorted(entries, key=lambda e: e.archive):  # feed entries first
+        if entry.key in chosen:
+            continue
+        if entry.canonical in by_canonical:
+            continue
+        chosen[entry.key] = entry
+        by_canonical[entry.canonical] = entry.key
+    return list(chosen.values())
+
+
+def _plan(
+    entries: list[ArticleEntry], known: Mapping[str, FileState], canonical: Mapping[str, str], stale: set[str]
+) -> tuple[list[tuple[ArticleEntry, str, bool]], int]:
+    """(entry, stored path, silent) of each entry to write, and how many are unchanged."""
+    work: list[tuple[ArticleEntry, str, bool]] = []
+    unchanged = 0
+    for entry in entries:
+        path = entry.key if entry.key in known else canonical.get(entry.canonical, entry.key)
+        state = known.get(path)
+        if state is not None and state.content_hash == entry.version and path not in stale:
+            unchanged += 1
+            continue
+        work.append((entry, path, entry.archive and state is None))
+    return work, unchanged
+
+
+def _prepare_all(work: list[tuple[ArticleEntry, str, bool]]) -> list[PostRecord | FailedPost]:
+    outcomes: list[PostRecord | FailedPost] = []
+    for entry, path, silent in work:
+        try:
+            outcomes.append(prepare_article(entry, path, silent=silent))
+        except Exception as exc:  # one broken entry never stops the others; say which one
+            log.exception("unexpected error while reading %s", entry.article.url)
+            outcomes.append(FailedPost(entry.article.url, f"internal error: {type(exc).__name__}: {exc}"))
+    return outcomes
+
+
+async def ingest_articles(
+    store: Store,
+    articles: Articles,
+    *,
+    source_id: int,
+    progress: ProgressCallback | None = None,
+    batch_size: int = BATCH,
+) -> IngestReport:
+    """Make the store's posts of blog `source_id` hold every entry of `articles` (none is removed)."""
+    started = time.perf_counter()
+    known = await store.file_states(source_id)
+    canonical = await store.canonical_paths(source_id)
+    stale = await store.paths_with_stale_derivations(DERIVED_VERSION, source_id)
+    work, unchanged = _plan(_unique(articles.entries), known, canonical, stale)
+    report = IngestReport(
+        unchanged=unchanged,
+        failed=[FailedPost(problem.where, problem.reason) for problem in articles.problems],
+        blog_title=articles.title,
+        blog_url=articles.home,
+    )
+    step = max(1, min(batch_size, BATCH))
+    for start in range(0, len(work), step):
+        outcomes = await asyncio.to_thread(_prepare_all, work[start : start + step])
+        records = [outcome for outcome in outcomes if isinstance(outcome, PostRecord)]
+        report.failed.extend(outcome for outcome in outcomes if isinstance(outcome, FailedPost))
+        if records:
+            added, updated, _ = await store.write_batch(records, source_id=source_id)
+            report.added += added
+            report.updated += updated
+        if progress is not None:
+            progress(min(start + step, len(work)), len(work))
+    await store.finish_ingest()
+    report.seconds = time.perf_counter() - started
+    return report
