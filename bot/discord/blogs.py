@@ -90,8 +90,9 @@ async def blog_filter(bot: KijiBot, interaction: discord.Interaction, value: str
     return True, blog.id
 
 
-# Added to the label of a blog whose posts the store holds but the configuration no longer names.
-NOT_CONFIGURED = " (no longer configured)"
+# Put before the label of a blog whose posts the store holds but the configuration no longer names
+# (before: results cut long labels at their end).
+NOT_CONFIGURED = "(no longer configured) "
 
 
 async def blog_labels(bot: KijiBot) -> dict[int, str]:
@@ -110,7 +111,7 @@ async def blog_labels(bot: KijiBot) -> dict[int, str]:
     if not several_blogs(bot) and not removed:
         return {}
     for source_id in removed:
-        labels[source_id] += NOT_CONFIGURED
+        labels[source_id] = NOT_CONFIGURED + labels[source_id]
     return labels
 
 
