@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.services.ingest import IngestReport, IngestRun, ProgressCallback, ingest_source
+from bot.services.ingest_process import IngestInterrupted
 from bot.sources.base import Source, SourceError
 from bot.sources.post_error import PostError
 from bot.sources.site_config import Site, load_site, site_path
@@ -108,8 +109,8 @@ async def sync_source(
             source_id=source_id,
             run=run,
         )
-    except (StoreError, BrokenProcessPool):
-        raise  # the store or the parse processes are broken: no source can go on
+    except (StoreError, BrokenProcessPool, IngestInterrupted):
+        raise  # the store or the parse processes are broken, or the bot is stopping: no source can go on
     except SourceError as exc:
         error = str(exc)
     except PostError as exc:
