@@ -10,7 +10,7 @@ finish.
 
 Measured, twice:
 
-1. a new post file is written into the posts folder and the bot's post watcher woken (`bot.watcher.wake()`,
+1. a new post file is written into the posts folder and the bot's post watcher woken (`bot.sync.request()`,
    what a file event does); the clock starts at the wake, so the ingest of the new file is inside it, and
    stops at the emulator's creation time of the last channel's message (the bench then also checks every
    channel got exactly one). Target: ≤ 1.1 × the rate-limit floor, 1,000 / 50 = 20 s.
@@ -101,7 +101,7 @@ async def fan_out(
         tracemalloc.start()
     expected = n * len(channels)
     started_wall, started = time.time(), time.perf_counter()
-    bot.watcher.wake()  # ingest, then the announcer's round
+    bot.sync.request()  # ingest, then the announcer's round
     completed = True
     try:
         await emu.wait_for(

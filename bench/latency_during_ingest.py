@@ -10,7 +10,7 @@ Three phases in one bot process, one run:
 * idle: `--idle` interactions with nothing else going on (the baseline);
 * during: 2,500 new posts (the 61 sample posts of `../shared/corpus-sample`, copied 41 times under new names,
   real Markdown with front matter) are put into the bot's posts folder, then the bot's own ingest
-  (`KijiBot.run_ingest`, the one its poller runs: the bot's ingest process parses and cleans in its pool
+  (`BlogSync.sync_now`, the path its poller takes: the bot's ingest process parses and cleans in its pool
   and commits batches of `WRITE_BATCH`, in turn with the bot's own writes) is started, and interactions
   go on, drawn from the same plan, until it ends; only interactions dispatched while it ran are counted;
 * idle again afterwards (reported, to show the machine did not drift meanwhile).
@@ -132,7 +132,7 @@ async def measure(site: Path, db: Path, plan: list, idle_count: int, copies: int
     try:
         populate(emu)
         async with running_bot(emu, bot_settings(emu, site, db)) as bot:
-            report = bot.last_ingest
+            report = await bot.sync.synced_once()  # the start-up sync runs in the background
             assert report is not None
             if report.added or report.updated or report.removed != leftovers:
                 (db.parent / "READY").unlink(missing_ok=True)
@@ -143,17 +143,17 @@ async def measure(site: Path, db: Path, plan: list, idle_count: int, copies: int
             added = await asyncio.to_thread(add_posts, posts_dir, copies)
             result["added_files"] = len(added)
             started = time.perf_counter()
-            ingesting = asyncio.create_task(bot.run_ingest())
+            ingesting = asyncio.create_task(bot.sync.sync_now())
             result["during"] = await timed(emu, plan[idle_count % len(plan) :] + plan, None, ingesting)
             ingest_report = await ingesting
             result["ingest_seconds"] = time.perf_counter() - started
             result["ingest"] = ingest_report.as_json()
-            # the bot's file watcher may have started on the new files first; run_ingest then waited
+            # the bot's file watcher may have started on the new files first; sync_now then waited
             # for it and did the rest: what counts is every added post stored by the end
             result["stored"] = await asyncio.to_thread(added_posts, db)
             result["after"] = await timed(emu, plan, idle_count, None)
             removed = await asyncio.to_thread(remove_added, posts_dir)
-            await bot.run_ingest()
+            await bot.sync.sync_now()
             if await asyncio.to_thread(added_posts, db):
                 print(f"warning: {removed} files removed, but some of their posts are still stored", file=sys.stderr)
     finally:

@@ -94,9 +94,9 @@ async def measure(
                 title = await asyncio.to_thread(world.push_post, number)
                 pushed_at = loop.time()
                 if webhook:
-                    assert bot.webhook is not None
+                    assert bot.sync.webhook is not None
                     body, headers = signed_github_push(clone_url)
-                    status = await post_webhook(session, bot.webhook.port, body, headers)
+                    status = await post_webhook(session, bot.sync.webhook.port, body, headers)
                     if status != 202:
                         raise SystemExit(f"the bot's webhook answered {status} to a signed push, not 202")
                 await emu.wait_for(

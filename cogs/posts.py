@@ -164,12 +164,12 @@ class PostsCog(commands.Cog):
     @app_commands.command(name=_("about"), description=_("What this bot serves"))
     async def about(self, interaction: discord.Interaction) -> None:
         locale = interaction.locale
-        site = self.bot.site
+        site = self.bot.sync.site  # the first blog as the sync service last read it
         posts, tags = await self.bot.store.counts()
         last = await self.bot.store.get_meta("last_ingest_at")
         blogs = await configured_blogs(self.bot)
         embed = discord.Embed(title=t("about_title", locale), colour=EMBED_COLOUR)
-        if len(self.bot.sources) <= 1:
+        if len(self.bot.sync.sources) <= 1:
             if site is not None:
                 blog = site.title or site.url or str(site.root.name)
                 link = (site.url + site.baseurl) if site.url else ""
@@ -186,7 +186,7 @@ class PostsCog(commands.Cog):
             value=format_date(float(last), self.bot.timezone, locale) if last else t("never", locale),
         )
         embed.add_field(name=t("about_version", locale), value=f"Kiji {self.bot.version}")
-        if len(self.bot.sources) > 1:
+        if len(self.bot.sync.sources) > 1:
             for blog in blogs:
                 embed.add_field(name=limits.cut(blog.label, 200), value=self._source_lines(blog, locale), inline=False)
         embed.timestamp = datetime.now(self.bot.timezone)

@@ -104,12 +104,14 @@ async def running_bot(
         store = Store(settings.db_path, clock=clock.time)
         bot = KijiBot(settings, store, llm, clock=clock, guild_ready_timeout=0.05, webhook=webhook)
     async with running_client(emu, bot, settings.discord_token or "", ready_timeout_s) as running:
+        # Blogs are read in the background while the bot logs in; the tests start from a read blog.
+        await asyncio.wait_for(running.sync.synced_once(), ready_timeout_s)
         yield running
 
 
 async def poll_and_deliver(bot: KijiBot) -> None:
     """What a file event or a poll does in the running bot: ingest what changed, then a delivery round."""
-    await bot.watcher.check_now()
+    await bot.sync.sync_now()
     await bot.announcer.run_round()
 
 

@@ -90,11 +90,29 @@ async def blog_filter(bot: KijiBot, interaction: discord.Interaction, value: str
     return True, blog.id
 
 
+# Put before the label of a blog whose posts the store holds but the configuration no longer names
+# (before: results cut long labels at their end).
+NOT_CONFIGURED = "(no longer configured) "
+
+
 async def blog_labels(bot: KijiBot) -> dict[int, str]:
-    """source id → the blog's label, for results to say which blog a post is from; empty with one blog."""
-    if not several_blogs(bot):
+    """source id → the blog's label, for results to say which blog a post is from; empty with one blog.
+
+    A blog removed from the configuration keeps its stored posts, and they are still served
+    (searched, listed, linked): deleting them would make every one of them new, and announced,
+    if the blog came back. Its label says it is no longer configured, and it makes results name
+    their blog even when only one is configured now, so its posts are never taken for the other's.
+    """
+    labels = await bot.store.source_labels()
+    configured = set(bot.sync.source_ids.values())
+    if not configured:  # not started yet: every stored blog is taken as configured
+        configured = set(labels)
+    removed = [source_id for source_id in labels if source_id not in configured]
+    if not several_blogs(bot) and not removed:
         return {}
-    return await bot.store.source_labels()
+    for source_id in removed:
+        labels[source_id] = NOT_CONFIGURED + labels[source_id]
+    return labels
 
 
 def label_of(labels: dict[int, str], post: Post) -> str | None:

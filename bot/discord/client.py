@@ -1,16 +1,16 @@
 """The Discord bot: one class wired from settings and a store, as in discord.py's advanced start-up.
 
-`setup_hook` connects and migrates the store, starts the process that ingests posts,
-ingests them, loads every cog in `cogs/`, syncs slash commands only when the command
-tree differs from the one last synced (its hash is kept in the store), and starts the post
-watcher and the announcer. Syncing in `on_ready` would hit Discord's command rate limits on
-every reconnect; syncing never would leave users with stale commands.
+`setup_hook` connects and migrates the store, starts keeping the blogs in sync (in the
+background: the bot logs in and answers while a slow source is still being read), loads every
+cog in `cogs/`, syncs slash commands only when the command tree differs from the one last
+synced (its hash is kept in the store), and starts the announcer. Syncing commands in
+`on_ready` would hit Discord's command rate limits on every reconnect; never would leave users
+with stale commands.
 
-The watcher and the announcer belong to the bot, not to a cog: unloading or reloading
-`cogs.announcements` changes the commands, never whether new posts are stored and announced.
-Ingest runs in a process of its own (`bot.services.ingest_process`: its own parse pool and
-writer, at a lower priority, dying with the bot), so neither a hostile post that is slow to
-clean nor a cold ingest of thousands holds the interpreter lock that replies need.
+Keeping blogs in sync is the sync service's (`bot.services.sync.BlogSync`: sources, ingest
+process, watcher, push webhooks, each blog's last outcome), handed in like the store; the bot
+only subscribes its announcer to it. The announcer belongs to the bot, not to a cog: unloading
+or reloading `cogs.announcements` changes the commands, never whether new posts are announced.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import json
 import logging
 import pkgutil
 import signal
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,21 +42,18 @@ from bot.discord.announcer import Announcer
 from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import command_text_ja, t
 from bot.discord.options import OptionOutOfRange
-from bot.discord.run_log import RunLog, failed_post_line
+from bot.discord.run_log import RunLog
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.models import Post, Subscription
-from bot.services.blogs import SourceOutcome, ingest_all, merged
 from bot.services.ingest import IngestReport
-from bot.services.ingest_process import IngestProcess
 from bot.services.llm import LLMClient, client_from_settings
 from bot.services.parse_pool import WORKER_NICENESS
-from bot.services.post_watcher import PostWatcher
 from bot.services.summaries import SummaryService
-from bot.services.webhooks import PushWebhook, WebhookConfig, WebhookConfigError
+from bot.services.sync import BlogSync
+from bot.services.webhooks import WebhookConfig, WebhookConfigError
 from bot.settings import Settings, configured_environ
-from bot.sources.base import Changes, Source
+from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
-from bot.sources.folder import FolderSource
 from bot.sources.site_config import Site
 from bot.store import Store
 
@@ -123,9 +119,10 @@ class KijiTree(app_commands.CommandTree["KijiBot"]):
 class KijiBot(commands.Bot):
     """Serves the posts of every configured blog. Receives its settings, (unconnected) store and optional model client.
 
-    Like the store, the model client is built by the caller (`run_bot`, the tests) and handed
-    in, as in discord.py's advanced start-up example; the bot closes both when it closes.
-    `sources` default to the settings' (KIJI_SOURCES, or the one local folder).
+    Like the store, the model client and the blog sync are built by the caller (`run_bot`, the
+    tests) and handed in, as in discord.py's advanced start-up example; the bot starts the sync
+    once the store is connected and closes all three when it closes. Without a `sync`, one is
+    made from `sources` (default: the settings' KIJI_SOURCES, or the one local folder) and `webhook`.
     """
 
     def __init__(
@@ -138,6 +135,7 @@ class KijiBot(commands.Bot):
         sources: list[Source] | None = None,
         webhook: WebhookConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        sync: BlogSync | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -155,23 +153,12 @@ class KijiBot(commands.Bot):
         self.llm = llm
         self.summaries = SummaryService(store, llm)
         self.force_sync = force_sync
-        self.sources: list[Source] = (
-            sources if sources is not None else sources_from_specs(settings.source_specs, settings.data_dir)
-        )
-        # Each source's site as last read: the first one's gives the timezone dates are shown in.
-        self.sites: dict[str, Site] = {}
-        self.site: Site | None = None
-        self.last_ingest: IngestReport | None = None
-        self.last_outcomes: list[SourceOutcome] = []
         self.version = __version__
-        self.ingest_lock = asyncio.Lock()
-        self.webhook_config = webhook
-        self.webhook: PushWebhook | None = None
         self.clock = clock
-        self.ingester = IngestProcess(store)
-        # File events only where a source is a folder on this disk; every source is polled.
-        folders = [s.site_root for s in self.sources if isinstance(s, FolderSource)]
-        self.watcher = PostWatcher(self.run_ingest, folders, settings.poll_seconds, clock=clock)
+        if sync is None:
+            chosen = sources if sources is not None else sources_from_specs(settings.source_specs, settings.data_dir)
+            sync = blog_sync(settings, store, chosen, webhook=webhook, clock=clock)
+        self.sync = sync
         self.announcer = Announcer(
             store,
             self,
@@ -180,11 +167,24 @@ class KijiBot(commands.Bot):
             poll_seconds=settings.poll_seconds,
             clock=clock,
         )
-        self.watcher.listeners.append(lambda _report: self.announcer.wake())
+        self.sync.listeners.append(lambda _outcome: self.announcer.wake())  # posts may have become visible
         self.paginator_timeout = PAGINATOR_TIMEOUT
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
             discord.http.Route.BASE = settings.api_base
+
+    @property
+    def sources(self) -> list[Source]:
+        return self.sync.sources
+
+    @property
+    def site(self) -> Site | None:
+        """The first blog's site as last read (None until it was): its time zone is the one dates are shown in."""
+        return self.sync.site
+
+    @property
+    def last_ingest(self) -> IngestReport | None:
+        return self.sync.last_report
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -211,75 +211,13 @@ class KijiBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.store.connect()
         await self.store.lower_writer_priority(WORKER_NICENESS)  # ingest batches yield to replies
-        self.ingester.start()
-        await self.run_ingest()
+        await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
             await self.load_extension(module)
         await self.sync_commands_if_changed()
-        self.watcher.start()
         self.announcer.start()
-        await self._start_webhook()
         _settle_long_lived_objects()
-
-    async def _start_webhook(self) -> None:
-        """Listen for push webhooks when KIJI_WEBHOOK_SECRET is set; a port in use is logged, polling goes on."""
-        if self.webhook_config is None:
-            return
-        webhook = PushWebhook(self.webhook_config, self.sources, self.fetch_now)
-        try:
-            await webhook.start()
-        except OSError as exc:
-            log.error(
-                "the push webhook cannot listen on %s:%d (%s); new posts still arrive every %g s",
-                self.webhook_config.host,
-                self.webhook_config.port,
-                exc.strerror or exc,
-                self.settings.poll_seconds,
-            )
-            return
-        self.webhook = webhook
-
-    def fetch_now(self, source_name: str) -> None:
-        """A push arrived for `source_name`: poll it now (even while it backs off) and announce what is new."""
-        for source in self.sources:
-            if source.name == source_name and (request := getattr(source, "request_poll", None)) is not None:
-                request()
-        self.watcher.wake()
-
-    async def _ingest_in_its_process(self, site: Site, changes: Changes, source_id: int) -> IngestReport:
-        return await self.ingester.ingest(site, changes, source_id, self.store.now())
-
-    async def run_ingest(self) -> IngestReport:
-        """Bring the store up to date with every source (start-up and the announcer share it).
-
-        A source that cannot be read is logged and left as it was; the others still go in.
-        """
-        async with self.ingest_lock:
-            run = self._ingest_in_its_process
-            try:
-                outcomes = await ingest_all(self.store, self.sources, load=self.settings.load_site, run=run)
-            except BrokenProcessPool as exc:
-                # A parse worker or the ingest process died (killed, out of memory): new ones take
-                # over and the ingest runs again; the batches it had already stored stay.
-                log.warning("%s; ingesting again", exc)
-                outcomes = await ingest_all(self.store, self.sources, load=self.settings.load_site, run=run)
-        for outcome in outcomes:
-            if outcome.site is not None:
-                self.sites[outcome.source.name] = outcome.site
-            if outcome.error is not None:
-                log.warning(
-                    "could not update %s: %s; trying again at the next poll", outcome.source.display, outcome.error
-                )
-        self.site = next((self.sites[s.name] for s in self.sources if s.name in self.sites), None)
-        report = merged(outcomes)
-        self.last_outcomes = outcomes
-        self.last_ingest = report
-        for outcome in outcomes:  # each failure by its own source's file on disk
-            for failure in outcome.report.failed if outcome.report else ():
-                log.warning("%s", failed_post_line(outcome, failure.path, failure.error))
-        self.dispatch("kiji_ingest", report)
-        return report
 
     async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
         """(summary text, footer saying where it came from) for embeds and announcements."""
@@ -352,16 +290,16 @@ class KijiBot(commands.Bot):
         return True
 
     async def close(self) -> None:
-        if self.webhook is not None:
-            await self.webhook.stop()
-            self.webhook = None
-        # The announcer finishes its delivery in flight first: only then may the connection
-        # and the store go. The watcher stops before it, so no new round is started.
+        # The sync stops first (an ingest in flight ends after its batch), then the announcer
+        # finishes its delivery in flight: only then may the connection and the store go.
         try:
-            await self.watcher.stop()
+            await self.sync.stop()
+        except Exception:
+            log.exception("stopping the blog sync failed")
+        try:
             await self.announcer.stop()
         except Exception:
-            log.exception("stopping the post watcher or the announcer failed")
+            log.exception("stopping the announcer failed")
         for name in list(self.extensions):
             try:
                 await self.unload_extension(name)
@@ -370,11 +308,24 @@ class KijiBot(commands.Bot):
         try:
             await super().close()
         finally:
-            await self.ingester.stop()
             if self.llm is not None:
                 await self.llm.close()
             await self.store.close()
             _thaw_long_lived_objects()
+
+
+def blog_sync(
+    settings: Settings,
+    store: Store,
+    sources: list[Source],
+    *,
+    webhook: WebhookConfig | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> BlogSync:
+    """The sync service as the settings configure it."""
+    return BlogSync(
+        store, sources, poll_seconds=settings.poll_seconds, load=settings.load_site, clock=clock, webhook=webhook
+    )
 
 
 class StartFailed(RuntimeError):
@@ -437,14 +388,10 @@ async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list
         webhook = WebhookConfig.from_environ(configured_environ())
     except WebhookConfigError as exc:
         raise StartFailed(str(exc)) from None
-    bot = KijiBot(
-        settings,
-        Store(settings.db_path),
-        client_from_settings(settings),
-        force_sync=force_sync,
-        sources=sources,
-        webhook=webhook,
-    )
+    store = Store(settings.db_path)
+    chosen = sources if sources is not None else sources_from_specs(settings.source_specs, settings.data_dir)
+    sync = blog_sync(settings, store, chosen, webhook=webhook)
+    bot = KijiBot(settings, store, client_from_settings(settings), force_sync=force_sync, sync=sync)
     RunLog(bot).attach()
     shutdown = ShutdownSignal()
     shutdown.install()

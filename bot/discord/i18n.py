@@ -136,6 +136,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         JA: "このチャンネルにはもうお知らせを投稿できません",
     },
     "pause.missing": {EN: "missing {names}", JA: "権限が足りません：{names}"},
+    "pause.blog_not_configured": {
+        EN: "the blog {blog} is no longer configured",
+        JA: "ブログ「{blog}」はもう設定されていません",
+    },
     "pause.not_found": {EN: "channel not found (404)", JA: "チャンネルが見つかりません（404）"},
     "pause.refused": {EN: "Discord refused: {text} ({status})", JA: "Discord に拒否されました：{text}（{status}）"},
 }

@@ -15,7 +15,6 @@ import discord
 
 from bot.services.blogs import SourceOutcome
 from bot.services.ingest import IngestReport
-from bot.sources.site_config import site_path
 
 if TYPE_CHECKING:
     from bot.discord.client import KijiBot
@@ -43,41 +42,38 @@ def describe_ingest(report: IngestReport) -> str:
     )
 
 
-def failed_post_line(outcome: SourceOutcome, path: str, error: str) -> str:
-    """A post that could not be read, named by the file on disk the user can open."""
-    where = site_path(outcome.site, path) if outcome.site is not None else f"{outcome.source.display}: {path}"
-    return f"post not loaded: {where}: {error}"
-
-
 class RunLog:
-    """Listens to the bot's own events and says what happened, once, at INFO."""
+    """Listens to the bot's own events and the blog sync's outcomes, and says what happened, once, at INFO."""
 
     def __init__(self, bot: KijiBot) -> None:
         self.bot = bot
-        self.ingests = 0
+        self.synced: set[str] = set()  # the blogs whose first outcome of this run was told
         self.readies = 0
 
     def attach(self) -> None:
-        self.bot.add_listener(self.on_kiji_ingest, "on_kiji_ingest")
+        self.bot.sync.listeners.append(self.on_synced)
         self.bot.add_listener(self.on_ready, "on_ready")
 
-    async def on_kiji_ingest(self, report: IngestReport) -> None:
-        """The first ingest says where each source's posts come from; later ones speak only of changes."""
-        self.ingests += 1
-        outcomes = self.bot.last_outcomes
-        if self.ingests == 1:
-            for outcome in outcomes:
-                log.info("%s", describe_source(outcome, several=len(outcomes) > 1))
-        if self.ingests == 1 or report.added or report.updated or report.removed or report.failed:
-            log.info("%s", describe_ingest(report))
-        if self.ingests == 1:
-            for outcome in outcomes:
-                done = outcome.report
-                if done is not None and not (done.added or done.updated or done.unchanged or done.failed):
-                    log.warning(
-                        "no posts in %s: a post is a Markdown file named YYYY-MM-DD-title.md with front matter",
-                        outcome.source.display,
-                    )
+    def on_synced(self, outcome: SourceOutcome) -> None:
+        """A blog's first sync says where its posts come from; later ones speak only of changes.
+
+        Blogs sync each on their own, so each says it when it is done: a slow one comes later.
+        """
+        first = outcome.source.name not in self.synced
+        self.synced.add(outcome.source.name)
+        several = len(self.bot.sources) > 1
+        report = outcome.report
+        if first:
+            log.info("%s", describe_source(outcome, several=several))
+        if report is None:
+            return
+        if first or report.added or report.updated or report.removed or report.failed:
+            log.info("%s%s", describe_ingest(report), f" ({outcome.source.display})" if several else "")
+        if first and not (report.added or report.updated or report.unchanged or report.failed):
+            log.warning(
+                "no posts in %s: a post is a Markdown file named YYYY-MM-DD-title.md with front matter",
+                outcome.source.display,
+            )
 
     async def on_ready(self) -> None:
         self.readies += 1

@@ -1,4 +1,4 @@
-"""Ingest every configured source in turn; one that fails is reported and the others still go in.
+"""Ingest a configured source, or each in turn; one that fails is reported and the others still go in.
 
 A blog whose server is down, whose folder is unmounted or whose `_config.yml` is broken must not
 keep the other blogs' new posts from being read (and announced). Store errors are not a source's
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.services.ingest import IngestReport, IngestRun, ProgressCallback, ingest_source
+from bot.services.ingest_process import IngestInterrupted
 from bot.sources.base import Source, SourceError
 from bot.sources.post_error import PostError
-from bot.sources.site_config import Site, load_site
+from bot.sources.site_config import Site, load_site, site_path
 from bot.sources.specs import redact
 from bot.store import Store, StoreError
 
@@ -80,43 +81,67 @@ async def ingest_all(
     progress: ProgressCallback | None = None,
     run: IngestRun | None = None,
 ) -> list[SourceOutcome]:
-    """`ingest_source` for each source, in order; a source that cannot be read gets its reason instead.
+    """`sync_source` for each source, in order (`kiji ingest`; the bot syncs them at once, see `bot.services.sync`)."""
+    return [await sync_source(store, source, load=load, progress=progress, run=run) for source in sources]
 
-    `run` ingests each source's changes elsewhere (the running bot's ingest process), as for `ingest_source`.
+
+async def sync_source(
+    store: Store,
+    source: Source,
+    *,
+    load: Callable[[Path], Site] = load_site,
+    progress: ProgressCallback | None = None,
+    run: IngestRun | None = None,
+) -> SourceOutcome:
+    """`ingest_source` for one source, its outcome recorded in the store; a source that cannot be read gets its reason.
+
+    `run` ingests the source's changes elsewhere (the running bot's ingest process), as for `ingest_source`.
+    Raises only what no source could get past: a broken store, or parse processes that died.
     """
-    outcomes: list[SourceOutcome] = []
-    for source in sources:
-        loaded: list[Site] = []
+    loaded: list[Site] = []
+    source_id = await store.register_source(source.name, source.display)
+    try:
+        report = await ingest_source(
+            store,
+            source,
+            load=_keeping(load, loaded),
+            progress=progress,
+            source_id=source_id,
+            run=run,
+        )
+    except (StoreError, BrokenProcessPool, IngestInterrupted):
+        raise  # the store or the parse processes are broken, or the bot is stopping: no source can go on
+    except SourceError as exc:
+        error = str(exc)
+    except PostError as exc:
+        error = f"cannot read the site configuration {exc}"
+    except OSError as exc:
+        error = f"cannot read {exc.filename or source.display}: {exc.strerror or exc}; check its permissions"
+    except Exception as exc:  # a bug in one source must not stop the others; say which source hit it
+        log.exception("unexpected error while ingesting %s", redact(source.display))
+        error = f"internal error: {type(exc).__name__}: {exc}"
+    else:
+        site = loaded[-1] if loaded else None
+        url = (site.url + site.baseurl) if site is not None and site.url else report.blog_url
+        title = (site.title or None) if site is not None else report.blog_title
+        await store.record_source_success(source_id, title, url)
+        return SourceOutcome(source, report, site)
+    return await record_failure(store, source, redact(error), loaded[-1] if loaded else None, source_id)
+
+
+async def record_failure(
+    store: Store, source: Source, error: str, site: Site | None = None, source_id: int | None = None
+) -> SourceOutcome:
+    """Record in the store that `source` could not be read, and why (already free of credentials)."""
+    error = redact(error)  # sources redact their own messages; this is the belt to those braces
+    log.info("could not update %s: %s", redact(source.display), error)  # the caller reports it
+    if source_id is None:
         source_id = await store.register_source(source.name, source.display)
-        try:
-            report = await ingest_source(
-                store,
-                source,
-                load=_keeping(load, loaded),
-                progress=progress,
-                source_id=source_id,
-                run=run,
-            )
-        except (StoreError, BrokenProcessPool):
-            raise  # the store or the parse processes are broken: no source can go on
-        except SourceError as exc:
-            error = str(exc)
-        except PostError as exc:
-            error = f"cannot read the site configuration {exc}"
-        except OSError as exc:
-            error = f"cannot read {exc.filename or source.display}: {exc.strerror or exc}; check its permissions"
-        except Exception as exc:  # a bug in one source must not stop the others; say which source hit it
-            log.exception("unexpected error while ingesting %s", redact(source.display))
-            error = f"internal error: {type(exc).__name__}: {exc}"
-        else:
-            site = loaded[-1] if loaded else None
-            url = (site.url + site.baseurl) if site is not None and site.url else report.blog_url
-            title = (site.title or None) if site is not None else report.blog_title
-            await store.record_source_success(source_id, title, url)
-            outcomes.append(SourceOutcome(source, report, site))
-            continue
-        error = redact(error)  # sources redact their own messages; this is the belt to those braces
-        log.info("could not update %s: %s", redact(source.display), error)  # the caller reports it
-        await store.record_source_failure(source_id, error)
-        outcomes.append(SourceOutcome(source, None, loaded[-1] if loaded else None, error))
-    return outcomes
+    await store.record_source_failure(source_id, error)
+    return SourceOutcome(source, None, site, error)
+
+
+def failed_post_line(outcome: SourceOutcome, path: str, error: str) -> str:
+    """A post that could not be read, named by the file on disk the user can open."""
+    where = site_path(outcome.site, path) if outcome.site is not None else f"{outcome.source.display}: {path}"
+    return f"post not loaded: {where}: {error}"

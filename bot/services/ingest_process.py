@@ -13,7 +13,9 @@ on SQLite's lock behind batch after batch until its timeout.
 
 The child lives as long as the bot, dies with it (even under SIGKILL) and is started again when
 it died. Its transactions are the ones `ingest` makes, so killing it loses at most the batch in
-flight, which the next ingest writes again, as after a crash of the whole bot.
+flight, which the next ingest writes again, as after a crash of the whole bot. A bot that is
+stopping refuses the child its next transaction instead (`finish_soon`): the ingest ends after
+the batch in flight, whole, without waiting for the thousands of posts after it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 10.0
 
 
+class IngestInterrupted(Exception):
+    """The bot is stopping: the ingest ended after the batch in flight; the next start writes the rest."""
+
+
 class IngestProcess:
     """`await ingest(site, changes, source_id, now)` runs `bot.services.ingest.ingest` in the child.
 
@@ -55,6 +61,7 @@ class IngestProcess:
         self._process: BaseProcess | None = None
         self._pipe: Connection | None = None
         self._lock = asyncio.Lock()  # one request at a time on the pipe
+        self._finishing = False  # stopping: the next transaction the child asks for is refused
 
     @property
     def pid(self) -> int | None:
@@ -64,6 +71,9 @@ class IngestProcess:
         """Start the child now (it opens the store and warms its pool), unless it runs already."""
         if self._process is not None and self._process.is_alive():
             return
+        if self._process is not None:
+            log.info("the ingest process ended (exit code %s); starting a new one", self._process.exitcode)
+        self._finishing = False
         context = clean_start()
         ours, theirs = context.Pipe()
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
@@ -101,6 +111,10 @@ class IngestProcess:
                 pipe.send(request)
                 kind, value = await asyncio.to_thread(pipe.recv)
                 while kind == "write":  # the child's leave to write one transaction
+                    if self._finishing:  # stopping: the batch in flight was the last one
+                        pipe.send(("stop", None))
+                        kind, value = await asyncio.to_thread(pipe.recv)
+                        continue
                     async with self.store.writes_of_another_process():
                         pipe.send(("go", None))
                         kind, value = await asyncio.to_thread(pipe.recv)
@@ -117,6 +131,8 @@ class IngestProcess:
                 raise
         if kind == "ok":
             return value
+        if kind == "stopped":
+            raise IngestInterrupted("the bot is stopping; the ingest stopped after its last whole batch")
         if kind == "store":
             raise StoreError(value)
         if kind == "pool":
@@ -129,8 +145,13 @@ class IngestProcess:
             process.kill()
             process.join(1)
 
+    def finish_soon(self) -> None:
+        """Refuse the child its next transaction: a request in flight ends (IngestInterrupted) after its batch."""
+        self._finishing = True
+
     async def stop(self) -> None:
         """Let the child finish its request, close its store and exit; killed if it takes too long."""
+        self._finishing = True
         async with self._lock:
             process, pipe = self._process, self._pipe
             self._process = self._pipe = None
@@ -146,6 +167,10 @@ class IngestProcess:
 
 
 # -- the child ---------------------------------------------------------------------
+
+
+class _StopRequested(Exception):
+    """The bot refused a transaction because it is stopping: end the ingest, write nothing more."""
 
 
 class _PollClock:
@@ -188,6 +213,8 @@ class _Child:
     async def _leave_to_write(self) -> AsyncIterator[None]:
         self.pipe.send(("write", None))
         kind, _ = await asyncio.to_thread(self.pipe.recv)
+        if kind == "stop":
+            raise _StopRequested
         if kind != "go":
             raise RuntimeError(f"the bot answered {kind!r} to a request to write")
         try:
@@ -223,6 +250,8 @@ class _Child:
                 self.store.database.write_gate = self._leave_to_write
             self.clock.now = now
             return "ok", await ingest(self.store, site, changes=changes, source_id=source_id, executor=self.pool)
+        except _StopRequested:
+            return "stopped", None
         except BrokenProcessPool as exc:
             # a parse worker died (killed, out of memory): a new pool takes over for the next request
             self.pool.shutdown(wait=False, cancel_futures=True)

@@ -1,11 +1,11 @@
-"""Keeps the store in line with every source for as long as the bot runs.
+"""When to look at the sources again: every `poll_seconds`, and at once when a local post file changes.
 
-Watching for changed posts is part of the bot's lifecycle, not of any command: it starts
-when the bot has set itself up and stops when it closes, whatever cogs are loaded. A file
-event (inotify & co) under a local folder starts a check at once; polling every `poll_seconds`
-is the safety net for file systems and containers that deliver no events, and the only news
-of sources that are not folders on this disk (a git remote changes when its fetch says so).
-After each check the listeners run (the announcer queues what became new).
+Watching is part of the sync service's lifecycle (`bot.services.sync`), not of any command. A
+file event (inotify & co) under a local folder asks for that folder's blog to be synced now;
+polling every `poll_seconds` is the safety net for file systems and containers that deliver no
+events, and the only news of sources that are not folders on this disk. The watcher only asks:
+`request(roots)` names the folders whose files changed, `request(None)` means every source. It
+never reads a source itself, so a slow one holds up nothing here.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from watchfiles import Change, awatch
 
 from bot.clock import SYSTEM_CLOCK, Clock, wait_event
-from bot.services.ingest import IngestReport
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[IngestReport], None]
+# Which sources to sync: the folders whose files changed, or None for every source.
+Request = Callable[[Sequence[Path] | None], None]
 
 
 def post_file_changed(_change: Change, path: str) -> bool:
@@ -31,25 +31,23 @@ def post_file_changed(_change: Change, path: str) -> bool:
 
 
 class PostWatcher:
-    """Runs `check` (an ingest) on file events and every `poll_seconds`, then tells the listeners."""
+    """Calls `request` on file events under `roots` (with the roots touched) and every `poll_seconds` (None)."""
 
     def __init__(
         self,
-        check: Callable[[], Awaitable[IngestReport]],
+        request: Request,
         roots: Sequence[Path],
         poll_seconds: float,
         *,
         clock: Clock = SYSTEM_CLOCK,
         watch_files: bool = True,
     ) -> None:
-        self._check = check
+        self._request = request
         self.roots = list(roots)
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.watch_files = watch_files
-        self.listeners: list[Listener] = []
-        self.checks = 0
-        self._wake = asyncio.Event()
+        self.polls = 0
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -61,12 +59,11 @@ class PostWatcher:
         if self._tasks:
             return
         self._stop.clear()
-        self._tasks.append(asyncio.create_task(self._poll(), name="kiji-post-watcher"))
+        self._tasks.append(asyncio.create_task(self._poll(), name="kiji-poll-timer"))
         if self.watch_files and self.roots:
             self._tasks.append(asyncio.create_task(self._watch(), name="kiji-file-watcher"))
 
     async def stop(self) -> None:
-        """Stop watching; an ingest in flight is cancelled (each of its batches commits whole or not at all)."""
         self._stop.set()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
@@ -76,33 +73,10 @@ class PostWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def wake(self) -> None:
-        """Check now instead of at the next poll."""
-        self._wake.set()
-
-    async def check_now(self) -> IngestReport:
-        """One check, then the listeners: what a file event or the poll does."""
-        report = await self._check()
-        self.checks += 1
-        for listener in self.listeners:
-            try:
-                listener(report)
-            except Exception:
-                log.exception("a listener of the post watcher failed")
-        return report
-
     async def _poll(self) -> None:
-        while not self._stop.is_set():
-            await wait_event(self.clock, self._wake, self.poll_seconds)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                await self.check_now()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("checking for changed posts failed; trying again at the next poll")
+        while not await wait_event(self.clock, self._stop, self.poll_seconds):
+            self.polls += 1
+            self._request(None)
 
     async def _watch(self) -> None:
         shown = ", ".join(map(str, self.roots))
@@ -110,8 +84,13 @@ class PostWatcher:
             watching = awatch(*self.roots, watch_filter=post_file_changed, debounce=300, stop_event=self._stop)
             async for changes in watching:
                 log.debug("files changed under %s: %d", shown, len(changes))
-                self.wake()
+                touched = [root for root in self.roots if any(_under(Path(path), root) for _, path in changes)]
+                self._request(touched or None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # e.g. inotify watch limit reached: polling still works
             log.warning("not watching %s for changes (%s); polling every %gs", shown, exc, self.poll_seconds)
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents

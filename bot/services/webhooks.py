@@ -15,7 +15,7 @@ ping is answered 200. A push names its repository by several URLs (https, ssh, w
 repository matches a configured source when one of them has the same `repository_key`, and then
 `trigger(source_name)` runs: it should only ask for a poll (set an event), not do it.
 
-Nothing here imports Discord: the bot wires `trigger` to "poll this source now".
+Nothing here imports Discord: the sync service (`bot.services.sync`) wires `trigger` to "poll this source now".
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -42,6 +42,7 @@ from bot.services.bounded_http import (
     BodyTimeout,
     BoundedServer,
 )
+from bot.sources.abilities import FollowsPushes
 from bot.sources.specs import repository_key
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,6 @@ _PUSH_EVENTS = {"push", "push hook", "tag push hook", "tag_push"}
 _PING_EVENTS = {"ping"}
 
 Trigger = Callable[[str], Awaitable[None] | None]
-
-
-class FollowedRepository(Protocol):
-    """What the webhook needs of a source: its name, and which repository it follows."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def repository_key(self) -> str: ...
 
 
 class WebhookConfigError(ValueError):
@@ -153,7 +144,7 @@ class PushWebhook:
     def __init__(
         self,
         config: WebhookConfig,
-        sources: Iterable[FollowedRepository],
+        sources: Iterable[object],
         trigger: Trigger,
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
@@ -167,10 +158,9 @@ class PushWebhook:
         self._trigger = trigger
         self._max_body = max_body_bytes
         self._by_key: dict[str, list[str]] = {}
-        for source in sources:
-            key = getattr(source, "repository_key", None)
-            if key:
-                self._by_key.setdefault(key, []).append(source.name)
+        for source in sources:  # only those that follow a repository can be pushed to
+            if isinstance(source, FollowsPushes) and source.repository_key:
+                self._by_key.setdefault(source.repository_key, []).append(source.name)
         self.server = BoundedServer(  # its connections, their stages, its limits
             self._handle,
             header_timeout=header_timeout,

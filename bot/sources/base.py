@@ -14,7 +14,7 @@ The version of the whole source lives in the store, not in the source, so a cras
 and the ingest's commit makes the next poll report the same changes again instead of losing them.
 
 Sources know nothing of the store or of Discord: ingest asks, reads what changed, and writes.
-Optional abilities are small protocols (`PollsOnRequest`, `FollowsPushes`), checked with isinstance.
+Optional abilities are small protocols (`bot.sources.abilities`), checked with isinstance.
 """
 
 from __future__ import annotations
@@ -150,18 +150,3 @@ class SiteSource(Protocol):
         ...
 
     async def poll(self, since: str | None) -> Changes: ...
-
-
-@runtime_checkable
-class PollsOnRequest(Protocol):
-    """A source that can be asked to skip its back-off and poll at the next chance (`/sync`, a push)."""
-
-    def request_poll(self) -> None: ...
-
-
-@runtime_checkable
-class FollowsPushes(Protocol):
-    """A source that push webhooks can name: `repository_key` matches a payload's repository URLs."""
-
-    @property
-    def repository_key(self) -> str: ...

@@ -471,6 +471,12 @@ class Store:
     async def resume_subscription(self, guild_id: int, channel_id: int) -> bool:
         return await self._write(subscriptions.resume_subscription, guild_id, channel_id)
 
+    async def follow_configured_blogs(
+        self, configured: Sequence[int], now: float | None = None
+    ) -> tuple[list[int], list[int]]:
+        """Pause subscriptions to blogs not in `configured` (source ids), resume theirs when back: (paused, resumed)."""
+        return await self._write(subscriptions.follow_configured_blogs, configured, self._now(now))
+
     async def still_matches(self, subscription_id: int, post_id: int) -> bool:
         """Whether a queued post is still one the subscription asks for (filters and tags may have changed)."""
         return await self._read(subscriptions.still_matches, subscription_id, post_id)

@@ -258,6 +258,34 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE subscriptions ADD COLUMN template TEXT;
     ALTER TABLE subscriptions ADD COLUMN timezone TEXT;
     """,
+    # 11: a post that goes and comes back is not news (issue 21 point 8). A force-push that drops a
+    # post and a push that restores it made it a new row, first seen now, and announced. Every
+    # removed post leaves its identity (path) and content hash here; a post stored again with
+    # either keeps the first-seen time it had, and the delivery ledger is read by content too.
+    """
+    CREATE TABLE IF NOT EXISTS posts_gone (
+        source_id INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        first_seen_at REAL NOT NULL,
+        UNIQUE (source_id, path, content_hash)
+    );
+    CREATE INDEX IF NOT EXISTS posts_gone_by_hash ON posts_gone (source_id, content_hash);
+    CREATE TRIGGER IF NOT EXISTS posts_remember_gone AFTER DELETE ON posts BEGIN
+        INSERT INTO posts_gone (source_id, path, content_hash, first_seen_at)
+        VALUES (OLD.source_id, OLD.path, OLD.content_hash, OLD.first_seen_at)
+        ON CONFLICT DO UPDATE SET first_seen_at = min(first_seen_at, excluded.first_seen_at);
+    END;
+    CREATE TRIGGER IF NOT EXISTS posts_back_keep_first_seen AFTER INSERT ON posts
+    WHEN EXISTS (SELECT 1 FROM posts_gone g WHERE g.source_id = NEW.source_id AND g.path = NEW.path)
+        OR EXISTS (SELECT 1 FROM posts_gone g WHERE g.source_id = NEW.source_id AND g.content_hash = NEW.content_hash)
+    BEGIN
+        UPDATE posts SET first_seen_at = min(NEW.first_seen_at, (
+            SELECT min(g.first_seen_at) FROM posts_gone g
+            WHERE g.source_id = NEW.source_id AND (g.path = NEW.path OR g.content_hash = NEW.content_hash)
+        )) WHERE id = NEW.id;
+    END;
+    """,
 )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import aiosqlite
 
 from bot.content.textnorm import normalize_key
-from bot.models import Delivery, Subscription
+from bot.models import Delivery, Subscription, blog_label
 from bot.store.sqlhelpers import fetch_all, fetch_one
 
 _SUBSCRIPTION_COLUMNS = (
@@ -180,6 +180,43 @@ async def resume_subscription(db: aiosqlite.Connection, guild_id: int, channel_i
     return cur.rowcount > 0
 
 
+# Why a subscription to one blog is paused when that blog leaves the configuration: a message key
+# and its values, as the announcer's pause reasons are stored (bot.discord.i18n.pause_reason).
+BLOG_NOT_CONFIGURED = "pause.blog_not_configured"
+
+
+async def follow_configured_blogs(
+    db: aiosqlite.Connection, configured: Sequence[int], now: float
+) -> tuple[list[int], list[int]]:
+    """Pause the subscriptions to a blog no longer configured, resume those whose blog is back.
+
+    Such a subscription can announce nothing (no post of its blog comes any more) and used to
+    look active; paused, it says why. Only pauses for this reason are lifted: a channel that lost
+    a permission meanwhile stays paused for that. Returns (paused ids, resumed ids).
+    """
+    ids = json.dumps(sorted(set(configured)))
+    rows = await fetch_all(
+        db,
+        "SELECT s.id, src.id AS source_id, src.name, src.display, src.title FROM subscriptions s "
+        "JOIN sources src ON src.id = s.source_id "
+        "WHERE s.paused_reason IS NULL AND s.source_id NOT IN (SELECT value FROM json_each(?))",
+        (ids,),
+    )
+    paused = []
+    for row in rows:
+        blog = blog_label(row["source_id"], row["name"], row["display"], row["title"])
+        reason = json.dumps({"key": BLOG_NOT_CONFIGURED, "values": {"blog": blog}}, ensure_ascii=False, sort_keys=True)
+        await pause_subscription(db, row["id"], reason, now)
+        paused.append(int(row["id"]))
+    resumed = await fetch_all(
+        db,
+        "UPDATE subscriptions SET paused_reason = NULL, paused_at = NULL WHERE json_valid(paused_reason) "
+        "AND json_extract(paused_reason, '$.key') = ? AND source_id IN (SELECT value FROM json_each(?)) RETURNING id",
+        (BLOG_NOT_CONFIGURED, ids),
+    )
+    return paused, [int(row["id"]) for row in resumed]
+
+
 async def still_matches(db: aiosqlite.Connection, subscription_id: int, post_id: int) -> bool:
     """Whether the post is one the subscription asks for now (its filters or the post's tags may have changed)."""
     row = await fetch_one(
@@ -202,6 +239,10 @@ async def enqueue_new_posts(db: aiosqlite.Connection, max_burst: int, now: float
         "WHERE max(p.first_seen_at, p.date_utc) > max(s.created_at, coalesce(src.first_success_at, 0)) "
         f"AND {MATCHES_SUBSCRIPTION} AND NOT EXISTS (SELECT 1 FROM deliveries d "
         "WHERE d.subscription_id = s.id AND d.source_id = p.source_id AND d.post_path = p.path) "
+        # a post that went and came back under another name, with the bytes it was announced with
+        "AND NOT EXISTS (SELECT 1 FROM posts_gone g JOIN deliveries d ON d.subscription_id = s.id "
+        "AND d.source_id = g.source_id AND d.post_path = g.path "
+        "WHERE g.source_id = p.source_id AND g.content_hash = p.content_hash) "
         "ORDER BY s.id, p.date_utc DESC, p.id DESC",
         (now,),
     )

@@ -34,6 +34,7 @@ async def test_run_serves_then_shuts_down_cleanly(
         await emu.wait_until_ready(timeout_s=60)
         handle = await emu.slash_command("about", locale="en-US", timeout_s=30)
         assert (await handle.response())["type"] == 4
+        await kiji.wait_for_line("ingested posts:")  # the blog is read in the background meanwhile
     finally:
         code = await kiji.stop(signum)
     assert code == 0, kiji.text
@@ -166,6 +167,7 @@ async def test_sigterm_while_discord_is_unreachable_stops_at_once(
     async with BlackHole() as hole:
         try:
             await kiji.wait_for_line("logged in as")
+            await kiji.wait_for_line("ingested posts:")  # the blog is read in the background meanwhile
             port = emu.port
             await emu.stop()  # the gateway goes away under the bot
             if unreachable == "refused":

@@ -271,7 +271,7 @@ async def test_a_pending_post_re_dated_into_the_future_waits_for_its_new_date(wo
     # The author moves the pending post a few seconds into the future.
     new_post(world, "moved", "予約に戻した記事", date=in_future(world, 3600))
     new_post(world, "other", "ほかの新着記事")  # newer in the ledger: must not wait behind it
-    await world.bot.watcher.check_now()
+    await world.bot.sync.sync_now()
     clock(world).advance(RETRY_BASE_SECONDS)  # the 503's back-off is over
     await check(world)
     [post] = [p for p in await world.bot.store.all_posts() if p.title == "予約に戻した記事"]

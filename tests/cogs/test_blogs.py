@@ -118,7 +118,7 @@ async def test_unknown_blog_lists_the_blogs(blogs: tuple[World, Path]) -> None:
 async def test_about_lists_every_blog_with_its_state(blogs: tuple[World, Path]) -> None:
     world, second = blogs
     shutil.move(second, second.with_name("unmounted"))  # the second blog's disk goes away
-    await world.bot.run_ingest()
+    await world.bot.sync.sync_now()
     body = await (await world.emu.slash_command("about", locale="en-US")).response()
     fields = {f["name"]: f["value"] for f in body["data"]["embeds"][0]["fields"]}
     assert "https://first.example.org" in fields["First Blog"] and "7 posts" in fields["First Blog"]

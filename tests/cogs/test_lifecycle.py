@@ -34,7 +34,7 @@ async def test_unloading_the_announcements_cog_keeps_ingest_and_announcements(wo
     await subscribe(world, world.channel)
     await world.bot.unload_extension("cogs.announcements")
     assert world.bot.get_cog("AnnouncementsCog") is None
-    assert world.bot.watcher.running and world.bot.announcer.running
+    assert world.bot.sync.watcher.running and world.bot.announcer.running
 
     assert world.clock is not None
     world.clock.advance(0.01)  # the post is first seen after the subscription was made
@@ -50,7 +50,7 @@ async def test_unloading_the_announcements_cog_keeps_ingest_and_announcements(wo
     await world.bot.load_extension("cogs.announcements")  # and back: the commands return, nothing doubles
     handle = await world.emu.slash_command("subscriptions", user=world.admin, locale="en-US")
     assert "general" in str((await handle.response())["data"]["embeds"][0]["fields"])
-    assert world.bot.watcher.running and world.bot.announcer.running
+    assert world.bot.sync.watcher.running and world.bot.announcer.running
 
 
 async def test_what_start_up_built_is_kept_out_of_full_garbage_collections(world: World) -> None:
@@ -67,10 +67,10 @@ async def test_the_bot_writes_and_ingests_at_a_lower_priority_than_it_reads(worl
     if sys.platform.startswith("linux"):  # elsewhere niceness is the whole process's: nothing is lowered
         assert await world.bot.store.database.write(connection_thread_niceness) == max(base, WORKER_NICENESS)
     assert await world.bot.store.database.read(connection_thread_niceness) == base
-    ingester = world.bot.ingester.pid
+    ingester = world.bot.sync.ingester.pid
     assert ingester is not None and ingester != os.getpid()
     assert os.getpriority(os.PRIO_PROCESS, ingester) == max(base, WORKER_NICENESS)
-    worker = await world.bot.ingester.parse_worker_pid()
+    worker = await world.bot.sync.ingester.parse_worker_pid()
     assert os.getpriority(os.PRIO_PROCESS, worker) == max(base, WORKER_NICENESS)
 
 
@@ -89,7 +89,7 @@ async def test_an_interaction_is_answered_while_a_heavy_post_is_ingested(world: 
 
     sys.setprofile(count_cleaning)
     try:
-        checking = asyncio.create_task(world.bot.watcher.check_now())
+        checking = asyncio.create_task(world.bot.sync.sync_now())
         handle = await world.emu.slash_command("about", user=world.member, locale="en-US")
         response = await handle.response()
         answered_during_ingest = not checking.done()
@@ -106,21 +106,21 @@ async def test_an_interaction_is_answered_while_a_heavy_post_is_ingested(world: 
 
 
 async def test_the_bot_keeps_ingesting_after_a_parse_worker_is_killed(world: World) -> None:
-    worker = await world.bot.ingester.parse_worker_pid()  # a worker of the bot's ingest process
-    assert worker not in (os.getpid(), world.bot.ingester.pid)
+    worker = await world.bot.sync.ingester.parse_worker_pid()  # a worker of the bot's ingest process
+    assert worker not in (os.getpid(), world.bot.sync.ingester.pid)
     os.kill(worker, signal.SIGKILL)  # as the kernel's OOM killer would
     for name in ("first", "second"):
         write_post(world.posts_dir, f"2025-07-05-{name}.md", f"殺された後の記事 {name}", "本文です。")
-        await world.bot.watcher.check_now()
+        await world.bot.sync.sync_now()
         assert [hit.post.title for hit in await world.bot.store.search(name)] == [f"殺された後の記事 {name}"]
 
 
 async def test_the_bot_keeps_ingesting_after_its_ingest_process_is_killed(world: World) -> None:
-    killed = world.bot.ingester.pid
+    killed = world.bot.sync.ingester.pid
     assert killed is not None and killed != os.getpid()
     os.kill(killed, signal.SIGKILL)
     write_post(world.posts_dir, "2025-07-06-after.md", "取り込み役が殺された後の記事", "本文です。")
-    report = await world.bot.watcher.check_now()
+    report = await world.bot.sync.sync_now()
     assert report.added == 1 and report.failed == []
     assert [hit.post.title for hit in await world.bot.store.search("殺された後")] == ["取り込み役が殺された後の記事"]
-    assert world.bot.ingester.pid not in (None, killed)
+    assert world.bot.sync.ingester.pid not in (None, killed)

@@ -21,7 +21,7 @@ FILE = "_posts/2025-08-01-long.md"
 async def _long_slug_post(world: World, **front: str) -> None:
     front = {"tags": "[AI]", **front}
     write_post(world.posts_dir, "2025-08-01-long.md", LONG_TITLE, JA_BODY, slug=LONG_SLUG, **front)
-    await world.bot.run_ingest()  # (the bot's file watcher may have stored it already)
+    await world.bot.sync.sync_now()  # (the bot's file watcher may have stored it already)
     post = await world.bot.store.get_post_by_path(FILE)
     assert post is not None and len(post.abs_url) > limits.EMBED_URL  # Discord would refuse it as a link
 

@@ -98,7 +98,7 @@ async def test_related_excludes_itself(world: World) -> None:
 async def test_a_post_url_too_long_for_a_button_still_gets_its_summary(world: World) -> None:
     slug = "日本語のとても長いスラッグ" * 5  # 65 characters, over 512 once percent-encoded
     write_post(world.posts_dir, f"2025-07-01-{slug}.md", "長いURLの記事", "本文です。十分な内容です。", tags="[AI]")
-    await world.bot.run_ingest()
+    await world.bot.sync.sync_now()
     [post] = [p for p in await world.bot.store.all_posts() if p.title == "長いURLの記事"]
     assert len(post.abs_url) > 512
     body = await (await world.emu.slash_command("summary", {"post": str(post.id)}, locale="en-US")).response()
@@ -110,7 +110,7 @@ async def test_a_post_url_too_long_for_a_button_still_gets_its_summary(world: Wo
 async def test_untitled_posts_are_offered_by_their_slug(world: World) -> None:
     write_post(world.posts_dir, "2025-07-01-notitle.md", "", "本文です。十分な内容です。", tags="[AI]")
     write_post(world.posts_dir, "2025-07-02-spaces.md", "   ", "本文です。十分な内容です。", tags="[AI]")
-    await world.bot.run_ingest()
+    await world.bot.sync.sync_now()
     choices = await (await world.emu.autocomplete("summary", "post", {"post": ""}, locale="en-US")).choices()
     names = [c["name"] for c in choices]
     assert names[:2] == ["spaces", "notitle"]  # newest first

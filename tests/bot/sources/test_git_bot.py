@@ -75,12 +75,12 @@ async def test_a_signed_push_webhook_makes_the_bot_fetch_and_announce_at_once(
         await world.subscribe()
         await world.check()
         world.push_post()
-        assert bot.webhook is not None
+        assert bot.sync.webhook is not None
         body, signed = signed_github_push(url)
         unsigned = {"X-GitHub-Event": "push"}
         async with aiohttp.ClientSession() as session:
-            assert await post_webhook(session, bot.webhook.port, body, unsigned) == 401
-            assert await post_webhook(session, bot.webhook.port, body, signed) == 202
+            assert await post_webhook(session, bot.sync.webhook.port, body, unsigned) == 401
+            assert await post_webhook(session, bot.sync.webhook.port, body, signed) == 202
         await world.emu.wait_for(lambda: world.titles() != [], 20, "the webhook's announcement")
         assert world.titles() == [PUSHED_TITLE]
 

@@ -74,15 +74,15 @@ def test_same_tokens_at_the_same_positions_on_random_text(texts: list[str]) -> N
 def _undo_migrations_after(raw: sqlite3.Connection, index: int) -> None:
     """Take back the migrations after `index`, so the store is as that one found it.
 
-    They only add columns (filled by an UPDATE at most) and indexes; anything else fails here.
+    They only add columns (filled by an UPDATE at most), tables, indexes and triggers; anything else fails here.
     """
     for migration in reversed(MIGRATIONS[index + 1 :]):
         for statement in reversed(split_statements(migration)):
             text = statement.strip()
             if added := re.fullmatch(r"ALTER TABLE (\w+) ADD COLUMN (\w+) .*;", text, re.S):
                 raw.execute(f"ALTER TABLE {added[1]} DROP COLUMN {added[2]}")
-            elif index_made := re.fullmatch(r"CREATE INDEX (\w+) ON .*;", text, re.S):
-                raw.execute(f"DROP INDEX {index_made[1]}")
+            elif made := re.fullmatch(r"CREATE (INDEX|TABLE|TRIGGER) (?:IF NOT EXISTS )?(\w+)\b.*", text, re.S):
+                raw.execute(f"DROP {made[1]} {made[2]}")
             else:
                 assert text.startswith("UPDATE "), f"this test cannot take back {text!r}"
 

@@ -1,0 +1,34 @@
+"""What only some sources can do, as protocols the sync service asks with `isinstance`.
+
+Every source polls (`bot.sources.base.Source`); a git source can also be told a push arrived
+(`PollsOnRequest`: skip its backoff and poll now) and names the repository it follows
+(`FollowsPushes`: a push webhook matches deliveries to it). Asking with `isinstance` on a
+`runtime_checkable` protocol says which ability is meant, where `getattr(source, "request_poll")`
+only said which name was looked up, and a typo there failed silently.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class PollsOnRequest(Protocol):
+    """A source that waits between polls (a backoff after failures) and can be told to poll now."""
+
+    def request_poll(self) -> None:
+        """Let the next poll run at once, whatever the backoff says (a push arrived)."""
+        ...
+
+
+@runtime_checkable
+class FollowsPushes(Protocol):
+    """A source following a repository that push webhooks name (by `repository_key`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def repository_key(self) -> str:
+        """The repository's key (`bot.sources.specs.repository_key`), the same for its every URL."""
+        ...
