@@ -74,7 +74,16 @@ class BlogRemote:
     def write(self, rel_path: str, text: str) -> None:
         path = self.work / rel_path
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():  # replace the link, never write through it
+            path.unlink()
         path.write_text(text, encoding="utf-8")
+
+    def symlink(self, rel_path: str, target: str) -> None:
+        """A symlink in the repository (git keeps `target` as written), replacing what was at `rel_path`."""
+        path = self.work / rel_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        path.symlink_to(target)
 
     def read(self, rel_path: str) -> str:
         return (self.work / rel_path).read_text(encoding="utf-8")
@@ -355,6 +364,10 @@ class BlogRemotes:
             remote.write("README.md", "The blog lives in a folder of this repository.\n")
         remote.commit("Import the blog")
         return remote
+
+    def empty(self, name: str | None = None) -> BlogRemote:
+        """A repository with no commit yet: the test writes, commits and pushes what it needs."""
+        return self._new(name, True)
 
     def not_a_site(self, name: str | None = None) -> BlogRemote:
         """A repository of code: no `_config.yml`, no `_posts`, no dated posts."""

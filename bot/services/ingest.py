@@ -118,7 +118,7 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
 
 def _process(job: _Job, site: Site) -> _Outcome:
     try:
-        data = read_post_file(job.abs_path, job.rel_path)
+        data = read_post_file(site, job.abs_path, job.rel_path)
     except PostError as exc:
         return FailedPost(exc.path, exc.reason)
     state = FileState(len(data), job.mtime_ns, content_hash(data))

@@ -10,7 +10,11 @@ the repository's config holds the URL without them, and git gets them from a one
 helper that reads two environment variables of that one git process. So the token is never
 written to the checkout's `.git/config`, never in a process's arguments, and git's own messages
 (which quote the URL) cannot contain it. Whatever git prints still goes through `scrub` before it
-reaches an exception or a log line.
+reaches an exception or a log line: the generic patterns of `redact` (userinfo of any scheme,
+scp-like `user@host:`, git's bare `user:pw@host`) and the very secret strings of this URL.
+
+git may use only the transports Kiji knows (`GIT_ALLOW_PROTOCOL`), whatever the user's own
+`protocol.allow` says: `ext::` would run any command it is handed.
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote
 
 from bot.sources.base import SourceError
-from bot.sources.specs import redact
+from bot.sources.specs import redact, split_userinfo
 
 log = logging.getLogger(__name__)
 
+# The transports Kiji clones over; the SPEC parser accepts nothing else either.
+ALLOWED_PROTOCOLS = "https:http:ssh:git:file"
 _USERNAME_VAR = "KIJI_GIT_USERNAME"
 _PASSWORD_VAR = "KIJI_GIT_PASSWORD"
 # Answers git's "get" with the two variables; ignores "store" and "erase" (nothing is kept anywhere).
@@ -55,24 +61,27 @@ _KINDS = (
 
 @dataclass(frozen=True)
 class GitCredentials:
-    """The URL git is given (no userinfo when it carried a password) and what the helper answers."""
+    """The URL git is given (no userinfo when it carried a password) and what the helper answers.
+
+    `hidden` holds what else must never be shown: a password written into an address git is
+    given as it is (the parser refuses those, but a runner must not rely on its callers).
+    """
 
     url: str = field(repr=False)
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
+    hidden: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_url(cls, url: str) -> GitCredentials:
-        """Take the userinfo out of an http(s) URL; ssh URLs (whose user is a login name) stay as they are."""
-        if "://" not in url:
+        """Take the userinfo out of an http(s) URL; other addresses (whose user is a login name) stay as they are."""
+        userinfo, clean = split_userinfo(url)
+        if userinfo is None:
             return cls(url)
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
-            return cls(url)
-        host = parts.netloc.rpartition("@")[2]
-        clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-        password = unquote(parts.password) if parts.password is not None else None
-        return cls(clean, unquote(parts.username or ""), password)
+        user, colon, password = userinfo.partition(":")
+        if url.partition("://")[0].lower() not in ("http", "https"):
+            return cls(url, hidden=(password,) if colon and password else ())
+        return cls(clean, unquote(user), unquote(password) if colon else None)
 
     def config_args(self) -> list[str]:
         """`-c` options for every git command that may talk to the server (fetch, and lazy blob fetches).
@@ -97,7 +106,8 @@ class GitCredentials:
         A user given without a password may be a token, so it is kept out of sight as well.
         """
         values = [value for value in (self.password if self.password is not None else self.username,) if value]
-        return [*values, *(quote(value, safe="") for value in values)]
+        values += [form for value in self.hidden for form in (value, unquote(value)) if form]
+        return list(dict.fromkeys([*values, *(quote(value, safe="") for value in values)]))
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -152,6 +162,9 @@ class GitRunner:
             SSH_ASKPASS_REQUIRE="never",
             LC_ALL="C",
             LANGUAGE="C",
+            # Overrides every protocol.allow of the user's config: `ext::` (runs any command), `fd::`
+            # and the other remote helpers are refused by git itself, whatever URL it is handed.
+            GIT_ALLOW_PROTOCOL=ALLOWED_PROTOCOLS,
         )
         if self.ceiling is not None:
             env["GIT_CEILING_DIRECTORIES"] = str(self.ceiling)

@@ -7,39 +7,39 @@ vanishing; any other dated file is a post too when it is text (an .html post sta
 
 The folder may be anyone's: a checkout of a repository, a shared mount. So, as Jekyll's safe
 mode does, a symlink is followed only when it stays inside the site (a `_posts` linked to `/`
-or into a loop is reported, never walked); only regular files are read (a named pipe would
-block forever, a device never ends), and never more than `MAX_POST_BYTES` of one; and a file
-name that is not valid UTF-8 is reported, since no URL, id or store row could spell it.
+or into a loop is reported, never walked); every file is read through `site_files` (regular
+files only, never more than `MAX_POST_BYTES`, never outside the site); and a file name that is
+not valid UTF-8 is reported, since no URL, id or store row could spell it.
 """
 
 from __future__ import annotations
 
 import codecs
-import errno
 import fnmatch
 import functools
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from bot.sources.post_error import PostError
 from bot.sources.ruby_text import ruby_lower
 from bot.sources.site_config import Site
+from bot.sources.site_files import (
+    MAX_SITE_FILE_BYTES,
+    MAX_SITE_FILE_SIZE_TEXT,
+    check_regular,
+    open_site_file,
+    printable_path,
+    read_site_file,
+    symlink_problem,
+)
 
-MAX_POST_BYTES = 5 * 1024 * 1024
-MAX_POST_SIZE_TEXT = "5 MiB"
+MAX_POST_BYTES = MAX_SITE_FILE_BYTES
+MAX_POST_SIZE_TEXT = MAX_SITE_FILE_SIZE_TEXT
 DATE_NAME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})-(.*)(\.[^.]+)\Z", re.S)
 _NUL = b"\x00"
-_FILE_KINDS = {
-    stat.S_IFIFO: "a named pipe (FIFO)",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFDIR: "a folder",
-}
+__all__ = ["DATE_NAME", "MAX_POST_BYTES", "MAX_POST_SIZE_TEXT", "check_regular", "printable_path", "read_post_file"]
 
 
 @dataclass
@@ -50,14 +50,6 @@ class PostScan:
     # the bot waited for it) building Path objects nobody needed
     files: list[tuple[str, str]] = field(default_factory=list)
     problems: list[PostError] = field(default_factory=list)
-
-
-def printable_path(path: str) -> str:
-    """`path` with undecodable bytes written as `\\xff`, so it can be printed, logged and stored."""
-    try:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that did not come from a file name's byte
-        return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _undecodable(name: str) -> bool:
@@ -88,31 +80,10 @@ def _excluded(site: Site, rel: str, is_dir: bool) -> bool:
     return is_dir and (rel + "/") in prefixes
 
 
-def _inside(real_root: str, target: str) -> bool:
-    return target == real_root or target.startswith(real_root.rstrip(os.sep) + os.sep)
-
-
-def _symlink_problem(path: str, rel: str, real_root: str) -> PostError | None:
-    """Why the symlink at `path` must not be followed (Jekyll's safe mode), or None when it may."""
-    try:
-        target = os.path.realpath(path, strict=True)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return PostError(printable_path(rel), "a symlink loop; not followed")
-        return PostError(printable_path(rel), f"a symlink to nothing readable ({exc.strerror or exc}); not followed")
-    if not _inside(real_root, target):
-        return PostError(
-            printable_path(rel),
-            f"a symlink to {printable_path(target)}, outside the site; like Jekyll's safe mode, "
-            "Kiji only follows symlinks that stay inside the site",
-        )
-    return None
-
-
 def scan_post_files(site: Site) -> PostScan:
     """Walk the site as Jekyll's Reader does: every `_posts` under a non-skipped folder."""
     root = site.root
-    real_root = os.path.realpath(root)
+    real_root = site.real_root
     scan = PostScan()
     if site.posts_only:
         _collect_posts(site, root, "_posts", scan, real_root, check_exclude=False)
@@ -123,12 +94,12 @@ def scan_post_files(site: Site) -> PostScan:
             if "_posts" in files and os.path.islink(os.path.join(dirpath, "_posts")):
                 # a symlink that leads nowhere, or round in a loop, is listed as a file
                 posts_rel = f"{rel_dir}/_posts" if rel_dir else "_posts"
-                if (problem := _symlink_problem(os.path.join(dirpath, "_posts"), posts_rel, real_root)) is not None:
+                if (problem := symlink_problem(os.path.join(dirpath, "_posts"), posts_rel, real_root)) is not None:
                     scan.problems.append(problem)
             if "_posts" in dirnames:
                 posts_rel = f"{rel_dir}/_posts" if rel_dir else "_posts"
                 posts_dir = os.path.join(dirpath, "_posts")
-                problem = _symlink_problem(posts_dir, posts_rel, real_root) if os.path.islink(posts_dir) else None
+                problem = symlink_problem(posts_dir, posts_rel, real_root) if os.path.islink(posts_dir) else None
                 if problem is not None:
                     scan.problems.append(problem)
                 else:
@@ -191,13 +162,13 @@ def _collect_posts(
                     PostError(printable_path(rel), "file name is not valid UTF-8; rename it (the name becomes its URL)")
                 )
                 continue
-            if entry.is_symlink() and (problem := _symlink_problem(entry.path, rel, real_root)) is not None:
+            if entry.is_symlink() and (problem := symlink_problem(entry.path, rel, real_root)) is not None:
                 scan.problems.append(problem)
                 continue
             # Any other dated file is a post to Jekyll too (an .html or .txt post), unless it is
             # not text: Jekyll skips a file that is not valid UTF-8 without a word. A plain posts
             # folder keeps to Markdown, as it may hold anything else.
-            if not markdown and not _is_text(entry.path):
+            if not markdown and not _is_text(entry.path, real_root):
                 continue
             if check_exclude and _excluded(site, rel, False):
                 continue
@@ -232,68 +203,19 @@ def is_post_path(site: Site, rel: str) -> bool:
     return site.posts_only or not _excluded(site, rel, False)
 
 
-def _file_kind(mode: int) -> str | None:
-    """What a file that is not a regular file is, for the report; None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    return _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+def read_post_file(site: Site, path: str | Path, rel: str) -> bytes:
+    """The bytes of the post at `path`: see `site_files.read_site_file` for what is refused."""
+    return read_site_file(site.real_root, path, rel)
 
 
-def check_regular(st: os.stat_result, rel: str, *, capped: bool = True) -> None:
-    """Raise PostError unless `st` is of a regular file (no larger than the cap when `capped`)."""
-    kind = _file_kind(st.st_mode)
-    if kind is not None:
-        raise PostError(printable_path(rel), f"{kind}, not a regular file; only regular files are read")
-    if capped and st.st_size > MAX_POST_BYTES:
-        raise PostError(
-            printable_path(rel),
-            f"file too large: {st.st_size} bytes (limit {MAX_POST_BYTES} bytes = {MAX_POST_SIZE_TEXT})",
-        )
-
-
-def _open_regular(path: str | Path, rel: str, *, capped: bool = True) -> BinaryIO:
-    """A binary handle on a regular file; PostError for anything else.
-
-    Opened without blocking, so a named pipe is refused instead of waiting forever for a writer.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise PostError(printable_path(rel), f"cannot read the file: {exc.strerror or exc}") from None
-    handle = os.fdopen(fd, "rb")
-    try:
-        check_regular(os.fstat(fd), rel, capped=capped)
-    except BaseException:
-        handle.close()
-        raise
-    return handle
-
-
-def read_post_file(path: str | Path, rel: str, limit: int = MAX_POST_BYTES) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes; PostError (naming `rel`) for anything else.
-
-    Read to at most `limit + 1` bytes, so a file that grows while it is read costs no more.
-    """
-    with _open_regular(path, rel) as handle:
-        try:
-            data = handle.read(limit + 1)
-        except OSError as exc:
-            raise PostError(printable_path(rel), f"cannot read the file: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise PostError(
-            printable_path(rel), f"file too large: over {limit} bytes (limit {limit} bytes = {MAX_POST_SIZE_TEXT})"
-        )
-    return data
-
-
-def _is_text(path: str) -> bool:
+def _is_text(path: str, root_real: str) -> bool:
     """Whether a non-Markdown file is UTF-8 text without NULs (an image named like a post is not).
 
     Only its first `MAX_POST_BYTES` are looked at. A file that cannot be read, or is not a
     regular file, counts as text so that the reader reports it rather than it vanishing.
     """
     try:
-        with _open_regular(path, path, capped=False) as handle:
+        with open_site_file(root_real, path, path, capped=False) as handle:
             data = handle.read(MAX_POST_BYTES + 1)
     except (PostError, OSError):
         return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.sources.front_matter import load_yaml
 from bot.sources.post_error import PostError
 from bot.sources.ruby_text import RUBY_SPLIT, ruby_lower, ruby_str
+from bot.sources.site_files import read_site_file, resolved_root
 
 # Jekyll's default markdown_ext list. A site's own `markdown_ext` replaces it; a dated
 # file in `_posts` with any other extension is still a post (an .html post stays .html).
@@ -70,6 +72,12 @@ class Site:
     posts_only: bool = field(default=False)
     # Lower-cased extensions (with the dot) Jekyll converts from Markdown to .html.
     markdown_exts: frozenset[str] = field(default=MARKDOWN_EXTS)
+    # `root` with its symlinks resolved, once per load: what every read is checked to stay inside.
+    real_root: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.real_root:
+            object.__setattr__(self, "real_root", resolved_root(self.root))
 
 
 @functools.lru_cache(maxsize=64)
@@ -78,14 +86,21 @@ def zone(name: str) -> ZoneInfo:
 
 
 def load_site(root: Path) -> Site:
+    """The site at `root`; PostError naming `_config.yml` when it cannot be read or understood.
+
+    `_config.yml` is read through `site_files` like every post: a symlink out of the site, a pipe
+    or a file over the size cap is refused. The whole site is refused with it rather than read
+    with Jekyll's defaults, since every post's URL and date would then be wrong.
+    """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(root)
+    root_real = resolved_root(root)
     config_path = root / "_config.yml"
     posts_only = False
     config: Any = {}
-    if config_path.is_file():
-        raw = config_path.read_bytes()
+    if os.path.lexists(config_path):  # even a dangling symlink or a folder: say what it is
+        raw = read_site_file(root_real, config_path, str(config_path))
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -136,6 +151,7 @@ def load_site(root: Path) -> Site:
         exclude=tuple(excludes),
         posts_only=posts_only,
         markdown_exts=markdown_exts,
+        real_root=root_real,
     )
 
 

@@ -6,7 +6,10 @@ SPEC copied from a requirements file means the same thing here. An `http(s)://` 
 
 Git URLs may carry credentials (`https://user:token@host/...`). Everything a person or a log sees
 goes through `redact`, and the source `name` (the store's key) is built without them, so a token
-never reaches a log line, an error, `/about` or the database.
+never reaches a log line, an error, `/about` or the database. Credentials that could never be
+used are refused rather than carried along (a password in a git://, file:// or ssh address, one
+holding an unencoded "/", "?" or "#"), and so is git's `transport::address` form, whose `ext::`
+runs any command: Kiji clones over https, http, ssh, git and file only.
 """
 
 from __future__ import annotations
@@ -18,13 +21,26 @@ from urllib.parse import unquote, urlsplit
 
 GIT_PREFIX = "git+"
 _URL_SCHEMES = ("https", "http", "ssh", "git", "file")
-# `scheme://` followed by an authority whose userinfo ends at its LAST "@" (a password may hold an
-# unescaped "@"), before the first "/", so both "user@" and "user:token@" go.
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s?#'\"]*@")
+# A URL anywhere in free text: its scheme, then everything up to the next space (quotes included,
+# since a password may hold one; what follows a URL in git's messages is harmless to keep or cut).
+_URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>\S*)")
+# git's own messages name a host with its userinfo bare ("unable to look up user:pw@host"): a word
+# holding ":" (not "://") and then, at its LAST "@" followed by a host, the end of the userinfo.
+# A SPEC's display (`git+host:path@ref`, already without userinfo) is left alone.
+_BARE_USERINFO = re.compile(r"(?<![^\s'\"(<\[])(?!git\+)[^\s'\"/:@]+:(?!//)[^\s'\"]*@(?=[\w\[])")
+# scp-like ssh addresses in free text, `user@host:path`: the user goes too.
+_SCP_USER = re.compile(r"(?<![^\s'\"(<\[])[^\s'\"/:]+@(?=[\w.\-]+:)")
+# An authority that is a host and perhaps a port: `host`, `host:8443`, `[::1]:22`.
+_HOST_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*)(?::\d*)?")
 # scp-like ssh addresses: `user@host:path`, where the user is never a secret but still not shown.
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:\s]+)@)?(?P<host>[^@/:\s]+):(?P<path>(?!//).*)$")
+# ... and one written with a password (`user:pw@host:path`), which ssh would never send.
+_SCP_PASSWORD = re.compile(r"^[^@/:\s]+:\S*?@[^@/:\s]+:")
+# git's `transport::address` form (`ext::sh -c …`, `fd::3`) runs a program of git's remote helpers.
+_TRANSPORT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 # What git refuses in a ref name (git-check-ref-format(1)), plus a leading "-" that would read as an option.
 _BAD_REF = re.compile(r"(^-)|(\.\.)|([\x00-\x20\x7f~^:?*\[\\])|(@\{)|(^/)|(/$)|(\.lock$)|(^@$)|(//)|(\.$)")
+_ENCODE_HINT = "percent-encode them in the user and password (/ as %2F, ? as %3F, # as %23)"
 
 
 class SpecError(ValueError):
@@ -32,11 +48,51 @@ class SpecError(ValueError):
 
 
 def redact(text: str) -> str:
-    """`text` with the userinfo of every URL in it removed: for any display, log line or error.
+    """`text` with the userinfo of every address in it removed: for any display, log line or error.
 
-    Works on free text (git's stderr, exception messages), not only on a single URL.
+    Works on free text (git's stderr, exception messages), not only on a single URL, and knows
+    every form git or Kiji prints: `scheme://user:pw@host` of any scheme (with a password holding
+    an unencoded "/", "?", "#" or "@" too), scp-like `user@host:path`, and git's bare
+    `user:pw@host`. It leans to cutting too much: it is for showing, never for using.
     """
-    return _USERINFO.sub(r"\g<scheme>", text)
+    text = _URL.sub(lambda match: match["scheme"] + match["rest"][_userinfo_end(match["rest"]) :], text)
+    text = _BARE_USERINFO.sub("", text)
+    return _SCP_USER.sub("", text)
+
+
+def _userinfo_end(after: str) -> int:
+    """Where the userinfo of a URL ends (just past its "@"), in the text after `scheme://`; 0 if none.
+
+    Normally the authority's last "@" before the first "/", "?" or "#". A password holding one of
+    those unencoded (`https://me:pa/ss@host/...`) tangles the URL; then the URL's last "@" is taken.
+    """
+    authority_end = min((i for i in (after.find(c) for c in "/?#") if i >= 0), default=len(after))
+    at = after.rfind("@", 0, authority_end)
+    if at >= 0:
+        return at + 1
+    return after.rfind("@") + 1 if _tangled(after, authority_end) else 0
+
+
+def _tangled(after: str, authority_end: int) -> bool:
+    """Whether an "@" after the authority ends a password holding "/", "?" or "#" rather than a path.
+
+    After a "?" or "#" it always may; after a "/" only when the authority, cut short, is no
+    `host[:port]` (`me:pa` is not). A password starting with digits then "/" (`me:12/x@host`)
+    cannot be told from a port: git reads it that way too, and connects to the host `me`.
+    """
+    if after.rfind("@") < authority_end:
+        return False
+    return after[authority_end] in "?#" or _HOST_PORT.fullmatch(after[:authority_end]) is None
+
+
+def split_userinfo(url: str) -> tuple[str | None, str]:
+    """(userinfo or None, the URL without it), for `scheme://` URLs and scp-like `user@host:path`."""
+    if "://" in url:
+        scheme, _, after = url.partition("://")
+        end = _userinfo_end(after)
+        return (after[: end - 1], f"{scheme}://{after[end:]}") if end else (None, url)
+    match = re.match(r"^(?P<info>\S*)@(?=[^@/:\s]+:)", url)
+    return (match["info"], url[match.end() :]) if match else (None, url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +124,7 @@ class GitSpec:
     @property
     def display(self) -> str:
         """The SPEC as a person wrote it, minus credentials."""
-        text = GIT_PREFIX + redact(self.url)
+        text = GIT_PREFIX + split_userinfo(self.url)[1]
         if self.ref:
             text += f"@{self.ref}"
         if self.subdirectory:
@@ -148,7 +204,19 @@ def parse_specs(text: str) -> list[Spec]:
 
 
 def _parse_git(rest: str) -> GitSpec:
-    shown = GIT_PREFIX + redact(rest)
+    shown = GIT_PREFIX + split_userinfo(rest)[1]
+    if _TRANSPORT.match(rest):
+        raise SpecError(
+            f"{shown}: git's transport::address form runs one of git's helper programs (ext:: runs any "
+            "command); Kiji clones only https, http, ssh, git and file URLs and scp-like user@host:path"
+        )
+    if "://" in rest:
+        after = rest.partition("://")[2]
+        authority_end = min((i for i in (after.find(c) for c in "/?#") if i >= 0), default=len(after))
+        if "@" not in after[:authority_end] and _tangled(after, authority_end):
+            raise SpecError(f"{shown}: the URL's user or password holds an unencoded '/', '?' or '#'; {_ENCODE_HINT}")
+    elif _SCP_PASSWORD.match(rest):
+        raise SpecError(f"{shown}: ssh logs in with a key, never with a password written in the address; remove it")
     rest, _, fragment = rest.partition("#")
     subdirectory = _parse_fragment(fragment, shown) if fragment else None
     url, ref = _split_ref(rest)
@@ -157,13 +225,7 @@ def _parse_git(rest: str) -> GitSpec:
     if url.startswith("-"):
         raise SpecError(f"{shown}: a repository URL cannot start with '-'")
     if "://" in url:
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in _URL_SCHEMES:
-            raise SpecError(f"{shown}: git+{parts.scheme}:// is not a scheme git clones; use https, ssh, git or file")
-        if parts.scheme.lower() != "file" and not parts.hostname:
-            raise SpecError(f"{shown}: the URL has no host")
-        if not parts.path.strip("/"):
-            raise SpecError(f"{shown}: the URL has no repository path")
+        _check_url(url, shown)
     elif not _SCP_LIKE.match(url):
         raise SpecError(
             f"{shown}: not a URL git clones; write git+https://host/owner/repo.git, git+ssh://…, or git+git@host:path"
@@ -171,6 +233,30 @@ def _parse_git(rest: str) -> GitSpec:
     if ref is not None and (not ref or _BAD_REF.search(ref)):
         raise SpecError(f"{shown}: {ref!r} is not a branch, tag or commit name git accepts")
     return GitSpec(url=url, ref=ref, subdirectory=subdirectory)
+
+
+def _check_url(url: str, shown: str) -> None:
+    """SpecError for a `scheme://` URL git would not clone, or whose credentials it would not use."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _URL_SCHEMES:
+        raise SpecError(f"{shown}: git+{parts.scheme}:// is not a scheme git clones; use https, ssh, git or file")
+    if scheme != "file" and not parts.hostname:
+        raise SpecError(f"{shown}: the URL has no host")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        raise SpecError(
+            f"{shown}: the URL's port is not a number; if a password holds ':' or '/', {_ENCODE_HINT}"
+        ) from None
+    if not parts.path.strip("/"):
+        raise SpecError(f"{shown}: the URL has no repository path")
+    if "@" in parts.netloc and scheme in ("git", "file"):
+        raise SpecError(
+            f"{shown}: a {scheme}:// URL has no login, so a user or password in it is never used; remove it"
+        )
+    if "@" in parts.netloc and scheme == "ssh" and parts.password is not None:
+        raise SpecError(f"{shown}: ssh logs in with a key, never with a password written in the URL; remove it")
 
 
 def _split_ref(rest: str) -> tuple[str, str | None]:
@@ -195,7 +281,8 @@ def _parse_fragment(fragment: str, shown: str) -> str:
     for item in fragment.split("&"):
         key, eq, value = item.partition("=")
         if not eq or key != "subdirectory":
-            raise SpecError(f"{shown}: only #subdirectory=DIR may follow the URL, not #{item}")
+            said = f", not #{item}" if "@" not in item else ""  # an "@" after "#": the rest of a password?
+            raise SpecError(f"{shown}: only #subdirectory=DIR may follow the URL{said}")
         values[key] = unquote(value)
     raw = values["subdirectory"].replace("\\", "/")
     parts = [part for part in PurePosixPath(raw).parts if part not in ("/", ".")]
@@ -206,6 +293,7 @@ def _parse_fragment(fragment: str, shown: str) -> str:
 
 def _host_and_path(url: str) -> tuple[str, str]:
     """(host without port or userinfo, path without leading/trailing "/" and ".git")."""
+    url = split_userinfo(url)[1]  # whatever form it has: a name is shown and stored
     if "://" in url:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()

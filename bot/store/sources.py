@@ -10,6 +10,7 @@ from __future__ import annotations
 import aiosqlite
 
 from bot.models import BlogSource, blog_label
+from bot.sources.specs import redact
 from bot.store.sqlhelpers import fetch_all, fetch_one
 
 # The row of the posts stored before sources had names (see schema migration 6).
@@ -65,10 +66,14 @@ async def record_success(
 
 
 async def record_failure(db: aiosqlite.Connection, source_id: int, error: str, now: float) -> None:
-    """Keep the last success as it was: /about shows both when the blog was last read and why not since."""
+    """Keep the last success as it was: /about shows both when the blog was last read and why not since.
+
+    The error is redacted once more here, the last door before the database file: whatever a
+    source said, no URL's userinfo is kept.
+    """
     await db.execute(
         "UPDATE sources SET last_attempt_at = ?, last_error = ?, last_error_at = ? WHERE id = ?",
-        (now, error, now, source_id),
+        (now, redact(error), now, source_id),
     )
 
 
