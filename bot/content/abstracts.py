@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 
-from bot.content.sentence_rules import content_chars
+from bot.content.sentence_cues import is_pipeline_chatter
+from bot.content.sentence_rules import content_chars, has_residue
 
 ABSTRACT_MAX_CONTAINMENT = 0.8  # below this share of 5-grams found in the opening: an abstract
 OPENING_CHARS = 4000  # of the normalised body (and title) searched for the description's 5-grams
@@ -41,3 +42,17 @@ def is_abstract(description: str | None, body: str, title: str = "") -> bool:
     haystack = content_chars(title) + content_chars(body)[:OPENING_CHARS]
     found = sum(1 for g in grams if g in haystack)
     return found / len(grams) < ABSTRACT_MAX_CONTAINMENT
+
+
+def author_abstract(description: str | None, body: str, title: str = "") -> str | None:
+    """The author's own summary of the post: its description when that is an abstract, else None.
+
+    Not one that is the generator talking about its output ("The article has been generated…")
+    or carries markup: that is no summary, whoever wrote it.
+    """
+    if not is_abstract(description, body, title):
+        return None
+    text = description_text(description)
+    if is_pipeline_chatter(text) or has_residue(text):
+        return None
+    return text
