@@ -22,7 +22,7 @@ async def _summary_description(world: World, title: str, locale: str) -> str:
 
 async def test_an_abstract_is_shown_as_the_authors_above_kijis_own(world: World) -> None:
     write_post(world.posts_dir, "2025-08-01-abstract.md", "Llama 4の導入判断", JA_BODY, description=ABSTRACT)
-    await world.bot.run_ingest()
+    await world.bot.sync.sync_now()
     ja = await _summary_description(world, "Llama 4の導入判断", "ja")
     author_at, kiji_at = ja.index("**著者による要約**"), ja.index("**Kijiによる要約**")
     assert author_at < ja.index(ABSTRACT) < kiji_at < ja.index("推論コスト")
@@ -32,7 +32,7 @@ async def test_an_abstract_is_shown_as_the_authors_above_kijis_own(world: World)
 
 async def test_a_description_copied_from_the_opening_is_not_called_the_authors(world: World) -> None:
     write_post(world.posts_dir, "2025-08-02-copy.md", "Llama 4の要点", JA_BODY, description=COPIED_OPENING)
-    await world.bot.run_ingest()
+    await world.bot.sync.sync_now()
     ja = await _summary_description(world, "Llama 4の要点", "ja")
     assert "著者による要約" not in ja and "Kijiによる要約" not in ja
     assert "推論コスト" in ja
