@@ -25,8 +25,12 @@ _META_EN_RE = re.compile(
 _NOT_FOR_A_SUMMARY_RE = re.compile(
     r"お問い合わせ|お問合せ|お気軽に|資料請求|ご利用ください|お申し込み|お申込み|"
     r"詳しくはこちら|こちらから|こちらをご覧|クリック|ダウンロードして|登録して|フォローして|シェアして|"
-    r"関連記事|続きを読む|広告|スポンサー|PR:|目次|この記事では|本記事では|本稿では|この記事を"
+    r"関連記事|続きを読む|広告|スポンサー|PR:|目次|この記事では|(?<=.)(?:本記事|本稿)では|この記事を"
 )
+# "本記事では、IT導入補助金を使ってAIを導入するための申請手順と…を解説します。": the article stating its
+# own scope, in its own words. Where it opens a sentence it is the nearest thing in the body to the
+# author's abstract (see `Weights.scope`), not a signpost to skip.
+SCOPE_RE = re.compile(r"^(?:本記事|本稿)(?:では|で)")
 _CTA_EN_RE = re.compile(r"contact us|sign up|subscribe|click here|read more|\bpr\b")
 # Greetings and talk to the reader, split by where they may occur so that each check is one cheap
 # pass: an opening (matched at the start), phrases anywhere, and endings (str.endswith).
@@ -160,7 +164,7 @@ def soft_penalty(s: str) -> float:
         p *= 0.2  # rhetorical questions to the reader
     if _PERSONA_RE.search(s):
         p *= 0.45
-    if _SIGNPOST_RE.search(s):
+    if _SIGNPOST_RE.search(s) and not SCOPE_RE.match(s):
         p *= 0.3  # "もう少し掘り下げてみましょう": the article talking about itself
     if _NOUN_END_RE.match(s, len(s) - 2):  # the pattern is the last two characters
         p *= 0.6

@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING
 
 from bot.content.sentence_cues import CONTRAST_OPENER_RE
 from bot.content.sentence_rules import is_fragment, jaccard
-from bot.content.summary_scoring import Candidate, Prepared, TitleGrams, is_excluded, prepare
+from bot.content.summary_scoring import WEIGHTS, Candidate, Prepared, TitleGrams, Weights, is_excluded, prepare
 
 if TYPE_CHECKING:
     from bot.content.cleaning import CleanedBody
 
-SUMMARIZER_VERSION = "9"  # 9: every sentence stands alone; a referring pick brings its antecedent
+SUMMARIZER_VERSION = "10"  # 10: weights fitted by cross-validation on 97 abstracts; scope sentences; 2-3 sentences
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -85,7 +85,8 @@ _SHAPES: dict[SummaryLength, tuple[int, int, int, int]] = {
     SummaryLength.LONG: (5, 6, 1100, 240),
 }
 REDUNDANCY_JACCARD = 0.3
-STANDARD_MIN_CHARS = 150
+STANDARD_MIN_CHARS = 150  # the standard length: from this many characters to its budget
+STANDARD_MAX_CHARS = _SHAPES[SummaryLength.STANDARD][2]
 
 
 def _redundant(c: Candidate, chosen: list[Candidate]) -> bool:
@@ -107,12 +108,14 @@ def _lengthen(
         return chosen
     shortest = min(chosen, key=lambda c: len(c.text))
     rest = [c for c in chosen if c is not shortest]
-    for c in pool:  # best first
-        if c in chosen or c.dependent or c.score < 0.3 * shortest.score:
-            continue
-        new_total = total - len(shortest.text) + len(c.text)
-        if floor <= new_total <= budget and not is_excluded(c, title) and not _redundant(c, rest):
-            return [*rest, c]
+    # a good enough sentence first; the standard length wins over the score if there is none
+    for least in (0.3 * shortest.score, 0.0):
+        for c in pool:  # best first
+            if c in chosen or c.dependent or c.score < least:
+                continue
+            new_total = total - len(shortest.text) + len(c.text)
+            if floor <= new_total <= budget and not is_excluded(c, title) and not _redundant(c, rest):
+                return [*rest, c]
     return chosen
 
 
@@ -161,9 +164,10 @@ def _select(prep: Prepared, length: SummaryLength) -> Summary:
     chosen: list[Candidate] = [lead] if lead and not lead.dependent and len(lead.text) <= longest else []
     used_chars = sum(len(c.text) for c in chosen)
     sections_available = len({c.section for c in pool})
+    enough = (prep.weights or WEIGHTS).standard_chars if length is SummaryLength.STANDARD else budget + 1
     for diverse in (True, False):
         for c in pool:
-            if len(chosen) >= hi:
+            if len(chosen) >= hi or (len(chosen) >= 2 and used_chars >= enough):
                 break
             if c in chosen or used_chars + len(c.text) > budget:
                 continue
@@ -173,11 +177,13 @@ def _select(prep: Prepared, length: SummaryLength) -> Summary:
                 continue
             chosen.append(c)
             used_chars += len(c.text)
-        if len(chosen) >= lo:
+        if len(chosen) >= lo or (len(chosen) >= 2 and used_chars >= enough):
             break
     if length is SummaryLength.STANDARD:
         chosen = _lengthen(chosen, pool, budget, STANDARD_MIN_CHARS, prep.title)
     chosen = _with_antecedents(chosen, prep, hi, budget, longest)
+    if length is SummaryLength.STANDARD:  # an antecedent may have replaced a longer pick
+        chosen = _lengthen(chosen, pool, budget, STANDARD_MIN_CHARS, prep.title)
     if length is SummaryLength.SHORT and len(chosen) == 2 and len(chosen[0].text) >= 80:
         chosen = chosen[:1]
     if length is SummaryLength.LONG and len(chosen) > lo and chosen[-1].score < 0.25:
@@ -194,11 +200,13 @@ def _select(prep: Prepared, length: SummaryLength) -> Summary:
     return Summary(sentences)
 
 
-def summarize(title: str, body: CleanedBody, length: SummaryLength = SummaryLength.STANDARD) -> Summary:
-    return _select(prepare(title or "", body), SummaryLength(length))
+def summarize(
+    title: str, body: CleanedBody, length: SummaryLength = SummaryLength.STANDARD, weights: Weights = WEIGHTS
+) -> Summary:
+    return _select(prepare(title or "", body, weights), SummaryLength(length))
 
 
-def summarize_all(title: str, body: CleanedBody) -> dict[SummaryLength, Summary]:
+def summarize_all(title: str, body: CleanedBody, weights: Weights = WEIGHTS) -> dict[SummaryLength, Summary]:
     """All three lengths from one scoring pass: the first request for a post caches every length."""
-    prep = prepare(title or "", body)
+    prep = prepare(title or "", body, weights)
     return {length: _select(prep, length) for length in SummaryLength}

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.content.abstracts import author_abstract
 from bot.content.cleaning import clean_body
 from bot.content.summarize import NO_SUMMARY_TEXT, SummaryLength, summarize
 from bot.sources.front_matter import front_matter_of, split_front_matter
@@ -61,18 +62,31 @@ def why_not_summarised(exc: Exception) -> str:
 def summarize_files(paths: list[str], length: str, as_json: bool, out: TextIO) -> int:
     """Summarise Markdown files without a store; a bad file is reported and the run goes on.
 
+    As `/summary` does, a post whose description is an abstract its author wrote gets that
+    first: `summary` is the author's abstract (`source` "author") or Kiji's own (`source`
+    "extractive"); `extractive` and `sentences` are always Kiji's own, measured on their own.
     Exit code 0 when every file was read, 1 when any could not be.
     """
     size = SummaryLength(length)
     failures = 0
     for path in paths:
-        record: dict[str, Any] = {"path": path, "title": None, "summary": None, "sentences": [], "error": None}
+        record: dict[str, Any] = {
+            "path": path,
+            "title": None,
+            "summary": None,
+            "source": None,
+            "extractive": None,
+            "sentences": [],
+            "error": None,
+        }
         try:
-            title, markdown, _ = read_post(path, require_front_matter=True)
+            title, markdown, description = read_post(path, require_front_matter=True)
             record["title"] = title
             summary = summarize(title, clean_body(markdown, title=title), size)
-            record["summary"] = summary.text if summary.available else None
+            record["extractive"] = summary.text if summary.available else None
             record["sentences"] = list(summary.sentences)
+            author = author_abstract(description, markdown, title)
+            record["summary"], record["source"] = (author, "author") if author else (record["extractive"], "extractive")
         except Exception as exc:  # one unreadable file must not stop the run
             failures += 1
             record["error"] = why_not_summarised(exc)
@@ -85,5 +99,9 @@ def summarize_files(paths: list[str], length: str, as_json: bool, out: TextIO) -
                 out.write(f"  error: {record['error']}\n\n")
                 continue
             out.write(f"  {record['title']}\n")
-            out.write(f"  {record['summary'] or NO_SUMMARY_TEXT}\n\n")
+            if record["source"] == "author":
+                out.write(f"  author's summary: {record['summary']}\n")
+                out.write(f"  Kiji's summary: {record['extractive'] or NO_SUMMARY_TEXT}\n\n")
+            else:
+                out.write(f"  {record['summary'] or NO_SUMMARY_TEXT}\n\n")
     return 1 if failures else 0

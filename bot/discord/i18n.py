@@ -39,6 +39,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         EN: "Summary: extracted from the article (the language model was unavailable)",
         JA: "要約：記事本文から抽出（言語モデルを利用できませんでした）",
     },
+    "summary_label.author": {EN: "The author's summary", JA: "著者による要約"},
+    "summary_label.kiji": {EN: "Kiji's summary", JA: "Kijiによる要約"},
     "page": {EN: "Page {page}/{pages}", JA: "{page}/{pages} ページ"},
     "not_your_buttons": {
         EN: "Only the person who ran this command can turn its pages.",

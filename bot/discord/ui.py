@@ -67,9 +67,22 @@ def escape_link_text(text: str) -> str:
 
 
 def summary_parts(shown: ShownSummary, locale: str | None) -> tuple[str, str]:
-    """(embed description, footer saying where the summary came from) in the reader's language."""
-    text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
-    return text, t(shown.source, locale, model=shown.model or "")
+    """(embed description, footer saying where the summary came from) in the reader's language.
+
+    The author's own abstract, when the post has one, comes first under its own label, and
+    Kiji's summary after it under Kiji's: a reader always knows who wrote which.
+    """
+    footer = t(shown.source, locale, model=shown.model or "")
+    if not shown.author:
+        text = limits.cut(shown.text, limits.EMBED_DESCRIPTION) if shown.text else t("no_summary", locale)
+        return text, footer
+    # the description's one limit, shared: the author's abstract (short on this blog) at most half
+    half = limits.EMBED_DESCRIPTION // 2 - 40
+    author = f"**{t('summary_label.author', locale)}**\n{limits.cut(discord.utils.escape_markdown(shown.author), half)}"
+    if not shown.text:
+        return author, footer
+    own = f"\n\n**{t('summary_label.kiji', locale)}**\n"
+    return author + own + limits.cut(shown.text, limits.EMBED_DESCRIPTION - len(author) - len(own)), footer
 
 
 def post_embed(

@@ -12,7 +12,9 @@ and nothing is kept per post once the work is done.
 
 The order of preference: a language model's (when one is configured), the extractive summary,
 and for a post with no cleaned body stored, its description. A model that fails is logged and
-the extractive summary is shown with a note saying so.
+the extractive summary is shown with a note saying so. When the post's description is an abstract
+its author wrote (not a copy of its opening, see `bot.content.abstracts`), it comes along as
+`ShownSummary.author`, for the reader to see above Kiji's own, labelled as the author's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.content.abstracts import author_abstract
 from bot.content.cleaning import CleanedBody
 from bot.content.summarize import SUMMARIZER_VERSION, Summary, summarize_all
 from bot.models import Post
@@ -40,6 +43,7 @@ class ShownSummary:
     text: str  # empty when the post has no usable prose
     source: str  # an i18n key: summary_source.extractive | .description | .llm | .llm_fallback
     model: str | None = None  # the model that wrote it (summary_source.llm)
+    author: str | None = None  # the author's own abstract (the post's description), when it is one
 
 
 class SummaryService:
@@ -59,7 +63,15 @@ class SummaryService:
         return self.llm is not None
 
     async def shown(self, post: Post, length: str) -> ShownSummary:
-        """The summary to show for `post` at `length` ("short", "standard" or "long")."""
+        """The summary to show for `post` at `length` ("short", "standard" or "long"), and the author's."""
+        shown = await self._own(post, length)
+        if shown.source == "summary_source.description" or not post.description:
+            return shown  # the description is shown already, or there is none
+        stored = await self.store.get_text_and_outline(post.id)
+        author = author_abstract(post.description, stored.text, post.title) if stored else None
+        return ShownSummary(shown.text, shown.source, shown.model, author)
+
+    async def _own(self, post: Post, length: str) -> ShownSummary:
         model_failed = False
         if self.llm is not None:
             llm = self.llm
