@@ -1,4 +1,4 @@
-"""How much of each post's real prose survives cleaning: `python -m bench.retention [--posts DIR]`.
+"""How much of each post's real prose survives cleaning: `python -m bench.retention [--posts DIR ...]`.
 
 The reference is deliberately NOT the cleaner: a plain, line-by-line reading of the Markdown
 that anyone can check by eye. It drops the front matter, code fences, tables, headings, HTML
@@ -62,8 +62,12 @@ FOOTER_HEADINGS = (
     "お手伝いしています",
 )
 
-# A leaked generation prompt: from a 【…】 instruction header through its closing request
-_PROMPT_START = re.compile(r"^\s*【(?:既存の記事|要求事項|文体の指示|注意|指示|制約|出力形式)[^】]*】")
+# A leaked generation prompt: a 【…】 instruction header, its list of instructions and its closing
+# request. 【既存の記事の最後の部分】 only labels a quote of the article: the label goes, the quoted
+# prose stays (a repeat counts once). Any other line ends the prompt: one left unclosed must not
+# take the rest of the post with it.
+_PROMPT_START = re.compile(r"^\s*【(?:要求事項|文体の指示|注意|指示|制約|出力形式)[^】]*】")
+_QUOTE_LABEL = re.compile(r"^\s*【既存の記事[^】]*】")
 _PROMPT_CLOSE = re.compile(r"^\s*続きを書いてください")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*\n", re.DOTALL)
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -112,9 +116,17 @@ def prose_lines(markdown: str) -> list[str]:
     in_footer = False
     in_prompt = False
     for line in body.split("\n"):
-        if in_prompt or _PROMPT_START.match(line):
-            in_prompt = not _PROMPT_CLOSE.search(line)
+        line = _QUOTE_LABEL.sub("", line)
+        if _PROMPT_START.match(line):
+            in_prompt = True
             continue
+        if in_prompt:
+            if _PROMPT_CLOSE.match(line):
+                in_prompt = False
+                continue
+            if not line.strip() or _LIST_MARK.match(line):
+                continue
+            in_prompt = False
         if _FENCE.match(line):
             in_fence = not in_fence
             continue
@@ -213,17 +225,25 @@ def measure_folder(posts: Path) -> list[Retention]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.split("\n", 1)[0])
-    parser.add_argument("--posts", type=Path, default=CORPUS / "_posts", help="a folder of Markdown posts")
+    parser.add_argument(
+        "--posts",
+        type=Path,
+        nargs="+",
+        default=[CORPUS / "_posts"],
+        help="folders of Markdown posts, measured together (e.g. the sample, summary-dev and content-cases)",
+    )
     parser.add_argument("--show-lost", action="store_true", help="print the sentences each post loses")
     args = parser.parse_args(argv)
-    if not args.posts.is_dir():
-        print(f"no posts folder at {args.posts}", file=sys.stderr)
+    missing = [str(folder) for folder in args.posts if not folder.is_dir()]
+    if missing:
+        print(f"no posts folder at {', '.join(missing)}", file=sys.stderr)
         return 2
-    results = measure_folder(args.posts)
+    results = [result for folder in args.posts for result in measure_folder(folder)]
     if not results:
-        print(f"no readable posts in {args.posts}", file=sys.stderr)
+        print(f"no readable posts in {', '.join(map(str, args.posts))}", file=sys.stderr)
         return 2
     mean = sum(r.share for r in results) / len(results)
+    below_90 = [r for r in results if r.share < 0.9]
     below_95 = [r for r in results if r.share < 0.95]
     below_99 = [r for r in results if r.share < 0.99]
     for r in sorted(results, key=lambda r: r.share):
@@ -234,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"        lost: {sentence[:100]}")
     rows = [
         Row("posts", str(len(results))),
-        Row("mean retention", f"{mean:.4f}", target="≥ 0.99 per post"),
+        Row("mean retention", f"{mean:.4f}", target="≥ 0.995 (issue 21)", result="pass" if mean >= 0.995 else "FAIL"),
+        Row("posts below 0.90", str(len(below_90)), target="0", result="pass" if not below_90 else "FAIL"),
         Row("posts below 0.95", str(len(below_95)), target="0", result="pass" if not below_95 else "FAIL"),
         Row("posts below 0.99", str(len(below_99)), target="0", result="pass" if not below_99 else "FAIL"),
     ]

@@ -17,10 +17,13 @@ __all__ = ["drop_prompt_and_chatter", "rejoin_cut_sentences"]
 
 # --- boilerplate, leaked prompts, chatter ---------------------------------------------------------
 
-_PROMPT_HEADER = re.compile(
-    r"^【(?:既存の記事[^】]*|要求事項|文体の指示|注意|指示|制約|出力形式|前提|条件|執筆ルール|記事の構成)】"
-)
+_PROMPT_HEADER = re.compile(r"^【(?:要求事項|文体の指示|注意|指示|制約|出力形式|前提|条件|執筆ルール|記事の構成)】")
 _PROMPT_END = re.compile(r"^(?:続きを書いてください|以下に続きを|それでは続きを)")
+# 【既存の記事の最後の部分】 labels a quote of the article so far, which the next draft then
+# continues: the label goes, the quote is article text (the deduper drops what repeats)
+_QUOTE_LABEL = re.compile(r"^【既存の記事[^】]*】\s*")
+# an instruction of a prompt's list, when it is not written as a list item: "…書いてください。"
+_INSTRUCTION = re.compile(r"ください[。：:]?\s*$")
 _PROMPT_LINE = re.compile(
     r"記事の末尾に|フロントマターは追加しない|文字程度になるよう|上記の文章から自然に続く|"
     r"既存の内容を繰り返さない|記事の途切れた部分から|続きを書いてください|AIらしい機械的な表現は避け"
@@ -84,6 +87,10 @@ _PRICE_OR_INLINE_MATH = re.compile(r"\$(?=\d)|(?<!\$)\$(?!\$)[^$\n]{1,60}?\$(?!\
 def drop_prompt_and_chatter(raws: list[Raw]) -> list[Raw]:
     """Remove leaked generation prompts, footer blocks, calls to action and pipeline chatter.
 
+    A prompt is an instruction header (【要求事項】, 【注意】…), its list of instructions and its
+    closing request (「続きを書いてください」); any other block ends it, so a prompt left unclosed
+    cannot take the rest of the post (later drafts, glued after it) with it.
+
     A footer block (a heading such as 「あわせて読みたい」 or 「技術選定のご相談を承っています」 and
     what it holds) ends at the next horizontal rule or at the next heading that is neither a
     footer heading nor a bare link (the books of an affiliate list): the generated article often
@@ -107,18 +114,27 @@ def drop_prompt_and_chatter(raws: list[Raw]) -> list[Raw]:
             continue
         if raw.kind == "break":
             in_footer = False
+            in_prompt = False
             out.append(raw)
             continue
         if in_footer:
             continue
-        if _PROMPT_HEADER.match(raw.text):
+        text = raw.text
+        if in_prompt:
+            if _PROMPT_END.match(text):
+                in_prompt = False
+                continue
+            if raw.kind == "list_item" or _INSTRUCTION.search(text):
+                continue
+            in_prompt = False
+        if _PROMPT_HEADER.match(text):
             in_prompt = True
             continue
-        if in_prompt:
-            if _PROMPT_END.match(raw.text):
-                in_prompt = False
-            continue
-        text = raw.text
+        if text.startswith("【既存の記事") and (label := _QUOTE_LABEL.match(text)):
+            text = text[label.end() :]
+            if not text:
+                continue
+            raw = Raw(raw.kind, text, bold_only=raw.bold_only)
         if text[-1] == "→" and _CTA_ARROW.match(text):
             after_cta = True
             continue

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 # Bump when cleaning or search tokenising changes what they make from the same file: the
 # next ingest re-derives every post stored by another version, changed on disk or not.
+# 5: the later drafts behind an unclosed prompt label are kept (issue 21 point 19);
 # 4: phrase-search junction marks in the index, near-copies keep their new sentences (issue 13);
 # 3: footer blocks dropped as blocks, article after them kept; 2: list items, $ prices…
-DERIVED_VERSION = "4"
+DERIVED_VERSION = "5"
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,3 +180,41 @@ def test_reference_leaves_out_a_leaked_prompt_and_a_quoted_title() -> None:
         "本文の最初の文です。",
         "続きの本文がここにあります。",
     ]
+
+
+def test_reference_counts_the_quote_after_an_existing_article_label_and_an_unclosed_prompt_ends() -> None:
+    """【既存の記事の最後の部分】 labels a quote of the article, not an instruction; a prompt with no
+    closing request ends at its first line of prose instead of taking the rest of the post."""
+    body = (
+        "---\ntitle: x\n---\n"
+        "本文の最初の文です。\n\n"
+        "【既存の記事の最後の部分】\n引用された記事の続きの文です。\n\n"
+        "後の稿にしかない段落の文です。\n\n"
+        "【要求事項】\n1. 上記の文章から自然に続くように記事を完成させてください。\n\n"
+        "【注意】\n- 既存の内容を繰り返さないでください。\n\n"
+        "閉じられていない指示の後の本文です。\n"
+    )
+    assert reference_sentences(body, "x") == [
+        "本文の最初の文です。",
+        "引用された記事の続きの文です。",
+        "後の稿にしかない段落の文です。",
+        "閉じられていない指示の後の本文です。",
+    ]
+
+
+def test_the_bench_measures_several_folders_together(corpus_site: Path, tmp_path: Path) -> None:
+    import json
+
+    from bench.retention import main
+
+    cases = corpus_site.parent / "content-cases"
+    if not cases.is_dir():
+        pytest.skip(f"no content cases at {cases}")
+    report = tmp_path / "retention.json"
+    assert main(["--json", str(report), "--posts", str(corpus_site / "_posts"), str(cases)]) == 0
+    document = json.loads(report.read_text(encoding="utf-8"))
+    measured = {post["path"] for post in document["raw"]["posts"]}
+    assert len(measured) == 63
+    assert {"2025-11-04-1-nvidiaai.md", "2025-09-19-2-iphone-17ai.md"} <= measured
+    rows = {row["measure"]: row["value"] for row in document["rows"]}
+    assert rows["posts"] == "63" and "posts below 0.90" in rows
