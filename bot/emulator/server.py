@@ -102,6 +102,7 @@ class DiscordEmulator:
     hold_next = _Forward("rest")
     webhooks = _Forward("world")
     add_webhook = _Forward("world")
+    remove_webhook = _Forward("world")
     interaction_deadline = _Forward("interaction_routes", "deadline")
     # The gateway.
     identify_count = _Forward("gateway")

@@ -57,7 +57,8 @@ class WebhookRoutes:
         r("POST", "/channels/{channel_id}/messages/{message_id}/threads", self._thread_from_message)
 
     def _is_channel_webhook(self, params: dict[str, str]) -> bool:
-        return params.get("webhook_id", "").isdigit() and int(params["webhook_id"]) in self.world.webhooks
+        webhook_id = int(params["webhook_id"]) if params.get("webhook_id", "").isdigit() else None
+        return webhook_id in self.world.webhooks or webhook_id in self.world.deleted_webhooks
 
     # ------------------------------------------------------------------ helpers
 
@@ -108,7 +109,7 @@ class WebhookRoutes:
     async def _delete_webhook(self, req: ApiRequest) -> Any:
         webhook = self._webhook(req.params["webhook_id"])
         self._channel(webhook["channel_id"], MANAGE_WEBHOOKS)
-        del self.world.webhooks[int(webhook["id"])]
+        self.world.remove_webhook(int(webhook["id"]))
         return None
 
     async def _execute(self, req: ApiRequest) -> Any:

@@ -51,8 +51,9 @@ class World:
         self.messages_by_id: dict[int, dict[str, Any]] = {}
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
-        #: Channel webhooks (with their tokens), by id.
+        #: Channel webhooks (with their tokens), by id, and the ids of deleted ones (Discord answers 404 for them).
         self.webhooks: dict[int, dict[str, Any]] = {}
+        self.deleted_webhooks: set[int] = set()
 
     @staticmethod
     def user_json(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -256,6 +257,11 @@ class World:
         webhook["url"] = f"{self.public_url}/api/webhooks/{webhook_id}/{webhook['token']}"
         self.webhooks[webhook_id] = webhook
         return webhook
+
+    def remove_webhook(self, webhook_id: int) -> None:
+        """Delete a channel webhook (as a server admin would in the channel's settings)."""
+        del self.webhooks[webhook_id]
+        self.deleted_webhooks.add(webhook_id)
 
     def add_thread_on(self, msg: dict[str, Any], name: str, kind: int) -> dict[str, Any]:
         """A thread started from a channel message: as on Discord, it has the message's id."""
