@@ -51,8 +51,11 @@ def icon_url(icon: str, baseurl: str, post_url: str) -> str | None:
     icon = icon.strip()
     if not icon:
         return None
-    if urlsplit(icon).scheme in ("http", "https"):
+    scheme = urlsplit(icon).scheme
+    if scheme in ("http", "https"):
         found = icon
+    elif scheme:
+        return None  # data:, file:, … : nothing Discord would fetch
     else:
         parts = urlsplit(post_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
