@@ -146,6 +146,20 @@ class SearchHit:
 
 
 @dataclass(frozen=True, slots=True)
+class Placement:
+    """Where and how a subscription's posts land, beyond their look: who sends them, threads, forum tags."""
+
+    delivery: str = "bot"  # bot, or webhook: a channel webhook named and pictured as the blog
+    webhook_id: int | None = None
+    thread: bool = False
+    thread_name: str | None = None
+    forum_tag_id: int | None = None
+
+
+DEFAULT_PLACEMENT = Placement()
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     """A channel that announces new posts, optionally filtered by tag/category keys."""
 
@@ -164,10 +178,19 @@ class Subscription:
     layout: str = "embed"  # embed, card or text (see bot.discord.announcement)
     template: str | None = None  # the admin's template, checked when it was set
     timezone: str | None = None  # the IANA zone dates are shown in; None: the blog's
+    delivery: str = "bot"  # bot, or webhook: sent through a channel webhook as the blog
+    webhook_id: int | None = None  # that webhook (its token is never stored)
+    thread: bool = False  # open a thread on each announcement (text and announcement channels)
+    thread_name: str | None = None  # the thread's (and a forum post's) name template; None: {title}
+    forum_tag_id: int | None = None  # the forum tag applied when none of a post's tags match
 
     @property
     def active(self) -> bool:
         return self.paused_reason is None
+
+    @property
+    def placement(self) -> Placement:
+        return Placement(self.delivery, self.webhook_id, self.thread, self.thread_name, self.forum_tag_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
-from bot.content.templates import MAX_TEMPLATE, TemplateError
+from bot.content.templates import MAX_TEMPLATE, Template, TemplateError
+from bot.content.textnorm import normalize_key
 from bot.discord import limits
 from bot.discord.announcement import DEFAULT_LAYOUT, Announcement, AnnouncementStyle
 from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
@@ -20,6 +21,8 @@ from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, permission_names, t
 from bot.discord.options import Within
 from bot.discord.ui import EMBED_COLOUR, fit_embed, reply
+from bot.discord.webhook_delivery import own_webhook
+from bot.models import Placement
 from bot.services.lookup import parse_id, tag_choices
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,30 @@ def split_terms(raw: str | None) -> list[str]:
     return [part for part in raw.replace("、", ",").replace(",", " ").split() if part]
 
 
+def default_forum_tag(
+    forum: discord.ForumChannel, typed: str | None, filters: list[str], locale: str
+) -> tuple[str | None, int | None]:
+    """(a refusal, or None; the default tag's id) for `forum_tag` as typed (an id from autocomplete, or a name).
+
+    A forum that requires a tag takes a subscription without a default only when every post it
+    can announce is sure to match one of the forum's tags: it is filtered, and every filter names
+    one of them. Otherwise some post would be refused by Discord and the subscription paused.
+    """
+    names = ", ".join(tag.name for tag in forum.available_tags) or "-"
+    chosen = None
+    if typed:
+        key = normalize_key(typed)
+        chosen = next((tag for tag in forum.available_tags if str(tag.id) == typed.strip()), None)
+        chosen = chosen or next((tag for tag in forum.available_tags if normalize_key(tag.name) == key), None)
+        if chosen is None:
+            return t("sub.unknown_forum_tag", locale, tag=limits.cut(typed, 100), names=limits.cut(names, 1000)), None
+    if chosen is None and forum.flags.require_tag:
+        keys = {normalize_key(tag.name) for tag in forum.available_tags}
+        if not filters or any(normalize_key(term) not in keys for term in filters):
+            return t("sub.tag_required", locale, channel=forum.mention, names=limits.cut(names, 1000)), None
+    return None, chosen.id if chosen else None
+
+
 async def refuse_style(interaction: discord.Interaction, error: TemplateError) -> None:
     """A template, layout or time zone that cannot be used: the reason, and a word that nothing changed."""
     reason = limits.cut(str(error), FILTER_ECHO)
@@ -83,6 +110,23 @@ class AnnouncementsCog(commands.Cog):
             if len(prefix + value) <= limits.CHOICE_VALUE
         ]
 
+    async def forum_tag_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The tags of the forum chosen in the `channel` option (value: the tag's id)."""
+        chosen = getattr(interaction.namespace, "channel", None)
+        if interaction.guild is None or chosen is None or not interaction.permissions.manage_guild:
+            return []
+        forum = interaction.guild.get_channel(chosen.id)
+        if not isinstance(forum, discord.ForumChannel):
+            return []
+        typed = normalize_key(current)
+        return [
+            app_commands.Choice(name=limits.cut(tag.name, limits.CHOICE_NAME), value=str(tag.id))
+            for tag in forum.available_tags
+            if typed in normalize_key(tag.name)
+        ][: limits.CHOICES]
+
     @app_commands.command(name=_("subscribe"), description=_("Announce new posts in a channel"))
     @app_commands.describe(
         channel=_("Where to announce (text, announcement or forum channel)"),
@@ -94,15 +138,23 @@ class AnnouncementsCog(commands.Cog):
         template=_("Message text with {title}, {url}, {summary}, {date}, {tags}, {role}…"),
         layout=_("How each post looks: embed, card or plain text"),
         timezone=_("Time zone of {date}, e.g. Asia/Tokyo (default: the blog's)"),
+        delivery=_("Sent by Kiji, or by a webhook with the blog's name and icon (needs Manage Webhooks)"),
+        thread=_("Open a thread on each announcement (text and announcement channels)"),
+        thread_name=_("The thread's or forum post's name, e.g. {title} (the default)"),
+        forum_tag=_("Forum tag for posts none of whose tags match the forum's"),
     )
     @app_commands.choices(
         layout=[
             app_commands.Choice(name=_("Embed"), value="embed"),
             app_commands.Choice(name=_("Card"), value="card"),
             app_commands.Choice(name=_("Plain text"), value="text"),
-        ]
+        ],
+        delivery=[
+            app_commands.Choice(name=_("Kiji"), value="bot"),
+            app_commands.Choice(name=_("Webhook, as the blog"), value="webhook"),
+        ],
     )
-    @app_commands.autocomplete(tags=tags_autocomplete, blog=blog_autocomplete)
+    @app_commands.autocomplete(tags=tags_autocomplete, blog=blog_autocomplete, forum_tag=forum_tag_autocomplete)
     @admin_command()
     async def subscribe(
         self,
@@ -116,11 +168,17 @@ class AnnouncementsCog(commands.Cog):
         template: app_commands.Range[str, 1, MAX_TEMPLATE] | None = None,
         layout: str = DEFAULT_LAYOUT,
         timezone: str | None = None,
+        delivery: str = "bot",
+        thread: bool = False,
+        thread_name: app_commands.Range[str, 1, MAX_TEMPLATE] | None = None,
+        forum_tag: str | None = None,
     ) -> None:
         assert interaction.guild is not None
         locale = interaction.locale
         try:
             style = AnnouncementStyle.of(layout, template, timezone)
+            if thread_name:
+                Template.parse(thread_name)
         except TemplateError as exc:
             await refuse_style(interaction, exc)
             return
@@ -132,12 +190,24 @@ class AnnouncementsCog(commands.Cog):
         if kind is None:
             await reply(interaction, content=t("sub.wrong_kind", locale), ephemeral=True)
             return
-        missing = missing_permissions(resolved, interaction.guild.me, kind)  # type: ignore[arg-type]
+        if delivery == "webhook" and kind == "forum":
+            await reply(interaction, content=t("sub.webhook_not_in_forum", locale), ephemeral=True)
+            return
+        thread = thread and kind != "forum"  # a forum post is a thread already
+        missing = missing_permissions(resolved, interaction.guild.me, kind, delivery, thread)  # type: ignore[arg-type]
         if missing:
             text = t("sub.missing", locale, names=permission_names(missing, str(locale)), channel=resolved.mention)
+            if delivery == "webhook" and {"Manage Webhooks", "Read Message History"} & set(missing):
+                text += t("sub.webhook_needs", locale)
             await reply(interaction, content=text, ephemeral=True)
             return
         tag_list, category_list = split_terms(tags), split_terms(categories)
+        forum_tag_id = None
+        if isinstance(resolved, discord.ForumChannel):
+            refusal, forum_tag_id = default_forum_tag(resolved, forum_tag, [*tag_list, *category_list], str(locale))
+            if refusal:
+                await reply(interaction, content=refusal, ephemeral=True)
+                return
         # The preview first: if it cannot be made, or the template gives a message Discord would
         # refuse, nothing is subscribed.
         try:
@@ -147,7 +217,14 @@ class AnnouncementsCog(commands.Cog):
             return
         # The embed layout's preview fits in the reply; a card or a text is its own message.
         embeds = [preview.embed] if preview is not None and preview.embed is not None else []
-        existed = await self.bot.store.subscription_for_channel(resolved.id) is not None
+        previous = await self.bot.store.subscription_for_channel(resolved.id)
+        existed = previous is not None
+        webhook_id = None
+        if delivery == "webhook":
+            assert isinstance(resolved, discord.TextChannel)
+            # Made (or found) now, while the admin is here to hear if Discord refuses it.
+            webhook_id = (await own_webhook(resolved, self.bot.user.id if self.bot.user else 0)).id
+        placement = Placement(delivery, webhook_id, thread, thread_name, forum_tag_id)
         subscription = await self.bot.store.subscribe(
             interaction.guild.id,
             resolved.id,
@@ -160,6 +237,7 @@ class AnnouncementsCog(commands.Cog):
             layout=style.layout,
             template=template,
             timezone=timezone,
+            placement=placement,
         )
         queued = await self.bot.store.backfill(subscription.id, backfill)
         log.info(
@@ -180,6 +258,8 @@ class AnnouncementsCog(commands.Cog):
         text = t("sub.done", locale, filters=limits.cut(filters, FILTER_ECHO), channel=resolved.mention)
         if queued:
             text += t("sub.backfill", locale, count=queued)
+        if delivery == "webhook":
+            text += t("sub.as_blog", locale)
         if preview is not None:
             text += t("sub.preview", locale)
         try:
@@ -308,6 +388,10 @@ class AnnouncementsCog(commands.Cog):
                 # As code, so the admin sees the braces they typed and nothing in it renders or pings.
                 shown = limits.cut(subscription.template.replace("`", "ˋ"), 200)
                 lines.append(t("sub.template", locale, value=f"`{shown}`"))
+            if subscription.delivery == "webhook":
+                lines.append(t("sub.by_webhook", locale))
+            if subscription.thread:
+                lines.append(t("sub.with_threads", locale))
             found = interaction.guild.get_channel(subscription.channel_id)
             name = f"#{found.name}" if found else f"#{subscription.channel_id}"
             embed.add_field(name=name, value="\n".join(lines), inline=False)

@@ -63,13 +63,27 @@ class AnnouncementStyle:
 
 
 @dataclass(frozen=True, slots=True)
+class BlogIdentity:
+    """Who a webhook announcement comes from: the blog's name and picture (None: the webhook's own)."""
+
+    name: str
+    avatar_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Announcement:
-    """What is sent: exactly one of (content/embed) or a Components V2 view carries the post."""
+    """What is sent: exactly one of (content/embed) or a Components V2 view carries the post.
+
+    `thread_name` names the thread opened on it (or the forum post); `sender`, when set, is who a
+    webhook delivery sends it as.
+    """
 
     content: str | None
     embed: discord.Embed | None
     view: discord.ui.View | discord.ui.LayoutView | None
     allowed_mentions: discord.AllowedMentions
+    thread_name: str | None = None
+    sender: BlogIdentity | None = None
 
     def send_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"allowed_mentions": self.allowed_mentions}
@@ -138,6 +152,25 @@ async def render_announcement(
         return Announcement(None, None, _card(post, summary, text or role or None, tz, locale, blog), mentions)
     embed = post_embed(post, summary, footer, tz=tz, locale=locale, blog=blog)
     return Announcement(text if text is not None else (role or None), embed, None, mentions)
+
+
+async def render_thread_name(
+    post: Post,
+    template: Template | None,
+    *,
+    summarize: Summarize,
+    locale: str,
+    tz: ZoneInfo,
+    blog: str | None = None,
+) -> str:
+    """A thread's name for `post`: the template on one line (default: the title), cut to Discord's 100."""
+    if template is None:
+        raw = post.title
+    else:
+        summary = (await summarize(post, "standard", locale))[0] if template.summary_lengths else ""
+        raw = template.render(await _fields(post, template, summary, summarize, locale, tz, blog, ""))
+    name = " ".join(raw.split())
+    return limits.cut(name or " ".join(post.title.split()) or post.abs_url, limits.THREAD_NAME)
 
 
 async def _fields(

@@ -37,6 +37,7 @@ from bot.content.textnorm import normalize_key
 from bot.discord import limits
 from bot.discord.announcement import Announcement
 from bot.discord.i18n import format_date, pause_reason, pause_reason_in, t
+from bot.discord.webhook_delivery import BlogSender
 from bot.models import Delivery, Post, Subscription
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ RETRY_MAX_SECONDS = 300.0
 # Discord's "Invalid Form Body": something in this one post's message (a field too long, a URL
 # Discord will not take) that no other post shares. Skipped, not a reason to pause the channel.
 INVALID_FORM_BODY = 50035
+# Discord's "a thread has already been created for this message": a retry found the thread there.
+THREAD_ALREADY_CREATED = 160004
+MAX_FORUM_TAGS = 5
 
 
 class Outcome(Enum):
@@ -80,6 +84,8 @@ class AnnouncementLedger(Protocol):
     async def mark_skipped(self, delivery_id: int, reason: str) -> None: ...
     async def record_attempt(self, delivery_id: int, error: str) -> None: ...
     async def pause_subscription(self, subscription_id: int, reason: str) -> None: ...
+    async def set_webhook(self, subscription_id: int, webhook_id: int | None) -> None: ...
+    def now(self) -> float: ...
 
 
 class AnnouncementTransport(Protocol):
@@ -91,6 +97,7 @@ class AnnouncementTransport(Protocol):
     def is_closed(self) -> bool: ...
     async def wait_until_ready(self) -> None: ...
     def dispatch(self, event: str, /, *args: object) -> None: ...
+    async def fetch_webhook(self, webhook_id: int, /) -> discord.Webhook: ...
 
 
 # The announcement of a post for a subscription, in a server's locale, mentioning the role given
@@ -131,13 +138,35 @@ class Pacer:
             return released
 
 
-def required_permissions(channel_kind: str) -> dict[str, str]:
-    """Permission attribute → its name in Discord's UI, for the channel kind."""
+def required_permissions(channel_kind: str, delivery: str = "bot", thread: bool = False) -> dict[str, str]:
+    """Permission attribute → its name in Discord's UI, for the channel kind and how posts land there.
+
+    Webhook delivery needs Manage Webhooks (to make and fetch Kiji's webhook) and Read Message
+    History (to find a delivery a crash left unrecorded); threads on announcements need Create
+    Public Threads. Neither is in Kiji's default invite: only subscriptions that use them ask.
+    """
     needed = {"view_channel": "View Channel", "send_messages": "Send Messages", "embed_links": "Embed Links"}
     if channel_kind == "forum":
         needed["send_messages"] = "Create Posts"
         needed["send_messages_in_threads"] = "Send Messages in Threads"
+        return needed
+    if delivery == "webhook":
+        needed["manage_webhooks"] = "Manage Webhooks"
+        needed["read_message_history"] = "Read Message History"
+    if thread:
+        needed["create_public_threads"] = "Create Public Threads"
     return needed
+
+
+def forum_tags(
+    available: Sequence[discord.ForumTag], post: Post, default_id: int | None = None
+) -> list[discord.ForumTag]:
+    """The forum's tags named like the post's tags or categories (NFKC + casefold), at most 5; else the default."""
+    wanted = {normalize_key(name) for name in (*post.tags, *post.categories)}
+    matched = [tag for tag in available if normalize_key(tag.name) in wanted][:MAX_FORUM_TAGS]
+    if not matched and default_id is not None:
+        matched = [tag for tag in available if tag.id == default_id]
+    return matched
 
 
 def channel_kind(channel: object) -> str | None:
@@ -149,9 +178,12 @@ def channel_kind(channel: object) -> str | None:
     return None
 
 
-def missing_permissions(channel: discord.abc.GuildChannel, member: discord.Member, kind: str) -> list[str]:
+def missing_permissions(
+    channel: discord.abc.GuildChannel, member: discord.Member, kind: str, delivery: str = "bot", thread: bool = False
+) -> list[str]:
     permissions = channel.permissions_for(member)
-    return [label for attribute, label in required_permissions(kind).items() if not getattr(permissions, attribute)]
+    needed = required_permissions(kind, delivery, thread)
+    return [label for attribute, label in needed.items() if not getattr(permissions, attribute)]
 
 
 class Announcer:
@@ -185,6 +217,10 @@ class Announcer:
         self.poll_seconds = poll_seconds
         self._stopping = False
         self._timers: set[asyncio.Task[None]] = set()
+        self.as_blog = BlogSender(ledger, self._my_id, transport.fetch_webhook)
+
+    def _my_id(self) -> int | None:
+        return self.transport.user.id if self.transport.user else None
 
     @property
     def running(self) -> bool:
@@ -221,6 +257,7 @@ class Announcer:
         self._wake.set()
 
     async def _run(self) -> None:
+        self.as_blog.start()
         await self.transport.wait_until_ready()
         while not self.transport.is_closed() and not self._stopping:
             self._wake.clear()
@@ -317,7 +354,7 @@ class Announcer:
         if kind is None or guild is None:
             await self._pause(subscription, pause_reason("pause.wrong_kind"), context)
             return Outcome.PAUSED
-        missing = missing_permissions(channel, guild.me, kind)  # type: ignore[arg-type]
+        missing = missing_permissions(channel, guild.me, kind, subscription.delivery, subscription.thread)  # type: ignore[arg-type]
         if missing:
             await self._pause(subscription, pause_reason("pause.missing", names=missing), context)
             return Outcome.PAUSED
@@ -368,21 +405,39 @@ class Announcer:
             post, subscription, str(channel.guild.preferred_locale), role.id if role else None
         )
         message = announcement.send_kwargs()
-        await self.pacer.wait()  # last, right before the request: see Pacer
+        name = announcement.thread_name or limits.cut(post.title, limits.THREAD_NAME)
         if kind == "forum":
             assert isinstance(channel, discord.ForumChannel)
-            name = limits.cut(post.title, limits.THREAD_NAME)
             existing = await self._earlier_thread(channel, name, delivery)
             if existing is not None:
                 log.info("forum %d already has thread %d for %s; recording it", channel.id, existing, post.path)
                 return existing
-            wanted = {normalize_key(tag) for tag in post.tags}
-            tags = [tag for tag in channel.available_tags if normalize_key(tag.name) in wanted][:5]
+            tags = forum_tags(channel.available_tags, post, subscription.forum_tag_id)
+            await self.pacer.wait()  # last, right before the request: see Pacer
             created = await channel.create_thread(name=name, applied_tags=tags, **message)
             return created.message.id
         assert isinstance(channel, discord.TextChannel)
-        sent = await channel.send(nonce=delivery.nonce, **message)
+        if subscription.delivery == "webhook":
+            sent = await self.as_blog.send(channel, subscription, delivery, announcement, post.abs_url, self.pacer.wait)
+        else:
+            await self.pacer.wait()
+            sent = await channel.send(nonce=delivery.nonce, **message)
+        if subscription.thread:
+            await self._open_thread(sent, name)
         return sent.id
+
+    async def _open_thread(self, message: discord.Message, name: str) -> None:
+        """A thread on the announcement; one a retry finds already there is kept.
+
+        The message is out by now, so a refusal here only loses the thread: it is logged, and the
+        delivery is still recorded as sent (sending it again would post it twice).
+        """
+        await self.pacer.wait()
+        try:
+            await message.create_thread(name=name)
+        except discord.HTTPException as exc:
+            if exc.code != THREAD_ALREADY_CREATED:
+                log.warning("message %d went out but its thread could not be opened: %s", message.id, exc)
 
     async def _earlier_thread(self, forum: discord.ForumChannel, name: str, delivery: Delivery) -> int | None:
         """A thread this bot already opened for `delivery` whose recording was lost, if any.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import json
@@ -36,14 +37,22 @@ from discord.ext import commands
 import cogs
 from bot import __version__
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.content.templates import Template
 from bot.discord import limits
-from bot.discord.announcement import Announcement, AnnouncementStyle, render_announcement
+from bot.discord.announcement import (
+    Announcement,
+    AnnouncementStyle,
+    BlogIdentity,
+    render_announcement,
+    render_thread_name,
+)
 from bot.discord.announcer import Announcer
 from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import command_text_ja, t
 from bot.discord.options import OptionOutOfRange
 from bot.discord.run_log import RunLog
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
+from bot.discord.webhook_delivery import icon_url
 from bot.models import Post, Subscription
 from bot.services.ingest import IngestReport
 from bot.services.llm import LLMClient, client_from_settings
@@ -231,7 +240,23 @@ class KijiBot(commands.Bot):
         The template was checked when it was set; here a text too long for Discord is cut to fit.
         """
         style = AnnouncementStyle.of(subscription.layout, subscription.template, subscription.timezone)
-        return await self.render_announcement(post, style, locale, role_id)
+        announcement = await self.render_announcement(post, style, locale, role_id)
+        thread_name = await render_thread_name(
+            post,
+            Template.parse(subscription.thread_name) if subscription.thread_name else None,
+            summarize=self.summary_for,
+            locale=locale,
+            tz=style.timezone or self.timezone,
+            blog=label_of(await blog_labels(self), post),
+        )
+        sender = await self.blog_identity(post) if subscription.delivery == "webhook" else None
+        return dataclasses.replace(announcement, thread_name=thread_name, sender=sender)
+
+    async def blog_identity(self, post: Post) -> BlogIdentity:
+        """Who a webhook announcement of `post` comes from: its blog's title and `_config.yml` picture."""
+        name = (await self.store.source_labels()).get(post.source_id) or "Kiji"
+        site = self.sync.sites.get(post.source)
+        return BlogIdentity(name, icon_url(site.icon, site.baseurl, post.abs_url) if site else None)
 
     async def render_announcement(
         self, post: Post, style: AnnouncementStyle, locale: str, role_id: int | None, *, strict: bool = False

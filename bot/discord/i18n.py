@@ -92,6 +92,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         JA: "{channel} で必要な権限がありません：**{names}**。付与してからもう一度お試しください。",
     },
     "sub.every_post": {EN: "every post", JA: "すべての記事"},
+    "sub.webhook_needs": {
+        EN: " Webhook delivery needs Manage Webhooks (to post as the blog) and Read Message History"
+        " (to never post twice); or choose delivery: Kiji.",
+        JA: " Webhook での配信には「ウェブフックの管理」（ブログ名で投稿するため）と「メッセージ履歴を読む」"
+        "（二重投稿を防ぐため）が必要です。または配信方法で Kiji を選んでください。",
+    },
+    "sub.webhook_not_in_forum": {
+        EN: "Webhook delivery works in text and announcement channels; in a forum choose delivery: Kiji.",
+        JA: "Webhook での配信はテキスト・アナウンスチャンネルで使えます。"
+        "フォーラムでは配信方法で Kiji を選んでください。",
+    },
+    "sub.unknown_forum_tag": {
+        EN: "This forum has no tag “{tag}”, so nothing was changed. Its tags: {names}.",
+        JA: "このフォーラムに「{tag}」というタグはないため、何も変更していません。タグ：{names}。",
+    },
+    "sub.tag_required": {
+        EN: "{channel} requires a tag on every post, and not every post would match one of its tags, so nothing"
+        " was changed. Choose forum_tag (used when none matches), or filter by tags that are the forum's: {names}.",
+        JA: "{channel} ではすべての投稿にタグが必要ですが、フォーラムのタグに当てはまらない記事があり得るため、何も変更"
+        "していません。フォーラムタグ（当てはまらないときに使うタグ）を選ぶか、フォーラムのタグで絞り込んでください：{names}。",
+    },
+    "sub.as_blog": {
+        EN: " They will come from the blog's name and icon, through Kiji's webhook.",
+        JA: " Kiji の Webhook から、ブログの名前とアイコンで投稿します。",
+    },
+    "sub.by_webhook": {EN: "Sent by: webhook, as the blog", JA: "投稿者：Webhook（ブログ名）"},
+    "sub.with_threads": {EN: "A thread on each announcement", JA: "お知らせごとにスレッドを作成"},
     "sub.done": {
         EN: "New posts ({filters}) will be announced in {channel}.",
         JA: "{channel} に新しい記事をお知らせします（対象：{filters}）。",
@@ -273,6 +300,10 @@ OPTION_NAMES_JA: dict[str, str] = {
     "template": "テンプレート",
     "layout": "レイアウト",
     "timezone": "タイムゾーン",
+    "delivery": "配信方法",
+    "thread": "スレッド",
+    "thread_name": "スレッド名",
+    "forum_tag": "フォーラムタグ",
 }
 CHOICE_NAMES_JA: dict[str, str] = {
     "Short": "短め",
@@ -281,6 +312,8 @@ CHOICE_NAMES_JA: dict[str, str] = {
     "Embed": "埋め込み",
     "Card": "カード",
     "Plain text": "テキストのみ",
+    "Kiji": "kiji",
+    "Webhook, as the blog": "webhook（ブログ名で投稿）",
 }
 # Command and option descriptions.
 DESCRIPTIONS_JA: dict[str, str] = {
@@ -317,6 +350,18 @@ DESCRIPTIONS_JA: dict[str, str] = {
     "How each post looks: embed, card or plain text": "記事の見せ方：埋め込み・カード・テキストのみ",
     "Time zone of {date}, e.g. Asia/Tokyo (default: the blog's)": (
         "{date} のタイムゾーン（例 Asia/Tokyo、既定はブログのもの）"
+    ),
+    "Sent by Kiji, or by a webhook with the blog's name and icon (needs Manage Webhooks)": (
+        "Kiji が投稿するか、ブログの名前とアイコンで Webhook から投稿するか（ウェブフックの管理が必要）"
+    ),
+    "Open a thread on each announcement (text and announcement channels)": (
+        "お知らせごとにスレッドを作成（テキスト・アナウンスチャンネル）"
+    ),
+    "The thread's or forum post's name, e.g. {title} (the default)": (
+        "スレッドやフォーラム投稿の名前（例 {title}、既定）"
+    ),
+    "Forum tag for posts none of whose tags match the forum's": (
+        "フォーラムのタグに当てはまるタグがない記事に付けるタグ"
     ),
 }
 

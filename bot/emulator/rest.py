@@ -37,6 +37,23 @@ class ApiRequest:
 
 
 Handler = Callable[[ApiRequest], Awaitable[Any]]
+# Whether a route takes a request its pattern matched (two kinds of webhook share one path shape).
+RouteGuard = Callable[[dict[str, str]], bool]
+
+
+@dataclass
+class HeldResponse:
+    """A response kept back after its handler ran: Discord did the work, the caller has not heard yet.
+
+    What a crash between "Discord accepted it" and "the bot recorded it" looks like from outside:
+    a test waits for `reached`, kills the bot, then sets `release`.
+    """
+
+    method: str
+    path_regex: re.Pattern[str]
+    reached: asyncio.Event
+    release: asyncio.Event
+    used: bool = False
 
 
 @dataclass
@@ -69,7 +86,8 @@ class RestApi:
         self.global_rate_limit: int | None = None
         self.rate_limited_count = 0
         self._request_times: deque[float] = deque()
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._routes: list[tuple[str, re.Pattern[str], Handler, RouteGuard | None]] = []
+        self._holds: list[HeldResponse] = []
 
     # ------------------------------------------------------------------ failure injection
 
@@ -91,6 +109,21 @@ class RestApi:
         self._failures.append(
             _FailureRule(method.upper(), re.compile(path_regex), status, count, retry_after, is_global, body)
         )
+
+    def hold_next(self, method: str, path_regex: str) -> HeldResponse:
+        """Keep back the response to the next request matching ``method`` and ``path_regex`` (see HeldResponse)."""
+        hold = HeldResponse(method.upper(), re.compile(path_regex), asyncio.Event(), asyncio.Event())
+        self._holds.append(hold)
+        return hold
+
+    async def _hold_if_asked(self, method: str, path: str) -> None:
+        for hold in self._holds:
+            if not hold.used and hold.method == method and hold.path_regex.search(path):
+                hold.used = True
+                hold.reached.set()
+                await self.monitor.changed()
+                await hold.release.wait()
+                return
 
     def _take_failure(self, method: str, path: str) -> _FailureRule | None:
         for rule in self._failures:
@@ -147,9 +180,10 @@ class RestApi:
 
     # ------------------------------------------------------------------ HTTP plumbing
 
-    def route(self, method: str, pattern: str, handler: Handler) -> None:
+    def route(self, method: str, pattern: str, handler: Handler, when: RouteGuard | None = None) -> None:
+        """Serve ``method pattern`` with ``handler``; with ``when``, only requests whose path parameters it accepts."""
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
-        self._routes.append((method, regex, handler))
+        self._routes.append((method, regex, handler, when))
 
     async def _read_body(self, request: web.Request) -> tuple[Any, list[tuple[str, str, int]], str]:
         ctype = request.content_type
@@ -208,9 +242,9 @@ class RestApi:
             raise HTTPError(401, "401: Unauthorized", 0, f"bad Authorization header {auth!r}")
 
         handler, params = None, {}
-        for route_method, regex, candidate in self._routes:
+        for route_method, regex, candidate, when in self._routes:
             m = regex.match(rel)
-            if m and route_method == method:
+            if m and route_method == method and (when is None or when(m.groupdict())):
                 handler, params = candidate, m.groupdict()
                 break
         if handler is None:
@@ -243,6 +277,7 @@ class RestApi:
             return error_response(400, "Invalid Form Body", 50035, {"errors": {"_errors": problems}})
 
         result = await handler(ApiRequest(method, rel, params, request.query, body, files, request.headers))
+        await self._hold_if_asked(method, rel)
         if isinstance(result, web.Response):
             return result
         if result is None:

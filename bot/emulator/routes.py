@@ -17,12 +17,14 @@ from .records import (
     FORUM,
     GUILD_MESSAGES_INTENT,
     GUILDS_INTENT,
+    MAX_APPLIED_TAGS,
     MEDIA,
     MESSAGE_CREATE_FLAGS,
     NONCE_WINDOW_S,
     PRIVATE_THREAD,
     PUBLIC_THREAD,
     READ_MESSAGE_HISTORY,
+    REQUIRE_TAG,
     SEND_MESSAGES,
     SEND_MESSAGES_IN_THREADS,
     THREAD_TYPES,
@@ -31,6 +33,7 @@ from .records import (
     snowflake_arg,
 )
 from .rest import ApiRequest, RestApi
+from .webhook_routes import WebhookRoutes
 from .world import World
 
 
@@ -42,6 +45,7 @@ class DiscordRoutes:
         self.gateway = gateway
         self._nonces: dict[tuple[int, str], tuple[float, dict[str, Any]]] = {}
         self.nonce_duplicates = 0
+        self.webhooks = WebhookRoutes(world, gateway)
 
     def register(self, rest: RestApi) -> None:
         r = rest.route
@@ -71,6 +75,7 @@ class DiscordRoutes:
         r("GET", "/guilds/{guild_id}/channels", self._get_guild_channels)
         r("GET", "/guilds/{guild_id}/roles", self._get_guild_roles)
         r("GET", "/guilds/{guild_id}/members/{user_id}", self._get_guild_member)
+        self.webhooks.register(rest)
 
     # ------------------------------------------------------------------ REST handlers: identity
 
@@ -245,6 +250,8 @@ class DiscordRoutes:
         if is_forum and not isinstance(body.get("message"), dict):
             raise HTTPError(400, "Invalid Form Body", 50035, "forum thread without a starter message")
         thread_type = PUBLIC_THREAD if is_forum else int(body.get("type") or PRIVATE_THREAD)
+        if is_forum:
+            self._check_applied_tags(parent, body.get("applied_tags") or [])
         thread_id = self.world.add_channel(
             int(parent["guild_id"]), body["name"], thread_type, parent_id=int(parent["id"])
         )
@@ -266,6 +273,15 @@ class DiscordRoutes:
             return {**thread, "message": starter}
         await self.gateway.echo("THREAD_CREATE", {**thread, "newly_created": True}, GUILDS_INTENT)
         return thread
+
+    @staticmethod
+    def _check_applied_tags(forum: dict[str, Any], applied: list[Any]) -> None:
+        """A forum post's tags: the forum's own, at most five, and at least one where the forum requires it."""
+        known = {t["id"] for t in forum.get("available_tags", [])}
+        if len(applied) > MAX_APPLIED_TAGS or any(str(t) not in known for t in applied):
+            raise HTTPError(400, "Invalid Form Body", 50035, f"applied_tags {applied} are not the forum's")
+        if not applied and int(forum.get("flags") or 0) & REQUIRE_TAG:
+            raise HTTPError(400, "A tag is required to create a forum post in this channel", 40067)
 
     async def _typing(self, req: ApiRequest) -> Any:
         self._channel_or_404(req.params["channel_id"])

@@ -99,6 +99,10 @@ class DiscordEmulator:
     global_rate_limit = _Forward("rest")
     rate_limited_count = _Forward("rest")
     nonce_duplicates = _Forward("routes")
+    hold_next = _Forward("rest")
+    webhooks = _Forward("world")
+    add_webhook = _Forward("world")
+    remove_webhook = _Forward("world")
     interaction_deadline = _Forward("interaction_routes", "deadline")
     # The gateway.
     identify_count = _Forward("gateway")

@@ -6,6 +6,7 @@ this state, and a test (or the demo) builds its server here before the bot conne
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -50,6 +51,9 @@ class World:
         self.messages_by_id: dict[int, dict[str, Any]] = {}
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
+        #: Channel webhooks (with their tokens), by id, and the ids of deleted ones (Discord answers 404 for them).
+        self.webhooks: dict[int, dict[str, Any]] = {}
+        self.deleted_webhooks: set[int] = set()
 
     @staticmethod
     def user_json(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -187,6 +191,7 @@ class World:
         parent_id: int | None = None,
         topic: str | None = None,
         available_tags: Iterable[str] = (),
+        flags: int = 0,
     ) -> int:
         """Add a channel (0 text, 5 announcement, 15 forum, 11 thread, …).
 
@@ -213,7 +218,7 @@ class World:
             "parent_id": str(parent_id) if parent_id else None,
             "nsfw": False,
             "rate_limit_per_user": 0,
-            "flags": 0,
+            "flags": flags,
             "last_message_id": None,
         }
         if type in (TEXT, ANNOUNCEMENT, FORUM, MEDIA):
@@ -232,6 +237,44 @@ class World:
         self.channels[channel_id] = data
         guild["channel_ids"].append(channel_id)
         return channel_id
+
+    def add_webhook(self, channel_id: int, name: str, *, by_bot: bool = False) -> dict[str, Any]:
+        """A channel webhook, made by the bot (``by_bot``) or by a server admin."""
+        channel = self.channels[channel_id]
+        webhook_id = self.snowflake()
+        owner = self.bot_user if by_bot else self.user_json(self.snowflake(), "admin")
+        webhook: dict[str, Any] = {
+            "id": str(webhook_id),
+            "type": 1,
+            "guild_id": channel["guild_id"],
+            "channel_id": channel["id"],
+            "user": owner,
+            "name": name,
+            "avatar": None,
+            "token": secrets.token_urlsafe(48),
+            "application_id": str(self.application_id) if by_bot else None,
+        }
+        webhook["url"] = f"{self.public_url}/api/webhooks/{webhook_id}/{webhook['token']}"
+        self.webhooks[webhook_id] = webhook
+        return webhook
+
+    def remove_webhook(self, webhook_id: int) -> None:
+        """Delete a channel webhook (as a server admin would in the channel's settings)."""
+        del self.webhooks[webhook_id]
+        self.deleted_webhooks.add(webhook_id)
+
+    def add_thread_on(self, msg: dict[str, Any], name: str, kind: int) -> dict[str, Any]:
+        """A thread started from a channel message: as on Discord, it has the message's id."""
+        parent = self.channels[int(msg["channel_id"])]
+        temporary = self.add_channel(int(parent["guild_id"]), name, kind, parent_id=int(parent["id"]))
+        guild = self.guilds[int(parent["guild_id"])]
+        thread = self.channels.pop(temporary)
+        guild["channel_ids"].remove(temporary)
+        thread["id"] = msg["id"]
+        self.channels[int(msg["id"])] = thread
+        guild["channel_ids"].append(int(msg["id"]))
+        msg["thread"] = thread
+        return thread
 
     def remove_channel(self, channel_id: int) -> dict[str, Any]:
         """Delete a channel (as a server admin would); returns its data for a CHANNEL_DELETE dispatch."""

@@ -45,6 +45,9 @@ DEFAULT_EXCLUDES = (
     "vendor/ruby/",
 )
 
+# Where themes and plugins (jekyll-seo-tag's `logo`) put a site's picture, most specific first.
+ICON_KEYS = ("logo", "avatar", "favicon")
+
 PERMALINK_STYLES = {
     "date": "/:categories/:year/:month/:day/:title:output_ext",
     "pretty": "/:categories/:year/:month/:day/:title/",
@@ -72,6 +75,9 @@ class Site:
     posts_only: bool = field(default=False)
     # Lower-cased extensions (with the dot) Jekyll converts from Markdown to .html.
     markdown_exts: frozenset[str] = field(default=MARKDOWN_EXTS)
+    # The blog's picture as `_config.yml` names it (`logo`, else `avatar`, else `favicon`): a URL or
+    # a path on the site; what webhook announcements show as the sender's avatar. "" when none.
+    icon: str = field(default="")
     # `root` with its symlinks resolved, once per load: what every read is checked to stay inside.
     real_root: str = field(default="", compare=False)
 
@@ -152,6 +158,7 @@ def load_site(root: Path) -> Site:
         posts_only=posts_only,
         markdown_exts=markdown_exts,
         real_root=root_real,
+        icon=next((v.strip() for k in ICON_KEYS if isinstance(v := config.get(k), str) and v.strip()), ""),
     )
 
 

@@ -21,9 +21,11 @@ from typing import TypeVar
 import aiosqlite
 
 from bot.models import (
+    DEFAULT_PLACEMENT,
     BlogSource,
     Delivery,
     FileState,
+    Placement,
     Post,
     PostRecord,
     SearchHit,
@@ -432,6 +434,7 @@ class Store:
         layout: str = "embed",
         template: str | None = None,
         timezone: str | None = None,
+        placement: Placement = DEFAULT_PLACEMENT,
     ) -> Subscription:
         """Create, or update the filters and the look of, the channel's subscription.
 
@@ -454,7 +457,11 @@ class Store:
             layout,
             template,
             timezone,
+            placement,
         )
+
+    async def set_webhook(self, subscription_id: int, webhook_id: int | None) -> None:
+        await self._write(subscriptions.set_webhook, subscription_id, webhook_id)
 
     async def unsubscribe(self, guild_id: int, channel_id: int) -> bool:
         return await self._write(subscriptions.unsubscribe, guild_id, channel_id)

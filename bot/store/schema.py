@@ -286,6 +286,17 @@ MIGRATIONS: tuple[str, ...] = (
         )) WHERE id = NEW.id;
     END;
     """,
+    # 12: where and how a subscription's posts land (issue 23 points 3-4): sent by the bot or
+    # through a channel webhook with the blog's name and icon (its id only: the token is fetched
+    # with the bot's own authorisation each start, never stored), a thread opened on each
+    # announcement and its name's template, and the forum tag used when none of a post's match.
+    """
+    ALTER TABLE subscriptions ADD COLUMN delivery TEXT NOT NULL DEFAULT 'bot';
+    ALTER TABLE subscriptions ADD COLUMN webhook_id INTEGER;
+    ALTER TABLE subscriptions ADD COLUMN thread INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE subscriptions ADD COLUMN thread_name TEXT;
+    ALTER TABLE subscriptions ADD COLUMN forum_tag_id INTEGER;
+    """,
 )
 
 

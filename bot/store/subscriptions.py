@@ -16,12 +16,13 @@ from collections.abc import Sequence
 import aiosqlite
 
 from bot.content.textnorm import normalize_key
-from bot.models import Delivery, Subscription, blog_label
+from bot.models import DEFAULT_PLACEMENT, Delivery, Placement, Subscription, blog_label
 from bot.store.sqlhelpers import fetch_all, fetch_one
 
 _SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, channel_kind, tags, categories, mention_role_id, created_at, "
-    "paused_reason, paused_at, last_delivery_at, source_id, layout, template, timezone"
+    "paused_reason, paused_at, last_delivery_at, source_id, layout, template, timezone, "
+    "delivery, webhook_id, thread, thread_name, forum_tag_id"
 )
 _DELIVERY_COLUMNS = (
     "d.id, d.subscription_id, s.guild_id, s.channel_id, d.post_path, d.post_id, d.post_date_utc, d.state, "
@@ -76,6 +77,11 @@ def _subscription(row: sqlite3.Row) -> Subscription:
         layout=row["layout"],
         template=row["template"],
         timezone=row["timezone"],
+        delivery=row["delivery"],
+        webhook_id=row["webhook_id"],
+        thread=bool(row["thread"]),
+        thread_name=row["thread_name"],
+        forum_tag_id=row["forum_tag_id"],
     )
 
 
@@ -115,15 +121,19 @@ async def subscribe(
     layout: str = "embed",
     template: str | None = None,
     timezone: str | None = None,
+    placement: Placement = DEFAULT_PLACEMENT,
 ) -> Subscription:
     """Create, or update the filters of, the channel's subscription (see Store.subscribe)."""
     await db.execute(
         "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
-        "created_at, created_by, source_id, layout, template, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "created_at, created_by, source_id, layout, template, timezone, delivery, webhook_id, thread, "
+        "thread_name, forum_tag_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (channel_id) DO UPDATE SET "
         "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
         "mention_role_id = excluded.mention_role_id, source_id = excluded.source_id, layout = excluded.layout, "
-        "template = excluded.template, timezone = excluded.timezone, paused_reason = NULL, "
+        "template = excluded.template, timezone = excluded.timezone, delivery = excluded.delivery, "
+        "webhook_id = excluded.webhook_id, thread = excluded.thread, thread_name = excluded.thread_name, "
+        "forum_tag_id = excluded.forum_tag_id, paused_reason = NULL, "
         "paused_at = NULL, created_at = CASE WHEN (tags, categories, source_id) IS "
         "(excluded.tags, excluded.categories, excluded.source_id) THEN created_at ELSE excluded.created_at END",
         (
@@ -139,11 +149,21 @@ async def subscribe(
             layout,
             template,
             timezone,
+            placement.delivery,
+            placement.webhook_id,
+            int(placement.thread),
+            placement.thread_name,
+            placement.forum_tag_id,
         ),
     )
     subscription = await subscription_for_channel(db, channel_id)
     assert subscription is not None  # written just above, in the same transaction
     return subscription
+
+
+async def set_webhook(db: aiosqlite.Connection, subscription_id: int, webhook_id: int | None) -> None:
+    """The channel webhook a subscription sends through, after the one stored was deleted and replaced."""
+    await db.execute("UPDATE subscriptions SET webhook_id = ? WHERE id = ?", (webhook_id, subscription_id))
 
 
 async def unsubscribe(db: aiosqlite.Connection, guild_id: int, channel_id: int) -> bool:
