@@ -7,6 +7,7 @@ publicly, one that does not). The subscription commands stay in servers that add
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import pytest_asyncio
 from bot_harness import World, bot_settings, populate, running_bot
 from factories import make_blog
+from fake_llm import GOOD_ANSWER, FakeLLM
 
 from bot.emulator import USE_EXTERNAL_APPS, CommandNotOffered, DiscordEmulator
 from bot.emulator.records import EPHEMERAL, EVERYONE_DEFAULT
@@ -37,9 +39,9 @@ class Places:
     strict_channel: int
 
 
-@pytest_asyncio.fixture
-async def places(discord_emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[Places]:
-    emu = discord_emulator
+@contextlib.asynccontextmanager
+async def places_for(emu: DiscordEmulator, tmp_path: Path, **settings: object) -> AsyncIterator[Places]:
+    """The usual server and reader, plus the places a user install reaches, then the bot (with `settings`)."""
     guild, channel, admin, member = populate(emu)
     reader, friend, third = emu.add_user("reader"), emu.add_user("friend"), emu.add_user("third")
     emu.install_for_user(reader)
@@ -61,9 +63,29 @@ async def places(discord_emulator: DiscordEmulator, tmp_path: Path) -> AsyncIter
         strict_channel=emu.add_channel(strict_server, "chat"),
     )
     posts_dir, db_path = make_blog(tmp_path / "posts"), tmp_path / "kiji.sqlite3"
-    async with running_bot(emu, bot_settings(emu, posts_dir, db_path)) as bot:
+    async with running_bot(emu, bot_settings(emu, posts_dir, db_path, **settings)) as bot:
         found.world = World(emu, bot, guild, channel, admin, member, posts_dir, db_path, {}, 0)
         yield found
+
+
+@pytest_asyncio.fixture
+async def places(discord_emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[Places]:
+    async with places_for(discord_emulator, tmp_path) as found:
+        yield found
+
+
+@pytest_asyncio.fixture
+async def places_with_a_model(discord_emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[Places]:
+    """With a language model configured, /summary defers ("Kiji is thinking…") before it answers."""
+    fake = FakeLLM()
+    await fake.start()
+    try:
+        async with places_for(
+            discord_emulator, tmp_path, llm_base_url=fake.base_url, llm_model="tiny-model", llm_timeout=60.0
+        ) as found:
+            yield found
+    finally:
+        await fake.stop()
 
 
 def embed_of(data: dict) -> dict:
@@ -161,6 +183,21 @@ async def test_a_server_without_use_external_apps_gets_private_answers_that_stil
     click = await emu.click_button(first, next_page["custom_id"], user=places.reader, locale="en-US")
     turned = await click.response()
     assert turned["type"] == 7 and embed_of(turned["data"])["footer"]["text"] == "Page 2/3"
+
+
+async def test_a_deferred_answer_is_private_from_the_start_where_it_must_be(places_with_a_model: Places) -> None:
+    emu, places = places_with_a_model.world.emu, places_with_a_model
+    strict = {"guild_id": places.strict_server, "channel_id": places.strict_channel, "user": places.reader}
+    handle = await emu.slash_command("summary", {"post": "MetaのLlama 4発表"}, locale="en-US", **strict)
+    deferred = await handle.response()
+    assert deferred["type"] == 5 and deferred["data"]["flags"] & EPHEMERAL  # asked for by the bot
+    message = await handle.message(edits=1)
+    assert message["flags"] & EPHEMERAL and embed_of(message)["description"] == GOOD_ANSWER
+
+    public = {"guild_id": places.open_server, "channel_id": places.open_channel, "user": places.reader}
+    handle = await emu.slash_command("summary", {"post": "MetaのLlama 4発表"}, locale="en-US", **public)
+    assert not ((await handle.response()).get("data") or {}).get("flags")
+    assert not (await handle.message(edits=1))["flags"] & EPHEMERAL
 
 
 async def test_in_a_server_that_added_the_bot_answers_stay_public(places: Places) -> None:
