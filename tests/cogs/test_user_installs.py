@@ -230,6 +230,14 @@ async def test_synced_commands_say_where_each_may_be_installed_and_used(places: 
     for name in ADMIN:
         assert (synced[name]["integration_types"], synced[name]["contexts"]) == ([0], [0]), name
         assert int(synced[name]["default_member_permissions"]) == 1 << 5  # Manage Server
+    # What the bot sent is what Discord's spec accepts, and the spec does check these fields.
+    emu = places.world.emu
+    [sync] = [r for r in emu.requests if r.method == "PUT" and r.path.endswith("/commands")]
+    assert sync.problems == [] and all("contexts" in c and "integration_types" in c for c in sync.body)
+    assert emu.validator is not None
+    wrong = [dict(sync.body[0], contexts=[3]), dict(sync.body[0], integration_types=[])]
+    problems = " ".join(emu.validator.validate("PUT", sync.path, wrong))
+    assert "$[0].contexts[0]" in problems and "$[1].integration_types" in problems
     # Every other command the bot has (now or later) is a server command unless it opts in.
     for name in set(synced) - set(READING):
         assert synced[name]["integration_types"] == [0] and synced[name]["contexts"] == [0], name
