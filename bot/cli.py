@@ -198,10 +198,18 @@ async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> 
             "cannot tell the application id: pass --client-id (Developer Portal → your application → "
             "General Information → Application ID) or set DISCORD_TOKEN"
         )
-    from bot.discord.invite import invite_url  # imported here so the other commands never load discord.py
+    from bot.discord.invite import invite_url, user_install_url  # here, so other commands never load discord.py
 
-    out.write(invite_url(application_id) + "\n")
+    out.write(f"{INVITE_SERVER}\n{invite_url(application_id)}\n")
+    out.write(f"{INVITE_USER}\n{user_install_url(application_id)}\n")
     return EXIT_OK
+
+
+INVITE_SERVER = "Add Kiji to a server (announcements and every command):"
+INVITE_USER = (
+    "Install Kiji to your own account (the reading commands in DMs, group DMs and any server; "
+    "enable User Install in the Developer Portal first, see README):"
+)
 
 
 MISSING_TOKEN = (
@@ -327,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", metavar="PATH", help="Discord's OpenAPI spec to check requests against")
     p = command("render", "print the JSON body Kiji would send to announce a post (sends nothing)")
     add_render_arguments(p)
-    p = sub.add_parser("invite", help="print the URL that adds the bot to a server")
+    p = sub.add_parser("invite", help="print the URLs that add the bot to a server and to your own account")
     p.add_argument("--client-id", type=discord_id, help="the application id (default: read from DISCORD_TOKEN)")
     for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
         _add_verbosity(subparser, default=argparse.SUPPRESS)

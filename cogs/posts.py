@@ -24,8 +24,10 @@ from bot.discord.blogs import (
 from bot.discord.client import KijiBot
 from bot.discord.i18n import format_date, t
 from bot.discord.options import Within
+from bot.discord.reach import anywhere
 from bot.discord.ui import (
     EMBED_COLOUR,
+    defer_thinking,
     fit_embed,
     list_pages,
     post_embed,
@@ -65,6 +67,7 @@ class PostsCog(commands.Cog):
         blog = label_of(await blog_labels(self.bot), post)
         return post_embed(post, summary, footer, tz=self.bot.timezone, locale=locale, blog=blog)
 
+    @anywhere
     @app_commands.command(name=_("summary"), description=_("Summarise a post"))
     @app_commands.describe(
         post=_("The post (type part of its title)"),
@@ -88,10 +91,11 @@ class PostsCog(commands.Cog):
             await unknown_post_reply(self.bot.store, interaction, post)
             return
         if self.bot.summaries.may_be_slow:
-            await interaction.response.defer(thinking=True)
+            await defer_thinking(interaction)
         embed = await self.summary_embed(found, length.value if length else "standard", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(found, interaction.locale))
 
+    @anywhere
     @app_commands.command(name=_("latest"), description=_("Show the newest posts"))
     @app_commands.describe(
         count=_("How many posts (1-10)"), tag=_("Only posts with this tag"), blog=_("Only posts from this blog")
@@ -120,6 +124,7 @@ class PostsCog(commands.Cog):
         entries = [post_entry(p, gist(p), tz=self.bot.timezone, locale=locale, blog=label_of(labels, p)) for p in posts]
         await reply(interaction, embed=list_pages(title, entries, locale)[0])
 
+    @anywhere
     @app_commands.command(name=_("random"), description=_("Show a random post"))
     @app_commands.describe(tag=_("Only posts with this tag"), blog=_("Only posts from this blog"))
     @app_commands.autocomplete(blog=blog_autocomplete)
@@ -135,10 +140,11 @@ class PostsCog(commands.Cog):
             await reply(interaction, content=t("no_posts", interaction.locale), ephemeral=True)
             return
         if self.bot.summaries.may_be_slow:
-            await interaction.response.defer(thinking=True)
+            await defer_thinking(interaction)
         embed = await self.summary_embed(post, "short", interaction.locale)
         await reply(interaction, embed=embed, view=read_button_view(post, interaction.locale))
 
+    @anywhere
     @app_commands.command(name=_("related"), description=_("Posts related to a post"))
     @app_commands.describe(post=_("The post (type part of its title)"))
     @app_commands.autocomplete(post=post_autocomplete)
@@ -161,6 +167,7 @@ class PostsCog(commands.Cog):
         title = t("related_title", locale, title=limits.cut(found.title, 200))
         await reply(interaction, embed=list_pages(title, entries, locale)[0])
 
+    @anywhere
     @app_commands.command(name=_("about"), description=_("What this bot serves"))
     async def about(self, interaction: discord.Interaction) -> None:
         locale = interaction.locale

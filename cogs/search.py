@@ -12,6 +12,7 @@ from bot.discord import limits
 from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option, label_of
 from bot.discord.client import KijiBot
 from bot.discord.i18n import t
+from bot.discord.reach import anywhere
 from bot.discord.ui import PAGE_SIZE, Paginator, page_embed, post_entry, reply
 
 MAX_RESULTS = 100
@@ -25,6 +26,7 @@ class SearchCog(commands.Cog):
     async def blog_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return await blog_choices(self.bot, current)
 
+    @anywhere
     @app_commands.command(name=_("search"), description=_("Search the blog (Japanese or English)"))
     @app_commands.describe(query=_("Words to look for"), blog=_("Only posts from this blog"))
     @app_commands.autocomplete(blog=blog_autocomplete)

@@ -11,6 +11,7 @@ from bot.discord import limits
 from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option, label_of, typed_blog_id
 from bot.discord.client import KijiBot
 from bot.discord.i18n import t
+from bot.discord.reach import anywhere
 from bot.discord.ui import PAGE_SIZE, Paginator, list_pages, page_embed, post_entry, reply, unknown_tag_reply
 from bot.services.lookup import gist, tag_choices
 
@@ -27,6 +28,7 @@ class TagsCog(commands.Cog):
     async def blog_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return await blog_choices(self.bot, current)
 
+    @anywhere
     @app_commands.command(name=_("tag"), description=_("List the posts with a tag"))
     @app_commands.describe(tag=_("The tag"), blog=_("Only posts from this blog"))
     @app_commands.autocomplete(tag=tag_autocomplete, blog=blog_autocomplete)
@@ -55,6 +57,7 @@ class TagsCog(commands.Cog):
             page_count, render, interaction.user.id, locale, self.bot.paginator_timeout, self.bot.clock
         ).send(interaction)
 
+    @anywhere
     @app_commands.command(name=_("tags"), description=_("List every tag with its number of posts"))
     async def tags(self, interaction: discord.Interaction) -> None:
         locale = interaction.locale

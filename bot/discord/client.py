@@ -50,6 +50,7 @@ from bot.discord.announcer import Announcer
 from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import command_text_ja, t
 from bot.discord.options import OptionOutOfRange
+from bot.discord.reach import GUILD_INSTALL_ONLY, SERVERS_ONLY
 from bot.discord.run_log import RunLog
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.discord.webhook_delivery import icon_url
@@ -153,6 +154,8 @@ class KijiBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=KijiTree,
+            allowed_installs=GUILD_INSTALL_ONLY,  # reading commands widen it (`bot.discord.reach`)
+            allowed_contexts=SERVERS_ONLY,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             **options,

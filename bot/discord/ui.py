@@ -16,6 +16,7 @@ import discord
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
 from bot.discord.i18n import format_date, t
+from bot.discord.reach import must_reply_privately
 from bot.models import Post
 from bot.services.lookup import suggest_tags, suggest_titles
 from bot.services.summaries import ShownSummary
@@ -310,10 +311,13 @@ async def reply(interaction: discord.Interaction, **kwargs: object) -> None:
 
     A deferred reply ("Kiji is thinking…") is replaced by editing it; its visibility was
     fixed when it was deferred, so `ephemeral` no longer applies. `view=None` (nothing to
-    attach, see `read_button_view`) sends no components at all.
+    attach, see `read_button_view`) sends no components at all. Where Discord would show the
+    answer to the invoking user only (`must_reply_privately`), it is sent ephemeral.
     """
     if kwargs.get("view", ...) is None:
         del kwargs["view"]
+    if must_reply_privately(interaction):
+        kwargs["ephemeral"] = True
     if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
         kwargs.pop("ephemeral", None)
         await interaction.edit_original_response(**kwargs)  # type: ignore[arg-type]
@@ -321,3 +325,8 @@ async def reply(interaction: discord.Interaction, **kwargs: object) -> None:
         await interaction.followup.send(**kwargs)  # type: ignore[arg-type]
     else:
         await interaction.response.send_message(**kwargs)  # type: ignore[arg-type]
+
+
+async def defer_thinking(interaction: discord.Interaction) -> None:
+    """Show "Kiji is thinking…" before a slow answer, ephemeral where the answer will have to be."""
+    await interaction.response.defer(thinking=True, ephemeral=must_reply_privately(interaction))

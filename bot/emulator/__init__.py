@@ -49,6 +49,17 @@ injection are the only guild, its first text channel and its first non-owner hum
 With the GUILD_MESSAGES intent the bot also gets MESSAGE_CREATE for its channel posts, and THREAD_CREATE for
 threads it opens, like on Discord.
 
+Kiji in any chat (user installs): ``emu.add_guild(..., with_bot=False)`` is a server that never added the bot
+(no GUILD_CREATE, the bot's REST calls there get 403); ``emu.add_user(name)``, ``emu.add_dm(user)`` (a DM with
+the bot), ``emu.add_dm(user, other)`` and ``emu.add_group_dm([users])`` (where no bot is);
+``emu.install_for_user(user)`` adds the app to a user's account. An injection in such a place carries Discord's
+``context`` (0 guild, 1 bot DM, 2 private channel), ``authorizing_integration_owners`` (``"0"`` guild install,
+``"1"`` user install, narrowed to the command's ``integration_types``), ``user`` instead of ``member`` in DMs and
+the ``app_permissions`` of a user-installed app; a command whose ``contexts``/``integration_types`` exclude the
+place raises :class:`CommandNotOffered`, as Discord's client would not show it. Replies there are forced
+ephemeral where Discord forces them (no Use External Apps in a server without the bot), and more than 5
+follow-ups from a user install are refused.
+
 Read what the bot sent: ``emu.sent_messages[channel_id]`` (channel posts and forum/thread starter messages),
 ``emu.messages_by_id``, ``emu.interactions[id]`` (:class:`InteractionRecord`), ``emu.global_commands`` /
 ``emu.guild_commands[guild_id]``, ``emu.requests`` (every REST request with its JSON body, status, arrival
@@ -68,7 +79,7 @@ acknowledgement, gateway protocol errors. Realistic refusals (missing permission
 answered like Discord but are not violations.
 """
 
-from .interactions import InteractionDriver, InteractionHandle
+from .interactions import CommandNotOffered, InteractionDriver, InteractionHandle
 from .records import (
     ADMINISTRATOR,
     ANNOUNCEMENT,
@@ -77,6 +88,7 @@ from .records import (
     MANAGE_GUILD,
     SEND_MESSAGES,
     TEXT,
+    USE_EXTERNAL_APPS,
     VIEW_CHANNEL,
     InteractionRecord,
     RecordedRequest,
@@ -100,7 +112,9 @@ __all__ = [
     "MANAGE_GUILD",
     "SEND_MESSAGES",
     "TEXT",
+    "USE_EXTERNAL_APPS",
     "VIEW_CHANNEL",
+    "CommandNotOffered",
     "DiscordEmulator",
     "InteractionDriver",
     "InteractionHandle",

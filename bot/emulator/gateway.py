@@ -179,7 +179,7 @@ class Gateway:
         ready = {
             "v": 10,
             "user": self.world.bot_user,
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.joined_guilds()],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
@@ -193,7 +193,7 @@ class Gateway:
             "_trace": ["emulator"],
         }
         await self.dispatch("READY", ready)
-        for guild_id in self.world.guilds:
+        for guild_id in self.world.joined_guilds():
             await self.dispatch("GUILD_CREATE", self.world.guild_create(guild_id))
         self.ready_count += 1
         await self.monitor.changed()

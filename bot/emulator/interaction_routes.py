@@ -1,7 +1,9 @@
 """REST handlers of the interaction side: the initial callback, follow-ups and ``@original`` edits.
 
 Discord's rules are enforced here: one initial response within the deadline (3 s), a callback type valid for
-the interaction type, no webhook use before the acknowledgement.
+the interaction type, no webhook use before the acknowledgement, at most 5 follow-ups where only a user's
+install authorized the interaction. Where Discord itself makes replies ephemeral (a user-installed app in a
+server that did not install it, for a member without Use External Apps) the emulator does so too.
 """
 
 from __future__ import annotations
@@ -11,15 +13,33 @@ from typing import Any
 
 from .records import (
     EPHEMERAL,
+    GUILD_CONTEXT,
+    GUILD_INSTALL,
     INTERACTION_DEADLINE_S,
     LOADING,
     MESSAGE_CREATE_FLAGS,
+    USE_EXTERNAL_APPS,
     HTTPError,
     InteractionRecord,
     snowflake_arg,
 )
 from .rest import ApiRequest, RestApi
 from .world import World
+
+USER_INSTALL_FOLLOWUPS = 5  # follow-ups a user-installed app may send per interaction (June 2024)
+
+
+def forced_ephemeral(record: InteractionRecord) -> int:
+    """EPHEMERAL when Discord shows the app's replies to the invoking user only, whatever the app asked for."""
+    payload = record.payload
+    if payload.get("context") != GUILD_CONTEXT or GUILD_INSTALL in payload.get("authorizing_integration_owners", {}):
+        return 0
+    member_permissions = int(payload.get("member", {}).get("permissions") or 0)
+    return 0 if member_permissions & USE_EXTERNAL_APPS else EPHEMERAL
+
+
+def only_user_installed(record: InteractionRecord) -> bool:
+    return GUILD_INSTALL not in record.payload.get("authorizing_integration_owners", {})
 
 
 class InteractionRoutes:
@@ -88,7 +108,7 @@ class InteractionRoutes:
         channel_id = record.channel_id or 0
         resource: dict[str, Any] = {"type": cb_type}
         if cb_type == 4:
-            flags = int(data.get("flags") or 0)
+            flags = int(data.get("flags") or 0) | forced_ephemeral(record)
             record.original = self.world.message_json(
                 channel_id,
                 data,
@@ -99,7 +119,7 @@ class InteractionRoutes:
             )
             resource["message"] = record.original
         elif cb_type == 5:
-            flags = (int(data.get("flags") or 0) & EPHEMERAL) | LOADING
+            flags = (int(data.get("flags") or 0) & EPHEMERAL) | LOADING | forced_ephemeral(record)
             record.original = self.world.message_json(
                 channel_id, {}, [], message_type=20 if record.type == 2 else 19, interaction=record, flags=flags
             )
@@ -127,8 +147,15 @@ class InteractionRoutes:
 
     async def _post_followup(self, req: ApiRequest) -> Any:
         record = self._interaction_for_webhook(req)
+        if only_user_installed(record) and len(record.followups) >= USER_INSTALL_FOLLOWUPS:
+            raise HTTPError(
+                400,
+                "Maximum number of follow-up messages reached",
+                0,  # Discord documents the limit, not its error code
+                f"follow-up {len(record.followups) + 1} to interaction {record.id} of a user-installed app (limit 5)",
+            )
         body = req.body or {}
-        flags = int(body.get("flags") or 0) & (EPHEMERAL | MESSAGE_CREATE_FLAGS)
+        flags = (int(body.get("flags") or 0) & (EPHEMERAL | MESSAGE_CREATE_FLAGS)) | forced_ephemeral(record)
         msg = self.world.message_json(
             record.channel_id or 0, body, req.files, message_type=0, interaction=record, flags=flags
         )

@@ -13,8 +13,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from .gateway import Gateway
-from .records import LOADING, TEXT, InteractionRecord, Monitor, snowflake_arg
+from .records import (
+    BOT_DM_CONTEXT,
+    BOT_DM_PERMISSIONS,
+    GUILD_CONTEXT,
+    GUILD_INSTALL,
+    LOADING,
+    PRIVATE_CHANNEL_CONTEXT,
+    TEXT,
+    USER_APP_GUILD_PERMISSIONS,
+    USER_APP_PERMISSIONS,
+    USER_INSTALL,
+    InteractionRecord,
+    Monitor,
+    snowflake_arg,
+)
 from .world import World
+
+
+class CommandNotOffered(ValueError):
+    """Discord's client would not offer this command here (its contexts or installs exclude the place)."""
 
 
 class InteractionHandle:
@@ -85,9 +103,10 @@ class InteractionDriver:
     def _default_guild(self, guild_id: int | None) -> int:
         if guild_id is not None:
             return guild_id
-        if len(self.world.guilds) != 1:
-            raise ValueError(f"pass guild_id: the emulator has {len(self.world.guilds)} guilds")
-        return next(iter(self.world.guilds))
+        joined = self.world.joined_guilds()
+        if len(joined) != 1:
+            raise ValueError(f"pass guild_id: the bot is in {len(joined)} of the emulator's guilds")
+        return joined[0]
 
     def _default_channel(self, guild_id: int, channel_id: int | None) -> int:
         if channel_id is not None:
@@ -109,6 +128,16 @@ class InteractionDriver:
     def interaction_base(
         self, itype: int, guild_id: int | None, channel_id: int | None, user: int | None, locale: str
     ) -> dict[str, Any]:
+        """The fields every interaction has, for ``user`` in a channel of a guild, a DM or a group DM.
+
+        ``authorizing_integration_owners`` names every install that could run a command here (the
+        guild's if the bot is in it, the user's if they installed the app); `_offer` narrows it to
+        the command's ``integration_types``.
+        """
+        if channel_id is not None and self.world.is_private(channel_id):
+            return self._private_base(itype, channel_id, user, locale)
+        if guild_id is None and channel_id is not None:
+            guild_id = int(self.world.channels[channel_id]["guild_id"])
         gid = self._default_guild(guild_id)
         cid = self._default_channel(gid, channel_id)
         uid = self._default_user(gid, user)
@@ -117,27 +146,85 @@ class InteractionDriver:
         member["permissions"] = str(self.world.permissions(gid, uid, cid))
         channel = dict(self.world.channels[cid])
         channel["permissions"] = member["permissions"]
+        in_guild = self.world.bot_in_guild(gid)
+        app_permissions = self.world.permissions(gid, self.world.application_id, cid) if in_guild else None
+        owners = {GUILD_INSTALL: str(gid)} if in_guild else {}
+        return self._common(itype, cid, uid, locale, owners, GUILD_CONTEXT, app_permissions) | {
+            "guild_id": str(gid),
+            "guild": {"id": str(gid), "locale": guild["preferred_locale"], "features": guild["features"]},
+            "channel": channel,
+            "member": member,
+            "guild_locale": guild["preferred_locale"],
+        }
+
+    def _private_base(self, itype: int, channel_id: int, user: int | None, locale: str) -> dict[str, Any]:
+        members = self.world.private_members[channel_id]
+        if user is None or user not in members:
+            raise ValueError(f"pass user: one of the people in private channel {channel_id}")
+        with_bot = self.world.application_id in members
+        # In its own DM the bot answers through the guild install too (Discord's owner id is then "0").
+        owners = {GUILD_INSTALL: "0"} if with_bot else {}
+        context = BOT_DM_CONTEXT if with_bot else PRIVATE_CHANNEL_CONTEXT
+        app_permissions = BOT_DM_PERMISSIONS if with_bot else None
+        return self._common(itype, channel_id, user, locale, owners, context, app_permissions) | {
+            "channel": dict(self.world.channels[channel_id]),
+            "user": self.world.users[user],
+        }
+
+    def _common(
+        self,
+        itype: int,
+        channel_id: int,
+        user_id: int,
+        locale: str,
+        owners: dict[str, str],
+        context: int,
+        app_permissions: int | None,
+    ) -> dict[str, Any]:
+        if user_id in self.world.user_installs:
+            owners = owners | {USER_INSTALL: str(user_id)}
+        if app_permissions is None:  # only the user's install: what any user-installed app may do
+            app_permissions = USER_APP_GUILD_PERMISSIONS if context == GUILD_CONTEXT else USER_APP_PERMISSIONS
         interaction_id = self.world.snowflake()
         return {
             "id": str(interaction_id),
             "application_id": str(self.world.application_id),
             "type": itype,
-            "guild_id": str(gid),
-            "guild": {"id": str(gid), "locale": guild["preferred_locale"], "features": guild["features"]},
-            "channel_id": str(cid),
-            "channel": channel,
-            "member": member,
+            "channel_id": str(channel_id),
             "token": f"emulator-interaction-token-{interaction_id}-{secrets.token_urlsafe(16)}",
             "version": 1,
-            "app_permissions": str(self.world.permissions(gid, self.world.application_id, cid)),
+            "app_permissions": str(app_permissions),
             "locale": locale,
-            "guild_locale": guild["preferred_locale"],
             "entitlements": [],
             "entitlement_sku_ids": [],
-            "authorizing_integration_owners": {"0": str(gid)},
-            "context": 0,
+            "authorizing_integration_owners": owners,
+            "context": context,
             "attachment_size_limit": 10 * 1024 * 1024,
         }
+
+    @staticmethod
+    def _offer(command: Mapping[str, Any], payload: dict[str, Any]) -> None:
+        """Narrow the payload's installs to the command's, or refuse as Discord's client would: not offered here.
+
+        Discord's defaults for a command registered without them: installable to guilds only, usable
+        in every context; a guild command only in its guild; a private channel only through a user install.
+        """
+        name, context = command["name"], payload["context"]
+        installs = {str(kind) for kind in command.get("integration_types") or [0]}
+        owners = {k: v for k, v in payload["authorizing_integration_owners"].items() if k in installs}
+        contexts = command.get("contexts")
+        if contexts is None:
+            contexts = [GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT]
+        if command.get("guild_id"):
+            contexts = [GUILD_CONTEXT] if command["guild_id"] == payload.get("guild_id") else []
+        if context not in contexts:
+            raise CommandNotOffered(f"/{name} is not offered in interaction context {context} (contexts {contexts})")
+        if not owners or (context == PRIVATE_CHANNEL_CONTEXT and USER_INSTALL not in owners):
+            raise CommandNotOffered(
+                f"/{name} (integration_types {sorted(installs)}) is not installed here: "
+                f"installs present {sorted(payload['authorizing_integration_owners'])}"
+            )
+        payload["authorizing_integration_owners"] = owners
 
     async def _inject(self, payload: dict[str, Any]) -> InteractionHandle:
         record = InteractionRecord(
@@ -157,7 +244,7 @@ class InteractionDriver:
         self,
         defs: list[dict[str, Any]],
         values: Mapping[str, Any],
-        guild_id: int,
+        guild_id: int | None,
         resolved: dict[str, Any],
         focused: str | None,
     ) -> list[dict[str, Any]]:
@@ -182,10 +269,14 @@ class InteractionDriver:
             out.append(opt)
         return out
 
-    def _resolve(self, otype: int, value: Any, guild_id: int, resolved: dict[str, Any]) -> None:
+    def _resolve(self, otype: int, value: Any, guild_id: int | None, resolved: dict[str, Any]) -> None:
         try:
             ident = int(value)
         except (TypeError, ValueError):
+            return
+        if guild_id is None:  # a DM: users only
+            if otype in (6, 9) and ident in self.world.users:
+                resolved.setdefault("users", {})[str(ident)] = self.world.users[ident]
             return
         guild = self.world.guilds[guild_id]
         if otype in (6, 9) and ident in self.world.users:
@@ -217,12 +308,13 @@ class InteractionDriver:
         timeout_s: float,
     ) -> dict[str, Any]:
         payload = self.interaction_base(itype, guild_id, channel_id, user, locale)
-        gid = int(payload["guild_id"])
+        gid = int(payload["guild_id"]) if "guild_id" in payload else None
         await self.monitor.wait_for(
             lambda: self.world.find_command(name, gid) is not None, timeout_s, f"the bot to register command {name!r}"
         )
         command = self.world.find_command(name, gid)
         assert command is not None
+        self._offer(command, payload)
         resolved: dict[str, Any] = {}
         data: dict[str, Any] = {
             "id": command["id"],
@@ -317,8 +409,13 @@ class InteractionDriver:
         if found[0].get("disabled"):
             raise ValueError(f"button {custom_id!r} is disabled: a user cannot click it")
         channel_id = int(msg["channel_id"])
-        guild_id = int(self.world.channels[channel_id]["guild_id"])
-        payload = self.interaction_base(3, guild_id, channel_id, user, locale)
+        guild = self.world.channels[channel_id].get("guild_id")
+        origin = self.world.interactions.get(int(msg.get("interaction_metadata", {}).get("id", 0)))
+        if user is None and origin is not None and self.world.is_private(channel_id):
+            user = int(origin.payload["user"]["id"])
+        payload = self.interaction_base(3, int(guild) if guild else None, channel_id, user, locale)
+        if origin is not None:  # a click on a reply runs through the install that sent the reply
+            payload["authorizing_integration_owners"] = dict(origin.payload["authorizing_integration_owners"])
         payload["message"] = msg
         payload["data"] = {"custom_id": custom_id, "component_type": 2}
         return await self._inject(payload)

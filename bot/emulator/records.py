@@ -34,6 +34,7 @@ USE_APPLICATION_COMMANDS = 1 << 31
 SEND_MESSAGES_IN_THREADS = 1 << 38
 CREATE_PUBLIC_THREADS = 1 << 35
 MANAGE_WEBHOOKS = 1 << 29
+USE_EXTERNAL_APPS = 1 << 50  # without it, a user-installed app's replies in a server are ephemeral
 ALL_PERMISSIONS = (1 << 51) - 1
 EVERYONE_DEFAULT = (
     VIEW_CHANNEL
@@ -48,9 +49,22 @@ EVERYONE_DEFAULT = (
 )
 BOT_DEFAULT = EVERYONE_DEFAULT | CREATE_PUBLIC_THREADS | (1 << 34)  # + manage threads
 
+# What a user-installed app may do where its bot is not a member (Discord's `app_permissions` there):
+# send messages with embeds and files, use external emojis and voice messages; in a server also see
+# the channel, send TTS and post in threads.
+USER_APP_PERMISSIONS = SEND_MESSAGES | ATTACH_FILES | EMBED_LINKS | (1 << 18) | (1 << 46)
+USER_APP_GUILD_PERMISSIONS = USER_APP_PERMISSIONS | VIEW_CHANNEL | (1 << 12) | SEND_MESSAGES_IN_THREADS
+# The bot in its own DM with a user: reading and writing, reactions and external emojis.
+BOT_DM_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY | (1 << 6)
+BOT_DM_PERMISSIONS |= 1 << 18
+
 GUILDS_INTENT = 1 << 0
 GUILD_MESSAGES_INTENT = 1 << 9
 
+DM, GROUP_DM = 1, 3
+# Where an interaction happens (its `context`) and who installed the app it runs (`authorizing_integration_owners`).
+GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT = 0, 1, 2
+GUILD_INSTALL, USER_INSTALL = "0", "1"
 TEXT, ANNOUNCEMENT, CATEGORY, PUBLIC_THREAD, PRIVATE_THREAD, FORUM, MEDIA = 0, 5, 4, 11, 12, 15, 16
 ANNOUNCEMENT_THREAD = 10
 THREAD_TYPES = {ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD}

@@ -99,6 +99,7 @@ class DiscordRoutes:
                 "features": [],
             }
             for gid, g in self.world.guilds.items()
+            if self.world.bot_in_guild(gid)
         ]
 
     async def _get_gateway(self, req: ApiRequest) -> Any:
@@ -123,6 +124,8 @@ class DiscordRoutes:
         guild_id = snowflake_arg(gid)
         if guild_id not in self.world.guilds:
             raise HTTPError(403, "Missing Access", 50001, f"guild {gid} unknown to the emulator")
+        if not self.world.bot_in_guild(guild_id):
+            raise HTTPError(403, "Missing Access", 50001)
         return guild_id
 
     async def _get_commands(self, req: ApiRequest) -> Any:
@@ -173,7 +176,14 @@ class DiscordRoutes:
         return channel
 
     def _require(self, channel: dict[str, Any], needed: int) -> None:
+        """The bot's permission in a channel: none at all in a server it is not in or a DM it is not part of."""
+        if self.world.is_private(int(channel["id"])):
+            if self.world.application_id not in self.world.private_members[int(channel["id"])]:
+                raise HTTPError(403, "Missing Access", 50001)
+            return
         guild_id = int(channel["guild_id"])
+        if not self.world.bot_in_guild(guild_id):
+            raise HTTPError(403, "Missing Access", 50001)
         perms = self.world.permissions(guild_id, self.world.application_id, int(channel["id"]))
         if not perms & VIEW_CHANNEL:
             raise HTTPError(403, "Missing Access", 50001)
@@ -293,6 +303,8 @@ class DiscordRoutes:
         guild = self.world.guilds.get(snowflake_arg(guild_id))
         if guild is None:
             raise HTTPError(404, "Unknown Guild", 10004)
+        if not self.world.bot_in_guild(int(guild["id"])):
+            raise HTTPError(403, "Missing Access", 50001)
         return guild
 
     async def _get_guild(self, req: ApiRequest) -> Any:

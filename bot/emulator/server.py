@@ -93,6 +93,11 @@ class DiscordEmulator:
     set_overwrites = _Forward("world")
     permissions = _Forward("world")
     find_command = _Forward("world")
+    add_user = _Forward("world")
+    add_dm = _Forward("world")
+    add_group_dm = _Forward("world")
+    install_for_user = _Forward("world")
+    user_installs = _Forward("world")
     # REST.
     requests = _Forward("rest")
     fail_next = _Forward("rest")

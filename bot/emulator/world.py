@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .private import PrivatePlaces
 from .records import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
@@ -26,7 +27,7 @@ from .records import (
 )
 
 
-class World:
+class World(PrivatePlaces):
     """Discord's side of things, as plain dicts shaped like Discord's JSON (so they can be sent as they are)."""
 
     def __init__(self, bot_name: str = "Kiji") -> None:
@@ -54,6 +55,8 @@ class World:
         #: Channel webhooks (with their tokens), by id, and the ids of deleted ones (Discord answers 404 for them).
         self.webhooks: dict[int, dict[str, Any]] = {}
         self.deleted_webhooks: set[int] = set()
+        self.private_members: dict[int, set[int]] = {}
+        self.user_installs: set[int] = set()
 
     @staticmethod
     def user_json(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -81,8 +84,13 @@ class World:
         locale: str = "ja",
         everyone_permissions: int = EVERYONE_DEFAULT,
         bot_permissions: int = BOT_DEFAULT,
+        with_bot: bool = True,
     ) -> int:
-        """Create a guild with @everyone, an owner, and the bot as member (with a role of ``bot_permissions``)."""
+        """Create a guild with @everyone, an owner, and the bot as member (with a role of ``bot_permissions``).
+
+        ``with_bot=False``: a server that never added the bot; it gets no GUILD_CREATE and refuses the bot's
+        REST calls, but its members can use the app's commands through their own user install.
+        """
         guild_id = self.snowflake()
         owner_id = self.snowflake()
         self.guilds[guild_id] = {
@@ -119,9 +127,18 @@ class World:
         }
         self.guilds[guild_id]["roles"][guild_id] = self.role_json(guild_id, "@everyone", everyone_permissions, 0)
         self.add_member(guild_id, owner_id, "Owner")
+        if not with_bot:
+            return guild_id
         bot_role = self.add_role(guild_id, self.bot_user["global_name"], bot_permissions, managed=True)
         self.guilds[guild_id]["members"][self.application_id] = self.member_json(self.bot_user, [bot_role])
         return guild_id
+
+    def bot_in_guild(self, guild_id: int) -> bool:
+        return self.application_id in self.guilds[guild_id]["members"]
+
+    def joined_guilds(self) -> list[int]:
+        """The guilds the bot is a member of: the ones the gateway announces."""
+        return [guild_id for guild_id in self.guilds if self.bot_in_guild(guild_id)]
 
     @staticmethod
     def role_json(role_id: int, name: str, permissions: int, position: int, managed: bool = False) -> dict[str, Any]:
@@ -387,8 +404,8 @@ class World:
             "redirect_uris": [],
             "tags": [],
             "rpc_origins": [],
-            "approximate_guild_count": len(self.guilds),
-            "integration_types_config": {"0": {}},
+            "approximate_guild_count": len(self.joined_guilds()),
+            "integration_types_config": {"0": {}, "1": {}},  # Guild Install and User Install enabled
         }
 
     def command_store(self, guild_id: int | None) -> dict[int, dict[str, Any]]:
@@ -464,7 +481,7 @@ class World:
             "pinned": False,
             "flags": 0,
         }
-        if channel is not None:
+        if channel is not None and channel.get("guild_id"):
             msg["guild_id"] = channel["guild_id"]
         if interaction is not None:
             msg["webhook_id"] = str(self.application_id)
