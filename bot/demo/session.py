@@ -121,6 +121,9 @@ class DemoSession:
                 self._bot_task.result()  # the bot's own error says best what went wrong
             raise DemoError(f"Kiji did not connect to the emulator within {START_TIMEOUT_S:g} s")
         await emu.wait_for_commands(self._bot_commands(), timeout_s=START_TIMEOUT_S)
+        # The bot reads its blogs in the background; the demo waits for that first read, so the page
+        # opens on the posts, and the channel it subscribes below hears only of posts added later.
+        await asyncio.wait_for(self.bot.sync.synced_once(), timeout=START_TIMEOUT_S)
         # In the page's first language: the page opens in Japanese, as the demo server's locale is.
         answer = await self.send_command("subscribe", {"channel": str(announcements)}, locale=LOCALES[0])
         await answer.response(timeout_s=ANSWER_TIMEOUT_S)
