@@ -202,6 +202,10 @@ async def test_run_names_each_source_and_each_broken_file(discord_emulator: Disc
     kiji = await KijiProcess.start(*args, env=kiji_env(emu, first, db), cwd=tmp_path)
     try:
         await kiji.wait_for_line("logged in as")
+        # The blogs are read in the background, each in its own lane: both have had their turn
+        # once the broken file is reported and the good blog's posts are in.
+        for folder in (first, second):
+            await kiji.wait_for_line(f"unchanged ({folder})")
     finally:
         assert await kiji.stop() == 0, kiji.text
     said = [line.split(": ", 1)[1] for line in kiji.lines if " INFO " in line or " WARNING " in line]
