@@ -183,6 +183,9 @@ class Subscription:
     thread: bool = False  # open a thread on each announcement (text and announcement channels)
     thread_name: str | None = None  # the thread's (and a forum post's) name template; None: {title}
     forum_tag_id: int | None = None  # the forum tag applied when none of a post's tags match
+    digest: str = "off"  # off, daily or weekly (see bot.discord.digests)
+    digest_hour: int = 9  # the hour a digest goes out, in the subscription's time zone
+    digest_weekday: int = 0  # a weekly digest's day: 0 Monday … 6 Sunday
 
     @property
     def active(self) -> bool:
@@ -227,3 +230,37 @@ class Delivery:
             "created_at": self.created_at,
             "sent_at": self.sent_at,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One period's digest for a subscription: its messages rendered once, sent part by part."""
+
+    id: int
+    subscription_id: int
+    guild_id: int
+    channel_id: int
+    period_start: float
+    period_end: float
+    state: str  # pending, sent, skipped, or empty (the period had no post: nothing was sent)
+    parts: tuple[dict[str, object], ...]  # each a message: {"content": …, "embeds": […], "role_id": …}
+    message_ids: tuple[int, ...]  # of the parts sent so far, in order
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notice that a blog stopped updating (`down`) or updates again (`up`), for one channel."""
+
+    id: int
+    source_id: int
+    guild_id: int
+    channel_id: int
+    failing_since: float
+    kind: str  # down or up
+    state: str
+    reason: str | None  # the source's error when the notice was planned (already free of credentials)
+    nonce: str
+    blog: str  # the blog's label
+    last_success_at: float | None

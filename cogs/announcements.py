@@ -18,7 +18,8 @@ from bot.discord.announcement import DEFAULT_LAYOUT, Announcement, AnnouncementS
 from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
 from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option
 from bot.discord.client import KijiBot
-from bot.discord.i18n import format_date, permission_names, t
+from bot.discord.digests import DIGEST_KINDS, describe_schedule
+from bot.discord.i18n import EN, WEEKDAYS, format_date, permission_names, t
 from bot.discord.options import Within
 from bot.discord.ui import EMBED_COLOUR, fit_embed, reply
 from bot.discord.webhook_delivery import own_webhook
@@ -142,6 +143,9 @@ class AnnouncementsCog(commands.Cog):
         thread=_("Open a thread on each announcement (text and announcement channels)"),
         thread_name=_("The thread's or forum post's name, e.g. {title} (the default)"),
         forum_tag=_("Forum tag for posts none of whose tags match the forum's"),
+        digest=_("One message a day or a week listing the new posts, instead of one per post"),
+        digest_hour=_("The hour the digest goes out (0-23, in the time zone above)"),
+        digest_weekday=_("The weekday a weekly digest goes out"),
     )
     @app_commands.choices(
         layout=[
@@ -153,6 +157,8 @@ class AnnouncementsCog(commands.Cog):
             app_commands.Choice(name=_("Kiji"), value="bot"),
             app_commands.Choice(name=_("Webhook, as the blog"), value="webhook"),
         ],
+        digest=[app_commands.Choice(name=_(kind.capitalize()), value=kind) for kind in DIGEST_KINDS],
+        digest_weekday=[app_commands.Choice(name=_(day), value=number) for number, day in enumerate(WEEKDAYS[EN])],
     )
     @app_commands.autocomplete(tags=tags_autocomplete, blog=blog_autocomplete, forum_tag=forum_tag_autocomplete)
     @admin_command()
@@ -172,6 +178,9 @@ class AnnouncementsCog(commands.Cog):
         thread: bool = False,
         thread_name: app_commands.Range[str, 1, MAX_TEMPLATE] | None = None,
         forum_tag: str | None = None,
+        digest: str = "off",
+        digest_hour: app_commands.Transform[int, Within(0, 23)] = 9,
+        digest_weekday: int = 0,
     ) -> None:
         assert interaction.guild is not None
         locale = interaction.locale
@@ -200,6 +209,9 @@ class AnnouncementsCog(commands.Cog):
             if delivery == "webhook" and {"Manage Webhooks", "Read Message History"} & set(missing):
                 text += t("sub.webhook_needs", locale)
             await reply(interaction, content=text, ephemeral=True)
+            return
+        if digest != "off" and kind == "forum":
+            await reply(interaction, content=t("sub.digest_in_forum", locale), ephemeral=True)
             return
         tag_list, category_list = split_terms(tags), split_terms(categories)
         forum_tag_id = None
@@ -238,6 +250,7 @@ class AnnouncementsCog(commands.Cog):
             template=template,
             timezone=timezone,
             placement=placement,
+            digest=(digest if digest in DIGEST_KINDS else "off", digest_hour, digest_weekday % 7),
         )
         queued = await self.bot.store.backfill(subscription.id, backfill)
         log.info(
@@ -256,10 +269,13 @@ class AnnouncementsCog(commands.Cog):
         filters = filters or t("sub.every_post", locale)
         # Options may carry up to 6000 characters; the reply may not: echo as much as fits.
         text = t("sub.done", locale, filters=limits.cut(filters, FILTER_ECHO), channel=resolved.mention)
-        if queued:
+        if queued and subscription.digest == "off":
             text += t("sub.backfill", locale, count=queued)
         if delivery == "webhook":
             text += t("sub.as_blog", locale)
+        if subscription.digest != "off":
+            when = describe_schedule(subscription, style.timezone or self.bot.timezone, str(locale))
+            text += t("sub.digest", locale, when=when)
         if preview is not None:
             text += t("sub.preview", locale)
         try:
@@ -273,6 +289,7 @@ class AnnouncementsCog(commands.Cog):
                 await self.bot.store.unsubscribe(interaction.guild.id, resolved.id)
             raise
         self.announcer.wake()
+        self.bot.digests.wake()  # its next period may end sooner than the scheduler's sleep
 
     async def preview(
         self,

@@ -52,6 +52,7 @@ from bot.discord.i18n import command_text_ja, t
 from bot.discord.options import OptionOutOfRange
 from bot.discord.reach import GUILD_INSTALL_ONLY, SERVERS_ONLY
 from bot.discord.run_log import RunLog
+from bot.discord.schedules import scheduled_senders, stop_scheduled
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.discord.webhook_delivery import icon_url
 from bot.models import Post, Subscription
@@ -180,6 +181,7 @@ class KijiBot(commands.Bot):
             clock=clock,
         )
         self.sync.listeners.append(lambda _outcome: self.announcer.wake())  # posts may have become visible
+        self.digests, self.notices = scheduled_senders(self)  # digests, and notices when a blog stops updating
         self.paginator_timeout = PAGINATOR_TIMEOUT
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
@@ -229,6 +231,8 @@ class KijiBot(commands.Bot):
             await self.load_extension(module)
         await self.sync_commands_if_changed()
         self.announcer.start()
+        self.digests.start()
+        self.notices.start()
         _settle_long_lived_objects()
 
     async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
@@ -328,6 +332,7 @@ class KijiBot(commands.Bot):
             await self.announcer.stop()
         except Exception:
             log.exception("stopping the announcer failed")
+        await stop_scheduled(self)
         for name in list(self.extensions):
             try:
                 await self.unload_extension(name)

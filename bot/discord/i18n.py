@@ -194,6 +194,67 @@ MESSAGES.update(
 )
 
 
+# Digests (bot.discord.digests) and notices that a blog stopped updating (bot.discord.notices).
+MESSAGES.update(
+    {
+        "digest.daily": {EN: "Posts of {date}", JA: "{date} の記事"},
+        "digest.weekly": {EN: "Posts of the week to {date}", JA: "{date} までの1週間の記事"},
+        "digest.count": {EN: "{count} posts", JA: "{count} 件"},
+        "digest.every_day": {EN: "every day at {hour}:00 ({zone})", JA: "毎日 {hour}時（{zone}）"},
+        "digest.every_week": {EN: "every {weekday} at {hour}:00 ({zone})", JA: "毎週{weekday} {hour}時（{zone}）"},
+        "sub.digest": {
+            EN: " New posts are collected into one message {when}.",
+            JA: " 新しい記事は {when} に1通にまとめてお知らせします。",
+        },
+        "sub.digest_in_forum": {
+            EN: "Digests go to text or announcement channels; pick one of those, or digest:off for this forum.",
+            JA: "まとめ配信はテキストかアナウンスチャンネルにのみ送れます。"
+            "そのどちらかを選ぶか、digest:off にしてください。",
+        },
+        "notice.down": {
+            EN: "⚠️ **{blog}** has not been updated for over {hours} hours: {why}. New posts are announced once it "
+            "can be read again.",
+            JA: "⚠️ **{blog}** を{hours}時間以上更新できていません：{why}。"
+            "読み込めるようになり次第、新しい記事をお知らせします。",
+        },
+        "notice.up": {
+            EN: "✅ **{blog}** is updating again (it could not be read since {since}).",
+            JA: "✅ **{blog}** の更新が再開しました（{since} から読み込めていませんでした）。",
+        },
+        "notice.detail": {EN: "Details: {detail}", JA: "詳細：{detail}"},
+        "why.timeout": {EN: "reading it takes too long", JA: "読み込みに時間がかかりすぎています"},
+        "why.access": {EN: "access to it was refused", JA: "アクセスが拒否されました"},
+        "why.missing": {
+            EN: "it is no longer where Kiji reads it from (moved or deleted)",
+            JA: "読み込み元が見つかりません（移動または削除されました）",
+        },
+        "why.unreachable": {EN: "its server cannot be reached", JA: "サーバーに接続できません"},
+        "why.config": {EN: "its site configuration cannot be read", JA: "サイトの設定を読み込めません"},
+        "why.other": {EN: "it cannot be read", JA: "読み込めません"},
+        "notices.on": {
+            EN: "Notices about blogs that stop updating go to the subscribed channels.",
+            JA: "ブログの更新が止まったときのお知らせは、購読中のチャンネルに送ります。",
+        },
+        "notices.channel": {
+            EN: "Notices about blogs that stop updating go to {channel}.",
+            JA: "ブログの更新が止まったときのお知らせは {channel} に送ります。",
+        },
+        "notices.off": {
+            EN: "Notices about blogs that stop updating are off in this server.",
+            JA: "このサーバーでは、ブログの更新が止まったときのお知らせを送りません。",
+        },
+    }
+)
+WEEKDAYS = {
+    EN: ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    JA: ("月曜日", "火曜日", "水曜日", "木曜日", "金曜日", "土曜日", "日曜日"),
+}
+
+
+def weekday_name(weekday: int, locale: str | None) -> str:
+    return WEEKDAYS[language(locale)][weekday]
+
+
 def permission_names(names: list[str] | tuple[str, ...], locale: str | None) -> str:
     """ "Send Messages, Embed Links" in the reader's language."""
     if language(locale) == JA:
@@ -282,6 +343,10 @@ COMMAND_NAMES_JA: dict[str, str] = {
     "unsubscribe": "購読解除",
     "subscriptions": "購読一覧",
     "resume": "再開",
+    "notices": "更新停止のお知らせ",
+    "channel": "チャンネル指定",
+    "on": "オン",
+    "off": "オフ",
 }
 # Option names; "command option" overrides "option" for one command.
 OPTION_NAMES_JA: dict[str, str] = {
@@ -304,6 +369,9 @@ OPTION_NAMES_JA: dict[str, str] = {
     "thread": "スレッド",
     "thread_name": "スレッド名",
     "forum_tag": "フォーラムタグ",
+    "digest": "まとめ配信",
+    "digest_hour": "まとめの時刻",
+    "digest_weekday": "まとめの曜日",
 }
 CHOICE_NAMES_JA: dict[str, str] = {
     "Short": "短め",
@@ -314,6 +382,10 @@ CHOICE_NAMES_JA: dict[str, str] = {
     "Plain text": "テキストのみ",
     "Kiji": "kiji",
     "Webhook, as the blog": "webhook（ブログ名で投稿）",
+    "Off": "オフ",
+    "Daily": "毎日",
+    "Weekly": "毎週",
+    **dict(zip(WEEKDAYS[EN], WEEKDAYS[JA], strict=True)),
 }
 # Command and option descriptions.
 DESCRIPTIONS_JA: dict[str, str] = {
@@ -363,6 +435,18 @@ DESCRIPTIONS_JA: dict[str, str] = {
     "Forum tag for posts none of whose tags match the forum's": (
         "フォーラムのタグに当てはまるタグがない記事に付けるタグ"
     ),
+    "One message a day or a week listing the new posts, instead of one per post": (
+        "記事ごとではなく、1日または1週間分の新着記事を1通にまとめて送ります"
+    ),
+    "The hour the digest goes out (0-23, in the time zone above)": "まとめを送る時刻（0〜23時、上のタイムゾーン）",
+    "The weekday a weekly digest goes out": "毎週のまとめを送る曜日",
+    "Notices when a blog stops updating, and when it recovers": "ブログの更新が止まったとき・再開したときのお知らせ",
+    "Send the notices to one channel instead of the subscribed ones": (
+        "お知らせを購読中のチャンネルではなく、1つのチャンネルに送ります"
+    ),
+    "Where the notices go": "お知らせの送り先",
+    "Send the notices to the subscribed channels (the default)": "お知らせを購読中のチャンネルに送ります（既定）",
+    "Turn the notices off in this server": "このサーバーではお知らせを送りません",
 }
 
 

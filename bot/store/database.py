@@ -36,6 +36,7 @@ from bot.models import (
 from bot.store import meta, post_rows, posts, schema, search_index, sources, subscriptions, summary_cache
 from bot.store.connections import Database, explain
 from bot.store.errors import StoreError
+from bot.store.scheduled import ScheduledMessages
 from bot.store.schema import MIGRATIONS
 from bot.store.search_index import RANKED_SEARCH_MAX, TITLE_NEEDLE_MAX
 from bot.store.subscriptions import delivery_nonce
@@ -52,7 +53,7 @@ CACHE_SECONDS = 60.0
 T = TypeVar("T")
 
 
-class Store:
+class Store(ScheduledMessages):
     """Typed async access to the SQLite file: `Store(path)`, then `await store.connect()`."""
 
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
@@ -435,13 +436,14 @@ class Store:
         template: str | None = None,
         timezone: str | None = None,
         placement: Placement = DEFAULT_PLACEMENT,
+        digest: tuple[str, int, int] = ("off", 9, 0),
     ) -> Subscription:
         """Create, or update the filters and the look of, the channel's subscription.
 
         New filters start afresh: posts that arrived earlier and match only the new filters
         are not news to this channel, so the start time moves to now. With the same filters
         (a re-run of /subscribe, a new mention role) it stays. With `source_id` only that blog's
-        posts are announced; None announces every blog's.
+        posts are announced; None announces every blog's. `digest`: (off|daily|weekly, hour, weekday).
         """
         return await self._write(
             subscriptions.subscribe,
@@ -458,6 +460,7 @@ class Store:
             template,
             timezone,
             placement,
+            digest,
         )
 
     async def set_webhook(self, subscription_id: int, webhook_id: int | None) -> None:

@@ -297,6 +297,64 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE subscriptions ADD COLUMN thread_name TEXT;
     ALTER TABLE subscriptions ADD COLUMN forum_tag_id INTEGER;
     """,
+    # 13: digests (issue 23 point 5). A subscription may collect its posts into one message a day
+    # or a week, at an hour (and weekday) of its time zone. Its posts are still queued in the
+    # delivery ledger as they become news; a digest claims them (`deliveries.digest_id`) when its
+    # period ends. The digest's messages are rendered once and kept with it, written pending
+    # before anything is sent: a restart sends the same parts with the same nonces.
+    """
+    ALTER TABLE subscriptions ADD COLUMN digest TEXT NOT NULL DEFAULT 'off';
+    ALTER TABLE subscriptions ADD COLUMN digest_hour INTEGER NOT NULL DEFAULT 9;
+    ALTER TABLE subscriptions ADD COLUMN digest_weekday INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE deliveries ADD COLUMN digest_id INTEGER;
+    CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        period_start REAL NOT NULL,
+        period_end REAL NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'skipped', 'empty')),
+        parts TEXT NOT NULL DEFAULT '[]',
+        message_ids TEXT NOT NULL DEFAULT '[]',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        UNIQUE (subscription_id, period_start)
+    );
+    CREATE INDEX deliveries_by_digest ON deliveries (digest_id) WHERE digest_id IS NOT NULL;
+    """,
+    # 14: notices when a blog stops updating (issue 23 point 6). `failing_since`: the first failure
+    # since the last success (the latest failure stands in for stores that did not keep it). One
+    # row per (blog, channel, failure, down|up), written pending before it is sent: never two
+    # notices for one failure in one channel, across restarts. Per server: notices on or off,
+    # and the one channel they go to instead of the subscribed ones.
+    """
+    ALTER TABLE sources ADD COLUMN failing_since REAL;
+    UPDATE sources SET failing_since = last_error_at WHERE last_error IS NOT NULL;
+    CREATE TABLE notice_settings (
+        guild_id INTEGER PRIMARY KEY,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        channel_id INTEGER,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        source_id INTEGER NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        guild_id INTEGER NOT NULL,
+        channel_id INTEGER NOT NULL,
+        failing_since REAL NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('down', 'up')),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'skipped')),
+        reason TEXT,
+        nonce TEXT NOT NULL,
+        message_id INTEGER,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        UNIQUE (source_id, channel_id, failing_since, kind)
+    );
+    CREATE INDEX notices_pending ON notices (state) WHERE state = 'pending';
+    """,
 )
 
 

@@ -60,7 +60,7 @@ async def record_success(
 ) -> None:
     await db.execute(
         "UPDATE sources SET title = ?, url = ?, last_attempt_at = ?, last_success_at = ?, last_error = NULL, "
-        "last_error_at = NULL, first_success_at = coalesce(first_success_at, ?) WHERE id = ?",
+        "last_error_at = NULL, failing_since = NULL, first_success_at = coalesce(first_success_at, ?) WHERE id = ?",
         (title, url, now, now, now, source_id),
     )
 
@@ -72,8 +72,9 @@ async def record_failure(db: aiosqlite.Connection, source_id: int, error: str, n
     source said, no URL's userinfo is kept.
     """
     await db.execute(
-        "UPDATE sources SET last_attempt_at = ?, last_error = ?, last_error_at = ? WHERE id = ?",
-        (now, redact(error), now, source_id),
+        "UPDATE sources SET last_attempt_at = ?, last_error = ?, last_error_at = ?, "
+        "failing_since = coalesce(failing_since, ?) WHERE id = ?",  # the first failure since the last success
+        (now, redact(error), now, now, source_id),
     )
 
 

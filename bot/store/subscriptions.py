@@ -22,7 +22,7 @@ from bot.store.sqlhelpers import fetch_all, fetch_one
 _SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, channel_kind, tags, categories, mention_role_id, created_at, "
     "paused_reason, paused_at, last_delivery_at, source_id, layout, template, timezone, "
-    "delivery, webhook_id, thread, thread_name, forum_tag_id"
+    "delivery, webhook_id, thread, thread_name, forum_tag_id, digest, digest_hour, digest_weekday"
 )
 _DELIVERY_COLUMNS = (
     "d.id, d.subscription_id, s.guild_id, s.channel_id, d.post_path, d.post_id, d.post_date_utc, d.state, "
@@ -82,6 +82,9 @@ def _subscription(row: sqlite3.Row) -> Subscription:
         thread=bool(row["thread"]),
         thread_name=row["thread_name"],
         forum_tag_id=row["forum_tag_id"],
+        digest=row["digest"],
+        digest_hour=row["digest_hour"],
+        digest_weekday=row["digest_weekday"],
     )
 
 
@@ -122,18 +125,21 @@ async def subscribe(
     template: str | None = None,
     timezone: str | None = None,
     placement: Placement = DEFAULT_PLACEMENT,
+    digest: tuple[str, int, int] = ("off", 9, 0),
 ) -> Subscription:
     """Create, or update the filters of, the channel's subscription (see Store.subscribe)."""
     await db.execute(
         "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
         "created_at, created_by, source_id, layout, template, timezone, delivery, webhook_id, thread, "
-        "thread_name, forum_tag_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "thread_name, forum_tag_id, digest, digest_hour, digest_weekday) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (channel_id) DO UPDATE SET "
         "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
         "mention_role_id = excluded.mention_role_id, source_id = excluded.source_id, layout = excluded.layout, "
         "template = excluded.template, timezone = excluded.timezone, delivery = excluded.delivery, "
         "webhook_id = excluded.webhook_id, thread = excluded.thread, thread_name = excluded.thread_name, "
-        "forum_tag_id = excluded.forum_tag_id, paused_reason = NULL, "
+        "forum_tag_id = excluded.forum_tag_id, digest = excluded.digest, digest_hour = excluded.digest_hour, "
+        "digest_weekday = excluded.digest_weekday, paused_reason = NULL, "
         "paused_at = NULL, created_at = CASE WHEN (tags, categories, source_id) IS "
         "(excluded.tags, excluded.categories, excluded.source_id) THEN created_at ELSE excluded.created_at END",
         (
@@ -154,6 +160,7 @@ async def subscribe(
             int(placement.thread),
             placement.thread_name,
             placement.forum_tag_id,
+            *digest,
         ),
     )
     subscription = await subscription_for_channel(db, channel_id)
@@ -326,7 +333,10 @@ async def _deliveries(
 
 
 async def pending_deliveries(db: aiosqlite.Connection, limit: int) -> list[Delivery]:
-    return await _deliveries(db, "d.state = 'pending' AND s.paused_reason IS NULL", (), limit)
+    """What the announcer sends one by one: not the posts a digest collects (bot.store.digests)."""
+    return await _deliveries(
+        db, "d.state = 'pending' AND s.paused_reason IS NULL AND s.digest = 'off' AND d.digest_id IS NULL", (), limit
+    )
 
 
 async def deliveries(db: aiosqlite.Connection, post_id: int | None, channel_id: int | None) -> list[Delivery]:
