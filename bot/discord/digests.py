@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import discord
 
-from bot.clock import SYSTEM_CLOCK, Clock, wait_event
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
 from bot.discord.announcer import INVALID_FORM_BODY, Pacer, channel_kind, missing_permissions
 from bot.discord.i18n import pause_reason, t, weekday_name
@@ -127,6 +127,29 @@ def pack(heading: str, lines: Sequence[str], role_id: int | None) -> list[dict[s
     return parts
 
 
+async def wait_event_until(clock: Clock, event: asyncio.Event, deadline: float) -> bool:
+    """Wait until `event` is set or the clock's wall time reaches `deadline`; True when the event was set.
+
+    The time left is read in the same step as the clock's sleep is taken, so a clock moved on
+    meanwhile (a test's ManualClock) cannot stretch the wait past the deadline.
+    """
+
+    async def until_deadline() -> None:
+        await clock.sleep(max(0.0, deadline - clock.time()))
+
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    timer = asyncio.ensure_future(until_deadline())
+    try:
+        await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiter, timer):
+            task.cancel()
+        await asyncio.gather(waiter, timer, return_exceptions=True)
+    return event.is_set()
+
+
 class DigestScheduler:
     """Opens each digest subscription's period when it ends, and sends what is pending."""
 
@@ -155,6 +178,7 @@ class DigestScheduler:
         self._lock = asyncio.Lock()  # rounds never overlap: two could both send a pending part
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._looked_at = clock.time()  # the wall time the last round opened periods at
 
     def start(self) -> None:
         if self._task is None:
@@ -189,22 +213,32 @@ class DigestScheduler:
                 await self.run_round()
             except Exception:
                 log.exception("digest round failed; trying again at the next period or poll")
-            await wait_event(self.clock, self._wake, await self._seconds_to_next())
+            try:
+                deadline = await self._next_look()
+            except Exception:
+                log.exception("could not work out when the next digest is due; looking again at the next poll")
+                deadline = self._looked_at + self.poll_seconds
+            await wait_event_until(self.clock, self._wake, deadline)
 
-    async def _seconds_to_next(self) -> float:
-        now = self.clock.time()
+    async def _next_look(self) -> float:
+        """When to look again (wall time): the first period end after the last round looked, or the poll.
+
+        Counted from when the round looked, not from now: time that moved on during the round
+        (a test's clock, a slow send) makes the deadline already past, and the next round runs at once.
+        """
+        looked = self._looked_at
         ends = [
-            next_period_end(now, s.digest, s.digest_hour, s.digest_weekday, self.timezone_of(s))
+            next_period_end(looked, s.digest, s.digest_hour, s.digest_weekday, self.timezone_of(s))
             for s in await self.store.subscriptions()
             if s.digest != "off"
         ]
-        return min([self.poll_seconds, *(end - now + AFTER_END_S for end in ends)])
+        return min([looked + self.poll_seconds, *(end + AFTER_END_S for end in ends)])
 
     async def run_round(self) -> None:
         """Open the digests whose period ended, then send every pending one."""
         async with self._lock:
+            now = self._looked_at = self.clock.time()
             await self.store.enqueue_new_posts(self.max_burst)
-            now = self.clock.time()
             for subscription in await self.store.subscriptions():
                 if subscription.digest == "off" or not subscription.active:
                     continue
