@@ -39,7 +39,9 @@ async def subscribe(world: World, channel: int, **options: object) -> dict:
 
 def new_post(world: World, slug: str, title: str, tags: str = "[AI]") -> None:
     clock(world).advance(0.01)
-    write_post(world.posts_dir, f"2025-07-01-{slug}.md", title, "今日の記事の本文です。内容は十分にあります。", tags=tags)
+    write_post(
+        world.posts_dir, f"2025-07-01-{slug}.md", title, "今日の記事の本文です。内容は十分にあります。", tags=tags
+    )
 
 
 def move_to(world: World, wall: float) -> None:
