@@ -55,3 +55,22 @@ async def test_every_command_text_has_a_japanese_form_that_discord_accepts(
             for choice in option.get("choices", []):
                 assert choice["name_localizations"]["ja"], (command["name"], option["name"], choice["name"])
         assert command["name_localizations"]["en-US"] == command["name"]
+
+
+async def test_digest_options_and_the_notices_commands_read_in_japanese(
+    discord_emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    synced = await _synced(discord_emulator, tmp_path)
+    subscribe = synced["subscribe"]
+    assert _option(subscribe, "digest")["name_localizations"]["ja"] == "まとめ配信"
+    assert [c["name_localizations"]["ja"] for c in _option(subscribe, "digest")["choices"]] == ["オフ", "毎日", "毎週"]
+    assert _option(subscribe, "digest_weekday")["choices"][6]["name_localizations"]["ja"] == "日曜日"
+    hour = _option(subscribe, "digest_hour")
+    assert (hour["min_value"], hour["max_value"]) == (0, 23) and hour["description_localizations"]["ja"]
+    notices = synced["notices"]
+    assert int(notices["default_member_permissions"]) == 1 << 5  # Manage Server
+    assert notices["contexts"] == [0] or notices.get("dm_permission") is False  # servers only
+    channel = _option(notices, "channel")
+    nested = _option(channel, "channel")
+    assert nested["name_localizations"]["ja"] == "チャンネル" and nested["description_localizations"]["ja"]
+    assert {o["name_localizations"]["ja"] for o in notices["options"]} == {"チャンネル指定", "オン", "オフ"}
