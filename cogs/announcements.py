@@ -401,6 +401,9 @@ class AnnouncementsCog(commands.Cog):
                 lines.append(t("sub.mentions", locale, value=f"<@&{subscription.mention_role_id}>"))
             if subscription.layout != DEFAULT_LAYOUT or subscription.template:
                 lines.append(t("sub.looks", locale, layout=subscription.layout))
+            if subscription.digest != "off":
+                zone = self.bot.digests.timezone_of(subscription)
+                lines.append(t("sub.digest_line", locale, when=describe_schedule(subscription, zone, str(locale))))
             if subscription.template:
                 # As code, so the admin sees the braces they typed and nothing in it renders or pings.
                 shown = limits.cut(subscription.template.replace("`", "ˋ"), 200)

@@ -206,6 +206,7 @@ MESSAGES.update(
             EN: " New posts are collected into one message {when}.",
             JA: " 新しい記事は {when} に1通にまとめてお知らせします。",
         },
+        "sub.digest_line": {EN: "Digest: {when}", JA: "まとめ配信：{when}"},
         "sub.digest_in_forum": {
             EN: "Digests go to text or announcement channels; pick one of those, or digest:off for this forum.",
             JA: "まとめ配信はテキストかアナウンスチャンネルにのみ送れます。"

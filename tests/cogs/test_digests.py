@@ -65,6 +65,9 @@ async def digest_round(world: World) -> None:
 async def test_daily_digest_lists_the_days_posts_once_at_its_hour_and_nothing_singly(world: World) -> None:
     data = await subscribe(world, world.channel, digest="daily", digest_hour=9, timezone="UTC")
     assert "every day at 9:00 (UTC)" in data["content"], data["content"]
+    listing = await world.emu.slash_command("subscriptions", {}, user=world.admin, locale="ja")
+    fields = (await listing.response())["data"]["embeds"][0]["fields"]
+    assert "まとめ配信：毎日 9時（UTC）" in fields[0]["value"]
     new_post(world, "one", "一本目の記事")
     new_post(world, "two", "Second post of the day")
     await poll_and_deliver(world.bot)  # the announcer's round: the posts wait for the digest
