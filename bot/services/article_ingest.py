@@ -7,9 +7,9 @@ announcer announces a post once, by its stored identity. The sitemap's page and 
 feed entry meet on the canonical URL, whichever came first. Nothing is removed because it left
 the feed: a feed holds only its newest entries.
 
-The archive is silent: its posts are stored as first seen at time 0, so the announcer (which
-announces what was first seen after the blog's first successful read, or dated after it) passes
-over them unless they are dated after that read.
+The archive is a silent baseline: its posts are stored `silent` (and as first seen at time 0),
+and the announcer never announces a silent post, whatever its date: a page dated after the blog's
+first read is still the blog's past as the backfill found it, not news.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostReco
         derived_version=DERIVED_VERSION,
         canonical_key=entry.canonical,
         first_seen_at=0.0 if silent else None,
+        silent=silent,
     )
 
 
