@@ -1,0 +1,111 @@
+"""How often a feed is asked, and where the archive is found: against a real server on 127.0.0.1.
+
+A feed's `<ttl>` (minutes) and its `Cache-Control: max-age` are lower bounds on the poll interval:
+before they run out Kiji does not ask at all, after they do it asks with validators. The sitemap
+may be an index of further sitemaps, gzipped, named by robots.txt.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from test_web_cli import BODY, ingest, posts
+from web_feeds import Entry, post_html, wordpress_rss
+from web_server import FIXTURES, WebServer
+
+from bot.clock import ManualClock
+from bot.sources.specs import WebSpec
+from bot.sources.web import WebSource
+
+RSS = "application/rss+xml; charset=UTF-8"
+
+
+def feed_with_ttl(server: WebServer, minutes: int) -> str:
+    entries = [Entry("a", "記事", post_html(BODY))]
+    return wordpress_rss(server.base, entries).replace("<channel>", f"<channel><ttl>{minutes}</ttl>", 1)
+
+
+@pytest.mark.parametrize("how", ["ttl", "cache-control"])
+async def test_the_feed_is_not_asked_again_before_it_says_it_stays_fresh(web_server: WebServer, how: str) -> None:
+    if how == "ttl":
+        web_server.put("/feed", feed_with_ttl(web_server, 60), RSS)
+    else:
+        entries = [Entry("a", "記事", post_html(BODY))]
+        web_server.put("/feed", wordpress_rss(web_server.base, entries), RSS, headers={"Cache-Control": "max-age=3600"})
+    clock = ManualClock(autoadvance=True)
+    source = WebSource(WebSpec(web_server.url("/feed")), Path("/nonexistent"), clock=clock, backfill=False)
+    first = await source.poll(None)
+    assert len(first.entries) == 1 and len(web_server.requests("/feed")) == 1
+
+    clock.advance(59 * 60)  # KIJI_POLL_SECONDS would poll many times in an hour: none reaches the server
+    for _ in range(3):
+        again = await source.poll(first.version)
+        assert again.entries == () and again.version == first.version
+    assert len(web_server.requests("/feed")) == 1
+
+    clock.advance(2 * 60)  # an hour has passed: asked again, with its validators, and answered 304
+    later = await source.poll(first.version)
+    [_, asked] = web_server.requests("/feed")
+    assert asked.status == 304 and asked.if_none_match
+    assert later.entries == ()
+
+
+async def test_a_poll_requested_by_sync_asks_even_when_fresh(web_server: WebServer) -> None:
+    web_server.put("/feed", feed_with_ttl(web_server, 60), RSS)
+    source = WebSource(
+        WebSpec(web_server.url("/feed")), Path("/nonexistent"), clock=ManualClock(autoadvance=True), backfill=False
+    )
+    first = await source.poll(None)
+    source.request_poll()
+    await source.poll(first.version)
+    assert len(web_server.requests("/feed")) == 2
+
+
+def test_a_second_ingest_within_the_ttl_does_not_ask_the_feed(web_server: WebServer, tmp_path: Path) -> None:
+    web_server.put("/feed", feed_with_ttl(web_server, 30), RSS)
+    assert ingest(web_server.url("/feed"), tmp_path).returncode == 0
+    second = ingest(web_server.url("/feed"), tmp_path, "--json")
+    assert second.returncode == 0 and json.loads(second.stdout)["added"] == 0
+    assert len(web_server.requests("/feed")) == 1
+    assert len(posts(tmp_path)) == 1
+
+
+def test_a_gzipped_sitemap_behind_a_sitemap_index_named_by_robots_fills_the_archive(
+    web_server: WebServer, tmp_path: Path
+) -> None:
+    served = web_server.serve_site(FIXTURES / "jekyll")
+    feed = web_server.replies["/feed.xml"].body.decode()
+    only_the_newest = feed[: feed.index("</entry>") + len("</entry>")] + "</feed>"
+    web_server.put("/feed.xml", only_the_newest, "application/atom+xml")
+    plain = web_server.replies.pop("/sitemap.xml").body  # no /sitemap.xml to fall back on
+    post_paths = [path for path in served if path.startswith("/2025/")]
+    assert len(post_paths) == 4 and all(path.encode() in plain for path in post_paths)
+    web_server.put("/robots.txt", f"User-agent: *\nSitemap: {web_server.base}/sitemaps/index.xml\n", "text/plain")
+    web_server.put(
+        "/sitemaps/index.xml",
+        '<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{web_server.base}/sitemaps/posts.xml.gz</loc></sitemap>"
+        "<sitemap><loc>/sitemaps/pages.xml</loc></sitemap></sitemapindex>",
+        "application/xml",
+    )
+    web_server.put("/sitemaps/posts.xml.gz", gzip.compress(plain), "application/gzip")
+    web_server.put(
+        "/sitemaps/pages.xml",
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{web_server.base}/about/</loc></url></urlset>",
+        "application/xml",
+    )
+    result = ingest(web_server.url("/"), tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["failed"] == []
+    stored = posts(tmp_path)
+    assert len(stored) == 4 and len({post["title"] for post in stored}) == 4
+    with sqlite3.connect(tmp_path / "kiji.db") as db:
+        assert db.execute("SELECT count(*) FROM posts WHERE silent").fetchone()[0] == 3
+    asked = {entry.path for entry in web_server.requests()}
+    assert {"/sitemaps/index.xml", "/sitemaps/posts.xml.gz", "/sitemaps/pages.xml"} <= asked
+    assert "/sitemap.xml" not in asked
