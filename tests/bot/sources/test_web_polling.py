@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_web_cli import BODY, ingest, posts
+from test_web_cli import BODY, ingest, kiji, posts
 from web_feeds import Entry, post_html, wordpress_rss
 from web_server import FIXTURES, WebServer
 
@@ -109,3 +109,41 @@ def test_a_gzipped_sitemap_behind_a_sitemap_index_named_by_robots_fills_the_arch
     asked = {entry.path for entry in web_server.requests()}
     assert {"/sitemaps/index.xml", "/sitemaps/posts.xml.gz", "/sitemaps/pages.xml"} <= asked
     assert "/sitemap.xml" not in asked
+
+
+def sources_json(source: str, tmp_path: Path) -> list[dict[str, object]]:
+    result = kiji(
+        "sources", "--source", source, "--db", str(tmp_path / "kiji.db"), "--json", data_dir=tmp_path / "data"
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_gone_feed_shows_in_kiji_sources_with_why_and_what_to_do(web_server: WebServer, tmp_path: Path) -> None:
+    web_server.put("/feed", wordpress_rss(web_server.base, [Entry("a", "記事", post_html(BODY))]), RSS)
+    assert ingest(web_server.url("/feed"), tmp_path).returncode == 0
+    web_server.fail("/feed", 410)
+    assert ingest(web_server.url("/feed"), tmp_path).returncode == 2
+    assert ingest(web_server.url("/feed"), tmp_path).returncode == 2  # stopped: the feed is not asked again
+    assert len(web_server.requests("/feed")) == 2
+    [blog] = sources_json(web_server.url("/feed"), tmp_path)
+    assert blog["posts"] == 1 and blog["last_success_at"] and blog["configured"]
+    error = str(blog["last_error"])
+    assert "410" in error and "removed it for good" in error and "remove it from KIJI_SOURCES" in error
+    assert blog["last_error_at"] >= blog["last_success_at"]  # type: ignore[operator]
+
+
+def test_a_failing_feed_shows_in_kiji_sources_and_keeps_its_posts(web_server: WebServer, tmp_path: Path) -> None:
+    web_server.put("/feed", wordpress_rss(web_server.base, [Entry("a", "記事", post_html(BODY))]), RSS)
+    assert ingest(web_server.url("/feed"), tmp_path).returncode == 0
+    web_server.fail("/feed", 503, headers={"Retry-After": "86400"})
+    failed = ingest(web_server.url("/feed"), tmp_path)
+    assert failed.returncode == 2
+    [blog] = sources_json(web_server.url("/feed"), tmp_path)
+    error = str(blog["last_error"])
+    assert blog["posts"] == 1 and "503" in error and "tries again at a later poll" in error
+    assert error in failed.stderr
+    web_server.put("/feed", wordpress_rss(web_server.base, [Entry("a", "記事", post_html(BODY))]), RSS)
+    assert ingest(web_server.url("/feed"), tmp_path).returncode == 0
+    [blog] = sources_json(web_server.url("/feed"), tmp_path)
+    assert blog["last_error"] is None
