@@ -215,6 +215,9 @@ class WebSource:
     def _enriched(self, entries: list[ArticleEntry]) -> list[ArticleEntry]:
         """Feed entries with what only their page says (Hugo's RSS has no tags; the page does).
 
+        A page's tags (`rel="tag"`, `article:tag`, JSON-LD keywords) win over the feed's: jekyll-feed
+        and WordPress write a post's categories and tags alike as the entry's `<category>`, so the
+        feed's terms the page does not call tags are the post's categories.
         Done at every read of the feed, so an entry's version does not change between polls.
         """
         pages = self._page_metadata()
@@ -223,9 +226,12 @@ class WebSource:
             page = pages.get(entry.canonical)
             article = entry.article
             if page is not None:
+                page_tags = tuple(page["tags"] or ())  # type: ignore[arg-type]
+                categories = article.categories or tuple(term for term in article.tags if term not in page_tags)
                 article = replace(
                     article,
-                    tags=article.tags or tuple(page["tags"]),
+                    tags=page_tags or article.tags,
+                    categories=categories if page_tags else article.categories,
                     author=article.author or page["author"],
                     description=article.description or page["description"],
                 )
