@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -96,6 +97,7 @@ class WebSource:
         digest = hashlib.blake2b(spec.name.encode("utf-8"), digest_size=6).hexdigest()
         self._folder = Path(data_dir) / "web" / f"{_SAFE.sub('_', urlsplit(spec.url).hostname or 'blog')}-{digest}"
         self._poll_requested = False
+        self._progress: Callable[[int, int], None] | None = None
         self._pages_cache: tuple[int, dict[str, dict[str, object]]] | None = None
 
     @property
@@ -105,6 +107,10 @@ class WebSource:
     @property
     def display(self) -> str:
         return self._spec.display
+
+    def report_progress(self, callback: Callable[[int, int], None] | None) -> None:
+        """Call `callback(pages done, pages to fetch)` as the archive's backfill goes (the CLI's bar)."""
+        self._progress = callback
 
     def request_poll(self) -> None:
         """Ask the feed at the next poll even if it said it stays fresh longer."""
@@ -199,9 +205,10 @@ class WebSource:
         problems.extend(EntryProblem("sitemap", reason) for reason in sitemap_problems)
         done = await asyncio.to_thread(self._archived_pages)
         self._folder.mkdir(parents=True, exist_ok=True)
-        for page in pages:
-            if page in done:
-                continue
+        to_fetch = [page for page in pages if page not in done]
+        for number, page in enumerate(to_fetch, start=1):
+            if self._progress is not None:
+                self._progress(number - 1, len(to_fetch))
             try:
                 answer = await fetcher.get(page, accept="text/html")
                 article = await asyncio.to_thread(read_page, answer.body, answer.url, answer.charset)
@@ -211,6 +218,8 @@ class WebSource:
             line = {"url": page, "article": asdict(article)} if article else {"url": page, "article": None}
             with self._archive_file.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        if self._progress is not None and to_fetch:
+            self._progress(len(to_fetch), len(to_fetch))
 
     def _enriched(self, entries: list[ArticleEntry]) -> list[ArticleEntry]:
         """Feed entries with what only their page says (Hugo's RSS has no tags; the page does).

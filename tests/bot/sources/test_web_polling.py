@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import pty
+import select
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from test_web_cli import BODY, ingest, kiji, posts
+from test_web_cli import BODY, REPO, ingest, kiji, posts
 from web_feeds import Entry, post_html, wordpress_rss
 from web_server import FIXTURES, WebServer
 
@@ -147,3 +152,34 @@ def test_a_failing_feed_shows_in_kiji_sources_and_keeps_its_posts(web_server: We
     assert ingest(web_server.url("/feed"), tmp_path).returncode == 0
     [blog] = sources_json(web_server.url("/feed"), tmp_path)
     assert blog["last_error"] is None
+
+
+def test_the_backfill_draws_a_progress_bar_on_a_terminal(web_server: WebServer, tmp_path: Path) -> None:
+    """On a terminal, `kiji ingest` of a web blog shows the archive's pages as they are fetched."""
+    web_server.serve_site(FIXTURES / "jekyll")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
+    environment.update({"PYTHONPATH": str(REPO), "KIJI_DATA_DIR": str(tmp_path / "data"), "KIJI_FETCH_RATE": "1000"})
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "ingest", "--source", web_server.url("/"), "--db", str(tmp_path / "db")],
+            cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        os.close(terminal)
+        drawn = b""
+        while select.select([controller], [], [], 0)[0]:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal's other end is closed: everything was read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0, drawn.decode("utf-8", "replace")
+    shown = drawn.decode("utf-8", "replace")
+    pages = web_server.replies["/sitemap.xml"].body.count(b"<loc>")  # the posts, the home and about pages
+    assert f"fetching archive pages [{'#' * 30}] {pages}/{pages}" in shown
+    assert f"] 0/{pages}" in shown and f"] 1/{pages}" in shown  # drawn as it goes, not only at the end
+    assert "reading posts [" in shown
