@@ -48,6 +48,7 @@ class Settings:
     sources: tuple[str, ...] = ()
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     fetch_rate: float = 2.0  # requests per second to one host, at most, for web sources
+    user_agent_url: str | None = None  # a page about this bot, named in the User-Agent of web requests
 
     @property
     def source_dir(self) -> Path:
@@ -96,6 +97,7 @@ class Settings:
             poll_seconds=_number(values, "KIJI_POLL_SECONDS", float, 60.0, minimum=1.0),
             max_burst=_number(values, "KIJI_MAX_BURST", int, 10, minimum=1),
             fetch_rate=_number(values, "KIJI_FETCH_RATE", float, 2.0, minimum=0.01),
+            user_agent_url=text("KIJI_USER_AGENT_URL"),
             llm_base_url=(text("KIJI_LLM_BASE_URL") or "").rstrip("/") or None,
             llm_model=text("KIJI_LLM_MODEL"),
             llm_api_key=text("KIJI_LLM_API_KEY"),

@@ -29,7 +29,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.sources.base import Article, ArticleEntry, Articles, EntryProblem, SourceError
 from bot.sources.canonical import canonical_url
 from bot.sources.feeds import Feed, FeedError, FeedItem, discover, entry_keys, parse_feed, sniff
-from bot.sources.fetcher import Fetched, Fetcher, FetchError, HostPolicy, Validators
+from bot.sources.fetcher import USER_AGENT, Fetched, Fetcher, FetchError, HostPolicy, Validators
 from bot.sources.sitemaps import sitemap_pages
 from bot.sources.specs import WebSpec, redact
 from bot.sources.web_pages import PageError, html_to_markdown, read_page
@@ -88,12 +88,14 @@ class WebSource:
         fetch_rate: float = 2.0,
         backfill: bool = True,
         fetcher_options: dict[str, float] | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
         self._spec = spec
         self._clock = clock
         self._policy = HostPolicy(clock, fetch_rate)
         self._backfill = backfill
         self._fetcher_options = fetcher_options or {}
+        self._user_agent = user_agent
         digest = hashlib.blake2b(spec.name.encode("utf-8"), digest_size=6).hexdigest()
         self._folder = Path(data_dir) / "web" / f"{_SAFE.sub('_', urlsplit(spec.url).hostname or 'blog')}-{digest}"
         self._poll_requested = False
@@ -131,7 +133,7 @@ class WebSource:
         forced, self._poll_requested = self._poll_requested, False
         if since and not forced and state.fresh_until > self._clock.time():
             return Articles(version=since, title=state.title, home=state.home)
-        async with Fetcher(self._policy, **self._fetcher_options) as fetcher:  # type: ignore[arg-type]
+        async with Fetcher(self._policy, user_agent=self._user_agent, **self._fetcher_options) as fetcher:  # type: ignore[arg-type]
             try:
                 state, entries, problems = await self._read_feed(fetcher, state)
                 if self._backfill and not state.archive_done:

@@ -8,6 +8,7 @@ may be an index of further sitemaps, gzipped, named by robots.txt.
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import json
 import os
 import pty
@@ -183,3 +184,23 @@ def test_the_backfill_draws_a_progress_bar_on_a_terminal(web_server: WebServer, 
     assert f"fetching archive pages [{'#' * 30}] {pages}/{pages}" in shown
     assert f"] 0/{pages}" in shown and f"] 1/{pages}" in shown  # drawn as it goes, not only at the end
     assert "reading posts [" in shown
+
+
+@pytest.mark.parametrize("home_page", [None, "https://bot.example/kiji"])
+def test_the_user_agent_names_kiji_its_version_and_whom_to_ask(
+    web_server: WebServer, tmp_path: Path, home_page: str | None
+) -> None:
+    web_server.put("/feed", wordpress_rss(web_server.base, [Entry("a", "記事", post_html(BODY))]), RSS)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
+    environment.update({"PYTHONPATH": str(REPO), "KIJI_DATA_DIR": str(tmp_path / "data")})
+    if home_page:
+        environment["KIJI_USER_AGENT_URL"] = home_page
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ingest", "--source", web_server.url("/feed"), "--db", str(tmp_path / "db")],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    version = importlib.metadata.version("kiji")
+    expected = f"+{home_page}" if home_page else "contact: the bot operator"
+    agents = {entry.user_agent for entry in web_server.requests()}
+    assert agents == {f"Kiji/{version} (Discord bot for blog articles; {expected})"}
