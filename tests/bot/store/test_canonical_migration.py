@@ -1,7 +1,7 @@
 """Migration 9 gives every post a second key, its canonical URL, in place: a Jekyll store at schema 8
 opens with its ids, its summaries and its ledger as they were, and nothing is announced again.
 
-Migration 11 marks the web archive stored before it as silent.
+Migration 13 marks the web archive stored before it as silent.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bot.store import Store
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION, split_statements
 
 CANONICAL_MIGRATION = 9  # the schema version that introduced canonical_key
+SILENT_MIGRATION = 13  # the one that made the web archive silent
 _POST_COLUMNS = (
     "source_id, path, jekyll_id, url, abs_url, slug, title, title_key, date_utc, date_iso, author, excerpt, "
     "description, reading_time, text, file_size, file_mtime_ns, content_hash, first_seen_at, updated_at, outline, "
@@ -124,10 +125,10 @@ async def test_a_jekyll_store_at_schema_8_opens_with_its_ids_and_announces_nothi
         assert raw.execute("SELECT count(*) FROM posts WHERE silent").fetchone()[0] == 0
 
 
-async def test_the_archive_stored_before_migration_11_becomes_silent(tmp_path: Path) -> None:
+async def test_the_archive_stored_before_migration_13_becomes_silent(tmp_path: Path) -> None:
     blog = blog_with_address(tmp_path / "blog")
     db = tmp_path / "kiji.sqlite3"
-    ids = store_at(db, 10, blog, time.time() - 3600)
+    ids = store_at(db, SILENT_MIGRATION - 1, blog, time.time() - 3600)
     archived = sorted(ids.values())[0]
     with sqlite3.connect(db) as raw:  # a web archive's row: first seen at 0, from no file, with a canonical key
         raw.execute("DELETE FROM deliveries WHERE post_id = ?", (archived,))
