@@ -89,7 +89,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def configured_sources(settings: Settings) -> list[Source]:
     try:
-        return sources_from_specs(settings.source_specs, settings.data_dir, fetch_rate=settings.fetch_rate)
+        return sources_from_specs(
+            settings.source_specs,
+            settings.data_dir,
+            fetch_rate=settings.fetch_rate,
+            user_agent_url=settings.user_agent_url,
+        )
     except SpecError as exc:
         raise CommandFailed(f"{exc} (KIJI_SOURCES or --source)") from exc
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -16,6 +17,7 @@ from bot.cli_base import EXIT_OK, CommandFailed, configured_sources, count, open
 from bot.services.blogs import ingest_all, merged
 from bot.services.ingest import IngestReport
 from bot.settings import Settings
+from bot.sources.abilities import ReportsProgress
 from bot.sources.site_config import Site, site_path
 from bot.sources.specs import SpecError, parse_spec
 from bot.store import StoreError
@@ -26,8 +28,9 @@ log = logging.getLogger(__name__)
 class _ProgressBar:
     """A one-line progress bar on a terminal; silent when output is piped."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, label: str = "reading posts") -> None:
         self.stream = stream
+        self.label = label
         self.enabled = stream.isatty()
         self.drawn = False
 
@@ -36,19 +39,35 @@ class _ProgressBar:
             return
         width = 30
         filled = width * done // total
-        self.stream.write(f"\rreading posts [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
         self.stream.flush()
         self.drawn = True
 
     def finish(self) -> None:
         if self.drawn:
             self.stream.write("\n")
+            self.drawn = False
+
+
+def _backfill_bar(bar: _ProgressBar) -> Callable[[int, int], None]:
+    """A web blog's archive backfill on the same line as the ingest's bar, under its own label."""
+    pages = _ProgressBar(bar.stream, "fetching archive pages")
+
+    def draw(done: int, total: int) -> None:
+        pages(done, total)
+        if done == total:
+            pages.finish()
+
+    return draw
 
 
 async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     """Ingest every configured source; a source that fails is reported, the others still go in (exit 2)."""
     sources = configured_sources(settings)
     bar = _ProgressBar(sys.stderr) if not as_json else None
+    for source in sources if bar else ():
+        if isinstance(source, ReportsProgress):
+            source.report_progress(_backfill_bar(bar))  # type: ignore[arg-type]
     async with opened_store(settings, create=True) as store:
         try:
             outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)

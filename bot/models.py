@@ -50,7 +50,8 @@ class PostRecord(PostMeta):
     outline: str = ""  # CleanedBody.outline: rebuilds the cleaned body from `text` for summaries
     derived_version: str = ""  # which cleaner/tokeniser made text, outline and tokens
     canonical_key: str | None = None  # the post's URL as a second key (see bot.sources.feeds.canonical_url)
-    first_seen_at: float | None = None  # None: now; 0 for a silent archive (announced only if dated later)
+    first_seen_at: float | None = None  # None: now; 0 for the archive (known before the blog's first read)
+    silent: bool = False  # the archive of a blog's past: stored and searchable, never announced
 
 
 @dataclass(frozen=True, slots=True)

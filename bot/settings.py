@@ -49,6 +49,7 @@ class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     fetch_rate: float = 2.0  # requests per second to one host, at most, for web sources
     notice_after_hours: float = 6.0  # a blog failing this long gets a notice in its channels
+    user_agent_url: str | None = None  # a page about this bot, named in the User-Agent of web requests
 
     @property
     def source_dir(self) -> Path:
@@ -98,6 +99,7 @@ class Settings:
             max_burst=_number(values, "KIJI_MAX_BURST", int, 10, minimum=1),
             fetch_rate=_number(values, "KIJI_FETCH_RATE", float, 2.0, minimum=0.01),
             notice_after_hours=_number(values, "KIJI_NOTICE_AFTER_HOURS", float, 6.0, minimum=0.01),
+            user_agent_url=text("KIJI_USER_AGENT_URL"),
             llm_base_url=(text("KIJI_LLM_BASE_URL") or "").rstrip("/") or None,
             llm_model=text("KIJI_LLM_MODEL"),
             llm_api_key=text("KIJI_LLM_API_KEY"),

@@ -7,9 +7,9 @@ announcer announces a post once, by its stored identity. The sitemap's page and 
 feed entry meet on the canonical URL, whichever came first. Nothing is removed because it left
 the feed: a feed holds only its newest entries.
 
-The archive is silent: its posts are stored as first seen at time 0, so the announcer (which
-announces what was first seen after the blog's first successful read, or dated after it) passes
-over them unless they are dated after that read.
+The archive is a silent baseline: its posts are stored `silent` (and as first seen at time 0),
+and the announcer never announces a silent post, whatever its date: a page dated after the blog's
+first read is still the blog's past as the backfill found it, not news.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
@@ -63,22 +65,34 @@ def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostReco
         file=FileState(len(article.body.encode("utf-8")), 0, entry.version),
         outline=cleaned.outline,
         derived_version=DERIVED_VERSION,
-        canonical_key=entry.canonical,
+        canonical_key=entry.canonical or None,
         first_seen_at=0.0 if silent else None,
+        silent=silent,
     )
 
 
-def _unique(entries: tuple[ArticleEntry, ...]) -> list[ArticleEntry]:
+def _without_shared_links(entries: tuple[ArticleEntry, ...]) -> list[ArticleEntry]:
+    """The entries, with no second key where several feed entries share one link.
+
+    Some feeds point every entry at the home page: their entries are told apart by title and
+    date (see `feeds.entry_keys`), and that shared address names none of them.
+    """
+    counts = Counter(entry.canonical for entry in entries if not entry.archive)
+    return [replace(entry, canonical="") if counts[entry.canonical] > 1 else entry for entry in entries]
+
+
+def _unique(entries: list[ArticleEntry]) -> list[ArticleEntry]:
     """One entry per post: the feed's entry wins over the archive's page of the same post."""
     chosen: dict[str, ArticleEntry] = {}
     by_canonical: dict[str, str] = {}
     for entry in sorted(entries, key=lambda e: e.archive):  # feed entries first
         if entry.key in chosen:
             continue
-        if entry.canonical in by_canonical:
+        if entry.canonical and entry.canonical in by_canonical:
             continue
         chosen[entry.key] = entry
-        by_canonical[entry.canonical] = entry.key
+        if entry.canonical:
+            by_canonical[entry.canonical] = entry.key
     return list(chosen.values())
 
 
@@ -89,7 +103,7 @@ def _plan(
     work: list[tuple[ArticleEntry, str, bool]] = []
     unchanged = 0
     for entry in entries:
-        path = entry.key if entry.key in known else canonical.get(entry.canonical, entry.key)
+        path = entry.key if entry.key in known or not entry.canonical else canonical.get(entry.canonical, entry.key)
         state = known.get(path)
         if state is not None and state.content_hash == entry.version and path not in stale:
             unchanged += 1
@@ -122,7 +136,7 @@ async def ingest_articles(
     known = await store.file_states(source_id)
     canonical = await store.canonical_paths(source_id)
     stale = await store.paths_with_stale_derivations(DERIVED_VERSION, source_id)
-    work, unchanged = _plan(_unique(articles.entries), known, canonical, stale)
+    work, unchanged = _plan(_unique(_without_shared_links(articles.entries)), known, canonical, stale)
     report = IngestReport(
         unchanged=unchanged,
         failed=[FailedPost(problem.where, problem.reason) for problem in articles.problems],

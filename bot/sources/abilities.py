@@ -9,6 +9,7 @@ only said which name was looked up, and a typo there failed silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 
@@ -31,4 +32,13 @@ class FollowsPushes(Protocol):
     @property
     def repository_key(self) -> str:
         """The repository's key (`bot.sources.specs.repository_key`), the same for its every URL."""
+        ...
+
+
+@runtime_checkable
+class ReportsProgress(Protocol):
+    """A source whose poll may take long (a web blog's first backfill): it says how far it got."""
+
+    def report_progress(self, callback: Callable[[int, int], None] | None) -> None:
+        """Call `callback(done, total)` as the long part of the next polls goes (the CLI's bar)."""
         ...

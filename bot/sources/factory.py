@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bot.sources.base import Source
+from bot.sources.fetcher import user_agent
 from bot.sources.folder import FolderSource
 from bot.sources.git import GitSource
 from bot.sources.specs import FolderSpec, GitSpec, Spec, SpecError, WebSpec, parse_spec
@@ -18,7 +19,12 @@ from bot.sources.web import WebSource
 
 
 def source_from_spec(
-    spec: str | Spec, data_dir: Path | str, *, clock: Callable[[], float] | None = None, fetch_rate: float = 2.0
+    spec: str | Spec,
+    data_dir: Path | str,
+    *,
+    clock: Callable[[], float] | None = None,
+    fetch_rate: float = 2.0,
+    user_agent_url: str | None = None,
 ) -> Source:
     """The Source for one SPEC; raises SpecError naming the SPEC (credentials removed) and what is wrong.
 
@@ -32,16 +38,18 @@ def source_from_spec(
             return GitSource(parsed, Path(data_dir))
         return GitSource(parsed, Path(data_dir), clock=clock)
     if isinstance(parsed, WebSpec):
-        return WebSource(parsed, Path(data_dir), fetch_rate=fetch_rate)
+        return WebSource(parsed, Path(data_dir), fetch_rate=fetch_rate, user_agent=user_agent(user_agent_url))
     raise SpecError(f"{spec!r}: no kind of source reads this SPEC")  # a spec type added without its branch
 
 
-def sources_from_specs(specs: Iterable[str], data_dir: Path, *, fetch_rate: float = 2.0) -> list[Source]:
+def sources_from_specs(
+    specs: Iterable[str], data_dir: Path, *, fetch_rate: float = 2.0, user_agent_url: str | None = None
+) -> list[Source]:
     """Every configured source, in order; the same source twice is an error, not two blogs."""
     sources: list[Source] = []
     seen: dict[str, str] = {}
     for spec in specs:
-        source = source_from_spec(spec, data_dir, fetch_rate=fetch_rate)
+        source = source_from_spec(spec, data_dir, fetch_rate=fetch_rate, user_agent_url=user_agent_url)
         if source.name in seen:
             raise SpecError(f"{source.display} is listed twice (as {seen[source.name]}); keep one")
         seen[source.name] = source.display

@@ -37,7 +37,6 @@ RETRIES = 3  # attempts after a 429 or 503
 BACKOFF_BASE = 5.0
 LONGEST_WAIT = 300.0  # a Retry-After longer than this ends the poll; the next one tries again
 ROBOTS_SECONDS = 24 * 3600.0
-HOME_PAGE = "https://github.com/kiji-bot/kiji"
 
 
 def _kiji_version() -> str:
@@ -47,7 +46,18 @@ def _kiji_version() -> str:
         return "0"
 
 
-USER_AGENT = f"Kiji/{_kiji_version()} (+{HOME_PAGE})"
+def user_agent(home_page: str | None = None) -> str:
+    """Who is asking, for the blog's owner reading their logs: Kiji, its version, and where to learn more.
+
+    Kiji has no public home page of its own; the operator may name one (KIJI_USER_AGENT_URL: their
+    bot's page, or a contact page), else the User-Agent says whom to ask.
+    """
+    if home_page:
+        return f"Kiji/{_kiji_version()} (Discord bot for blog articles; +{redact(home_page)})"
+    return f"Kiji/{_kiji_version()} (Discord bot for blog articles; contact: the bot operator)"
+
+
+USER_AGENT = user_agent()
 _ROBOTS_AGENT = "Kiji"
 
 
@@ -162,8 +172,10 @@ class Fetcher:
         connect_timeout: float = CONNECT_TIMEOUT,
         total_timeout: float = TOTAL_TIMEOUT,
         retries: int = RETRIES,
+        user_agent: str = USER_AGENT,
     ) -> None:
         self.policy = policy
+        self.user_agent = user_agent
         self.max_body = max_body
         self.retries = retries
         self._timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout)
@@ -172,7 +184,7 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         self._session = aiohttp.ClientSession(
-            timeout=self._timeout, headers={"User-Agent": USER_AGENT}, auto_decompress=True
+            timeout=self._timeout, headers={"User-Agent": self.user_agent}, auto_decompress=True
         )
         return self
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,7 +29,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.sources.base import Article, ArticleEntry, Articles, EntryProblem, SourceError
 from bot.sources.canonical import canonical_url
 from bot.sources.feeds import Feed, FeedError, FeedItem, discover, entry_keys, parse_feed, sniff
-from bot.sources.fetcher import Fetched, Fetcher, FetchError, HostPolicy, Validators
+from bot.sources.fetcher import USER_AGENT, Fetched, Fetcher, FetchError, HostPolicy, Validators
 from bot.sources.sitemaps import sitemap_pages
 from bot.sources.specs import WebSpec, redact
 from bot.sources.web_pages import PageError, html_to_markdown, read_page
@@ -87,15 +88,18 @@ class WebSource:
         fetch_rate: float = 2.0,
         backfill: bool = True,
         fetcher_options: dict[str, float] | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
         self._spec = spec
         self._clock = clock
         self._policy = HostPolicy(clock, fetch_rate)
         self._backfill = backfill
         self._fetcher_options = fetcher_options or {}
+        self._user_agent = user_agent
         digest = hashlib.blake2b(spec.name.encode("utf-8"), digest_size=6).hexdigest()
         self._folder = Path(data_dir) / "web" / f"{_SAFE.sub('_', urlsplit(spec.url).hostname or 'blog')}-{digest}"
         self._poll_requested = False
+        self._progress: Callable[[int, int], None] | None = None
         self._pages_cache: tuple[int, dict[str, dict[str, object]]] | None = None
 
     @property
@@ -105,6 +109,10 @@ class WebSource:
     @property
     def display(self) -> str:
         return self._spec.display
+
+    def report_progress(self, callback: Callable[[int, int], None] | None) -> None:
+        """Call `callback(pages done, pages to fetch)` as the archive's backfill goes (the CLI's bar)."""
+        self._progress = callback
 
     def request_poll(self) -> None:
         """Ask the feed at the next poll even if it said it stays fresh longer."""
@@ -125,7 +133,7 @@ class WebSource:
         forced, self._poll_requested = self._poll_requested, False
         if since and not forced and state.fresh_until > self._clock.time():
             return Articles(version=since, title=state.title, home=state.home)
-        async with Fetcher(self._policy, **self._fetcher_options) as fetcher:  # type: ignore[arg-type]
+        async with Fetcher(self._policy, user_agent=self._user_agent, **self._fetcher_options) as fetcher:  # type: ignore[arg-type]
             try:
                 state, entries, problems = await self._read_feed(fetcher, state)
                 if self._backfill and not state.archive_done:
@@ -199,9 +207,10 @@ class WebSource:
         problems.extend(EntryProblem("sitemap", reason) for reason in sitemap_problems)
         done = await asyncio.to_thread(self._archived_pages)
         self._folder.mkdir(parents=True, exist_ok=True)
-        for page in pages:
-            if page in done:
-                continue
+        to_fetch = [page for page in pages if page not in done]
+        for number, page in enumerate(to_fetch, start=1):
+            if self._progress is not None:
+                self._progress(number - 1, len(to_fetch))
             try:
                 answer = await fetcher.get(page, accept="text/html")
                 article = await asyncio.to_thread(read_page, answer.body, answer.url, answer.charset)
@@ -211,10 +220,15 @@ class WebSource:
             line = {"url": page, "article": asdict(article)} if article else {"url": page, "article": None}
             with self._archive_file.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        if self._progress is not None and to_fetch:
+            self._progress(len(to_fetch), len(to_fetch))
 
     def _enriched(self, entries: list[ArticleEntry]) -> list[ArticleEntry]:
         """Feed entries with what only their page says (Hugo's RSS has no tags; the page does).
 
+        A page's tags (`rel="tag"`, `article:tag`, JSON-LD keywords) win over the feed's: jekyll-feed
+        and WordPress write a post's categories and tags alike as the entry's `<category>`, so the
+        feed's terms the page does not call tags are the post's categories.
         Done at every read of the feed, so an entry's version does not change between polls.
         """
         pages = self._page_metadata()
@@ -223,9 +237,12 @@ class WebSource:
             page = pages.get(entry.canonical)
             article = entry.article
             if page is not None:
+                page_tags = tuple(page["tags"] or ())  # type: ignore[arg-type]
+                categories = article.categories or tuple(term for term in article.tags if term not in page_tags)
                 article = replace(
                     article,
-                    tags=article.tags or tuple(page["tags"]),
+                    tags=page_tags or article.tags,
+                    categories=categories if page_tags else article.categories,
                     author=article.author or page["author"],
                     description=article.description or page["description"],
                 )

@@ -26,8 +26,8 @@ _WRITTEN_COLUMNS = (
     "derived_version", "canonical_key",
 )  # fmt: skip
 _UPSERT_POST = (
-    f"INSERT INTO posts (source_id, path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, updated_at) "
-    f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 4))}) ON CONFLICT (source_id, path) DO UPDATE SET "
+    f"INSERT INTO posts (source_id, path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, silent, updated_at) "
+    f"VALUES ({', '.join('?' * (len(_WRITTEN_COLUMNS) + 5))}) ON CONFLICT (source_id, path) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in (*_WRITTEN_COLUMNS, "updated_at"))
 )
 
@@ -158,11 +158,11 @@ async def _write_posts(
         await search_index.unindex(db, changed)
         await db.executemany("DELETE FROM post_tags WHERE post_id = ?", [(post_id,) for post_id in changed])
         await db.executemany("DELETE FROM post_categories WHERE post_id = ?", [(post_id,) for post_id in changed])
-    # first_seen_at is only set on insert: the upsert's update leaves it alone
+    # first_seen_at and silent are only set on insert: the upsert's update leaves them alone
     await db.executemany(
         _UPSERT_POST,
         [
-            (source_id, r.path, *_post_values(r), now if r.first_seen_at is None else r.first_seen_at, now)
+            (source_id, r.path, *_post_values(r), now if r.first_seen_at is None else r.first_seen_at, r.silent, now)
             for r in records
         ],
     )

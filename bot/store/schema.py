@@ -355,6 +355,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX notices_pending ON notices (state) WHERE state = 'pending';
     """,
+    # 15: a blog's archive (the posts a web source's backfill found in its sitemap) is a silent
+    # baseline: never announced, whatever its date says (a page dated after the blog's first read
+    # would otherwise pass the announcer's date test). Set on insert only. The archive's rows
+    # stored so far are the ones first seen at 0 that came from no file (mtime 0).
+    """
+    ALTER TABLE posts ADD COLUMN silent INTEGER NOT NULL DEFAULT 0;
+    UPDATE posts SET silent = 1 WHERE first_seen_at = 0 AND file_mtime_ns = 0 AND canonical_key IS NOT NULL;
+    """,
 )
 
 
