@@ -48,6 +48,13 @@ class Settings:
     sources: tuple[str, ...] = ()
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     fetch_rate: float = 2.0  # requests per second to one host, at most, for web sources
+    # KIJI_DATABASE_URL (sqlite:///PATH or postgresql://…; may hold a password, so never shown); None: db_path.
+    database_url: str | None = field(default=None, repr=False)
+
+    @property
+    def store_url(self) -> str:
+        """Where the store is: KIJI_DATABASE_URL, else the SQLite file KIJI_DB_PATH (`bot.store.open_store`)."""
+        return self.database_url or str(self.db_path)
 
     @property
     def source_dir(self) -> Path:
@@ -96,6 +103,7 @@ class Settings:
             poll_seconds=_number(values, "KIJI_POLL_SECONDS", float, 60.0, minimum=1.0),
             max_burst=_number(values, "KIJI_MAX_BURST", int, 10, minimum=1),
             fetch_rate=_number(values, "KIJI_FETCH_RATE", float, 2.0, minimum=0.01),
+            database_url=text("KIJI_DATABASE_URL"),
             llm_base_url=(text("KIJI_LLM_BASE_URL") or "").rstrip("/") or None,
             llm_model=text("KIJI_LLM_MODEL"),
             llm_api_key=text("KIJI_LLM_API_KEY"),
