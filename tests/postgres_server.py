@@ -146,3 +146,35 @@ async def store_location(request: pytest.FixtureRequest, backend: str, folder: P
         return
     async with fresh_database(request.getfixturevalue("postgres_admin_url")) as url:
         yield url
+
+
+def create_database_now(admin_url: str, name: str) -> str:
+    """A new, empty database `name` (for a module-scoped fixture, outside any event loop); returns its URL."""
+    import asyncio
+
+    import asyncpg
+
+    async def create() -> None:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    return database_url(admin_url, name)
+
+
+def drop_database_now(admin_url: str, name: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())

@@ -210,7 +210,7 @@ async def related_candidates(db: asyncpg.Connection, post_id: int, limit: int, n
         "  SELECT other.post_id AS id, count(*) AS shared FROM post_categories mine "
         "  JOIN post_categories other ON other.category_id = mine.category_id AND other.post_id != mine.post_id "
         "  WHERE mine.post_id = $1 GROUP BY other.post_id"
-        ") c ON c.id = p.id WHERE p.date_utc <= $2 GROUP BY p.id ORDER BY sum(c.shared) DESC, p.date_utc DESC "
+        ") c ON c.id = p.id WHERE p.date_utc <= $2 GROUP BY p.id ORDER BY sum(c.shared) DESC, p.date_utc DESC, p.id "
         "LIMIT $3",
         (post_id, float(now), limit),
     )

@@ -39,6 +39,7 @@ __all__ = ["RANKED_SEARCH_MAX", "TITLE_NEEDLE_MAX", "index", "matches", "search"
 MAX_POSITION = 16383
 MAX_POSITIONS_PER_LEXEME = 256
 MAX_LEXEME_BYTES = 2046
+NOTHING = "('kiji' & !'kiji')"  # a tsquery no vector matches
 # FTS5's bm25 constants and Kiji's column weights (title, body).
 K1, B = 1.2, 0.75
 TITLE_WEIGHT, BODY_WEIGHT = 5.0, 1.0
@@ -101,12 +102,22 @@ class Phrase:
         prefix = quoted.endswith("*")
         return cls(tuple(quoted.rstrip("*").strip('"').split(" ")), prefix)
 
-    def tsquery(self, title_only: bool = False, adjacent: bool = True) -> str:
+    def tsquery(self, title_only: bool = False) -> str:
+        """The tsquery of this phrase for the exact posts (none of which holds a token too long for a lexeme)."""
+        if any(len(token.encode()) > MAX_LEXEME_BYTES for token in self.tokens):
+            return NOTHING
         weight = "A" if title_only else ""
         parts = [f"{_quoted(token)}:{weight}" if weight else _quoted(token) for token in self.tokens]
         if self.prefix:
             parts[-1] = f"{_quoted(self.tokens[-1])}:*{weight}"
-        return "(" + (" <-> " if adjacent else " & ").join(parts) + ")"
+        return "(" + " <-> ".join(parts) + ")"
+
+    def loose_tsquery(self) -> str | None:
+        """The AND of this phrase's tokens that a lexeme can hold (None: none can), for the posts past the limits."""
+        parts = [_quoted(token) for token in self.tokens if len(token.encode()) <= MAX_LEXEME_BYTES]
+        if self.prefix and parts and len(self.tokens[-1].encode()) <= MAX_LEXEME_BYTES:
+            parts[-1] += ":*"
+        return "(" + " & ".join(parts) + ")" if parts else None
 
     def starts(self, tokens: Sequence[str]) -> list[int]:
         """Indexes in `tokens` where this phrase begins."""
@@ -211,7 +222,9 @@ async def matches(
     alternatives = _phrases(search_tokens.phrase_expression(query), " OR ")
     each = [p.tsquery() for p in phrases]
     every, any_of = " & ".join(each), " | ".join(each)
-    loose_any = " | ".join(p.tsquery(adjacent=False) for p in phrases)
+    loose = [p.loose_tsquery() for p in phrases]
+    # every post past the limits when a phrase's tokens are all too long for a lexeme (then only Python can tell)
+    loose_any = None if None in loose else " | ".join(q for q in loose if q is not None)
     # statistics of the exact posts in SQL, the others checked here
     counted = await db.fetchrow(
         "SELECT count(*) FILTER (WHERE lexemes @@ $1::tsquery) AS every, "
@@ -223,21 +236,22 @@ async def matches(
     )
     hits = [int(counted[n + 1]) for n in range(len(each))]
     matched = int(counted["every"])
-    loose = {}
+    checked: dict[int, DocStats] = {}
     for row in await db.fetch(
-        "SELECT post_id, title_tokens, body_tokens FROM post_search WHERE NOT exact AND lexemes @@ $1::tsquery",
+        "SELECT post_id, title_tokens, body_tokens FROM post_search WHERE NOT exact "
+        "AND ($1::tsquery IS NULL OR lexemes @@ $1::tsquery)",
         loose_any,
     ):
         stats = _stats(row["title_tokens"].split(), row["body_tokens"].split(), phrases, alternatives)
         for i, (title, body) in enumerate(stats.counts):
             hits[i] += 1 if title + body else 0
         if stats.matches:
-            loose[int(row["post_id"])] = stats
+            checked[int(row["post_id"])] = stats
             matched += 1
-    visible = await _visible(db, list(loose), now, source_id)
-    loose = {post_id: stats for post_id, stats in loose.items() if post_id in visible}
+    visible = await _visible(db, list(checked), now, source_id)
+    loose_hits = {post_id: stats for post_id, stats in checked.items() if post_id in visible}
     if matched > ranked_max:
-        return await _newest_first(db, phrases, alternatives, loose, limit, now, source_id)
+        return await _newest_first(db, phrases, alternatives, loose_hits, limit, now, source_id)
     totals = await db.fetchrow(
         "SELECT count(*) AS n, coalesce(sum(title_size + body_size), 0) AS tokens FROM post_search"
     )
@@ -248,7 +262,7 @@ async def matches(
     candidates = await _exact_candidates(db, every, phrases, alternatives, now, source_id)
     for post_id, (stats, date_utc) in candidates.items():
         ranked.append((not stats.phrase_hit, not stats.in_title, bm25(stats, idf, avgdl), -date_utc, post_id, stats))
-    for post_id, stats in loose.items():
+    for post_id, stats in loose_hits.items():
         ranked.append(
             (not stats.phrase_hit, not stats.in_title, bm25(stats, idf, avgdl), -visible[post_id], post_id, stats)
         )
