@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -39,7 +40,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def started_server() -> Iterator[str]:
-    """Start a server of our own; yields its admin URL (trust authentication on 127.0.0.1 only)."""
+    """Start a server of our own on 127.0.0.1; yields its admin URL (with the admin's password)."""
     binaries = _binaries()
     if binaries is None:
         pytest.skip(f"no PostgreSQL: set {URL_VARIABLE} or install Debian's postgresql (apt-get install postgresql)")
@@ -57,13 +58,18 @@ def started_server() -> Iterator[str]:
         prefix, user = ["runuser", "-u", "postgres", "--"], "postgres"
     port = _free_port()
     run = {"check": True, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run([*prefix, str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "-E", "UTF8",
+    password = secrets.token_hex(12)  # the server checks passwords over TCP, as a real one does
+    (folder / "pw").write_text(password + "\n")
+    if as_root:
+        os.chown(folder / "pw", account.pw_uid, account.pw_gid)
+    subprocess.run([*prefix, str(binaries / "initdb"), "-D", str(data), "--auth-local=trust",
+                    "--auth-host=scram-sha-256", f"--pwfile={folder / 'pw'}", "-U", user, "-E", "UTF8", "--locale=C",
                     "--no-sync"], **run)  # fmt: skip
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off"
     subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-o", options,
                     "-w", "start"], **run)  # fmt: skip
     try:
-        yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
+        yield f"postgresql://{user}:{password}@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, check=False, timeout=60)  # fmt: skip

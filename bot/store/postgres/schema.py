@@ -151,6 +151,47 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX deliveries_pending ON deliveries (state, subscription_id, post_date_utc);
     """,
+    # 2: SQLite's 11 and 12. A post that goes and comes back is not news: every removed post leaves
+    # its path and content hash in posts_gone, and a post stored again with either keeps its first
+    # first-seen time (triggers, as on SQLite). Where and how a subscription's posts land.
+    """
+    CREATE TABLE posts_gone (
+        source_id bigint NOT NULL,
+        path text COLLATE "C" NOT NULL,
+        content_hash text NOT NULL,
+        first_seen_at double precision NOT NULL,
+        UNIQUE (source_id, path, content_hash)
+    );
+    CREATE INDEX posts_gone_by_hash ON posts_gone (source_id, content_hash);
+    CREATE FUNCTION kiji_posts_remember_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO posts_gone (source_id, path, content_hash, first_seen_at)
+        VALUES (OLD.source_id, OLD.path, OLD.content_hash, OLD.first_seen_at)
+        ON CONFLICT (source_id, path, content_hash)
+        DO UPDATE SET first_seen_at = least(posts_gone.first_seen_at, excluded.first_seen_at);
+        RETURN OLD;
+    END $$;
+    CREATE TRIGGER posts_remember_gone AFTER DELETE ON posts
+        FOR EACH ROW EXECUTE FUNCTION kiji_posts_remember_gone();
+    CREATE FUNCTION kiji_posts_back_keep_first_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        earliest double precision;
+    BEGIN
+        SELECT min(g.first_seen_at) INTO earliest FROM posts_gone g
+        WHERE g.source_id = NEW.source_id AND (g.path = NEW.path OR g.content_hash = NEW.content_hash);
+        IF earliest IS NOT NULL THEN
+            UPDATE posts SET first_seen_at = least(NEW.first_seen_at, earliest) WHERE id = NEW.id;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER posts_back_keep_first_seen AFTER INSERT ON posts
+        FOR EACH ROW EXECUTE FUNCTION kiji_posts_back_keep_first_seen();
+    ALTER TABLE subscriptions ADD COLUMN delivery text NOT NULL DEFAULT 'bot';
+    ALTER TABLE subscriptions ADD COLUMN webhook_id bigint;
+    ALTER TABLE subscriptions ADD COLUMN thread integer NOT NULL DEFAULT 0;
+    ALTER TABLE subscriptions ADD COLUMN thread_name text;
+    ALTER TABLE subscriptions ADD COLUMN forum_tag_id bigint;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

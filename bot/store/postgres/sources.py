@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from bot.models import BlogSource, blog_label
+from bot.sources.specs import redact
 from bot.store.sources import UNNAMED
 
 _COLUMNS = (
@@ -54,7 +55,7 @@ async def record_failure(db: asyncpg.Connection, source_id: int, error: str, now
     await db.execute(
         "UPDATE sources SET last_attempt_at = $1, last_error = $2, last_error_at = $1 WHERE id = $3",
         float(now),
-        error,
+        redact(error),  # the last door before the database, as on SQLite
         source_id,
     )
 

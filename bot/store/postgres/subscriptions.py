@@ -6,12 +6,20 @@ marked sent with Discord's message id afterwards, with the same deterministic no
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import asyncpg
 
-from bot.models import Delivery, Subscription
-from bot.store.subscriptions import _DELIVERY_COLUMNS, _SUBSCRIPTION_COLUMNS, _delivery, _keys, _subscription
+from bot.models import DEFAULT_PLACEMENT, Delivery, Placement, Subscription, blog_label
+from bot.store.subscriptions import (
+    _DELIVERY_COLUMNS,
+    _SUBSCRIPTION_COLUMNS,
+    BLOG_NOT_CONFIGURED,
+    _delivery,
+    _keys,
+    _subscription,
+)
 from bot.store.subscriptions import delivery_nonce as delivery_nonce
 
 # SQLite's MATCHES_SUBSCRIPTION with the JSON arrays read by jsonb_array_elements_text.
@@ -52,15 +60,19 @@ async def subscribe(
     layout: str = "embed",
     template: str | None = None,
     timezone: str | None = None,
+    placement: Placement = DEFAULT_PLACEMENT,
 ) -> Subscription:
     await db.execute(
         "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
-        "created_at, created_by, source_id, layout, template, timezone) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "created_at, created_by, source_id, layout, template, timezone, delivery, webhook_id, thread, "
+        "thread_name, forum_tag_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+        "$16, $17) "
         "ON CONFLICT (channel_id) DO UPDATE SET "
         "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
         "mention_role_id = excluded.mention_role_id, source_id = excluded.source_id, layout = excluded.layout, "
-        "template = excluded.template, timezone = excluded.timezone, paused_reason = NULL, paused_at = NULL, "
+        "template = excluded.template, timezone = excluded.timezone, delivery = excluded.delivery, "
+        "webhook_id = excluded.webhook_id, thread = excluded.thread, thread_name = excluded.thread_name, "
+        "forum_tag_id = excluded.forum_tag_id, paused_reason = NULL, paused_at = NULL, "
         "created_at = CASE WHEN (subscriptions.tags, subscriptions.categories, subscriptions.source_id) "
         "IS NOT DISTINCT FROM (excluded.tags, excluded.categories, excluded.source_id) "
         "THEN subscriptions.created_at ELSE excluded.created_at END",
@@ -76,10 +88,19 @@ async def subscribe(
         layout,
         template,
         timezone,
+        placement.delivery,
+        placement.webhook_id,
+        int(placement.thread),
+        placement.thread_name,
+        placement.forum_tag_id,
     )
     subscription = await subscription_for_channel(db, channel_id)
     assert subscription is not None  # written just above, in the same transaction
     return subscription
+
+
+async def set_webhook(db: asyncpg.Connection, subscription_id: int, webhook_id: int | None) -> None:
+    await db.execute("UPDATE subscriptions SET webhook_id = $1 WHERE id = $2", webhook_id, subscription_id)
 
 
 async def unsubscribe(db: asyncpg.Connection, guild_id: int, channel_id: int) -> bool:
@@ -116,6 +137,44 @@ async def resume_subscription(db: asyncpg.Connection, guild_id: int, channel_id:
         channel_id,
     )
     return _count(status) > 0
+
+
+async def follow_configured_blogs(
+    db: asyncpg.Connection, configured: Sequence[int], now: float
+) -> tuple[list[int], list[int]]:
+    """Pause the subscriptions to a blog no longer configured, resume those whose blog is back."""
+    ids = sorted(set(configured))
+    rows = await db.fetch(
+        "SELECT s.id, src.id AS source_id, src.name, src.display, src.title FROM subscriptions s "
+        "JOIN sources src ON src.id = s.source_id "
+        "WHERE s.paused_reason IS NULL AND NOT (s.source_id = ANY($1::bigint[])) ORDER BY s.id",
+        ids,
+    )
+    paused = []
+    for row in rows:
+        blog = blog_label(row["source_id"], row["name"], row["display"], row["title"])
+        reason = json.dumps({"key": BLOG_NOT_CONFIGURED, "values": {"blog": blog}}, ensure_ascii=False, sort_keys=True)
+        await pause_subscription(db, row["id"], reason, now)
+        paused.append(int(row["id"]))
+    # a pause reason is JSON or plain text (older ones): read here, where a plain one is no error
+    candidates = await db.fetch(
+        "SELECT id, paused_reason FROM subscriptions WHERE paused_reason IS NOT NULL "
+        "AND source_id = ANY($1::bigint[]) ORDER BY id",
+        ids,
+    )
+    resumed = [int(row["id"]) for row in candidates if _reason_key(row["paused_reason"]) == BLOG_NOT_CONFIGURED]
+    await db.execute(
+        "UPDATE subscriptions SET paused_reason = NULL, paused_at = NULL WHERE id = ANY($1::bigint[])", resumed
+    )
+    return paused, resumed
+
+
+def _reason_key(reason: str) -> object:
+    try:
+        value = json.loads(reason)
+    except ValueError:
+        return None
+    return value.get("key") if isinstance(value, dict) else None
 
 
 async def still_matches(db: asyncpg.Connection, subscription_id: int, post_id: int) -> bool:
