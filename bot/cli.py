@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if source:
             folder_flags(p)
-        p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
+        p.add_argument("--db", metavar="PATH", help="a SQLite file or a postgresql:// URL")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         return p
 
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="PATH", help="the new file to write; never overwritten")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
     source_flags(p)
-    p.add_argument("--db", metavar="PATH", help="the SQLite store (default KIJI_DB_PATH)")
+    p.add_argument("--db", metavar="PATH", help="a SQLite file or a postgresql:// URL")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
     demo_help = "try Kiji in a browser: a local Discord emulation, no token, no network"
     p = sub.add_parser("demo", help=demo_help, description=demo_help + "; the page's URL is printed")

@@ -19,7 +19,7 @@ from bot.settings import Settings
 from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
 from bot.sources.specs import SpecError
-from bot.store import Store, StoreError
+from bot.store import KijiStore, StoreError, open_store
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
@@ -80,8 +80,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if given:
         only_a_folder = len(given) == 1 and not getattr(args, "source", None)
         overrides["sources"] = () if only_a_folder else tuple(given)
-    if getattr(args, "db", None):
-        overrides["db_path"] = Path(args.db).expanduser()
+    if getattr(args, "db", None):  # a file path, or a sqlite:// or postgresql:// URL
+        if "://" in args.db:
+            overrides["database_url"] = args.db
+        else:
+            overrides["db_path"], overrides["database_url"] = Path(args.db).expanduser(), None
     if overrides:
         settings = replace(settings, **overrides)
     return settings
@@ -100,12 +103,12 @@ def configured_sources(settings: Settings) -> list[Source]:
 
 
 @contextlib.asynccontextmanager
-async def opened_store(settings: Settings, create: bool = False) -> AsyncIterator[Store]:
+async def opened_store(settings: Settings, create: bool = False) -> AsyncIterator[KijiStore]:
     """The store; only `kiji ingest` may create it, so a mistyped path is an error, not an empty answer."""
     try:
-        store = await Store.open(settings.db_path, create=create)
+        store = await open_store(settings.store_url, create=create)
     except StoreError as exc:
-        raise CommandFailed(f"{exc} (set KIJI_DB_PATH or pass --db)") from exc
+        raise CommandFailed(f"{exc} (set KIJI_DATABASE_URL or KIJI_DB_PATH, or pass --db)") from exc
     try:
         yield store
     finally:

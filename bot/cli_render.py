@@ -19,7 +19,7 @@ from bot.models import BlogSource, Post
 from bot.services.lookup import parse_id
 from bot.services.summaries import SummaryService
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import KijiStore
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ async def run_render(settings: Settings, out: TextIO, args: argparse.Namespace) 
     return EXIT_OK
 
 
-async def _find_post(store: Store, blogs: list[BlogSource], ref: str, blog: str | None) -> Post:
+async def _find_post(store: KijiStore, blogs: list[BlogSource], ref: str, blog: str | None) -> Post:
     source_id = None
     if blog is not None:
         wanted = blog.strip()

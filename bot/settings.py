@@ -50,6 +50,13 @@ class Settings:
     fetch_rate: float = 2.0  # requests per second to one host, at most, for web sources
     notice_after_hours: float = 6.0  # a blog failing this long gets a notice in its channels
     user_agent_url: str | None = None  # a page about this bot, named in the User-Agent of web requests
+    # KIJI_DATABASE_URL (sqlite:///PATH or postgresql://…; may hold a password, so never shown); None: db_path.
+    database_url: str | None = field(default=None, repr=False)
+
+    @property
+    def store_url(self) -> str:
+        """Where the store is: KIJI_DATABASE_URL, else the SQLite file KIJI_DB_PATH (`bot.store.open_store`)."""
+        return self.database_url or str(self.db_path)
 
     @property
     def source_dir(self) -> Path:
@@ -100,6 +107,7 @@ class Settings:
             fetch_rate=_number(values, "KIJI_FETCH_RATE", float, 2.0, minimum=0.01),
             notice_after_hours=_number(values, "KIJI_NOTICE_AFTER_HOURS", float, 6.0, minimum=0.01),
             user_agent_url=text("KIJI_USER_AGENT_URL"),
+            database_url=text("KIJI_DATABASE_URL"),
             llm_base_url=(text("KIJI_LLM_BASE_URL") or "").rstrip("/") or None,
             llm_model=text("KIJI_LLM_MODEL"),
             llm_api_key=text("KIJI_LLM_API_KEY"),

@@ -26,7 +26,7 @@ from bot.emulator import FORUM, MANAGE_GUILD, SEND_MESSAGES, DiscordEmulator
 from bot.services.llm import client_from_settings
 from bot.services.webhooks import WebhookConfig
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import store_for
 
 ClientT = TypeVar("ClientT", bound=discord.Client)
 
@@ -99,9 +99,9 @@ async def running_bot(
     """
     llm = client_from_settings(settings)
     if clock is None:
-        bot = KijiBot(settings, Store(settings.db_path), llm, guild_ready_timeout=0.05, webhook=webhook)
+        bot = KijiBot(settings, store_for(settings.store_url), llm, guild_ready_timeout=0.05, webhook=webhook)
     else:
-        store = Store(settings.db_path, clock=clock.time)
+        store = store_for(settings.store_url, clock=clock.time)
         bot = KijiBot(settings, store, llm, clock=clock, guild_ready_timeout=0.05, webhook=webhook)
     async with running_client(emu, bot, settings.discord_token or "", ready_timeout_s) as running:
         # Blogs are read in the background while the bot logs in; the tests start from a read blog.

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.store import Store
+from bot.store import KijiStore, open_store
 
-pytest_plugins = ["bot.emulator.pytest_plugin", "git_server", "web_server"]
+pytest_plugins = ["bot.emulator.pytest_plugin", "git_server", "web_server", "postgres_server"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -42,8 +42,12 @@ def openapi_spec_path() -> Path:
 
 
 @pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """An empty store in a real SQLite file of the test's own; a module may shadow it with a filled one."""
-    opened = await Store.open(tmp_path / "kiji.sqlite3")
-    yield opened
-    await opened.close()
+async def store(tmp_path: Path, store_backend: str, request: pytest.FixtureRequest) -> AsyncIterator[KijiStore]:
+    """An empty store of the test's own: a real SQLite file, or a real PostgreSQL database when the module
+    sets `store_backend` (see tests/postgres_server.py); a module may shadow it with a filled one."""
+    from postgres_server import store_location  # a plugin (pytest_plugins): imported once pytest has loaded it
+
+    async with store_location(request, store_backend, tmp_path) as location:
+        opened = await open_store(location)
+        yield opened
+        await opened.close()

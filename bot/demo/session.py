@@ -23,7 +23,7 @@ from bot.emulator.validation import load_spec_validator
 from bot.services.llm import client_from_settings
 from bot.settings import Settings
 from bot.sources.base import Source
-from bot.store import Store
+from bot.store import store_for
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class DemoSession:
         )
         self.bot = KijiBot(
             self.settings,
-            Store(self.settings.db_path),
+            store_for(self.settings.store_url),
             client_from_settings(self.settings),
             sources=self.sources,
             guild_ready_timeout=0.05,

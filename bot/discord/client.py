@@ -66,7 +66,7 @@ from bot.settings import Settings, configured_environ
 from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
 from bot.sources.site_config import Site
-from bot.store import Store
+from bot.store import KijiStore, store_for
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class KijiBot(commands.Bot):
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: KijiStore,
         llm: LLMClient | None = None,
         *,
         force_sync: bool = False,
@@ -349,7 +349,7 @@ class KijiBot(commands.Bot):
 
 def blog_sync(
     settings: Settings,
-    store: Store,
+    store: KijiStore,
     sources: list[Source],
     *,
     webhook: WebhookConfig | None = None,
@@ -421,7 +421,7 @@ async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list
         webhook = WebhookConfig.from_environ(configured_environ())
     except WebhookConfigError as exc:
         raise StartFailed(str(exc)) from None
-    store = Store(settings.db_path)
+    store = store_for(settings.store_url)
     chosen = sources if sources is not None else sources_from_specs(settings.source_specs, settings.data_dir)
     sync = blog_sync(settings, store, chosen, webhook=webhook)
     bot = KijiBot(settings, store, client_from_settings(settings), force_sync=force_sync, sync=sync)

@@ -20,7 +20,7 @@ from bot.discord.reach import must_reply_privately
 from bot.models import Post
 from bot.services.lookup import suggest_tags, suggest_titles
 from bot.services.summaries import ShownSummary
-from bot.store import Store
+from bot.store import KijiStore
 
 log = logging.getLogger(__name__)
 
@@ -286,12 +286,12 @@ class Paginator(discord.ui.View):
                 log.debug("could not disable paginator buttons: %s", exc)
 
 
-async def unknown_post_reply(store: Store, interaction: discord.Interaction, query: str) -> None:
+async def unknown_post_reply(store: KijiStore, interaction: discord.Interaction, query: str) -> None:
     titles = [title for _, title in await suggest_titles(store, query)]
     await _not_found_reply(interaction, "unknown_post", query, titles)
 
 
-async def unknown_tag_reply(store: Store, interaction: discord.Interaction, query: str) -> None:
+async def unknown_tag_reply(store: KijiStore, interaction: discord.Interaction, query: str) -> None:
     await _not_found_reply(interaction, "unknown_tag", query, await suggest_tags(store, query))
 
 

@@ -28,7 +28,7 @@ from bot.content.cleaning import clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback
 from bot.sources.base import ArticleEntry, Articles
-from bot.store import Store
+from bot.store import KijiStore
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def _prepare_all(work: list[tuple[ArticleEntry, str, bool]]) -> list[PostRecord 
 
 
 async def ingest_articles(
-    store: Store,
+    store: KijiStore,
     articles: Articles,
     *,
     source_id: int,

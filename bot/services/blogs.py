@@ -19,7 +19,7 @@ from bot.sources.base import Source, SourceError
 from bot.sources.post_error import PostError
 from bot.sources.site_config import Site, load_site, site_path
 from bot.sources.specs import redact
-from bot.store import Store, StoreError
+from bot.store import KijiStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def merged(outcomes: Sequence[SourceOutcome]) -> IngestReport:
 
 
 async def ingest_all(
-    store: Store,
+    store: KijiStore,
     sources: Sequence[Source],
     *,
     load: Callable[[Path], Site] = load_site,
@@ -86,7 +86,7 @@ async def ingest_all(
 
 
 async def sync_source(
-    store: Store,
+    store: KijiStore,
     source: Source,
     *,
     load: Callable[[Path], Site] = load_site,
@@ -130,7 +130,7 @@ async def sync_source(
 
 
 async def record_failure(
-    store: Store, source: Source, error: str, site: Site | None = None, source_id: int | None = None
+    store: KijiStore, source: Source, error: str, site: Site | None = None, source_id: int | None = None
 ) -> SourceOutcome:
     """Record in the store that `source` could not be read, and why (already free of credentials)."""
     error = redact(error)  # sources redact their own messages; this is the belt to those braces

@@ -32,7 +32,7 @@ from bot.sources.post_error import PostError
 from bot.sources.post_files import check_regular, is_post_path, printable_path, read_post_file, scan_post_files
 from bot.sources.post_reader import ParsedPost, parse_post
 from bot.sources.site_config import Site, jekyll_path, load_site, site_path, touches_config
-from bot.store import Store
+from bot.store import KijiStore
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ IngestRun = Callable[[Site, Changes, int], Awaitable[IngestReport]]
 
 
 async def ingest_source(
-    store: Store,
+    store: KijiStore,
     source: Source,
     *,
     load: Callable[[Path], Site] = load_site,
@@ -327,7 +327,7 @@ async def ingest_source(
 
 
 async def ingest(
-    store: Store,
+    store: KijiStore,
     site: Site,
     *,
     changes: Changes | None = None,
@@ -450,7 +450,7 @@ def _touches_config(changes: Changes) -> bool:
 
 
 async def _write(
-    store: Store,
+    store: KijiStore,
     source_id: int,
     report: IngestReport,
     upserts: list[PostRecord],

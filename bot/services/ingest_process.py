@@ -30,14 +30,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 
 from bot.logging_setup import FORMAT, OUR_LOGGERS
 from bot.services.ingest import IngestReport, ingest
 from bot.services.parse_pool import clean_start, die_with_parent, worker_pool
 from bot.sources.base import Changes
 from bot.sources.site_config import Site
-from bot.store import Store, StoreError
+from bot.store import KijiStore, StoreError, StoreLocation, open_store
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ class IngestProcess:
     `store` is this process's: the child writes its file, in turn with this process's writes.
     """
 
-    def __init__(self, store: Store, workers: int | None = None) -> None:
+    def __init__(self, store: KijiStore, workers: int | None = None) -> None:
         self.store = store
         self.workers = workers or os.cpu_count() or 1
         self._process: BaseProcess | None = None
@@ -79,7 +78,7 @@ class IngestProcess:
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
         process = context.Process(
             target=_serve,
-            args=(theirs, str(self.store.path), os.getpid(), self.workers, levels),
+            args=(theirs, self.store.location, os.getpid(), self.workers, levels),
             name="kiji-ingest",
         )
         process.start()
@@ -183,7 +182,7 @@ class _PollClock:
         return self.now
 
 
-def _serve(pipe: Connection, db_path: str, bot_pid: int, workers: int, levels: Mapping[str, int]) -> None:
+def _serve(pipe: Connection, location: StoreLocation, bot_pid: int, workers: int, levels: Mapping[str, int]) -> None:
     die_with_parent(bot_pid, ignore_ctrl_c=True)  # and lowers this process's priority, as for parse workers
     root = logging.getLogger()
     if not root.handlers:
@@ -192,16 +191,16 @@ def _serve(pipe: Connection, db_path: str, bot_pid: int, workers: int, levels: M
         root.addHandler(handler)
     for name, level in levels.items():
         logging.getLogger(name or None).setLevel(level)
-    asyncio.run(_Child(pipe, Path(db_path), workers).serve())
+    asyncio.run(_Child(pipe, location, workers).serve())
 
 
 class _Child:
-    def __init__(self, pipe: Connection, db_path: Path, workers: int) -> None:
+    def __init__(self, pipe: Connection, location: StoreLocation, workers: int) -> None:
         self.pipe = pipe
-        self.db_path = db_path
+        self.location = location
         self.workers = workers
         self.clock = _PollClock()
-        self.store: Store | None = None
+        self.store: KijiStore | None = None
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -246,8 +245,8 @@ class _Child:
                 # The bot has migrated and checked the file; opening still begins write transactions
                 # (is it writable, is it migrated) that change nothing, and they take their turn too.
                 async with self._leave_to_write():
-                    self.store = await Store.open(self.db_path, create=False, clock=self.clock, check=False)
-                self.store.database.write_gate = self._leave_to_write
+                    self.store = await open_store(self.location, create=False, clock=self.clock, check=False)
+                self.store.take_turns_with(self._leave_to_write)
             self.clock.now = now
             return "ok", await ingest(self.store, site, changes=changes, source_id=source_id, executor=self.pool)
         except _StopRequested:

@@ -12,7 +12,7 @@ from rapidfuzz import fuzz, process
 from bot.content.textnorm import normalize_key
 from bot.discord import limits
 from bot.models import Post
-from bot.store import Store
+from bot.store import KijiStore
 
 SUGGESTIONS = 5
 _FUZZY_CUTOFF = 55.0
@@ -28,7 +28,7 @@ def parse_id(text: str) -> int | None:
     return None
 
 
-async def resolve_post(store: Store, value: str, source_id: int | None = None) -> Post | None:
+async def resolve_post(store: KijiStore, value: str, source_id: int | None = None) -> Post | None:
     """The visible post `value` names: an autocomplete id, or a unique-enough title match (in one blog, if given)."""
     value = value.strip()
     if not value:
@@ -45,7 +45,7 @@ async def resolve_post(store: Store, value: str, source_id: int | None = None) -
     return await store.get_post(matches[0][0]) if matches else None
 
 
-async def suggest_titles(store: Store, value: str) -> list[tuple[int, str]]:
+async def suggest_titles(store: KijiStore, value: str) -> list[tuple[int, str]]:
     """Up to five (id, title) pairs that look like `value`, best first."""
     titles = await store.titles()
     found = process.extract(
@@ -59,7 +59,7 @@ async def suggest_titles(store: Store, value: str) -> list[tuple[int, str]]:
     return [(post_id, title) for title, _, post_id in found]
 
 
-async def suggest_tags(store: Store, value: str) -> list[str]:
+async def suggest_tags(store: KijiStore, value: str) -> list[str]:
     """Up to five tag names that look like `value`, best first."""
     names = [tag.name for tag in await store.tags()]
     found = process.extract(
@@ -73,7 +73,7 @@ async def suggest_tags(store: Store, value: str) -> list[str]:
     return [name for name, _, _ in found]
 
 
-async def title_choices(store: Store, typed: str, source_id: int | None = None) -> list[tuple[str, str]]:
+async def title_choices(store: KijiStore, typed: str, source_id: int | None = None) -> list[tuple[str, str]]:
     """(name, value) autocomplete choices for posts (of one blog, if given): newest matching titles, cut to 100."""
     if typed.strip():
         rows = await store.search_titles(typed, limits.CHOICES, source_id=source_id)
@@ -85,7 +85,7 @@ async def title_choices(store: Store, typed: str, source_id: int | None = None) 
     ]
 
 
-async def _choice_name(store: Store, post_id: int, title: str) -> str:
+async def _choice_name(store: KijiStore, post_id: int, title: str) -> str:
     """The title, or for an untitled post its slug (or path): Discord rejects an empty choice name."""
     name = " ".join(title.split())
     if name:
@@ -94,7 +94,7 @@ async def _choice_name(store: Store, post_id: int, title: str) -> str:
     return (post.slug.strip() or post.path) if post is not None else str(post_id)
 
 
-async def tag_choices(store: Store, typed: str, source_id: int | None = None) -> list[tuple[str, str]]:
+async def tag_choices(store: KijiStore, typed: str, source_id: int | None = None) -> list[tuple[str, str]]:
     """(name, value) autocomplete choices for tags containing `typed` (in one blog, if given), most used first."""
     key = normalize_key(typed)
     tags = [tag for tag in await store.tags(source_id=source_id) if key in tag.key]

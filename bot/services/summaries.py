@@ -31,7 +31,7 @@ from bot.models import Post
 from bot.services.llm import LLMClient, LLMError
 from bot.services.lookup import gist
 from bot.services.singleflight import SingleFlight
-from bot.store import Store
+from bot.store import KijiStore
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class SummaryService:
     The bot builds one and keeps it for its lifetime; cogs and the announcer ask it.
     """
 
-    def __init__(self, store: Store, llm: LLMClient | None = None) -> None:
+    def __init__(self, store: KijiStore, llm: LLMClient | None = None) -> None:
         self.store = store
         self.llm = llm
         self.flights = SingleFlight()

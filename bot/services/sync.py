@@ -38,7 +38,7 @@ from bot.sources.base import Changes, Source
 from bot.sources.folder import FolderSource
 from bot.sources.site_config import Site, load_site
 from bot.sources.specs import redact
-from bot.store import Store, StoreError
+from bot.store import KijiStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class BlogSync:
 
     def __init__(
         self,
-        store: Store,
+        store: KijiStore,
         sources: Sequence[Source],
         *,
         poll_seconds: float,

@@ -36,6 +36,8 @@ from bot.models import (
 from bot.store import meta, post_rows, posts, schema, search_index, sources, subscriptions, summary_cache
 from bot.store.connections import Database, explain
 from bot.store.errors import StoreError
+from bot.store.interface import WriteGate
+from bot.store.location import SQLITE_SCHEME, StoreLocation
 from bot.store.scheduled import ScheduledMessages
 from bot.store.schema import MIGRATIONS
 from bot.store.search_index import RANKED_SEARCH_MAX, TITLE_NEEDLE_MAX
@@ -68,6 +70,11 @@ class Store(ScheduledMessages):
         self._cache_writes: set[asyncio.Future[None]] = set()  # summary cache writes queued behind a busy writer
 
     @property
+    def location(self) -> StoreLocation:
+        """Where the store lives, as `open_store` was given it (`display` is safe to show)."""
+        return StoreLocation(SQLITE_SCHEME, path=self.path)
+
+    @property
     def database(self) -> Database:
         """The connections (for work that is a coroutine of an aiosqlite.Connection, such as tests holding a write)."""
         if self._database is None:
@@ -93,6 +100,10 @@ class Store(ScheduledMessages):
                 yield
             finally:
                 self._generation += 1
+
+    def take_turns_with(self, gate: WriteGate) -> None:
+        """In the ingest process: ask the bot's process (`gate`) before each write, so both queue as one."""
+        self.database.write_gate = gate
 
     async def _read(self, work: Callable[..., Awaitable[T]], *args: object) -> T:
         return await self.database.read(work, *args)

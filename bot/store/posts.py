@@ -272,7 +272,7 @@ async def related_candidates(db: aiosqlite.Connection, post_id: int, limit: int,
         "  SELECT other.post_id AS id, count(*) AS shared FROM post_categories mine "
         "  JOIN post_categories other ON other.category_id = mine.category_id AND other.post_id != mine.post_id "
         "  WHERE mine.post_id = ? GROUP BY other.post_id"
-        ") c ON c.id = p.id WHERE p.date_utc <= ? GROUP BY p.id ORDER BY sum(c.shared) DESC, p.date_utc DESC "
+        ") c ON c.id = p.id WHERE p.date_utc <= ? GROUP BY p.id ORDER BY sum(c.shared) DESC, p.date_utc DESC, p.id "
         "LIMIT ?",
         (post_id, post_id, now, limit),
     )

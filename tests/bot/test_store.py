@@ -11,11 +11,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiosqlite
+import asyncpg
 import pytest
 from factories import NOW, record
 
 from bot.store.database import MIGRATIONS, Store, StoreError
 from bot.store.meta import set_meta
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here that takes `store` runs on a SQLite file and on a PostgreSQL database."""
+    return both_backends
 
 
 async def test_open_creates_schema_at_latest_version_with_wal(tmp_path: Path) -> None:
@@ -117,7 +124,7 @@ async def test_remove_deletes_post_index_and_orphan_tags(store: Store) -> None:
 async def test_failed_batch_leaves_nothing_behind(store: Store) -> None:
     good = record("good", "Good", "x", tags=("kept?",))
     bad = replace(record("bad", "Bad", "x"), date_iso=None)  # violates NOT NULL mid-batch
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)):
         await store.write_batch([good, bad], now=NOW)
     assert await store.all_posts() == []
     assert await store.file_states() == {}
@@ -256,6 +263,7 @@ async def start_held_write(store: Store) -> tuple[asyncio.Future[None], asyncio.
     return holding, release
 
 
+@pytest.mark.sqlite_only("holds the writer with an aiosqlite coroutine")
 async def test_a_write_cancelled_before_the_writer_takes_it_never_runs_and_the_store_stays_writable(
     store: Store,
 ) -> None:
@@ -273,6 +281,7 @@ async def test_a_write_cancelled_before_the_writer_takes_it_never_runs_and_the_s
     assert await store.get_meta("held") == "yes"  # the write that held the writer committed
 
 
+@pytest.mark.sqlite_only("holds the writer with an aiosqlite coroutine")
 async def test_a_write_cancelled_between_its_statements_is_rolled_back_and_the_store_stays_writable(
     store: Store,
 ) -> None:
@@ -285,6 +294,7 @@ async def test_a_write_cancelled_between_its_statements_is_rolled_back_and_the_s
     assert await store.get_meta("held") is None
 
 
+@pytest.mark.sqlite_only("holds the writer with an aiosqlite coroutine")
 async def test_a_write_cancelled_while_a_statement_runs_is_rolled_back_after_it(store: Store) -> None:
     """The statement goes on running on the writer's thread after its caller gave up: the rollback must follow it."""
     loop = asyncio.get_running_loop()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from factories import NOW, record
 
 from bot.store import Store, delivery_nonce
 
 GUILD = 1
 CHANNEL = 100
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here that takes `store` runs on a SQLite file and on a PostgreSQL database."""
+    return both_backends
 
 
 async def test_posts_already_stored_are_never_new(store: Store) -> None:

@@ -18,6 +18,12 @@ from bot.discord.announcer import RETRY_BASE_SECONDS, Announcer, describe_pause
 from bot.emulator import SEND_MESSAGES
 
 
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """The announcements here run on a SQLite file and on a PostgreSQL database."""
+    return both_backends
+
+
 def announcer(world: World) -> Announcer:
     return world.bot.announcer
 
@@ -315,6 +321,7 @@ async def test_one_channel_failing_unexpectedly_stops_neither_the_others_nor_its
     assert len(messages(world, second)) == 1
 
 
+@pytest.mark.sqlite_only("edits the SQLite file behind the bot's back")
 async def test_a_forum_thread_whose_recording_was_lost_is_not_opened_again(world: World) -> None:
     forum = world.channels["forum"]
     await subscribe(world, forum)
