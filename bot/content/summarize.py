@@ -41,7 +41,7 @@ from bot.content.summary_scoring import WEIGHTS, Candidate, Prepared, TitleGrams
 if TYPE_CHECKING:
     from bot.content.cleaning import CleanedBody
 
-SUMMARIZER_VERSION = "10"  # 10: weights fitted by cross-validation on 97 abstracts; scope sentences; 2-3 sentences
+SUMMARIZER_VERSION = "11"  # 11: scope sentences however they open ("今回は、…を解説します")
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"

@@ -274,7 +274,7 @@ def _news_lead(
         for c in candidates:
             if c.section != first_section:
                 break
-            if SCOPE_RE.match(c.text) and not c.dependent and not is_excluded(c, title):
+            if SCOPE_RE.search(c.text) and not c.dependent and not is_excluded(c, title):
                 return c
     window: list[Candidate] = []
     for c in candidates:
@@ -330,7 +330,7 @@ def _score(candidates: list[Candidate], title_feats: set[str], title: TitleGrams
         shape = 1.0 if 35 <= len(c.text) <= 160 else 0.75
         if w.brevity and len(c.text) > 80:
             shape *= (80 / len(c.text)) ** w.brevity
-        if SCOPE_RE.match(c.text):
+        if SCOPE_RE.search(c.text):
             shape *= 1.0 + w.scope
         c.score = centrality**w.centrality * position * on_topic * shape * c.penalty
     top = max(c.score for c in candidates) or 1.0

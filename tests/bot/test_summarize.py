@@ -221,6 +221,27 @@ def test_opening_news_leads_after_persona_chat() -> None:
         assert summarize("OpenAIのGPT-6発表、その真意とは", doc, length).sentences[0] == opening[2]
 
 
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "今回は、GPT-6の性能と料金、企業が導入する際の注意点について、開発現場の視点から掘り下げていきます。",
+        "GPT-6の性能と料金、企業が導入する際の注意点について、開発現場の視点から解説します。",
+        "本記事では、GPT-6の性能と料金、企業が導入する際の注意点を解説します。",
+    ],
+)
+def test_the_articles_own_statement_of_scope_is_in_the_summary(scope: str) -> None:
+    """Authors' abstracts on this blog read "…を解説。…を紹介。": the body's nearest sentence is the
+    one where the article states what it covers, however it opens, not only "本記事では…"."""
+    opening = [
+        "正直なところ、このニュースを聞いた時、私の最初の反応は「またか」でした。",
+        "OpenAIは28日、新型モデル「GPT-6」を発表し、来月から法人向けの提供を始めると明らかにした。",
+        scope,
+    ]
+    doc = sections(("", opening), ("背景", FILLER[:3]), ("課題", FILLER[3:]))
+    s = summarize("OpenAIのGPT-6発表、その真意とは", doc, SummaryLength.STANDARD)
+    assert scope in s.sentences
+
+
 def test_summary_does_not_open_with_a_connective() -> None:
     paragraphs = ["しかし、" + FILLER[1], "特に、" + FILLER[3], *FILLER[4:]]
     s = summarize("タイトル", body(*paragraphs), SummaryLength.LONG)
