@@ -8,9 +8,9 @@ held-out scores: what weights fitted this way score on posts they were not fitte
 of `Weights` is on the grid: nothing is set by hand on the abstracts.
 
 How a fold chooses: each knob takes the value with the best mean ROUGE-L over every setting of
-the other knobs (its main effect), not the single best grid point. With 8 knobs and ~78
+the other knobs (its main effect), not the single best grid point. With 9 knobs and ~78
 abstracts per fold, the best point is mostly chance (the folds disagreed on it and scored below
-the opening); a knob's main effect averages over 128 settings of the others and is stable.
+the opening); a knob's main effect averages over 256 settings of the others and is stable.
 Each post's score for each grid point is computed once; choosing per fold is then arithmetic.
 
 `python -m bench.eval_summaries --tune` prints the weights chosen on all the abstracts: that
@@ -34,6 +34,7 @@ FOLD_SEED = 25  # the issue's number: a fixed split, so a run is reproducible
 GRID: dict[str, tuple[float, ...]] = {
     "position": (0.6, 1.2),
     "topic": (0.5, 2.0),
+    "opening": (0.0, 1.0),
     "closing": (0.0, 1.0),
     "brevity": (0.0, 1.0),
     "scope": (0.0, 1.0),

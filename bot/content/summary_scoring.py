@@ -86,6 +86,7 @@ class Weights:
 
     position: float  # the early-sentence prior: 1 + position × (1 - relative position)³
     topic: float  # share of the title's terms a sentence names
+    opening: float  # the first section, where the article states its news and scope
     closing: float  # the last section (a conclusion, "まとめ"), which abstracts often echo
     brevity: float  # exponent of the preference for short sentences (over 80 characters)
     scope: float  # a sentence opening "本記事では…": the article stating what it covers
@@ -320,6 +321,9 @@ LEAD_SHARE = 0.25
 def _score(parsed: Parsed, w: Weights) -> None:
     """Degree centrality × position × cues.
 
+    Position is a prior by section as well as by order: abstracts draw on the article's opening
+    (its news and scope) and its conclusion more than on the sections between.
+
     With TF-IDF vectors x_j, the sum of x_i · x_j over all sentences is
     x_i · Σx_j, and Σx_j's weight on a feature is idf × document frequency,
     which a Counter gives for free. Dividing by |x_i| makes it a cosine on
@@ -352,6 +356,8 @@ def _score(parsed: Parsed, w: Weights) -> None:
         position = 1.0 + w.position * (1.0 - rel) ** 3
         if c.section == last_section and c.section != candidates[0].section:
             position += w.closing
+        elif c.section == candidates[0].section:
+            position += w.opening
         on_topic = 1.0 + (w.topic * len(f & title_feats) / len(title_feats) if title_feats else 0.0)
         if subject_feats:
             on_topic += w.subjects * len(f & subject_feats) / len(subject_feats)
@@ -372,6 +378,7 @@ def _score(parsed: Parsed, w: Weights) -> None:
 WEIGHTS = Weights(
     position=0.6,
     topic=2.0,
+    opening=1.0,
     closing=1.0,
     brevity=1.0,
     scope=1.0,

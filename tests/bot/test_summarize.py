@@ -266,6 +266,16 @@ def test_tags_weigh_for_sentences_naming_them_as_much_as_the_weights_say() -> No
     assert top(replace(WEIGHTS, subjects=0.0), tags) != tagged
 
 
+def test_the_opening_section_weighs_as_much_as_the_weights_say() -> None:
+    doc = sections(("概況", FILLER[:2]), ("課題", FILLER[2:4]), ("規制", FILLER[4:]))
+
+    def score_of(weights: Weights, sentence: str) -> float:
+        return next(c.score for c in prepare("タイトル", doc, weights).candidates if c.text == sentence)
+
+    for sentence in FILLER[:2]:
+        assert score_of(replace(WEIGHTS, opening=1.0), sentence) > score_of(replace(WEIGHTS, opening=0.0), sentence)
+
+
 def test_summary_does_not_open_with_a_connective() -> None:
     paragraphs = ["しかし、" + FILLER[1], "特に、" + FILLER[3], *FILLER[4:]]
     s = summarize("タイトル", body(*paragraphs), SummaryLength.LONG)
