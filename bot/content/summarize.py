@@ -6,9 +6,10 @@ or prompt text leak into the body. A language model is optional (a server of the
 operator's choosing, see `bot.services.llm`); this is what every reader gets without
 one, or when it fails: a handful of the article's own sentences. Everything here is
 about choosing sentences a reader would rather read than the article: opened by the
-news the opening states (after the persona's chat), then central ones (LexRank-style
-degree centrality over runs of kanji, katakana and Latin letters for Japanese, words
-for English), early and under summary-like headings, spread across sections, never
+article's statement of its scope or the news the opening states (after the persona's chat),
+then central ones (LexRank-style degree centrality over runs of kanji, katakana and Latin
+letters for Japanese, words for English), early, in the opening or the conclusion and under
+summary-like headings (a long summary spread across sections), never
 redundant, never broken, never boilerplate, rarely leaning on a sentence the reader
 has not seen. When nothing usable is left the summary is honestly empty.
 
