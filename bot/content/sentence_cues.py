@@ -28,9 +28,14 @@ _NOT_FOR_A_SUMMARY_RE = re.compile(
     r"関連記事|続きを読む|広告|スポンサー|PR:|目次|この記事では|(?<=.)(?:本記事|本稿)では|この記事を"
 )
 # "本記事では、IT導入補助金を使ってAIを導入するための申請手順と…を解説します。": the article stating its
-# own scope, in its own words. Where it opens a sentence it is the nearest thing in the body to the
-# author's abstract (see `Weights.scope`), not a signpost to skip.
-SCOPE_RE = re.compile(r"^(?:本記事|本稿)(?:では|で)")
+# own scope, in its own words: opened by "本記事では"/"今回は、", or closed by "…を解説します"/"…を掘り下げて
+# いきます". It is the nearest thing in the body to the author's abstract ("…を解説。…を紹介。"): alone,
+# such a sentence scores 0.32 ROUGE-L against the 97 abstracts, other sentences of the opening dozen
+# 0.18. Not a signpost to skip (see `Weights.scope`).
+SCOPE_RE = re.compile(
+    r"^(?:本記事|本稿)(?:では|で)|^(?:今回は|編集部では)、"
+    r"|(?:解説|紹介|考察|掘り下げ|深掘り|お話し|お伝え|お届け)(?:し|する|します|していき|ていき|できれば)[^。]{0,12}。$"
+)
 _CTA_EN_RE = re.compile(r"contact us|sign up|subscribe|click here|read more|\bpr\b")
 # Greetings and talk to the reader, split by where they may occur so that each check is one cheap
 # pass: an opening (matched at the start), phrases anywhere, and endings (str.endswith).
@@ -164,7 +169,7 @@ def soft_penalty(s: str) -> float:
         p *= 0.2  # rhetorical questions to the reader
     if _PERSONA_RE.search(s):
         p *= 0.45
-    if _SIGNPOST_RE.search(s) and not SCOPE_RE.match(s):
+    if _SIGNPOST_RE.search(s) and not SCOPE_RE.search(s):
         p *= 0.3  # "もう少し掘り下げてみましょう": the article talking about itself
     if _NOUN_END_RE.match(s, len(s) - 2):  # the pattern is the last two characters
         p *= 0.6

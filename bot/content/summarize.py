@@ -6,9 +6,10 @@ or prompt text leak into the body. A language model is optional (a server of the
 operator's choosing, see `bot.services.llm`); this is what every reader gets without
 one, or when it fails: a handful of the article's own sentences. Everything here is
 about choosing sentences a reader would rather read than the article: opened by the
-news the opening states (after the persona's chat), then central ones (LexRank-style
-degree centrality over runs of kanji, katakana and Latin letters for Japanese, words
-for English), early and under summary-like headings, spread across sections, never
+article's statement of its scope or the news the opening states (after the persona's chat),
+then central ones (LexRank-style degree centrality over runs of kanji, katakana and Latin
+letters for Japanese, words for English), early, in the opening or the conclusion and under
+summary-like headings (a long summary spread across sections), never
 redundant, never broken, never boilerplate, rarely leaning on a sentence the reader
 has not seen. When nothing usable is left the summary is honestly empty.
 
@@ -30,6 +31,7 @@ the choice of sentences for each length here. `kiji summarize FILE` is
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -41,7 +43,7 @@ from bot.content.summary_scoring import WEIGHTS, Candidate, Prepared, TitleGrams
 if TYPE_CHECKING:
     from bot.content.cleaning import CleanedBody
 
-SUMMARIZER_VERSION = "10"  # 10: weights fitted by cross-validation on 97 abstracts; scope sentences; 2-3 sentences
+SUMMARIZER_VERSION = "11"  # 11: scope sentences however they open; every knob chosen by the folds
 
 DISCORD_EMBED_DESCRIPTION_LIMIT = 4096
 NO_SUMMARY_TEXT = "要約はありません (no summary available)"
@@ -164,8 +166,12 @@ def _select(prep: Prepared, length: SummaryLength) -> Summary:
     chosen: list[Candidate] = [lead] if lead and not lead.dependent and len(lead.text) <= longest else []
     used_chars = sum(len(c.text) for c in chosen)
     sections_available = len({c.section for c in pool})
-    enough = (prep.weights or WEIGHTS).standard_chars if length is SummaryLength.STANDARD else budget + 1
-    for diverse in (True, False):
+    # a standard summary stops at two sentences once it has the standard length
+    enough = STANDARD_MIN_CHARS if length is SummaryLength.STANDARD else budget + 1
+    # The long summary covers the article section by section; the standard one, measured against
+    # authors' abstracts, spreads only if the weights say so (abstracts draw on the opening and the end).
+    spread = length is not SummaryLength.STANDARD or (prep.weights or WEIGHTS).spread
+    for diverse in (True, False) if spread else (False,):
         for c in pool:
             if len(chosen) >= hi or (len(chosen) >= 2 and used_chars >= enough):
                 break
@@ -201,12 +207,24 @@ def _select(prep: Prepared, length: SummaryLength) -> Summary:
 
 
 def summarize(
-    title: str, body: CleanedBody, length: SummaryLength = SummaryLength.STANDARD, weights: Weights = WEIGHTS
+    title: str,
+    body: CleanedBody,
+    length: SummaryLength = SummaryLength.STANDARD,
+    weights: Weights = WEIGHTS,
+    subjects: Sequence[str] = (),
 ) -> Summary:
-    return _select(prepare(title or "", body, weights), SummaryLength(length))
+    """`subjects`: the post's tags, terms that name what it is about besides its title."""
+    return _select(prepare(title or "", body, weights, subjects), SummaryLength(length))
 
 
-def summarize_all(title: str, body: CleanedBody, weights: Weights = WEIGHTS) -> dict[SummaryLength, Summary]:
+def summarize_prepared(prep: Prepared, length: SummaryLength = SummaryLength.STANDARD) -> Summary:
+    """A summary of sentences already scored (`summary_scoring.score`): the bench's grid search."""
+    return _select(prep, SummaryLength(length))
+
+
+def summarize_all(
+    title: str, body: CleanedBody, weights: Weights = WEIGHTS, subjects: Sequence[str] = ()
+) -> dict[SummaryLength, Summary]:
     """All three lengths from one scoring pass: the first request for a post caches every length."""
-    prep = prepare(title or "", body, weights)
+    prep = prepare(title or "", body, weights, subjects)
     return {length: _select(prep, length) for length in SummaryLength}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from bot.content.abstracts import author_abstract
 from bot.content.cleaning import clean_body
 from bot.content.summarize import NO_SUMMARY_TEXT, SummaryLength, summarize
 from bot.sources.front_matter import front_matter_of, split_front_matter
 from bot.sources.post_error import PostError
+from bot.sources.post_reader import tags_of
 from bot.sources.ruby_text import ruby_str
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,20 @@ class NotAPost(ValueError):
     """A file Jekyll would not read as a post: summarising it would summarise something else."""
 
 
+class PostFile(NamedTuple):
+    title: str
+    body: str  # Markdown
+    description: str | None
+    tags: tuple[str, ...]  # what the post is about besides its title: summaries favour sentences naming them
+
+
 def read_post(path: str, *, require_front_matter: bool = False) -> tuple[str, str, str | None]:
-    """(title, Markdown body, description) of a post file.
+    """(title, Markdown body, description) of a post file: see `read_post_file`."""
+    return read_post_file(path, require_front_matter=require_front_matter)[:3]
+
+
+def read_post_file(path: str, *, require_front_matter: bool = False) -> PostFile:
+    """Title, Markdown body, description and tags of a post file.
 
     A file given on the command line has no site around it, but its front matter is read
     exactly as ingest reads it (Jekyll's front-matter rule and YAML loader), so
@@ -34,12 +47,14 @@ def read_post(path: str, *, require_front_matter: bool = False) -> tuple[str, st
     if split is None:
         if require_front_matter:
             raise NotAPost("not a post: it has no front matter (a post starts with a '---' line, then its title)")
-        return "", text, None
+        return PostFile("", text, None, ())
     post = front_matter_of(*split, path)
     body, meta = post.body, post.data
     title = meta.get("title")
     description = meta.get("description")
-    return (ruby_str(title) if title else ""), body, (ruby_str(description) if description else None)
+    return PostFile(
+        ruby_str(title) if title else "", body, ruby_str(description) if description else None, tags_of(meta)
+    )
 
 
 def why_not_summarised(exc: Exception) -> str:
@@ -80,9 +95,9 @@ def summarize_files(paths: list[str], length: str, as_json: bool, out: TextIO) -
             "error": None,
         }
         try:
-            title, markdown, description = read_post(path, require_front_matter=True)
+            title, markdown, description, tags = read_post_file(path, require_front_matter=True)
             record["title"] = title
-            summary = summarize(title, clean_body(markdown, title=title), size)
+            summary = summarize(title, clean_body(markdown, title=title), size, subjects=tags)
             record["extractive"] = summary.text if summary.available else None
             record["sentences"] = list(summary.sentences)
             author = author_abstract(description, markdown, title)

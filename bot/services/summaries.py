@@ -105,7 +105,7 @@ class SummaryService:
         # Every length at once (one pass over the body), in a thread: a long post takes tens of
         # milliseconds of CPU, which the event loop owes to everyone else's interactions. An
         # unavailable summary is cached as no sentences: "no summary", not garbage.
-        summaries = await asyncio.to_thread(summarize_all, post.title, body)
+        summaries = await asyncio.to_thread(summarize_all, post.title, body, subjects=post.tags)
         made = {str(kind): summary.sentences if summary.available else () for kind, summary in summaries.items()}
         await self.store.put_summaries(post.id, EXTRACTIVE, SUMMARIZER_VERSION, made, made_from=stored.made_from)
         return made

@@ -204,6 +204,11 @@ def _pluralized(data: dict, singular: str, plural: str) -> list[Any]:
     return _flatten([value])
 
 
+def tags_of(data: dict) -> tuple[str, ...]:
+    """A post's tags from its front matter, as ingest reads them (`tag` wins; a string splits on spaces)."""
+    return _unique_by_key(_pluralized(data, "tag", "tags"))
+
+
 def _unique_by_key(values: Iterable[Any]) -> tuple[str, ...]:
     seen: set[str] = set()
     out: list[str] = []

@@ -10,6 +10,7 @@ import statistics
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from bot.content.sentence_rules import char_ngrams, has_residue, is_fragment, ja
 from bot.content.sentences import split_sentences
 from bot.content.summarize import SUMMARIZER_VERSION, Summary, SummaryLength, summarize, summarize_all
 from bot.content.summary_files import read_post, summarize_files
+from bot.content.summary_scoring import WEIGHTS, Weights, prepare
 
 
 def body(*paragraphs: str, heading: str | None = None) -> CleanedBody:
@@ -191,10 +193,19 @@ def test_related_articles_section_skipped() -> None:
 
 def test_sentences_in_article_order_and_spread_over_sections() -> None:
     doc = sections(("背景", FILLER[:2]), ("課題", FILLER[2:4]), ("規制", FILLER[4:]))
-    s = summarize("タイトル", doc)
-    positions = [FILLER.index(x) for x in s.sentences]
-    assert positions == sorted(positions)
-    assert len({p // 2 for p in positions}) == 3
+    for length in SummaryLength:
+        positions = [FILLER.index(x) for x in summarize("タイトル", doc, length).sentences]
+        assert positions == sorted(positions)
+    long_positions = [FILLER.index(x) for x in summarize("タイトル", doc, SummaryLength.LONG).sentences]
+    assert len({p // 2 for p in long_positions}) == 3
+
+
+def test_standard_summary_spreads_over_sections_only_when_the_weights_say_so() -> None:
+    doc = sections(("背景", FILLER[:2]), ("課題", FILLER[2:4]), ("規制", FILLER[4:]))
+    spread = summarize("タイトル", doc, SummaryLength.STANDARD, replace(WEIGHTS, spread=True))
+    assert len({FILLER.index(x) // 2 for x in spread.sentences}) == len(spread.sentences)
+    unspread = summarize("タイトル", doc, SummaryLength.STANDARD, replace(WEIGHTS, spread=False))
+    assert len({FILLER.index(x) // 2 for x in unspread.sentences}) < len(unspread.sentences)
 
 
 def test_news_sentence_sharing_the_title_is_kept_but_a_restatement_is_not() -> None:
@@ -219,6 +230,50 @@ def test_opening_news_leads_after_persona_chat() -> None:
     doc = sections(("", opening), ("背景", FILLER[:3]), ("課題", FILLER[3:]))
     for length in SummaryLength:
         assert summarize("OpenAIのGPT-6発表、その真意とは", doc, length).sentences[0] == opening[2]
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "今回は、GPT-6の性能と料金、企業が導入する際の注意点について、開発現場の視点から掘り下げていきます。",
+        "GPT-6の性能と料金、企業が導入する際の注意点について、開発現場の視点から解説します。",
+        "本記事では、GPT-6の性能と料金、企業が導入する際の注意点を解説します。",
+    ],
+)
+def test_the_articles_own_statement_of_scope_is_in_the_summary(scope: str) -> None:
+    """Authors' abstracts on this blog read "…を解説。…を紹介。": the body's nearest sentence is the
+    one where the article states what it covers, however it opens, not only "本記事では…"."""
+    opening = [
+        "正直なところ、このニュースを聞いた時、私の最初の反応は「またか」でした。",
+        "OpenAIは28日、新型モデル「GPT-6」を発表し、来月から法人向けの提供を始めると明らかにした。",
+        scope,
+    ]
+    doc = sections(("", opening), ("背景", FILLER[:3]), ("課題", FILLER[3:]))
+    s = summarize("OpenAIのGPT-6発表、その真意とは", doc, SummaryLength.STANDARD)
+    assert scope in s.sentences
+
+
+def test_tags_weigh_for_sentences_naming_them_as_much_as_the_weights_say() -> None:
+    tagged = "生成AIの企業導入では、社内文書をベクトル検索で引くRAGの導入が広がっている。"
+    doc = sections(("背景", FILLER[:3]), ("仕組み", [tagged, *FILLER[3:5]]), ("展望", FILLER[5:]))
+    title, tags = "企業のAI活用、その現状と課題", ("RAG", "ベクトル検索")
+
+    def top(weights: Weights, subjects: tuple[str, ...]) -> str:
+        return max(prepare(title, doc, weights, subjects).candidates, key=lambda c: c.score).text
+
+    assert top(replace(WEIGHTS, subjects=2.0), tags) == tagged
+    assert top(replace(WEIGHTS, subjects=2.0), ()) != tagged
+    assert top(replace(WEIGHTS, subjects=0.0), tags) != tagged
+
+
+def test_the_opening_section_weighs_as_much_as_the_weights_say() -> None:
+    doc = sections(("概況", FILLER[:2]), ("課題", FILLER[2:4]), ("規制", FILLER[4:]))
+
+    def score_of(weights: Weights, sentence: str) -> float:
+        return next(c.score for c in prepare("タイトル", doc, weights).candidates if c.text == sentence)
+
+    for sentence in FILLER[:2]:
+        assert score_of(replace(WEIGHTS, opening=1.0), sentence) > score_of(replace(WEIGHTS, opening=0.0), sentence)
 
 
 def test_summary_does_not_open_with_a_connective() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.content.summary_files import read_post
+from bot.content.summary_files import read_post, read_post_file
 from bot.sources.post_reader import parse_post
 from bot.sources.site_config import load_site
 
@@ -30,3 +30,17 @@ def test_read_post_keeps_yaml_scalars_as_ruby_prints_them(tmp_path: Path) -> Non
     path = tmp_path / "p.md"
     path.write_text("---\ntitle: 2024\n---\nx\n", encoding="utf-8")
     assert read_post(str(path))[0] == "2024"
+
+
+def test_read_post_file_gives_the_tags_ingest_gives(tmp_path: Path) -> None:
+    site = load_site(tmp_path)
+    for name, tags_line in (
+        ("2024-01-20-listed.md", "tags: [RAG, 画像生成, RAG]"),
+        ("2024-01-21-spaced.md", "tags: RAG 画像生成"),
+    ):
+        data = f"---\ntitle: Tagged\n{tags_line}\n---\nBody.\n".encode()
+        path = tmp_path / name
+        path.write_bytes(data)
+        tags = read_post_file(str(path)).tags
+        assert tags == parse_post(data, f"_posts/{name}", site).tags
+        assert tags == ("RAG", "画像生成")
