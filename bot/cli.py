@@ -33,6 +33,7 @@ from bot.cli_base import (
     print_json,
     settings_from_args,
     text_argument,
+    with_stored_sources,
 )
 from bot.cli_ingest import run_backup, run_ingest, run_sources
 from bot.cli_render import add_render_arguments, run_render
@@ -212,22 +213,30 @@ INVITE_USER = (
 )
 
 
-MISSING_TOKEN = (
-    "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers/applications "
-    "(your application → Bot → Reset Token), then put DISCORD_TOKEN=... in a .env file next to "
-    "README.md (copy .env.example) or in the environment."
-)
+def missing_token(env_file: Path | None) -> str:
+    """Where Kiji looked for DISCORD_TOKEN, and how to get one: the same setup started from another
+    folder finds no `.env`, and saying which file was looked for makes that plain."""
+    if env_file is None:
+        looked = "the environment"
+    else:
+        shown = env_file.absolute()
+        looked = f"the environment and {shown}" + ("" if env_file.is_file() else ", which does not exist")
+    return (
+        f"DISCORD_TOKEN is not set (looked in {looked}). Create a bot at https://discord.com/developers/applications "
+        "(your application → Bot → Reset Token), then put DISCORD_TOKEN=... in a .env file (copy .env.example) "
+        "in the folder you run kiji from, or pass --env-file PATH, or set it in the environment."
+    )
 
 
 async def run_run(settings: Settings, sync: bool) -> int:
     if not settings.discord_token:
-        raise CommandFailed(MISSING_TOKEN)
+        raise CommandFailed(missing_token(settings.env_file))
     if problem := token_problem(settings.discord_token):
         raise CommandFailed(problem)
     sources = configured_sources(settings)
     # A local folder that is not there is a typo to fix now; a remote that is down is retried by the bot.
     for source in sources:
-        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
+        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root, source.what)):
             raise CommandFailed(problem)
     from bot.discord.client import StartFailed, run_bot  # here, so the other commands never load discord.py
 
@@ -243,7 +252,7 @@ async def run_run(settings: Settings, sync: bool) -> int:
 async def run_demo_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     sources = configured_sources(settings)
     for source in sources:
-        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
+        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root, source.what)):
             raise CommandFailed(problem)
     from bot.demo.runner import run_demo  # loads discord.py and aiohttp only for the demo
     from bot.demo.session import DemoError
@@ -271,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiji", description="Kiji (記事): serve a Jekyll blog's articles on Discord.")
     parser.add_argument("--version", action="version", version=f"kiji {__version__}")
     _add_verbosity(parser, default=NORMAL)
+    _add_env_file(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def folder_flags(p: argparse.ArgumentParser) -> None:
@@ -339,7 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", type=discord_id, help="the application id (default: read from DISCORD_TOKEN)")
     for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
         _add_verbosity(subparser, default=argparse.SUPPRESS)
+        _add_env_file(subparser, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_env_file(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--env-file", metavar="PATH", default=default,
+        help="read settings from this file (default: .env in the current folder); relative paths in it "
+        "are relative to it, and the environment wins over it",
+    )  # fmt: skip
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
@@ -374,6 +393,14 @@ _RUNNERS: dict[str, _Runner] = {
 
 
 _SAYS_WHAT_IT_DOES = {"run", "demo"}
+# The commands that read the configured blogs: with none named, a store's own blogs are meant.
+_READS_SOURCES = {"ingest", "sources", "run", "post"}
+
+
+async def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.command in _READS_SOURCES or (args.command == "demo" and args.db):
+        settings = await with_stored_sources(settings)
+    return await _RUNNERS[args.command](args, settings, out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -383,7 +410,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     configure_logging(args.verbosity if args.command in _SAYS_WHAT_IT_DOES else min(args.verbosity, QUIET))
     try:
         settings = settings_from_args(args)
-        return asyncio.run(_RUNNERS[args.command](args, settings, out))
+        return asyncio.run(_run(args, settings, out))
     except (CommandFailed, SettingsError) as exc:
         print(f"kiji {args.command}: {exc}", file=sys.stderr)
         return exc.status if isinstance(exc, CommandFailed) else EXIT_UNUSABLE

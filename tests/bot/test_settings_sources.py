@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import bot
-from bot.settings import Settings
+from bot.settings import EXAMPLE_POSTS, Settings
 
 
 def settings(**env: str) -> Settings:
@@ -13,8 +12,19 @@ def settings(**env: str) -> Settings:
 
 
 def test_without_any_source_the_example_folder_is_served() -> None:
-    assert settings().source_specs == (str(Path(bot.__file__).resolve().parent / "examples" / "posts"),)
-    assert settings().data_dir == Path("data")
+    assert settings().source_specs == (str(EXAMPLE_POSTS),) and not settings().sources_named
+    assert settings().data_dir == Path("data")  # beside the default database
+
+
+def test_the_example_folder_named_in_an_older_env_file_is_still_the_stand_in() -> None:
+    old = settings(KIJI_POSTS_DIR="examples/posts")
+    assert old.source_specs == (str(EXAMPLE_POSTS),) and not old.sources_named
+    beside = settings(KIJI_POSTS_DIR="examples/posts", KIJI_SOURCES="/srv/blog")
+    assert beside.source_specs == ("/srv/blog",)  # never added to the blogs the user named
+
+
+def test_the_data_folder_is_beside_the_database_unless_configured(tmp_path: Path) -> None:
+    assert settings(KIJI_DB_PATH=str(tmp_path / "store" / "k.db")).data_dir == tmp_path / "store"
 
 
 def test_the_shorthands_name_one_local_source() -> None:
