@@ -24,6 +24,7 @@ BENCHMARKS = (
     "eval_summaries",
     "git_bench",
     "push_latency",
+    "cli_startup",
 )
 
 

@@ -164,3 +164,31 @@ def test_a_missing_site_folder_is_called_the_site_folder(tmp_path: Path) -> None
     assert f"the site folder {tmp_path / 'typo'} does not exist" in result.stderr, result.stderr
     posts = kiji("ingest", "--posts", str(tmp_path / "typo"), "--db", str(tmp_path / "k.db"))
     assert f"the posts folder {tmp_path / 'typo'} does not exist" in posts.stderr, posts.stderr
+
+
+def imported_by(*args: str, cwd: Path = REPO) -> set[str]:
+    """The modules `kiji ARGS` imports, from `python -X importtime` (its own list, not a timing)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KIJI_", "DISCORD_"))}
+    environment["PYTHONPATH"] = str(REPO)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bot.cli", *args], cwd=cwd, env=environment,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_help_imports_no_store_parser_or_discord() -> None:
+    loaded = imported_by("--help")
+    assert "argparse" in loaded  # the list is read at all
+    heavy = {"asyncio", "aiosqlite", "yaml", "discord", "bot.store", "bot.settings", "bot.content.cleaning"}
+    assert sorted(loaded & heavy) == []
+
+
+def test_a_no_op_ingest_imports_no_post_parser(blog: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "k.db")
+    assert kiji("ingest", "--site", str(blog), "--db", db).returncode == 0
+    loaded = imported_by("ingest", "--site", str(blog), "--db", db)
+    assert "bot.store" in loaded
+    parsing = {"bot.content.cleaning", "bot.sources.post_reader", "bot.sources.git", "discord", "rapidfuzz"}
+    assert sorted(loaded & parsing) == []
