@@ -25,6 +25,7 @@ BENCHMARKS = (
     "git_bench",
     "push_latency",
     "cli_startup",
+    "idle_memory",
 )
 
 
