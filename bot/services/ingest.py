@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from bot.content import search_tokens
 from bot.models import FileState, PostRecord
-from bot.services.article_ingest import ingest_articles
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback, content_hash
 from bot.services.parse_pool import worker_pool
 from bot.services.write_behind import WriteBehind
@@ -316,6 +315,8 @@ async def ingest_source(
     key = source_version_key(source.name)
     changes = await source.poll(await store.get_meta(key))
     if isinstance(changes, Articles):  # entries already extracted: no site to read
+        from bot.services.article_ingest import ingest_articles  # loads the cleaner: only for a web source's articles
+
         report = await ingest_articles(store, changes, source_id=source_id, progress=progress, batch_size=batch_size)
         if changes.version is not None:
             await store.set_meta(key, changes.version)

@@ -192,3 +192,10 @@ def test_a_no_op_ingest_imports_no_post_parser(blog: Path, tmp_path: Path) -> No
     assert "bot.store" in loaded
     parsing = {"bot.content.cleaning", "bot.sources.post_reader", "bot.sources.git", "discord", "rapidfuzz"}
     assert sorted(loaded & parsing) == []
+
+
+def test_the_render_layouts_listed_without_discord_are_the_announcers() -> None:
+    from bot.cli_args import RENDER_LAYOUTS
+    from bot.discord.announcement import LAYOUTS
+
+    assert RENDER_LAYOUTS == LAYOUTS
