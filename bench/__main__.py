@@ -24,6 +24,8 @@ BENCHMARKS = (
     "eval_summaries",
     "git_bench",
     "push_latency",
+    "cli_startup",
+    "idle_memory",
 )
 
 

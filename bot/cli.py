@@ -4,273 +4,36 @@ Every reading command has `--json` for machines; without it, output is for peopl
 Exit status: 0 on success (an ingest with some broken posts still succeeds), 1 for an
 unknown post or tag, 2 when nothing could be done (bad folder, unusable database, bad
 token), 75 when Discord could not be reached or failed (trying again later may work).
+
+This module holds only the parser and the dispatch: each command's module is imported when
+that command runs, so `kiji --help` loads no store, no parser of posts and no Discord.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
-from bot.cli_args import discord_id, port, positive_limit
-from bot.cli_base import (
-    EXIT_NOT_FOUND,
-    EXIT_OK,
-    EXIT_TEMPORARY,
-    EXIT_UNUSABLE,
-    CommandFailed,
-    configured_sources,
-    count,
-    opened_store,
-    post_line,
-    print_json,
-    settings_from_args,
-    text_argument,
-)
-from bot.cli_ingest import run_backup, run_ingest, run_sources
-from bot.cli_render import add_render_arguments, run_render
-from bot.content.summary_files import summarize_files
-from bot.discord.i18n import pause_reason_in
+from bot.cli_args import add_render_arguments, discord_id, port, positive_limit
 from bot.logging_setup import NORMAL, QUIET, VERBOSE, configure_logging
-from bot.services.lookup import parse_id
-from bot.settings import Settings, SettingsError
-from bot.sources.folder import FolderSource, folder_problem
-from bot.sources.post_error import PostError
-from bot.store import StoreError
-from bot.tokens import application_id_from_token, token_problem
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-async def run_posts(settings: Settings, out: TextIO, as_json: bool, with_text: bool = False) -> int:
-    async with opened_store(settings) as store:
-        posts = await store.all_posts()
-        texts = await store.texts([post.id for post in posts]) if with_text else {}
-    if as_json:
-        extra = (lambda post: {"text": texts.get(post.id, "")}) if with_text else (lambda post: {})
-        print_json([{**post.as_json(), **extra(post)} for post in posts], out)
-    else:
-        for post in posts:
-            out.write(post_line(post) + ("  (scheduled)" if post.scheduled() else "") + "\n")
-            if with_text:
-                out.write("\n" + texts.get(post.id, "") + "\n\n")
-        out.write(f"{count(len(posts), 'post')}\n")
-    return EXIT_OK
-
-
-def _paths_meant(settings: Settings, ref: str) -> list[str]:
-    """Stored paths `ref` may mean: Jekyll's own (`_posts/x.md`), or the file as the user sees it.
-
-    A plain posts folder is stored as `_posts/…`, so `x.md` or `my-posts/x.md` (from the
-    current folder) name the same post. A file named from anywhere (`~/blog/_posts/x.md`,
-    tab-completed) is tried by its trailing parts, longest first, so it is found without
-    repeating the `--site` it was ingested with.
-    """
-    ref = ref.replace("\\", "/")
-    meant = [ref]
-    try:
-        resolved = Path(ref).expanduser().resolve()
-    except (OSError, RuntimeError):
-        resolved = None
-    with contextlib.suppress(ValueError, OSError):
-        if resolved is not None:
-            inside = resolved.relative_to(settings.source_dir.resolve()).as_posix()
-            meant += [inside, f"_posts/{inside}"]
-    meant.append(f"_posts/{ref}")
-    if resolved is not None:
-        parts = resolved.parts[1:]
-        for start in range(len(parts)):
-            tail = "/".join(parts[start:])
-            meant += [tail, f"_posts/{tail}"]
-    return list(dict.fromkeys(meant))
-
-
-def _not_found_hint(ref: str) -> str:
-    if Path(ref).expanduser().is_file():
-        return "that file is not in the store: run `kiji ingest` with --posts or --site of its folder"
-    return "`kiji posts` lists them"
-
-
-async def run_post(settings: Settings, out: TextIO, as_json: bool, ref: str) -> int:
-    try:
-        text_argument(ref, "post path")
-    except CommandFailed:
-        if as_json:
-            print_json([], out)
-        raise
-    async with opened_store(settings) as store:
-        post_id = parse_id(ref)
-        post = await store.get_post(post_id) if post_id is not None else None
-        for path in [] if post else _paths_meant(settings, ref):
-            if (post := await store.get_post_by_path(path)) is not None:
-                break
-        text = await store.get_text(post.id) if post else None
-    if post is None:
-        if as_json:
-            print_json([], out)
-        raise CommandFailed(f"no post with id or path {ref!r}; {_not_found_hint(ref)}", EXIT_NOT_FOUND)
-    if as_json:
-        print_json({**post.as_json(), "text": text}, out)
-    else:
-        out.write(post_line(post) + "\n\n" + (text or "") + "\n")
-    return EXIT_OK
-
-
-async def run_tags(settings: Settings, out: TextIO, as_json: bool) -> int:
-    async with opened_store(settings) as store:
-        tags = await store.tags()
-    if as_json:
-        print_json([{"tag": t.name, "count": t.count} for t in tags], out)
-    else:
-        for t in tags:
-            out.write(f"{t.count:>6}  {t.name}\n")
-    return EXIT_OK
-
-
-async def run_tag(settings: Settings, out: TextIO, as_json: bool, tag: str, limit: int) -> int:
-    text_argument(tag, "tag")
-    async with opened_store(settings) as store:
-        name = await store.tag_by_key(tag)
-        posts = await store.posts_by_tag(tag, limit) if name else []
-    if name is None:
-        if as_json:
-            print_json([], out)
-        raise CommandFailed(f"no tag {tag!r}; `kiji tags` lists them", EXIT_NOT_FOUND)
-    if as_json:
-        print_json([post.as_json() for post in posts], out)
-    else:
-        for post in posts:
-            out.write(post_line(post) + "\n")
-    return EXIT_OK
-
-
-async def run_search(settings: Settings, out: TextIO, as_json: bool, query: str, limit: int) -> int:
-    if not text_argument(query, "search query").strip():
-        raise CommandFailed("the search query is empty: give a word or two to search for, e.g. kiji search 推論")
-    async with opened_store(settings) as store:
-        hits = await store.search(query, limit)
-    if as_json:
-        print_json([hit.post.as_json() for hit in hits], out)
-    else:
-        for hit in hits:
-            out.write(post_line(hit.post) + "\n")
-        out.write(f"{count(len(hits), 'result')} for {query!r}\n")
-    return EXIT_OK
-
-
-async def run_deliveries(
-    settings: Settings, out: TextIO, as_json: bool, post_id: int | None, channel_id: int | None
-) -> int:
-    """The announcement ledger: answers "why wasn't post X announced in channel Y?"."""
-    async with opened_store(settings) as store:
-        deliveries = await store.deliveries(post_id=post_id, channel_id=channel_id)
-        subscriptions = {s.id: s for s in await store.subscriptions()}
-    if as_json:
-        print_json([d.as_json() for d in deliveries], out)
-        return EXIT_OK
-    for d in deliveries:
-        subscription = subscriptions.get(d.subscription_id)
-        paused = ""
-        if subscription and not subscription.active:
-            paused = f" (subscription paused: {pause_reason_in(subscription.paused_reason or '', 'en')})"
-        error = f" last error: {d.last_error}" if d.last_error else ""
-        out.write(
-            f"{d.state:<8} channel {d.channel_id}  {d.post_path}  attempts {d.attempts}"
-            f"{f'  message {d.message_id}' if d.message_id else ''}{error}{paused}\n"
-        )
-    out.write(f"{count(len(deliveries), 'delivery', 'deliveries')}\n")
-    return EXIT_OK
-
-
-async def run_invite(settings: Settings, out: TextIO, client_id: int | None) -> int:
-    if client_id is None and settings.discord_token and (problem := token_problem(settings.discord_token)):
-        raise CommandFailed(f"{problem}; or pass --client-id (the Application ID on General Information)")
-    application_id = client_id or application_id_from_token(settings.discord_token or "")
-    if application_id is None:
-        raise CommandFailed(
-            "cannot tell the application id: pass --client-id (Developer Portal → your application → "
-            "General Information → Application ID) or set DISCORD_TOKEN"
-        )
-    from bot.discord.invite import invite_url, user_install_url  # here, so other commands never load discord.py
-
-    out.write(f"{INVITE_SERVER}\n{invite_url(application_id)}\n")
-    out.write(f"{INVITE_USER}\n{user_install_url(application_id)}\n")
-    return EXIT_OK
-
-
-INVITE_SERVER = "Add Kiji to a server (announcements and every command):"
-INVITE_USER = (
-    "Install Kiji to your own account (the reading commands in DMs, group DMs and any server; "
-    "enable User Install in the Developer Portal first, see README):"
-)
-
-
-MISSING_TOKEN = (
-    "DISCORD_TOKEN is not set. Create a bot at https://discord.com/developers/applications "
-    "(your application → Bot → Reset Token), then put DISCORD_TOKEN=... in a .env file next to "
-    "README.md (copy .env.example) or in the environment."
-)
-
-
-async def run_run(settings: Settings, sync: bool) -> int:
-    if not settings.discord_token:
-        raise CommandFailed(MISSING_TOKEN)
-    if problem := token_problem(settings.discord_token):
-        raise CommandFailed(problem)
-    sources = configured_sources(settings)
-    # A local folder that is not there is a typo to fix now; a remote that is down is retried by the bot.
-    for source in sources:
-        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
-            raise CommandFailed(problem)
-    from bot.discord.client import StartFailed, run_bot  # here, so the other commands never load discord.py
-
-    try:
-        await run_bot(settings, force_sync=sync, sources=sources)
-    except StartFailed as exc:
-        raise CommandFailed(str(exc), EXIT_TEMPORARY if exc.temporary else EXIT_UNUSABLE) from None
-    except (RuntimeError, StoreError, PostError) as exc:
-        raise CommandFailed(str(exc)) from exc
-    return EXIT_OK
-
-
-async def run_demo_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    sources = configured_sources(settings)
-    for source in sources:
-        if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root)):
-            raise CommandFailed(problem)
-    from bot.demo.runner import run_demo  # loads discord.py and aiohttp only for the demo
-    from bot.demo.session import DemoError
-
-    try:
-        await run_demo(
-            settings,
-            sources,
-            out,
-            port=args.port,
-            open_browser=not args.no_browser,
-            spec=args.spec,
-            keep_db=bool(args.db),
-        )
-    except (DemoError, StoreError, PostError, OSError) as exc:
-        raise CommandFailed(str(exc)) from exc
-    return EXIT_OK
-
-
-async def _summarize(args: argparse.Namespace, out: TextIO) -> int:
-    return summarize_files(args.files, args.length, args.json, out)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiji", description="Kiji (記事): serve a Jekyll blog's articles on Discord.")
     parser.add_argument("--version", action="version", version=f"kiji {__version__}")
     _add_verbosity(parser, default=NORMAL)
+    _add_env_file(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def folder_flags(p: argparse.ArgumentParser) -> None:
@@ -339,7 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", type=discord_id, help="the application id (default: read from DISCORD_TOKEN)")
     for subparser in sub.choices.values():  # `kiji run -v` as well as `kiji -v run`
         _add_verbosity(subparser, default=argparse.SUPPRESS)
+        _add_env_file(subparser, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_env_file(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--env-file", metavar="PATH", default=default,
+        help="read settings from this file (default: .env in the current folder); relative paths in it "
+        "are relative to it, and the environment wins over it",
+    )  # fmt: skip
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
@@ -353,27 +125,56 @@ def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
     )  # fmt: skip
 
 
-_Runner = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
+_Runner = Callable[[argparse.Namespace, "Settings", TextIO], Awaitable[int]]
+
+
+def _ingesting() -> Any:
+    from bot import cli_ingest
+
+    return cli_ingest
+
+
+def _rendering() -> Any:
+    from bot import cli_render
+
+    return cli_render
+
+
+def _commands() -> Any:
+    from bot import cli_commands
+
+    return cli_commands
+
 
 _RUNNERS: dict[str, _Runner] = {
-    "ingest": lambda a, s, o: run_ingest(s, o, a.json),
-    "posts": lambda a, s, o: run_posts(s, o, a.json, a.text),
-    "post": lambda a, s, o: run_post(s, o, a.json, a.ref),
-    "tags": lambda a, s, o: run_tags(s, o, a.json),
-    "tag": lambda a, s, o: run_tag(s, o, a.json, a.tag, a.limit),
-    "search": lambda a, s, o: run_search(s, o, a.json, a.query, a.limit),
-    "sources": lambda a, s, o: run_sources(s, o, a.json),
-    "deliveries": lambda a, s, o: run_deliveries(s, o, a.json, a.post, a.channel),
-    "backup": lambda a, s, o: run_backup(s, o, a.json, Path(a.target).expanduser()),
-    "run": lambda a, s, o: run_run(s, a.sync),
-    "summarize": lambda a, s, o: _summarize(a, o),
-    "invite": lambda a, s, o: run_invite(s, o, a.client_id),
-    "demo": lambda a, s, o: run_demo_command(a, s, o),
-    "render": lambda a, s, o: run_render(s, o, a),
+    "ingest": lambda a, s, o: _ingesting().run_ingest(s, o, a.json),
+    "posts": lambda a, s, o: _commands().run_posts(s, o, a.json, a.text),
+    "post": lambda a, s, o: _commands().run_post(s, o, a.json, a.ref),
+    "tags": lambda a, s, o: _commands().run_tags(s, o, a.json),
+    "tag": lambda a, s, o: _commands().run_tag(s, o, a.json, a.tag, a.limit),
+    "search": lambda a, s, o: _commands().run_search(s, o, a.json, a.query, a.limit),
+    "sources": lambda a, s, o: _ingesting().run_sources(s, o, a.json),
+    "deliveries": lambda a, s, o: _commands().run_deliveries(s, o, a.json, a.post, a.channel),
+    "backup": lambda a, s, o: _ingesting().run_backup(s, o, a.json, Path(a.target).expanduser()),
+    "run": lambda a, s, o: _commands().run_run(s, a.sync),
+    "summarize": lambda a, s, o: _commands().run_summarize(a, o),
+    "invite": lambda a, s, o: _commands().run_invite(s, o, a.client_id),
+    "demo": lambda a, s, o: _commands().run_demo_command(a, s, o),
+    "render": lambda a, s, o: _rendering().run_render(s, o, a),
 }
 
 
 _SAYS_WHAT_IT_DOES = {"run", "demo"}
+# The commands that read the configured blogs: with none named, a store's own blogs are meant.
+_READS_SOURCES = {"ingest", "sources", "run", "post"}
+
+
+async def _run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from bot.cli_base import with_stored_sources
+
+    if args.command in _READS_SOURCES or (args.command == "demo" and args.db):
+        settings = await with_stored_sources(settings)
+    return await _RUNNERS[args.command](args, settings, out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -381,9 +182,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Short commands print what they did; only a long-running one needs its log to say so.
     configure_logging(args.verbosity if args.command in _SAYS_WHAT_IT_DOES else min(args.verbosity, QUIET))
+    import asyncio  # here, with the rest of what a command needs: `kiji --help` loads none of it
+
+    from bot.cli_base import EXIT_OK, EXIT_UNUSABLE, CommandFailed, settings_from_args
+    from bot.settings import SettingsError
+
     try:
         settings = settings_from_args(args)
-        return asyncio.run(_RUNNERS[args.command](args, settings, out))
+        return asyncio.run(_run(args, settings, out))
     except (CommandFailed, SettingsError) as exc:
         print(f"kiji {args.command}: {exc}", file=sys.stderr)
         return exc.status if isinstance(exc, CommandFailed) else EXIT_UNUSABLE

@@ -39,3 +39,18 @@ def port(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 (any free one) to 65535")
     return int(text)
+
+
+# `bot.discord.announcement.LAYOUTS`, written here so that `kiji --help` does not load discord.py
+# to list them (a test keeps the two equal).
+RENDER_LAYOUTS = ("embed", "card", "text")
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("post", metavar="POST", help="the post's id or stored path (`kiji posts` lists them)")
+    parser.add_argument("--template", help="the subscription's template, e.g. '{title} {url}'")
+    parser.add_argument("--layout", choices=RENDER_LAYOUTS, default="embed", help="embed (default), card or text")
+    parser.add_argument("--blog", help="the blog the path is in (its title, source or id), when several have it")
+    parser.add_argument("--timezone", help="the time zone of dates, e.g. Asia/Tokyo (default: UTC)")
+    parser.add_argument("--locale", default="ja", help="the server's language, ja or en-US (default ja)")
+    parser.add_argument("--role", type=int, metavar="ID", help="the role a subscription mentions")

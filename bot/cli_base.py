@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.models import Post
-from bot.settings import Settings
+from bot.settings import DEFAULT_ENV_FILE, Settings
 from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
+from bot.sources.folder import FolderSource
 from bot.sources.specs import SpecError
 from bot.store import KijiStore, StoreError, open_store
 
@@ -65,9 +66,23 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     """The environment's settings, with the command line's flags winning.
 
     Sources given on the command line (`--source`, `--posts`, `--site`) replace the configured
-    ones rather than adding to them: the flags say what this run reads.
+    ones rather than adding to them: the flags say what this run reads. `--db` is a setting like
+    KIJI_DB_PATH, so what is kept beside the database (git checkouts) follows it.
     """
-    settings = Settings.from_env()
+    env_file = DEFAULT_ENV_FILE
+    if getattr(args, "env_file", None):
+        env_file = Path(args.env_file).expanduser()
+        if not env_file.is_file():
+            raise CommandFailed(
+                f"the settings file {env_file} does not exist{'' if not env_file.is_dir() else ' (it is a folder)'}; "
+                "give the path of a .env file (copy .env.example)"
+            )
+    db: dict[str, str] = {}
+    if given_db := getattr(args, "db", None):  # a file path, or a sqlite:// or postgresql:// URL
+        given_is_url = "://" in given_db
+        db = {"KIJI_DATABASE_URL": given_db} if given_is_url else {"KIJI_DB_PATH": str(Path(given_db).expanduser())}
+        db.setdefault("KIJI_DATABASE_URL", "")  # a file given on the command line wins over a configured URL
+    settings = Settings.from_env(dotenv_path=env_file, overrides=db)
     overrides: dict[str, object] = {}
     given: list[str] = list(getattr(args, "source", None) or [])
     if getattr(args, "posts", None):
@@ -80,19 +95,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if given:
         only_a_folder = len(given) == 1 and not getattr(args, "source", None)
         overrides["sources"] = () if only_a_folder else tuple(given)
-    if getattr(args, "db", None):  # a file path, or a sqlite:// or postgresql:// URL
-        if "://" in args.db:
-            overrides["database_url"] = args.db
-        else:
-            overrides["db_path"], overrides["database_url"] = Path(args.db).expanduser(), None
+        overrides["sources_named"] = True
     if overrides:
         settings = replace(settings, **overrides)
     return settings
 
 
 def configured_sources(settings: Settings) -> list[Source]:
+    """The configured sources, each local folder called what the user named it as (site or posts folder)."""
     try:
-        return sources_from_specs(
+        sources = sources_from_specs(
             settings.source_specs,
             settings.data_dir,
             fetch_rate=settings.fetch_rate,
@@ -100,6 +112,31 @@ def configured_sources(settings: Settings) -> list[Source]:
         )
     except SpecError as exc:
         raise CommandFailed(f"{exc} (KIJI_SOURCES or --source)") from exc
+    for source in sources:
+        if isinstance(source, FolderSource) and source.site_root == settings.site_dir:
+            source.what = "site folder"
+        elif isinstance(source, FolderSource) and settings.site_dir is None and source.site_root == settings.posts_dir:
+            source.what = "posts folder"
+    return sources
+
+
+async def with_stored_sources(settings: Settings) -> Settings:
+    """`settings`, serving the blogs its store records when no blog is named (the example stands in).
+
+    `kiji ingest --site S --db k.db` makes a store of S; a later `kiji ingest --db k.db`,
+    `kiji sources --db k.db` or `kiji run --db k.db` means that store's blogs, not the example
+    post, which never joins a store that has others. A new or empty store still gets the example.
+    """
+    if settings.sources_named or not settings.db_path.is_file():
+        return settings
+    async with opened_store(settings) as store:
+        stored = await store.sources()
+    # A folder is stored by its resolved path; a git source by its SPEC without credentials
+    # (a token in the URL is configured, never stored: configure the source to use one).
+    specs = tuple(
+        dict.fromkeys(blog.display if blog.display.startswith("git+") else blog.name for blog in stored if blog.name)
+    )
+    return replace(settings, sources=specs, sources_named=True) if specs else settings
 
 
 @contextlib.asynccontextmanager

@@ -68,6 +68,7 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     for source in sources if bar else ():
         if isinstance(source, ReportsProgress):
             source.report_progress(_backfill_bar(bar))  # type: ignore[arg-type]
+    new = not settings.database_url and _not_there_yet(settings.db_path)  # a file this ingest would create
     async with opened_store(settings, create=True) as store:
         try:
             outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)
@@ -76,6 +77,8 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
         finally:
             if bar:
                 bar.finish()
+    if new and all(outcome.error is not None for outcome in outcomes):
+        _remove_new_store(settings.db_path, new)
     report = merged(outcomes)
     failed_sources = [outcome for outcome in outcomes if outcome.error is not None]
     if as_json:
@@ -103,6 +106,28 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     if len(failed_sources) < len(outcomes):
         reasons += " (the other sources were ingested)"
     raise CommandFailed(reasons)
+
+
+def _not_there_yet(db_path: Path) -> list[Path]:
+    """The database and the folders above it that do not exist yet (deepest first): what an ingest creates."""
+    missing: list[Path] = []
+    path = db_path.absolute()
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_new_store(db_path: Path, created: list[Path]) -> None:
+    """Take back a store this ingest created when no source could be read: left there, the next
+    `kiji search` of a mistyped path would answer "0 results" instead of "no database"."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{db_path.absolute()}{suffix}").unlink(missing_ok=True)
+    for folder in created[1:]:
+        try:
+            folder.rmdir()
+        except OSError:  # something else was put there meanwhile: it stays
+            break
 
 
 def _ingest_notes(settings: Settings, site: Site, report: IngestReport) -> list[str]:

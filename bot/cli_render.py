@@ -13,23 +13,13 @@ from zoneinfo import ZoneInfo
 
 from bot.cli_base import EXIT_NOT_FOUND, EXIT_OK, EXIT_UNUSABLE, CommandFailed, opened_store, print_json
 from bot.content.templates import TemplateError
-from bot.discord.announcement import LAYOUTS, AnnouncementStyle, render_announcement
+from bot.discord.announcement import AnnouncementStyle, render_announcement
 from bot.discord.ui import summary_parts
 from bot.models import BlogSource, Post
 from bot.services.lookup import parse_id
 from bot.services.summaries import SummaryService
 from bot.settings import Settings
 from bot.store import KijiStore
-
-
-def add_render_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("post", metavar="POST", help="the post's id or stored path (`kiji posts` lists them)")
-    parser.add_argument("--template", help="the subscription's template, e.g. '{title} {url}'")
-    parser.add_argument("--layout", choices=LAYOUTS, default="embed", help="embed (default), card or text")
-    parser.add_argument("--blog", help="the blog the path is in (its title, source or id), when several have it")
-    parser.add_argument("--timezone", help="the time zone of dates, e.g. Asia/Tokyo (default: UTC)")
-    parser.add_argument("--locale", default="ja", help="the server's language, ja or en-US (default ja)")
-    parser.add_argument("--role", type=int, metavar="ID", help="the role a subscription mentions")
 
 
 async def run_render(settings: Settings, out: TextIO, args: argparse.Namespace) -> int:

@@ -17,10 +17,14 @@ from dotenv import dotenv_values
 from bot.sources.site_config import Site, load_site
 
 # The example post ships with the package, so the default works from any folder (`kiji demo` anywhere).
-DEFAULT_POSTS_DIR = str(Path(__file__).resolve().parent / "examples" / "posts")
+EXAMPLE_POSTS = Path(__file__).resolve().parent / "examples" / "posts"
+DEFAULT_POSTS_DIR = str(EXAMPLE_POSTS)
+# What the settings called the example before it moved into the package (an older .env.example).
+LEGACY_EXAMPLE_DIR = "examples/posts"
 DEFAULT_DB_PATH = "data/kiji.sqlite3"
-# Everything Kiji keeps besides the database (git checkouts, …): beside the default database.
-DEFAULT_DATA_DIR = "data"
+DEFAULT_ENV_FILE = Path(".env")
+# Settings naming files or folders: relative ones in a settings file are relative to that file.
+_PATH_SETTINGS = ("KIJI_POSTS_DIR", "KIJI_SITE_DIR", "KIJI_DB_PATH", "KIJI_DATA_DIR")
 
 
 class SettingsError(ValueError):
@@ -46,7 +50,13 @@ class Settings:
     llm_prompt_chars: int = 6000
     # Source SPECs (folders, git+URL…); empty: the one folder of site_dir / posts_dir.
     sources: tuple[str, ...] = ()
-    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    # Everything Kiji keeps besides the database (git checkouts): KIJI_DATA_DIR, else beside the database.
+    data_dir: Path = Path("data")
+    # False when no blog was named and the shipped example stands in: a store's own blogs then win
+    # (`bot.cli_base.with_stored_sources`), and the example never joins a store that has others.
+    sources_named: bool = True
+    # The settings file looked for (read when it exists), so a message can say where Kiji looked.
+    env_file: Path | None = DEFAULT_ENV_FILE
     fetch_rate: float = 2.0  # requests per second to one host, at most, for web sources
     notice_after_hours: float = 6.0  # a blog failing this long gets a notice in its channels
     user_agent_url: str | None = None  # a page about this bot, named in the User-Agent of web requests
@@ -78,8 +88,14 @@ class Settings:
         return replace(site, url=self.site_url) if self.site_url and len(self.source_specs) == 1 else site
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
-        values = configured_environ(environ, dotenv_path)
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        dotenv_path: Path | None = DEFAULT_ENV_FILE,
+        overrides: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """The settings of `dotenv_path`, then the environment over it, then `overrides` (the command line)."""
+        values = {**configured_environ(environ, dotenv_path), **(overrides or {})}
 
         def text(name: str) -> str | None:
             value = values.get(name, "").strip()
@@ -87,16 +103,21 @@ class Settings:
 
         site_dir = text("KIJI_SITE_DIR")
         posts_dir = text("KIJI_POSTS_DIR")
+        if posts_dir is not None and is_example(posts_dir):
+            posts_dir = None  # an older .env.example named it: it stays the stand-in it is
         sources = tuple((text("KIJI_SOURCES") or "").split())
         if sources and (site_dir or posts_dir):
             # the shorthand is one more local source, listed after KIJI_SOURCES
             sources += (site_dir or posts_dir or "",)
+        db_path = Path(text("KIJI_DB_PATH") or DEFAULT_DB_PATH).expanduser()
         return cls(
-            posts_dir=Path(posts_dir or DEFAULT_POSTS_DIR).expanduser(),
+            posts_dir=Path(posts_dir).expanduser() if posts_dir else example_posts(),
             site_dir=Path(site_dir).expanduser() if site_dir else None,
             sources=sources,
-            data_dir=Path(text("KIJI_DATA_DIR") or DEFAULT_DATA_DIR).expanduser(),
-            db_path=Path(text("KIJI_DB_PATH") or DEFAULT_DB_PATH).expanduser(),
+            sources_named=bool(sources or site_dir or posts_dir),
+            data_dir=Path(data_dir).expanduser() if (data_dir := text("KIJI_DATA_DIR")) else db_path.parent,
+            db_path=db_path,
+            env_file=dotenv_path,
             site_url=(text("KIJI_SITE_URL") or "").rstrip("/") or None,
             discord_token=text("DISCORD_TOKEN"),
             dev_guild_id=_number(values, "KIJI_DEV_GUILD_ID", int, None),
@@ -134,13 +155,50 @@ def _number(values: Mapping[str, str], name: str, kind: type[T], default: T | No
     return value
 
 
+def is_example(posts_dir: str | Path) -> bool:
+    """Whether a posts folder setting names the shipped example blog (as the old `.env.example` did)."""
+    if str(posts_dir).strip().rstrip("/") == LEGACY_EXAMPLE_DIR:
+        return True
+    try:
+        return Path(posts_dir).expanduser().resolve() == EXAMPLE_POSTS
+    except (OSError, RuntimeError):
+        return False
+
+
+def example_posts() -> Path:
+    """The shipped example folder, inside the package."""
+    return EXAMPLE_POSTS
+
+
 def configured_environ(
-    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = DEFAULT_ENV_FILE
 ) -> dict[str, str]:
     """The variables Kiji is configured by: `.env`, then the real environment over it, as users of
-    twelve-factor apps expect."""
+    twelve-factor apps expect.
+
+    A relative path in the file is taken from the file's folder, so the same file read from
+    elsewhere (`--env-file`) names the same database and blogs; the environment's stay relative
+    to the current folder, as a shell user expects.
+    """
     values: dict[str, str] = {}
     if dotenv_path is not None and dotenv_path.is_file():
-        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        from_file = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+        values.update(_anchored(from_file, dotenv_path.absolute().parent))
     values.update(os.environ if environ is None else environ)
     return values
+
+
+def _anchored(values: dict[str, str], folder: Path) -> dict[str, str]:
+    def anchor(text: str) -> str:
+        text = text.strip()
+        if not text or text.startswith(("~", "git+")) or "://" in text or Path(text).is_absolute():
+            return text
+        return text if text.rstrip("/") == LEGACY_EXAMPLE_DIR else str(folder / text)
+
+    anchored = dict(values)
+    for name in _PATH_SETTINGS:
+        if name in anchored:
+            anchored[name] = anchor(anchored[name])
+    if "KIJI_SOURCES" in anchored:
+        anchored["KIJI_SOURCES"] = "\n".join(anchor(spec) for spec in anchored["KIJI_SOURCES"].split())
+    return anchored

@@ -418,7 +418,7 @@ async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list
     """Start the bot and serve until a signal stops it; a start that cannot work raises StartFailed."""
     assert settings.discord_token, "checked by the caller"
     try:
-        webhook = WebhookConfig.from_environ(configured_environ())
+        webhook = WebhookConfig.from_environ(configured_environ(dotenv_path=settings.env_file))
     except WebhookConfigError as exc:
         raise StartFailed(str(exc)) from None
     store = store_for(settings.store_url)

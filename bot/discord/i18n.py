@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 JA = "ja"
 EN = "en"
+# English's singular, used instead of EN when the message's `count` (or `posts`) is 1; Japanese has none.
+EN_ONE = "en:one"
 
 
 def language(locale: str | None) -> str:
@@ -52,9 +54,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "no_results": {EN: "Nothing found for “{query}”.", JA: "「{query}」に一致する記事はありません。"},
     "empty_query": {EN: "Type a word or phrase to search for.", JA: "検索する語句を入力してください。"},
     "search_title": {EN: "Search: {query}", JA: "検索：{query}"},
-    "search_count": {EN: "{count} posts found", JA: "{count} 件見つかりました"},
+    "search_count": {EN: "{count} posts found", EN_ONE: "{count} post found", JA: "{count} 件見つかりました"},
     "tag_title": {EN: "Tag: {tag}", JA: "タグ：{tag}"},
-    "tag_count": {EN: "{count} posts", JA: "{count} 件の記事"},
+    "tag_count": {EN: "{count} posts", EN_ONE: "{count} post", JA: "{count} 件の記事"},
     "tags_title": {EN: "Tags", JA: "タグ一覧"},
     "latest_title": {EN: "Latest posts", JA: "最新記事"},
     "latest_tag_title": {EN: "Latest posts tagged {tag}", JA: "「{tag}」の最新記事"},
@@ -68,6 +70,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "about_blogs": {EN: "Blogs", JA: "ブログ"},
     "about_source": {
         EN: "{posts} posts · updated {updated}",
+        EN_ONE: "{posts} post · updated {updated}",
         JA: "{posts} 件 · 最終更新 {updated}",
     },
     "about_source_error": {EN: "⚠ last try {when}: {error}", JA: "⚠ {when} の更新に失敗：{error}"},
@@ -316,7 +319,10 @@ def pause_reason_in(stored: str, locale: str | None) -> str:
 def t(key: str, locale: str | None, **values: object) -> str:
     """The message `key` in the reply language of `locale`, with `values` filled in."""
     entry = MESSAGES[key]
-    return entry[language(locale)].format(**values)
+    form = language(locale)
+    if form == EN and EN_ONE in entry and 1 in (values.get("count"), values.get("posts")):
+        form = EN_ONE
+    return entry[form].format(**values)
 
 
 def format_date(timestamp: float, tz: ZoneInfo, locale: str | None) -> str:

@@ -18,11 +18,10 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.content import search_tokens
-from bot.content.cleaning import CleanedBody, clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
-from bot.services.article_ingest import ingest_articles
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback, content_hash
 from bot.services.parse_pool import worker_pool
 from bot.services.write_behind import WriteBehind
@@ -30,9 +29,12 @@ from bot.sources.base import Articles, Changes, SiteSource, Source
 from bot.sources.canonical import canonical_url
 from bot.sources.post_error import PostError
 from bot.sources.post_files import check_regular, is_post_path, printable_path, read_post_file, scan_post_files
-from bot.sources.post_reader import ParsedPost, parse_post
 from bot.sources.site_config import Site, jekyll_path, load_site, site_path, touches_config
 from bot.store import KijiStore
+
+if TYPE_CHECKING:  # the parser and the cleaner are imported where a post is parsed: a no-op ingest needs neither
+    from bot.content.cleaning import CleanedBody
+    from bot.sources.post_reader import ParsedPost
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,9 @@ def parse_and_clean(data: bytes, rel_path: str, site: Site) -> tuple[ParsedPost,
 
     Raises PostError (with the path and what is wrong) for a broken post.
     """
+    from bot.content.cleaning import clean_body  # preloaded in the parse workers (`parse_pool`)
+    from bot.sources.post_reader import parse_post
+
     parsed = parse_post(data, rel_path, site)
     return parsed, clean_body(parsed.body, parsed.title) if parsed.published else None
 
@@ -89,6 +94,8 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
     parsed, cleaned = parse_and_clean(data, rel_path, site)
     if cleaned is None:
         return None
+    from bot.content.cleaning import reading_time_minutes
+
     text = cleaned.text
     reading_time = parsed.reading_time or reading_time_minutes(text)
     return PostRecord(
@@ -308,6 +315,8 @@ async def ingest_source(
     key = source_version_key(source.name)
     changes = await source.poll(await store.get_meta(key))
     if isinstance(changes, Articles):  # entries already extracted: no site to read
+        from bot.services.article_ingest import ingest_articles  # loads the cleaner: only for a web source's articles
+
         report = await ingest_articles(store, changes, source_id=source_id, progress=progress, batch_size=batch_size)
         if changes.version is not None:
             await store.set_meta(key, changes.version)

@@ -25,23 +25,28 @@ import atexit
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar
 
 from bot.logging_setup import FORMAT, OUR_LOGGERS
 from bot.services.ingest import IngestReport, ingest
-from bot.services.parse_pool import clean_start, die_with_parent, worker_pool
+from bot.services.parse_pool import clean_start, die_with_parent, light_main, worker_pool
 from bot.sources.base import Changes
 from bot.sources.site_config import Site
 from bot.store import KijiStore, StoreError, StoreLocation, open_store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long a child that was asked to stop (its pipe closed) may take to close its store.
 STOP_TIMEOUT_S = 10.0
+# How long the parse pool outlives the ingest that last used it. Between polls its workers only
+# held memory (bench.idle_memory); the next ingest with files to parse starts new ones.
+POOL_IDLE_S = 30.0
 
 
 class IngestInterrupted(Exception):
@@ -54,9 +59,10 @@ class IngestProcess:
     `store` is this process's: the child writes its file, in turn with this process's writes.
     """
 
-    def __init__(self, store: KijiStore, workers: int | None = None) -> None:
+    def __init__(self, store: KijiStore, workers: int | None = None, pool_idle_s: float = POOL_IDLE_S) -> None:
         self.store = store
         self.workers = workers or os.cpu_count() or 1
+        self.pool_idle_s = pool_idle_s
         self._process: BaseProcess | None = None
         self._pipe: Connection | None = None
         self._lock = asyncio.Lock()  # one request at a time on the pipe
@@ -73,15 +79,17 @@ class IngestProcess:
         if self._process is not None:
             log.info("the ingest process ended (exit code %s); starting a new one", self._process.exitcode)
         self._finishing = False
-        context = clean_start()
+        # Spawned: started once, a forkserver kept for it would only hold memory (bench.idle_memory).
+        context = clean_start("spawn")
         ours, theirs = context.Pipe()
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
         process = context.Process(
             target=_serve,
-            args=(theirs, self.store.location, os.getpid(), self.workers, levels),
+            args=(theirs, self.store.location, os.getpid(), self.workers, levels, self.pool_idle_s),
             name="kiji-ingest",
         )
-        process.start()
+        with light_main():
+            process.start()
         theirs.close()
         self._process, self._pipe = process, ours
         atexit.register(self._kill)  # a bot that never reached close() must not wait for it at exit
@@ -182,7 +190,9 @@ class _PollClock:
         return self.now
 
 
-def _serve(pipe: Connection, location: StoreLocation, bot_pid: int, workers: int, levels: Mapping[str, int]) -> None:
+def _serve(
+    pipe: Connection, location: StoreLocation, bot_pid: int, workers: int, levels: Mapping[str, int], pool_idle_s: float
+) -> None:
     die_with_parent(bot_pid, ignore_ctrl_c=True)  # and lowers this process's priority, as for parse workers
     root = logging.getLogger()
     if not root.handlers:
@@ -191,7 +201,17 @@ def _serve(pipe: Connection, location: StoreLocation, bot_pid: int, workers: int
         root.addHandler(handler)
     for name, level in levels.items():
         logging.getLogger(name or None).setLevel(level)
-    asyncio.run(_Child(pipe, location, workers).serve())
+    asyncio.run(_Child(pipe, location, workers).serve(pool_idle_s))
+
+
+class _PoolOnDemand(Executor):
+    """The child's parse pool, started only when a file is handed to it."""
+
+    def __init__(self, child: _Child) -> None:
+        self._child = child
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        return self._child.pool.submit(fn, *args, **kwargs)
 
 
 class _Child:
@@ -201,12 +221,25 @@ class _Child:
         self.workers = workers
         self.clock = _PollClock()
         self.store: KijiStore | None = None
-        self.pool = self._new_pool()
+        self._pool: ProcessPoolExecutor | None = self._new_pool()
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        """The parse pool, started again after it was let go for being idle."""
+        if self._pool is None:
+            self._pool = self._new_pool()
+        return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        pool = worker_pool(self.workers, ignore_ctrl_c=True)
-        pool.submit(os.getpid)  # its forkserver and a first worker start now, not at the first post
+        # Spawned, like this process: a forkserver would stay in memory after the pool is let go.
+        pool = worker_pool(self.workers, "spawn", ignore_ctrl_c=True)
+        pool.submit(os.getpid)  # a first worker starts now, not at the first post
         return pool
+
+    def _end_pool(self, wait: bool) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
 
     @contextlib.asynccontextmanager
     async def _leave_to_write(self) -> AsyncIterator[None]:
@@ -221,16 +254,20 @@ class _Child:
         finally:
             self.pipe.send(("wrote", None))
 
-    async def serve(self) -> None:
+    async def serve(self, pool_idle_s: float = POOL_IDLE_S) -> None:
         try:
             while True:
+                receiving = asyncio.ensure_future(asyncio.to_thread(self.pipe.recv))
+                done, _ = await asyncio.wait({receiving}, timeout=pool_idle_s if self._pool is not None else None)
+                if not done:
+                    self._end_pool(wait=False)  # idle: its workers go until an ingest has files to parse
                 try:
-                    request = await asyncio.to_thread(self.pipe.recv)
+                    request = await receiving
                 except EOFError:
                     return  # the bot closed its end: stop
                 self.pipe.send(await self._answer(request))
         finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)  # idle by now: its workers end first
+            self._end_pool(wait=True)  # idle by now: its workers end first
             if self.store is not None:
                 await self.store.close()
 
@@ -248,13 +285,14 @@ class _Child:
                     self.store = await open_store(self.location, create=False, clock=self.clock, check=False)
                 self.store.take_turns_with(self._leave_to_write)
             self.clock.now = now
-            return "ok", await ingest(self.store, site, changes=changes, source_id=source_id, executor=self.pool)
+            pool = _PoolOnDemand(self)  # a poll that finds nothing to parse starts no workers
+            return "ok", await ingest(self.store, site, changes=changes, source_id=source_id, executor=pool)
         except _StopRequested:
             return "stopped", None
         except BrokenProcessPool as exc:
             # a parse worker died (killed, out of memory): a new pool takes over for the next request
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = self._new_pool()
+            self._end_pool(wait=False)
+            self._pool = self._new_pool()
             return "pool", f"a parse worker died ({exc})"
         except StoreError as exc:
             return "store", str(exc)

@@ -11,11 +11,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bot.sources.base import Source
-from bot.sources.fetcher import user_agent
 from bot.sources.folder import FolderSource
-from bot.sources.git import GitSource
 from bot.sources.specs import FolderSpec, GitSpec, Spec, SpecError, WebSpec, parse_spec
-from bot.sources.web import WebSource
 
 
 def source_from_spec(
@@ -34,10 +31,15 @@ def source_from_spec(
     if isinstance(parsed, FolderSpec):
         return FolderSource(parsed.path, name=parsed.name)
     if isinstance(parsed, GitSpec):
+        from bot.sources.git import GitSource  # git's runner is loaded only for a git source
+
         if clock is None:
             return GitSource(parsed, Path(data_dir))
         return GitSource(parsed, Path(data_dir), clock=clock)
     if isinstance(parsed, WebSpec):
+        from bot.sources.fetcher import user_agent  # the fetcher and feed parser are loaded only for a web source
+        from bot.sources.web import WebSource
+
         return WebSource(parsed, Path(data_dir), fetch_rate=fetch_rate, user_agent=user_agent(user_agent_url))
     raise SpecError(f"{spec!r}: no kind of source reads this SPEC")  # a spec type added without its branch
 

@@ -11,13 +11,22 @@ from pathlib import Path
 
 from bot.sources.base import Changes, SourceError
 
+# What a folder is called in messages, and where the user named it: a folder given as a site is
+# not to be called a posts folder.
+_NAMED_BY = {
+    "site folder": "set KIJI_SITE_DIR or pass --site",
+    "posts folder": "set KIJI_POSTS_DIR or pass --posts",
+    "folder": "check KIJI_SOURCES / KIJI_SITE_DIR / KIJI_POSTS_DIR or --source",
+}
 
-def folder_problem(root: Path) -> str | None:
-    """A fix-it message when `root` cannot be read as a blog's folder at all, else None."""
+
+def folder_problem(root: Path, what: str = "folder") -> str | None:
+    """A fix-it message when `root` (a "site folder", "posts folder" or "folder") cannot be read as a
+    blog's folder at all, else None."""
     if not root.exists():
-        return f"the posts folder {root} does not exist; set KIJI_POSTS_DIR / KIJI_SITE_DIR or pass --posts/--site"
+        return f"the {what} {root} does not exist; {_NAMED_BY.get(what, _NAMED_BY['folder'])}"
     if not root.is_dir():
-        return f"{root} is not a folder; point --posts at the folder holding your Markdown posts"
+        return f"{root} is not a folder; {_NAMED_BY.get(what, _NAMED_BY['folder'])} with the folder of your blog"
     try:
         with os.scandir(root):
             pass
@@ -29,9 +38,10 @@ def folder_problem(root: Path) -> str | None:
 class FolderSource:
     """The Source of a local folder; `poll` only checks it is there and tells ingest to walk it."""
 
-    def __init__(self, root: Path | str, name: str | None = None) -> None:
+    def __init__(self, root: Path | str, name: str | None = None, what: str = "folder") -> None:
         self._root = Path(root)
         self._name = name or f"folder:{self._root}"
+        self.what = what  # "site folder", "posts folder" or "folder", for messages
 
     @property
     def name(self) -> str:
@@ -46,7 +56,7 @@ class FolderSource:
         return self._root
 
     async def poll(self, since: str | None) -> Changes:
-        problem = folder_problem(self._root)
+        problem = folder_problem(self._root, self.what)
         if problem:
             raise SourceError(problem)
         return Changes(version=None, complete=False)

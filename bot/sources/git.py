@@ -138,7 +138,9 @@ class GitSource:
                 delay = min(self._backoff_base * 2 ** (self._failures - 1), self._backoff_max)
                 self.last_error = str(exc)
                 self.next_retry_at = self._clock() + delay
-                log.warning("%s (retrying in %.0f s)", exc, delay)
+                # Whoever polls again says so (the bot: "trying again at the next poll"); a one-shot
+                # `kiji ingest` never does, so nothing here promises a retry.
+                log.debug("%s (no new attempt for %.0f s)", exc, delay)
                 raise
             self._failures = 0
             self.last_error = None
@@ -191,6 +193,7 @@ class GitSource:
         started = time.perf_counter()
         partial = self.checkout.with_name(self.checkout.name + ".cloning")
         await asyncio.to_thread(shutil.rmtree, partial, True)
+        made = [folder for folder in (partial.parent, *partial.parent.parents) if not folder.exists()]
         partial.parent.mkdir(parents=True, exist_ok=True)
         filter_args = [f"--filter={self._clone_filter}"] if self._clone_filter else []
         try:
@@ -199,8 +202,8 @@ class GitSource:
                 "--", self._credentials.url, str(partial),
                 cwd=partial.parent, network=True, time_limit=self._clone_timeout,
             )  # fmt: skip
-        except SourceError:
-            await asyncio.to_thread(shutil.rmtree, partial, True)
+        except BaseException:  # failed or cancelled: leave no half clone, nor the folders made for it
+            await asyncio.to_thread(_remove_clone, partial, made)
             raise
         self._partial = bool(filter_args) and "filtering not recognized" not in result.stderr
         await asyncio.to_thread(os.replace, partial, self.checkout)
@@ -332,3 +335,13 @@ class GitSource:
         return Changes(
             version=new, complete=True, changed=tuple(changed), renamed=tuple(renamed), removed=tuple(removed)
         )
+
+
+def _remove_clone(partial: Path, made: list[Path]) -> None:
+    """Remove a failed clone and the folders created for it (deepest first), unless others appeared there."""
+    shutil.rmtree(partial, ignore_errors=True)
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:
+            break

@@ -77,7 +77,7 @@ def test_a_failing_source_never_stops_the_others(two_blogs: tuple[Path, Path], t
     assert "does not exist" in errors[str(missing)]
     assert "_config.yml" in errors[str(broken)]
     assert errors[str(first)] is None and errors[str(second)] is None
-    assert f"{missing}: the posts folder" in result.stderr and "the other sources were ingested" in result.stderr
+    assert f"{missing}: the folder" in result.stderr and "the other sources were ingested" in result.stderr
     titles = {p["title"] for p in json.loads(kiji("posts", "--db", db, "--json").stdout)}
     assert titles == {"Hello from the first", "Notes from the second"}
 

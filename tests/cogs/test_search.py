@@ -49,3 +49,10 @@ async def test_search_pages_turn_with_snippets(world: World) -> None:
     page_two = turned["data"]["embeds"][0]
     assert page_two["footer"]["text"] == "Page 2/3"
     assert "生成AI" in page_two["description"]  # snippets are made for the page being shown
+
+
+async def test_one_result_is_one_post_found(world: World) -> None:
+    data = await results(world, "retriev", "en-US")
+    description = data["embeds"][0]["description"]
+    assert sum(line.startswith("**[") for line in description.split("\n")) == 1, description
+    assert description.startswith("1 post found"), description

@@ -1,0 +1,228 @@
+"""Memory of an idle `kiji run` serving 2,513 posts, and what letting the parse pool go costs an ingest.
+
+Set-up. The loopback Discord emulator of `bot/emulator` runs in this process, with one guild; `kiji run`
+runs as a user starts it (`python -m bot.cli run`, as `tests/kiji_process.py` does) on a plain folder
+of 2,513 posts (the corpus sample's posts copied under new names, built once in /tmp/kiji-bench/idle).
+
+Measured:
+
+1. PSS (proportional set size: shared pages split between the processes sharing them, so the sum is
+   what the tree really holds) summed over the bot's process tree, read from /proc/PID/smaps_rollup:
+   the bot, its forkserver, its ingest process, that process's forkserver and parse workers. Once
+   right after the start-up ingest (the parse pool still there), and once idle: after the pool's
+   idle period (`bot.services.ingest_process.POOL_IDLE_S`), when the tree has stopped shrinking.
+   Target: idle ≤ 80 MB (before issue 21: 126 MB in the issue's measure, 102 MB in this bench's
+   first version; since, the pool is let go when idle, the ingest process and its workers are spawned
+   rather than kept forkservers, and none of them loads the starting program again).
+2. Ingest time of 300 new posts with the pool gone (it is started again) against 301 new posts right
+   after (the pool warm), each from writing the files to the bot's "ingested posts: N added" line (the
+   watcher's 300 ms debounce is in both). The ratio cold / warm is the cost of letting the pool go.
+
+Linux only (/proc). Run: `.venv/bin/python -m bench.idle_memory [--json PATH]`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+for _p in (str(_ROOT), str(_ROOT / "tests")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bot_harness import populate  # noqa: E402
+from kiji_process import KijiProcess, kiji_env  # noqa: E402
+
+from bench._common import CORPUS, Row, base_parser, emit, secs  # noqa: E402
+from bot.emulator import DiscordEmulator  # noqa: E402
+from bot.services.ingest_process import POOL_IDLE_S  # noqa: E402
+
+WORK = Path("/tmp/kiji-bench/idle")
+POSTS = 2513
+TARGET_MB = 80.0
+
+
+def build_posts(folder: Path, count: int) -> None:
+    """`count` posts: the corpus sample's posts again and again, each under a name of its own."""
+    if folder.is_dir() and len(list(folder.iterdir())) == count:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    sources = sorted((CORPUS / "_posts").glob("*.md"))
+    for index in range(count):
+        source = sources[index % len(sources)]
+        (folder / f"{source.name[:11]}copy{index:05d}-{source.name[11:]}").write_bytes(source.read_bytes())
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and every process below it."""
+    found = [pid]
+    for member in found:
+        for task in Path(f"/proc/{member}/task").glob("*"):
+            try:
+                found += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def pss_mb(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0  # gone meanwhile
+    return next(int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")) / 1024
+
+
+def parent_of(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:"))
+
+
+def names(root: int, pids: list[int]) -> dict[int, str]:
+    """What each process is: a forked child keeps its forkserver's command line, so tell them by ancestry."""
+    named = {root: "bot"}
+    for pid in pids[1:]:
+        try:
+            text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            text = ""
+        parent = named.get(parent_of(pid), "?")
+        if "resource_tracker" in text:
+            named[pid] = "resource tracker"
+        elif "forkserver" in text and parent in ("bot", "ingest process"):
+            named[pid] = "forkserver" if parent == "bot" else "ingest forkserver"
+        elif parent in ("bot", "forkserver"):
+            named[pid] = "ingest process"  # spawned by the bot, or forked by its forkserver
+        elif parent in ("ingest process", "ingest forkserver"):
+            named[pid] = "parse worker"
+        else:
+            named[pid] = "other"
+    return named
+
+
+def snapshot(pid: int) -> dict[str, Any]:
+    pids = tree(pid)
+    named = names(pid, pids)
+    processes = [(child, named[child], pss_mb(child)) for child in pids]
+    return {
+        "total_mb": sum(mb for _, _, mb in processes),
+        "processes": [{"pid": child, "name": name, "pss_mb": round(mb, 1)} for child, name, mb in processes],
+    }
+
+
+async def settled(pid: int, timeout_s: float) -> dict[str, Any]:
+    """The tree's PSS once its process count has stopped falling (the pool let go), or at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    count = len(tree(pid))
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)  # sampling /proc, not waiting on the bot: there is no event to wait for
+        now = len(tree(pid))
+        if now < count:
+            count = now
+            await asyncio.sleep(1.0)  # let the exiting workers' pages go
+            break
+    return snapshot(pid)
+
+
+async def timed_ingest(kiji: KijiProcess, folder: Path, start: int, count: int) -> float:
+    """Write `count` new posts and time until the bot says it added them."""
+    source = sorted((CORPUS / "_posts").glob("*.md"))
+    started = time.perf_counter()
+    for index in range(start, start + count):
+        post = source[index % len(source)]
+        (folder / f"2027-01-01-new{index:05d}-{post.name[11:]}").write_bytes(post.read_bytes())
+    await kiji.wait_for_line(f"ingested posts: {count} added", timeout_s=300)
+    return time.perf_counter() - started
+
+
+def prepare() -> tuple[Path, Path]:
+    """The posts folder and a store holding them (built once; `kiji ingest`), without the posts a run adds.
+
+    The bot starts on a store that is up to date, as a bot restarted on its blog does: the figure is
+    the idle bot's, not the aftermath of a first ingest of the whole blog.
+    """
+    posts, db = WORK / "posts", WORK / "kiji.sqlite3"
+    build_posts(posts, POSTS)
+    for leftover in posts.glob("2027-01-01-new*"):
+        leftover.unlink()
+    command = [sys.executable, "-m", "bot.cli", "ingest", "--posts", str(posts), "--db", str(db)]
+    subprocess.run(
+        command, cwd=_ROOT, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(_ROOT)}
+    )
+    return posts, db
+
+
+async def run(posts: Path, db: Path) -> dict[str, Any]:
+    emu = DiscordEmulator()
+    await emu.start()
+    result: dict[str, Any] = {}
+    try:
+        populate(emu)
+        kiji = await KijiProcess.start("run", env=kiji_env(emu, posts, db), cwd=WORK)
+        try:
+            await kiji.wait_for_line(f"{POSTS} unchanged", timeout_s=600)
+            await emu.wait_until_ready(timeout_s=60)
+            pid = kiji.process.pid
+            result["after_start"] = snapshot(pid)
+            result["idle"] = await settled(pid, POOL_IDLE_S + 30)
+            result["cold_ingest_s"] = await timed_ingest(kiji, posts, 0, 300)
+            result["warm_ingest_s"] = await timed_ingest(kiji, posts, 300, 301)
+            result["idle_again"] = await settled(pid, POOL_IDLE_S + 30)
+        finally:
+            await kiji.stop()
+    finally:
+        await emu.stop()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.split("\n", 1)[0])
+    args = parser.parse_args(argv)
+    if not Path("/proc/self/smaps_rollup").exists():
+        print("bench.idle_memory needs Linux's /proc/PID/smaps_rollup", file=sys.stderr)
+        return 2
+    result = asyncio.run(run(*prepare()))
+    for leftover in (WORK / "posts").glob("2027-01-01-new*"):
+        leftover.unlink()
+    idle, start = result["idle"], result["after_start"]
+
+    def processes(snap: dict[str, Any]) -> str:
+        return ", ".join(f"{p['name']} {p['pss_mb']:.0f}" for p in snap["processes"])
+
+    ratio = result["cold_ingest_s"] / result["warm_ingest_s"]
+    rows = [
+        Row("posts served", f"{POSTS:,}"),
+        Row("PSS after the start-up ingest (pool there)", f"{start['total_mb']:.1f} MB", processes(start)),
+        Row(
+            f"PSS idle (after the pool's {POOL_IDLE_S:.0f} s idle period)",
+            f"{idle['total_mb']:.1f} MB",
+            processes(idle),
+            target=f"≤ {TARGET_MB:.0f} MB",
+            result="pass" if idle["total_mb"] <= TARGET_MB else "FAIL",
+        ),
+        Row("PSS idle again after two ingests", f"{result['idle_again']['total_mb']:.1f} MB"),
+        Row(
+            "ingest of 300 new posts, pool started again / 301 with it warm",
+            secs(result["cold_ingest_s"]),
+            secs(result["warm_ingest_s"]),
+            ratio=f"{ratio:.2f}×",
+        ),
+    ]
+    emit("Idle memory of kiji run", rows, result, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""The ingest process lets its parse workers go between ingests, and starts them again for the next
+one that has files to parse (issue 21: an idle bot's memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from factories import JA_BODY, make_blog, write_post
+
+from bot.services.ingest_process import IngestProcess
+from bot.sources.base import Changes
+from bot.sources.site_config import load_site
+from bot.store import Store
+
+WHOLE_SITE = Changes(version=None)
+SOURCE = 1
+
+
+@pytest.fixture
+async def ingester(tmp_path: Path) -> AsyncIterator[IngestProcess]:
+    store = await Store.open(tmp_path / "kiji.db")
+    assert await store.default_source_id() == SOURCE
+    process = IngestProcess(store, workers=2, pool_idle_s=0.2)
+    try:
+        yield process
+    finally:
+        await process.stop()
+        await store.close()
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(child) for child in (task / "children").read_text().split()}
+        except OSError:
+            continue
+    return found
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
+async def test_parse_workers_go_when_idle_and_come_back_for_new_posts(tmp_path: Path, ingester: IngestProcess) -> None:
+    blog = make_blog(tmp_path / "blog")
+    site = load_site(blog)
+    first = await ingester.ingest(site, WHOLE_SITE, SOURCE, 1_750_000_000.0)
+    assert first.added > 0 and ingester.pid is not None
+    child = ingester.pid
+    await until(lambda: not children(child), "the idle ingest process to let its parse workers go")
+
+    nothing_new = await ingester.ingest(site, WHOLE_SITE, SOURCE, 1_750_000_060.0)
+    assert (nothing_new.added, nothing_new.updated) == (0, 0)
+    assert children(child) == set()  # a poll with nothing to parse starts no worker
+
+    write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
+    later = await ingester.ingest(site, WHOLE_SITE, SOURCE, 1_750_000_120.0)
+    assert later.added == 1 and later.failed == [] and ingester.pid == child
