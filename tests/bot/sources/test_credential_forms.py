@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from factories import write_post
 from git_server import closed_port
 from kiji_cli import files_holding, kiji
 
@@ -65,10 +66,15 @@ def test_a_password_git_could_never_use_is_refused_unseen(
 def test_a_usable_password_is_used_and_kept_nowhere_when_the_server_is_down(password: str, tmp_path: Path) -> None:
     spec = f"git+https://writer:{quote(password, safe='')}@127.0.0.1:{closed_port()}/blog.git"
     env = {"KIJI_DATA_DIR": str(tmp_path / "data"), "KIJI_DB_PATH": str(tmp_path / "k.db")}
+    # A store that exists already (a failed ingest of a new one leaves none): the failure is recorded in it.
+    blog = tmp_path / "local"
+    blog.mkdir()
+    write_post(blog, "2025-07-01-local.md", "手元の記事", "本文です。")
+    assert kiji("ingest", "--posts", str(blog), env=env).returncode == 0
     ingested = kiji("ingest", "--source", spec, "--json", env=env)
     assert ingested.returncode == 2
     listed = kiji("sources", "--source", spec, "--json", env=env)
-    [entry] = json.loads(listed.stdout)
+    [entry] = [entry for entry in json.loads(listed.stdout) if entry["last_error"]]  # not the local blog
     assert "the server cannot be reached" in entry["last_error"]  # the failure went all the way to the store
     _nowhere([password, *password.split("#")], [ingested.stdout, ingested.stderr, listed.stdout], tmp_path)
 
