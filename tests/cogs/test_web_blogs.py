@@ -237,6 +237,10 @@ async def test_a_failing_feed_does_not_stop_the_folder_and_git_blogs_beside_it(
         await poll_and_deliver(bot)
         assert sorted(world.titles()) == ["The folder blog goes on", "The git blog goes on"]
         [web_source] = [source for source in bot.sources if isinstance(source, WebSource)]
-        assert "500" in (bot.sync.outcomes[web_source.name].error or "")
+        error = bot.sync.outcomes[web_source.name].error or ""
+        assert "answered 500" in error, error
+        handle = await world.emu.slash_command("about", locale="en-US")
+        about = str((await handle.response())["data"])
+        assert "answered 500" in about, about  # /about says which blog fails and why
         # the web blog's posts are still served while its feed fails
         assert "Archive: zeppelin history" in await world.search("zeppelin")
