@@ -26,6 +26,8 @@ BENCHMARKS = (
     "push_latency",
     "cli_startup",
     "idle_memory",
+    "web_backfill",
+    "web_idle_poll",
 )
 
 

@@ -169,7 +169,7 @@ class KijiBot(commands.Bot):
         self.version = __version__
         self.clock = clock
         if sync is None:
-            chosen = sources if sources is not None else sources_from_specs(settings.source_specs, settings.data_dir)
+            chosen = sources if sources is not None else configured_sources(settings)
             sync = blog_sync(settings, store, chosen, webhook=webhook, clock=clock)
         self.sync = sync
         self.announcer = Announcer(
@@ -414,6 +414,16 @@ class ShutdownSignal:
         self.requested.set()
 
 
+def configured_sources(settings: Settings) -> list[Source]:
+    """The configured sources, built as `kiji ingest` builds them: with the web fetch rate and User-Agent page."""
+    return sources_from_specs(
+        settings.source_specs,
+        settings.data_dir,
+        fetch_rate=settings.fetch_rate,
+        user_agent_url=settings.user_agent_url,
+    )
+
+
 async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list[Source] | None = None) -> None:
     """Start the bot and serve until a signal stops it; a start that cannot work raises StartFailed."""
     assert settings.discord_token, "checked by the caller"
@@ -422,7 +432,7 @@ async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list
     except WebhookConfigError as exc:
         raise StartFailed(str(exc)) from None
     store = store_for(settings.store_url)
-    chosen = sources if sources is not None else sources_from_specs(settings.source_specs, settings.data_dir)
+    chosen = sources if sources is not None else configured_sources(settings)
     sync = blog_sync(settings, store, chosen, webhook=webhook)
     bot = KijiBot(settings, store, client_from_settings(settings), force_sync=force_sync, sync=sync)
     RunLog(bot).attach()
