@@ -4,9 +4,8 @@ The version is the row count of `kiji_schema`; migrations run one transaction ea
 transaction-level advisory lock, so two processes starting on an empty database take turns
 (the second finds the version moved and does nothing). The tables mirror SQLite's schema (at
 its version 10 in migration 1, its later ones after), with PostgreSQL's types: ids are
-identities, Discord snowflakes `bigint`,
-times `double precision` (seconds since the epoch, as in SQLite), and the full-text index is a
-`tsvector` of Kiji's own tokens (see `search_index`).
+identities, Discord snowflakes `bigint`, times `double precision` (seconds since the epoch, as
+in SQLite), and the full-text index is a `tsvector` of Kiji's own tokens (see `search_index`).
 """
 
 from __future__ import annotations
