@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         "backup", "copy the store (subscriptions and delivery ledger included) to a new file, safely while the bot runs"
     )
     p.add_argument("target", metavar="PATH", help="the new file to write; never overwritten")
+    p = sub.add_parser("store", help="move the store: `kiji store copy --to postgresql://…`")
+    actions = p.add_subparsers(dest="store_action", required=True, metavar="ACTION")
+    copy_help = "copy a SQLite store (posts, blogs, subscriptions, ledgers) into a new, empty PostgreSQL database"
+    q = actions.add_parser("copy", help=copy_help, description=copy_help + "; stop the bot first")
+    q.add_argument("--db", metavar="PATH", help="the SQLite store to copy (default: KIJI_DB_PATH)")
+    q.add_argument("--to", required=True, metavar="URL", help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("run", help="start the Discord bot (ingests the posts first)")
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="a SQLite file or a postgresql:// URL")
@@ -146,6 +153,12 @@ def _commands() -> Any:
     return cli_commands
 
 
+def _store_commands() -> Any:
+    from bot import cli_store
+
+    return cli_store
+
+
 _RUNNERS: dict[str, _Runner] = {
     "ingest": lambda a, s, o: _ingesting().run_ingest(s, o, a.json),
     "posts": lambda a, s, o: _commands().run_posts(s, o, a.json, a.text),
@@ -156,6 +169,7 @@ _RUNNERS: dict[str, _Runner] = {
     "sources": lambda a, s, o: _ingesting().run_sources(s, o, a.json),
     "deliveries": lambda a, s, o: _commands().run_deliveries(s, o, a.json, a.post, a.channel),
     "backup": lambda a, s, o: _ingesting().run_backup(s, o, a.json, Path(a.target).expanduser()),
+    "store": lambda a, s, o: _store_commands().run_store_copy(s, o, a.json, a.to),
     "run": lambda a, s, o: _commands().run_run(s, a.sync),
     "summarize": lambda a, s, o: _commands().run_summarize(a, o),
     "invite": lambda a, s, o: _commands().run_invite(s, o, a.client_id),

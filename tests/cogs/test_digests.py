@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from bot_harness import World, poll_and_deliver
 from factories import write_post
 
@@ -13,6 +14,13 @@ from bot.clock import ManualClock
 from bot.discord import limits
 from bot.discord.digests import next_period_end, pack, period_ending
 from bot.store.digests import digest_nonce
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """The digests here run on a SQLite file and on a PostgreSQL database."""
+    return both_backends
+
 
 UTC_ZONE = ZoneInfo("UTC")
 

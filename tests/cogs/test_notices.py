@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from bot_harness import World
 
 from bot.clock import ManualClock
 from bot.services.notices import failure_kind
 
 HOUR = 3600.0
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """The notices here run on a SQLite file and on a PostgreSQL database."""
+    return both_backends
 
 
 def clock(world: World) -> ManualClock:

@@ -19,8 +19,8 @@ from bot.store.sqlhelpers import unique_by_key
 
 _COLUMN_LIST = ", ".join(_WRITTEN_COLUMNS)
 _UPSERT_POST = (
-    f"INSERT INTO posts (source_id, path, {_COLUMN_LIST}, first_seen_at, updated_at) "
-    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_WRITTEN_COLUMNS) + 5))}) "
+    f"INSERT INTO posts (source_id, path, {_COLUMN_LIST}, first_seen_at, silent, updated_at) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_WRITTEN_COLUMNS) + 6))}) "
     "ON CONFLICT (source_id, path) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in (*_WRITTEN_COLUMNS, "updated_at"))
 )
@@ -98,10 +98,18 @@ async def _write_posts(
         await search_index.unindex(db, changed)
         await db.execute("DELETE FROM post_tags WHERE post_id = ANY($1::bigint[])", changed)
         await db.execute("DELETE FROM post_categories WHERE post_id = ANY($1::bigint[])", changed)
+    # first_seen_at and silent are only set on insert: the upsert's update leaves them alone
     await db.executemany(
         _UPSERT_POST,
         [
-            (source_id, r.path, *_post_values(r), float(now if r.first_seen_at is None else r.first_seen_at), now)
+            (
+                source_id,
+                r.path,
+                *_post_values(r),
+                float(now if r.first_seen_at is None else r.first_seen_at),
+                int(r.silent),
+                now,
+            )
             for r in records
         ],
     )

@@ -43,7 +43,7 @@ async def record_success(
 ) -> None:
     await db.execute(
         "UPDATE sources SET title = $1, url = $2, last_attempt_at = $3, last_success_at = $3, last_error = NULL, "
-        "last_error_at = NULL, first_success_at = coalesce(first_success_at, $3) WHERE id = $4",
+        "last_error_at = NULL, failing_since = NULL, first_success_at = coalesce(first_success_at, $3) WHERE id = $4",
         title,
         url,
         float(now),
@@ -53,7 +53,8 @@ async def record_success(
 
 async def record_failure(db: asyncpg.Connection, source_id: int, error: str, now: float) -> None:
     await db.execute(
-        "UPDATE sources SET last_attempt_at = $1, last_error = $2, last_error_at = $1 WHERE id = $3",
+        "UPDATE sources SET last_attempt_at = $1, last_error = $2, last_error_at = $1, "
+        "failing_since = coalesce(failing_since, $1) WHERE id = $3",  # the first failure since the last success
         float(now),
         redact(error),  # the last door before the database, as on SQLite
         source_id,

@@ -61,18 +61,20 @@ async def subscribe(
     template: str | None = None,
     timezone: str | None = None,
     placement: Placement = DEFAULT_PLACEMENT,
+    digest: tuple[str, int, int] = ("off", 9, 0),
 ) -> Subscription:
     await db.execute(
         "INSERT INTO subscriptions (guild_id, channel_id, channel_kind, tags, categories, mention_role_id, "
         "created_at, created_by, source_id, layout, template, timezone, delivery, webhook_id, thread, "
-        "thread_name, forum_tag_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
-        "$16, $17) "
+        "thread_name, forum_tag_id, digest, digest_hour, digest_weekday) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+        "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
         "ON CONFLICT (channel_id) DO UPDATE SET "
         "channel_kind = excluded.channel_kind, tags = excluded.tags, categories = excluded.categories, "
         "mention_role_id = excluded.mention_role_id, source_id = excluded.source_id, layout = excluded.layout, "
         "template = excluded.template, timezone = excluded.timezone, delivery = excluded.delivery, "
         "webhook_id = excluded.webhook_id, thread = excluded.thread, thread_name = excluded.thread_name, "
-        "forum_tag_id = excluded.forum_tag_id, paused_reason = NULL, paused_at = NULL, "
+        "forum_tag_id = excluded.forum_tag_id, digest = excluded.digest, digest_hour = excluded.digest_hour, "
+        "digest_weekday = excluded.digest_weekday, paused_reason = NULL, paused_at = NULL, "
         "created_at = CASE WHEN (subscriptions.tags, subscriptions.categories, subscriptions.source_id) "
         "IS NOT DISTINCT FROM (excluded.tags, excluded.categories, excluded.source_id) "
         "THEN subscriptions.created_at ELSE excluded.created_at END",
@@ -93,6 +95,7 @@ async def subscribe(
         int(placement.thread),
         placement.thread_name,
         placement.forum_tag_id,
+        *digest,
     )
     subscription = await subscription_for_channel(db, channel_id)
     assert subscription is not None  # written just above, in the same transaction
@@ -200,9 +203,14 @@ async def enqueue_new_posts(db: asyncpg.Connection, max_burst: int, now: float) 
     rows = await db.fetch(
         "SELECT s.id AS subscription_id, p.id AS post_id, p.source_id, p.path, p.date_utc "
         "FROM subscriptions s JOIN posts p ON p.date_utc <= $1 JOIN sources src ON src.id = p.source_id "
-        "WHERE greatest(p.first_seen_at, p.date_utc) > greatest(s.created_at, coalesce(src.first_success_at, 0)) "
+        "WHERE p.silent = 0 "  # a blog's archive is its past, never news
+        "AND greatest(p.first_seen_at, p.date_utc) > greatest(s.created_at, coalesce(src.first_success_at, 0)) "
         f"AND {MATCHES_SUBSCRIPTION} AND NOT EXISTS (SELECT 1 FROM deliveries d "
         "WHERE d.subscription_id = s.id AND d.source_id = p.source_id AND d.post_path = p.path) "
+        # a post that went and came back under another name, with the bytes it was announced with
+        "AND NOT EXISTS (SELECT 1 FROM posts_gone g JOIN deliveries d ON d.subscription_id = s.id "
+        "AND d.source_id = g.source_id AND d.post_path = g.path "
+        "WHERE g.source_id = p.source_id AND g.content_hash = p.content_hash) "
         "ORDER BY s.id, p.date_utc DESC, p.id DESC",
         float(now),
     )
@@ -260,7 +268,10 @@ async def _deliveries(db: asyncpg.Connection, where: str, params: Sequence[objec
 
 
 async def pending_deliveries(db: asyncpg.Connection, limit: int) -> list[Delivery]:
-    return await _deliveries(db, "d.state = 'pending' AND s.paused_reason IS NULL", (), limit)
+    """What the announcer sends one by one: not the posts a digest collects (bot.store.postgres.digests)."""
+    return await _deliveries(
+        db, "d.state = 'pending' AND s.paused_reason IS NULL AND s.digest = 'off' AND d.digest_id IS NULL", (), limit
+    )
 
 
 async def deliveries(db: asyncpg.Connection, post_id: int | None, channel_id: int | None) -> list[Delivery]:

@@ -20,14 +20,17 @@ SECRET = "s3cr3t-Pa55word"
 
 
 def _facade_calls() -> set[tuple[str, str]]:
-    """(module, function) of every aggregate function `Store` hands to the database."""
-    tree = ast.parse((REPO / "bot" / "store" / "database.py").read_text(encoding="utf-8"))
+    """(module, function) of every aggregate function `Store` (and the part of it in scheduled.py) hands
+    to the database."""
+    modules = {"meta", "posts", "post_rows", "search_index", "sources", "subscriptions", "summary_cache"}
+    modules |= {"digests", "notices"}
     return {
         (node.value.id, node.attr)
-        for node in ast.walk(tree)
+        for facade in ("database.py", "scheduled.py")
+        for node in ast.walk(ast.parse((REPO / "bot" / "store" / facade).read_text(encoding="utf-8")))
         if isinstance(node, ast.Attribute)
         and isinstance(node.value, ast.Name)
-        and node.value.id in {"meta", "posts", "post_rows", "search_index", "sources", "subscriptions", "summary_cache"}
+        and node.value.id in modules
         and node.attr[0].islower()
         and not node.attr.isupper()
     }
@@ -38,6 +41,7 @@ def test_every_function_the_store_runs_has_a_postgres_twin() -> None:
 
     calls = _facade_calls()
     assert ("posts", "write_batch") in calls and ("subscriptions", "mark_sent") in calls
+    assert ("digests", "open_digest") in calls and ("notices", "plan_notices") in calls
     missing = []
     for module, name in sorted(calls):
         sqlite_function = getattr(importlib.import_module(f"bot.store.{module}"), name)
