@@ -61,11 +61,11 @@ class KijiProcess:
     def text(self) -> str:
         return "\n".join(self.lines)
 
-    async def wait_for_line(self, needle: str, timeout_s: float = 60.0) -> str:
-        """The first log line containing `needle`, once it has been written."""
+    async def wait_for_line(self, needle: str, timeout_s: float = 60.0, *, after: int = 0) -> str:
+        """The first log line containing `needle` (among the lines from index `after` on), once it has been written."""
 
         def found() -> str | None:
-            return next((line for line in self.lines if needle in line), None)
+            return next((line for line in self.lines[after:] if needle in line), None)
 
         async def wait() -> str:
             async with self._changed:

@@ -92,6 +92,7 @@ class IngestProcess:
             process.start()
         theirs.close()
         self._process, self._pipe = process, ours
+        log.info("started the ingest process (pid %s)", process.pid)  # to find it with ps, or in tests
         atexit.register(self._kill)  # a bot that never reached close() must not wait for it at exit
 
     async def ingest(self, site: Site, changes: Changes | None, source_id: int, now: float) -> IngestReport:
