@@ -17,7 +17,6 @@ so a test moves time on instead of waiting for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
 from bot.discord.announcer import INVALID_FORM_BODY, Pacer, channel_kind, missing_permissions
 from bot.discord.i18n import pause_reason, t, weekday_name
+from bot.discord.rounds import RoundTask
 from bot.discord.ui import EMBED_COLOUR, escape_link_text, fits_link
 from bot.models import Digest, Post, Subscription
 from bot.store import Store
@@ -150,8 +150,10 @@ async def wait_event_until(clock: Clock, event: asyncio.Event, deadline: float) 
     return event.is_set()
 
 
-class DigestScheduler:
+class DigestScheduler(RoundTask):
     """Opens each digest subscription's period when it ends, and sends what is pending."""
+
+    task_name = "kiji-digests"
 
     def __init__(
         self,
@@ -174,33 +176,8 @@ class DigestScheduler:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.rounds = 0
-        self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()  # rounds never overlap: two could both send a pending part
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        super().__init__()
         self._looked_at = clock.time()  # the wall time the last round opened periods at
-
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="kiji-digests")
-
-    async def stop(self, grace_seconds: float = 15.0) -> None:
-        """Let a part in flight be sent and recorded, then stop."""
-        self._stopping = True
-        self._wake.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._lock.acquire(), timeout=grace_seconds)
-            self._lock.release()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def wake(self) -> None:
-        """Look again now (a subscription changed): its next period may end sooner."""
-        self._wake.set()
 
     def timezone_of(self, subscription: Subscription) -> ZoneInfo:
         return ZoneInfo(subscription.timezone) if subscription.timezone else self.blog_timezone()

@@ -12,8 +12,6 @@ failure) and at the poll interval, on the injected clock.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
@@ -25,6 +23,7 @@ from bot.clock import SYSTEM_CLOCK, Clock, wait_event
 from bot.discord import limits
 from bot.discord.announcer import Pacer, channel_kind, missing_permissions
 from bot.discord.i18n import format_date, t
+from bot.discord.rounds import RoundTask
 from bot.models import Notice
 from bot.services.notices import NoticePlanner, failure_kind
 from bot.store import Store
@@ -48,8 +47,10 @@ def notice_text(notice: Notice, after_hours: float, tz: ZoneInfo, locale: str | 
     return limits.cut(text, limits.CONTENT)
 
 
-class NoticeSender:
+class NoticeSender(RoundTask):
     """Plans and sends the notices of blogs that stop (and start again) updating."""
+
+    task_name = "kiji-notices"
 
     def __init__(
         self,
@@ -70,30 +71,7 @@ class NoticeSender:
         self.poll_seconds = poll_seconds
         self.clock = clock
         self.rounds = 0
-        self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="kiji-notices")
-
-    async def stop(self, grace_seconds: float = 15.0) -> None:
-        self._stopping = True
-        self._wake.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._lock.acquire(), timeout=grace_seconds)
-            self._lock.release()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def wake(self) -> None:
-        self._wake.set()
+        super().__init__()
 
     async def _run(self) -> None:
         await self.client.wait_until_ready()
