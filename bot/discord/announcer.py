@@ -199,7 +199,11 @@ class Announcer:
         poll_seconds: float,
         clock: Clock = SYSTEM_CLOCK,
         pacer: Pacer | None = None,
+        serves_guild: Callable[[int], bool] = lambda _guild_id: True,
     ) -> None:
+        # Sharded over several processes, each announces in its own shards' servers: the others' are not in
+        # its cache (so would look gone) and are another process's to serve.
+        self.serves_guild = serves_guild
         self.ledger = ledger
         self.transport = transport
         self.render = render
@@ -306,7 +310,7 @@ class Announcer:
         async def one_channel(deliveries: list[Delivery]) -> None:
             async with gate:
                 subscription = subscriptions.get(deliveries[0].subscription_id)
-                if subscription is None:
+                if subscription is None or not self.serves_guild(subscription.guild_id):
                     return
                 try:
                     await self._deliver_channel(subscription, deliveries)

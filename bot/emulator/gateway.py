@@ -234,6 +234,8 @@ class Gateway:
             "user_settings": {},
             "_trace": ["emulator"],
         }
+        if "shard" in d:  # Discord echoes the shard of a sharded IDENTIFY
+            ready["shard"] = list(session.shard)
         await self._send(session, "READY", ready)
         for guild_id in guilds:
             await self._send(session, "GUILD_CREATE", self.world.guild_create(guild_id))

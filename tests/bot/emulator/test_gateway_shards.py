@@ -82,6 +82,9 @@ async def test_each_shard_gets_its_guilds_and_their_interactions(discord_emulato
             await session.wait_for_count("GUILD_CREATE", len(guilds))
             [ready] = session.named("READY")
             assert {int(g["id"]) for g in ready["guilds"]} == guilds
+            assert ready.get("shard") == (
+                None if session is unsharded else list(emu.connected_shards()[0 if session is shard0 else 1])
+            )
             assert {int(g["id"]) for g in session.named("GUILD_CREATE")} == guilds
         assert emu.connected_shards() == [(0, 2), (1, 2), (0, 1)]
 
