@@ -200,7 +200,10 @@ class Announcer:
         clock: Clock = SYSTEM_CLOCK,
         pacer: Pacer | None = None,
         serves_guild: Callable[[int], bool] = lambda _guild_id: True,
+        may_send: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        # With several processes, the sync lease's fencing check (`SyncLease.may_send`) before each send.
+        self.may_send = may_send
         # Sharded over several processes, each announces in its own shards' servers: the others' are not in
         # its cache (so would look gone) and are another process's to serve.
         self.serves_guild = serves_guild
@@ -330,6 +333,8 @@ class Announcer:
         for delivery in deliveries:
             if self._stopping:
                 return  # shutting down: the rest stays pending for the next start
+            if self.may_send is not None and not await self.may_send():
+                return  # another process holds the sync lease now: the rest is its to send
             outcome = await self._deliver(subscription, delivery)
             if not outcome.channel_goes_on:
                 return  # keep order: nothing newer goes out before this one
