@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     source_flags(p)
     p.add_argument("--db", metavar="PATH", help="a SQLite file or a postgresql:// URL")
     p.add_argument("--sync", action="store_true", help="sync slash commands even if they look unchanged")
+    p.add_argument("--shard-count", type=int, metavar="N", help="gateway shards across all processes")
+    p.add_argument("--shard-ids", metavar="I[,J…]", help="the shards this process runs (default: all)")
     demo_help = "try Kiji in a browser: a local Discord emulation, no token, no network"
     p = sub.add_parser("demo", help=demo_help, description=demo_help + "; the page's URL is printed")
     source_flags(p)

@@ -82,6 +82,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         given_is_url = "://" in given_db
         db = {"KIJI_DATABASE_URL": given_db} if given_is_url else {"KIJI_DB_PATH": str(Path(given_db).expanduser())}
         db.setdefault("KIJI_DATABASE_URL", "")  # a file given on the command line wins over a configured URL
+    if getattr(args, "shard_count", None) is not None:
+        db["KIJI_SHARD_COUNT"] = str(args.shard_count)
+    if getattr(args, "shard_ids", None) is not None:
+        db["KIJI_SHARD_IDS"] = args.shard_ids
     settings = Settings.from_env(dotenv_path=env_file, overrides=db)
     overrides: dict[str, object] = {}
     given: list[str] = list(getattr(args, "source", None) or [])

@@ -224,9 +224,11 @@ async def run_run(settings: Settings, sync: bool) -> int:
         if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root, source.what)):
             raise CommandFailed(problem)
     from bot.discord.client import StartFailed, run_bot  # here, so the other commands never load discord.py
+    from bot.store.run_lock import exclusive_run
 
     try:
-        await run_bot(settings, force_sync=sync, sources=sources)
+        with exclusive_run(settings.store_url):  # one bot per SQLite file; PostgreSQL takes several
+            await run_bot(settings, force_sync=sync, sources=sources)
     except StartFailed as exc:
         raise CommandFailed(str(exc), EXIT_TEMPORARY if exc.temporary else EXIT_UNUSABLE) from None
     except (RuntimeError, StoreError, PostError) as exc:

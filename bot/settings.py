@@ -62,6 +62,10 @@ class Settings:
     user_agent_url: str | None = None  # a page about this bot, named in the User-Agent of web requests
     # KIJI_DATABASE_URL (sqlite:///PATH or postgresql://…; may hold a password, so never shown); None: db_path.
     database_url: str | None = field(default=None, repr=False)
+    # Gateway shards: the total across every process (KIJI_SHARD_COUNT) and this process's (KIJI_SHARD_IDS,
+    # default all of them); None: one unsharded connection.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     @property
     def store_url(self) -> str:
@@ -129,6 +133,8 @@ class Settings:
             notice_after_hours=_number(values, "KIJI_NOTICE_AFTER_HOURS", float, 6.0, minimum=0.01),
             user_agent_url=text("KIJI_USER_AGENT_URL"),
             database_url=text("KIJI_DATABASE_URL"),
+            shard_count=(shard_count := _number(values, "KIJI_SHARD_COUNT", int, None, minimum=1)),
+            shard_ids=_shard_ids(values.get("KIJI_SHARD_IDS", "").strip(), shard_count),
             llm_base_url=(text("KIJI_LLM_BASE_URL") or "").rstrip("/") or None,
             llm_model=text("KIJI_LLM_MODEL"),
             llm_api_key=text("KIJI_LLM_API_KEY"),
@@ -153,6 +159,25 @@ def _number(values: Mapping[str, str], name: str, kind: type[T], default: T | No
     if minimum is not None and value < minimum:
         raise SettingsError(f"{name}={raw!r} must be at least {minimum}; fix it in your environment or .env")
     return value
+
+
+def _shard_ids(raw: str, count: int | None) -> tuple[int, ...] | None:
+    """KIJI_SHARD_IDS ("0,1"): which of the KIJI_SHARD_COUNT shards this process runs."""
+    if not raw:
+        return None
+    if count is None:
+        raise SettingsError(f"KIJI_SHARD_IDS={raw!r} needs KIJI_SHARD_COUNT, the number of shards across all processes")
+    try:
+        ids = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise SettingsError(f"KIJI_SHARD_IDS={raw!r} is not a list of shard numbers such as 0,1") from None
+    if wrong := [i for i in ids if not 0 <= i < count]:
+        raise SettingsError(
+            f"KIJI_SHARD_IDS={raw!r}: shard {wrong[0]} is not between 0 and {count - 1} (KIJI_SHARD_COUNT={count})"
+        )
+    if len(set(ids)) != len(ids):
+        raise SettingsError(f"KIJI_SHARD_IDS={raw!r} names a shard twice")
+    return ids
 
 
 def is_example(posts_dir: str | Path) -> bool:

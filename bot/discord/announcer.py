@@ -199,7 +199,14 @@ class Announcer:
         poll_seconds: float,
         clock: Clock = SYSTEM_CLOCK,
         pacer: Pacer | None = None,
+        serves_guild: Callable[[int], bool] = lambda _guild_id: True,
+        may_send: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        # With several processes, the sync lease's fencing check (`SyncLease.may_send`) before each send.
+        self.may_send = may_send
+        # Sharded over several processes, each announces in its own shards' servers: the others' are not in
+        # its cache (so would look gone) and are another process's to serve.
+        self.serves_guild = serves_guild
         self.ledger = ledger
         self.transport = transport
         self.render = render
@@ -306,7 +313,7 @@ class Announcer:
         async def one_channel(deliveries: list[Delivery]) -> None:
             async with gate:
                 subscription = subscriptions.get(deliveries[0].subscription_id)
-                if subscription is None:
+                if subscription is None or not self.serves_guild(subscription.guild_id):
                     return
                 try:
                     await self._deliver_channel(subscription, deliveries)
@@ -326,6 +333,8 @@ class Announcer:
         for delivery in deliveries:
             if self._stopping:
                 return  # shutting down: the rest stays pending for the next start
+            if self.may_send is not None and not await self.may_send():
+                return  # another process holds the sync lease now: the rest is its to send
             outcome = await self._deliver(subscription, delivery)
             if not outcome.channel_goes_on:
                 return  # keep order: nothing newer goes out before this one

@@ -179,6 +179,7 @@ class KijiBot(commands.Bot):
             max_burst=settings.max_burst,
             poll_seconds=settings.poll_seconds,
             clock=clock,
+            serves_guild=self.serves_guild,
         )
         self.sync.listeners.append(lambda _outcome: self.announcer.wake())  # posts may have become visible
         self.digests, self.notices = scheduled_senders(self)  # digests, and notices when a blog stops updating
@@ -186,6 +187,11 @@ class KijiBot(commands.Bot):
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
             discord.http.Route.BASE = settings.api_base
+
+    def serves_guild(self, guild_id: int) -> bool:
+        """Whether this process runs the shard of `guild_id` (another process announces to the others)."""
+        count, ids = self.settings.shard_count, self.settings.shard_ids
+        return count is None or ids is None or (guild_id >> 22) % count in ids
 
     @property
     def sources(self) -> list[Source]:
@@ -361,6 +367,14 @@ def blog_sync(
     )
 
 
+class ShardedKijiBot(KijiBot, commands.AutoShardedBot):
+    """Kiji over discord.py's sharded client: `settings.shard_ids` (default all) of `settings.shard_count`."""
+
+    def __init__(self, settings: Settings, *args: Any, **options: Any) -> None:
+        shard_ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+        super().__init__(settings, *args, shard_count=settings.shard_count, shard_ids=shard_ids, **options)
+
+
 class StartFailed(RuntimeError):
     """`kiji run` cannot go on; the message says what to do. Never contains the token."""
 
@@ -434,7 +448,11 @@ async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list
     store = store_for(settings.store_url)
     chosen = sources if sources is not None else configured_sources(settings)
     sync = blog_sync(settings, store, chosen, webhook=webhook)
-    bot = KijiBot(settings, store, client_from_settings(settings), force_sync=force_sync, sync=sync)
+    bot_class = ShardedKijiBot if settings.shard_count is not None else KijiBot
+    bot = bot_class(settings, store, client_from_settings(settings), force_sync=force_sync, sync=sync)
+    if settings.shard_count is not None:
+        shards = ",".join(map(str, settings.shard_ids or range(settings.shard_count)))
+        log.info("running gateway shard(s) %s of %d", shards, settings.shard_count)
     RunLog(bot).attach()
     shutdown = ShutdownSignal()
     shutdown.install()

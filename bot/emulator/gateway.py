@@ -1,7 +1,10 @@
 """The emulated gateway: HELLO, IDENTIFY → READY + GUILD_CREATE, heartbeats, RESUME with replay, dispatches.
 
-One session at a time (one bot, unsharded). Every dispatch is kept for RESUME, so events sent while the bot is
-disconnected arrive when it resumes, as on Discord.
+Several sessions at once, as Discord allows: each IDENTIFY opens one, for the shard it names (``shard``: [id,
+count]; none means [0, 1], every guild). A session gets only its shard's guilds (``(guild_id >> 22) % count``) and
+their events; events of no guild (DMs) go to shard 0, as on Discord. Two processes that identify for the same shard
+both get every event of it, so both would answer an interaction, as they would on Discord. Every dispatch is kept
+per session for RESUME, so events sent while a bot is disconnected arrive when it resumes.
 """
 
 from __future__ import annotations
@@ -24,8 +27,29 @@ from .world import World
 @dataclass
 class _Session:
     id: str
+    shard: tuple[int, int] = (0, 1)
+    intents: int = 0
     seq: int = 0
     events: list[tuple[int, str, Any]] = field(default_factory=list)
+    conn: _Connection | None = None
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether this session's shard gets the events of `guild_id` (None: no guild, shard 0's)."""
+        shard_id, count = self.shard
+        return shard_id == 0 if guild_id is None else shard_of(guild_id, count) == shard_id
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard a guild's events go to, Discord's formula."""
+    return (guild_id >> 22) % shard_count
+
+
+def _guild_of(event: str, data: Any) -> int | None:
+    if not isinstance(data, Mapping):
+        return None
+    if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        return snowflake_arg(data["id"])
+    return snowflake_arg(data["guild_id"]) if data.get("guild_id") else None
 
 
 class _Connection:
@@ -71,7 +95,9 @@ class Gateway:
         #: Close the gateway at IDENTIFY with this code instead of answering READY (e.g. 4014: the bot asks
         #: for a privileged intent not enabled in the Developer Portal).
         self.refuse_identify_with: int | None = None
-        self._session: _Session | None = None
+        #: Every session opened so far, by id (a closed connection's session may still RESUME).
+        self._sessions: dict[str, _Session] = {}
+        #: The connection that identified or resumed last (the one `drop_connection` closes).
         self._current: _Connection | None = None
         self._connections: set[_Connection] = set()
         self._send_lock = asyncio.Lock()
@@ -86,7 +112,11 @@ class Gateway:
 
     @property
     def identified(self) -> bool:
-        return self._session is not None
+        return bool(self._sessions)
+
+    def connected_shards(self) -> list[tuple[int, int]]:
+        """The [id, count] of every session with an open connection, in the order they identified."""
+        return [s.shard for s in self._sessions.values() if s.conn is not None and not s.conn.ws.closed]
 
     async def close_all(self) -> None:
         for conn in list(self._connections):
@@ -95,8 +125,7 @@ class Gateway:
 
     async def echo(self, event: str, data: dict[str, Any], intent: int) -> None:
         """Dispatch the gateway event Discord sends for the bot's own action, if its intents ask for it."""
-        if self._session is not None and self.intents is not None and self.intents & intent:
-            await self.dispatch(event, data)
+        await self._route(event, data, intent)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
@@ -135,6 +164,8 @@ class Gateway:
                 await self._on_gateway_message(conn, payload)
         finally:
             self._connections.discard(conn)
+            if conn.session is not None and conn.session.conn is conn:
+                conn.session.conn = None
             if self._current is conn:
                 self._current = None
             await self.monitor.changed()
@@ -170,16 +201,27 @@ class Gateway:
         if self.refuse_identify_with is not None:
             await conn.ws.close(code=self.refuse_identify_with, message=b"refused by the emulator")
             return
-        session = _Session(id=secrets.token_hex(16))
-        self._session = session
+        shard = d.get("shard", [0, 1])
+        if not (
+            isinstance(shard, list)
+            and len(shard) == 2
+            and all(isinstance(n, int) for n in shard)
+            and 0 <= shard[0] < shard[1]
+        ):
+            self.monitor.violation("gateway", f"IDENTIFY with an invalid shard {shard!r}")
+            await conn.ws.close(code=4010, message=b"Invalid shard")
+            return
+        session = _Session(id=secrets.token_hex(16), shard=(shard[0], shard[1]), intents=int(d["intents"]), conn=conn)
+        self._sessions[session.id] = session
         conn.session = session
         self._current = conn
         self.identify_count += 1
-        self.intents = int(d["intents"])
+        self.intents = session.intents
+        guilds = [g for g in self.world.joined_guilds() if session.serves(g)]
         ready = {
             "v": 10,
             "user": self.world.bot_user,
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.joined_guilds()],
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
@@ -192,25 +234,28 @@ class Gateway:
             "user_settings": {},
             "_trace": ["emulator"],
         }
-        await self.dispatch("READY", ready)
-        for guild_id in self.world.joined_guilds():
-            await self.dispatch("GUILD_CREATE", self.world.guild_create(guild_id))
+        if "shard" in d:  # Discord echoes the shard of a sharded IDENTIFY
+            ready["shard"] = list(session.shard)
+        await self._send(session, "READY", ready)
+        for guild_id in guilds:
+            await self._send(session, "GUILD_CREATE", self.world.guild_create(guild_id))
         self.ready_count += 1
         await self.monitor.changed()
 
     async def _resume(self, conn: _Connection, d: dict[str, Any]) -> None:
-        session = self._session
+        session = self._sessions.get(str(d.get("session_id")))
         if d.get("token") != self.token:
             self.monitor.violation("gateway", "RESUME with a wrong token")
             await conn.ws.close(code=4004, message=b"Authentication failed")
             return
-        if session is None or d.get("session_id") != session.id:
+        if session is None:
             async with self._send_lock:
                 await conn.send({"op": 9, "d": False})
             return
         seq = d.get("seq") or 0
         async with self._send_lock:
             conn.session = session
+            session.conn = conn
             self._current = conn
             for s, t, data in session.events:
                 if s > seq:
@@ -225,7 +270,10 @@ class Gateway:
         guild = self.world.guilds.get(snowflake_arg(d.get("guild_id", 0)))
         if guild is None:
             return
-        await self.dispatch(
+        if conn.session is None:
+            return
+        await self._send(
+            conn.session,
             "GUILD_MEMBERS_CHUNK",
             {
                 "guild_id": guild["id"],
@@ -239,14 +287,27 @@ class Gateway:
         )
 
     async def dispatch(self, event: str, data: Any) -> int:
-        """Send a DISPATCH to the bot (buffered for RESUME when disconnected); returns its sequence number."""
-        session = self._session
-        if session is None:
+        """Send a DISPATCH to the sessions of its guild's shard (buffered for RESUME when disconnected).
+
+        Returns the sequence number it got in the last of them.
+        """
+        if not self._sessions:
             raise RuntimeError("the bot has not identified yet")
+        return await self._route(event, data)
+
+    async def _route(self, event: str, data: Any, intent: int | None = None) -> int:
+        guild_id = _guild_of(event, data)
+        seq = 0
+        for session in list(self._sessions.values()):
+            if session.serves(guild_id) and (intent is None or session.intents & intent):
+                seq = await self._send(session, event, data)
+        return seq
+
+    async def _send(self, session: _Session, event: str, data: Any) -> int:
         async with self._send_lock:
             session.seq += 1
             session.events.append((session.seq, event, data))
-            conn = self._current
+            conn = session.conn
             if conn is not None and conn.session is session and not conn.ws.closed:
                 with contextlib.suppress(ConnectionResetError, RuntimeError):
                     await conn.send({"op": 0, "s": session.seq, "t": event, "d": data})

@@ -79,6 +79,7 @@ class InteractionRoutes:
             raise HTTPError(404, "Unknown interaction", 10062, "callback for an unknown interaction id/token")
         loop = asyncio.get_running_loop()
         elapsed = loop.time() - record.dispatched_at
+        record.callback_attempts += 1
         if record.callback is not None:
             raise HTTPError(
                 400,

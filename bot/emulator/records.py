@@ -129,6 +129,7 @@ class InteractionRecord:
     channel_id: int | None
     dispatched_at: float = 0.0
     callback: dict[str, Any] | None = None  # the initial response body the bot POSTed
+    callback_attempts: int = 0  # initial responses POSTed, refused ones too (two bots answering: 2)
     original: dict[str, Any] | None = None  # the original response message (or the clicked message)
     original_edits: int = 0
     followups: list[dict[str, Any]] = field(default_factory=list)

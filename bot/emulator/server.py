@@ -121,6 +121,7 @@ class DiscordEmulator:
     drop_connection = _Forward("gateway")
     send_reconnect = _Forward("gateway")
     gateway_url = _Forward("gateway")
+    connected_shards = _Forward("gateway")
     resume_gateway_url = _Forward("gateway")
     # The interaction driver.
     slash_command = _Forward("driver")

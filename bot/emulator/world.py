@@ -85,13 +85,19 @@ class World(PrivatePlaces):
         everyone_permissions: int = EVERYONE_DEFAULT,
         bot_permissions: int = BOT_DEFAULT,
         with_bot: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> int:
         """Create a guild with @everyone, an owner, and the bot as member (with a role of ``bot_permissions``).
+
+        ``shard=(id, count)``: an id whose events go to that shard, ``(guild_id >> 22) % count == id``.
 
         ``with_bot=False``: a server that never added the bot; it gets no GUILD_CREATE and refuses the bot's
         REST calls, but its members can use the app's commands through their own user install.
         """
         guild_id = self.snowflake()
+        if shard is not None:  # a few milliseconds earlier, so that the shard formula gives `shard`
+            shard_id, count = shard
+            guild_id -= (((guild_id >> 22) - shard_id) % count) << 22
         owner_id = self.snowflake()
         self.guilds[guild_id] = {
             "id": str(guild_id),

@@ -37,6 +37,7 @@ from bot.store import meta, post_rows, posts, schema, search_index, sources, sub
 from bot.store.connections import Database, explain
 from bot.store.errors import StoreError
 from bot.store.interface import WriteGate
+from bot.store.leases import SyncLeases
 from bot.store.location import SQLITE_SCHEME, StoreLocation
 from bot.store.scheduled import ScheduledMessages
 from bot.store.schema import MIGRATIONS
@@ -55,7 +56,7 @@ CACHE_SECONDS = 60.0
 T = TypeVar("T")
 
 
-class Store(ScheduledMessages):
+class Store(ScheduledMessages, SyncLeases):
     """Typed async access to the SQLite file: `Store(path)`, then `await store.connect()`."""
 
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:

@@ -363,6 +363,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE posts ADD COLUMN silent INTEGER NOT NULL DEFAULT 0;
     UPDATE posts SET silent = 1 WHERE first_seen_at = 0 AND file_mtime_ns = 0 AND canonical_key IS NOT NULL;
     """,
+    # 16: the sync lease (bot.store.leases): which process polls and announces, until when, in which term.
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        generation INTEGER NOT NULL
+    );
+    """,
 )
 
 

@@ -244,6 +244,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE posts ADD COLUMN silent integer NOT NULL DEFAULT 0;
     UPDATE posts SET silent = 1 WHERE first_seen_at = 0 AND file_mtime_ns = 0 AND canonical_key IS NOT NULL;
     """,
+    # the sync lease (bot.store.leases), as SQLite's migration 16
+    """
+    CREATE TABLE leases (
+        name text PRIMARY KEY,
+        holder text NOT NULL,
+        expires_at double precision NOT NULL,
+        generation bigint NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
