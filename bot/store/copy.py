@@ -54,6 +54,9 @@ TABLES: tuple[Table, ...] = (
     Table("notices", "id", identity=True),
 )
 SEARCH_ROWS = "post_search"  # FTS5 on SQLite, a tsvector on PostgreSQL: rebuilt from the same tokens
+# Tables known and deliberately left behind: the sync lease belongs to the process that held it on
+# the SQLite file, and the bots on PostgreSQL take their own.
+NOT_COPIED = frozenset({"leases"})
 
 
 class SnapshotReader:
@@ -118,7 +121,7 @@ async def copy_store(source: KijiStore, target: KijiStore) -> dict[str, int]:
         unknown = sorted(
             name
             for name in await reader.tables()
-            if name not in {table.name for table in TABLES}
+            if name not in {table.name for table in TABLES} | NOT_COPIED
             and not name.startswith((SEARCH_ROWS, "sqlite_"))  # FTS5's shadow tables, SQLite's own
         )
         if unknown:
