@@ -328,8 +328,9 @@ async def test_a_forum_thread_whose_recording_was_lost_is_not_opened_again(world
     new_post(world, "forum", "フォーラムの記事")
     await check(world)
     [thread] = [c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)]
-    # The state a crash between opening the thread and recording it leaves behind.
-    with sqlite3.connect(world.db_path) as raw:
+    # The state a crash between opening the thread and recording it leaves behind. The bot may be
+    # writing meanwhile (its watcher saw the post file): wait for the lock as long as it takes.
+    with sqlite3.connect(world.db_path, timeout=60) as raw:
         raw.execute("UPDATE deliveries SET state = 'pending', message_id = NULL, sent_at = NULL")
     await check(world)
     assert [c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)] == [thread]
