@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncpg
 
+from bot.store.copy_snapshot import SEARCH_ROWS, TABLES, SnapshotReader
 from bot.store.errors import StoreError
 from bot.store.postgres import search_index
-
-if TYPE_CHECKING:
-    from bot.store.copy import SnapshotReader
 
 
 async def kiji_rows(db: asyncpg.Connection) -> dict[str, int]:
     """Rows already in the tables a copy fills, by table (only those holding any)."""
-    from bot.store.copy import SEARCH_ROWS, TABLES
-
     found = {}
     for name in (*(table.name for table in TABLES), SEARCH_ROWS):
         # `name` is one of our literal table names, never input
@@ -42,8 +36,6 @@ def _converter(data_type: str) -> type | None:
 
 async def fill(db: asyncpg.Connection, reader: SnapshotReader, where: str) -> dict[str, int]:
     """Copy every table of `reader`'s snapshot; refuse a database that holds Kiji rows already."""
-    from bot.store.copy import SEARCH_ROWS, TABLES
-
     present = await kiji_rows(db)
     if present:
         held = ", ".join(f"{count} in {name}" for name, count in present.items())
