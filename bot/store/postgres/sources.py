@@ -28,7 +28,13 @@ async def register(db: asyncpg.Connection, name: str, display: str) -> int:
     )
     if claimed is not None:
         return int(claimed)
-    return int(await db.fetchval("INSERT INTO sources (name, display) VALUES ($1, $2) RETURNING id", name, display))
+    # Another process (a second shard) may register the same blog at the same moment: its row is this one.
+    created = await db.fetchval(
+        "INSERT INTO sources (name, display) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id", name, display
+    )
+    if created is None:
+        created = await db.fetchval("SELECT id FROM sources WHERE name = $1", name)
+    return int(created)
 
 
 async def default_source(db: asyncpg.Connection) -> int:
