@@ -20,6 +20,7 @@ BENCHMARKS = (
     "interaction_latency",
     "latency_during_ingest",
     "fanout",
+    "announce_render",
     "retention",
     "eval_summaries",
     "git_bench",
