@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bot.demo.showcase import DemoClock, ShowcaseError, layout_previews, move_to_next_digest
 from bot.discord.client import KijiBot
 from bot.emulator import MANAGE_GUILD, DiscordEmulator, InteractionRecord, SpecUnavailable, Violation
 from bot.emulator.validation import load_spec_validator
@@ -90,6 +91,7 @@ class DemoSession:
         # What autocomplete offered, by (command, option, value): a picked post is shown by its title, not its id.
         self._offered: dict[tuple[str, str, str], str] = {}
         self._bot_task: asyncio.Task[None] | None = None
+        self.clock = DemoClock()  # the page may move it on to a digest's hour
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -111,6 +113,7 @@ class DemoSession:
             client_from_settings(self.settings),
             sources=self.sources,
             guild_ready_timeout=0.05,
+            clock=self.clock,
         )
         self._bot_task = asyncio.create_task(self.bot.start(emu.token), name="kiji-demo-bot")
         ready = asyncio.ensure_future(self.bot.wait_until_ready())
@@ -257,6 +260,24 @@ class DemoSession:
                 message_id, custom_id, user=self._user(user_id), locale=_locale(locale)
             )
         except ValueError as exc:
+            raise DemoError(str(exc)) from None
+
+    async def preview(self, post_id: Any, template: str | None, *, locale: str = "ja") -> dict[str, Any]:
+        """A post in every layout with `template`, by the announcer's own renderer (see bot.demo.showcase)."""
+        if self.bot is None:
+            raise DemoError("the demo has not started")
+        try:
+            return await layout_previews(self.bot, post_id, template, _locale(locale))
+        except ShowcaseError as exc:
+            raise DemoError(str(exc)) from None
+
+    async def next_digest(self) -> dict[str, Any]:
+        """Move the demo's clock to the next digest hour; the digest arrives in its channel as at that hour."""
+        if self.bot is None:
+            raise DemoError("the demo has not started")
+        try:
+            return await move_to_next_digest(self.bot, self.clock, self._server().guild)
+        except ShowcaseError as exc:
             raise DemoError(str(exc)) from None
 
     def _display_value(self, option: str, value: Any, command: str, locale: str) -> str:

@@ -55,6 +55,8 @@ def demo_app(session: DemoSession, token: str | None = None) -> web.Application:
     app.router.add_post("/api/command", _command)
     app.router.add_post("/api/autocomplete", _autocomplete)
     app.router.add_post("/api/click", _click)
+    app.router.add_post("/api/preview", _preview)
+    app.router.add_post("/api/next-digest", _next_digest)
     app.router.add_get("/site/{tail:.*}", _site_page)
     app.router.add_get("/favicon.ico", _no_icon)
     return app
@@ -207,6 +209,31 @@ async def _click(request: web.Request) -> web.StreamResponse:
     except DemoError as exc:
         return _json({"error": str(exc)}, 400)
     return _json({"interaction": str(handle.id)})
+
+
+async def _preview(request: web.Request) -> web.StreamResponse:
+    """A post in each layout (embed, card, text) with the typed template, as Kiji would send it."""
+    session = request.app[SESSION_KEY]
+    try:
+        body = await _body(request)
+        template = body.get("template")
+        if template is not None and not isinstance(template, str):
+            raise DemoError("template is text")
+        answer = await session.preview(body.get("post"), template, locale=str(body.get("locale", "ja")))
+    except DemoError as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json(answer)
+
+
+async def _next_digest(request: web.Request) -> web.StreamResponse:
+    """Move the demo's clock on to the next digest hour (a POST: it changes what the bot does)."""
+    session = request.app[SESSION_KEY]
+    try:
+        await _body(request)
+        answer = await session.next_digest()
+    except DemoError as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json(answer)
 
 
 async def _site_page(request: web.Request) -> web.StreamResponse:

@@ -12,7 +12,7 @@ import discord
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from factories import make_blog
+from factories import make_blog, write_post
 
 from bot.demo.session import CHANNEL, DemoSession
 from bot.demo.web import TOKEN_HEADER, demo_app, own_hosts
@@ -211,7 +211,7 @@ async def test_a_text_plain_post_from_another_local_page_runs_nothing(served: Se
 
 
 async def test_commands_need_the_pages_token(served: Served) -> None:
-    for path in ("api/command", "api/autocomplete", "api/click"):
+    for path in ("api/command", "api/autocomplete", "api/click", "api/preview", "api/next-digest"):
         answer = await _refused(served, "POST", path, expect=403, json={"name": "about", "options": {}})
         assert "token" in answer["error"]
         answer = await _refused(
@@ -258,6 +258,82 @@ async def test_the_names_of_this_machine_with_the_port_a_browser_sends() -> None
     assert own_hosts("127.0.0.1", 8080) == {"127.0.0.1:8080", "localhost:8080"}
     assert own_hosts("127.0.0.1", 80) == {"127.0.0.1:80", "localhost:80", "127.0.0.1", "localhost"}
     assert own_hosts("::1", 8080) == {"[::1]:8080", "localhost:8080"}
+
+
+# ------------------------------------------------------------------ announcements: each layout, and a digest's hour
+
+
+async def test_the_preview_shows_a_post_in_each_layout_as_discord_would_get_it(served: Served) -> None:
+    status, first = await served.post("api/preview", {"locale": "en-US"})
+    assert status == 200, first
+    newest = first["posts"][0]
+    assert first["post"] == newest  # no post chosen: the newest
+    rag = next(p for p in first["posts"] if p["title"] == "What RAG is for")
+    template = "📰 {title} ({date:%Y})\n{url}"
+    status, shown = await served.post("api/preview", {"post": rag["id"], "template": template, "locale": "en-US"})
+    assert status == 200, shown
+    assert shown["post"] == rag
+    embed, card, text = (shown["layouts"][layout]["body"] for layout in ("embed", "card", "text"))
+    post = await served.session.bot.store.get_post(int(rag["id"]))  # type: ignore[union-attr]
+    assert post is not None
+    line = f"📰 What RAG is for ({post.date_iso[:4]})\n{post.abs_url}"
+    assert embed["content"] == line and embed["embeds"][0]["title"] == "What RAG is for"
+    assert text == {"content": line, "allowed_mentions": text["allowed_mentions"]}
+    assert card["flags"] == 1 << 15 and "content" not in card
+    [container] = card["components"]
+    assert container["type"] == 17 and container["components"][0] == {"type": 10, "content": line}
+    assert any(c["type"] == 1 and c["components"][0]["url"] == post.abs_url for c in container["components"])
+    validator = served.session.emulator.validator
+    for body in (embed, card, text):
+        if validator is not None:
+            assert validator.validate("POST", "/channels/1/messages", body) == [], body
+        assert body["allowed_mentions"]["parse"] == []
+
+
+async def test_the_preview_says_why_a_template_would_be_refused(served: Served) -> None:
+    status, shown = await served.post("api/preview", {"template": "{title} {nope}", "locale": "en-US"})
+    assert status == 200
+    for layout in ("embed", "card", "text"):
+        assert "{nope} is not a placeholder Kiji knows" in shown["layouts"][layout]["error"]
+    status, shown = await served.post("api/preview", {"template": "x" * 1990 + "{summary}"})
+    assert "Discord takes at most 2000" in shown["layouts"]["text"]["error"]
+    status, answer = await served.post("api/preview", {"post": "999999"})
+    assert (status, answer) == (400, {"error": "no post with id 999999"})
+    status, answer = await served.post("api/preview", {"post": "first"})
+    assert (status, answer) == (400, {"error": "post must be a post's id (a number), not 'first'"})
+
+
+async def test_moving_the_clock_to_the_digest_hour_sends_the_digest(served: Served) -> None:
+    session, server = served.session, served.session.server
+    assert server is not None and session.bot is not None
+    status, answer = await served.post("api/next-digest", {})
+    assert status == 400 and "no channel takes a digest yet" in answer["error"]
+
+    handle = await session.send_command(
+        "subscribe", {"channel": str(server.general), "digest": "daily", "digest_hour": "7"}, locale="en-US"
+    )
+    await handle.response(timeout_s=10)
+    emulator = session.emulator
+    write_post(session.settings.posts_dir, "2025-08-01-digest.md", "Digest day post", "A post for the digest.\n")
+    await emulator.wait_for(
+        lambda: any("Digest day post" in str(m) for m in emulator.sent_messages.get(server.announcements, ())),
+        20,
+        "the per-post announcement in #announcements",
+    )
+    assert not any("Digest day post" in str(m) for m in emulator.sent_messages.get(server.general, ()))
+
+    status, moved = await served.post("api/next-digest", {})
+    assert status == 200, moved
+    assert moved["channel_id"] == str(server.general) and "T07:00:01" in moved["now"]
+    await emulator.wait_for(
+        lambda: any("Digest day post" in str(m) for m in emulator.sent_messages.get(server.general, ())),
+        20,
+        "the digest in #general",
+    )
+    [digest] = [m for m in emulator.sent_messages[server.general] if "Digest day post" in str(m)]
+    assert "**[Digest day post](" in digest["embeds"][0]["description"]
+    shown = [i for i in session.view()["channels"][str(server.general)] if i["id"] == digest["id"]]
+    assert shown  # the page's view of #general has it
 
 
 # ------------------------------------------------------------------ last: it subscribes and unsubscribes #general
