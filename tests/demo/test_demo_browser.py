@@ -365,3 +365,75 @@ def test_a_rebound_name_gets_no_page(browser: sync_api.BrowserContext, demo: Dem
         assert _commands_run(demo) == before
     finally:
         attacker.close()
+
+
+# ------------------------------------------------------------------ announcements: each layout, cards, digests
+
+
+def run_command(page: sync_api.Page, name: str, options: dict[str, str]) -> None:
+    """Fill a command's options as a user does (selects picked by their label, text typed) and press Send."""
+    start_command(page, name)
+    for option, value in options.items():
+        field = page.locator(f'[data-option="{option}"]')
+        if field.evaluate("node => node.tagName") == "SELECT":
+            field.select_option(label=value)
+        else:
+            field.fill(value)
+    commands = page.locator("#messages .item.command")
+    before = commands.count()
+    page.click("#send")
+    sync_api.expect(commands).to_have_count(before + 1)
+    interaction = commands.last.get_attribute("data-interaction")
+    sync_api.expect(page.locator(f'#messages .item.message[data-interaction="{interaction}"]').first).to_be_visible()
+
+
+def test_the_preview_shows_a_post_in_each_layout_with_the_typed_template(page: sync_api.Page) -> None:
+    page.select_option("#locale", "en-US")
+    page.click("#open-preview")
+    layouts = page.locator("#preview-layouts .preview-layout")
+    sync_api.expect(layouts).to_have_count(3)
+    page.select_option("#preview-post", label="What RAG is for")
+    page.fill("#preview-template", "📰 {title} — {tags}")
+    page.click("#preview-show")
+    embed, card, text = (page.locator(f'.preview-layout[data-layout="{name}"]') for name in ("embed", "card", "text"))
+    sync_api.expect(embed.locator(".content")).to_have_text("📰 What RAG is for — RAG, LLM")
+    sync_api.expect(embed.locator(".embed-title")).to_have_text("What RAG is for")
+    sync_api.expect(card.locator(".v2-container .v2-text").first).to_have_text("📰 What RAG is for — RAG, LLM")
+    sync_api.expect(card.locator(".v2-container .md-h3 a")).to_have_text("What RAG is for")
+    sync_api.expect(card.locator(".v2-container a.link-button")).to_be_visible()
+    sync_api.expect(text.locator(".content")).to_have_text("📰 What RAG is for — RAG, LLM")
+    sync_api.expect(text.locator(".embed")).to_have_count(0)
+
+    page.fill("#preview-template", "{title} {titel}")
+    page.click("#preview-show")
+    sync_api.expect(text.locator(".refusal")).to_contain_text("{titel} is not a placeholder Kiji knows")
+    sync_api.expect(card.locator(".refusal")).to_contain_text("{titel} is not a placeholder Kiji knows")
+
+
+def test_a_card_subscription_announces_a_new_post_as_a_card(page: sync_api.Page, demo: Demo) -> None:
+    page.select_option("#locale", "en-US")
+    run_command(page, "subscribe", {"channel": "#announcements", "layout": "Card", "template": "New: {title}"})
+    write_post(demo.posts, "2025-07-02-card.md", "カードの記事", "カードで告知される記事です。\n", tags="[AI]")
+    page.click('#channels .channel[data-name="announcements"]')
+    card = page.locator("#messages .item.message .v2-container", has_text="カードの記事")
+    sync_api.expect(card.locator(".v2-text").first).to_have_text("New: カードの記事")
+    sync_api.expect(card.locator("a.link-button")).to_be_visible()
+
+
+def test_moving_on_to_the_digest_hour_shows_the_digest(page: sync_api.Page, demo: Demo) -> None:
+    page.select_option("#locale", "en-US")
+    page.click("#next-digest")
+    sync_api.expect(page.locator("#composer-error")).to_contain_text("no channel takes a digest yet")
+    run_command(page, "subscribe", {"channel": "#general", "digest": "Daily", "digest_hour": "8"})
+    write_post(demo.posts, "2025-07-03-digest.md", "まとめに載る記事", "ダイジェストに載る記事です。\n", tags="[AI]")
+    page.click('#channels .channel[data-name="announcements"]')
+    sync_api.expect(page.locator("#messages .item.message", has_text="まとめに載る記事")).to_be_visible()
+    page.click('#channels .channel[data-name="general"]')
+    digest = page.locator("#messages .embed-description", has_text="まとめに載る記事")
+    sync_api.expect(digest).to_have_count(0)  # the announcement went out; the digest waits for its hour
+
+    page.click("#next-digest")
+    sync_api.expect(page.locator("#clock-note")).to_contain_text("The demo's clock:")
+    sync_api.expect(page.locator("#channel-title")).to_have_text("# general")
+    sync_api.expect(digest).to_be_visible()
+    sync_api.expect(digest.locator("a", has_text="まとめに載る記事")).to_be_visible()

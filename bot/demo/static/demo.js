@@ -8,6 +8,9 @@ const TEXT = {
     thinking: "Kiji が考えています…", refused: "Discord はこのリクエストを拒否します", no_choices: "候補はありません",
     no_command: "そのコマンドはありません", bot: "BOT", option_hint: "オプション",
     slash_first: "コマンドは / で始まります(/ を入力すると一覧が出ます)。このデモではメッセージは送れません。",
+    preview: "告知のプレビュー", preview_post: "記事", preview_template: "テンプレート", preview_show: "表示",
+    next_digest: "次のダイジェストの時刻へ進める", clock_moved: "デモの時計: {now}",
+    layout_embed: "埋め込み", layout_card: "カード", layout_text: "プレーンテキスト",
   },
   "en-US": {
     acting_as: "Acting as", language: "Language", send: "Send", placeholder: "Message #{channel} — type / for commands",
@@ -15,6 +18,9 @@ const TEXT = {
     thinking: "Kiji is thinking…", refused: "Discord would refuse this request", no_choices: "No choices",
     no_command: "No such command", bot: "BOT", option_hint: "options",
     slash_first: "Commands start with / (type / to see them); this demo sends no plain messages.",
+    preview: "Announcement preview", preview_post: "Post", preview_template: "Template", preview_show: "Show",
+    next_digest: "Move on to the next digest hour", clock_moved: "The demo's clock: {now}",
+    layout_embed: "Embed", layout_card: "Card", layout_text: "Plain text",
   },
 };
 
@@ -69,6 +75,9 @@ function markdown(text) {
   const channels = Object.fromEntries((state.setup?.channels || []).map((c) => [c.id, c.name]));
   const roles = Object.fromEntries((state.setup?.roles || []).map((r) => [r.id, r.name]));
   return escaped
+    .replace(/^### (.*)$/gm, '<span class="md-h3">$1</span>')
+    .replace(/^-# (.*)$/gm, '<span class="md-sub">$1</span>')
+    .replace(/^&gt; (.*)$/gm, '<span class="md-quote">$1</span>')
     .replace(/\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/g, '<a href="$2" target="_blank" rel="noopener">$1</a>')
     .replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>")
     .replace(/(^|[^*])\*([^*\n]+)\*/g, "$1<i>$2</i>")
@@ -105,18 +114,35 @@ function renderEmbed(embed) {
 
 const STYLES = { 1: "primary", 2: "secondary", 3: "success", 4: "danger" };
 
+function renderComponent(message, c) {
+  const label = [c.emoji?.name, c.label].filter(Boolean).join(" ");
+  if (c.type === 1) return el("div", { class: "components" }, (c.components || []).map((x) => renderComponent(message, x)));
+  if (c.type === 2 && c.style === 5) {
+    return el("a", { class: "component link-button", href: c.url, target: "_blank", rel: "noopener", text: label + " ↗" });
+  }
+  if (c.type === 2) {
+    return el("button", { class: "component " + (STYLES[c.style] || ""), type: "button", disabled: !!c.disabled,
+      "data-custom-id": c.custom_id, text: label, onclick: () => click(message.id, c.custom_id) });
+  }
+  // Components V2 (what the card layout sends): container, section, text display, thumbnail, gallery, separator.
+  if (c.type === 17) {
+    const colour = c.accent_color != null ? "#" + Number(c.accent_color).toString(16).padStart(6, "0") : null;
+    return el("div", { class: "v2-container", style: colour ? `border-left-color:${colour}` : null },
+      (c.components || []).map((x) => renderComponent(message, x)));
+  }
+  if (c.type === 9) {
+    return el("div", { class: "v2-section" }, el("div", { class: "v2-section-text" },
+      (c.components || []).map((x) => renderComponent(message, x))), c.accessory ? renderComponent(message, c.accessory) : null);
+  }
+  if (c.type === 10) return rich("div", "v2-text", c.content);
+  if (c.type === 11) return el("img", { class: "v2-thumbnail", src: c.media?.url, alt: c.description || "" });
+  if (c.type === 12) return el("div", { class: "v2-gallery" }, (c.items || []).map((i) => el("img", { src: i.media?.url, alt: i.description || "" })));
+  if (c.type === 14) return el("hr", { class: "v2-separator" });
+  return el("span", { class: "component", text: `(${c.type})` });
+}
+
 function renderComponents(message) {
-  return (message.components || []).map((row) => el("div", { class: "components" }, (row.components || []).map((c) => {
-    const label = [c.emoji?.name, c.label].filter(Boolean).join(" ");
-    if (c.type === 2 && c.style === 5) {
-      return el("a", { class: "component link-button", href: c.url, target: "_blank", rel: "noopener", text: label + " ↗" });
-    }
-    if (c.type === 2) {
-      return el("button", { class: "component " + (STYLES[c.style] || ""), type: "button", disabled: !!c.disabled,
-        "data-custom-id": c.custom_id, text: label, onclick: () => click(message.id, c.custom_id) });
-    }
-    return el("span", { class: "component", text: `(${c.type})` });
-  })));
+  return (message.components || []).map((c) => renderComponent(message, c));
 }
 
 function renderRefusals(refusals) {
@@ -141,6 +167,7 @@ function renderItem(item) {
     el("div", { class: "body" },
       el("div", { class: "head" }, el("span", { class: "author", text: m.author.global_name || m.author.username }),
         el("span", { class: "bot-tag", text: t("bot") }), el("span", { class: "time", text: time })),
+      item.layout ? el("div", { class: "preview-label", text: t("layout_" + item.layout) }) : null,
       item.loading ? el("div", { class: "loading", text: t("thinking") }) : null,
       m.content ? rich("div", "content", m.content) : null,
       (m.embeds || []).map(renderEmbed),
@@ -340,6 +367,49 @@ async function click(messageId, customId) {
   }
 }
 
+// ------------------------------------------------------------------ announcements: each layout, and the digest's hour
+
+async function showPreview() {
+  $("preview-error").textContent = "";
+  try {
+    const shown = await api("/api/preview", { post: $("preview-post").value, template: $("preview-template").value,
+      locale: state.locale });
+    const select = $("preview-post");
+    select.replaceChildren(...shown.posts.map((p) => el("option", { value: p.id, text: p.title })));
+    select.value = shown.post.id;
+    const bot = { global_name: state.setup.bot.name };
+    $("preview-layouts").replaceChildren(...Object.entries(shown.layouts).map(([layout, result]) => {
+      if (result.error) {
+        return el("div", { class: "preview-layout", "data-layout": layout },
+          el("div", { class: "preview-label", text: t("layout_" + layout) }), el("div", { class: "refusal", text: result.error }));
+      }
+      const message = { id: "preview-" + layout, author: bot, timestamp: new Date().toISOString(), ...result.body };
+      return el("div", { class: "preview-layout", "data-layout": layout },
+        renderItem({ kind: "message", message, layout, ephemeral: false, loading: false, interaction: null }));
+    }));
+  } catch (error) {
+    $("preview-error").textContent = error.message;
+  }
+}
+
+function togglePreview() {
+  const panel = $("preview");
+  panel.hidden = !panel.hidden;
+  if (!panel.hidden) showPreview();
+}
+
+async function nextDigest() {
+  $("composer-error").textContent = "";
+  try {
+    const moved = await api("/api/next-digest", {});
+    $("clock-note").textContent = t("clock_moved", { now: new Date(moved.now).toLocaleString(state.locale) });
+    state.channel = moved.channel_id;
+    render();
+  } catch (error) {
+    $("composer-error").textContent = error.message;
+  }
+}
+
 // ------------------------------------------------------------------ start
 
 async function poll() {
@@ -375,6 +445,9 @@ async function main() {
     else hidePopup();
   });
   $("composer").addEventListener("submit", send);
+  $("open-preview").addEventListener("click", togglePreview);
+  $("preview-form").addEventListener("submit", (event) => { event.preventDefault(); showPreview(); });
+  $("next-digest").addEventListener("click", nextDigest);
   $("composer").addEventListener("keydown", (event) => {
     if (event.key === "ArrowDown") { moveSelection(1); event.preventDefault(); }
     else if (event.key === "ArrowUp") { moveSelection(-1); event.preventDefault(); }
