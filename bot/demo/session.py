@@ -20,6 +20,7 @@ from typing import Any
 from bot.demo.showcase import DemoClock, ShowcaseError, layout_previews, move_to_next_digest
 from bot.discord.client import KijiBot
 from bot.emulator import MANAGE_GUILD, DiscordEmulator, InteractionRecord, SpecUnavailable, Violation
+from bot.emulator.records import BOT_DEFAULT, MANAGE_WEBHOOKS
 from bot.emulator.validation import load_spec_validator
 from bot.services.llm import client_from_settings
 from bot.settings import Settings
@@ -98,7 +99,8 @@ class DemoSession:
     async def start(self) -> None:
         emu = self.emulator
         await emu.start()
-        guild = emu.add_guild("Kiji demo", locale="ja")
+        # Kiji may make webhooks here, so /subscribe delivery:webhook (posts "from the blog") can be tried.
+        guild = emu.add_guild("Kiji demo", locale="ja", bot_permissions=BOT_DEFAULT | MANAGE_WEBHOOKS)
         general = emu.add_channel(guild, "general", topic="Try Kiji's slash commands here")
         announcements = emu.add_channel(guild, "announcements", topic="New posts are announced here")
         you = emu.add_member(guild, name="you", permissions=MANAGE_GUILD)
@@ -374,10 +376,14 @@ class DemoSession:
         if record is not None and ephemeral:
             user = (record.payload.get("member") or {}).get("user") or record.payload.get("user") or {}
             viewer = user.get("global_name")
+        # A webhook delivery is shown as Discord shows it: under the name and picture it was sent with.
+        executions = self.emulator.routes.webhooks.executions
+        sent_as = executions.get(int(message["id"])) if message.get("webhook_id") else None
         return {
             "kind": "message",
             "id": message["id"],
             "message": message,
+            "avatar_url": (sent_as or {}).get("avatar_url"),
             "ephemeral": ephemeral,
             "only_for": viewer,
             "loading": bool(message.get("flags", 0) & (1 << 7)),

@@ -46,8 +46,10 @@ async def _page_token(http: aiohttp.ClientSession, url: str) -> str:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Served]:
     home = tmp_path_factory.mktemp("demo-session")
-    posts = make_blog(home / "posts", tagged_ai=3)
-    settings = Settings(posts_dir=posts, site_dir=None, db_path=home / "demo.sqlite3", site_url="https://blog.example")
+    site = home / "site"  # a Jekyll site, whose _config.yml names the blog and its picture
+    posts = make_blog(site / "_posts", tagged_ai=3)
+    (site / "_config.yml").write_text("title: Demo Blog\nlogo: /assets/logo.png\n", encoding="utf-8")
+    settings = Settings(posts_dir=posts, site_dir=site, db_path=home / "demo.sqlite3", site_url="https://blog.example")
     saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     session = DemoSession(settings, spec_path=SPEC if SPEC.exists() else None)
     await session.start()
@@ -334,6 +336,29 @@ async def test_moving_the_clock_to_the_digest_hour_sends_the_digest(served: Serv
     assert "**[Digest day post](" in digest["embeds"][0]["description"]
     shown = [i for i in session.view()["channels"][str(server.general)] if i["id"] == digest["id"]]
     assert shown  # the page's view of #general has it
+
+
+async def test_a_webhook_delivery_is_shown_with_the_blogs_name_and_icon(served: Served) -> None:
+    session, server = served.session, served.session.server
+    assert server is not None
+    handle = await session.send_command(
+        "subscribe", {"channel": str(server.announcements), "delivery": "webhook"}, locale="en-US"
+    )
+    await handle.response(timeout_s=10)
+    emulator = session.emulator
+    write_post(session.settings.posts_dir, "2025-08-02-hook.md", "From the blog itself", "Sent by a webhook.\n")
+    await emulator.wait_for(
+        lambda: any("From the blog itself" in str(m) for m in emulator.sent_messages.get(server.announcements, ())),
+        20,
+        "the webhook announcement",
+    )
+    [item] = [
+        i
+        for i in session.view()["channels"][str(server.announcements)]
+        if i["kind"] == "message" and "From the blog itself" in str(i["message"])
+    ]
+    assert item["message"]["webhook_id"] and item["message"]["author"]["username"] == "Demo Blog"
+    assert item["avatar_url"] == "https://blog.example/assets/logo.png"
 
 
 # ------------------------------------------------------------------ last: it subscribes and unsubscribes #general

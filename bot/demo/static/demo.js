@@ -163,7 +163,8 @@ function renderItem(item) {
   const m = item.message;
   const time = new Date(m.timestamp).toLocaleTimeString(state.locale, { hour: "2-digit", minute: "2-digit" });
   return el("div", { class: "item message", "data-message-id": m.id, "data-interaction": item.interaction },
-    el("div", { class: "avatar", text: "K" }),
+    item.avatar_url ? el("img", { class: "avatar", src: item.avatar_url, alt: "" })
+      : el("div", { class: "avatar", text: (m.author.global_name || m.author.username || "K")[0] }),
     el("div", { class: "body" },
       el("div", { class: "head" }, el("span", { class: "author", text: m.author.global_name || m.author.username }),
         el("span", { class: "bot-tag", text: t("bot") }), el("span", { class: "time", text: time })),
