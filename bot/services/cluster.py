@@ -83,7 +83,7 @@ class ClusterRelay:
         if report is None or not (report.added or report.updated or report.removed):
             return
         try:
-            await self.store.publish_event(ClusterEvent(POSTS_CHANGED, outcome.source.name))
+            await self.store.publish_event(ClusterEvent(POSTS_CHANGED))  # which blog does not matter to a cache
         except StoreError as exc:  # other processes' caches then expire on their own, within a minute
             log.warning("could not tell other processes that posts of %s changed: %s", redact(outcome.source.name), exc)
 

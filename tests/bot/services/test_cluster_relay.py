@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 from git_server import BlogRemote, BlogRemotes, GitDaemon
 
@@ -30,6 +31,7 @@ from bot.sources.git import GitSource
 from bot.sources.specs import GitSpec, parse_spec
 from bot.store import KijiStore, open_store
 from bot.store.cluster_events import POSTS_CHANGED, ClusterEvent
+from bot.store.postgres.cluster_events import APPLICATION_NAME
 
 SECRET = "cluster-webhook-secret-never-logged"
 WAIT_S = 60.0  # a clone and an ingest on a loaded machine; the waits end as soon as the condition holds
@@ -161,6 +163,25 @@ async def test_the_other_process_s_cached_tags_follow_the_holder_s_ingest(cluste
     cluster.remote.commit("A post")
     holder.sync.push(other.sync.sources[0].name)
     await holder.next_ingest_that_added()
-    event = await other.hears(POSTS_CHANGED)
-    assert event.blog == other.sync.sources[0].name
+    assert await other.hears(POSTS_CHANGED) == ClusterEvent(POSTS_CHANGED)
     assert {tag.name for tag in await other.store.tags()} == before | {NEW_TAG}
+
+
+async def test_after_its_listener_was_away_the_holder_looks_at_every_blog(cluster: Cluster, postgres_url: str) -> None:
+    """A push handed over while the holder's listening connection was down is lost: it syncs every blog."""
+    holder, other = cluster.holder, cluster.other
+    cluster.remote.write(NEW_POST, "---\ntitle: Pushed while nobody listened\n---\nA post.\n")
+    cluster.remote.commit("A post")
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        terminated = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = $1 AND datname = current_database()",
+            APPLICATION_NAME,
+        )
+    finally:
+        await admin.close()
+    assert terminated == 2  # one listening connection per process
+    await holder.next_ingest_that_added()
+    assert await holder.store.get_post_by_path(NEW_POST) is not None
+    assert other.sync.syncs == 0
