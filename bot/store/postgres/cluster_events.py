@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from bot.clock import SYSTEM_CLOCK, Clock
+from bot.clock import SYSTEM_CLOCK, Clock, wait_event
 from bot.store.cluster_events import CHANNEL, MISSED, ClusterEvent, ClusterEventHandler, EventHandlers
 from bot.store.location import StoreLocation
 from bot.store.postgres.connections import CONNECT_TIMEOUT_S, PgDatabase, connection_failure_reason
@@ -136,14 +136,7 @@ class PgClusterEvents:
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: lost.set())
         while not connection.is_closed():
-            waiting = asyncio.ensure_future(lost.wait())
-            pause = asyncio.ensure_future(self._clock.sleep(self._check_every_s))
-            try:
-                await asyncio.wait({waiting, pause}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiting.cancel()
-                pause.cancel()
-            if lost.is_set():
+            if await wait_event(self._clock, lost, self._check_every_s):
                 return
             try:
                 await asyncio.wait_for(connection.fetchval("SELECT 1"), CHECK_TIMEOUT_S)

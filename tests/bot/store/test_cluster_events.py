@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from factories import NOW, record
 
-from bot.store import KijiStore, StoreError, open_store
+from bot.clock import ManualClock
+from bot.store import KijiStore, StoreError, open_store, parse_location
 from bot.store.cluster_events import CHANNEL, MISSED, POSTS_CHANGED, SYNC, ClusterEvent
-from bot.store.postgres.cluster_events import APPLICATION_NAME
+from bot.store.postgres.cluster_events import APPLICATION_NAME, PgClusterEvents
 
 WAIT_S = 15.0
 
@@ -164,3 +166,106 @@ async def test_dropping_cached_lists_makes_the_next_read_see_another_process_s_w
     assert [tag.name for tag in await reader.tags()] == ["first"]  # cached: the other process's write is unseen
     reader.drop_cached_lists()
     assert sorted(tag.name for tag in await reader.tags()) == ["first", "second"]
+
+
+class TcpRelay:
+    """A TCP relay on 127.0.0.1 to the PostgreSQL server: stopping it is the server going away for its clients."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
+        self._writers.difference_update((writer, up_writer))
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+
+class LogWaiter(logging.Handler):
+    """Sets an event when a record containing `text` is logged: a test waits for it instead of for time."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.INFO)
+        self.text = text
+        self.seen = asyncio.Event()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.count += 1
+            self.seen.set()
+
+    async def next(self) -> None:
+        await asyncio.wait_for(self.seen.wait(), WAIT_S)
+        self.seen.clear()
+
+
+@pytest.fixture
+async def relayed(postgres_url: str) -> AsyncIterator[tuple[TcpRelay, str]]:
+    parts = urlsplit(postgres_url)
+    relay = TcpRelay(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await relay.start()
+    await relay.stop()  # its port is known; the server is "away" until the test starts it
+    yield relay, urlunsplit(parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{relay.port}"))
+
+
+async def test_the_listener_backs_off_while_the_server_is_away_and_listens_again_when_it_is_back(
+    other_process: tuple[KijiStore, KijiStore], relayed: tuple[TcpRelay, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher, _ = other_process
+    relay, url = relayed
+    clock = ManualClock()
+    failed = LogWaiter("cannot listen for other processes' events")
+    logging.getLogger("bot.store.postgres.cluster_events").addHandler(failed)
+    events = PgClusterEvents(parse_location(url), lambda: publisher.database, clock=clock)  # type: ignore[attr-defined]
+    heard = Heard()
+    try:
+        await events.listen(heard)  # the server is away: it says so and returns, instead of holding the start
+        assert (events.listening, failed.count) == (False, 1)
+        assert "trying again in 0.5 s" in caplog.text
+        failed.seen.clear()
+        await relay.start()
+        clock.advance(0.5)
+        assert await heard.next() == ClusterEvent(MISSED)  # listening now, and events may have been missed
+        assert events.listening
+        await publisher.publish_event(ClusterEvent(POSTS_CHANGED))
+        assert await heard.next() == ClusterEvent(POSTS_CHANGED)
+
+        await relay.stop()  # the server goes away while listening: tried again at once, then after 0.5 s, …
+        await failed.next()
+        assert "dropped; connecting again" in caplog.text
+        clock.advance(0.5)
+        await failed.next()
+        assert "trying again in 1 s" in caplog.text and failed.count == 3
+        await relay.start()
+        clock.advance(1.0)
+        assert await heard.next() == ClusterEvent(MISSED)
+        await publisher.publish_event(ClusterEvent(SYNC, "blog"))
+        assert await heard.next() == ClusterEvent(SYNC, "blog")
+        assert urlsplit(url).password not in caplog.text
+    finally:
+        await events.close()
+        logging.getLogger("bot.store.postgres.cluster_events").removeHandler(failed)
