@@ -9,6 +9,10 @@ Each blog syncs on its own lane, a few at once (`concurrency`), each within its 
 a git server that hangs mid-clone holds its own lane, never the others' announcements, and never
 the bot's start (the first sync of every blog runs in the background while the bot logs in).
 
+Several processes may share one PostgreSQL store: only the one holding the sync lease syncs
+(`holds_lease`); a push another process verified reaches it, and every process's cached tag and
+title lists are dropped after its ingests, through the store's cluster events (`bot.services.cluster`).
+
 The ingest process is restarted when it dies: at once the first time, then after a backoff on
 the injected clock that doubles while it keeps dying; the bot serves meanwhile. Stopping lets
 an ingest in flight end after its batch (`IngestProcess.finish_soon`); polls are cancelled.
@@ -29,6 +33,7 @@ from typing import TypeVar
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.services.blogs import SourceOutcome, failed_post_line, merged, record_failure, sync_source
+from bot.services.cluster import ClusterRelay, always_holds
 from bot.services.ingest import IngestReport
 from bot.services.ingest_process import IngestInterrupted, IngestProcess
 from bot.services.post_watcher import PostWatcher
@@ -85,8 +90,12 @@ class BlogSync:
         concurrency: int = CONCURRENCY,
         source_timeout_s: float = SOURCE_TIMEOUT_S,
         watch_files: bool = True,
+        holds_lease: Callable[[], bool] = always_holds,
     ) -> None:
         self.store = store
+        # Whether this process holds the sync lease now: only the holder syncs; a push another process
+        # verified reaches it through the store's cluster events (`bot.services.cluster`).
+        self.holds_lease = holds_lease
         self.sources: list[Source] = list(sources)
         self.load = load
         self.clock = clock
@@ -111,6 +120,9 @@ class BlogSync:
         self._deaths = 0  # the ingest process's deaths in a row
         self._timers: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.cluster = ClusterRelay(
+            store, push=self.push, request_all=self.request, holds_lease=lambda: self.holds_lease()
+        )
 
     # -- what the bot and its commands read --------------------------------------------------
 
@@ -148,6 +160,7 @@ class BlogSync:
             log.warning("paused %d subscriptions to blogs that are no longer configured", len(paused))
         if resumed:
             log.info("resumed %d subscriptions to blogs configured again", len(resumed))
+        await self.cluster.start()
         self.ingester.start()
         for lane in self._lanes.values():
             lane.task = asyncio.create_task(self._run_lane(lane), name=f"kiji-sync-{lane.source.name}")
@@ -161,6 +174,7 @@ class BlogSync:
         if self.webhook is not None:
             await self.webhook.stop()
             self.webhook = None
+        await self.cluster.stop()
         await self.watcher.stop()
         for timer in list(self._timers):
             timer.cancel()
@@ -183,7 +197,7 @@ class BlogSync:
         """Listen for push webhooks when configured; a port in use is logged, polling goes on."""
         if self.webhook_config is None:
             return
-        webhook = PushWebhook(self.webhook_config, self.sources, self.push)
+        webhook = PushWebhook(self.webhook_config, self.sources, self.cluster.pushed)
         try:
             await webhook.start()
         except OSError as exc:
@@ -251,9 +265,11 @@ class BlogSync:
             await lane.due.wait()
             lane.due.clear()
             target = lane.wanted
+            outcome = None
             try:
-                async with self._gate:
-                    outcome = await self._sync(lane)
+                if self.holds_lease():  # else the process holding the sync lease syncs this blog
+                    async with self._gate:
+                        outcome = await self._sync(lane)
             except IngestInterrupted:
                 return  # stopping: the next start syncs this blog again
             finally:
@@ -262,6 +278,7 @@ class BlogSync:
                     self._progress.notify_all()
             if outcome is not None:
                 self._record(outcome)
+                await self.cluster.ingested(outcome)
 
     async def _sync(self, lane: _Lane) -> SourceOutcome | None:
         source = lane.source

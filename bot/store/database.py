@@ -34,6 +34,7 @@ from bot.models import (
     TagCount,
 )
 from bot.store import meta, post_rows, posts, schema, search_index, sources, subscriptions, summary_cache
+from bot.store.cluster_events import StoreClusterEvents
 from bot.store.connections import Database, explain
 from bot.store.errors import StoreError
 from bot.store.interface import WriteGate
@@ -56,7 +57,7 @@ CACHE_SECONDS = 60.0
 T = TypeVar("T")
 
 
-class Store(ScheduledMessages, SyncLeases):
+class Store(ScheduledMessages, SyncLeases, StoreClusterEvents):
     """Typed async access to the SQLite file: `Store(path)`, then `await store.connect()`."""
 
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
@@ -151,6 +152,7 @@ class Store(ScheduledMessages, SyncLeases):
 
     async def close(self) -> None:
         """Close the connections once queued work is done; safe to call twice (shutdown paths may overlap)."""
+        await self.close_cluster_events()
         if self._cache_writes:
             await asyncio.gather(*self._cache_writes, return_exceptions=True)
         if self._database is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.models import BlogSource, Delivery, FileState, Post, PostRecord, SearchHit, StoredBody, Subscription, TagCount
+from bot.store.cluster_events import ClusterEvent, ClusterEventHandler
 from bot.store.location import StoreLocation
 
 WriteGate = Callable[[], contextlib.AbstractAsyncContextManager[None]]
@@ -172,6 +173,16 @@ class SubscriptionLedger(Protocol):
     async def mark_sent(self, delivery: Delivery, message_id: int, now: float | None = None) -> None: ...
 
 
+class ClusterEvents(Protocol):
+    """Events between the processes sharing the store (`bot.store.cluster_events`): NOTIFY/LISTEN on
+    PostgreSQL, this process's own handlers on a SQLite file."""
+
+    async def publish_event(self, event: ClusterEvent) -> None: ...
+    async def listen_events(self, handler: ClusterEventHandler) -> None: ...
+    async def unlisten_events(self, handler: ClusterEventHandler) -> None: ...
+    def drop_cached_lists(self) -> None: ...
+
+
 class KijiStore(
     StoreLifecycle,
     IngestCoordination,
@@ -181,6 +192,7 @@ class KijiStore(
     SearchIndex,
     SummaryCache,
     SubscriptionLedger,
+    ClusterEvents,
     Protocol,
 ):
     """Everything a store does: what `open_store` returns."""

@@ -71,7 +71,8 @@ class PgDatabase:
                 location.url, min_size=1, max_size=POOL_SIZE, init=_configure, timeout=CONNECT_TIMEOUT_S
             )
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-            raise StoreError(f"cannot connect to the database {location.display}: {_reason(exc, location)}") from None
+            reason = connection_failure_reason(exc, location)
+            raise StoreError(f"cannot connect to the database {location.display}: {reason}") from None
         return cls(location, pool)
 
     @property
@@ -116,6 +117,16 @@ class PgDatabase:
         async with self._write_lock, self._pool.acquire() as connection:
             return await twin(work)(connection, *args)
 
+    async def run_alone(self, work: Work[T], *args: Any) -> T:
+        """`await work(connection, *args)` outside the write queue and any transaction: for a statement that
+        writes no rows and must not wait behind this process's writes (a NOTIFY)."""
+        self._check_open()
+        try:
+            async with self._pool.acquire() as connection:
+                return await twin(work)(connection, *args)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"cannot reach the database {self.location.display}: {exc}") from exc
+
     @contextlib.asynccontextmanager
     async def holding_writes(self) -> AsyncIterator[None]:
         """Nothing to hold: PostgreSQL lets another process write beside this one."""
@@ -134,7 +145,7 @@ class PgDatabase:
             await self._pool.close()
 
 
-def _reason(exc: BaseException, location: StoreLocation) -> str:
+def connection_failure_reason(exc: BaseException, location: StoreLocation) -> str:
     """Why the connection failed, in words that never hold the password."""
     if isinstance(exc, asyncio.TimeoutError):
         return f"no answer within {CONNECT_TIMEOUT_S:.0f} s; check the host and port, and that PostgreSQL is running"

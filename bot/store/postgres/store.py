@@ -15,11 +15,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from bot.store.cluster_events import ClusterEventChannel
 from bot.store.database import Store
 from bot.store.errors import StoreError
 from bot.store.interface import WriteGate
 from bot.store.location import StoreLocation
 from bot.store.postgres import schema
+from bot.store.postgres.cluster_events import PgClusterEvents
 from bot.store.postgres.connections import PgDatabase
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,10 @@ class PostgresStore(Store):
             await database.close()
             raise
         self._database = database  # type: ignore[assignment]  # see `database`
+
+    def _make_cluster_channel(self) -> ClusterEventChannel:
+        """Events reach every process sharing the database, by NOTIFY/LISTEN."""
+        return PgClusterEvents(self._location, lambda: self.database)
 
     async def migrate(self) -> None:
         await self.database.run_on_writer(schema.migrate, self._location.display)
