@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from test_web_agreement import BUILT_POSTS, CORPUS, markdown_site
@@ -172,3 +172,20 @@ def test_the_web_pages_og_image_and_the_markdowns_front_matter_name_the_same_pic
     assert len(from_markdown) == len(BUILT_POSTS)
     assert pictures(tmp_path / "web") == from_markdown
     assert all(path.startswith("/assets/images/posts/") for path in from_markdown.values())
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="needs ../shared/corpus-sample")
+def test_every_sample_post_naming_an_image_gets_it_on_the_blogs_address() -> None:
+    """The real blog's posts name `image: "/assets/images/posts/…-ogp.png"`; none has an image in its body."""
+    corpus = load_site(CORPUS)
+    named = 0
+    for path in sorted((CORPUS / "_posts").iterdir()):
+        post = parse_post(path.read_bytes(), f"_posts/{path.name}", corpus)
+        stated = post.front_matter.get("image")
+        if isinstance(stated, str) and stated.startswith("/"):
+            named += 1
+            assert post.image is not None and post.image.isascii(), path.name  # a Japanese path percent-encoded
+            assert unquote(post.image) == corpus.url + stated, path.name
+        else:
+            assert post.image is None and stated is None, path.name
+    assert named > 0
