@@ -26,6 +26,9 @@ MAX_IMAGE_URL = 2048
 # stays as it is.
 _SAFE = "/%:@!$&'()*+,;=-._~?"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The common case, already as Discord wants it: no parsing needed (a host in lower case, no port,
+# no fragment, nothing to encode).
+_PLAIN = re.compile(r"https?://[a-z0-9][a-z0-9.-]*(?:/[A-Za-z0-9/._~%!$&'()*+,;=:@?-]*)?\Z")
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+).+?\1")
 # ![alt](src "title") or ![alt](<src with spaces>), and <img … src="…">
@@ -41,6 +44,8 @@ def image_url(candidate: object, base: str | None = None) -> str | None:
     if not isinstance(candidate, str):
         return None
     raw = candidate.strip()
+    if _PLAIN.match(raw):
+        return raw if len(raw) <= MAX_IMAGE_URL else None
     if not raw or len(raw) > 4 * MAX_IMAGE_URL or _CONTROL.search(raw):
         return None
     try:

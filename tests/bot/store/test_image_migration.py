@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
 from factories import NOW, record, write_post
 from test_canonical_migration import blog_with_address, store_at
@@ -21,7 +22,7 @@ from bot.services.ingest import DERIVED_VERSION, ingest
 from bot.sources.base import Changes
 from bot.sources.folder import FolderSource
 from bot.sources.site_config import load_site
-from bot.store import KijiStore, Store
+from bot.store import KijiStore, Store, open_store
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 # The schema version that added posts.image (found by what it does: others may come before it).
@@ -43,6 +44,10 @@ async def test_a_posts_picture_is_stored_and_read_back(store: KijiStore) -> None
     await store.write_batch([replace(with_picture, image=None)], now=NOW)  # an edit that removed it
     post = await store.get_post_by_path("a")
     assert post is not None and post.image is None and post.as_json()["image"] is None
+    # the backfill writes only pictures never looked for: a post's own (even none) is kept
+    await store.fill_images([("a", "https://example.org/late.png"), ("b", "https://example.org/late.png")])
+    assert {post.path: post.image for post in await store.all_posts()} == {"a": None, "b": None}
+    assert await store.paths_without_image() == set()
 
 
 async def test_posts_stored_before_pictures_get_them_at_the_next_ingest_and_nothing_else_changes(
@@ -110,5 +115,27 @@ async def test_a_changed_git_blog_reads_its_unchanged_posts_once_for_their_pictu
         assert pictures["_posts/2025-06-10-pictured.md"] == "https://blog.example/assets/og.png"
         assert pictures["_posts/2025-07-01-new.md"] == "https://cdn.example/n.png"
         assert await store.paths_without_image(1) == set()
+    finally:
+        await store.close()
+
+
+async def test_postgresql_finds_and_fills_the_pictures_never_looked_for(postgres_url: str) -> None:
+    """As a PostgreSQL store migrated from before pictures holds them: NULL until the backfill writes them."""
+    store = await open_store(postgres_url)
+    try:
+        current = {"derived_version": DERIVED_VERSION}
+        await store.write_batch([replace(record(p, p.upper(), "body"), **current) for p in ("a", "b")], now=NOW)
+        connection = await asyncpg.connect(postgres_url)
+        try:
+            await connection.execute("UPDATE posts SET image = NULL")
+        finally:
+            await connection.close()
+        assert await store.paths_without_image() == {"a", "b"}
+        await store.fill_images([("a", "https://example.org/a.png"), ("b", "")])
+        assert {post.path: post.image for post in await store.all_posts()} == {
+            "a": "https://example.org/a.png",
+            "b": None,
+        }
+        assert await store.paths_without_image() == set()
     finally:
         await store.close()
