@@ -52,6 +52,7 @@ class PostRecord(PostMeta):
     canonical_key: str | None = None  # the post's URL as a second key (see bot.sources.feeds.canonical_url)
     first_seen_at: float | None = None  # None: now; 0 for the archive (known before the blog's first read)
     silent: bool = False  # the archive of a blog's past: stored and searchable, never announced
+    image: str | None = None  # the post's picture, an absolute http(s) URL (see bot.content.images)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Post(PostMeta):
     id: int
     source_id: int = 0  # the blog it belongs to (see BlogSource)
     source: str = ""  # that blog's source name
+    image: str | None = None  # the post's picture (what a card shows), an absolute http(s) URL
 
     def scheduled(self, now: float | None = None) -> bool:
         """A post dated in the future is stored but not served until its date arrives."""
@@ -89,6 +91,7 @@ class Post(PostMeta):
             "excerpt": self.excerpt,
             "description": self.description,
             "reading_time": self.reading_time,
+            "image": self.image,
             "scheduled": self.scheduled(now),
             "source": self.source,
         }

@@ -31,6 +31,7 @@ PLACEHOLDERS: Mapping[str, str] = {
     "categories": "the categories, comma separated",
     "blog": "the blog's name",
     "reading_time": "the reading time in minutes",
+    "image": "the address of the post's picture (front matter image, og:image, or the body's first image)",
     "role": "the role the subscription mentions (the only mention a template can make)",
 }
 SUMMARY_LENGTHS = ("short", "standard")
@@ -74,6 +75,7 @@ class PostFields:
     blog: str = ""
     reading_time: int = 0
     role: str = ""
+    image: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,4 +199,6 @@ def _value(fields: PostFields, name: str, argument: str | None) -> str:
             return fields.blog
         case "role":
             return fields.role
+        case "image":
+            return fields.image
     raise AssertionError(f"parse admitted an unknown placeholder {name!r}")

@@ -2,9 +2,10 @@
 
 Three layouts: `embed` (the card Kiji always sent; a template, if set, is the message text above
 it), `text` (the template alone, as the message's content), and `card` (Discord's Components V2:
-a container with the linked title, the summary, a line of details and a "Read" button; a
-template, if set, opens the container). The same function builds the announcement, the
-`/subscribe` preview and `kiji render`, so what an admin previews is what the channel gets.
+a container with the linked title, the summary — beside the post's picture as a thumbnail, when
+it has one — a line of details and a "Read" button; a template, if set, opens the container).
+The same function builds the announcement, the `/subscribe` preview and `kiji render`, so what
+an admin previews is what the channel gets.
 
 Mentions: nothing from a post may ping anyone. Only `{role}` — the one role the admin chose —
 is allowed to, through the message's allowed mentions; every other mention in the text stays
@@ -34,6 +35,7 @@ DEFAULT_TEXT_TEMPLATE = "{role} **{title}**\n{summary}\n{url}"
 # Discord counts every text display of a Components V2 message together.
 CARD_TEXT_TOTAL = 4000
 IS_COMPONENTS_V2 = 1 << 15
+THUMBNAIL_DESCRIPTION = 1024  # a thumbnail's alt text
 
 # (summary text, footer saying where it came from) for a post, a summary length and a locale.
 Summarize = Callable[[Post, str, str], Awaitable[tuple[str, str]]]
@@ -198,6 +200,7 @@ async def _fields(
         blog=blog or "",
         reading_time=post.reading_time,
         role=role,
+        image=post.image or "",
     )
 
 
@@ -222,9 +225,16 @@ def _card(
     details.append(t("reading_time", locale, minutes=post.reading_time))
     footer = "-# " + " · ".join(d for d in details if d)
     budget = CARD_TEXT_TOTAL - len(heading) - len(footer) - len(lead or "")
-    for text in (lead, heading, limits.cut(summary, max(budget, 0)), footer):
-        if text:
+    body = [text for text in (heading, limits.cut(summary, max(budget, 0))) if text]
+    if lead:
+        container.add_item(discord.ui.TextDisplay(lead))
+    if post.image:  # the title and summary beside the post's picture
+        picture = discord.ui.Thumbnail(post.image, description=limits.cut(title, THUMBNAIL_DESCRIPTION))
+        container.add_item(discord.ui.Section(*map(discord.ui.TextDisplay, body), accessory=picture))
+    else:
+        for text in body:
             container.add_item(discord.ui.TextDisplay(text))
+    container.add_item(discord.ui.TextDisplay(footer))
     if fits_link(post.abs_url, limits.BUTTON_URL):
         row: discord.ui.ActionRow[discord.ui.LayoutView] = discord.ui.ActionRow()
         row.add_item(

@@ -117,6 +117,8 @@ def post_embed(
         tags = [f"`{limits.cut(tag, limits.EMBED_FIELD_VALUE - 2)}`" for tag in post.tags]
         embed.add_field(name=t("tags", locale), value=limits.joined(tags, limits.EMBED_FIELD_VALUE), inline=False)
     embed.set_footer(text=footer)
+    if post.image:  # an absolute http(s) URL within Discord's 2,048 (see bot.content.images)
+        embed.set_thumbnail(url=post.image)
     return fit_embed(embed)
 
 

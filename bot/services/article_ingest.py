@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from bot.content import search_tokens
 from bot.content.cleaning import clean_body, reading_time_minutes
+from bot.content.images import image_url
 from bot.models import FileState, PostRecord
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback
 from bot.sources.base import ArticleEntry, Articles
@@ -68,6 +69,7 @@ def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostReco
         canonical_key=entry.canonical or None,
         first_seen_at=0.0 if silent else None,
         silent=silent,
+        image=image_url(article.image, article.url),
     )
 
 

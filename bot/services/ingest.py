@@ -56,14 +56,16 @@ class _Job:
     size: int
     mtime_ns: int
     known_hash: str | None
+    picture: bool = False  # stored before pictures were looked for: if unchanged, read it for its picture
 
 
 @dataclass(frozen=True, slots=True)
 class _Unchanged:
-    """Content identical to the store's copy; only the file's mtime moved."""
+    """Content identical to the store's copy; only the file's mtime moved (and its picture, when asked for)."""
 
     path: str
     state: FileState
+    image: str | None = None  # '' for none; None: not looked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,7 @@ def prepare_post(data: bytes, rel_path: str, site: Site, state: FileState) -> Po
         outline=cleaned.outline,
         derived_version=DERIVED_VERSION,
         canonical_key=canonical_url(parsed.abs_url) if parsed.abs_url.startswith(("http://", "https://")) else None,
+        image=parsed.image,
     )
 
 
@@ -130,7 +133,7 @@ def _process(job: _Job, site: Site) -> _Outcome:
         return FailedPost(exc.path, exc.reason)
     state = FileState(len(data), job.mtime_ns, content_hash(data))
     if state.content_hash == job.known_hash:
-        return _Unchanged(job.rel_path, state)
+        return _Unchanged(job.rel_path, state, _picture(data, job.rel_path, site) if job.picture else None)
     try:
         record = prepare_post(data, job.rel_path, site, state)
     except PostError as exc:
@@ -140,6 +143,16 @@ def _process(job: _Job, site: Site) -> _Outcome:
         log.exception("unexpected error while reading %s", shown)
         return FailedPost(shown, f"internal error: {type(exc).__name__}: {exc}")
     return _Unpublished(job.rel_path) if record is None else record
+
+
+def _picture(data: bytes, rel_path: str, site: Site) -> str:
+    """The picture of an unchanged post stored before pictures ('' for none): Jekyll's reading alone, no cleaning."""
+    from bot.sources.post_reader import parse_post
+
+    try:
+        return parse_post(data, rel_path, site).image or ""
+    except PostError:
+        return ""  # read well before; if it no longer is, its next edit says why
 
 
 def _process_chunk(jobs: Sequence[_Job], site: Site) -> list[_Outcome]:
@@ -152,11 +165,12 @@ def _chunks(jobs: Sequence[_Job], size: int) -> Iterator[Sequence[_Job]]:
 
 
 def _plan(
-    site: Site, known: Mapping[str, FileState], stale: set[str]
+    site: Site, known: Mapping[str, FileState], stale: set[str], unpictured: set[str] = frozenset()
 ) -> tuple[list[_Job], int, list[str], list[FailedPost]]:
     """Stat every post file: (jobs to read, unchanged count, stored paths now gone, unreadable).
 
-    Files in `stale` (derived by another cleaner/tokeniser version) are re-read even if unchanged.
+    Files in `stale` (derived by another cleaner/tokeniser version) are re-read even if unchanged;
+    files in `unpictured` (stored before pictures) are read for their picture even if unchanged.
     """
     jobs: list[_Job] = []
     unchanged = 0
@@ -177,10 +191,16 @@ def _plan(
         state = known.get(rel_path)
         if rel_path in stale:
             state = None  # force a full re-read: the stored derivations are out of date
-        elif state is not None and state.size == stat.st_size and state.mtime_ns == stat.st_mtime_ns:
+        elif (
+            state is not None
+            and state.size == stat.st_size
+            and state.mtime_ns == stat.st_mtime_ns
+            and rel_path not in unpictured
+        ):
             unchanged += 1
             continue
-        jobs.append(_Job(abs_path, rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None))
+        known_hash = state.content_hash if state else None
+        jobs.append(_Job(abs_path, rel_path, stat.st_size, stat.st_mtime_ns, known_hash, rel_path in unpictured))
     gone: list[str] = []
     for path in sorted(path for path in known if path not in present):
         kept_because = _hidden_by_an_unreadable_folder(site, path)
@@ -204,7 +224,7 @@ def _plan(
 
 
 def _plan_changes(
-    site: Site, known: Mapping[str, FileState], stale: set[str], changes: Changes
+    site: Site, known: Mapping[str, FileState], stale: set[str], changes: Changes, unpictured: set[str] = frozenset()
 ) -> tuple[list[_Job], list[str], list[FailedPost], dict[str, str]]:
     """Stat only what the source says changed: (jobs, stored paths to remove, unreadable, new path → old path).
 
@@ -226,7 +246,7 @@ def _plan_changes(
         wanted[new_rel] = None
     for path in changes.changed:
         wanted[jekyll_path(site, path)] = None
-    wanted.update(dict.fromkeys(sorted(stale)))
+    wanted.update(dict.fromkeys(sorted(stale | unpictured)))
     for rel_path in wanted:
         if not is_post_path(site, rel_path):
             removals.add(rel_path)  # moved out of `_posts`, excluded now: no longer a post
@@ -250,7 +270,8 @@ def _plan_changes(
             continue
         removals.discard(rel_path)
         state = known.get(rel_path) if rel_path not in stale else None
-        jobs.append(_Job(abs_path, rel_path, stat.st_size, stat.st_mtime_ns, state.content_hash if state else None))
+        known_hash = state.content_hash if state else None
+        jobs.append(_Job(abs_path, rel_path, stat.st_size, stat.st_mtime_ns, known_hash, rel_path in unpictured))
     return jobs, sorted(path for path in removals if path in known), failed, renamed_from
 
 
@@ -361,13 +382,15 @@ async def ingest(
         source_id = await store.default_source_id()
     known = await store.file_states(source_id)
     stale = await store.paths_with_stale_derivations(DERIVED_VERSION, source_id)
+    unpictured = await store.paths_without_image(source_id)
     if changes is not None and changes.complete and not _touches_config(changes):
-        jobs, gone, failed, renamed_from = await asyncio.to_thread(_plan_changes, site, known, stale, changes)
+        plan = _plan_changes
+        jobs, gone, failed, renamed_from = await asyncio.to_thread(plan, site, known, stale, changes, unpictured)
         unchanged = 0
     else:
         if changes is not None and _touches_config(changes):
             stale = set(known)  # every stored post may read differently now: re-read them all
-        jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known, stale)
+        jobs, unchanged, gone, failed = await asyncio.to_thread(_plan, site, known, stale, unpictured)
         renamed_from = {}
     report = IngestReport(unchanged=unchanged, failed=failed)
     total = len(jobs)
@@ -385,6 +408,7 @@ async def ingest(
         touches: list[tuple[str, FileState]] = []
         removals: list[str] = []
         renames: list[tuple[str, str]] = []
+        pictures: list[tuple[str, str]] = []
         for outcome in buffer:
             if isinstance(outcome, PostRecord):
                 upserts.append(outcome)
@@ -396,6 +420,8 @@ async def ingest(
             elif isinstance(outcome, _Unchanged):
                 touches.append((outcome.path, outcome.state))
                 report.unchanged += 1
+                if outcome.image is not None:
+                    pictures.append((outcome.path, outcome.image))
             elif isinstance(outcome, _Unpublished):
                 if outcome.path in known:
                     removals.append(outcome.path)
@@ -406,6 +432,8 @@ async def ingest(
                 if old := renamed_from.get(outcome.path):
                     renames.append((old, outcome.path))  # keep its identity, and its last good copy
         await _write(store, source_id, report, upserts, removals, touches, renames)
+        if pictures:
+            await store.fill_images(pictures, source_id)
         done += len(buffer)
         if progress is not None:
             progress(done, total)

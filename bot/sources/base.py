@@ -73,6 +73,7 @@ class Article:
     tags: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     updated: float | None = None
+    image: str | None = None  # the picture the page or entry names (og:image, media), resolved; not in the version
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from xml.sax import SAXParseException
 import feedparser
 import lxml.html
 
+from bot.content.images import first_html_image, image_url
 from bot.sources.canonical import canonical_url
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class FeedItem:
     tags: tuple[str, ...]
     html: str
     summary: str | None
+    image: str | None = None  # the entry's picture: its media or image enclosure, else its content's first <img>
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +139,25 @@ def _item(entry: feedparser.FeedParserDict, base: str) -> FeedItem:
         tags=tuple(dict.fromkeys(t.get("term", "").strip() for t in entry.get("tags") or [] if t.get("term"))),
         html=html or summary or "",
         summary=summary if html else None,
+        image=_entry_image(entry, html or summary or "", urljoin(base, link.strip()) if link else base),
     )
+
+
+def _entry_image(entry: feedparser.FeedParserDict, html: str, base: str) -> str | None:
+    """Media RSS (`media:thumbnail`, an image `media:content`), an image enclosure, else the first `<img>`."""
+    candidates = [media.get("url") for media in entry.get("media_thumbnail") or []]
+    candidates += [
+        media.get("url")
+        for media in entry.get("media_content") or []
+        if media.get("medium") == "image" or str(media.get("type") or "").startswith("image/")
+    ]
+    candidates += [
+        link.get("href")
+        for link in entry.get("links") or []
+        if link.get("rel") == "enclosure" and str(link.get("type") or "").startswith("image/")
+    ]
+    candidates.append(first_html_image(html))
+    return next((found for candidate in candidates if (found := image_url(candidate, base))), None)
 
 
 def _iso(value: object) -> float | None:
@@ -180,6 +200,9 @@ def _parse_json_feed(body: bytes, url: str) -> Feed:
             paragraphs = str(raw["content_text"]).split("\n\n")
             html = "".join(f"<p>{_escape(paragraph)}</p>" for paragraph in paragraphs)
             items[-1] = replace(items[-1], html=html)
+        pictures = (raw.get("image"), raw.get("banner_image"), first_html_image(items[-1].html))
+        page = items[-1].link or url
+        items[-1] = replace(items[-1], image=next((found for p in pictures if (found := image_url(p, page))), None))
     return Feed(
         title=data.get("title") or None, home=data.get("home_page_url") or None, ttl_seconds=None, items=tuple(items)
     )

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.content.images import first_body_image, front_matter_image, image_url
 from bot.content.textnorm import normalize_key
 from bot.sources.front_matter import read_front_matter
 from bot.sources.permalinks import UrlDrop, absolute_url, build_url, ruby_dirname, ruby_join, titleize_slug
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 # would make the whole batch it is written with fail.
 MAX_READING_MINUTES = 525_600
 _NUL = b"\x00"
+_HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class ParsedPost:
     published: bool
     body: str
     front_matter: dict
+    image: str | None = None  # the post's picture: an absolute http(s) URL (see post_image)
 
 
 def parse_post(data: bytes, rel_path: str, site: Site) -> ParsedPost:
@@ -157,12 +161,14 @@ def _parse_post(data: bytes, rel_path: str, site: Site) -> ParsedPost:
         )
     excerpt = merged.get("excerpt")
     description = merged.get("description")
+    abs_url = absolute_url(site, url)
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
 
     return ParsedPost(
         path=rel_path,
         id=post_id,
         url=url,
-        abs_url=absolute_url(site, url),
+        abs_url=abs_url,
         slug=slug,
         title=title,
         date=date,
@@ -173,9 +179,28 @@ def _parse_post(data: bytes, rel_path: str, site: Site) -> ParsedPost:
         description=ruby_str(description) if description is not None else None,
         reading_time=reading_time,
         published=published_value is not None and published_value is not False,
-        body=body.replace("\r\n", "\n").replace("\r", "\n"),
+        body=body,
         front_matter=merged,
+        image=post_image(merged.get("image"), body, site, abs_url),
     )
+
+
+def post_image(front_matter: object, body: str, site: Site, abs_url: str) -> str | None:
+    """The post's picture: front matter `image` as jekyll-seo-tag reads it, else the body's first image.
+
+    A front matter path is on the site (jekyll-seo-tag's `absolute_url`: url + baseurl + path); a
+    body image's path is relative to the post's page, as a browser reads it. Unusable: None.
+    """
+    named = front_matter_image(front_matter)
+    if named is not None:
+        if _HAS_SCHEME.match(named) or named.startswith("//"):
+            found = image_url(named, site.url or None)
+        else:
+            path, query, rest = named.partition("?")  # Addressable keeps a query out of the path
+            found = image_url(absolute_url(site, path) + query + rest)
+        if found:
+            return found
+    return image_url(first_body_image(body, site.url, site.baseurl), abs_url)
 
 
 def _flatten(values: Iterable[Any], depth: int = 0) -> list[Any]:

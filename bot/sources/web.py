@@ -71,8 +71,11 @@ class _State:
 
 
 def entry_version(article: Article) -> str:
-    """A hash of everything an article says: a new one means the post was edited."""
-    data = json.dumps(asdict(article), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    """A hash of everything an article says but its picture: a new one means the post was edited."""
+    said = asdict(article)
+    # not the picture: a stored post's version is its content hash, and a new one drops its summaries
+    said.pop("image", None)
+    data = json.dumps(said, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -245,6 +248,7 @@ class WebSource:
                     categories=categories if page_tags else article.categories,
                     author=article.author or page["author"],
                     description=article.description or page["description"],
+                    image=page.get("image") or article.image,  # the page's og:image first
                 )
             enriched.append(replace(entry, article=article, version=entry_version(article)))
         return enriched
@@ -262,7 +266,7 @@ class WebSource:
                     if kept.get("article"):
                         article = kept["article"]
                         pages[canonical_url(kept["url"])] = {
-                            key: article.get(key) for key in ("tags", "author", "description")
+                            key: article.get(key) for key in ("tags", "author", "description", "image")
                         }
         self._pages_cache = (size, pages)
         return pages
@@ -329,4 +333,5 @@ def _article(item: FeedItem) -> Article:
         description=item.summary,
         tags=item.tags,
         updated=item.updated,
+        image=item.image,
     )

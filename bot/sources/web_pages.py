@@ -21,6 +21,7 @@ import lxml.html
 import trafilatura
 from charset_normalizer import from_bytes
 
+from bot.content.images import image_url
 from bot.sources.base import Article
 
 POST_TYPES = {"blogposting", "article", "newsarticle", "techarticle", "socialmediaposting", "report"}
@@ -173,4 +174,22 @@ def read_page(body: bytes, url: str, charset: str | None) -> Article | None:
         description=_name(posting.get("description")) or next(iter(_meta(document, "description")), None),
         tags=tuple(dict.fromkeys(tag for tag in tags if tag)),
         updated=_date(posting.get("dateModified")) or _date(next(iter(_meta(document, "article:modified_time")), None)),
+        image=_picture(document, posting, url),
     )
+
+
+def _picture(document: lxml.html.HtmlElement, posting: dict[str, object], url: str) -> str | None:
+    """The page's picture: `og:image`, else `twitter:image`, JSON-LD `image`, the article's first `<img>`."""
+    stated = [*_meta(document, "og:image"), *_meta(document, "og:image:url"), *_meta(document, "twitter:image")]
+    stated += [_json_ld_image(posting.get("image"))]
+    stated += [str(src) for src in document.xpath("(//article//img/@src | //main//img/@src)[1]")]
+    return next((found for candidate in stated if (found := image_url(candidate, url))), None)
+
+
+def _json_ld_image(value: object) -> str | None:
+    """JSON-LD's `image`: a URL, an ImageObject (its `url`), or a list of either (the first)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("url") or value.get("contentUrl")
+    return value if isinstance(value, str) else None

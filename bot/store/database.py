@@ -40,6 +40,7 @@ from bot.store.errors import StoreError
 from bot.store.interface import WriteGate
 from bot.store.leases import SyncLeases
 from bot.store.location import SQLITE_SCHEME, StoreLocation
+from bot.store.post_images import PostImages
 from bot.store.scheduled import ScheduledMessages
 from bot.store.schema import MIGRATIONS
 from bot.store.search_index import RANKED_SEARCH_MAX, TITLE_NEEDLE_MAX
@@ -57,7 +58,7 @@ CACHE_SECONDS = 60.0
 T = TypeVar("T")
 
 
-class Store(ScheduledMessages, SyncLeases, StoreClusterEvents):
+class Store(ScheduledMessages, SyncLeases, StoreClusterEvents, PostImages):
     """Typed async access to the SQLite file: `Store(path)`, then `await store.connect()`."""
 
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:

@@ -16,7 +16,7 @@ from bot.store.sqlhelpers import fetch_all, rows_in
 # What a Post is read from; `Post` adds its tags and categories (see hydrate).
 POST_COLUMNS = (
     "p.id, p.path, p.jekyll_id, p.url, p.abs_url, p.slug, p.title, p.date_utc, p.date_iso, "
-    "p.author, p.excerpt, p.description, p.reading_time, p.source_id, "
+    "p.author, p.excerpt, p.description, p.reading_time, p.source_id, p.image, "
     "(SELECT name FROM sources WHERE id = p.source_id) AS source_name"
 )
 
@@ -69,6 +69,7 @@ async def hydrate(db: aiosqlite.Connection, rows: Sequence[sqlite3.Row]) -> list
             reading_time=row["reading_time"],
             source_id=row["source_id"],
             source=row["source_name"] or "",
+            image=row["image"] or None,
         )
         for row in rows
     ]

@@ -23,7 +23,7 @@ from bot.store.sqlhelpers import fetch_all, fetch_one, ids_by, rows_in, unique_b
 _WRITTEN_COLUMNS = (
     "jekyll_id", "url", "abs_url", "slug", "title", "title_key", "date_utc", "date_iso", "author", "excerpt",
     "description", "reading_time", "text", "file_size", "file_mtime_ns", "content_hash", "outline",
-    "derived_version", "canonical_key",
+    "derived_version", "canonical_key", "image",
 )  # fmt: skip
 _UPSERT_POST = (
     f"INSERT INTO posts (source_id, path, {', '.join(_WRITTEN_COLUMNS)}, first_seen_at, silent, updated_at) "
@@ -37,7 +37,7 @@ def _post_values(r: PostRecord) -> tuple[object, ...]:
     return (
         r.jekyll_id, r.url, r.abs_url, r.slug, r.title, normalize_key(r.title), r.date_utc, r.date_iso, r.author,
         r.excerpt, r.description, r.reading_time, r.text, r.file.size, r.file.mtime_ns, r.file.content_hash,
-        r.outline, r.derived_version, r.canonical_key,
+        r.outline, r.derived_version, r.canonical_key, r.image or "",  # "": looked for, none (NULL: not yet)
     )  # fmt: skip
 
 
@@ -214,6 +214,19 @@ async def paths_with_stale_derivations(db: aiosqlite.Connection, version: str, s
         db, "SELECT path FROM posts WHERE derived_version != ? AND source_id = ?", (version, source_id)
     )
     return {str(row["path"]) for row in rows}
+
+
+async def paths_without_image(db: aiosqlite.Connection, source_id: int) -> set[str]:
+    rows = await fetch_all(db, "SELECT path FROM posts WHERE image IS NULL AND source_id = ?", (source_id,))
+    return {str(row["path"]) for row in rows}
+
+
+async def fill_images(db: aiosqlite.Connection, source_id: int, images: Sequence[tuple[str, str]]) -> None:
+    """Set the picture of posts stored before it was looked for, and nothing else of them."""
+    await db.executemany(
+        "UPDATE posts SET image = ? WHERE source_id = ? AND path = ? AND image IS NULL",
+        [(image, source_id, path) for path, image in images],
+    )
 
 
 # -- reading -------------------------------------------------------------------------

@@ -372,6 +372,17 @@ MIGRATIONS: tuple[str, ...] = (
         generation INTEGER NOT NULL
     );
     """,
+    # 17: a post's picture (issue 23 point 2), what a card shows beside the summary: an absolute
+    # http(s) URL, '' when the post has none. The migration only adds the column; NULL marks a
+    # post stored before it. The next ingest reads each such file once more for its picture alone
+    # (`paths_without_image`, `fill_images`): nothing but the column is written, so no summary,
+    # search row or ledger entry changes and nothing is announced again. A web post's page is
+    # fetched once (the archive) or only while its entry is in the feed, so web rows (from no
+    # file: mtime 0) start as having none and get their picture when their entry is next edited.
+    """
+    ALTER TABLE posts ADD COLUMN image TEXT;
+    UPDATE posts SET image = '' WHERE file_mtime_ns = 0;
+    """,
 )
 
 

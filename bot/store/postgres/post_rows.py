@@ -60,6 +60,7 @@ async def hydrate(db: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> lis
             reading_time=row["reading_time"],
             source_id=row["source_id"],
             source=row["source_name"] or "",
+            image=row["image"] or None,
         )
         for row in rows
     ]

@@ -164,6 +164,19 @@ async def paths_with_stale_derivations(db: asyncpg.Connection, version: str, sou
     return {str(row[0]) for row in rows}
 
 
+async def paths_without_image(db: asyncpg.Connection, source_id: int) -> set[str]:
+    rows = await db.fetch("SELECT path FROM posts WHERE image IS NULL AND source_id = $1", source_id)
+    return {str(row[0]) for row in rows}
+
+
+async def fill_images(db: asyncpg.Connection, source_id: int, images: Sequence[tuple[str, str]]) -> None:
+    """Set the picture of posts stored before it was looked for, and nothing else of them."""
+    await db.executemany(
+        "UPDATE posts SET image = $1 WHERE source_id = $2 AND path = $3 AND image IS NULL",
+        [(image, source_id, path) for path, image in images],
+    )
+
+
 # -- reading -------------------------------------------------------------------------
 
 

@@ -253,6 +253,11 @@ MIGRATIONS: tuple[str, ...] = (
         generation bigint NOT NULL
     );
     """,
+    # a post's picture, as SQLite's migration 17 (NULL: stored before it; re-read once by ingest)
+    """
+    ALTER TABLE posts ADD COLUMN image text;
+    UPDATE posts SET image = '' WHERE file_mtime_ns = 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
