@@ -21,6 +21,7 @@ BENCHMARKS = (
     "latency_during_ingest",
     "fanout",
     "announce_render",
+    "post_images",
     "retention",
     "eval_summaries",
     "git_bench",
