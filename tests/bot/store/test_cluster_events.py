@@ -64,6 +64,20 @@ async def listeners(url: str) -> list[int]:
     return [int(row["pid"]) for row in rows]
 
 
+async def settled_listeners(url: str, count: int, timeout_s: float = 5.0) -> list[int]:
+    """The listening backends once there are `count` of them (or the last answer at the deadline).
+
+    A client's close returns before its server backend has exited, so pg_stat_activity may still
+    list a connection just closed for a moment: ask the server again until it agrees or time is up.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        pids = await listeners(url)
+        if len(pids) == count or asyncio.get_running_loop().time() > deadline:
+            return pids
+        await asyncio.sleep(0.02)
+
+
 async def test_a_published_event_reaches_this_process_s_handlers(store: KijiStore) -> None:
     """The same calls on both backends: on SQLite (one process per file) the publisher's own handlers hear it."""
     heard = Heard()
@@ -144,15 +158,15 @@ async def test_the_listening_connection_goes_with_its_last_handler_and_with_the_
     first, second = Heard(), Heard()
     await listener.listen_events(first)
     await listener.listen_events(second)
-    assert len(await listeners(postgres_url)) == 1
+    assert len(await settled_listeners(postgres_url, 1)) == 1
     await listener.unlisten_events(first)
-    assert len(await listeners(postgres_url)) == 1
+    assert len(await settled_listeners(postgres_url, 1)) == 1
     await listener.unlisten_events(second)
-    assert await listeners(postgres_url) == []
+    assert await settled_listeners(postgres_url, 0) == []
     await listener.listen_events(first)
-    assert len(await listeners(postgres_url)) == 1
+    assert len(await settled_listeners(postgres_url, 1)) == 1
     await listener.close()
-    assert await listeners(postgres_url) == []
+    assert await settled_listeners(postgres_url, 0) == []
 
 
 async def test_dropping_cached_lists_makes_the_next_read_see_another_process_s_writes(
