@@ -46,12 +46,14 @@ from bot.discord.announcer import Announcer
 from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import command_text_ja, t
 from bot.discord.options import OptionOutOfRange
+from bot.discord.other_shards import OtherShardChannels
 from bot.discord.reach import GUILD_INSTALL_ONLY, SERVERS_ONLY
 from bot.discord.schedules import scheduled_senders, stop_scheduled
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.discord.webhook_delivery import icon_url
 from bot.models import Post, Subscription
 from bot.services.ingest import IngestReport
+from bot.services.lease import LeaseDuties, SyncLease
 from bot.services.llm import LLMClient
 from bot.services.parse_pool import WORKER_NICENESS
 from bot.services.summaries import SummaryService
@@ -142,6 +144,7 @@ class KijiBot(commands.Bot):
         webhook: WebhookConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
         sync: BlogSync | None = None,
+        lease: SyncLease | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -167,6 +170,11 @@ class KijiBot(commands.Bot):
             chosen = sources if sources is not None else configured_sources(settings)
             sync = blog_sync(settings, store, chosen, webhook=webhook, clock=clock)
         self.sync = sync
+        # With a lease (several processes on one PostgreSQL store), this process polls and announces only while
+        # it holds it, and then in every server; without one it always does, in its own shards' servers.
+        self.lease = lease
+        self.duties = LeaseDuties(lease, self.begin_sending, self.end_sending) if lease is not None else None
+        self.other_shards = OtherShardChannels(self, lambda: self.announcer.pacer.wait(), clock=clock)
         self.announcer = Announcer(
             store,
             self,
@@ -174,7 +182,9 @@ class KijiBot(commands.Bot):
             max_burst=settings.max_burst,
             poll_seconds=settings.poll_seconds,
             clock=clock,
-            serves_guild=self.serves_guild,
+            serves_guild=self.serves_guild if lease is None else lambda _guild_id: True,
+            may_send=lease.may_send if lease is not None else None,
+            other_shard_channel=self.other_shard_channel if lease is not None else None,
         )
         self.sync.listeners.append(lambda _outcome: self.announcer.wake())  # posts may have become visible
         self.digests, self.notices = scheduled_senders(self)  # digests, and notices when a blog stops updating
@@ -187,6 +197,27 @@ class KijiBot(commands.Bot):
         """Whether this process runs the shard of `guild_id` (another process announces to the others)."""
         count, ids = self.settings.shard_count, self.settings.shard_ids
         return count is None or ids is None or (guild_id >> 22) % count in ids
+
+    async def other_shard_channel(self, guild_id: int, channel_id: int) -> object | None:
+        """A channel the cache lacks because its server is in another process's shard (None if in ours: gone)."""
+        return None if self.serves_guild(guild_id) else await self.other_shards.channel(guild_id, channel_id)
+
+    async def begin_sending(self) -> None:
+        """Poll the blogs and announce (the announcer's first round finishes whatever the ledger has pending)."""
+        await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
+        self.announcer.start()
+
+    async def end_sending(self) -> None:
+        # The sync stops first (an ingest in flight ends after its batch), then the announcer
+        # finishes its delivery in flight: only then may the connection and the store go.
+        try:
+            await self.sync.stop()
+        except Exception:
+            log.exception("stopping the blog sync failed")
+        try:
+            await self.announcer.stop()
+        except Exception:
+            log.exception("stopping the announcer failed")
 
     @property
     def sources(self) -> list[Source]:
@@ -226,12 +257,18 @@ class KijiBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.store.connect()
         await self.store.lower_writer_priority(WORKER_NICENESS)  # ingest batches yield to replies
-        await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
+        if self.duties is None:
+            await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
+        else:
+            await self.sync.register()  # syncing is the lease holder's; the blogs' names are everyone's
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
             await self.load_extension(module)
         await self.sync_commands_if_changed()
-        self.announcer.start()
+        if self.duties is None:
+            self.announcer.start()
+        else:
+            self.duties.start()  # polls and announces once (and while) this process holds the sync lease
         self.digests.start()
         self.notices.start()
         _settle_long_lived_objects()
@@ -323,16 +360,10 @@ class KijiBot(commands.Bot):
         return True
 
     async def close(self) -> None:
-        # The sync stops first (an ingest in flight ends after its batch), then the announcer
-        # finishes its delivery in flight: only then may the connection and the store go.
-        try:
-            await self.sync.stop()
-        except Exception:
-            log.exception("stopping the blog sync failed")
-        try:
-            await self.announcer.stop()
-        except Exception:
-            log.exception("stopping the announcer failed")
+        if self.duties is not None:
+            await self.duties.stop()  # and the lease is released: another process takes over at once
+        else:
+            await self.end_sending()
         await stop_scheduled(self)
         for name in list(self.extensions):
             try:

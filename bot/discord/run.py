@@ -16,6 +16,7 @@ import discord
 
 from bot.discord.client import KijiBot, ShardedKijiBot, blog_sync, configured_sources
 from bot.discord.run_log import RunLog
+from bot.services.lease import SyncLease
 from bot.services.llm import client_from_settings
 from bot.services.webhooks import WebhookConfig, WebhookConfigError
 from bot.settings import Settings, configured_environ
@@ -89,7 +90,9 @@ async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list
     chosen = sources if sources is not None else configured_sources(settings)
     sync = blog_sync(settings, store, chosen, webhook=webhook)
     bot_class = ShardedKijiBot if settings.shard_count is not None else KijiBot
-    bot = bot_class(settings, store, client_from_settings(settings), force_sync=force_sync, sync=sync)
+    # On a shared (PostgreSQL) store one process at a time polls and announces: the sync lease decides which.
+    lease = SyncLease(store, seconds=settings.lease_seconds) if store.location.path is None else None
+    bot = bot_class(settings, store, client_from_settings(settings), force_sync=force_sync, sync=sync, lease=lease)
     if settings.shard_count is not None:
         shards = ",".join(map(str, settings.shard_ids or range(settings.shard_count)))
         log.info("running gateway shard(s) %s of %d", shards, settings.shard_count)

@@ -9,10 +9,13 @@ injected clock (the store's), so tests move them by hand.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -98,3 +101,71 @@ class SyncLease:
         if self.generation is not None:
             await self.store.release_lease(self.name, self.holder, self.generation)
             self.generation = None
+
+
+class LeaseDuties:
+    """The holder's work (polling, ingest, announcing), done while this process holds the lease and only then.
+
+    Every process runs one: each renews (or tries to take) the lease RENEWALS_PER_PERIOD times per
+    period on the injected clock; on gaining it, `begin` (start syncing, run an announcer round at
+    once, which finishes any fan-out a dead holder left pending in the ledger); on losing it, `end`.
+    Between a lapse and the next renewal the announcer's fencing check (`SyncLease.may_send`) is
+    what keeps a late process from sending. `stop` ends the duties and releases the lease, so
+    another process takes over at once instead of after the expiry.
+    """
+
+    def __init__(self, lease: SyncLease, begin: Callable[[], Awaitable[None]], end: Callable[[], Awaitable[None]]):
+        self.lease = lease
+        self.begin = begin
+        self.end = end
+        self.active = False
+        self._task: asyncio.Task[None] | None = None
+        self._turn = asyncio.Lock()  # a check and a stop never interleave their begin/end
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._keep(), name="kiji-sync-lease")
+
+    async def _keep(self) -> None:
+        while True:
+            await self.check()
+            await self.lease.clock.sleep(self.lease.seconds / RENEWALS_PER_PERIOD)
+
+    async def check(self) -> None:
+        """Renew (or try to take) the lease; begin or end the duties when holding it changed."""
+        async with self._turn:
+            try:
+                held = await self.lease.renew()
+            except Exception:
+                # The database did not answer: go on as before; the fencing check stops sends if the lease lapses.
+                log.exception("renewing the sync lease failed; trying again")
+                held = self.lease.held
+            if held and not self.active:
+                self.active = True
+                await self._quietly(self.begin, "starting the sync lease holder's work")
+            elif not held and self.active:
+                self.active = False
+                await self._quietly(self.end, "stopping the sync lease holder's work")
+
+    async def stop(self) -> None:
+        """Stop renewing, end the duties (the send in flight finishes), then let the lease go."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        async with self._turn:
+            if self.active:
+                self.active = False
+                await self._quietly(self.end, "stopping the sync lease holder's work")
+            try:
+                await self.lease.release()
+            except Exception:
+                log.exception("releasing the sync lease failed; another process takes it when it expires")
+
+    @staticmethod
+    async def _quietly(step: Callable[[], Awaitable[None]], what: str) -> None:
+        try:
+            await step()
+        except Exception:
+            log.exception("%s failed", what)

@@ -142,18 +142,23 @@ class BlogSync:
         The store must be connected. Subscriptions to blogs no longer configured are paused now.
         """
         self._stopping = False
-        self.source_ids = {s.name: await self.store.register_source(s.name, s.display) for s in self.sources}
-        paused, resumed = await self.store.follow_configured_blogs(list(self.source_ids.values()))
-        if paused:
-            log.warning("paused %d subscriptions to blogs that are no longer configured", len(paused))
-        if resumed:
-            log.info("resumed %d subscriptions to blogs configured again", len(resumed))
+        await self.register()
         self.ingester.start()
         for lane in self._lanes.values():
             lane.task = asyncio.create_task(self._run_lane(lane), name=f"kiji-sync-{lane.source.name}")
             self._ask(lane)
         self.watcher.start()
         await self._start_webhook()
+
+    async def register(self) -> None:
+        """Know the configured blogs' ids (commands label posts by them) without syncing: what a process
+        that does not hold the sync lease needs. Subscriptions to blogs no longer configured are paused."""
+        self.source_ids = {s.name: await self.store.register_source(s.name, s.display) for s in self.sources}
+        paused, resumed = await self.store.follow_configured_blogs(list(self.source_ids.values()))
+        if paused:
+            log.warning("paused %d subscriptions to blogs that are no longer configured", len(paused))
+        if resumed:
+            log.info("resumed %d subscriptions to blogs configured again", len(resumed))
 
     async def stop(self) -> None:
         """Stop asking, cancel polls in flight, let ingests in flight end after their batch, stop the process."""
