@@ -202,7 +202,10 @@ class Announcer:
         serves_guild: Callable[[int], bool] = lambda _guild_id: True,
         may_send: Callable[[], Awaitable[bool]] | None = None,
         other_shard_channel: Callable[[int, int], Awaitable[object | None]] | None = None,
+        claim: Callable[[], Awaitable[list[Delivery]]] | None = None,
     ) -> None:
+        # With the sync lease: pending deliveries are claimed for its term (`SyncLease.claim_deliveries`).
+        self.claim = claim
         # The lease holder's way to another shard's channel (guild id, channel id), not in its cache.
         self.other_shard_channel = other_shard_channel
         # With several processes, the sync lease's fencing check (`SyncLease.may_send`) before each send.
@@ -304,7 +307,7 @@ class Announcer:
         self.transport.dispatch("kiji_announce_round", self.rounds)
 
     async def deliver_pending(self) -> None:
-        pending = await self.ledger.pending_deliveries()
+        pending = await (self.claim() if self.claim is not None else self.ledger.pending_deliveries())
         by_channel: dict[int, list[Delivery]] = defaultdict(list)
         for delivery in pending:
             by_channel[delivery.channel_id].append(delivery)

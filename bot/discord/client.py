@@ -185,6 +185,7 @@ class KijiBot(commands.Bot):
             serves_guild=self.serves_guild if lease is None else lambda _guild_id: True,
             may_send=lease.may_send if lease is not None else None,
             other_shard_channel=self.other_shard_channel if lease is not None else None,
+            claim=lease.claim_deliveries if lease is not None else None,
         )
         self.sync.listeners.append(lambda _outcome: self.announcer.wake())  # posts may have become visible
         self.digests, self.notices = scheduled_senders(self)  # digests, and notices when a blog stops updating

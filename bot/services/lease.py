@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.models import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class LeaseStore(Protocol):
     async def take_lease(self, name: str, holder: str, seconds: float, now: float | None = None) -> int | None: ...
     async def lease_holds(self, name: str, holder: str, generation: int, now: float | None = None) -> bool: ...
     async def release_lease(self, name: str, holder: str, generation: int) -> None: ...
+    async def claim_deliveries(self, name: str, holder: str, generation: int) -> list[Delivery]: ...
 
 
 def holder_name() -> str:
@@ -86,6 +88,13 @@ class SyncLease:
         log.warning("the sync lease (term %d) lapsed before a send; not sending", generation)
         self.generation = None
         return False
+
+    async def claim_deliveries(self) -> list[Delivery]:
+        """The pending deliveries, claimed in the store for this term: none once it is not this process's."""
+        generation = self.generation
+        if generation is None:
+            return []
+        return await self.store.claim_deliveries(self.name, self.holder, generation)
 
     async def keep(self) -> None:
         """Renew until cancelled, RENEWALS_PER_PERIOD times per period; a failed renewal is tried again."""

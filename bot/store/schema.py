@@ -372,6 +372,10 @@ MIGRATIONS: tuple[str, ...] = (
         generation INTEGER NOT NULL
     );
     """,
+    # 17: a pending delivery claimed by the sync lease holder's term (bot.store.subscriptions.claim_deliveries).
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_generation INTEGER;
+    """,
 )
 
 

@@ -253,6 +253,10 @@ MIGRATIONS: tuple[str, ...] = (
         generation bigint NOT NULL
     );
     """,
+    # a pending delivery claimed by the sync lease holder's term, as SQLite's migration 17
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_generation bigint;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
