@@ -20,6 +20,7 @@ BENCHMARKS = (
     "interaction_latency",
     "latency_during_ingest",
     "fanout",
+    "failover",
     "retention",
     "eval_summaries",
     "git_bench",
