@@ -57,13 +57,14 @@ async def answered_once(emu: DiscordEmulator, guild: int, channel: int) -> None:
     assert handle.record.callback_attempts == 1
 
 
-async def delivery_states(url: str) -> dict[str, int]:
+async def ledger_and_lease(url: str) -> tuple[dict[str, int], tuple[str, float, int] | None]:
+    """How many deliveries are in each state, and the sync lease's (holder, expiry, term)."""
     store = await open_store(url)
     try:
         states: dict[str, int] = {}
         for delivery in await store.deliveries():
             states[delivery.state] = states.get(delivery.state, 0) + 1
-        return states
+        return states, await store.lease_holder("sync")
     finally:
         await store.close()
 
@@ -124,5 +125,7 @@ async def test_the_other_process_finishes_the_fan_out_when_the_lease_holder_is_k
         assert await second.stop() == 0, second.text
     for channel in mine + theirs:
         assert [m["embeds"][0]["title"] for m in emu.sent_messages[channel]] == ["フェイルオーバー"], channel
-    assert await delivery_states(postgres_url) == {"sent": 51}
+    states, lease = await ledger_and_lease(postgres_url)
+    assert states == {"sent": 51}
+    assert lease is not None and lease[1:] == (0.0, 2)  # the second's clean stop released its term at once
     assert "lost the sync lease" not in second.text
