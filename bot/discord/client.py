@@ -11,6 +11,10 @@ Keeping blogs in sync is the sync service's (`bot.services.sync.BlogSync`: sourc
 process, watcher, push webhooks, each blog's last outcome), handed in like the store; the bot
 only subscribes its announcer to it. The announcer belongs to the bot, not to a cog: unloading
 or reloading `cogs.announcements` changes the commands, never whether new posts are announced.
+
+With several processes on one PostgreSQL store, `run_bot` hands in a sync lease: then syncing and
+every send (announcements, digests, notices) are the lease holder's, begun and ended by
+`LeaseDuties` as the lease comes and goes, while every process answers its shards' commands.
 """
 
 from __future__ import annotations
@@ -170,8 +174,8 @@ class KijiBot(commands.Bot):
             chosen = sources if sources is not None else configured_sources(settings)
             sync = blog_sync(settings, store, chosen, webhook=webhook, clock=clock)
         self.sync = sync
-        # With a lease (several processes on one PostgreSQL store), this process polls and announces only while
-        # it holds it, and then in every server; without one it always does, in its own shards' servers.
+        # With a lease (several processes on one PostgreSQL store), this process polls and sends only while it
+        # holds it, and then in every shard's servers; without one it always does, in its own shards' servers.
         self.lease = lease
         self.duties = LeaseDuties(lease, self.begin_sending, self.end_sending) if lease is not None else None
         self.other_shards = OtherShardChannels(self, lambda: self.announcer.pacer.wait(), clock=clock)
@@ -188,7 +192,7 @@ class KijiBot(commands.Bot):
             claim=lease.claim_deliveries if lease is not None else None,
         )
         self.sync.listeners.append(lambda _outcome: self.announcer.wake())  # posts may have become visible
-        self.digests, self.notices = scheduled_senders(self)  # digests, and notices when a blog stops updating
+        self.digests, self.notices = scheduled_senders(self, self)  # digests, and notices when a blog stops updating
         self.paginator_timeout = PAGINATOR_TIMEOUT
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
@@ -203,10 +207,19 @@ class KijiBot(commands.Bot):
         """A channel the cache lacks because its server is in another process's shard (None if in ours: gone)."""
         return None if self.serves_guild(guild_id) else await self.other_shards.channel(guild_id, channel_id)
 
+    async def channel_for(self, guild_id: int, channel_id: int) -> object | None:
+        """A channel to send to: from the cache, or (holding the sync lease) from another shard's server."""
+        channel = self.get_channel(channel_id)
+        if channel is None and self.lease is not None:
+            channel = await self.other_shard_channel(guild_id, channel_id)
+        return channel
+
     async def begin_sending(self) -> None:
-        """Poll the blogs and announce (the announcer's first round finishes whatever the ledger has pending)."""
+        """Poll the blogs and send (the announcer's first round finishes whatever the ledger has pending)."""
         await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
         self.announcer.start()
+        self.digests.start()
+        self.notices.start()
 
     async def end_sending(self) -> None:
         # The sync stops first (an ingest in flight ends after its batch), then the announcer
@@ -219,6 +232,7 @@ class KijiBot(commands.Bot):
             await self.announcer.stop()
         except Exception:
             log.exception("stopping the announcer failed")
+        await stop_scheduled(self)
 
     @property
     def sources(self) -> list[Source]:
@@ -268,10 +282,10 @@ class KijiBot(commands.Bot):
         await self.sync_commands_if_changed()
         if self.duties is None:
             self.announcer.start()
+            self.digests.start()
+            self.notices.start()
         else:
-            self.duties.start()  # polls and announces once (and while) this process holds the sync lease
-        self.digests.start()
-        self.notices.start()
+            self.duties.start()  # polls and sends once (and while) this process holds the sync lease
         _settle_long_lived_objects()
 
     async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
@@ -365,7 +379,6 @@ class KijiBot(commands.Bot):
             await self.duties.stop()  # and the lease is released: another process takes over at once
         else:
             await self.end_sending()
-        await stop_scheduled(self)
         for name in list(self.extensions):
             try:
                 await self.unload_extension(name)
