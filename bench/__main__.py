@@ -22,6 +22,7 @@ BENCHMARKS = (
     "fanout",
     "announce_render",
     "post_images",
+    "failover",
     "retention",
     "eval_summaries",
     "git_bench",

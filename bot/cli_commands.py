@@ -223,7 +223,7 @@ async def run_run(settings: Settings, sync: bool) -> int:
     for source in sources:
         if isinstance(source, FolderSource) and (problem := folder_problem(source.site_root, source.what)):
             raise CommandFailed(problem)
-    from bot.discord.client import StartFailed, run_bot  # here, so the other commands never load discord.py
+    from bot.discord.run import StartFailed, run_bot  # here, so the other commands never load discord.py
     from bot.store.run_lock import exclusive_run
 
     try:

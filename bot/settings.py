@@ -66,6 +66,9 @@ class Settings:
     # default all of them); None: one unsharded connection.
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+    # KIJI_LEASE_SECONDS: with several processes on one PostgreSQL store, how long the sync lease lasts unrenewed;
+    # another process takes over polling and announcing at most about this long after its holder dies.
+    lease_seconds: float = 30.0
 
     @property
     def store_url(self) -> str:
@@ -135,6 +138,7 @@ class Settings:
             database_url=text("KIJI_DATABASE_URL"),
             shard_count=(shard_count := _number(values, "KIJI_SHARD_COUNT", int, None, minimum=1)),
             shard_ids=_shard_ids(values.get("KIJI_SHARD_IDS", "").strip(), shard_count),
+            lease_seconds=_number(values, "KIJI_LEASE_SECONDS", float, 30.0, minimum=1.0),
             llm_base_url=(text("KIJI_LLM_BASE_URL") or "").rstrip("/") or None,
             llm_model=text("KIJI_LLM_MODEL"),
             llm_api_key=text("KIJI_LLM_API_KEY"),

@@ -201,7 +201,13 @@ class Announcer:
         pacer: Pacer | None = None,
         serves_guild: Callable[[int], bool] = lambda _guild_id: True,
         may_send: Callable[[], Awaitable[bool]] | None = None,
+        other_shard_channel: Callable[[int, int], Awaitable[object | None]] | None = None,
+        claim: Callable[[], Awaitable[list[Delivery]]] | None = None,
     ) -> None:
+        # With the sync lease: pending deliveries are claimed for its term (`SyncLease.claim_deliveries`).
+        self.claim = claim
+        # The lease holder's way to another shard's channel (guild id, channel id), not in its cache.
+        self.other_shard_channel = other_shard_channel
         # With several processes, the sync lease's fencing check (`SyncLease.may_send`) before each send.
         self.may_send = may_send
         # Sharded over several processes, each announces in its own shards' servers: the others' are not in
@@ -301,7 +307,7 @@ class Announcer:
         self.transport.dispatch("kiji_announce_round", self.rounds)
 
     async def deliver_pending(self) -> None:
-        pending = await self.ledger.pending_deliveries()
+        pending = await (self.claim() if self.claim is not None else self.ledger.pending_deliveries())
         by_channel: dict[int, list[Delivery]] = defaultdict(list)
         for delivery in pending:
             by_channel[delivery.channel_id].append(delivery)
@@ -355,6 +361,12 @@ class Announcer:
             await self.ledger.mark_skipped(delivery.id, "no longer matches the subscription's filters")
             return Outcome.SKIPPED
         channel = self.transport.get_channel(subscription.channel_id)
+        if channel is None and self.other_shard_channel is not None:
+            try:
+                channel = await self.other_shard_channel(subscription.guild_id, subscription.channel_id)
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+                await self._retry_later(subscription, delivery, f"{type(exc).__name__}: {exc}", context)
+                return Outcome.RETRY
         if channel is None:
             await self._pause(subscription, pause_reason("pause.channel_gone"), context)
             return Outcome.PAUSED

@@ -11,23 +11,23 @@ Keeping blogs in sync is the sync service's (`bot.services.sync.BlogSync`: sourc
 process, watcher, push webhooks, each blog's last outcome), handed in like the store; the bot
 only subscribes its announcer to it. The announcer belongs to the bot, not to a cog: unloading
 or reloading `cogs.announcements` changes the commands, never whether new posts are announced.
+
+With several processes on one PostgreSQL store, `run_bot` hands in a sync lease: then syncing and
+every send (announcements, digests, notices) are the lease holder's, begun and ended by
+`LeaseDuties` as the lease comes and goes, while every process answers its shards' commands.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import gc
 import hashlib
 import json
 import logging
 import pkgutil
-import signal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -50,23 +50,24 @@ from bot.discord.announcer import Announcer
 from bot.discord.blogs import blog_labels, label_of
 from bot.discord.i18n import command_text_ja, t
 from bot.discord.options import OptionOutOfRange
+from bot.discord.other_shards import OtherShardChannels
 from bot.discord.reach import GUILD_INSTALL_ONLY, SERVERS_ONLY
-from bot.discord.run_log import RunLog
 from bot.discord.schedules import scheduled_senders, stop_scheduled
 from bot.discord.ui import PAGINATOR_TIMEOUT, summary_parts
 from bot.discord.webhook_delivery import icon_url
 from bot.models import Post, Subscription
 from bot.services.ingest import IngestReport
-from bot.services.llm import LLMClient, client_from_settings
+from bot.services.lease import LeaseDuties, SyncLease
+from bot.services.llm import LLMClient
 from bot.services.parse_pool import WORKER_NICENESS
 from bot.services.summaries import SummaryService
 from bot.services.sync import BlogSync
-from bot.services.webhooks import WebhookConfig, WebhookConfigError
-from bot.settings import Settings, configured_environ
+from bot.services.webhooks import WebhookConfig
+from bot.settings import Settings
 from bot.sources.base import Source
 from bot.sources.factory import sources_from_specs
 from bot.sources.site_config import Site
-from bot.store import KijiStore, store_for
+from bot.store import KijiStore
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class KijiBot(commands.Bot):
         webhook: WebhookConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
         sync: BlogSync | None = None,
+        lease: SyncLease | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -172,6 +174,11 @@ class KijiBot(commands.Bot):
             chosen = sources if sources is not None else configured_sources(settings)
             sync = blog_sync(settings, store, chosen, webhook=webhook, clock=clock)
         self.sync = sync
+        # With a lease (several processes on one PostgreSQL store), this process polls and sends only while it
+        # holds it, and then in every shard's servers; without one it always does, in its own shards' servers.
+        self.lease = lease
+        self.duties = LeaseDuties(lease, self.begin_sending, self.end_sending) if lease is not None else None
+        self.other_shards = OtherShardChannels(self, lambda: self.announcer.pacer.wait(), clock=clock)
         self.announcer = Announcer(
             store,
             self,
@@ -179,10 +186,13 @@ class KijiBot(commands.Bot):
             max_burst=settings.max_burst,
             poll_seconds=settings.poll_seconds,
             clock=clock,
-            serves_guild=self.serves_guild,
+            serves_guild=self.serves_guild if lease is None else lambda _guild_id: True,
+            may_send=lease.may_send if lease is not None else None,
+            other_shard_channel=self.other_shard_channel if lease is not None else None,
+            claim=lease.claim_deliveries if lease is not None else None,
         )
         self.sync.listeners.append(lambda _outcome: self.announcer.wake())  # posts may have become visible
-        self.digests, self.notices = scheduled_senders(self)  # digests, and notices when a blog stops updating
+        self.digests, self.notices = scheduled_senders(self, self)  # digests, and notices when a blog stops updating
         self.paginator_timeout = PAGINATOR_TIMEOUT
         if settings.api_base:
             # discord.py builds every REST URL from this class attribute.
@@ -192,6 +202,37 @@ class KijiBot(commands.Bot):
         """Whether this process runs the shard of `guild_id` (another process announces to the others)."""
         count, ids = self.settings.shard_count, self.settings.shard_ids
         return count is None or ids is None or (guild_id >> 22) % count in ids
+
+    async def other_shard_channel(self, guild_id: int, channel_id: int) -> object | None:
+        """A channel the cache lacks because its server is in another process's shard (None if in ours: gone)."""
+        return None if self.serves_guild(guild_id) else await self.other_shards.channel(guild_id, channel_id)
+
+    async def channel_for(self, guild_id: int, channel_id: int) -> object | None:
+        """A channel to send to: from the cache, or (holding the sync lease) from another shard's server."""
+        channel = self.get_channel(channel_id)
+        if channel is None and self.lease is not None:
+            channel = await self.other_shard_channel(guild_id, channel_id)
+        return channel
+
+    async def begin_sending(self) -> None:
+        """Poll the blogs and send (the announcer's first round finishes whatever the ledger has pending)."""
+        await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
+        self.announcer.start()
+        self.digests.start()
+        self.notices.start()
+
+    async def end_sending(self) -> None:
+        # The sync stops first (an ingest in flight ends after its batch), then the announcer
+        # finishes its delivery in flight: only then may the connection and the store go.
+        try:
+            await self.sync.stop()
+        except Exception:
+            log.exception("stopping the blog sync failed")
+        try:
+            await self.announcer.stop()
+        except Exception:
+            log.exception("stopping the announcer failed")
+        await stop_scheduled(self)
 
     @property
     def sources(self) -> list[Source]:
@@ -231,14 +272,20 @@ class KijiBot(commands.Bot):
     async def setup_hook(self) -> None:
         await self.store.connect()
         await self.store.lower_writer_priority(WORKER_NICENESS)  # ingest batches yield to replies
-        await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
+        if self.duties is None:
+            await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
+        else:
+            await self.sync.register()  # syncing is the lease holder's; the blogs' names are everyone's
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
             await self.load_extension(module)
         await self.sync_commands_if_changed()
-        self.announcer.start()
-        self.digests.start()
-        self.notices.start()
+        if self.duties is None:
+            self.announcer.start()
+            self.digests.start()
+            self.notices.start()
+        else:
+            self.duties.start()  # polls and sends once (and while) this process holds the sync lease
         _settle_long_lived_objects()
 
     async def summary_for(self, post: Post, length: str, locale: str | None) -> tuple[str, str]:
@@ -328,17 +375,10 @@ class KijiBot(commands.Bot):
         return True
 
     async def close(self) -> None:
-        # The sync stops first (an ingest in flight ends after its batch), then the announcer
-        # finishes its delivery in flight: only then may the connection and the store go.
-        try:
-            await self.sync.stop()
-        except Exception:
-            log.exception("stopping the blog sync failed")
-        try:
-            await self.announcer.stop()
-        except Exception:
-            log.exception("stopping the announcer failed")
-        await stop_scheduled(self)
+        if self.duties is not None:
+            await self.duties.stop()  # and the lease is released: another process takes over at once
+        else:
+            await self.end_sending()
         for name in list(self.extensions):
             try:
                 await self.unload_extension(name)
@@ -375,59 +415,6 @@ class ShardedKijiBot(KijiBot, commands.AutoShardedBot):
         super().__init__(settings, *args, shard_count=settings.shard_count, shard_ids=shard_ids, **options)
 
 
-class StartFailed(RuntimeError):
-    """`kiji run` cannot go on; the message says what to do. Never contains the token."""
-
-    temporary = False
-
-
-class DiscordUnavailable(StartFailed):
-    """Discord could not be reached or answered with a server error: trying later may work."""
-
-    temporary = True
-
-
-REJECTED_TOKEN = (
-    "Discord rejected the token (401 Unauthorized): it was reset or mistyped. Reset it at "
-    "https://discord.com/developers/applications → your application → Bot → Reset Token, and put the new "
-    "one in DISCORD_TOKEN in .env (or the environment)"
-)
-MISSING_INTENTS = (
-    "Discord refused the gateway connection (4014): the bot asks for a privileged intent that is not enabled. "
-    "Enable it at https://discord.com/developers/applications → your application → Bot → Privileged Gateway Intents"
-)
-
-
-class ShutdownSignal:
-    """SIGINT/SIGTERM ask for a clean stop: the store's last batch commits or rolls back whole."""
-
-    def __init__(self) -> None:
-        self.requested = asyncio.Event()
-        self.signum: int | None = None
-        self._installed: list[int] = []
-
-    def install(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            # Not on the main thread, or not supported by the platform: Ctrl-C still raises.
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, self._received, signum)
-                self._installed.append(signum)
-
-    def remove(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in self._installed:
-            loop.remove_signal_handler(signum)
-        self._installed.clear()
-
-    def _received(self, signum: int) -> None:
-        if self.requested.is_set():
-            log.info("received %s again; already shutting down", signal.Signals(signum).name)
-            return
-        self.signum = signum
-        self.requested.set()
-
-
 def configured_sources(settings: Settings) -> list[Source]:
     """The configured sources, built as `kiji ingest` builds them: with the web fetch rate and User-Agent page."""
     return sources_from_specs(
@@ -436,79 +423,6 @@ def configured_sources(settings: Settings) -> list[Source]:
         fetch_rate=settings.fetch_rate,
         user_agent_url=settings.user_agent_url,
     )
-
-
-async def run_bot(settings: Settings, *, force_sync: bool = False, sources: list[Source] | None = None) -> None:
-    """Start the bot and serve until a signal stops it; a start that cannot work raises StartFailed."""
-    assert settings.discord_token, "checked by the caller"
-    try:
-        webhook = WebhookConfig.from_environ(configured_environ(dotenv_path=settings.env_file))
-    except WebhookConfigError as exc:
-        raise StartFailed(str(exc)) from None
-    store = store_for(settings.store_url)
-    chosen = sources if sources is not None else configured_sources(settings)
-    sync = blog_sync(settings, store, chosen, webhook=webhook)
-    bot_class = ShardedKijiBot if settings.shard_count is not None else KijiBot
-    bot = bot_class(settings, store, client_from_settings(settings), force_sync=force_sync, sync=sync)
-    if settings.shard_count is not None:
-        shards = ",".join(map(str, settings.shard_ids or range(settings.shard_count)))
-        log.info("running gateway shard(s) %s of %d", shards, settings.shard_count)
-    RunLog(bot).attach()
-    shutdown = ShutdownSignal()
-    shutdown.install()
-    try:
-        async with bot:
-            await serve_until_stopped(bot, settings.discord_token, shutdown)
-    except discord.LoginFailure:
-        raise StartFailed(REJECTED_TOKEN) from None
-    except discord.PrivilegedIntentsRequired:
-        raise StartFailed(MISSING_INTENTS) from None
-    except discord.DiscordServerError as exc:
-        raise DiscordUnavailable(
-            f"Discord answered {exc.status} {exc.response.reason or 'Server Error'}: it may be having an outage "
-            "(https://discordstatus.com). Try again later"
-        ) from None
-    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-        # aiohttp's message names the host, never the token.
-        where = settings.api_base or "discord.com"
-        raise DiscordUnavailable(
-            f"could not reach Discord ({where}): {exc or type(exc).__name__}; check the network "
-            "(and DISCORD_API_BASE if you set it), then try again"
-        ) from None
-    finally:
-        shutdown.remove()
-
-
-async def serve_until_stopped(bot: KijiBot, token: str, shutdown: ShutdownSignal) -> None:
-    """Run the bot until it ends by itself (raising what ended it) or `shutdown` is requested.
-
-    On a signal the bot is closed first (the delivery in flight finishes, the store closes),
-    then discord.py's connection loop is cancelled: it notices a close only when its current
-    wait ends, and that may be a reconnect back-off of many minutes while Discord is
-    unreachable, or a connection attempt of up to 60 s.
-    """
-    serving = asyncio.create_task(bot.start(token), name="kiji-discord")
-    stop = asyncio.create_task(shutdown.requested.wait(), name="kiji-shutdown-signal")
-    try:
-        await asyncio.wait({serving, stop}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.cancel()
-    if serving.done():
-        serving.result()
-        return
-    name = signal.Signals(shutdown.signum).name if shutdown.signum is not None else "a stop request"
-    log.info("received %s; shutting down", name)
-    try:
-        await bot.close()
-    finally:
-        serving.cancel()
-        try:
-            await serving
-        except asyncio.CancelledError:
-            log.debug("stopped the Discord connection loop in its wait")
-        except Exception as exc:  # the connection ending because we closed it is no news
-            log.debug("the Discord connection ended while shutting down: %r", exc)
-    log.info("shut down cleanly")
 
 
 # A full collection after this many collections of the middle generation (Python's default: 10).

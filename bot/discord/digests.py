@@ -30,7 +30,7 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.discord import limits
 from bot.discord.announcer import INVALID_FORM_BODY, Pacer, channel_kind, missing_permissions
 from bot.discord.i18n import pause_reason, t, weekday_name
-from bot.discord.rounds import RoundTask
+from bot.discord.rounds import FindChannel, RoundTask, cached_channel
 from bot.discord.ui import EMBED_COLOUR, escape_link_text, fits_link
 from bot.models import Digest, Post, Subscription
 from bot.store import Store
@@ -166,9 +166,11 @@ class DigestScheduler(RoundTask):
         max_burst: int,
         poll_seconds: float,
         clock: Clock = SYSTEM_CLOCK,
+        find_channel: FindChannel | None = None,
     ) -> None:
         self.store = store
         self.client = client
+        self.find_channel = find_channel or cached_channel(client)
         self.summarize = summarize
         self.blog_timezone = blog_timezone
         self.pacer = pacer
@@ -265,7 +267,7 @@ class DigestScheduler(RoundTask):
     async def _render(
         self, subscription: Subscription, posts: Sequence[Post], tz: ZoneInfo, end: float
     ) -> list[dict[str, Any]]:
-        channel = self.client.get_channel(subscription.channel_id)
+        channel = await self.find_channel(subscription.guild_id, subscription.channel_id)
         guild = getattr(channel, "guild", None)
         locale = str(guild.preferred_locale) if guild is not None else None
         last_day = datetime.fromtimestamp(end, tz) - timedelta(seconds=1)
@@ -277,7 +279,7 @@ class DigestScheduler(RoundTask):
         return pack(heading, lines, role.id if role else None)
 
     async def _send(self, digest: Digest) -> None:
-        channel = self.client.get_channel(digest.channel_id)
+        channel = await self.find_channel(digest.guild_id, digest.channel_id)
         kind = channel_kind(channel) if channel is not None else None
         guild = getattr(channel, "guild", None)
         if channel is None or guild is None:

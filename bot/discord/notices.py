@@ -23,7 +23,7 @@ from bot.clock import SYSTEM_CLOCK, Clock, wait_event
 from bot.discord import limits
 from bot.discord.announcer import Pacer, channel_kind, missing_permissions
 from bot.discord.i18n import format_date, t
-from bot.discord.rounds import RoundTask
+from bot.discord.rounds import FindChannel, RoundTask, cached_channel
 from bot.models import Notice
 from bot.services.notices import NoticePlanner, failure_kind
 from bot.store import Store
@@ -62,9 +62,11 @@ class NoticeSender(RoundTask):
         pacer: Pacer,
         poll_seconds: float,
         clock: Clock = SYSTEM_CLOCK,
+        find_channel: FindChannel | None = None,
     ) -> None:
         self.store = store
         self.client = client
+        self.find_channel = find_channel or cached_channel(client)
         self.planner = planner
         self.blog_timezone = blog_timezone
         self.pacer = pacer
@@ -98,7 +100,7 @@ class NoticeSender(RoundTask):
             self.client.dispatch("kiji_notice_round", self.rounds)
 
     async def _send(self, notice: Notice) -> None:
-        channel = self.client.get_channel(notice.channel_id)
+        channel = await self.find_channel(notice.guild_id, notice.channel_id)
         kind = channel_kind(channel) if channel is not None else None
         guild = getattr(channel, "guild", None)
         if channel is None or guild is None or kind not in ("text", "news"):

@@ -9,6 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+
+import discord
+
+# (guild id, channel id) → the channel to send to, or None when it is gone. A process holding the
+# sync lease finds other shards' channels too (`KijiBot.channel_for`); by default, the cache only.
+FindChannel = Callable[[int, int], Awaitable[object | None]]
+
+
+def cached_channel(client: discord.Client) -> FindChannel:
+    async def find(_guild_id: int, channel_id: int) -> object | None:
+        return client.get_channel(channel_id)
+
+    return find
 
 
 class RoundTask:

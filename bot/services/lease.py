@@ -9,13 +9,17 @@ injected clock (the store's), so tests move them by hand.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.models import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class LeaseStore(Protocol):
     async def take_lease(self, name: str, holder: str, seconds: float, now: float | None = None) -> int | None: ...
     async def lease_holds(self, name: str, holder: str, generation: int, now: float | None = None) -> bool: ...
     async def release_lease(self, name: str, holder: str, generation: int) -> None: ...
+    async def claim_deliveries(self, name: str, holder: str, generation: int) -> list[Delivery]: ...
 
 
 def holder_name() -> str:
@@ -84,6 +89,13 @@ class SyncLease:
         self.generation = None
         return False
 
+    async def claim_deliveries(self) -> list[Delivery]:
+        """The pending deliveries, claimed in the store for this term: none once it is not this process's."""
+        generation = self.generation
+        if generation is None:
+            return []
+        return await self.store.claim_deliveries(self.name, self.holder, generation)
+
     async def keep(self) -> None:
         """Renew until cancelled, RENEWALS_PER_PERIOD times per period; a failed renewal is tried again."""
         while True:
@@ -98,3 +110,71 @@ class SyncLease:
         if self.generation is not None:
             await self.store.release_lease(self.name, self.holder, self.generation)
             self.generation = None
+
+
+class LeaseDuties:
+    """The holder's work (polling, ingest, announcing), done while this process holds the lease and only then.
+
+    Every process runs one: each renews (or tries to take) the lease RENEWALS_PER_PERIOD times per
+    period on the injected clock; on gaining it, `begin` (start syncing, run an announcer round at
+    once, which finishes any fan-out a dead holder left pending in the ledger); on losing it, `end`.
+    Between a lapse and the next renewal the announcer's fencing check (`SyncLease.may_send`) is
+    what keeps a late process from sending. `stop` ends the duties and releases the lease, so
+    another process takes over at once instead of after the expiry.
+    """
+
+    def __init__(self, lease: SyncLease, begin: Callable[[], Awaitable[None]], end: Callable[[], Awaitable[None]]):
+        self.lease = lease
+        self.begin = begin
+        self.end = end
+        self.active = False
+        self._task: asyncio.Task[None] | None = None
+        self._turn = asyncio.Lock()  # a check and a stop never interleave their begin/end
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._keep(), name="kiji-sync-lease")
+
+    async def _keep(self) -> None:
+        while True:
+            await self.check()
+            await self.lease.clock.sleep(self.lease.seconds / RENEWALS_PER_PERIOD)
+
+    async def check(self) -> None:
+        """Renew (or try to take) the lease; begin or end the duties when holding it changed."""
+        async with self._turn:
+            try:
+                held = await self.lease.renew()
+            except Exception:
+                # The database did not answer: go on as before; the fencing check stops sends if the lease lapses.
+                log.exception("renewing the sync lease failed; trying again")
+                held = self.lease.held
+            if held and not self.active:
+                self.active = True
+                await self._quietly(self.begin, "starting the sync lease holder's work")
+            elif not held and self.active:
+                self.active = False
+                await self._quietly(self.end, "stopping the sync lease holder's work")
+
+    async def stop(self) -> None:
+        """Stop renewing, end the duties (the send in flight finishes), then let the lease go."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        async with self._turn:
+            if self.active:
+                self.active = False
+                await self._quietly(self.end, "stopping the sync lease holder's work")
+            try:
+                await self.lease.release()
+            except Exception:
+                log.exception("releasing the sync lease failed; another process takes it when it expires")
+
+    @staticmethod
+    async def _quietly(step: Callable[[], Awaitable[None]], what: str) -> None:
+        try:
+            await step()
+        except Exception:
+            log.exception("%s failed", what)

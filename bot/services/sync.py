@@ -105,6 +105,7 @@ class BlogSync:
         self.webhook_config = webhook
         self.webhook: PushWebhook | None = None
         self.outcomes: dict[str, SourceOutcome] = {}  # each blog's last outcome, by source name
+        self._registered_sites: dict[str, Site] = {}  # folder blogs' sites read by `register`, before any sync
         self.source_ids: dict[str, int] = {}  # the store's id of each configured blog, once started
         self.listeners: list[Listener] = []
         self.syncs = 0
@@ -129,11 +130,13 @@ class BlogSync:
     @property
     def site(self) -> Site | None:
         """The first configured blog's site as last read: its time zone is the one dates are shown in."""
-        return next((o.site for s in self.sources if (o := self.outcomes.get(s.name)) and o.site), None)
+        sites = self.sites
+        return next((site for s in self.sources if (site := sites.get(s.name)) is not None), None)
 
     @property
     def sites(self) -> dict[str, Site]:
-        return {name: outcome.site for name, outcome in self.outcomes.items() if outcome.site is not None}
+        synced = {name: outcome.site for name, outcome in self.outcomes.items() if outcome.site is not None}
+        return self._registered_sites | synced
 
     @property
     def last_report(self) -> IngestReport | None:
@@ -154,12 +157,7 @@ class BlogSync:
         The store must be connected. Subscriptions to blogs no longer configured are paused now.
         """
         self._stopping = False
-        self.source_ids = {s.name: await self.store.register_source(s.name, s.display) for s in self.sources}
-        paused, resumed = await self.store.follow_configured_blogs(list(self.source_ids.values()))
-        if paused:
-            log.warning("paused %d subscriptions to blogs that are no longer configured", len(paused))
-        if resumed:
-            log.info("resumed %d subscriptions to blogs configured again", len(resumed))
+        await self.register()
         await self.cluster.start()
         self.ingester.start()
         for lane in self._lanes.values():
@@ -167,6 +165,22 @@ class BlogSync:
             self._ask(lane)
         self.watcher.start()
         await self._start_webhook()
+
+    async def register(self) -> None:
+        """Know the configured blogs' ids (commands label posts by them) without syncing: what a process
+        that does not hold the sync lease needs. Subscriptions to blogs no longer configured are paused."""
+        self.source_ids = {s.name: await self.store.register_source(s.name, s.display) for s in self.sources}
+        for source in self.sources:  # a folder's site is cheap to read: dates show in its time zone before a sync
+            if isinstance(source, FolderSource) and source.name not in self._registered_sites:
+                try:
+                    self._registered_sites[source.name] = self.load(source.site_root)
+                except Exception as exc:  # the sync reports a broken site; here it only stays unknown
+                    log.debug("could not read the site of %s yet: %s", redact(source.display), exc)
+        paused, resumed = await self.store.follow_configured_blogs(list(self.source_ids.values()))
+        if paused:
+            log.warning("paused %d subscriptions to blogs that are no longer configured", len(paused))
+        if resumed:
+            log.info("resumed %d subscriptions to blogs configured again", len(resumed))
 
     async def stop(self) -> None:
         """Stop asking, cancel polls in flight, let ingests in flight end after their batch, stop the process."""

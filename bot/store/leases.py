@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.models import Delivery
+from bot.store import subscriptions
 from bot.store.sqlhelpers import fetch_one
 
 T = TypeVar("T")
@@ -81,3 +83,9 @@ class SyncLeases:
 
     async def lease_holder(self, name: str) -> tuple[str, float, int] | None:
         return await self._read(lease_holder, name)
+
+    async def claim_deliveries(
+        self, name: str, holder: str, generation: int, now: float | None = None
+    ) -> list[Delivery]:
+        """Pending deliveries claimed for the lease's term `generation` (none once `holder` lost it)."""
+        return await self._write(subscriptions.claim_deliveries, name, holder, generation, self._now(now))

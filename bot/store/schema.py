@@ -383,6 +383,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE posts ADD COLUMN image TEXT;
     UPDATE posts SET image = '' WHERE file_mtime_ns = 0;
     """,
+    # 18: a pending delivery claimed by the sync lease holder's term (bot.store.subscriptions.claim_deliveries).
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_generation INTEGER;
+    """,
 )
 
 

@@ -333,11 +333,32 @@ async def _deliveries(
     return [_delivery(row) for row in rows]
 
 
+SENDABLE = "d.state = 'pending' AND s.paused_reason IS NULL AND s.digest = 'off' AND d.digest_id IS NULL"
+
+
 async def pending_deliveries(db: aiosqlite.Connection, limit: int) -> list[Delivery]:
     """What the announcer sends one by one: not the posts a digest collects (bot.store.digests)."""
-    return await _deliveries(
-        db, "d.state = 'pending' AND s.paused_reason IS NULL AND s.digest = 'off' AND d.digest_id IS NULL", (), limit
+    return await _deliveries(db, SENDABLE, (), limit)
+
+
+async def claim_deliveries(
+    db: aiosqlite.Connection, lease: str, holder: str, generation: int, now: float
+) -> list[Delivery]:
+    """The pending deliveries, marked as in flight in the sync lease's term `generation` (see `claim_deliveries`
+    of `bot.store.postgres.subscriptions`); none unless `holder` holds the lease in that term at `now`.
+
+    SQLite has one writer, so claiming needs no row locks: this is the same marking, one claimer at a time.
+    """
+    holds = "SELECT 1 FROM leases WHERE name = ? AND holder = ? AND generation = ? AND expires_at > ?"
+    if await fetch_one(db, holds, (lease, holder, generation, now)) is None:
+        return []
+    await db.execute(
+        "UPDATE deliveries SET claimed_generation = ? WHERE id IN (SELECT d.id FROM deliveries d"
+        f" JOIN subscriptions s ON s.id = d.subscription_id"
+        f" WHERE {SENDABLE} AND (d.claimed_generation IS NULL OR d.claimed_generation <= ?))",
+        (generation, generation),
     )
+    return await _deliveries(db, f"{SENDABLE} AND d.claimed_generation = ?", (generation,))
 
 
 async def deliveries(db: aiosqlite.Connection, post_id: int | None, channel_id: int | None) -> list[Delivery]:

@@ -258,6 +258,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE posts ADD COLUMN image text;
     UPDATE posts SET image = '' WHERE file_mtime_ns = 0;
     """,
+    # a pending delivery claimed by the sync lease holder's term, as SQLite's migration 18
+    """
+    ALTER TABLE deliveries ADD COLUMN claimed_generation bigint;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -257,6 +257,9 @@ async def backfill(db: asyncpg.Connection, subscription_id: int, count: int, now
     )
 
 
+SENDABLE = "d.state = 'pending' AND s.paused_reason IS NULL AND s.digest = 'off' AND d.digest_id IS NULL"
+
+
 async def _deliveries(db: asyncpg.Connection, where: str, params: Sequence[object], limit: int = -1) -> list[Delivery]:
     rows = await db.fetch(
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id "
@@ -269,9 +272,36 @@ async def _deliveries(db: asyncpg.Connection, where: str, params: Sequence[objec
 
 async def pending_deliveries(db: asyncpg.Connection, limit: int) -> list[Delivery]:
     """What the announcer sends one by one: not the posts a digest collects (bot.store.postgres.digests)."""
-    return await _deliveries(
-        db, "d.state = 'pending' AND s.paused_reason IS NULL AND s.digest = 'off' AND d.digest_id IS NULL", (), limit
+    return await _deliveries(db, SENDABLE, (), limit)
+
+
+async def claim_deliveries(
+    db: asyncpg.Connection, lease: str, holder: str, generation: int, now: float
+) -> list[Delivery]:
+    """The pending deliveries, claimed for the sync lease's term `generation` in this write's transaction.
+
+    `FOR UPDATE SKIP LOCKED`: a row another transaction is claiming (or marking sent) is skipped, not
+    waited for, so two claimers in the window around a failover never both take it. Nothing is claimed
+    unless `holder` holds the lease in that term at `now`, and a claim of an older term counts for nothing
+    (its holder is fenced): the new holder takes over what a dead one had in flight.
+    """
+    claimed = await db.fetch(
+        f"""
+        WITH claimable AS (
+            SELECT d.id FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+            WHERE {SENDABLE} AND (d.claimed_generation IS NULL OR d.claimed_generation <= $3)
+              AND EXISTS (SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND generation = $3 AND expires_at > $4)
+            FOR UPDATE OF d SKIP LOCKED
+        )
+        UPDATE deliveries SET claimed_generation = $3 FROM claimable WHERE deliveries.id = claimable.id
+        RETURNING deliveries.id
+        """,
+        lease,
+        holder,
+        generation,
+        float(now),
     )
+    return await _deliveries(db, "d.id = ANY($1::bigint[])", ([row["id"] for row in claimed],))
 
 
 async def deliveries(db: asyncpg.Connection, post_id: int | None, channel_id: int | None) -> list[Delivery]:

@@ -23,7 +23,7 @@ from git_bot_world import (
 )
 from git_server import BlogRemotes, GitDaemon
 
-from bot.discord.client import StartFailed, run_bot
+from bot.discord.run import StartFailed, run_bot
 from bot.emulator import DiscordEmulator
 from bot.services.webhooks import WebhookConfig
 
