@@ -178,6 +178,8 @@ class KijiBot(commands.Bot):
         # holds it, and then in every shard's servers; without one it always does, in its own shards' servers.
         self.lease = lease
         self.duties = LeaseDuties(lease, self.begin_sending, self.end_sending) if lease is not None else None
+        if lease is not None:  # pushes this process verifies go to the holder when it is another one
+            self.sync.holds_lease = lambda: lease.held
         self.other_shards = OtherShardChannels(self, lambda: self.announcer.pacer.wait(), clock=clock)
         self.announcer = Announcer(
             store,
@@ -225,7 +227,7 @@ class KijiBot(commands.Bot):
         # The sync stops first (an ingest in flight ends after its batch), then the announcer
         # finishes its delivery in flight: only then may the connection and the store go.
         try:
-            await self.sync.stop()
+            await (self.sync.stop_syncing() if self.duties is not None else self.sync.stop())
         except Exception:
             log.exception("stopping the blog sync failed")
         try:
@@ -275,7 +277,7 @@ class KijiBot(commands.Bot):
         if self.duties is None:
             await self.sync.start()  # in the background: a slow source must not keep the bot from logging in
         else:
-            await self.sync.register()  # syncing is the lease holder's; the blogs' names are everyone's
+            await self.sync.serve()  # syncing is the lease holder's; blogs' names, pushes and cache drops everyone's
         await self.tree.set_translator(KijiTranslator())
         for module in cog_modules():
             await self.load_extension(module)
@@ -377,6 +379,10 @@ class KijiBot(commands.Bot):
     async def close(self) -> None:
         if self.duties is not None:
             await self.duties.stop()  # and the lease is released: another process takes over at once
+            try:
+                await self.sync.stop()  # what every process serves: the push webhook, cluster events
+            except Exception:
+                log.exception("stopping the blog sync failed")
         else:
             await self.end_sending()
         for name in list(self.extensions):

@@ -157,14 +157,21 @@ class BlogSync:
         The store must be connected. Subscriptions to blogs no longer configured are paused now.
         """
         self._stopping = False
-        await self.register()
-        await self.cluster.start()
+        await self.serve()
         self.ingester.start()
         for lane in self._lanes.values():
             lane.task = asyncio.create_task(self._run_lane(lane), name=f"kiji-sync-{lane.source.name}")
             self._ask(lane)
         self.watcher.start()
-        await self._start_webhook()
+
+    async def serve(self) -> None:
+        """What every process of the bot does, holding the sync lease or not: know the blogs, hear the
+        other processes (cache drops; pushes to sync when this one holds the lease) and take push
+        webhooks, which a process without the lease hands to the one with it."""
+        await self.register()
+        await self.cluster.start()
+        if self.webhook is None:
+            await self._start_webhook()
 
     async def register(self) -> None:
         """Know the configured blogs' ids (commands label posts by them) without syncing: what a process
@@ -183,12 +190,18 @@ class BlogSync:
             log.info("resumed %d subscriptions to blogs configured again", len(resumed))
 
     async def stop(self) -> None:
-        """Stop asking, cancel polls in flight, let ingests in flight end after their batch, stop the process."""
+        """Stop serving (webhook, cluster events) and syncing."""
         self._stopping = True
         if self.webhook is not None:
             await self.webhook.stop()
             self.webhook = None
         await self.cluster.stop()
+        await self.stop_syncing()
+
+    async def stop_syncing(self) -> None:
+        """Stop asking, cancel polls in flight, let ingests in flight end after their batch, stop the
+        process; what `serve` started goes on (the sync lease went to another process)."""
+        self._stopping = True
         await self.watcher.stop()
         for timer in list(self._timers):
             timer.cancel()
