@@ -27,6 +27,7 @@ from bot.content import search_tokens
 from bot.content.cleaning import clean_body, reading_time_minutes
 from bot.models import FileState, PostRecord
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback
+from bot.sources.abilities import HandsOverEarly
 from bot.sources.base import ArticleEntry, Articles
 from bot.store import KijiStore
 
@@ -98,15 +99,15 @@ def _unique(entries: list[ArticleEntry]) -> list[ArticleEntry]:
 
 def _plan(
     entries: list[ArticleEntry], known: Mapping[str, FileState], canonical: Mapping[str, str], stale: set[str]
-) -> tuple[list[tuple[ArticleEntry, str, bool]], int]:
-    """(entry, stored path, silent) of each entry to write, and how many are unchanged."""
+) -> tuple[list[tuple[ArticleEntry, str, bool]], list[str]]:
+    """(entry, stored path, silent) of each entry to write, and the stored paths of those unchanged."""
     work: list[tuple[ArticleEntry, str, bool]] = []
-    unchanged = 0
+    unchanged: list[str] = []
     for entry in entries:
         path = entry.key if entry.key in known or not entry.canonical else canonical.get(entry.canonical, entry.key)
         state = known.get(path)
         if state is not None and state.content_hash == entry.version and path not in stale:
-            unchanged += 1
+            unchanged.append(path)
             continue
         work.append((entry, path, entry.archive and state is None))
     return work, unchanged
@@ -130,15 +131,22 @@ async def ingest_articles(
     source_id: int,
     progress: ProgressCallback | None = None,
     batch_size: int = BATCH,
+    written_this_read: set[str] | None = None,
 ) -> IngestReport:
-    """Make the store's posts of blog `source_id` hold every entry of `articles` (none is removed)."""
+    """Make the store's posts of blog `source_id` hold every entry of `articles` (none is removed).
+
+    `written_this_read`: the paths an earlier part of the same read wrote (a web blog's feed, handed
+    over before its backfill); they were counted then, and are not counted again as updated or
+    unchanged. The paths written here are added to it.
+    """
     started = time.perf_counter()
+    counted = written_this_read if written_this_read is not None else set()
     known = await store.file_states(source_id)
     canonical = await store.canonical_paths(source_id)
     stale = await store.paths_with_stale_derivations(DERIVED_VERSION, source_id)
     work, unchanged = _plan(_unique(_without_shared_links(articles.entries)), known, canonical, stale)
     report = IngestReport(
-        unchanged=unchanged,
+        unchanged=sum(1 for path in unchanged if path not in counted),
         failed=[FailedPost(problem.where, problem.reason) for problem in articles.problems],
         blog_title=articles.title,
         blog_url=articles.home,
@@ -151,9 +159,50 @@ async def ingest_articles(
         if records:
             added, updated, _ = await store.write_batch(records, source_id=source_id)
             report.added += added
-            report.updated += updated
+            report.updated += updated - sum(1 for record in records if record.path in counted)
+            counted.update(record.path for record in records)
         if progress is not None:
             progress(min(start + step, len(work)), len(work))
     await store.finish_ingest()
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def poll_and_ingest_articles(
+    store: KijiStore,
+    source: HandsOverEarly,
+    since: str | None,
+    *,
+    source_id: int,
+    progress: ProgressCallback | None = None,
+    batch_size: int = BATCH,
+) -> tuple[IngestReport, str | None]:
+    """Poll a web blog and ingest its articles, its newest posts stored as soon as they are read.
+
+    The feed's entries are stored before a backfill of the blog's past begins (it may take many
+    minutes at a polite rate): readers can search them meanwhile. Returns the report of the whole
+    read and the version to record once it is all committed (None: keep the one recorded).
+    """
+    written: set[str] = set()
+    early = IngestReport()
+
+    async def receive(articles: Articles) -> None:
+        part = await ingest_articles(
+            store, articles, source_id=source_id, batch_size=batch_size, written_this_read=written
+        )
+        early.added += part.added
+        early.updated += part.updated
+
+    source.hand_over_early(receive)
+    try:
+        changes = await source.poll(since)  # type: ignore[attr-defined]  # a Source as well
+    finally:
+        source.hand_over_early(None)
+    if not isinstance(changes, Articles):
+        raise TypeError(f"{source!r}: a source that hands articles over early must answer with articles")
+    report = await ingest_articles(
+        store, changes, source_id=source_id, progress=progress, batch_size=batch_size, written_this_read=written
+    )
+    report.added += early.added
+    report.updated += early.updated
+    return report, changes.version

@@ -100,6 +100,7 @@ async def sync_source(
     """
     loaded: list[Site] = []
     source_id = await store.register_source(source.name, source.display)
+    await store.record_read_started(source_id)  # until a first read succeeds, what it stores is the past
     try:
         report = await ingest_source(
             store,

@@ -9,8 +9,11 @@ only said which name was looked up, and a typo there failed silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from bot.sources.base import Articles
 
 
 @runtime_checkable
@@ -41,4 +44,18 @@ class ReportsProgress(Protocol):
 
     def report_progress(self, callback: Callable[[int, int], None] | None) -> None:
         """Call `callback(done, total)` as the long part of the next polls goes (the CLI's bar)."""
+        ...
+
+
+@runtime_checkable
+class HandsOverEarly(Protocol):
+    """A source whose first read is long (a web blog's backfill), that hands over its newest posts first.
+
+    Readers can search a blog's newest posts while the rest of its past is still being fetched. What
+    is handed over early comes again, with the rest, in the poll's answer; only that answer's version
+    is recorded, so a read cut short hands it all over again.
+    """
+
+    def hand_over_early(self, receive: Callable[[Articles], Awaitable[None]] | None) -> None:
+        """Call `receive(articles)` with what the next polls read first, before their long part."""
         ...

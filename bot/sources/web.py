@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -100,6 +100,7 @@ class WebSource:
         self._folder = Path(data_dir) / "web" / f"{_SAFE.sub('_', urlsplit(spec.url).hostname or 'blog')}-{digest}"
         self._poll_requested = False
         self._progress: Callable[[int, int], None] | None = None
+        self._early: Callable[[Articles], Awaitable[None]] | None = None
         self._pages_cache: tuple[int, dict[str, dict[str, object]]] | None = None
 
     @property
@@ -113,6 +114,10 @@ class WebSource:
     def report_progress(self, callback: Callable[[int, int], None] | None) -> None:
         """Call `callback(pages done, pages to fetch)` as the archive's backfill goes (the CLI's bar)."""
         self._progress = callback
+
+    def hand_over_early(self, receive: Callable[[Articles], Awaitable[None]] | None) -> None:
+        """Hand the feed's entries to `receive` before a backfill starts (see `abilities.HandsOverEarly`)."""
+        self._early = receive
 
     def request_poll(self) -> None:
         """Ask the feed at the next poll even if it said it stays fresh longer."""
@@ -137,6 +142,9 @@ class WebSource:
             try:
                 state, entries, problems = await self._read_feed(fetcher, state)
                 if self._backfill and not state.archive_done:
+                    if self._early is not None and entries:  # the newest posts, readable during the backfill
+                        early = await asyncio.to_thread(self._enriched, entries)
+                        await self._early(Articles(None, tuple(early), title=state.title, home=state.home))
                     await self._fill_archive(fetcher, state, problems)
             except FetchError as exc:
                 if exc.status == 410:

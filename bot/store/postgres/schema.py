@@ -253,6 +253,10 @@ MIGRATIONS: tuple[str, ...] = (
         generation bigint NOT NULL
     );
     """,
+    # when a blog's first read began, as SQLite's migration 17
+    """
+    ALTER TABLE sources ADD COLUMN first_read_started_at double precision;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
