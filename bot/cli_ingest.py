@@ -6,9 +6,11 @@ the bot's own are in `bot.cli`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -16,8 +18,9 @@ from typing import TextIO
 from bot.cli_base import EXIT_OK, CommandFailed, configured_sources, count, opened_store, print_json
 from bot.services.blogs import ingest_all, merged
 from bot.services.ingest import IngestReport
+from bot.services.parse_pool import worker_pool
 from bot.settings import Settings
-from bot.sources.abilities import ReportsProgress
+from bot.sources.abilities import ExtractsElsewhere, ReportsProgress
 from bot.sources.site_config import Site, site_path
 from bot.sources.specs import SpecError, parse_spec
 from bot.store import StoreError
@@ -61,6 +64,26 @@ def _backfill_bar(bar: _ProgressBar) -> Callable[[int, int], None]:
     return draw
 
 
+@contextlib.asynccontextmanager
+async def _extraction_pool(sources: Sequence[object]) -> AsyncIterator[None]:
+    """A process pool for the web blogs' article extraction (most of a backfill's CPU), in parallel.
+
+    Only when a source extracts (a web blog): a folder's ingest makes its own pool when it is large.
+    """
+    extracting = [source for source in sources if isinstance(source, ExtractsElsewhere)]
+    if not extracting:
+        yield
+        return
+    with worker_pool(os.cpu_count() or 1) as pool:
+        for source in extracting:
+            source.extract_with(pool)
+        try:
+            yield
+        finally:
+            for source in extracting:
+                source.extract_with(None)
+
+
 async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     """Ingest every configured source; a source that fails is reported, the others still go in (exit 2)."""
     sources = configured_sources(settings)
@@ -69,7 +92,7 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
         if isinstance(source, ReportsProgress):
             source.report_progress(_backfill_bar(bar))  # type: ignore[arg-type]
     new = not settings.database_url and _not_there_yet(settings.db_path)  # a file this ingest would create
-    async with opened_store(settings, create=True) as store:
+    async with opened_store(settings, create=True) as store, _extraction_pool(sources):
         try:
             outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)
         except StoreError as exc:

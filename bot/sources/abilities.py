@@ -10,6 +10,7 @@ only said which name was looked up, and a typo there failed silently.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -58,4 +59,17 @@ class HandsOverEarly(Protocol):
 
     def hand_over_early(self, receive: Callable[[Articles], Awaitable[None]] | None) -> None:
         """Call `receive(articles)` with what the next polls read first, before their long part."""
+        ...
+
+
+@runtime_checkable
+class ExtractsElsewhere(Protocol):
+    """A source whose poll does heavy CPU work per page (a web blog's article extraction).
+
+    Given a process pool (the CLI's, or the running bot's ingest process's), it does that work there:
+    in parallel, and out of the process that answers the bot's users.
+    """
+
+    def extract_with(self, executor: Executor | None) -> None:
+        """Run the extraction in `executor` from now on (None: in a thread of this process)."""
         ...
