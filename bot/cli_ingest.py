@@ -10,7 +10,8 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -64,24 +65,17 @@ def _backfill_bar(bar: _ProgressBar) -> Callable[[int, int], None]:
     return draw
 
 
-@contextlib.asynccontextmanager
-async def _extraction_pool(sources: Sequence[object]) -> AsyncIterator[None]:
-    """A process pool for the web blogs' article extraction (most of a backfill's CPU), in parallel.
+@contextlib.contextmanager
+def _extraction_pool(sources: Sequence[object]) -> Iterator[Executor | None]:
+    """A process pool for the web blogs' page extraction and cleaning (most of a backfill's CPU), in parallel.
 
-    Only when a source extracts (a web blog): a folder's ingest makes its own pool when it is large.
+    Only when there is a web blog: a folder's ingest makes its own pool when it is large.
     """
-    extracting = [source for source in sources if isinstance(source, ExtractsElsewhere)]
-    if not extracting:
-        yield
+    if not any(isinstance(source, ExtractsElsewhere) for source in sources):
+        yield None
         return
     with worker_pool(os.cpu_count() or 1) as pool:
-        for source in extracting:
-            source.extract_with(pool)
-        try:
-            yield
-        finally:
-            for source in extracting:
-                source.extract_with(None)
+        yield pool
 
 
 async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
@@ -92,9 +86,10 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
         if isinstance(source, ReportsProgress):
             source.report_progress(_backfill_bar(bar))  # type: ignore[arg-type]
     new = not settings.database_url and _not_there_yet(settings.db_path)  # a file this ingest would create
-    async with opened_store(settings, create=True) as store, _extraction_pool(sources):
+    async with opened_store(settings, create=True) as store:
         try:
-            outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)
+            with _extraction_pool(sources) as pool:
+                outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar, executor=pool)
         except StoreError as exc:
             raise CommandFailed(str(exc)) from exc
         finally:

@@ -33,7 +33,7 @@ from bot.services.ingest import IngestReport
 from bot.services.ingest_process import IngestInterrupted, IngestProcess
 from bot.services.post_watcher import PostWatcher
 from bot.services.webhooks import PushWebhook, WebhookConfig
-from bot.sources.abilities import ExtractsElsewhere, PollsOnRequest
+from bot.sources.abilities import PollsOnRequest
 from bot.sources.base import Changes, Source
 from bot.sources.folder import FolderSource
 from bot.sources.site_config import Site, load_site
@@ -149,9 +149,6 @@ class BlogSync:
         if resumed:
             log.info("resumed %d subscriptions to blogs configured again", len(resumed))
         self.ingester.start()
-        for source in self.sources:  # a web blog's pages are extracted in the ingest process's pool
-            if isinstance(source, ExtractsElsewhere):
-                source.extract_with(self.ingester.executor)
         for lane in self._lanes.values():
             lane.task = asyncio.create_task(self._run_lane(lane), name=f"kiji-sync-{lane.source.name}")
             self._ask(lane)
@@ -300,7 +297,9 @@ class BlogSync:
             finally:
                 lane.ingesting = False
 
-        return await sync_source(self.store, lane.source, load=self.load, run=run_in_process)
+        # a web blog's pages are extracted and cleaned in the ingest process's pool, as files are parsed there
+        executor = self.ingester.executor
+        return await sync_source(self.store, lane.source, load=self.load, run=run_in_process, executor=executor)
 
     def _restart_later(self, lane: _Lane) -> float:
         """The ingest process keeps dying: try this blog again after a backoff that doubles each time."""
