@@ -157,6 +157,8 @@ class IngestProcess:
 
     def submit_to_pool(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
         """`fn(*args)` in one of the child's pool workers (a web page's extraction), the child started if need be."""
+        if self._calls is not None and self._calls.broken:
+            self._kill()  # its pipe of calls ended: the child died (it may not be reaped yet); a new one takes over
         self.start()
         assert self._calls is not None
         return self._calls.submit(fn, args)
@@ -244,6 +246,11 @@ class _Calls:
         if broken is not None:
             future.set_exception(BrokenProcessPool(broken))
         return future
+
+    @property
+    def broken(self) -> bool:
+        with self._lock:
+            return self._broken is not None
 
     def _read(self) -> None:
         while True:

@@ -235,8 +235,16 @@ class WebSource:
         in_flight: deque[asyncio.Task[dict[str, object] | EntryProblem]] = deque()
         waiting = iter(to_fetch)
         kept = 0
-        try:
-            with self._archive_file.open("a", encoding="utf-8") as out:
+        with self._archive_file.open("a", encoding="utf-8") as out:
+
+            def keep(line: dict[str, object] | EntryProblem) -> None:
+                if isinstance(line, EntryProblem):
+                    problems.append(line)
+                else:
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    out.flush()
+
+            try:
                 while True:
                     while len(in_flight) < PAGES_AT_ONCE and (page := next(waiting, None)) is not None:
                         in_flight.append(asyncio.ensure_future(self._read_archived_page(fetcher, page)))
@@ -244,17 +252,15 @@ class WebSource:
                         break
                     if self._progress is not None:
                         self._progress(kept, len(to_fetch))
-                    line = await in_flight.popleft()
+                    keep(await in_flight.popleft())
                     kept += 1
-                    if isinstance(line, EntryProblem):
-                        problems.append(line)
-                        continue
-                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                    out.flush()
-        finally:
-            for task in in_flight:
-                task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
+            finally:  # interrupted: the pages already read are kept too, so none is fetched twice
+                for task in in_flight:
+                    if task.done() and not task.cancelled() and task.exception() is None:
+                        keep(task.result())
+                    else:
+                        task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
         if self._progress is not None and to_fetch:
             self._progress(len(to_fetch), len(to_fetch))
 
