@@ -5,8 +5,9 @@ of its four post pages copied under a new address and title), listed in its site
 from 127.0.0.1 by the tests' server running in a process of its own, so its CPU is not counted.
 `kiji ingest --source http://…/` (KIJI_FETCH_RATE=1000: the rate limit lifted) backfills it; the
 baseline is `kiji ingest` of the same four Markdown posts replicated the same number of times, in
-the same run. Both run as subprocesses; their CPU is their own (`os.wait4`), which leaves out the
-Markdown path's parse workers (started by a forkserver, not by `kiji`). Target: ≤ 2× wall.
+the same run. Both run as subprocesses; their CPU is their own (`os.wait4`), which leaves out both
+paths' pool workers (started by a forkserver, not by `kiji`): the Markdown path's parsing, and the web
+path's page extraction and cleaning, which run in a process pool too. Target: ≤ 2× wall.
 
 Then, in this process, each stage of the web path is done alone over every page and its CPU
 counted (`time.process_time`): fetch (Kiji's Fetcher, one session), extraction (`read_page`:

@@ -6,9 +6,12 @@ the bot's own are in `bot.cli`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -16,8 +19,9 @@ from typing import TextIO
 from bot.cli_base import EXIT_OK, CommandFailed, configured_sources, count, opened_store, print_json
 from bot.services.blogs import ingest_all, merged
 from bot.services.ingest import IngestReport
+from bot.services.parse_pool import worker_pool
 from bot.settings import Settings
-from bot.sources.abilities import ReportsProgress
+from bot.sources.abilities import ExtractsElsewhere, ReportsProgress
 from bot.sources.site_config import Site, site_path
 from bot.sources.specs import SpecError, parse_spec
 from bot.store import StoreError
@@ -61,6 +65,19 @@ def _backfill_bar(bar: _ProgressBar) -> Callable[[int, int], None]:
     return draw
 
 
+@contextlib.contextmanager
+def _extraction_pool(sources: Sequence[object]) -> Iterator[Executor | None]:
+    """A process pool for the web blogs' page extraction and cleaning (most of a backfill's CPU), in parallel.
+
+    Only when there is a web blog: a folder's ingest makes its own pool when it is large.
+    """
+    if not any(isinstance(source, ExtractsElsewhere) for source in sources):
+        yield None
+        return
+    with worker_pool(os.cpu_count() or 1) as pool:
+        yield pool
+
+
 async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     """Ingest every configured source; a source that fails is reported, the others still go in (exit 2)."""
     sources = configured_sources(settings)
@@ -71,7 +88,8 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     new = not settings.database_url and _not_there_yet(settings.db_path)  # a file this ingest would create
     async with opened_store(settings, create=True) as store:
         try:
-            outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar)
+            with _extraction_pool(sources) as pool:
+                outcomes = await ingest_all(store, sources, load=settings.load_site, progress=bar, executor=pool)
         except StoreError as exc:
             raise CommandFailed(str(exc)) from exc
         finally:

@@ -48,6 +48,21 @@ class Logged:
     user_agent: str | None
 
 
+class Held:
+    """Requests of one path held before they are answered, until `release` (a slow page, on demand).
+
+    The server runs in a thread of its own, so these are threading events; a test's event loop waits
+    for `arrived` with `asyncio.to_thread`.
+    """
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class WebServer:
     """Paths → replies; `put`, `redirect` and `serve_site` change what it serves while it runs."""
 
@@ -59,6 +74,7 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._held: dict[str, Held] = {}
 
     @property
     def base(self) -> str:
@@ -77,6 +93,13 @@ class WebServer:
     def fail(self, path: str, status: int, **extra: object) -> None:
         with self._lock:
             self.replies[path] = Reply(f"status {status}".encode(), status=status, content_type="text/plain", **extra)  # type: ignore[arg-type]
+
+    def hold(self, path: str) -> Held:
+        """Hold every request of `path` until the returned `Held` is released."""
+        held = Held()
+        with self._lock:
+            self._held[path] = held
+        return held
 
     def redirect(self, path: str, to: str, status: int = 301) -> None:
         target = to if "://" in to else self.url(to)
@@ -109,6 +132,10 @@ class WebServer:
         path = request.raw_path.split("?", 1)[0]
         with self._lock:
             reply = self.replies.get(path)
+            held = self._held.get(path)
+        if held is not None:
+            held.arrived.set()
+            await asyncio.get_running_loop().run_in_executor(None, held.released.wait)
         if reply is not None and reply.delay:
             await asyncio.sleep(reply.delay)
         status, response = self._respond(request, reply)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -28,13 +29,16 @@ from bot.content.cleaning import clean_body, reading_time_minutes
 from bot.content.images import image_url
 from bot.models import FileState, PostRecord
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback
+from bot.sources.abilities import ExtractsElsewhere, HandsOverEarly
 from bot.sources.base import ArticleEntry, Articles
 from bot.store import KijiStore
 
 log = logging.getLogger(__name__)
 
-# Entries cleaned per thread hop and written per transaction.
+# Entries cleaned per thread hop (or pool call) and written per transaction.
 BATCH = 64
+# Chunks cleaned at once in a process pool: its workers stay busy while a chunk is written.
+CHUNKS_AT_ONCE = 4
 
 
 def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostRecord:
@@ -100,15 +104,15 @@ def _unique(entries: list[ArticleEntry]) -> list[ArticleEntry]:
 
 def _plan(
     entries: list[ArticleEntry], known: Mapping[str, FileState], canonical: Mapping[str, str], stale: set[str]
-) -> tuple[list[tuple[ArticleEntry, str, bool]], int]:
-    """(entry, stored path, silent) of each entry to write, and how many are unchanged."""
+) -> tuple[list[tuple[ArticleEntry, str, bool]], list[str]]:
+    """(entry, stored path, silent) of each entry to write, and the stored paths of those unchanged."""
     work: list[tuple[ArticleEntry, str, bool]] = []
-    unchanged = 0
+    unchanged: list[str] = []
     for entry in entries:
         path = entry.key if entry.key in known or not entry.canonical else canonical.get(entry.canonical, entry.key)
         state = known.get(path)
         if state is not None and state.content_hash == entry.version and path not in stale:
-            unchanged += 1
+            unchanged.append(path)
             continue
         work.append((entry, path, entry.archive and state is None))
     return work, unchanged
@@ -125,6 +129,34 @@ def _prepare_all(work: list[tuple[ArticleEntry, str, bool]]) -> list[PostRecord 
     return outcomes
 
 
+def _prepared(
+    work: list[tuple[ArticleEntry, str, bool]], step: int, executor: Executor | None
+) -> Iterator[tuple[int, asyncio.Future[list[PostRecord | FailedPost]]]]:
+    """(start, its chunk's outcomes) for each chunk of `work`, in order.
+
+    With an executor (a process pool), a few chunks are cleaned at once, in parallel, while the
+    earlier ones are written; without one, each chunk in a thread when its turn comes.
+    """
+    loop = asyncio.get_running_loop()
+    starts = range(0, len(work), step)
+    if executor is None:
+        for start in starts:
+            yield start, asyncio.ensure_future(asyncio.to_thread(_prepare_all, work[start : start + step]))
+        return
+    in_flight: deque[tuple[int, asyncio.Future[list[PostRecord | FailedPost]]]] = deque()
+    waiting = iter(starts)
+    try:
+        while True:
+            while len(in_flight) < CHUNKS_AT_ONCE and (start := next(waiting, None)) is not None:
+                in_flight.append((start, loop.run_in_executor(executor, _prepare_all, work[start : start + step])))
+            if not in_flight:
+                return
+            yield in_flight.popleft()
+    finally:
+        for _, future in in_flight:
+            future.cancel()
+
+
 async def ingest_articles(
     store: KijiStore,
     articles: Articles,
@@ -132,30 +164,92 @@ async def ingest_articles(
     source_id: int,
     progress: ProgressCallback | None = None,
     batch_size: int = BATCH,
+    written_this_read: set[str] | None = None,
+    executor: Executor | None = None,
 ) -> IngestReport:
-    """Make the store's posts of blog `source_id` hold every entry of `articles` (none is removed)."""
+    """Make the store's posts of blog `source_id` hold every entry of `articles` (none is removed).
+
+    `written_this_read`: the paths an earlier part of the same read wrote (a web blog's feed, handed
+    over before its backfill); they were counted then, and are not counted again as updated or
+    unchanged. The paths written here are added to it. `executor`: a process pool to clean in.
+    """
     started = time.perf_counter()
+    counted = written_this_read if written_this_read is not None else set()
     known = await store.file_states(source_id)
     canonical = await store.canonical_paths(source_id)
     stale = await store.paths_with_stale_derivations(DERIVED_VERSION, source_id)
     work, unchanged = _plan(_unique(_without_shared_links(articles.entries)), known, canonical, stale)
     report = IngestReport(
-        unchanged=unchanged,
+        unchanged=sum(1 for path in unchanged if path not in counted),
         failed=[FailedPost(problem.where, problem.reason) for problem in articles.problems],
         blog_title=articles.title,
         blog_url=articles.home,
     )
     step = max(1, min(batch_size, BATCH))
-    for start in range(0, len(work), step):
-        outcomes = await asyncio.to_thread(_prepare_all, work[start : start + step])
-        records = [outcome for outcome in outcomes if isinstance(outcome, PostRecord)]
-        report.failed.extend(outcome for outcome in outcomes if isinstance(outcome, FailedPost))
+    for start, outcomes in _prepared(work, step, executor):
+        records = [outcome for outcome in await outcomes if isinstance(outcome, PostRecord)]
+        report.failed.extend(outcome for outcome in outcomes.result() if isinstance(outcome, FailedPost))
         if records:
             added, updated, _ = await store.write_batch(records, source_id=source_id)
             report.added += added
-            report.updated += updated
+            report.updated += updated - sum(1 for record in records if record.path in counted)
+            counted.update(record.path for record in records)
         if progress is not None:
             progress(min(start + step, len(work)), len(work))
     await store.finish_ingest()
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def poll_and_ingest_articles(
+    store: KijiStore,
+    source: HandsOverEarly,
+    since: str | None,
+    *,
+    source_id: int,
+    progress: ProgressCallback | None = None,
+    batch_size: int = BATCH,
+    executor: Executor | None = None,
+) -> tuple[IngestReport, str | None]:
+    """Poll a web blog and ingest its articles, its newest posts stored as soon as they are read.
+
+    The feed's entries are stored before a backfill of the blog's past begins (it may take many
+    minutes at a polite rate): readers can search them meanwhile. Returns the report of the whole
+    read and the version to record once it is all committed (None: keep the one recorded).
+    `executor`: a process pool (the CLI's, or the bot's ingest process's) that extracts the pages
+    and cleans the articles, in parallel and out of this process.
+    """
+    written: set[str] = set()
+    early = IngestReport()
+
+    async def receive(articles: Articles) -> None:
+        part = await ingest_articles(
+            store, articles, source_id=source_id, batch_size=batch_size, written_this_read=written, executor=executor
+        )
+        early.added += part.added
+        early.updated += part.updated
+
+    extracts = isinstance(source, ExtractsElsewhere)
+    source.hand_over_early(receive)
+    if extracts:
+        source.extract_with(executor)  # type: ignore[attr-defined]  # narrowed above
+    try:
+        changes = await source.poll(since)  # type: ignore[attr-defined]  # a Source as well
+    finally:
+        source.hand_over_early(None)
+        if extracts:
+            source.extract_with(None)  # type: ignore[attr-defined]
+    if not isinstance(changes, Articles):
+        raise TypeError(f"{source!r}: a source that hands articles over early must answer with articles")
+    report = await ingest_articles(
+        store,
+        changes,
+        source_id=source_id,
+        progress=progress,
+        batch_size=batch_size,
+        written_this_read=written,
+        executor=executor,
+    )
+    report.added += early.added
+    report.updated += early.updated
+    return report, changes.version

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +81,12 @@ async def ingest_all(
     load: Callable[[Path], Site] = load_site,
     progress: ProgressCallback | None = None,
     run: IngestRun | None = None,
+    executor: Executor | None = None,
 ) -> list[SourceOutcome]:
     """`sync_source` for each source, in order (`kiji ingest`; the bot syncs them at once, see `bot.services.sync`)."""
-    return [await sync_source(store, source, load=load, progress=progress, run=run) for source in sources]
+    return [
+        await sync_source(store, source, load=load, progress=progress, run=run, executor=executor) for source in sources
+    ]
 
 
 async def sync_source(
@@ -92,14 +96,17 @@ async def sync_source(
     load: Callable[[Path], Site] = load_site,
     progress: ProgressCallback | None = None,
     run: IngestRun | None = None,
+    executor: Executor | None = None,
 ) -> SourceOutcome:
     """`ingest_source` for one source, its outcome recorded in the store; a source that cannot be read gets its reason.
 
-    `run` ingests the source's changes elsewhere (the running bot's ingest process), as for `ingest_source`.
+    `run` ingests the source's changes elsewhere (the running bot's ingest process), as for `ingest_source`;
+    `executor` is the process pool a web blog's pages are extracted and cleaned in.
     Raises only what no source could get past: a broken store, or parse processes that died.
     """
     loaded: list[Site] = []
     source_id = await store.register_source(source.name, source.display)
+    await store.record_read_started(source_id)  # until a first read succeeds, what it stores is the past
     try:
         report = await ingest_source(
             store,
@@ -108,6 +115,7 @@ async def sync_source(
             progress=progress,
             source_id=source_id,
             run=run,
+            executor=executor,
         )
     except (StoreError, BrokenProcessPool, IngestInterrupted):
         raise  # the store or the parse processes are broken, or the bot is stopping: no source can go on

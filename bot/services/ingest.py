@@ -25,6 +25,7 @@ from bot.models import FileState, PostRecord
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback, content_hash
 from bot.services.parse_pool import worker_pool
 from bot.services.write_behind import WriteBehind
+from bot.sources.abilities import HandsOverEarly
 from bot.sources.base import Articles, Changes, SiteSource, Source
 from bot.sources.canonical import canonical_url
 from bot.sources.post_error import PostError
@@ -323,17 +324,34 @@ async def ingest_source(
     batch_size: int = WRITE_BATCH,
     source_id: int | None = None,
     run: IngestRun | None = None,
+    executor: Executor | None = None,
 ) -> IngestReport:
     """Poll `source` for what changed since the version last ingested, and ingest that as its posts.
 
     The version is recorded only after every batch is committed: a crash in between makes the
     next poll report the same changes again. `load` reads the site's configuration after the
     poll (a new `_config.yml` may have come with it). `source_id`: the store's id of the source,
-    when the caller has registered it already.
+    when the caller has registered it already. `executor`: the process pool a web blog's pages are
+    extracted and cleaned in (the CLI's, or the running bot's ingest process's).
     """
     if source_id is None:
         source_id = await store.register_source(source.name, source.display)
     key = source_version_key(source.name)
+    if isinstance(source, HandsOverEarly):
+        from bot.services.article_ingest import poll_and_ingest_articles  # loads the cleaner: only for a web source
+
+        report, version = await poll_and_ingest_articles(
+            store,
+            source,
+            await store.get_meta(key),
+            source_id=source_id,
+            progress=progress,
+            batch_size=batch_size,
+            executor=executor,
+        )
+        if version is not None:
+            await store.set_meta(key, version)
+        return report
     changes = await source.poll(await store.get_meta(key))
     if isinstance(changes, Articles):  # entries already extracted: no site to read
         from bot.services.article_ingest import ingest_articles  # loads the cleaner: only for a web source's articles

@@ -23,8 +23,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import itertools
 import logging
 import os
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -67,6 +70,8 @@ class IngestProcess:
         self._pipe: Connection | None = None
         self._lock = asyncio.Lock()  # one request at a time on the pipe
         self._finishing = False  # stopping: the next transaction the child asks for is refused
+        self._calls: _Calls | None = None  # the second pipe: work for the child's pool (`executor`)
+        self.executor: Executor = _InChildPool(self)
 
     @property
     def pid(self) -> int | None:
@@ -82,16 +87,19 @@ class IngestProcess:
         # Spawned: started once, a forkserver kept for it would only hold memory (bench.idle_memory).
         context = clean_start("spawn")
         ours, theirs = context.Pipe()
+        calls_ours, calls_theirs = context.Pipe()
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
         process = context.Process(
             target=_serve,
-            args=(theirs, self.store.location, os.getpid(), self.workers, levels, self.pool_idle_s),
+            args=(theirs, calls_theirs, self.store.location, os.getpid(), self.workers, levels, self.pool_idle_s),
             name="kiji-ingest",
         )
         with light_main():
             process.start()
         theirs.close()
+        calls_theirs.close()
         self._process, self._pipe = process, ours
+        self._calls = _Calls(calls_ours)
         log.info("started the ingest process (pid %s)", process.pid)  # to find it with ps, or in tests
         atexit.register(self._kill)  # a bot that never reached close() must not wait for it at exit
 
@@ -147,8 +155,19 @@ class IngestProcess:
             raise BrokenProcessPool(value)
         raise RuntimeError(f"the ingest process failed: {value}")
 
+    def submit_to_pool(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
+        """`fn(*args)` in one of the child's pool workers (a web page's extraction), the child started if need be."""
+        if self._calls is not None and self._calls.broken:
+            self._kill()  # its pipe of calls ended: the child died (it may not be reaped yet); a new one takes over
+        self.start()
+        assert self._calls is not None
+        return self._calls.submit(fn, args)
+
     def _kill(self) -> None:
         process, self._process, self._pipe = self._process, None, None
+        if self._calls is not None:
+            self._calls.close()
+            self._calls = None
         if process is not None and process.is_alive():
             process.kill()
             process.join(1)
@@ -165,6 +184,9 @@ class IngestProcess:
             self._process = self._pipe = None
             if pipe is not None:
                 pipe.close()  # the child reads the end of its pipe and exits
+            if self._calls is not None:
+                self._calls.close()
+                self._calls = None
             if process is not None:
                 await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
                 if process.is_alive():
@@ -172,6 +194,88 @@ class IngestProcess:
                     process.kill()
                     await asyncio.to_thread(process.join, 1)
             atexit.unregister(self._kill)
+
+
+class _InChildPool(Executor):
+    """The child's pool as an Executor of this process: what a web source extracts its pages in.
+
+    Pages are extracted in parallel, and the bot's process, which answers members, does not hold
+    its interpreter lock for the most CPU-heavy part of a backfill.
+    """
+
+    def __init__(self, owner: IngestProcess) -> None:
+        self._owner = owner
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if kwargs:
+            raise TypeError("the ingest process's pool takes positional arguments only")
+        return self._owner.submit_to_pool(fn, *args)
+
+
+class _Calls:
+    """This process's end of the pipe of pool calls: numbered calls out, their results back (a thread reads).
+
+    Unlike the ingest requests (one at a time, each with its own write protocol), many calls are in
+    flight at once, each answered when its worker is done. If the child dies, every call waiting fails
+    with BrokenProcessPool, as a call to a local pool whose worker died would.
+    """
+
+    def __init__(self, pipe: Connection) -> None:
+        self._pipe = pipe
+        self._lock = threading.Lock()
+        self._waiting: dict[int, Future[Any]] = {}
+        self._numbers = itertools.count()
+        self._reader: threading.Thread | None = None
+        self._broken: str | None = None
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._broken is None:
+                number = next(self._numbers)
+                self._waiting[number] = future
+                try:
+                    self._pipe.send((number, fn, args))
+                except (OSError, ValueError) as exc:
+                    del self._waiting[number]
+                    self._broken = f"the ingest process cannot be reached ({type(exc).__name__})"
+                if self._reader is None:
+                    self._reader = threading.Thread(target=self._read, name="kiji-pool-calls", daemon=True)
+                    self._reader.start()
+            broken = self._broken
+        if broken is not None:
+            future.set_exception(BrokenProcessPool(broken))
+        return future
+
+    @property
+    def broken(self) -> bool:
+        with self._lock:
+            return self._broken is not None
+
+    def _read(self) -> None:
+        while True:
+            try:
+                number, ok, value = self._pipe.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                future = self._waiting.pop(number, None)
+            if future is None or not future.set_running_or_notify_cancel():
+                continue  # cancelled meanwhile: nobody waits for it
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        with self._lock:
+            self._broken = "the ingest process ended"
+            left, self._waiting = list(self._waiting.values()), {}
+        for future in left:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(BrokenProcessPool("the ingest process ended during a call to its pool"))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._pipe.close()
 
 
 # -- the child ---------------------------------------------------------------------
@@ -192,7 +296,13 @@ class _PollClock:
 
 
 def _serve(
-    pipe: Connection, location: StoreLocation, bot_pid: int, workers: int, levels: Mapping[str, int], pool_idle_s: float
+    pipe: Connection,
+    calls: Connection,
+    location: StoreLocation,
+    bot_pid: int,
+    workers: int,
+    levels: Mapping[str, int],
+    pool_idle_s: float,
 ) -> None:
     die_with_parent(bot_pid, ignore_ctrl_c=True)  # and lowers this process's priority, as for parse workers
     root = logging.getLogger()
@@ -202,7 +312,9 @@ def _serve(
         root.addHandler(handler)
     for name, level in levels.items():
         logging.getLogger(name or None).setLevel(level)
-    asyncio.run(_Child(pipe, location, workers).serve(pool_idle_s))
+    child = _Child(pipe, location, workers)
+    threading.Thread(target=child.serve_calls, args=(calls,), name="kiji-pool-calls", daemon=True).start()
+    asyncio.run(child.serve(pool_idle_s))
 
 
 class _PoolOnDemand(Executor):
@@ -222,14 +334,65 @@ class _Child:
         self.workers = workers
         self.clock = _PollClock()
         self.store: KijiStore | None = None
+        self._pool_lock = threading.RLock()  # the pool is used by the ingest and by the pool calls' thread
+        self._calls_in_flight = 0
+        self._last_call = time.monotonic()
         self._pool: ProcessPoolExecutor | None = self._new_pool()
 
     @property
     def pool(self) -> ProcessPoolExecutor:
         """The parse pool, started again after it was let go for being idle."""
-        if self._pool is None:
-            self._pool = self._new_pool()
-        return self._pool
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = self._new_pool()
+            return self._pool
+
+    def serve_calls(self, calls: Connection) -> None:
+        """Run each call the bot sends (`_Calls`) in the pool, and send its result back once done."""
+        sending = threading.Lock()
+
+        def answer(number: int, future: Future[Any]) -> None:
+            try:
+                reply: tuple[object, ...] = (number, True, future.result())
+            except BrokenProcessPool as exc:
+                self._replace_broken_pool()
+                reply = (number, False, BrokenProcessPool(f"a parse worker died ({exc})"))
+            except BaseException as exc:  # the call's own error (a page that is no post), for its caller
+                reply = (number, False, exc)
+            with sending, contextlib.suppress(OSError):
+                try:
+                    calls.send(reply)
+                except (TypeError, AttributeError, ValueError) as exc:  # a result or error that cannot be pickled
+                    calls.send((number, False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+            with self._pool_lock:
+                self._calls_in_flight -= 1
+                self._last_call = time.monotonic()
+
+        while True:
+            try:
+                number, fn, args = calls.recv()
+            except (EOFError, OSError):
+                return  # the bot closed its end
+            with self._pool_lock:
+                self._calls_in_flight += 1
+                self._last_call = time.monotonic()
+                pool = self.pool
+            try:
+                future = pool.submit(fn, *args)
+            except Exception as exc:  # the pool broke meanwhile: this call fails, the next gets a new one
+                future = Future()
+                future.set_exception(BrokenProcessPool(str(exc)) if isinstance(exc, RuntimeError) else exc)
+            future.add_done_callback(lambda done, number=number: answer(number, done))
+
+    def _replace_broken_pool(self) -> None:
+        """A worker died under a call: a new pool takes over for the next one, as after an ingest's."""
+        with self._pool_lock:
+            if self._pool is not None and self._pool._broken:  # type: ignore[attr-defined]
+                self._end_pool(wait=False)
+
+    def _pool_idle(self, pool_idle_s: float) -> bool:
+        with self._pool_lock:
+            return self._calls_in_flight == 0 and time.monotonic() - self._last_call >= pool_idle_s
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # Spawned, like this process: a forkserver would stay in memory after the pool is let go.
@@ -238,7 +401,8 @@ class _Child:
         return pool
 
     def _end_pool(self, wait: bool) -> None:
-        pool, self._pool = self._pool, None
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
 
@@ -259,9 +423,12 @@ class _Child:
         try:
             while True:
                 receiving = asyncio.ensure_future(asyncio.to_thread(self.pipe.recv))
-                done, _ = await asyncio.wait({receiving}, timeout=pool_idle_s if self._pool is not None else None)
-                if not done:
-                    self._end_pool(wait=False)  # idle: its workers go until an ingest has files to parse
+                while self._pool is not None:
+                    done, _ = await asyncio.wait({receiving}, timeout=pool_idle_s)
+                    if done:
+                        break
+                    if self._pool_idle(pool_idle_s):  # no ingest and no call for that long
+                        self._end_pool(wait=False)  # its workers go until an ingest has files to parse
                 try:
                     request = await receiving
                 except EOFError:

@@ -341,7 +341,9 @@ class BlogSync:
             finally:
                 lane.ingesting = False
 
-        return await sync_source(self.store, lane.source, load=self.load, run=run_in_process)
+        # a web blog's pages are extracted and cleaned in the ingest process's pool, as files are parsed there
+        executor = self.ingester.executor
+        return await sync_source(self.store, lane.source, load=self.load, run=run_in_process, executor=executor)
 
     def _restart_later(self, lane: _Lane) -> float:
         """The ingest process keeps dying: try this blog again after a backoff that doubles each time."""

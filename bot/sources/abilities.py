@@ -9,8 +9,12 @@ only said which name was looked up, and a typo there failed silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from bot.sources.base import Articles
 
 
 @runtime_checkable
@@ -41,4 +45,31 @@ class ReportsProgress(Protocol):
 
     def report_progress(self, callback: Callable[[int, int], None] | None) -> None:
         """Call `callback(done, total)` as the long part of the next polls goes (the CLI's bar)."""
+        ...
+
+
+@runtime_checkable
+class HandsOverEarly(Protocol):
+    """A source whose first read is long (a web blog's backfill), that hands over its newest posts first.
+
+    Readers can search a blog's newest posts while the rest of its past is still being fetched. What
+    is handed over early comes again, with the rest, in the poll's answer; only that answer's version
+    is recorded, so a read cut short hands it all over again.
+    """
+
+    def hand_over_early(self, receive: Callable[[Articles], Awaitable[None]] | None) -> None:
+        """Call `receive(articles)` with what the next polls read first, before their long part."""
+        ...
+
+
+@runtime_checkable
+class ExtractsElsewhere(Protocol):
+    """A source whose poll does heavy CPU work per page (a web blog's article extraction).
+
+    Given a process pool (the CLI's, or the running bot's ingest process's), it does that work there:
+    in parallel, and out of the process that answers the bot's users.
+    """
+
+    def extract_with(self, executor: Executor | None) -> None:
+        """Run the extraction in `executor` from now on (None: in a thread of this process)."""
         ...

@@ -20,7 +20,9 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -41,6 +43,9 @@ FEED_ACCEPT = (
     "text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"
 )
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Archive pages fetched and extracted at once: enough to keep two extraction workers busy while
+# the next pages arrive; the host's rate limit still spaces the requests.
+PAGES_AT_ONCE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,8 @@ class WebSource:
         self._folder = Path(data_dir) / "web" / f"{_SAFE.sub('_', urlsplit(spec.url).hostname or 'blog')}-{digest}"
         self._poll_requested = False
         self._progress: Callable[[int, int], None] | None = None
+        self._early: Callable[[Articles], Awaitable[None]] | None = None
+        self._executor: Executor | None = None
         self._pages_cache: tuple[int, dict[str, dict[str, object]]] | None = None
 
     @property
@@ -116,6 +123,14 @@ class WebSource:
     def report_progress(self, callback: Callable[[int, int], None] | None) -> None:
         """Call `callback(pages done, pages to fetch)` as the archive's backfill goes (the CLI's bar)."""
         self._progress = callback
+
+    def hand_over_early(self, receive: Callable[[Articles], Awaitable[None]] | None) -> None:
+        """Hand the feed's entries to `receive` before a backfill starts (see `abilities.HandsOverEarly`)."""
+        self._early = receive
+
+    def extract_with(self, executor: Executor | None) -> None:
+        """Extract archive pages in `executor` (a process pool: see `abilities.ExtractsElsewhere`)."""
+        self._executor = executor
 
     def request_poll(self) -> None:
         """Ask the feed at the next poll even if it said it stays fresh longer."""
@@ -140,6 +155,9 @@ class WebSource:
             try:
                 state, entries, problems = await self._read_feed(fetcher, state)
                 if self._backfill and not state.archive_done:
+                    if self._early is not None and entries:  # the newest posts, readable during the backfill
+                        early = await asyncio.to_thread(self._enriched, entries)
+                        await self._early(Articles(None, tuple(early), title=state.title, home=state.home))
                     await self._fill_archive(fetcher, state, problems)
             except FetchError as exc:
                 if exc.status == 410:
@@ -204,27 +222,63 @@ class WebSource:
         return feed_answer, feed_answer.moved_to or found
 
     async def _fill_archive(self, fetcher: Fetcher, state: _State, problems: list[EntryProblem]) -> None:
-        """Fetch and extract each sitemap page not extracted yet, keeping each as it is done."""
+        """Fetch and extract each sitemap page not extracted yet, keeping each as it is done.
+
+        A few pages are fetched and extracted at once (`PAGES_AT_ONCE`; the host's rate limit still
+        spaces the requests), extraction in the executor given by `extract_with` where there is one:
+        it is most of a backfill's CPU. Pages are kept in the sitemap's order, each once it and those
+        before it are done, so an interrupted backfill resumes after the last page kept.
+        """
         home = state.home or self._spec.url
         pages, sitemap_problems = await sitemap_pages(fetcher, home)
         problems.extend(EntryProblem("sitemap", reason) for reason in sitemap_problems)
         done = await asyncio.to_thread(self._archived_pages)
         self._folder.mkdir(parents=True, exist_ok=True)
         to_fetch = [page for page in pages if page not in done]
-        for number, page in enumerate(to_fetch, start=1):
-            if self._progress is not None:
-                self._progress(number - 1, len(to_fetch))
+        in_flight: deque[asyncio.Task[dict[str, object] | EntryProblem]] = deque()
+        waiting = iter(to_fetch)
+        kept = 0
+        with self._archive_file.open("a", encoding="utf-8") as out:
+
+            def keep(line: dict[str, object] | EntryProblem) -> None:
+                if isinstance(line, EntryProblem):
+                    problems.append(line)
+                else:
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    out.flush()
+
             try:
-                answer = await fetcher.get(page, accept="text/html")
-                article = await asyncio.to_thread(read_page, answer.body, answer.url, answer.charset)
-            except (FetchError, PageError) as exc:
-                problems.append(EntryProblem(f"page {page}", str(exc)))
-                continue
-            line = {"url": page, "article": asdict(article)} if article else {"url": page, "article": None}
-            with self._archive_file.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                while True:
+                    while len(in_flight) < PAGES_AT_ONCE and (page := next(waiting, None)) is not None:
+                        in_flight.append(asyncio.ensure_future(self._read_archived_page(fetcher, page)))
+                    if not in_flight:
+                        break
+                    if self._progress is not None:
+                        self._progress(kept, len(to_fetch))
+                    keep(await in_flight.popleft())
+                    kept += 1
+            finally:  # interrupted: the pages already read are kept too, so none is fetched twice
+                for task in in_flight:
+                    if task.done() and not task.cancelled() and task.exception() is None:
+                        keep(task.result())
+                    else:
+                        task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
         if self._progress is not None and to_fetch:
             self._progress(len(to_fetch), len(to_fetch))
+
+    async def _read_archived_page(self, fetcher: Fetcher, page: str) -> dict[str, object] | EntryProblem:
+        """One sitemap page as the archive keeps it (None as its article: not a post), or why it failed."""
+        try:
+            answer = await fetcher.get(page, accept="text/html")
+            if self._executor is not None:
+                loop = asyncio.get_running_loop()
+                article = await loop.run_in_executor(self._executor, read_page, answer.body, answer.url, answer.charset)
+            else:
+                article = await asyncio.to_thread(read_page, answer.body, answer.url, answer.charset)
+        except (FetchError, PageError) as exc:
+            return EntryProblem(f"page {page}", str(exc))
+        return {"url": page, "article": asdict(article) if article else None}
 
     def _enriched(self, entries: list[ArticleEntry]) -> list[ArticleEntry]:
         """Feed entries with what only their page says (Hugo's RSS has no tags; the page does).

@@ -234,6 +234,10 @@ class Store(ScheduledMessages, SyncLeases, StoreClusterEvents, PostImages):
         """The blog was read: when, and its site's title and address as read (for /about and `kiji sources`)."""
         await self._write(sources.record_success, source_id, title, url, self._now(now))
 
+    async def record_read_started(self, source_id: int, now: float | None = None) -> None:
+        """A read of the blog began: until one succeeds, what the blog's reads store is its past."""
+        await self._write(sources.record_read_started, source_id, self._now(now))
+
     async def record_source_failure(self, source_id: int, error: str, now: float | None = None) -> None:
         """The blog could not be read, and why; its last success stays as it was."""
         await self._write(sources.record_failure, source_id, error, self._now(now))

@@ -387,6 +387,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN claimed_generation INTEGER;
     """,
+    # 19: when a blog's first read began (`record_read_started`). Until that read succeeds
+    # (first_success_at), what it stores is the blog's past: an announcer round that runs while a
+    # new blog's first read is still storing posts must not announce them.
+    """
+    ALTER TABLE sources ADD COLUMN first_read_started_at REAL;
+    """,
 )
 
 

@@ -65,6 +65,19 @@ async def record_success(
     )
 
 
+async def record_read_started(db: aiosqlite.Connection, source_id: int, now: float) -> None:
+    """A read of the blog began: if none has succeeded yet, what it stores is the blog's past.
+
+    Kept from the first read that began until one succeeds (`first_success_at`), through failed
+    reads: their posts were the blog's existing posts too (see `subscriptions.enqueue_new_posts`).
+    """
+    await db.execute(
+        "UPDATE sources SET first_read_started_at = ? "
+        "WHERE id = ? AND first_success_at IS NULL AND first_read_started_at IS NULL",
+        (now, source_id),
+    )
+
+
 async def record_failure(db: aiosqlite.Connection, source_id: int, error: str, now: float) -> None:
     """Keep the last success as it was: /about shows both when the blog was last read and why not since.
 

@@ -265,6 +265,8 @@ async def enqueue_new_posts(db: aiosqlite.Connection, max_burst: int, now: float
         "FROM subscriptions s JOIN posts p ON p.date_utc <= ? JOIN sources src ON src.id = p.source_id "
         "WHERE NOT p.silent "  # a blog's archive is its past, never news
         "AND max(p.first_seen_at, p.date_utc) > max(s.created_at, coalesce(src.first_success_at, 0)) "
+        # a first read still storing (or one that failed): its posts are the blog's past (sources.record_read_started)
+        "AND (src.first_success_at IS NOT NULL OR src.first_read_started_at IS NULL) "
         f"AND {MATCHES_SUBSCRIPTION} AND NOT EXISTS (SELECT 1 FROM deliveries d "
         "WHERE d.subscription_id = s.id AND d.source_id = p.source_id AND d.post_path = p.path) "
         # a post that went and came back under another name, with the bytes it was announced with

@@ -149,3 +149,51 @@ async def test_a_queued_post_is_rechecked_against_the_filters_it_must_match_now(
     await store.write_batch([record("cat", "C", "y2", tags=("AI",))], now=NOW)  # the post lost its category
     assert not await store.still_matches(by_category.id, cat.id)
     assert not await store.still_matches(by_category.id + 99, ai.id)  # a subscription since deleted
+
+
+async def test_posts_a_new_blogs_first_read_stores_are_its_past_even_before_the_read_ends(store: Store) -> None:
+    """An announcer round that runs while a blog's first read is still storing must not announce its posts."""
+    subscription = await store.subscribe(GUILD, CHANNEL, "text", now=NOW)  # follows every blog
+    blog = await store.register_source("new-blog", "a blog added while the bot runs")
+    await store.record_read_started(blog, now=NOW + 1)
+    await store.write_batch([record("existing", "Existing", "x", date_utc=NOW - 86_400)], now=NOW + 2, source_id=blog)
+    assert await store.enqueue_new_posts(10, now=NOW + 3) == {}  # the round during the read
+    await store.write_batch([record("existing-2", "Existing 2", "y", date_utc=NOW - 3600)], now=NOW + 4, source_id=blog)
+    await store.record_read_started(blog, now=NOW + 4)  # a read started meanwhile changes nothing
+    await store.record_source_success(blog, now=NOW + 5)
+    assert await store.enqueue_new_posts(10, now=NOW + 6) == {}  # past, once the read has ended too
+    await store.record_read_started(blog, now=NOW + 10)  # the next read: what it stores is news
+    await store.write_batch([record("news", "News", "z", date_utc=NOW + 9)], now=NOW + 11, source_id=blog)
+    assert await store.enqueue_new_posts(10, now=NOW + 12) == {subscription.id: (1, 0)}
+    assert [d.post_path for d in await store.pending_deliveries()] == ["news"]
+
+
+async def test_a_failed_first_read_keeps_its_posts_past_and_the_posts_after_the_first_success_are_news(
+    store: Store,
+) -> None:
+    """A first read that stored some posts, then failed: those were the blog's existing posts, never news.
+
+    The read that succeeds later is the first success: what it stores is past as well (the store cannot
+    tell a post published between the two reads from one the failed read did not reach). Only what a
+    read after that first success stores is news.
+    """
+    subscription = await store.subscribe(GUILD, CHANNEL, "text", now=NOW)
+    blog = await store.register_source("flaky-blog", "a blog whose first read fails half-way")
+    await store.record_read_started(blog, now=NOW + 1)
+    await store.write_batch(
+        [record("first-half", "First half", "x", date_utc=NOW - 86_400)], now=NOW + 2, source_id=blog
+    )
+    await store.record_source_failure(blog, "the server went away", now=NOW + 3)
+    assert await store.enqueue_new_posts(10, now=NOW + 4) == {}  # the failed read's posts stay past
+    await store.record_read_started(blog, now=NOW + 10)
+    assert await store.enqueue_new_posts(10, now=NOW + 11) == {}
+    await store.write_batch(
+        [record("second-half", "Second half", "y", date_utc=NOW - 3600)], now=NOW + 12, source_id=blog
+    )
+    assert await store.enqueue_new_posts(10, now=NOW + 13) == {}  # still the first read, in a second try
+    await store.record_source_success(blog, now=NOW + 14)
+    assert await store.enqueue_new_posts(10, now=NOW + 15) == {}
+    await store.record_read_started(blog, now=NOW + 20)
+    await store.write_batch([record("news", "News", "z", date_utc=NOW + 19)], now=NOW + 21, source_id=blog)
+    assert await store.enqueue_new_posts(10, now=NOW + 22) == {subscription.id: (1, 0)}
+    assert [d.post_path for d in await store.pending_deliveries()] == ["news"]

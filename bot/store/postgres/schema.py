@@ -262,6 +262,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE deliveries ADD COLUMN claimed_generation bigint;
     """,
+    # when a blog's first read began, as SQLite's migration 19
+    """
+    ALTER TABLE sources ADD COLUMN first_read_started_at double precision;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -57,6 +57,15 @@ async def record_success(
     )
 
 
+async def record_read_started(db: asyncpg.Connection, source_id: int, now: float) -> None:
+    await db.execute(
+        "UPDATE sources SET first_read_started_at = $1 "
+        "WHERE id = $2 AND first_success_at IS NULL AND first_read_started_at IS NULL",
+        float(now),
+        source_id,
+    )
+
+
 async def record_failure(db: asyncpg.Connection, source_id: int, error: str, now: float) -> None:
     await db.execute(
         "UPDATE sources SET last_attempt_at = $1, last_error = $2, last_error_at = $1, "
