@@ -22,7 +22,6 @@ import aiosqlite
 
 from bot.models import (
     DEFAULT_PLACEMENT,
-    BlogSource,
     Delivery,
     FileState,
     Placement,
@@ -33,7 +32,7 @@ from bot.models import (
     Subscription,
     TagCount,
 )
-from bot.store import meta, post_rows, posts, schema, search_index, sources, subscriptions, summary_cache
+from bot.store import meta, post_rows, posts, schema, search_index, subscriptions, summary_cache
 from bot.store.cluster_events import StoreClusterEvents
 from bot.store.connections import Database, explain
 from bot.store.errors import StoreError
@@ -44,6 +43,7 @@ from bot.store.post_images import PostImages
 from bot.store.scheduled import ScheduledMessages
 from bot.store.schema import MIGRATIONS
 from bot.store.search_index import RANKED_SEARCH_MAX, TITLE_NEEDLE_MAX
+from bot.store.source_records import SourceRecords
 from bot.store.subscriptions import delivery_nonce
 
 __all__ = [
@@ -58,7 +58,7 @@ CACHE_SECONDS = 60.0
 T = TypeVar("T")
 
 
-class Store(ScheduledMessages, SyncLeases, StoreClusterEvents, PostImages):
+class Store(ScheduledMessages, SyncLeases, StoreClusterEvents, PostImages, SourceRecords):
     """Typed async access to the SQLite file: `Store(path)`, then `await store.connect()`."""
 
     def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
@@ -215,40 +215,8 @@ class Store(ScheduledMessages, SyncLeases, StoreClusterEvents, PostImages):
         """Record when the store last caught up with the posts folder (shown by /about)."""
         await self.set_meta("last_ingest_at", repr(self._now(now)))
 
-    # -- sources ---------------------------------------------------------------------
-
-    async def register_source(self, name: str, display: str) -> int:
-        """The id of the blog `name` (the first one registered takes over the posts stored before sources)."""
-        return await self._write(sources.register, name, display)
-
-    async def default_source_id(self) -> int:
-        """The first blog's id (one is made when there is none): for callers that name no source."""
-        return await self._write(sources.default_source)
-
     async def _source(self, source_id: int | None) -> int:
         return await self.default_source_id() if source_id is None else source_id
-
-    async def record_source_success(
-        self, source_id: int, title: str | None = None, url: str | None = None, now: float | None = None
-    ) -> None:
-        """The blog was read: when, and its site's title and address as read (for /about and `kiji sources`)."""
-        await self._write(sources.record_success, source_id, title, url, self._now(now))
-
-    async def record_read_started(self, source_id: int, now: float | None = None) -> None:
-        """A read of the blog began: until one succeeds, what the blog's reads store is its past."""
-        await self._write(sources.record_read_started, source_id, self._now(now))
-
-    async def record_source_failure(self, source_id: int, error: str, now: float | None = None) -> None:
-        """The blog could not be read, and why; its last success stays as it was."""
-        await self._write(sources.record_failure, source_id, error, self._now(now))
-
-    async def sources(self, now: float | None = None) -> list[BlogSource]:
-        """Every blog the store knows, in the order first seen, with its visible post count."""
-        return await self._read(sources.sources, self._now(now))
-
-    async def source_labels(self) -> dict[int, str]:
-        """source id → the blog's label (its site title, else where it comes from), without counting posts."""
-        return await self._read(sources.labels)
 
     # -- ingest ----------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ def _facade_calls() -> set[tuple[str, str]]:
     modules |= {"digests", "notices"}
     return {
         (node.value.id, node.attr)
-        for facade in ("database.py", "scheduled.py", "post_images.py")
+        for facade in ("database.py", "scheduled.py", "post_images.py", "source_records.py")
         for node in ast.walk(ast.parse((REPO / "bot" / "store" / facade).read_text(encoding="utf-8")))
         if isinstance(node, ast.Attribute)
         and isinstance(node.value, ast.Name)
