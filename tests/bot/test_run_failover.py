@@ -15,6 +15,7 @@ import signal
 from pathlib import Path
 
 from factories import make_blog, write_post
+from kiji_cluster import ledger_and_lease
 from kiji_process import KijiProcess, kiji_env
 
 from bot.emulator import DiscordEmulator
@@ -55,18 +56,6 @@ async def answered_once(emu: DiscordEmulator, guild: int, channel: int) -> None:
     handle = await emu.slash_command("about", guild_id=guild, channel_id=channel, locale="en-US", timeout_s=60)
     assert (await handle.response(timeout_s=30))["type"] == 4
     assert handle.record.callback_attempts == 1
-
-
-async def ledger_and_lease(url: str) -> tuple[dict[str, int], tuple[str, float, int] | None]:
-    """How many deliveries are in each state, and the sync lease's (holder, expiry, term)."""
-    store = await open_store(url)
-    try:
-        states: dict[str, int] = {}
-        for delivery in await store.deliveries():
-            states[delivery.state] = states.get(delivery.state, 0) + 1
-        return states, await store.lease_holder("sync")
-    finally:
-        await store.close()
 
 
 async def test_the_other_process_finishes_the_fan_out_when_the_lease_holder_is_killed(
