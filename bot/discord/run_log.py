@@ -7,6 +7,7 @@ something, so a quiet blog makes a quiet log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
@@ -81,6 +82,7 @@ class RunLog:
         self.bot = bot
         self.synced: set[str] = set()  # the blogs whose first outcome of this run was told
         self.readies = 0
+        self._checks: set[asyncio.Task[None]] = set()  # "no posts?" asked of the store, held until answered
 
     def attach(self) -> None:
         self.bot.sync.listeners.append(self.on_synced)
@@ -102,6 +104,19 @@ class RunLog:
         if first or report.added or report.updated or report.removed or report.failed:
             log.info("%s%s", describe_ingest(report), f" ({outcome.source.display})" if several else "")
         if first and not (report.added or report.updated or report.unchanged or report.failed):
+            # A source whose version is the stored one has nothing to read (a git blog after a
+            # restart): its report counts nothing, yet its posts are in the store. Ask the store.
+            task = asyncio.create_task(self._warn_if_empty(outcome))
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    async def _warn_if_empty(self, outcome: SourceOutcome) -> None:
+        try:
+            blogs = await self.bot.store.sources()
+        except Exception:
+            log.debug("could not count the posts of %s", outcome.source.display, exc_info=True)
+            return
+        if not any(blog.name == outcome.source.name and blog.posts for blog in blogs):
             log.warning(
                 "no posts in %s: a post is a Markdown file named YYYY-MM-DD-title.md with front matter",
                 outcome.source.display,
