@@ -196,6 +196,7 @@ async def fanout_round(admin_url: str, channel_count: int, guild_count: int) -> 
             copies = [len(emu.sent_messages.get(c, [])) for c in channels]
             ingested = await holder.wait_for_line("ingested posts: 1 added", after=first_line)
             holder_log = holder.lines[first_line:]
+            announced_by = [sum("announced post" in line for line in process.lines) for process in processes]
             for shard, process in enumerate(processes):  # for reading afterwards: what each did, when
                 (folder / f"shard-{shard}.log").write_text(process.text + "\n", encoding="utf-8")
     finally:
@@ -215,6 +216,7 @@ async def fanout_round(admin_url: str, channel_count: int, guild_count: int) -> 
         "channels_with_extra_copies": sum(1 for n in copies if n > 1),
         "violations": len(emu.violations),
         "seconds_to_ingested": logged_at(ingested) - started_wall,
+        "announced_by_holder_and_other": announced_by,
         "holder_log_head": holder_log[:8],
     }
 
@@ -254,6 +256,12 @@ def report_fanout(result: dict[str, Any], json_path: Path | None) -> int:
         Row(
             "requests during the fan-out: all / message posts / REST reads of shard 1's servers",
             f"{result['requests']:,} / {result['message_posts']:,} / {result['other_shard_reads']}",
+        ),
+        Row(
+            "announcements logged by the holder (shard 0) / the other process (shard 1)",
+            " / ".join(f"{n:,}" for n in result["announced_by_holder_and_other"]),
+            target=f"{result['channels']:,} / 0",
+            result=verdict(result["announced_by_holder_and_other"] == [result["channels"], 0]),
         ),
         Row(
             "429s / nonce duplicates / channels with >1 copy",
