@@ -67,6 +67,7 @@ class ClusterRelay:
         """A verified push for `blog` (the webhook's trigger): sync it here if this process holds the lease,
         else hand it to the process that does. Returns once asked, so the webhook answers after that."""
         if self.holds_lease():
+            log.info("fetching %s now", redact(blog))
             self._push(blog)
             return
         try:

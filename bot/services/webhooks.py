@@ -264,7 +264,7 @@ class PushWebhook:
         if not names:
             return web.json_response({"ignored": "no configured source follows this repository"})
         for name in names:
-            log.info("push webhook: %s event for %s; fetching now", event or "push", name)
+            log.info("push webhook: %s event for %s", event or "push", name)
             self.triggered.append(name)
             outcome = self._trigger(name)
             if inspect.isawaitable(outcome):
