@@ -237,3 +237,19 @@ def test_japanese_legacy_encodings_are_read_right(web_server: WebServer, tmp_pat
     assert result.returncode == 0, result.stderr
     [post] = posts(tmp_path)
     assert post["title"] == "日本語の題名" and post["tags"] == ["生成AI"]
+
+
+def test_a_feed_declaring_xml_entities_is_refused_before_they_are_expanded(
+    web_server: WebServer, tmp_path: Path
+) -> None:
+    """Entities of entities: 650 bytes of feed would make a title of 1,000,000 characters."""
+    tens = "".join(f'<!ENTITY {b} "{("&" + a + ";") * 10}">' for a, b in zip("abc", "bcd", strict=True))
+    doctype = f'<!DOCTYPE rss [<!ENTITY a "xxxxxxxxxx">{tens}]>'
+    feed = wordpress_rss(web_server.base, [Entry("a", "TITLE", "<p>本文です。</p>")])
+    feed = feed.replace("?>\n<rss", f"?>{doctype}<rss", 1).replace("TITLE", "&d;" * 100, 1)
+    assert doctype in feed
+    web_server.put("/feed", feed, "application/rss+xml")
+    result = ingest(web_server.url("/feed"), tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "declares XML entities" in lines[0], result.stderr
