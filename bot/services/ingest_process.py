@@ -11,11 +11,14 @@ child asks the bot before each transaction, and the bot answers when its own wri
 before have gone: the two processes' writes form one queue, and a command's write never waits
 on SQLite's lock behind batch after batch until its timeout.
 
-The child lives as long as the bot, dies with it (even under SIGKILL) and is started again when
-it died. Its transactions are the ones `ingest` makes, so killing it loses at most the batch in
-flight, which the next ingest writes again, as after a crash of the whole bot. A bot that is
-stopping refuses the child its next transaction instead (`finish_soon`): the ingest ends after
-the batch in flight, whole, without waiting for the thousands of posts after it.
+The child lives while the bot has ingests for it: after `IDLE_S` without a request (on the
+bot's injected clock) the bot lets it go, and the next ingest starts it again (an idle bot held it
+and its pool for nothing between polls: bench.idle_memory). It dies with the bot (even under
+SIGKILL) and is started again when it died. Its transactions are the ones `ingest` makes, so
+killing it loses at most the batch in flight, which the next ingest writes again, as after a crash
+of the whole bot. A bot that is stopping refuses the child its next transaction instead
+(`finish_soon`): the ingest ends after the batch in flight, whole, without waiting for the
+thousands of posts after it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.logging_setup import FORMAT, OUR_LOGGERS
 from bot.services.ingest import IngestReport, ingest
 from bot.services.parse_pool import clean_start, die_with_parent, light_main, worker_pool
@@ -47,6 +51,10 @@ STOP_TIMEOUT_S = 10.0
 # How long the parse pool outlives the ingest that last used it. Between polls its workers only
 # held memory (bench.idle_memory); the next ingest with files to parse starts new ones.
 POOL_IDLE_S = 30.0
+# How long the ingest process itself outlives the request it last answered (on the bot's clock).
+# Starting it again costs a process start and the store's opening, a fraction of a second, paid by
+# the first ingest after a quiet spell; keeping it cost its memory for as long as the bot runs.
+IDLE_S = 30.0
 
 
 class IngestInterrupted(Exception):
@@ -59,14 +67,27 @@ class IngestProcess:
     `store` is this process's: the child writes its file, in turn with this process's writes.
     """
 
-    def __init__(self, store: KijiStore, workers: int | None = None, pool_idle_s: float = POOL_IDLE_S) -> None:
+    def __init__(
+        self,
+        store: KijiStore,
+        workers: int | None = None,
+        pool_idle_s: float = POOL_IDLE_S,
+        *,
+        idle_s: float = IDLE_S,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.store = store
         self.workers = workers or os.cpu_count() or 1
         self.pool_idle_s = pool_idle_s
+        self.idle_s = idle_s
+        self.clock = clock
         self._process: BaseProcess | None = None
         self._pipe: Connection | None = None
         self._lock = asyncio.Lock()  # one request at a time on the pipe
         self._finishing = False  # stopping: the next transaction the child asks for is refused
+        self._activity = 0  # counts requests begun and ended: an idle stop armed before one is void
+        self._idle_stop: asyncio.Task[None] | None = None  # sleeping until the child has been idle long enough
+        self._idled = False  # the last child was let go for being idle: starting again is routine
 
     @property
     def pid(self) -> int | None:
@@ -79,7 +100,7 @@ class IngestProcess:
         if self._process is not None:
             log.info("the ingest process ended (exit code %s); starting a new one", self._process.exitcode)
         self._finishing = False
-        # Spawned: started once, a forkserver kept for it would only hold memory (bench.idle_memory).
+        # Spawned: a forkserver kept for it would only hold memory between its starts (bench.idle_memory).
         context = clean_start("spawn")
         ours, theirs = context.Pipe()
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
@@ -92,8 +113,11 @@ class IngestProcess:
             process.start()
         theirs.close()
         self._process, self._pipe = process, ours
-        log.info("started the ingest process (pid %s)", process.pid)  # to find it with ps, or in tests
+        # to find it with ps, or in tests; started again after an idle spell, it is routine
+        log.log(logging.DEBUG if self._idled else logging.INFO, "started the ingest process (pid %s)", process.pid)
+        self._idled = False
         atexit.register(self._kill)  # a bot that never reached close() must not wait for it at exit
+        self._arm_idle_stop()
 
     async def ingest(self, site: Site, changes: Changes | None, source_id: int, now: float) -> IngestReport:
         """One source's changes ingested by the child; raises BrokenProcessPool if it or a parse worker died.
@@ -111,6 +135,40 @@ class IngestProcess:
         return pid
 
     async def _ask(self, request: tuple[object, ...]) -> object:
+        self._note_activity()
+        try:
+            return await self._ask_now(request)
+        finally:
+            self._arm_idle_stop()
+
+    def _note_activity(self) -> None:
+        self._activity += 1
+        if self._idle_stop is not None:
+            self._idle_stop.cancel()
+            self._idle_stop = None
+
+    def _arm_idle_stop(self) -> None:
+        """Let the child go once `idle_s` pass on the clock without a request (none is armed outside a loop)."""
+        self._note_activity()
+        if self._process is None or self._finishing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._idle_stop = loop.create_task(self._stop_when_idle(self._activity), name="kiji-ingest-idle")
+
+    async def _stop_when_idle(self, armed_at: int) -> None:
+        await self.clock.sleep(self.idle_s)
+        self._idle_stop = None  # from here it is not cancelled: the child is let go whole, or not at all
+        async with self._lock:
+            if armed_at != self._activity or self._process is None:
+                return  # a request came meanwhile; it armed a stop of its own
+            log.debug("the ingest process was idle for %g s; letting it go until the next ingest", self.idle_s)
+            self._idled = True
+            await self._end_child()
+
+    async def _ask_now(self, request: tuple[object, ...]) -> object:
         async with self._lock:
             self.start()
             pipe = self._pipe
@@ -160,18 +218,23 @@ class IngestProcess:
     async def stop(self) -> None:
         """Let the child finish its request, close its store and exit; killed if it takes too long."""
         self._finishing = True
+        self._note_activity()
         async with self._lock:
-            process, pipe = self._process, self._pipe
-            self._process = self._pipe = None
-            if pipe is not None:
-                pipe.close()  # the child reads the end of its pipe and exits
-            if process is not None:
-                await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
-                if process.is_alive():
-                    log.warning("the ingest process did not stop within %g s; killing it", STOP_TIMEOUT_S)
-                    process.kill()
-                    await asyncio.to_thread(process.join, 1)
-            atexit.unregister(self._kill)
+            await self._end_child()
+
+    async def _end_child(self) -> None:
+        """Close the child's pipe and wait for it to exit (killed if it takes too long); the lock is held."""
+        process, pipe = self._process, self._pipe
+        self._process = self._pipe = None
+        if pipe is not None:
+            pipe.close()  # the child reads the end of its pipe and exits
+        if process is not None:
+            await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
+            if process.is_alive():
+                log.warning("the ingest process did not stop within %g s; killing it", STOP_TIMEOUT_S)
+                process.kill()
+                await asyncio.to_thread(process.join, 1)
+        atexit.unregister(self._kill)
 
 
 # -- the child ---------------------------------------------------------------------
@@ -222,7 +285,8 @@ class _Child:
         self.workers = workers
         self.clock = _PollClock()
         self.store: KijiStore | None = None
-        self._pool: ProcessPoolExecutor | None = self._new_pool()
+        # Started at the first file to parse: the bot starts this process for polls that find nothing new.
+        self._pool: ProcessPoolExecutor | None = None
 
     @property
     def pool(self) -> ProcessPoolExecutor:

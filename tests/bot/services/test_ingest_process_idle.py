@@ -1,5 +1,6 @@
 """The ingest process lets its parse workers go between ingests, and starts them again for the next
-one that has files to parse (issue 21: an idle bot's memory)."""
+one that has files to parse; the bot lets the ingest process itself go when it has been idle, and
+starts it again for the next ingest (issue 21: an idle bot's memory)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from factories import JA_BODY, make_blog, write_post
 
+from bot.clock import ManualClock
 from bot.services.ingest_process import IngestProcess
 from bot.sources.base import Changes
 from bot.sources.site_config import load_site
@@ -65,3 +67,46 @@ async def test_parse_workers_go_when_idle_and_come_back_for_new_posts(tmp_path: 
     write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
     later = await ingester.ingest(site, WHOLE_SITE, SOURCE, 1_750_000_120.0)
     assert later.added == 1 and later.failed == [] and ingester.pid == child
+
+
+def alive(pid: int) -> bool:
+    """Running (an exited process that nobody has reaped yet is a zombie: gone for this test)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return not any(line.startswith("State:") and "Z" in line for line in status.splitlines())
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
+async def test_the_idle_ingest_process_goes_with_its_workers_and_the_next_ingest_starts_it_again(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "kiji.db")
+    assert await store.default_source_id() == SOURCE
+    clock = ManualClock()
+    process = IngestProcess(store, workers=1, idle_s=60, clock=clock)
+    try:
+        blog = make_blog(tmp_path / "blog")
+        first = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_000.0)
+        child = process.pid
+        assert first.added > 0 and child is not None
+        workers = children(child)
+        assert workers, "the ingest parsed its posts without a parse worker; the test proves nothing"
+
+        await clock.wait_for_sleepers(1)  # the idle period runs on the bot's clock
+        clock.advance(59)
+        await asyncio.sleep(0)  # let the loop run whatever is due now: nothing is
+        assert process.pid == child and alive(child)
+        clock.advance(1)
+        await until(lambda: not alive(child), "the idle ingest process to be let go")
+        assert process.pid is None
+        await until(lambda: not any(alive(worker) for worker in workers), "its parse workers to go with it")
+
+        write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
+        later = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_120.0)
+        assert later.added == 1 and later.failed == [] and later.unchanged == first.added
+        assert process.pid not in (None, child)
+    finally:
+        await process.stop()
+        await store.close()
