@@ -88,3 +88,40 @@ def test_sql_lives_only_in_the_store() -> None:
 def test_every_module_fits_in_a_head() -> None:
     lengths = {_module_name(path): len(path.read_text(encoding="utf-8").splitlines()) for path in CODE}
     assert {name: lines for name, lines in lengths.items() if lines > MAX_MODULE_LINES} == {}
+
+
+def _imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The modules of `known` that `path` imports, `from package import module` included, at any depth."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return (found | _imports(path)) & known
+
+
+def _circles(package: str) -> list[list[str]]:
+    """Every loop of imports among the modules of `package` (type-checking imports count: they tie the files too)."""
+    modules = {_module_name(path): path for path in CODE if _within(_module_name(path), (package,))}
+    graph = {name: _imported_modules(path, set(modules)) - {name} for name, path in modules.items()}
+    circles = []
+    for start in sorted(graph):
+        path, seen = [start], set()  # a depth-first walk from `start`, back to it
+        stack = [iter(sorted(graph[start]))]
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                stack.pop()
+                path.pop()
+            elif following == start:
+                circles.append([*path, start])
+            elif following not in seen and following > start:  # each loop once, from its first module
+                seen.add(following)
+                path.append(following)
+                stack.append(iter(sorted(graph[following])))
+    return circles
+
+
+def test_the_modules_that_speak_to_discord_import_each_other_one_way() -> None:
+    """A module the bot's client imports takes from the bot only what it names in a Protocol of its own."""
+    assert "bot.discord.blogs" in _imported_modules(REPO / "bot" / "discord" / "client.py", {"bot.discord.blogs"})
+    assert _circles("bot.discord") == []

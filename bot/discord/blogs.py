@@ -8,7 +8,8 @@ declared once on the cog classes; the option is removed per bot, from the cog's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import discord
 from discord import app_commands
@@ -22,16 +23,37 @@ from bot.models import BlogSource, Post
 from bot.services.lookup import parse_id
 
 if TYPE_CHECKING:
-    from bot.discord.client import KijiBot
+    from bot.sources.base import Source
+    from bot.store import KijiStore
 
 OPTION = "blog"
 
 
-def several_blogs(bot: KijiBot) -> bool:
+class _ConfiguredIds(Protocol):
+    @property
+    def source_ids(self) -> Mapping[str, int]:
+        """The store's id of each configured blog, by source name (empty until the sync started)."""
+        ...
+
+
+class BlogsBot(Protocol):
+    """What the blog option needs of the bot: `KijiBot` has it, and imports this module (never the reverse)."""
+
+    @property
+    def sources(self) -> Sequence[Source]: ...
+
+    @property
+    def store(self) -> KijiStore: ...
+
+    @property
+    def sync(self) -> _ConfiguredIds: ...
+
+
+def several_blogs(bot: BlogsBot) -> bool:
     return len(bot.sources) > 1
 
 
-def drop_blog_option(cog: commands.Cog, bot: KijiBot) -> None:
+def drop_blog_option(cog: commands.Cog, bot: BlogsBot) -> None:
     """With one blog, take the `blog` option off the cog's commands (before they are added to the tree).
 
     discord.py has no public call for this; each cog instance holds its own copy of each
@@ -44,14 +66,14 @@ def drop_blog_option(cog: commands.Cog, bot: KijiBot) -> None:
             command._params.pop(OPTION, None)
 
 
-async def configured_blogs(bot: KijiBot) -> list[BlogSource]:
+async def configured_blogs(bot: BlogsBot) -> list[BlogSource]:
     """The store's rows of the blogs configured now, in configuration order (a source never read is absent)."""
     names = [source.name for source in bot.sources]
     known = {blog.name: blog for blog in await bot.store.sources()}
     return [known[name] for name in names if name in known]
 
 
-async def blog_choices(bot: KijiBot, typed: str) -> list[app_commands.Choice[str]]:
+async def blog_choices(bot: BlogsBot, typed: str) -> list[app_commands.Choice[str]]:
     """Autocomplete: the configured blogs whose label or location contains what was typed."""
     key = normalize_key(typed)
     choices = []
@@ -62,7 +84,7 @@ async def blog_choices(bot: KijiBot, typed: str) -> list[app_commands.Choice[str
     return choices[: limits.CHOICES]
 
 
-async def resolve_blog(bot: KijiBot, value: str) -> BlogSource | None:
+async def resolve_blog(bot: BlogsBot, value: str) -> BlogSource | None:
     """The blog `value` names: an autocomplete id, its title, its source name or where it comes from."""
     blogs = await configured_blogs(bot)
     value = value.strip()
@@ -77,7 +99,7 @@ async def resolve_blog(bot: KijiBot, value: str) -> BlogSource | None:
     return None
 
 
-async def blog_filter(bot: KijiBot, interaction: discord.Interaction, value: str | None) -> tuple[bool, int | None]:
+async def blog_filter(bot: BlogsBot, interaction: discord.Interaction, value: str | None) -> tuple[bool, int | None]:
     """(go on, source id to filter by) for a command's `blog` value; an unknown blog is answered here."""
     if not value:
         return True, None
@@ -95,7 +117,7 @@ async def blog_filter(bot: KijiBot, interaction: discord.Interaction, value: str
 NOT_CONFIGURED = "(no longer configured) "
 
 
-async def blog_labels(bot: KijiBot) -> dict[int, str]:
+async def blog_labels(bot: BlogsBot) -> dict[int, str]:
     """source id → the blog's label, for results to say which blog a post is from; empty with one blog.
 
     A blog removed from the configuration keeps its stored posts, and they are still served
@@ -119,7 +141,7 @@ def label_of(labels: dict[int, str], post: Post) -> str | None:
     return labels.get(post.source_id)
 
 
-async def typed_blog_id(bot: KijiBot, interaction: discord.Interaction) -> int | None:
+async def typed_blog_id(bot: BlogsBot, interaction: discord.Interaction) -> int | None:
     """For another option's autocomplete: the blog already chosen in this command, if any."""
     value = getattr(interaction.namespace, OPTION, None)
     if not value:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
@@ -17,7 +18,8 @@ from bot.services.blogs import SourceOutcome
 from bot.services.ingest import IngestReport
 
 if TYPE_CHECKING:
-    from bot.discord.client import KijiBot
+    from bot.sources.base import Source
+    from bot.store import KijiStore
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,40 @@ def describe_ingest(report: IngestReport) -> str:
     )
 
 
+class _Listened(Protocol):
+    @property
+    def listeners(self) -> list[Callable[[SourceOutcome], None]]: ...
+
+
+class LoggedBot(Protocol):
+    """What the run's log reads of the bot: `KijiBot` has it, and imports this module (never the reverse)."""
+
+    @property
+    def sources(self) -> Sequence[Source]: ...
+
+    @property
+    def store(self) -> KijiStore: ...
+
+    @property
+    def sync(self) -> _Listened: ...
+
+    @property
+    def user(self) -> discord.ClientUser | None: ...
+
+    @property
+    def guilds(self) -> Sequence[discord.Guild]: ...
+
+    def add_listener(self, func: Callable[..., Coroutine[Any, Any, Any]], /, name: str = ...) -> None: ...
+
+    def get_channel(self, id: int, /) -> object | None: ...
+
+    def get_guild(self, id: int, /) -> discord.Guild | None: ...
+
+
 class RunLog:
     """Listens to the bot's own events and the blog sync's outcomes, and says what happened, once, at INFO."""
 
-    def __init__(self, bot: KijiBot) -> None:
+    def __init__(self, bot: LoggedBot) -> None:
         self.bot = bot
         self.synced: set[str] = set()  # the blogs whose first outcome of this run was told
         self.readies = 0
