@@ -26,19 +26,22 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.logging_setup import FORMAT, OUR_LOGGERS
 from bot.services.ingest import IngestReport, ingest
-from bot.services.parse_pool import clean_start, die_with_parent, light_main, worker_pool
+from bot.services.parse_pool import die_with_parent, worker_pool
 from bot.sources.base import Changes
 from bot.sources.site_config import Site
 from bot.store import KijiStore, StoreError, StoreLocation, open_store
@@ -55,6 +58,15 @@ POOL_IDLE_S = 30.0
 # Starting it again costs a process start and the store's opening, a fraction of a second, paid by
 # the first ingest after a quiet spell; keeping it cost its memory for as long as the bot runs.
 IDLE_S = 30.0
+
+
+# The child's program: Python started afresh on this process's import path, serving the pipe it is handed.
+# A `-c` program has no `__main__` file for its spawned parse workers to import again: the program that
+# runs the bot (the CLI, a test harness importing discord.py) is loaded in none of them.
+_CHILD_MAIN = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[3]);"
+    " from bot.services.ingest_process import serve_pipe; serve_pipe(int(sys.argv[1]), int(sys.argv[2]))"
+)
 
 
 class IngestInterrupted(Exception):
@@ -81,7 +93,7 @@ class IngestProcess:
         self.pool_idle_s = pool_idle_s
         self.idle_s = idle_s
         self.clock = clock
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._pipe: Connection | None = None
         self._lock = asyncio.Lock()  # one request at a time on the pipe
         self._finishing = False  # stopping: the next transaction the child asks for is refused
@@ -91,28 +103,36 @@ class IngestProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.is_alive() else None
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
 
     def start(self) -> None:
-        """Start the child now (it opens the store and warms its pool), unless it runs already."""
-        if self._process is not None and self._process.is_alive():
+        """Start the child now (it opens the store at its first request), unless it runs already.
+
+        A plain subprocess, not multiprocessing's spawn: spawn starts multiprocessing's resource
+        tracker in the starting process, a Python process of its own (7 MB) kept for as long as the
+        bot runs. Started this way, the tracker is the child's, for its pool, and goes with it.
+        """
+        if self._process is not None and self._process.poll() is None:
             return
         if self._process is not None:
-            log.info("the ingest process ended (exit code %s); starting a new one", self._process.exitcode)
+            log.info("the ingest process ended (exit code %s); starting a new one", self._process.returncode)
         self._finishing = False
-        # Spawned: a forkserver kept for it would only hold memory between its starts (bench.idle_memory).
-        context = clean_start("spawn")
-        ours, theirs = context.Pipe()
+        ours, theirs = socket.socketpair()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_MAIN, str(theirs.fileno()), str(os.getpid()), json.dumps(sys.path)],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        pipe = Connection(ours.detach())
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
-        process = context.Process(
-            target=_serve,
-            args=(theirs, self.store.location, os.getpid(), self.workers, levels, self.pool_idle_s),
-            name="kiji-ingest",
-        )
-        with light_main():
-            process.start()
-        theirs.close()
-        self._process, self._pipe = process, ours
+        pipe.send((self.store.location, self.workers, levels, self.pool_idle_s))
+        self._process, self._pipe = process, pipe
         # to find it with ps, or in tests; started again after an idle spell, it is routine
         log.log(logging.DEBUG if self._idled else logging.INFO, "started the ingest process (pid %s)", process.pid)
         self._idled = False
@@ -207,9 +227,9 @@ class IngestProcess:
 
     def _kill(self) -> None:
         process, self._process, self._pipe = self._process, None, None
-        if process is not None and process.is_alive():
+        if process is not None and process.poll() is None:
             process.kill()
-            process.join(1)
+            _wait(process, 1)
 
     def finish_soon(self) -> None:
         """Refuse the child its next transaction: a request in flight ends (IngestInterrupted) after its batch."""
@@ -229,12 +249,17 @@ class IngestProcess:
         if pipe is not None:
             pipe.close()  # the child reads the end of its pipe and exits
         if process is not None:
-            await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
-            if process.is_alive():
+            await asyncio.to_thread(_wait, process, STOP_TIMEOUT_S)
+            if process.poll() is None:
                 log.warning("the ingest process did not stop within %g s; killing it", STOP_TIMEOUT_S)
                 process.kill()
-                await asyncio.to_thread(process.join, 1)
+                await asyncio.to_thread(_wait, process, 1)
         atexit.unregister(self._kill)
+
+
+def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout_s)
 
 
 # -- the child ---------------------------------------------------------------------
@@ -254,10 +279,14 @@ class _PollClock:
         return self.now
 
 
-def _serve(
-    pipe: Connection, location: StoreLocation, bot_pid: int, workers: int, levels: Mapping[str, int], pool_idle_s: float
-) -> None:
+def serve_pipe(fd: int, bot_pid: int) -> None:
+    """The ingest process's program (`_CHILD_MAIN`): serve the bot's requests on the pipe `fd` until it closes."""
     die_with_parent(bot_pid, ignore_ctrl_c=True)  # and lowers this process's priority, as for parse workers
+    pipe = Connection(fd)
+    try:
+        location, workers, levels, pool_idle_s = pipe.recv()
+    except EOFError:
+        return  # the bot let go of it before it was up
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
