@@ -180,3 +180,28 @@ def test_the_bots_own_process_keeps_no_resource_tracker(tmp_path: Path) -> None:
         for stream in (bot.stdout, bot.stderr):
             if stream:
                 stream.close()
+
+
+@pytest.mark.parametrize("stop_begun", [False, True], ids=["before-the-stop-runs", "while-it-stops"])
+async def test_an_ingest_as_the_idle_period_ends_is_answered(tmp_path: Path, stop_begun: bool) -> None:
+    """The idle stop and a new request meet: the request wins, or waits for the stop and starts a new process."""
+    store = await Store.open(tmp_path / "kiji.db")
+    assert await store.default_source_id() == SOURCE
+    clock = ManualClock()
+    process = IngestProcess(store, workers=1, idle_s=60, clock=clock)
+    try:
+        blog = make_blog(tmp_path / "blog")
+        first = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_000.0)
+        child = process.pid
+        await clock.wait_for_sleepers(1)
+        clock.advance(60)  # the idle stop is due
+        if stop_begun:
+            await asyncio.sleep(0)  # the stop takes the lock and closes the child's pipe
+            assert process.pid is None
+        write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
+        later = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_120.0)
+        assert (later.added, later.unchanged, later.failed) == (1, first.added, [])
+        assert (process.pid == child) is not stop_begun
+    finally:
+        await process.stop()
+        await store.close()
