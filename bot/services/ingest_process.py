@@ -11,11 +11,15 @@ child asks the bot before each transaction, and the bot answers when its own wri
 before have gone: the two processes' writes form one queue, and a command's write never waits
 on SQLite's lock behind batch after batch until its timeout.
 
-The child lives as long as the bot, dies with it (even under SIGKILL) and is started again when
-it died. Its transactions are the ones `ingest` makes, so killing it loses at most the batch in
-flight, which the next ingest writes again, as after a crash of the whole bot. A bot that is
-stopping refuses the child its next transaction instead (`finish_soon`): the ingest ends after
-the batch in flight, whole, without waiting for the thousands of posts after it.
+A second pipe carries work for the child's pool (`executor`: a web page's extraction), many calls
+at once (`bot.services.pool_calls`). The child lives while the bot has work for it: after `IDLE_S`
+without a request and with no call out (on the bot's injected clock) the bot lets it go, and the
+next ingest or call starts it again (an idle bot held it and its pool for nothing between polls:
+bench.idle_memory). It dies with the bot (even under SIGKILL) and is started again when it died.
+Its transactions are the ones `ingest` makes, so killing it loses at most the batch in flight, which
+the next ingest writes again, as after a crash of the whole bot. A bot that is stopping refuses the
+child its next transaction instead (`finish_soon`): the ingest ends after the batch in flight, whole,
+without waiting for the thousands of posts after it.
 """
 
 from __future__ import annotations
@@ -23,21 +27,25 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import itertools
+import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
+from bot.clock import SYSTEM_CLOCK, Clock
 from bot.logging_setup import FORMAT, OUR_LOGGERS
 from bot.services.ingest import IngestReport, ingest
-from bot.services.parse_pool import clean_start, die_with_parent, light_main, worker_pool
+from bot.services.parse_pool import die_with_parent, worker_pool
+from bot.services.pool_calls import InChildPool, PoolCalls
 from bot.sources.base import Changes
 from bot.sources.site_config import Site
 from bot.store import KijiStore, StoreError, StoreLocation, open_store
@@ -50,6 +58,21 @@ STOP_TIMEOUT_S = 10.0
 # How long the parse pool outlives the ingest that last used it. Between polls its workers only
 # held memory (bench.idle_memory); the next ingest with files to parse starts new ones.
 POOL_IDLE_S = 30.0
+# How long the ingest process itself outlives the request it last answered (on the bot's clock).
+# Starting it again costs a process start and the store's opening, a fraction of a second, paid by
+# the first ingest after a quiet spell; keeping it cost its memory for as long as the bot runs.
+IDLE_S = 30.0
+
+
+# The child's program: Python started afresh on this process's import path, serving the two pipes it is
+# handed (requests, pool calls). A `-c` program has no `__main__` file for its spawned parse workers to
+# import again: the program that runs the bot (the CLI, a test harness importing discord.py) is loaded
+# in none of them.
+_CHILD_MAIN = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[4]);"
+    " from bot.services.ingest_process import serve_pipe;"
+    " serve_pipe(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))"
+)
 
 
 class IngestInterrupted(Exception):
@@ -62,46 +85,72 @@ class IngestProcess:
     `store` is this process's: the child writes its file, in turn with this process's writes.
     """
 
-    def __init__(self, store: KijiStore, workers: int | None = None, pool_idle_s: float = POOL_IDLE_S) -> None:
+    def __init__(
+        self,
+        store: KijiStore,
+        workers: int | None = None,
+        pool_idle_s: float = POOL_IDLE_S,
+        *,
+        idle_s: float = IDLE_S,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.store = store
         self.workers = workers or os.cpu_count() or 1
         self.pool_idle_s = pool_idle_s
-        self._process: BaseProcess | None = None
+        self.idle_s = idle_s
+        self.clock = clock
+        self._process: subprocess.Popen[bytes] | None = None
         self._pipe: Connection | None = None
         self._lock = asyncio.Lock()  # one request at a time on the pipe
         self._finishing = False  # stopping: the next transaction the child asks for is refused
-        self._calls: _Calls | None = None  # the second pipe: work for the child's pool (`executor`)
-        self.executor: Executor = _InChildPool(self)
+        self._activity = 0  # counts requests begun and ended: an idle stop armed before one is void
+        self._idle_stop: asyncio.Task[None] | None = None  # sleeping until the child has been idle long enough
+        self._idled = False  # the last child was let go for being idle: starting again is routine
+        self._calls: PoolCalls | None = None  # the second pipe: work for the child's pool (`executor`)
+        self.executor: Executor = InChildPool(self.submit_to_pool)
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.is_alive() else None
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
 
     def start(self) -> None:
-        """Start the child now (it opens the store and warms its pool), unless it runs already."""
-        if self._process is not None and self._process.is_alive():
+        """Start the child now (it opens the store at its first request), unless it runs already.
+
+        A plain subprocess, not multiprocessing's spawn: spawn starts multiprocessing's resource
+        tracker in the starting process, a Python process of its own (7 MB) kept for as long as the
+        bot runs. Started this way, the tracker is the child's, for its pool, and goes with it.
+        """
+        if self._process is not None and self._process.poll() is None:
             return
         if self._process is not None:
-            log.info("the ingest process ended (exit code %s); starting a new one", self._process.exitcode)
+            log.info("the ingest process ended (exit code %s); starting a new one", self._process.returncode)
         self._finishing = False
-        # Spawned: started once, a forkserver kept for it would only hold memory (bench.idle_memory).
-        context = clean_start("spawn")
-        ours, theirs = context.Pipe()
-        calls_ours, calls_theirs = context.Pipe()
+        ours, theirs = socket.socketpair()
+        calls_ours, calls_theirs = socket.socketpair()
+        fds = [theirs.fileno(), calls_theirs.fileno()]
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_MAIN, *map(str, fds), str(os.getpid()), json.dumps(sys.path)],
+                pass_fds=fds,
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            calls_ours.close()
+            raise
+        finally:
+            theirs.close()
+            calls_theirs.close()
+        pipe = Connection(ours.detach())
+        self._calls = PoolCalls(Connection(calls_ours.detach()))
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in ("", *OUR_LOGGERS)}
-        process = context.Process(
-            target=_serve,
-            args=(theirs, calls_theirs, self.store.location, os.getpid(), self.workers, levels, self.pool_idle_s),
-            name="kiji-ingest",
-        )
-        with light_main():
-            process.start()
-        theirs.close()
-        calls_theirs.close()
-        self._process, self._pipe = process, ours
-        self._calls = _Calls(calls_ours)
-        log.info("started the ingest process (pid %s)", process.pid)  # to find it with ps, or in tests
+        pipe.send((self.store.location, self.workers, levels, self.pool_idle_s))
+        self._process, self._pipe = process, pipe
+        # to find it with ps, or in tests; started again after an idle spell, it is routine
+        log.log(logging.DEBUG if self._idled else logging.INFO, "started the ingest process (pid %s)", process.pid)
+        self._idled = False
         atexit.register(self._kill)  # a bot that never reached close() must not wait for it at exit
+        self._arm_idle_stop()
 
     async def ingest(self, site: Site, changes: Changes | None, source_id: int, now: float) -> IngestReport:
         """One source's changes ingested by the child; raises BrokenProcessPool if it or a parse worker died.
@@ -119,6 +168,42 @@ class IngestProcess:
         return pid
 
     async def _ask(self, request: tuple[object, ...]) -> object:
+        self._note_activity()
+        try:
+            return await self._ask_now(request)
+        finally:
+            self._arm_idle_stop()
+
+    def _note_activity(self) -> None:
+        self._activity += 1
+        if self._idle_stop is not None:
+            self._idle_stop.cancel()
+            self._idle_stop = None
+
+    def _arm_idle_stop(self) -> None:
+        """Let the child go once `idle_s` pass on the clock without a request (none is armed outside a loop)."""
+        self._note_activity()
+        if self._process is None or self._finishing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._idle_stop = loop.create_task(self._stop_when_idle(self._activity), name="kiji-ingest-idle")
+
+    async def _stop_when_idle(self, armed_at: int) -> None:
+        await self.clock.sleep(self.idle_s)
+        self._idle_stop = None  # from here it is not cancelled: the child is let go whole, or not at all
+        async with self._lock:
+            if armed_at != self._activity or self._process is None:
+                return  # a request came meanwhile; it armed a stop of its own
+            if self._calls is not None and self._calls.pending:
+                return  # a call to its pool is still out; its answer arms the next stop
+            log.debug("the ingest process was idle for %g s; letting it go until the next ingest", self.idle_s)
+            self._idled = True
+            await self._end_child()
+
+    async def _ask_now(self, request: tuple[object, ...]) -> object:
         async with self._lock:
             self.start()
             pipe = self._pipe
@@ -156,21 +241,28 @@ class IngestProcess:
         raise RuntimeError(f"the ingest process failed: {value}")
 
     def submit_to_pool(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
-        """`fn(*args)` in one of the child's pool workers (a web page's extraction), the child started if need be."""
+        """`fn(*args)` in one of the child's pool workers (a web page's extraction), the child started if need be.
+
+        Called on the bot's event loop (`loop.run_in_executor(executor, ...)`): a call is activity, and
+        the child is not let go while one is out; its answer arms the next idle stop.
+        """
         if self._calls is not None and self._calls.broken:
             self._kill()  # its pipe of calls ended: the child died (it may not be reaped yet); a new one takes over
+        self._note_activity()
         self.start()
         assert self._calls is not None
-        return self._calls.submit(fn, args)
+        future = self._calls.submit(fn, args)
+        with contextlib.suppress(RuntimeError):  # outside a loop no idle stop is armed either
+            loop = asyncio.get_running_loop()
+            future.add_done_callback(lambda _: _call_soon(loop, self._arm_idle_stop))
+        return future
 
     def _kill(self) -> None:
         process, self._process, self._pipe = self._process, None, None
-        if self._calls is not None:
-            self._calls.close()
-            self._calls = None
-        if process is not None and process.is_alive():
+        self._close_calls()
+        if process is not None and process.poll() is None:
             process.kill()
-            process.join(1)
+            _wait(process, 1)
 
     def finish_soon(self) -> None:
         """Refuse the child its next transaction: a request in flight ends (IngestInterrupted) after its batch."""
@@ -179,103 +271,40 @@ class IngestProcess:
     async def stop(self) -> None:
         """Let the child finish its request, close its store and exit; killed if it takes too long."""
         self._finishing = True
+        self._note_activity()
         async with self._lock:
-            process, pipe = self._process, self._pipe
-            self._process = self._pipe = None
-            if pipe is not None:
-                pipe.close()  # the child reads the end of its pipe and exits
-            if self._calls is not None:
-                self._calls.close()
-                self._calls = None
-            if process is not None:
-                await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
-                if process.is_alive():
-                    log.warning("the ingest process did not stop within %g s; killing it", STOP_TIMEOUT_S)
-                    process.kill()
-                    await asyncio.to_thread(process.join, 1)
+            await self._end_child()
+
+    async def _end_child(self) -> None:
+        """Close the child's pipe and wait for it to exit (killed if it takes too long); the lock is held."""
+        process, pipe = self._process, self._pipe
+        self._process = self._pipe = None
+        if pipe is not None:
+            pipe.close()  # the child reads the end of its pipe and exits
+        self._close_calls()
+        if process is not None:
+            await asyncio.to_thread(_wait, process, STOP_TIMEOUT_S)
+            if process.poll() is None:
+                log.warning("the ingest process did not stop within %g s; killing it", STOP_TIMEOUT_S)
+                process.kill()
+                await asyncio.to_thread(_wait, process, 1)
+        if self._process is None:  # a call may have started a new child meanwhile; it keeps its exit hook
             atexit.unregister(self._kill)
 
-
-class _InChildPool(Executor):
-    """The child's pool as an Executor of this process: what a web source extracts its pages in.
-
-    Pages are extracted in parallel, and the bot's process, which answers members, does not hold
-    its interpreter lock for the most CPU-heavy part of a backfill.
-    """
-
-    def __init__(self, owner: IngestProcess) -> None:
-        self._owner = owner
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        if kwargs:
-            raise TypeError("the ingest process's pool takes positional arguments only")
-        return self._owner.submit_to_pool(fn, *args)
+    def _close_calls(self) -> None:
+        if self._calls is not None:
+            self._calls.close()
+            self._calls = None
 
 
-class _Calls:
-    """This process's end of the pipe of pool calls: numbered calls out, their results back (a thread reads).
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing is left to arm
+        loop.call_soon_threadsafe(callback)
 
-    Unlike the ingest requests (one at a time, each with its own write protocol), many calls are in
-    flight at once, each answered when its worker is done. If the child dies, every call waiting fails
-    with BrokenProcessPool, as a call to a local pool whose worker died would.
-    """
 
-    def __init__(self, pipe: Connection) -> None:
-        self._pipe = pipe
-        self._lock = threading.Lock()
-        self._waiting: dict[int, Future[Any]] = {}
-        self._numbers = itertools.count()
-        self._reader: threading.Thread | None = None
-        self._broken: str | None = None
-
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future[Any]:
-        future: Future[Any] = Future()
-        with self._lock:
-            if self._broken is None:
-                number = next(self._numbers)
-                self._waiting[number] = future
-                try:
-                    self._pipe.send((number, fn, args))
-                except (OSError, ValueError) as exc:
-                    del self._waiting[number]
-                    self._broken = f"the ingest process cannot be reached ({type(exc).__name__})"
-                if self._reader is None:
-                    self._reader = threading.Thread(target=self._read, name="kiji-pool-calls", daemon=True)
-                    self._reader.start()
-            broken = self._broken
-        if broken is not None:
-            future.set_exception(BrokenProcessPool(broken))
-        return future
-
-    @property
-    def broken(self) -> bool:
-        with self._lock:
-            return self._broken is not None
-
-    def _read(self) -> None:
-        while True:
-            try:
-                number, ok, value = self._pipe.recv()
-            except (EOFError, OSError):
-                break
-            with self._lock:
-                future = self._waiting.pop(number, None)
-            if future is None or not future.set_running_or_notify_cancel():
-                continue  # cancelled meanwhile: nobody waits for it
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-        with self._lock:
-            self._broken = "the ingest process ended"
-            left, self._waiting = list(self._waiting.values()), {}
-        for future in left:
-            if future.set_running_or_notify_cancel():
-                future.set_exception(BrokenProcessPool("the ingest process ended during a call to its pool"))
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._pipe.close()
+def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout_s)
 
 
 # -- the child ---------------------------------------------------------------------
@@ -295,16 +324,15 @@ class _PollClock:
         return self.now
 
 
-def _serve(
-    pipe: Connection,
-    calls: Connection,
-    location: StoreLocation,
-    bot_pid: int,
-    workers: int,
-    levels: Mapping[str, int],
-    pool_idle_s: float,
-) -> None:
+def serve_pipe(fd: int, calls_fd: int, bot_pid: int) -> None:
+    """The ingest process's program (`_CHILD_MAIN`): serve the bot's requests on the pipe `fd` until it
+    closes, and its calls to the pool on the pipe `calls_fd` meanwhile."""
     die_with_parent(bot_pid, ignore_ctrl_c=True)  # and lowers this process's priority, as for parse workers
+    pipe, calls = Connection(fd), Connection(calls_fd)
+    try:
+        location, workers, levels, pool_idle_s = pipe.recv()
+    except EOFError:
+        return  # the bot let go of it before it was up
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()
@@ -337,18 +365,22 @@ class _Child:
         self._pool_lock = threading.RLock()  # the pool is used by the ingest and by the pool calls' thread
         self._calls_in_flight = 0
         self._last_call = time.monotonic()
-        self._pool: ProcessPoolExecutor | None = self._new_pool()
+        self._closing = False  # serving has ended: no new pool is started for a late call
+        # Started at the first file to parse or call: the bot starts this process for polls that find nothing new.
+        self._pool: ProcessPoolExecutor | None = None
 
     @property
     def pool(self) -> ProcessPoolExecutor:
         """The parse pool, started again after it was let go for being idle."""
         with self._pool_lock:
             if self._pool is None:
+                if self._closing:
+                    raise RuntimeError("the ingest process is stopping")
                 self._pool = self._new_pool()
             return self._pool
 
     def serve_calls(self, calls: Connection) -> None:
-        """Run each call the bot sends (`_Calls`) in the pool, and send its result back once done."""
+        """Run each call the bot sends (`PoolCalls`) in the pool, and send its result back once done."""
         sending = threading.Lock()
 
         def answer(number: int, future: Future[Any]) -> None:
@@ -373,13 +405,12 @@ class _Child:
                 number, fn, args = calls.recv()
             except (EOFError, OSError):
                 return  # the bot closed its end
-            with self._pool_lock:
+            with self._pool_lock:  # counted first: the pool is not let go for being idle under this call
                 self._calls_in_flight += 1
                 self._last_call = time.monotonic()
-                pool = self.pool
             try:
-                future = pool.submit(fn, *args)
-            except Exception as exc:  # the pool broke meanwhile: this call fails, the next gets a new one
+                future = self.pool.submit(fn, *args)
+            except Exception as exc:  # the pool broke or stops: this call fails, the next gets a new one
                 future = Future()
                 future.set_exception(BrokenProcessPool(str(exc)) if isinstance(exc, RuntimeError) else exc)
             future.add_done_callback(lambda done, number=number: answer(number, done))
@@ -423,18 +454,18 @@ class _Child:
         try:
             while True:
                 receiving = asyncio.ensure_future(asyncio.to_thread(self.pipe.recv))
-                while self._pool is not None:
-                    done, _ = await asyncio.wait({receiving}, timeout=pool_idle_s)
-                    if done:
-                        break
-                    if self._pool_idle(pool_idle_s):  # no ingest and no call for that long
-                        self._end_pool(wait=False)  # its workers go until an ingest has files to parse
+                # looked at every `pool_idle_s`, even with no pool: a call may start one meanwhile
+                while not (await asyncio.wait({receiving}, timeout=pool_idle_s))[0]:
+                    if self._pool is not None and self._pool_idle(pool_idle_s):  # no ingest, no call for that long
+                        self._end_pool(wait=False)  # its workers go until an ingest or a call needs them
                 try:
                     request = await receiving
                 except EOFError:
                     return  # the bot closed its end: stop
                 self.pipe.send(await self._answer(request))
         finally:
+            with self._pool_lock:
+                self._closing = True
             self._end_pool(wait=True)  # idle by now: its workers end first
             if self.store is not None:
                 await self.store.close()
@@ -459,8 +490,7 @@ class _Child:
             return "stopped", None
         except BrokenProcessPool as exc:
             # a parse worker died (killed, out of memory): a new pool takes over for the next request
-            self._end_pool(wait=False)
-            self._pool = self._new_pool()
+            self._end_pool(wait=False)  # the next file to parse or call starts a new pool
             return "pool", f"a parse worker died ({exc})"
         except StoreError as exc:
             return "store", str(exc)

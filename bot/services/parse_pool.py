@@ -1,8 +1,9 @@
 """The parse process pool: workers started clean that die with the process they parse for.
 
 Ingest fans parsing and cleaning out over this pool (see `bot.services.ingest`); the running bot's
-ingest process keeps one for as long as it runs, so a slow or hostile post holds up only its worker.
-The ingest process itself starts the same clean way (`clean_start`) and dies with the bot the same way.
+ingest process keeps one while it has work, so a slow or hostile post holds up only its worker. The
+ingest process itself, a clean Python started afresh (`bot.services.ingest_process`), dies with the
+bot the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 # Imported by each worker as it starts, so its first task does not pay for the import.
@@ -38,28 +38,6 @@ def clean_start(method: str | None = None) -> multiprocessing.context.BaseContex
     if method == "forkserver":
         context.set_forkserver_preload(_PRELOAD)  # processes start with ingest already imported
     return context
-
-
-@contextlib.contextmanager
-def light_main() -> Iterator[None]:
-    """Start Kiji's processes without the starting program's `__main__`.
-
-    A process started clean (forkserver or spawn) first imports the parent's `__main__` again,
-    and so does every process it starts in turn: whatever program runs the bot (a test
-    harness, a benchmark, a CLI) is loaded once more in the ingest process and in each parse
-    worker. They need only Kiji's ingest modules, which they preload; a program that imports
-    discord.py made each of them 1 s slower to start and tens of MB bigger. Started under
-    this, they run the empty `bot.services.process_main` as their `__main__`.
-    """
-    from bot.services import process_main
-
-    saved = sys.modules.get("__main__")
-    sys.modules["__main__"] = process_main
-    try:
-        yield
-    finally:
-        if saved is not None:
-            sys.modules["__main__"] = saved
 
 
 def worker_pool(count: int, method: str | None = None, *, ignore_ctrl_c: bool = False) -> ProcessPoolExecutor:

@@ -101,7 +101,7 @@ class BlogSync:
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.source_timeout_s = source_timeout_s
-        self.ingester = ingester or IngestProcess(store)
+        self.ingester = ingester or IngestProcess(store, clock=clock)
         self.webhook_config = webhook
         self.webhook: PushWebhook | None = None
         self.outcomes: dict[str, SourceOutcome] = {}  # each blog's last outcome, by source name

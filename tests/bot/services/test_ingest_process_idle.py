@@ -1,9 +1,12 @@
 """The ingest process lets its parse workers go between ingests, and starts them again for the next
-one that has files to parse (issue 21: an idle bot's memory)."""
+one that has files to parse; the bot lets the ingest process itself go when it has been idle, and
+starts it again for the next ingest (issue 21: an idle bot's memory)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 from factories import JA_BODY, make_blog, write_post
 
+from bot.clock import ManualClock
 from bot.services.ingest_process import IngestProcess
 from bot.sources.base import Changes
 from bot.sources.site_config import load_site
@@ -24,7 +28,7 @@ SOURCE = 1
 async def ingester(tmp_path: Path) -> AsyncIterator[IngestProcess]:
     store = await Store.open(tmp_path / "kiji.db")
     assert await store.default_source_id() == SOURCE
-    process = IngestProcess(store, workers=2, pool_idle_s=0.2)
+    process = IngestProcess(store, workers=2, pool_idle_s=0.2, idle_s=3600)  # the process stays
     try:
         yield process
     finally:
@@ -33,6 +37,11 @@ async def ingester(tmp_path: Path) -> AsyncIterator[IngestProcess]:
 
 
 def children(pid: int) -> set[int]:
+    """The parse workers of the ingest process `pid`: its children but multiprocessing's resource tracker."""
+    return {child for child in every_child(pid) if b"resource_tracker" not in _command_line(child)}
+
+
+def every_child(pid: int) -> set[int]:
     found: set[int] = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -40,6 +49,13 @@ def children(pid: int) -> set[int]:
         except OSError:
             continue
     return found
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 async def until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
@@ -65,3 +81,127 @@ async def test_parse_workers_go_when_idle_and_come_back_for_new_posts(tmp_path: 
     write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
     later = await ingester.ingest(site, WHOLE_SITE, SOURCE, 1_750_000_120.0)
     assert later.added == 1 and later.failed == [] and ingester.pid == child
+
+
+def alive(pid: int) -> bool:
+    """Running (an exited process that nobody has reaped yet is a zombie: gone for this test)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return not any(line.startswith("State:") and "Z" in line for line in status.splitlines())
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
+async def test_the_idle_ingest_process_goes_with_its_workers_and_the_next_ingest_starts_it_again(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "kiji.db")
+    assert await store.default_source_id() == SOURCE
+    clock = ManualClock()
+    process = IngestProcess(store, workers=1, idle_s=60, clock=clock)
+    try:
+        blog = make_blog(tmp_path / "blog")
+        first = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_000.0)
+        child = process.pid
+        assert first.added > 0 and child is not None
+        workers = children(child)
+        assert workers, "the ingest parsed its posts without a parse worker; the test proves nothing"
+        below = every_child(child)  # its workers and multiprocessing's resource tracker
+
+        await clock.wait_for_sleepers(1)  # the idle period runs on the bot's clock
+        clock.advance(59)
+        await asyncio.sleep(0)  # let the loop run whatever is due now: nothing is
+        assert process.pid == child and alive(child)
+        clock.advance(1)
+        await until(lambda: not alive(child), "the idle ingest process to be let go")
+        assert process.pid is None
+        await until(lambda: not any(alive(pid) for pid in below), "its workers and resource tracker to go with it")
+
+        write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
+        later = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_120.0)
+        assert later.added == 1 and later.failed == [] and later.unchanged == first.added
+        assert process.pid not in (None, child)
+    finally:
+        await process.stop()
+        await store.close()
+
+
+REPO = Path(__file__).resolve().parents[3]
+BOT_AFTER_AN_INGEST = """
+import asyncio, sys
+from pathlib import Path
+from bot.services.ingest_process import IngestProcess
+from bot.sources.base import Changes
+from bot.sources.site_config import load_site
+from bot.store import Store
+
+async def main():
+    store = await Store.open(sys.argv[1])
+    ingester = IngestProcess(store, workers=1)
+    site = load_site(Path(sys.argv[2]))
+    report = await ingester.ingest(site, Changes(version=None), await store.default_source_id(), 1.75e9)
+    print(report.added, ingester.pid, flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # the test looks at the processes meanwhile
+    await ingester.stop()
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
+def test_the_bots_own_process_keeps_no_resource_tracker(tmp_path: Path) -> None:
+    """multiprocessing's resource tracker (a Python process, 7 MB) is the ingest process's, and goes with it."""
+    blog = make_blog(tmp_path / "blog")
+    bot = subprocess.Popen(
+        [sys.executable, "-c", BOT_AFTER_AN_INGEST, str(tmp_path / "kiji.db"), str(blog)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert bot.stdout is not None and bot.stdin is not None
+        line = bot.stdout.readline().decode()
+        assert line, f"the bot ended before its ingest: {bot.stderr.read().decode()[-2000:] if bot.stderr else ''}"
+        added, ingester = map(int, line.split())
+        assert added > 0 and children(ingester), "no parse worker was started; the test proves nothing"
+        assert every_child(bot.pid) == {ingester}
+        trackers = [pid for pid in every_child(ingester) if b"resource_tracker" in _command_line(pid)]
+        assert len(trackers) == 1  # the pool's semaphores are still looked after
+        bot.stdin.write(b"\n")
+        bot.stdin.close()
+        assert bot.wait(60) == 0
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+        for stream in (bot.stdout, bot.stderr):
+            if stream:
+                stream.close()
+
+
+@pytest.mark.parametrize("stop_begun", [False, True], ids=["before-the-stop-runs", "while-it-stops"])
+async def test_an_ingest_as_the_idle_period_ends_is_answered(tmp_path: Path, stop_begun: bool) -> None:
+    """The idle stop and a new request meet: the request wins, or waits for the stop and starts a new process."""
+    store = await Store.open(tmp_path / "kiji.db")
+    assert await store.default_source_id() == SOURCE
+    clock = ManualClock()
+    process = IngestProcess(store, workers=1, idle_s=60, clock=clock)
+    try:
+        blog = make_blog(tmp_path / "blog")
+        first = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_000.0)
+        child = process.pid
+        await clock.wait_for_sleepers(1)
+        clock.advance(60)  # the idle stop is due
+        if stop_begun:
+            await asyncio.sleep(0)  # the stop takes the lock and closes the child's pipe
+            assert process.pid is None
+        write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
+        later = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_120.0)
+        assert (later.added, later.unchanged, later.failed) == (1, first.added, [])
+        assert (process.pid == child) is not stop_begun
+    finally:
+        await process.stop()
+        await store.close()

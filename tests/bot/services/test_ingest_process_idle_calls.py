@@ -1,0 +1,106 @@
+"""Calls to the ingest process's pool (`IngestProcess.executor`, a web blog's page extraction) and the
+idle stops (issue 21): the bot never lets the process go while a call is out, lets it go once the last
+answer is idle_s old, and the next call starts it again; the pool a call started goes when idle too.
+
+A worker reads a FIFO for its call: it is answered when the test writes it, not after some time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.services.ingest_process import IngestProcess
+from bot.store import Store
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree in /proc")
+
+
+def alive(pid: int) -> bool:
+    """Running (an exited process that nobody has reaped yet is a zombie: gone for this test)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return not any(line.startswith("State:") and "Z" in line for line in status.splitlines())
+
+
+def parse_workers(pid: int) -> set[int]:
+    """The children of the ingest process `pid` but multiprocessing's resource tracker."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return {child for child in found if alive(child) and b"resource_tracker" not in _command_line(child)}
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_the_process_is_not_let_go_while_a_call_is_out_and_the_next_call_starts_it_again(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "kiji.db")
+    clock = ManualClock()
+    process = IngestProcess(store, workers=1, idle_s=60, clock=clock)
+    try:
+        gate = tmp_path / "gate"
+        os.mkfifo(gate)
+        out = asyncio.wrap_future(process.executor.submit(Path.read_bytes, gate))  # waits for a writer
+        child = process.pid
+        assert child is not None
+        await clock.wait_for_sleepers(1)
+        clock.advance(60)  # idle_s pass with the call still out
+        await asyncio.sleep(0)  # the idle stop wakes and looks: a call waits
+        assert process.pid == child and alive(child) and not out.done()
+
+        await asyncio.to_thread(gate.write_bytes, b"page")
+        assert await out == b"page"
+        await clock.wait_for_sleepers(1)  # the answer armed the next idle stop
+        clock.advance(59)
+        await asyncio.sleep(0)
+        assert process.pid == child and alive(child)
+        clock.advance(1)
+        await until(lambda: not alive(child), "the idle ingest process to be let go")
+        assert process.pid is None
+
+        worker = await asyncio.get_running_loop().run_in_executor(process.executor, os.getpid)
+        assert process.pid not in (None, child) and worker in parse_workers(process.pid or 0)
+    finally:
+        await process.stop()
+        await store.close()
+
+
+async def test_a_pool_started_for_calls_goes_when_idle_and_comes_back_for_the_next_call(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "kiji.db")
+    process = IngestProcess(store, workers=1, pool_idle_s=0.2, idle_s=3600)  # the process stays
+    try:
+        loop = asyncio.get_running_loop()
+        worker = await loop.run_in_executor(process.executor, os.getpid)
+        child = process.pid
+        assert child is not None and worker in parse_workers(child)
+        await until(lambda: not parse_workers(child), "the idle pool's worker to go")
+        again = await loop.run_in_executor(process.executor, os.getpid)
+        assert process.pid == child and again != worker and again in parse_workers(child)
+    finally:
+        await process.stop()
+        await store.close()
