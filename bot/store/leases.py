@@ -12,16 +12,12 @@ PostgreSQL (`bot.store.postgres.leases` spells the parameters its way).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 import aiosqlite
 
 from bot.models import Delivery
 from bot.store import subscriptions
 from bot.store.sqlhelpers import fetch_one
-
-T = TypeVar("T")
+from bot.store.store_part import StorePart
 
 TAKE = """
     INSERT INTO leases (name, holder, expires_at, generation) VALUES (?, ?, ?, 1)
@@ -60,17 +56,8 @@ async def lease_holder(db: aiosqlite.Connection, name: str) -> tuple[str, float,
     return (str(row["holder"]), float(row["expires_at"]), int(row["generation"])) if row else None
 
 
-class SyncLeases:
+class SyncLeases(StorePart):
     """The store's lease methods (a part of `Store`, which provides `_read`, `_write` and `_now`)."""
-
-    async def _read(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
-        raise NotImplementedError  # Store's
-
-    async def _write(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
-        raise NotImplementedError  # Store's
-
-    def _now(self, now: float | None) -> float:
-        raise NotImplementedError  # Store's
 
     async def take_lease(self, name: str, holder: str, seconds: float, now: float | None = None) -> int | None:
         return await self._write(take_lease, name, holder, self._now(now), seconds)

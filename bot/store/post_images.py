@@ -3,27 +3,19 @@
 Posts stored before Kiji looked for pictures have none recorded (NULL). The next ingest reads each
 of their files once more, for its picture alone, and writes that column and nothing else: no
 summary, search row or ledger entry changes, and nothing is announced again. Kept apart from
-`bot.store.database` so that module stays readable; `Store` provides `_read`, `_write`, `_source`.
+`bot.store.database` so that module stays readable; `Store` provides `_source`, and `StorePart` the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from bot.store import posts
+from bot.store.store_part import StorePart
 
-T = TypeVar("T")
 
-
-class PostImages:
+class PostImages(StorePart):
     """Which stored posts still need their picture looked for, and writing what was found."""
-
-    async def _read(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
-        raise NotImplementedError  # Store's
-
-    async def _write(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
-        raise NotImplementedError  # Store's
 
     async def _source(self, source_id: int | None) -> int:
         raise NotImplementedError  # Store's

@@ -6,26 +6,15 @@ provides `_read`, `_write` and `_now` (the writer queue, the readers and the inj
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from bot.models import Delivery, Digest, Notice
 from bot.store import digests, notices
+from bot.store.store_part import StorePart
 
-T = TypeVar("T")
 
-
-class ScheduledMessages:
+class ScheduledMessages(StorePart):
     """Digest and notice ledgers, through the store's connections."""
-
-    async def _read(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
-        raise NotImplementedError  # Store's
-
-    async def _write(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
-        raise NotImplementedError  # Store's
-
-    def _now(self, now: float | None) -> float:
-        raise NotImplementedError  # Store's
 
     # -- digests (see bot.store.digests) ---------------------------------------------
 

@@ -6,26 +6,13 @@ Kept apart from `bot.store.database` so that module stays readable; `Store` prov
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
 from bot.models import BlogSource
 from bot.store import sources
+from bot.store.store_part import StorePart
 
-T = TypeVar("T")
 
-
-class SourceRecords:
+class SourceRecords(StorePart):
     """Each blog's row: its id, its label, and the outcome of its reads."""
-
-    async def _read(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
-        raise NotImplementedError  # Store's
-
-    async def _write(self, work: Callable[..., Awaitable[T]], *args: Any) -> T:
-        raise NotImplementedError  # Store's
-
-    def _now(self, now: float | None) -> float:
-        raise NotImplementedError  # Store's
 
     async def register_source(self, name: str, display: str) -> int:
         """The id of the blog `name` (the first one registered takes over the posts stored before sources)."""
