@@ -19,6 +19,7 @@ BENCHMARKS = (
     "scale_bench",
     "interaction_latency",
     "latency_during_ingest",
+    "pg_ingest",
     "fanout",
     "announce_render",
     "post_images",
