@@ -20,6 +20,7 @@ BENCHMARKS = (
     "interaction_latency",
     "latency_during_ingest",
     "pg_ingest",
+    "pg_latency",
     "fanout",
     "announce_render",
     "post_images",
