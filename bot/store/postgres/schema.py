@@ -266,6 +266,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sources ADD COLUMN first_read_started_at double precision;
     """,
+    # PostgreSQL only: every lexeme ever indexed, so a search turns a prefix (`ai*`) into the lexemes it
+    # stands for in one index range and picks their positions out of each vector in C (`search_index`).
+    # A lexeme no post holds any more is harmless (it picks nothing), so removals leave it.
+    """
+    CREATE TABLE search_lexicon (lexeme text COLLATE "C" PRIMARY KEY);
+    INSERT INTO search_lexicon (lexeme) SELECT DISTINCT unnest(tsvector_to_array(lexemes)) FROM post_search;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

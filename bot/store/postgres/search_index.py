@@ -81,6 +81,13 @@ async def index(db: asyncpg.Connection, entries: Sequence[tuple[int, str, str]])
         "VALUES ($1, $2, $3, $4, $5, $6, $7::tsvector)",
         rows,
     )
+    lexemes = set()
+    for _, title_tokens, body_tokens in entries:
+        lexemes.update(title_tokens.split(), body_tokens.split())
+    await db.execute(
+        "INSERT INTO search_lexicon (lexeme) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        sorted(token for token in lexemes if len(token.encode()) <= MAX_LEXEME_BYTES),
+    )
 
 
 async def unindex(db: asyncpg.Connection, post_ids: Sequence[int]) -> None:
@@ -293,19 +300,21 @@ async def _exact_candidates(
     source_id: int | None,
 ) -> dict[int, tuple[DocStats, float]]:
     """The visible exact posts matching `every`, with their stats read from their vectors' positions."""
-    tokens = sorted({t for p in (*phrases, *alternatives) for t in p.tokens})
-    prefixes = sorted({p.tokens[-1] for p in (*phrases, *alternatives) if p.prefix})
+    wanted = {t for p in (*phrases, *alternatives) for t in p.tokens}
+    for prefix in sorted({p.tokens[-1] for p in (*phrases, *alternatives) if p.prefix}):
+        # the lexemes a prefix stands for: one range of the lexicon's index (C collation: byte order)
+        wanted.update(row[0] for row in await db.fetch("SELECT lexeme FROM search_lexicon WHERE lexeme ^@ $1", prefix))
+    # Only the wanted lexemes' positions, picked out in C: `setweight` marks them B (titles are A, bodies D;
+    # nothing else is B) and `ts_filter` keeps what is B. Unnesting whole vectors instead cost ~0.4 ms a post.
     rows = await db.fetch(
         "SELECT s.post_id, s.title_size, s.body_size, p.date_utc, u.lexeme, u.positions "
         "FROM post_search s JOIN posts p ON p.id = s.post_id "
-        "LEFT JOIN LATERAL unnest(s.lexemes) u ON u.lexeme = ANY($4::text[]) "
-        "  OR EXISTS (SELECT 1 FROM unnest($5::text[]) x WHERE starts_with(u.lexeme, x)) "
+        "LEFT JOIN LATERAL unnest(ts_filter(setweight(s.lexemes, 'B', $4::text[]), '{b}')) u ON true "
         "WHERE s.exact AND s.lexemes @@ $1::tsquery AND p.date_utc <= $2 AND ($3::bigint IS NULL OR p.source_id = $3)",
         every,
         float(now),
         source_id,
-        tokens,
-        prefixes,
+        sorted(token for token in wanted if len(token.encode()) <= MAX_LEXEME_BYTES),
     )
     by_post: dict[int, tuple[int, int, float, dict[str, Sequence[int]]]] = {}
     for row in rows:
