@@ -94,16 +94,20 @@ def _vector(title_tokens: str, body_tokens: str) -> tuple[str, bool, int, int, I
 
 async def index(db: asyncpg.Connection, entries: Sequence[tuple[int, str, str]]) -> None:
     """Index (post id, title tokens, body tokens); the post must not be indexed already."""
+    if not entries:
+        return
     rows = []
     lexemes: set[str] = set()
     for post_id, title_tokens, body_tokens in entries:
         vector, exact, title_size, body_size, distinct = _vector(title_tokens, body_tokens)
         rows.append((post_id, title_tokens, body_tokens, title_size, body_size, exact, vector))
         lexemes.update(distinct)
-    await db.executemany(
+    # one statement for the whole batch: one round trip, and the totals' trigger runs once
+    await db.execute(
         "INSERT INTO post_search (post_id, title_tokens, body_tokens, title_size, body_size, exact, lexemes) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7::tsvector)",
-        rows,
+        "SELECT i, tt, bt, ts, bs, e, v::tsvector FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], "
+        "$5::integer[], $6::boolean[], $7::text[]) AS u(i, tt, bt, ts, bs, e, v)",
+        *(list(column) for column in zip(*rows, strict=True)),
     )
     await db.execute(
         "INSERT INTO search_lexicon (lexeme) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
@@ -205,8 +209,10 @@ def _stats_from_positions(
             return set(lexemes.get(token, ()))
         return {at for lexeme, ats in lexemes.items() if lexeme.startswith(token) for at in ats}
 
-    def starts(phrase: Phrase) -> list[int]:
+    def starts(phrase: Phrase) -> Sequence[int]:
         sets = [places(t, phrase.prefix and j == len(phrase.tokens) - 1) for j, t in enumerate(phrase.tokens)]
+        if len(sets) == 1:  # one token (most queries): its places are where it starts
+            return list(sets[0])
         return [at for at in sets[0] if all(at + j in sets[j] for j in range(1, len(sets)))]
 
     counts = []
@@ -254,16 +260,30 @@ async def matches(
     # every post past the limits when a phrase's tokens are all too long for a lexeme (then only Python can tell)
     loose_any = None if None in loose else " | ".join(q for q in loose if q is not None)
     # statistics of the exact posts in SQL, the others checked here
-    counted = await db.fetchrow(
-        "SELECT count(*) FILTER (WHERE lexemes @@ $1::tsquery) AS every, "
-        + ", ".join(f"count(*) FILTER (WHERE lexemes @@ ${n + 3}::tsquery)" for n in range(len(each)))
-        + " FROM post_search WHERE exact AND lexemes @@ $2::tsquery",
-        every,
-        any_of,
-        *each,
+    # Past `ranked_max` matches the order is unranked and no count is needed: stop counting there (a
+    # common phrase otherwise re-reads tens of thousands of vectors for its positions).
+    matched = int(
+        await db.fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM post_search WHERE exact AND lexemes @@ $1::tsquery LIMIT $2) m",
+            every,
+            ranked_max + 1,
+        )
     )
-    hits = [int(counted[n + 1]) for n in range(len(each))]
-    matched = int(counted["every"])
+    if matched > ranked_max:
+        hits = [0] * len(each)  # not needed: the unranked path below
+    elif len(each) == 1:  # every = any = the phrase
+        hits = [matched]
+    else:
+        counted = await db.fetchrow(
+            "SELECT count(*) FILTER (WHERE lexemes @@ $1::tsquery) AS every, "
+            + ", ".join(f"count(*) FILTER (WHERE lexemes @@ ${n + 3}::tsquery)" for n in range(len(each)))
+            + " FROM post_search WHERE exact AND lexemes @@ $2::tsquery",
+            every,
+            any_of,
+            *each,
+        )
+        hits = [int(counted[n + 1]) for n in range(len(each))]
+        matched = int(counted["every"])
     checked: dict[int, DocStats] = {}
     for row in await db.fetch(
         "SELECT post_id, title_tokens, body_tokens FROM post_search WHERE NOT exact "
@@ -280,10 +300,8 @@ async def matches(
     loose_hits = {post_id: stats for post_id, stats in checked.items() if post_id in visible}
     if matched > ranked_max:
         return await _newest_first(db, phrases, alternatives, loose_hits, limit, now, source_id)
-    totals = await db.fetchrow(
-        "SELECT count(*) AS n, coalesce(sum(title_size + body_size), 0) AS tokens FROM post_search"
-    )
-    rows, tokens = int(totals["n"]), int(totals["tokens"])
+    totals = await db.fetchrow("SELECT posts, tokens FROM search_totals")
+    rows, tokens = int(totals["posts"]), int(totals["tokens"])
     idf = [_idf(rows, hit) for hit in hits]
     avgdl = float(tokens) / float(rows)
     ranked = []
@@ -372,14 +390,17 @@ async def _newest_first(
     found: list[tuple[int, bool]] = []
     seen: set[int] = set()
     for group, title_group, loose_ids in groups:
+        # a title group is first narrowed by the title's own index (title_lexemes: its weight-A lexemes)
+        title_first = "s.title_lexemes @@ $5::tsquery AND " if title_group else ""
         rows = await db.fetch(
             "SELECT s.post_id FROM post_search s JOIN posts p ON p.id = s.post_id "
-            "WHERE s.exact AND s.lexemes @@ $1::tsquery AND p.date_utc <= $2 "
+            f"WHERE s.exact AND {title_first}s.lexemes @@ $1::tsquery AND p.date_utc <= $2 "
             "AND ($3::bigint IS NULL OR p.source_id = $3) ORDER BY s.post_id DESC LIMIT $4",
             group,
             float(now),
             source_id,
             limit + len(seen),
+            *((in_title,) if title_group else ()),
         )
         ids = sorted({int(row["post_id"]) for row in rows} | set(loose_ids), reverse=True)
         for post_id in ids[: limit + len(seen)]:

@@ -1,7 +1,8 @@
-"""PostgreSQL's search lexicon: a prefix query ranks alike on a store indexed before the lexicon existed.
+"""PostgreSQL's search bookkeeping: the lexicon (prefixes) and the bm25 totals, against SQLite's answers.
 
-A prefix (`transform*`) is turned into the lexemes it stands for through `search_lexicon`; the
-migration that made the table fills it from the vectors already stored. A database indexed
+A prefix (`transform*`) is turned into the lexemes it stands for through `search_lexicon`, bm25's
+totals are kept in `search_totals`, a title phrase is looked up in `title_lexemes`; the migration
+that made them fills them from the vectors already stored. A database indexed
 before it (simulated: the table dropped and its migration not yet applied) must answer prefix
 queries as SQLite does once the bot opens it again.
 """
@@ -34,7 +35,10 @@ async def test_a_store_indexed_before_the_lexicon_ranks_prefixes_as_sqlite_after
     await postgres_store.close()
     connection = await asyncpg.connect(postgres_url)
     try:  # the database as the migration before the lexicon's left it
-        await connection.execute("DROP TABLE search_lexicon")
+        await connection.execute(
+            "DROP TABLE search_lexicon, search_totals; DROP FUNCTION kiji_search_totals_add, kiji_search_totals_remove "
+            "CASCADE; DROP INDEX post_search_loose; ALTER TABLE post_search DROP COLUMN title_lexemes"
+        )
         await connection.execute("DELETE FROM kiji_schema WHERE version = $1", SCHEMA_VERSION)
     finally:
         await connection.close()
@@ -44,6 +48,39 @@ async def test_a_store_indexed_before_the_lexicon_ranks_prefixes_as_sqlite_after
             expected = await sqlite_store.search_matches(query, limit=20, now=NOW)
             assert expected, query
             assert await postgres_store.search_matches(query, limit=20, now=NOW) == expected, query
+    finally:
+        await postgres_store.close()
+        await sqlite_store.close()
+
+
+async def test_bm25_totals_follow_every_write_and_rank_as_sqlite(tmp_path: Path, postgres_url: str) -> None:
+    """`search_totals` (posts, tokens) stays the sum over the index through updates, removals and a cascade."""
+    sqlite_store = await open_store(tmp_path / "kiji.sqlite3")
+    postgres_store = await open_store(postgres_url)
+    changed = record("transformers", "Transformers", "a much longer body about transformer retrieval " * 20)
+    try:
+        for store in (sqlite_store, postgres_store):
+            await store.write_batch(POSTS, now=NOW)
+            await store.write_batch([changed], removals=["other"], now=NOW)
+        connection = await asyncpg.connect(postgres_url)
+        try:
+            await connection.execute("DELETE FROM posts WHERE path = 'plain'")  # its index row goes by cascade
+            totals = await connection.fetchrow("SELECT posts, tokens FROM search_totals")
+            summed = await connection.fetchrow(
+                "SELECT count(*) AS posts, coalesce(sum(title_size + body_size), 0) AS tokens FROM post_search"
+            )
+        finally:
+            await connection.close()
+        assert (
+            (totals["posts"], totals["tokens"])
+            == (summed["posts"], summed["tokens"])
+            == (1, len(changed.title_tokens.split()) + len(changed.body_tokens.split()))
+        )
+        await sqlite_store.write_batch(removals=["plain"], now=NOW)
+        for query in QUERIES:
+            assert await postgres_store.search_matches(query, limit=20, now=NOW) == await sqlite_store.search_matches(
+                query, limit=20, now=NOW
+            ), query
     finally:
         await postgres_store.close()
         await sqlite_store.close()
