@@ -9,6 +9,7 @@ queries as SQLite does once the bot opens it again.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +17,7 @@ from factories import NOW, record
 
 from bot.store import open_store
 from bot.store.postgres.schema import SCHEMA_VERSION
+from bot.store.postgres.search_index import Phrase
 
 POSTS = [
     record("transformers", "Transformers explained", "transformer models transform text; a transformation"),
@@ -84,3 +86,20 @@ async def test_bm25_totals_follow_every_write_and_rank_as_sqlite(tmp_path: Path,
     finally:
         await postgres_store.close()
         await sqlite_store.close()
+
+
+def test_a_phrase_is_counted_in_a_long_post_as_its_reference_finds_it() -> None:
+    """`Phrase.count_in` (a regex, for posts past tsvector's limits) against `Phrase.starts` (token by token)."""
+    rng = random.Random(3)
+    vocabulary = ["ab", "a", "abc", "b", "ba", "x'y", "a.b", "生成", "成a", "ai", "aix", "\\", "[", "*"]
+    found = 0
+    for _ in range(5000):
+        tokens = [rng.choice(vocabulary) for _ in range(rng.randint(0, 12))]
+        phrase = Phrase(tuple(rng.choice(vocabulary) for _ in range(rng.randint(1, 3))), rng.random() < 0.5)
+        if rng.random() < 0.3 and len(tokens) > len(phrase.tokens):
+            at = rng.randrange(len(tokens) - len(phrase.tokens))
+            tokens[at : at + len(phrase.tokens)] = phrase.tokens
+        expected = len(phrase.starts(tokens))
+        found += expected
+        assert phrase.count_in(" ".join(tokens)) == expected, (phrase, tokens)
+    assert found > 1000
