@@ -204,10 +204,11 @@ class DocStats:
 def _stats(title_tokens: str, body_tokens: str, phrases: Sequence[Phrase], alternatives: Sequence[Phrase]) -> DocStats:
     """The stats of a post past the limits, from its stored tokens: `Phrase.starts`'s counts, found by `re` in C
     (a Python loop over a long post's 6,000+ tokens, for each of hundreds of such posts, took seconds)."""
-    title, body = " ".join(title_tokens.split()), " ".join(body_tokens.split())
+    title_list, body_list = title_tokens.split(), body_tokens.split()
+    title, body = " ".join(title_list), " ".join(body_list)
     counts = [(p.count_in(title), p.count_in(body)) for p in phrases]
     hit = any(p.count_in(title) or p.count_in(body) for p in alternatives)
-    return DocStats(len(title.split()) + len(body.split()), counts, hit)
+    return DocStats(len(title_list) + len(body_list), counts, hit)
 
 
 def _stats_from_positions(
