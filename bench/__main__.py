@@ -19,6 +19,8 @@ BENCHMARKS = (
     "scale_bench",
     "interaction_latency",
     "latency_during_ingest",
+    "pg_ingest",
+    "pg_latency",
     "fanout",
     "announce_render",
     "post_images",

@@ -110,18 +110,18 @@ def callback_arrived(emu: DiscordEmulator, interaction_id: int) -> float:
 # --------------------------------------------------------------------------- the 100,000-post store
 
 
-def _source_db() -> Path:
-    """scale_bench's cached 100k store: the current key, else any earlier build, else build it (slow, once)."""
-    current = SCALE_WORK / f"scale-{POSTS}-{cache_key(POSTS)}.db"
+def _source_db(posts: int = POSTS) -> Path:
+    """scale_bench's cached store of `posts` posts: the current key, else any earlier build, else build it (once)."""
+    current = SCALE_WORK / f"scale-{posts}-{cache_key(posts)}.db"
     if current.exists():
         return current
     # scale_bench's key hashes search_tokens.py's *source*; a refactor that keeps the tokens changes the key without
     # changing the data, so an earlier build is reused rather than spending 10 minutes rebuilding.
-    earlier = sorted(SCALE_WORK.glob(f"scale-{POSTS}-*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
+    earlier = sorted(SCALE_WORK.glob(f"scale-{posts}-*.db"), key=lambda p: p.stat().st_mtime, reverse=True)
     if earlier:
-        print(f"note: reusing {earlier[0].name} (scale_bench's key is now {cache_key(POSTS)})", file=sys.stderr)
+        print(f"note: reusing {earlier[0].name} (scale_bench's key is now {cache_key(posts)})", file=sys.stderr)
         return earlier[0]
-    return ensure_store(POSTS, rebuild=False)[0]
+    return ensure_store(posts, rebuild=False)[0]
 
 
 def _lead(text: str, count: int) -> tuple[str, ...]:
@@ -132,9 +132,9 @@ async def _migrate(db: Path) -> None:
     await (await Store.open(db)).close()
 
 
-def prepare_world() -> tuple[Path, Path, float | None]:
-    """(site folder, db path, seconds spent preparing or None when cached)."""
-    source = _source_db()
+def prepare_world(posts: int = POSTS) -> tuple[Path, Path, float | None]:
+    """(site folder, db path, seconds spent preparing or None when cached) of a world of `posts` posts."""
+    source = _source_db(posts)
     key = f"{BENCH_VERSION}-{source.stem}-s{SUMMARIZER_VERSION}-d{DERIVED_VERSION}"
     home = WORK / key
     site, db = home / "site", home / "kiji.sqlite3"
@@ -142,7 +142,7 @@ def prepare_world() -> tuple[Path, Path, float | None]:
         return site, db, None
     started = time.perf_counter()
     print(f"preparing {home} (cached for next runs) …", file=sys.stderr)
-    for stale in WORK.glob(f"{BENCH_VERSION}-*"):  # an older key's copy is 1.8 GB of dead weight
+    for stale in WORK.glob(f"{BENCH_VERSION}-scale-{posts}-*"):  # an older key's copy is 1.8 GB of dead weight
         shutil.rmtree(stale, ignore_errors=True)
     (site / "_posts").mkdir(parents=True)
     for suffix in ("", "-wal", "-shm"):
@@ -274,7 +274,9 @@ async def measure_baseline(samples: int) -> tuple[list[float], int]:
     return times, len(emu.violations)
 
 
-async def measure_bot(site: Path, db: Path, plan: list, about_samples: int) -> dict[str, Any]:  # type: ignore[type-arg]
+async def measure_bot(
+    site: Path, db: Path, plan: list, about_samples: int, database_url: str | None = None
+) -> dict[str, Any]:  # type: ignore[type-arg]
     # Each run's emulator is a brand-new Discord application; the bot's sync hash is keyed by
     # application id, so it registers its commands there without help.
     emu = new_emulator()
@@ -283,7 +285,8 @@ async def measure_bot(site: Path, db: Path, plan: list, about_samples: int) -> d
     try:
         populate(emu)
         started = time.perf_counter()
-        async with running_bot(emu, bot_settings(emu, site, db), STARTUP_ALLOWANCE_S) as bot:
+        settings = bot_settings(emu, site, db, database_url=database_url)  # None: the SQLite file `db`
+        async with running_bot(emu, settings, STARTUP_ALLOWANCE_S) as bot:
             report = await bot.sync.synced_once()  # ready to serve, and every blog read
             result["startup_seconds"] = time.perf_counter() - started
             assert report is not None

@@ -123,19 +123,41 @@ def added_posts(db: Path) -> int:
         con.close()
 
 
-async def measure(site: Path, db: Path, plan: list, idle_count: int, copies: int) -> dict[str, Any]:  # type: ignore[type-arg]
-    leftovers = await asyncio.to_thread(added_posts, db)  # the start-up ingest removes them
+async def count_added(db: Path, database_url: str | None) -> int:
+    """`added_posts` of the SQLite file `db`, or of the PostgreSQL database `database_url` when given."""
+    if database_url is None:
+        return await asyncio.to_thread(added_posts, db)
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        return int(await connection.fetchval("SELECT count(*) FROM posts WHERE path LIKE $1", f"%-{PREFIX}-%"))
+    finally:
+        await connection.close()
+
+
+async def measure(
+    site: Path,
+    db: Path,
+    plan: list,  # type: ignore[type-arg]
+    idle_count: int,
+    copies: int,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """The three phases on the bot whose store is the SQLite file `db`, or the PostgreSQL `database_url`."""
+    leftovers = await count_added(db, database_url)  # the start-up ingest removes them
     emu = new_emulator()
     await emu.start()
     result: dict[str, Any] = {}
     posts_dir = site / "_posts"
     try:
         populate(emu)
-        async with running_bot(emu, bot_settings(emu, site, db)) as bot:
+        async with running_bot(emu, bot_settings(emu, site, db, database_url=database_url), 600) as bot:
             report = await bot.sync.synced_once()  # the start-up sync runs in the background
             assert report is not None
             if report.added or report.updated or report.removed != leftovers:
-                (db.parent / "READY").unlink(missing_ok=True)
+                if database_url is None:
+                    (db.parent / "READY").unlink(missing_ok=True)
                 raise SystemExit(f"the start-up ingest changed the store ({report.summary_line()}); not measuring")
             for _kind, command, options, focused in plan[:40]:  # warm-up, untimed
                 await answered(emu, command, options, focused)
@@ -150,11 +172,11 @@ async def measure(site: Path, db: Path, plan: list, idle_count: int, copies: int
             result["ingest"] = ingest_report.as_json()
             # the bot's file watcher may have started on the new files first; sync_now then waited
             # for it and did the rest: what counts is every added post stored by the end
-            result["stored"] = await asyncio.to_thread(added_posts, db)
+            result["stored"] = await count_added(db, database_url)
             result["after"] = await timed(emu, plan, idle_count, None)
             removed = await asyncio.to_thread(remove_added, posts_dir)
             await bot.sync.sync_now()
-            if await asyncio.to_thread(added_posts, db):
+            if await count_added(db, database_url):
                 print(f"warning: {removed} files removed, but some of their posts are still stored", file=sys.stderr)
     finally:
         await asyncio.to_thread(remove_added, posts_dir)

@@ -11,69 +11,25 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import pwd
-import secrets
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import throwaway_postgres
 
 URL_VARIABLE = "KIJI_TEST_POSTGRES_URL"
 _numbers = itertools.count(1)
 
 
-def _binaries() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
-    return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def started_server() -> Iterator[str]:
-    """Start a server of our own on 127.0.0.1; yields its admin URL (with the admin's password)."""
-    binaries = _binaries()
-    if binaries is None:
-        pytest.skip(f"no PostgreSQL: set {URL_VARIABLE} or install Debian's postgresql (apt-get install postgresql)")
-    as_root = os.getuid() == 0
-    folder = Path(tempfile.mkdtemp(prefix="kiji-pg-"))
-    data = folder / "data"
-    prefix: list[str] = []
-    user = pwd.getpwuid(os.getuid()).pw_name
-    if as_root:
-        try:
-            account = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no `postgres` user to run PostgreSQL as")
-        os.chown(folder, account.pw_uid, account.pw_gid)
-        prefix, user = ["runuser", "-u", "postgres", "--"], "postgres"
-    port = _free_port()
-    run = {"check": True, "capture_output": True, "text": True, "timeout": 120}
-    password = secrets.token_hex(12)  # the server checks passwords over TCP, as a real one does
-    (folder / "pw").write_text(password + "\n")
-    if as_root:
-        os.chown(folder / "pw", account.pw_uid, account.pw_gid)
-    subprocess.run([*prefix, str(binaries / "initdb"), "-D", str(data), "--auth-local=trust",
-                    "--auth-host=scram-sha-256", f"--pwfile={folder / 'pw'}", "-U", user, "-E", "UTF8", "--locale=C",
-                    "--no-sync"], **run)  # fmt: skip
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off"
-    subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-o", options,
-                    "-w", "start"], **run)  # fmt: skip
+    """Start a server of our own on 127.0.0.1 (`throwaway_postgres`); skip the test when none can be."""
     try:
-        yield f"postgresql://{user}:{password}@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, check=False, timeout=60)  # fmt: skip
-        shutil.rmtree(folder, ignore_errors=True)
+        with throwaway_postgres.started_server() as url:
+            yield url
+    except throwaway_postgres.PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL: set {URL_VARIABLE} or {exc}")
 
 
 @pytest.fixture(scope="session")

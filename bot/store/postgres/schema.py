@@ -266,6 +266,44 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sources ADD COLUMN first_read_started_at double precision;
     """,
+    # PostgreSQL only: every lexeme ever indexed, so a search turns a prefix (`ai*`) into the lexemes it
+    # stands for in one index range and picks their positions out of each vector in C (`search_index`).
+    # A lexeme no post holds any more is harmless (it picks nothing), so removals leave it.
+    """
+    CREATE TABLE search_lexicon (lexeme text COLLATE "C" PRIMARY KEY);
+    INSERT INTO search_lexicon (lexeme) SELECT DISTINCT unnest(tsvector_to_array(lexemes)) FROM post_search;
+    -- The title's lexemes (weight A) apart, with an index of their own: "the phrase in the title" is
+    -- then found among the few posts with it in their title, not by re-reading every post's vector.
+    ALTER TABLE post_search ADD COLUMN title_lexemes tsvector GENERATED ALWAYS AS (ts_filter(lexemes, '{a}')) STORED;
+    CREATE INDEX post_search_title_lexemes ON post_search USING gin (title_lexemes);
+    -- the few posts past tsvector's limits, checked in Python on every search, found without a scan
+    CREATE INDEX post_search_loose ON post_search (post_id) WHERE NOT exact;
+    -- bm25's rows and tokens, kept up to date by statement triggers (a cascade from posts included)
+    -- instead of summed over every row at each ranked search
+    CREATE TABLE search_totals (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        posts bigint NOT NULL,
+        tokens bigint NOT NULL
+    );
+    INSERT INTO search_totals (posts, tokens)
+        SELECT count(*), coalesce(sum(title_size + body_size), 0) FROM post_search;
+    CREATE FUNCTION kiji_search_totals_add() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE search_totals SET posts = posts + (SELECT count(*) FROM added),
+            tokens = tokens + (SELECT coalesce(sum(title_size + body_size), 0) FROM added);
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION kiji_search_totals_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE search_totals SET posts = posts - (SELECT count(*) FROM removed),
+            tokens = tokens - (SELECT coalesce(sum(title_size + body_size), 0) FROM removed);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER search_totals_add AFTER INSERT ON post_search REFERENCING NEW TABLE AS added
+        FOR EACH STATEMENT EXECUTE FUNCTION kiji_search_totals_add();
+    CREATE TRIGGER search_totals_remove AFTER DELETE ON post_search REFERENCING OLD TABLE AS removed
+        FOR EACH STATEMENT EXECUTE FUNCTION kiji_search_totals_remove();
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,9 +22,13 @@ by post id, ascending.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 
 import asyncpg
 
@@ -52,34 +56,64 @@ def _quoted(token: str) -> str:
     return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _vector(title: list[str], body: list[str]) -> tuple[str, bool]:
-    """The tsvector literal of a post's tokens, and whether it holds every position exactly."""
-    positions: dict[str, list[str]] = {}
-    for at, token in enumerate(title, start=1):
-        positions.setdefault(token, []).append(f"{at}A")
-    for at, token in enumerate(body, start=len(title) + 2):
-        positions.setdefault(token, []).append(str(at))
+def _escaped(tokens: str) -> str:
+    """`tokens` with every quote and backslash escaped as a tsvector literal's quoted lexeme needs."""
+    return tokens.replace("\\", "\\\\").replace("'", "''")
+
+
+# "':<position> '" after each quoted lexeme (title positions weigh A), made once: joined in C below
+_TITLE_AFTER = [f"':{at}A '" for at in range(MAX_POSITION + 1)]
+_BODY_AFTER = [f"':{at} '" for at in range(MAX_POSITION + 1)]
+
+
+def _vector(title_tokens: str, body_tokens: str) -> tuple[str, bool, int, int, Iterable[str]]:
+    """The tsvector literal of a post's tokens, whether it holds every position exactly, the two sizes, and
+    the distinct tokens.
+
+    An exact literal lists each token at its position (`'ai':3 'x':4 'ai':9`); PostgreSQL's input
+    merges a lexeme's positions itself, so no Python loop runs per token (6,000 tokens a post).
+    """
+    title, body = title_tokens.split(), body_tokens.split()
+    counts = Counter(title)
+    counts.update(body)
     exact = (
         len(title) + 1 + len(body) <= MAX_POSITION
-        and all(len(places) <= MAX_POSITIONS_PER_LEXEME for places in positions.values())
-        and all(len(token.encode()) <= MAX_LEXEME_BYTES for token in positions)
+        and max(counts.values(), default=0) <= MAX_POSITIONS_PER_LEXEME
+        and not any(len(token.encode()) > MAX_LEXEME_BYTES for token in counts if len(token) > MAX_LEXEME_BYTES // 4)
     )
-    if exact:
-        return " ".join(f"{_quoted(token)}:{','.join(places)}" for token, places in positions.items()), True
-    return " ".join(_quoted(token) for token in positions if len(token.encode()) <= MAX_LEXEME_BYTES), False
+    if not exact:
+        vector = " ".join(_quoted(token) for token in counts if len(token.encode()) <= MAX_LEXEME_BYTES)
+        return vector, False, len(title), len(body), counts.keys()
+    pieces = chain(
+        chain.from_iterable(zip(_escaped(title_tokens).split(), islice(_TITLE_AFTER, 1, None), strict=False)),
+        chain.from_iterable(
+            zip(_escaped(body_tokens).split(), islice(_BODY_AFTER, len(title) + 2, None), strict=False)
+        ),
+    )
+    vector = "'" + "".join(pieces)
+    return (vector[:-2] if len(vector) > 1 else ""), True, len(title), len(body), counts.keys()
 
 
 async def index(db: asyncpg.Connection, entries: Sequence[tuple[int, str, str]]) -> None:
     """Index (post id, title tokens, body tokens); the post must not be indexed already."""
+    if not entries:
+        return
     rows = []
+    lexemes: set[str] = set()
     for post_id, title_tokens, body_tokens in entries:
-        title, body = title_tokens.split(), body_tokens.split()
-        vector, exact = _vector(title, body)
-        rows.append((post_id, title_tokens, body_tokens, len(title), len(body), exact, vector))
-    await db.executemany(
+        vector, exact, title_size, body_size, distinct = _vector(title_tokens, body_tokens)
+        rows.append((post_id, title_tokens, body_tokens, title_size, body_size, exact, vector))
+        lexemes.update(distinct)
+    # one statement for the whole batch: one round trip, and the totals' trigger runs once
+    await db.execute(
         "INSERT INTO post_search (post_id, title_tokens, body_tokens, title_size, body_size, exact, lexemes) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7::tsvector)",
-        rows,
+        "SELECT i, tt, bt, ts, bs, e, v::tsvector FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], "
+        "$5::integer[], $6::boolean[], $7::text[]) AS u(i, tt, bt, ts, bs, e, v)",
+        *(list(column) for column in zip(*rows, strict=True)),
+    )
+    await db.execute(
+        "INSERT INTO search_lexicon (lexeme) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+        sorted(token for token in lexemes if len(token.encode()) <= MAX_LEXEME_BYTES),
     )
 
 
@@ -119,6 +153,11 @@ class Phrase:
             parts[-1] += ":*"
         return "(" + " & ".join(parts) + ")" if parts else None
 
+    def count_in(self, tokens: str) -> int:
+        """`len(self.starts(tokens.split(" ")))` for tokens joined by single spaces, counted by one regex in C
+        (a lookahead, so overlapping instances count, as `starts` finds them)."""
+        return sum(1 for _ in _phrase_pattern(self.tokens, self.prefix).finditer(tokens)) if tokens else 0
+
     def starts(self, tokens: Sequence[str]) -> list[int]:
         """Indexes in `tokens` where this phrase begins."""
         size = len(self.tokens)
@@ -132,6 +171,13 @@ class Phrase:
             ):
                 found.append(at)
         return found
+
+
+@functools.lru_cache(maxsize=256)
+def _phrase_pattern(tokens: tuple[str, ...], prefix: bool) -> re.Pattern[str]:
+    """Where a phrase starts among tokens joined by single spaces: whole tokens, the last one a prefix if asked."""
+    phrase = re.escape(" ".join(tokens)) + ("[^ ]*" if prefix else "")
+    return re.compile(f"(?=(?<![^ ]){phrase}(?![^ ]))")
 
 
 def _phrases(expression: str | None, separator: str) -> list[Phrase]:
@@ -155,12 +201,14 @@ class DocStats:
         return all(title for title, _ in self.counts)
 
 
-def _stats(
-    title: Sequence[str], body: Sequence[str], phrases: Sequence[Phrase], alternatives: Sequence[Phrase]
-) -> DocStats:
-    counts = [(len(p.starts(title)), len(p.starts(body))) for p in phrases]
-    hit = any(p.starts(title) or p.starts(body) for p in alternatives)
-    return DocStats(len(title) + len(body), counts, hit)
+def _stats(title_tokens: str, body_tokens: str, phrases: Sequence[Phrase], alternatives: Sequence[Phrase]) -> DocStats:
+    """The stats of a post past the limits, from its stored tokens: `Phrase.starts`'s counts, found by `re` in C
+    (a Python loop over a long post's 6,000+ tokens, for each of hundreds of such posts, took seconds)."""
+    title_list, body_list = title_tokens.split(), body_tokens.split()
+    title, body = " ".join(title_list), " ".join(body_list)
+    counts = [(p.count_in(title), p.count_in(body)) for p in phrases]
+    hit = any(p.count_in(title) or p.count_in(body) for p in alternatives)
+    return DocStats(len(title_list) + len(body_list), counts, hit)
 
 
 def _stats_from_positions(
@@ -177,8 +225,10 @@ def _stats_from_positions(
             return set(lexemes.get(token, ()))
         return {at for lexeme, ats in lexemes.items() if lexeme.startswith(token) for at in ats}
 
-    def starts(phrase: Phrase) -> list[int]:
+    def starts(phrase: Phrase) -> Sequence[int]:
         sets = [places(t, phrase.prefix and j == len(phrase.tokens) - 1) for j, t in enumerate(phrase.tokens)]
+        if len(sets) == 1:  # one token (most queries): its places are where it starts
+            return list(sets[0])
         return [at for at in sets[0] if all(at + j in sets[j] for j in range(1, len(sets)))]
 
     counts = []
@@ -226,23 +276,37 @@ async def matches(
     # every post past the limits when a phrase's tokens are all too long for a lexeme (then only Python can tell)
     loose_any = None if None in loose else " | ".join(q for q in loose if q is not None)
     # statistics of the exact posts in SQL, the others checked here
-    counted = await db.fetchrow(
-        "SELECT count(*) FILTER (WHERE lexemes @@ $1::tsquery) AS every, "
-        + ", ".join(f"count(*) FILTER (WHERE lexemes @@ ${n + 3}::tsquery)" for n in range(len(each)))
-        + " FROM post_search WHERE exact AND lexemes @@ $2::tsquery",
-        every,
-        any_of,
-        *each,
+    # Past `ranked_max` matches the order is unranked and no count is needed: stop counting there (a
+    # common phrase otherwise re-reads tens of thousands of vectors for its positions).
+    matched = int(
+        await db.fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM post_search WHERE exact AND lexemes @@ $1::tsquery LIMIT $2) m",
+            every,
+            ranked_max + 1,
+        )
     )
-    hits = [int(counted[n + 1]) for n in range(len(each))]
-    matched = int(counted["every"])
+    if matched > ranked_max:
+        hits = [0] * len(each)  # not needed: the unranked path below
+    elif len(each) == 1:  # every = any = the phrase
+        hits = [matched]
+    else:
+        counted = await db.fetchrow(
+            "SELECT count(*) FILTER (WHERE lexemes @@ $1::tsquery) AS every, "
+            + ", ".join(f"count(*) FILTER (WHERE lexemes @@ ${n + 3}::tsquery)" for n in range(len(each)))
+            + " FROM post_search WHERE exact AND lexemes @@ $2::tsquery",
+            every,
+            any_of,
+            *each,
+        )
+        hits = [int(counted[n + 1]) for n in range(len(each))]
+        matched = int(counted["every"])
     checked: dict[int, DocStats] = {}
     for row in await db.fetch(
         "SELECT post_id, title_tokens, body_tokens FROM post_search WHERE NOT exact "
         "AND ($1::tsquery IS NULL OR lexemes @@ $1::tsquery)",
         loose_any,
     ):
-        stats = _stats(row["title_tokens"].split(), row["body_tokens"].split(), phrases, alternatives)
+        stats = _stats(row["title_tokens"], row["body_tokens"], phrases, alternatives)
         for i, (title, body) in enumerate(stats.counts):
             hits[i] += 1 if title + body else 0
         if stats.matches:
@@ -252,10 +316,8 @@ async def matches(
     loose_hits = {post_id: stats for post_id, stats in checked.items() if post_id in visible}
     if matched > ranked_max:
         return await _newest_first(db, phrases, alternatives, loose_hits, limit, now, source_id)
-    totals = await db.fetchrow(
-        "SELECT count(*) AS n, coalesce(sum(title_size + body_size), 0) AS tokens FROM post_search"
-    )
-    rows, tokens = int(totals["n"]), int(totals["tokens"])
+    totals = await db.fetchrow("SELECT posts, tokens FROM search_totals")
+    rows, tokens = int(totals["posts"]), int(totals["tokens"])
     idf = [_idf(rows, hit) for hit in hits]
     avgdl = float(tokens) / float(rows)
     ranked = []
@@ -293,19 +355,21 @@ async def _exact_candidates(
     source_id: int | None,
 ) -> dict[int, tuple[DocStats, float]]:
     """The visible exact posts matching `every`, with their stats read from their vectors' positions."""
-    tokens = sorted({t for p in (*phrases, *alternatives) for t in p.tokens})
-    prefixes = sorted({p.tokens[-1] for p in (*phrases, *alternatives) if p.prefix})
+    wanted = {t for p in (*phrases, *alternatives) for t in p.tokens}
+    for prefix in sorted({p.tokens[-1] for p in (*phrases, *alternatives) if p.prefix}):
+        # the lexemes a prefix stands for: one range of the lexicon's index (C collation: byte order)
+        wanted.update(row[0] for row in await db.fetch("SELECT lexeme FROM search_lexicon WHERE lexeme ^@ $1", prefix))
+    # Only the wanted lexemes' positions, picked out in C: `setweight` marks them B (titles are A, bodies D;
+    # nothing else is B) and `ts_filter` keeps what is B. Unnesting whole vectors instead cost ~0.4 ms a post.
     rows = await db.fetch(
         "SELECT s.post_id, s.title_size, s.body_size, p.date_utc, u.lexeme, u.positions "
         "FROM post_search s JOIN posts p ON p.id = s.post_id "
-        "LEFT JOIN LATERAL unnest(s.lexemes) u ON u.lexeme = ANY($4::text[]) "
-        "  OR EXISTS (SELECT 1 FROM unnest($5::text[]) x WHERE starts_with(u.lexeme, x)) "
+        "LEFT JOIN LATERAL unnest(ts_filter(setweight(s.lexemes, 'B', $4::text[]), '{b}')) u ON true "
         "WHERE s.exact AND s.lexemes @@ $1::tsquery AND p.date_utc <= $2 AND ($3::bigint IS NULL OR p.source_id = $3)",
         every,
         float(now),
         source_id,
-        tokens,
-        prefixes,
+        sorted(token for token in wanted if len(token.encode()) <= MAX_LEXEME_BYTES),
     )
     by_post: dict[int, tuple[int, int, float, dict[str, Sequence[int]]]] = {}
     for row in rows:
@@ -342,14 +406,17 @@ async def _newest_first(
     found: list[tuple[int, bool]] = []
     seen: set[int] = set()
     for group, title_group, loose_ids in groups:
+        # a title group is first narrowed by the title's own index (title_lexemes: its weight-A lexemes)
+        title_first = "s.title_lexemes @@ $5::tsquery AND " if title_group else ""
         rows = await db.fetch(
             "SELECT s.post_id FROM post_search s JOIN posts p ON p.id = s.post_id "
-            "WHERE s.exact AND s.lexemes @@ $1::tsquery AND p.date_utc <= $2 "
+            f"WHERE s.exact AND {title_first}s.lexemes @@ $1::tsquery AND p.date_utc <= $2 "
             "AND ($3::bigint IS NULL OR p.source_id = $3) ORDER BY s.post_id DESC LIMIT $4",
             group,
             float(now),
             source_id,
             limit + len(seen),
+            *((in_title,) if title_group else ()),
         )
         ids = sorted({int(row["post_id"]) for row in rows} | set(loose_ids), reverse=True)
         for post_id in ids[: limit + len(seen)]:
