@@ -20,7 +20,7 @@ Two modes, each in a bot of its own, in one run:
   at 3,600 s, so only the webhook can explain an announcement: right after each push the bench sends a
   GitHub push event signed with the secret (`X-Hub-Signature-256`), as GitHub does. Target: ≤ 2 s.
 * the webhook again, each push after a quiet spell: the bot has let its ingest process go (it does after
-  `bot.services.ingest_process.IDLE_S` without an ingest; the bench shortens that period to 1 s and
+  KIJI_INGEST_IDLE_SECONDS without an ingest, when it is set; the bench sets that period to 1 s and
   checks the process is gone before it pushes), so the push pays for starting it and its parse pool
   again. Target: ≤ 2 s, as for a push to a busy bot.
 

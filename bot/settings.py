@@ -69,6 +69,9 @@ class Settings:
     # KIJI_LEASE_SECONDS: with several processes on one PostgreSQL store, how long the sync lease lasts unrenewed;
     # another process takes over polling and announcing at most about this long after its holder dies.
     lease_seconds: float = 30.0
+    # KIJI_INGEST_IDLE_SECONDS: let the ingest process go after so long without work (0: keep it while the
+    # bot runs): ~40 MB less while idle, ~0.4 s more for the first ingest or push after a quiet spell.
+    ingest_idle_seconds: float = 30.0
 
     @property
     def store_url(self) -> str:
@@ -139,6 +142,7 @@ class Settings:
             shard_count=(shard_count := _number(values, "KIJI_SHARD_COUNT", int, None, minimum=1)),
             shard_ids=_shard_ids(values.get("KIJI_SHARD_IDS", "").strip(), shard_count),
             lease_seconds=_number(values, "KIJI_LEASE_SECONDS", float, 30.0, minimum=1.0),
+            ingest_idle_seconds=_number(values, "KIJI_INGEST_IDLE_SECONDS", float, 30.0, minimum=0.0),
             llm_base_url=(text("KIJI_LLM_BASE_URL") or "").rstrip("/") or None,
             llm_model=text("KIJI_LLM_MODEL"),
             llm_api_key=text("KIJI_LLM_API_KEY"),

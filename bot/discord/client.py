@@ -409,7 +409,13 @@ def blog_sync(
 ) -> BlogSync:
     """The sync service as the settings configure it."""
     return BlogSync(
-        store, sources, poll_seconds=settings.poll_seconds, load=settings.load_site, clock=clock, webhook=webhook
+        store,
+        sources,
+        poll_seconds=settings.poll_seconds,
+        load=settings.load_site,
+        clock=clock,
+        webhook=webhook,
+        ingest_idle_s=settings.ingest_idle_seconds or None,
     )
 
 

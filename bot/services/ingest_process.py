@@ -12,10 +12,10 @@ before have gone: the two processes' writes form one queue, and a command's writ
 on SQLite's lock behind batch after batch until its timeout.
 
 A second pipe carries work for the child's pool (`executor`: a web page's extraction), many calls
-at once (`bot.services.pool_calls`). The child lives while the bot has work for it: after `IDLE_S`
-without a request and with no call out (on the bot's injected clock) the bot lets it go, and the
-next ingest or call starts it again (an idle bot held it and its pool for nothing between polls:
-bench.idle_memory). It dies with the bot (even under SIGKILL) and is started again when it died.
+at once (`bot.services.pool_calls`). Its parse pool lives while there is work for it; the child
+itself, when `idle_s` is set (KIJI_INGEST_IDLE_SECONDS), is let go after so long without a request
+and with no call out (on the bot's injected clock), and the next ingest or call starts it again
+(bench.idle_memory measures both). It dies with the bot (even under SIGKILL) and is started again when it died.
 Its transactions are the ones `ingest` makes, so killing it loses at most the batch in flight, which
 the next ingest writes again, as after a crash of the whole bot. A bot that is stopping refuses the
 child its next transaction instead (`finish_soon`): the ingest ends after the batch in flight, whole,
@@ -27,6 +27,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
+import functools
+import gc
 import json
 import logging
 import os
@@ -58,10 +61,13 @@ STOP_TIMEOUT_S = 10.0
 # How long the parse pool outlives the ingest that last used it. Between polls its workers only
 # held memory (bench.idle_memory); the next ingest with files to parse starts new ones.
 POOL_IDLE_S = 30.0
-# How long the ingest process itself outlives the request it last answered (on the bot's clock).
-# Starting it again costs a process start and the store's opening, a fraction of a second, paid by
-# the first ingest after a quiet spell; keeping it cost its memory for as long as the bot runs.
-IDLE_S = 30.0
+# How long the ingest process itself outlives the request it last answered (on the bot's clock);
+# None: for as long as the bot runs (KIJI_INGEST_IDLE_SECONDS=0). Starting it again costs a process
+# start and the store's opening, ~0.4 s, paid by the first ingest (or push) after a quiet spell.
+# Keeping it costs what an ingest left it holding plus multiprocessing's resource tracker, which its
+# pool started: 32 + 7 MB after two ingests even with its heap trimmed, so an idle bot held 88 MB
+# against 50 MB once it is let go (bench.idle_memory; the goal is 80).
+IDLE_S: float | None = 30.0
 
 
 # The child's program: Python started afresh on this process's import path, serving the two pipes it is
@@ -91,7 +97,7 @@ class IngestProcess:
         workers: int | None = None,
         pool_idle_s: float = POOL_IDLE_S,
         *,
-        idle_s: float = IDLE_S,
+        idle_s: float | None = IDLE_S,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
@@ -183,7 +189,7 @@ class IngestProcess:
     def _arm_idle_stop(self) -> None:
         """Let the child go once `idle_s` pass on the clock without a request (none is armed outside a loop)."""
         self._note_activity()
-        if self._process is None or self._finishing:
+        if self._process is None or self._finishing or not self.idle_s:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -192,7 +198,7 @@ class IngestProcess:
         self._idle_stop = loop.create_task(self._stop_when_idle(self._activity), name="kiji-ingest-idle")
 
     async def _stop_when_idle(self, armed_at: int) -> None:
-        await self.clock.sleep(self.idle_s)
+        await self.clock.sleep(self.idle_s or 0.0)
         self._idle_stop = None  # from here it is not cancelled: the child is let go whole, or not at all
         async with self._lock:
             if armed_at != self._activity or self._process is None:
@@ -463,6 +469,7 @@ class _Child:
                 except EOFError:
                     return  # the bot closed its end: stop
                 self.pipe.send(await self._answer(request))
+                _give_memory_back()
         finally:
             with self._pool_lock:
                 self._closing = True
@@ -501,3 +508,24 @@ class _Child:
                     await self.store.close()
             self.store = None
             return "error", f"{type(exc).__name__}: {exc}"
+
+
+def _give_memory_back() -> None:
+    """After a request: collect its garbage and hand the freed heap back to the system.
+
+    An ingest of a few hundred posts leaves tens of MB of freed memory in the allocator's heap,
+    which the process would otherwise hold while idle between polls (bench.idle_memory). glibc's
+    `malloc_trim` returns it; elsewhere (no glibc) only the collection runs.
+    """
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None

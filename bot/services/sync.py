@@ -91,6 +91,7 @@ class BlogSync:
         source_timeout_s: float = SOURCE_TIMEOUT_S,
         watch_files: bool = True,
         holds_lease: Callable[[], bool] = always_holds,
+        ingest_idle_s: float | None = None,
     ) -> None:
         self.store = store
         # Whether this process holds the sync lease now: only the holder syncs; a push another process
@@ -101,7 +102,7 @@ class BlogSync:
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.source_timeout_s = source_timeout_s
-        self.ingester = ingester or IngestProcess(store, clock=clock)
+        self.ingester = ingester or IngestProcess(store, clock=clock, idle_s=ingest_idle_s)
         self.webhook_config = webhook
         self.webhook: PushWebhook | None = None
         self.outcomes: dict[str, SourceOutcome] = {}  # each blog's last outcome, by source name

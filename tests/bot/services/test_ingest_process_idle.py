@@ -205,3 +205,29 @@ async def test_an_ingest_as_the_idle_period_ends_is_answered(tmp_path: Path, sto
     finally:
         await process.stop()
         await store.close()
+
+
+async def test_kiji_ingest_idle_seconds_zero_keeps_the_ingest_process_for_the_next_push(tmp_path: Path) -> None:
+    """KIJI_INGEST_IDLE_SECONDS=0: no idle stop is armed, so a push after a quiet hour pays no start."""
+    from bot.discord.client import blog_sync
+    from bot.settings import Settings
+
+    store = await Store.open(tmp_path / "kiji.db")
+    assert await store.default_source_id() == SOURCE
+    clock = ManualClock()
+    blog = {"KIJI_POSTS_DIR": str(tmp_path / "blog")}
+    assert blog_sync(Settings.from_env(blog, dotenv_path=None), store, [], clock=clock).ingester.idle_s == 30
+    settings = Settings.from_env({**blog, "KIJI_INGEST_IDLE_SECONDS": "0"}, dotenv_path=None)
+    sync = blog_sync(settings, store, [], clock=clock)
+    assert sync.ingester.idle_s is None
+    process = IngestProcess(store, workers=1, idle_s=sync.ingester.idle_s, clock=clock)
+    try:
+        first = await process.ingest(load_site(make_blog(tmp_path / "blog")), WHOLE_SITE, SOURCE, 1_750_000_000.0)
+        child = process.pid
+        assert first.added > 0 and child is not None
+        clock.advance(3600)
+        await asyncio.sleep(0)
+        assert clock.sleepers == 0 and process.pid == child and alive(child)
+    finally:
+        await process.stop()
+        await store.close()
