@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -321,6 +322,11 @@ async def test_one_channel_failing_unexpectedly_stops_neither_the_others_nor_its
     assert len(messages(world, second)) == 1
 
 
+def _lose_the_recordings(db_path: Path) -> None:
+    with sqlite3.connect(db_path, timeout=60) as raw:
+        raw.execute("UPDATE deliveries SET state = 'pending', message_id = NULL, sent_at = NULL")
+
+
 @pytest.mark.sqlite_only("edits the SQLite file behind the bot's back")
 async def test_a_forum_thread_whose_recording_was_lost_is_not_opened_again(world: World) -> None:
     forum = world.channels["forum"]
@@ -329,9 +335,10 @@ async def test_a_forum_thread_whose_recording_was_lost_is_not_opened_again(world
     await check(world)
     [thread] = [c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)]
     # The state a crash between opening the thread and recording it leaves behind. The bot may be
-    # writing meanwhile (its watcher saw the post file): wait for the lock as long as it takes.
-    with sqlite3.connect(world.db_path, timeout=60) as raw:
-        raw.execute("UPDATE deliveries SET state = 'pending', message_id = NULL, sent_at = NULL")
+    # writing meanwhile (its watcher saw the post file), in a transaction that awaits on this event
+    # loop: the edit waits for the lock in a thread of its own, as another process would, so the loop
+    # (and the bot's transaction) goes on. Blocking the loop here held that lock until the timeout.
+    await asyncio.to_thread(_lose_the_recordings, world.db_path)
     await check(world)
     assert [c for c in world.emu.channels.values() if c.get("parent_id") == str(forum)] == [thread]
     [delivery] = await world.bot.store.deliveries(channel_id=forum)
