@@ -11,9 +11,9 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
+from bot.content import limits
 from bot.content.templates import MAX_TEMPLATE, Template, TemplateError
 from bot.content.textnorm import normalize_key
-from bot.discord import limits
 from bot.discord.announcement import DEFAULT_LAYOUT, Announcement, AnnouncementStyle
 from bot.discord.announcer import Announcer, channel_kind, describe_pause, missing_permissions
 from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option

@@ -10,8 +10,8 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
+from bot.content import limits
 from bot.content.related import rank_related
-from bot.discord import limits
 from bot.discord.blogs import (
     blog_choices,
     blog_filter,

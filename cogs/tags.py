@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
-from bot.discord import limits
+from bot.content import limits
 from bot.discord.blogs import blog_choices, blog_filter, blog_labels, drop_blog_option, label_of, typed_blog_id
 from bot.discord.client import KijiBot
 from bot.discord.i18n import t

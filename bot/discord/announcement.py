@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 import discord
 
+from bot.content import limits
 from bot.content.templates import PostFields, Template, TemplateError
-from bot.discord import limits
 from bot.discord.i18n import format_date, t
 from bot.discord.ui import EMBED_COLOUR, escape_link_text, fits_link, post_embed
 from bot.models import Post

@@ -33,8 +33,8 @@ import aiohttp
 import discord
 
 from bot.clock import SYSTEM_CLOCK, Clock, wait_event
+from bot.content import limits
 from bot.content.textnorm import normalize_key
-from bot.discord import limits
 from bot.discord.announcement import Announcement
 from bot.discord.i18n import format_date, pause_reason, pause_reason_in, t
 from bot.discord.webhook_delivery import BlogSender

@@ -15,8 +15,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.content import limits
 from bot.content.textnorm import normalize_key
-from bot.discord import limits
 from bot.discord.i18n import t
 from bot.discord.ui import reply
 from bot.models import BlogSource, Post

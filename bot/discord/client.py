@@ -37,8 +37,8 @@ from discord.ext import commands
 import cogs
 from bot import __version__
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.content import limits
 from bot.content.templates import Template
-from bot.discord import limits
 from bot.discord.announcement import (
     Announcement,
     AnnouncementStyle,

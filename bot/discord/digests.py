@@ -27,7 +27,7 @@ import aiohttp
 import discord
 
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.discord import limits
+from bot.content import limits
 from bot.discord.announcer import INVALID_FORM_BODY, Pacer, channel_kind, missing_permissions
 from bot.discord.i18n import pause_reason, t, weekday_name
 from bot.discord.rounds import FindChannel, RoundTask, cached_channel

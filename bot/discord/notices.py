@@ -20,7 +20,7 @@ import aiohttp
 import discord
 
 from bot.clock import SYSTEM_CLOCK, Clock, wait_event
-from bot.discord import limits
+from bot.content import limits
 from bot.discord.announcer import Pacer, channel_kind, missing_permissions
 from bot.discord.i18n import format_date, t
 from bot.discord.rounds import FindChannel, RoundTask, cached_channel

@@ -1,6 +1,6 @@
 """Discord presentation shared by the cogs: post embeds, list pages, the paginator.
 
-Every builder cuts to Discord's limits (see `bot.discord.limits`) so a long title or summary
+Every builder cuts to Discord's limits (see `bot.content.limits`) so a long title or summary
 shortens with an ellipsis instead of making Discord reject the reply.
 """
 
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import discord
 
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.discord import limits
+from bot.content import limits
 from bot.discord.i18n import format_date, t
 from bot.discord.reach import must_reply_privately
 from bot.models import Post

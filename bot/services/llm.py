@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bot.discord import limits
+from bot.content import limits
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

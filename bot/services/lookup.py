@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
+from bot.content import limits
 from bot.content.textnorm import normalize_key
-from bot.discord import limits
 from bot.models import Post
 from bot.store import KijiStore
 

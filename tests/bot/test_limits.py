@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.discord import limits
+from bot.content import limits
 
 
 def test_short_text_is_untouched() -> None:

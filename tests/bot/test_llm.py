@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fake_llm import GOOD_ANSWER, FakeLLM
 
-from bot.discord import limits
+from bot.content import limits
 from bot.services.llm import LLMClient, LLMConfig, LLMError, build_messages
 
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from factories import NOW
 
-from bot.discord import limits
+from bot.content import limits
 from bot.discord.ui import fit_embed, list_pages, post_embed, post_entry, read_button_view
 from bot.models import Post
 

@@ -14,7 +14,7 @@ from bot_harness import World, poll_and_deliver
 from factories import write_post
 
 from bot.clock import ManualClock
-from bot.discord import limits
+from bot.content import limits
 from bot.discord.announcer import RETRY_BASE_SECONDS, Announcer, describe_pause
 from bot.emulator import SEND_MESSAGES
 

@@ -11,7 +11,7 @@ from bot_harness import World, poll_and_deliver
 from factories import write_post
 
 from bot.clock import ManualClock
-from bot.discord import limits
+from bot.content import limits
 from bot.discord.digests import next_period_end, pack, period_ending
 from bot.store.digests import digest_nonce
 

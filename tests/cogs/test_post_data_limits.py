@@ -11,7 +11,7 @@ import pytest
 from bot_harness import World, poll_and_deliver
 from factories import JA_BODY, write_post
 
-from bot.discord import limits
+from bot.content import limits
 
 LONG_SLUG = "記事のスラッグ" * 32
 LONG_TITLE = "スラッグがとても長い記事"

@@ -1,4 +1,4 @@
-"""Discord's size limits and cutting text to fit them, without any Discord import.
+"""Discord's size limits and cutting text to fit them, without any Discord import (services cut to them too).
 
 Discord rejects an over-long message outright, so every reply is cut here first:
 cleanly, at a sentence or word boundary where one is near, and always marked with an
