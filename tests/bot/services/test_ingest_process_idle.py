@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from factories import JA_BODY, make_blog, write_post
+from process_tree import alive, command_line, every_child, parse_workers, until
 
 from bot.clock import ManualClock
 from bot.services.ingest_process import IngestProcess
@@ -36,33 +36,7 @@ async def ingester(tmp_path: Path) -> AsyncIterator[IngestProcess]:
         await store.close()
 
 
-def children(pid: int) -> set[int]:
-    """The parse workers of the ingest process `pid`: its children but multiprocessing's resource tracker."""
-    return {child for child in every_child(pid) if b"resource_tracker" not in _command_line(child)}
-
-
-def every_child(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found |= {int(child) for child in (task / "children").read_text().split()}
-        except OSError:
-            continue
-    return found
-
-
-def _command_line(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-async def until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
+children = parse_workers  # the ingest process's parse workers
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
@@ -81,15 +55,6 @@ async def test_parse_workers_go_when_idle_and_come_back_for_new_posts(tmp_path: 
     write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
     later = await ingester.ingest(site, WHOLE_SITE, SOURCE, 1_750_000_120.0)
     assert later.added == 1 and later.failed == [] and ingester.pid == child
-
-
-def alive(pid: int) -> bool:
-    """Running (an exited process that nobody has reaped yet is a zombie: gone for this test)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return not any(line.startswith("State:") and "Z" in line for line in status.splitlines())
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
@@ -168,7 +133,7 @@ def test_the_bots_own_process_keeps_no_resource_tracker(tmp_path: Path) -> None:
         added, ingester = map(int, line.split())
         assert added > 0 and children(ingester), "no parse worker was started; the test proves nothing"
         assert every_child(bot.pid) == {ingester}
-        trackers = [pid for pid in every_child(ingester) if b"resource_tracker" in _command_line(pid)]
+        trackers = [pid for pid in every_child(ingester) if b"resource_tracker" in command_line(pid)]
         assert len(trackers) == 1  # the pool's semaphores are still looked after
         bot.stdin.write(b"\n")
         bot.stdin.close()

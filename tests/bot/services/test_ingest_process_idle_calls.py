@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+import process_tree
 import pytest
+from process_tree import alive
 
 from bot.clock import ManualClock
 from bot.services.ingest_process import IngestProcess
@@ -22,38 +23,13 @@ from bot.store import Store
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree in /proc")
 
 
-def alive(pid: int) -> bool:
-    """Running (an exited process that nobody has reaped yet is a zombie: gone for this test)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return not any(line.startswith("State:") and "Z" in line for line in status.splitlines())
-
-
 def parse_workers(pid: int) -> set[int]:
-    """The children of the ingest process `pid` but multiprocessing's resource tracker."""
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.update(int(child) for child in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return {child for child in found if alive(child) and b"resource_tracker" not in _command_line(child)}
-
-
-def _command_line(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+    """The living children of the ingest process `pid` but multiprocessing's resource tracker."""
+    return {child for child in process_tree.parse_workers(pid) if alive(child)}
 
 
 async def until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+    await process_tree.until(condition, what, timeout_s, every_s=0.05)
 
 
 async def test_the_process_is_not_let_go_while_a_call_is_out_and_the_next_call_starts_it_again(
