@@ -12,9 +12,12 @@ before have gone: the two processes' writes form one queue, and a command's writ
 on SQLite's lock behind batch after batch until its timeout.
 
 A second pipe carries work for the child's pool (`executor`: a web page's extraction), many calls
-at once (`bot.services.pool_calls`). Its parse pool lives while there is work for it; the child
-itself, when `idle_s` is set (KIJI_INGEST_IDLE_SECONDS), is let go after so long without a request
-and with no call out (on the bot's injected clock), and the next ingest or call starts it again
+at once (`bot.services.pool_calls`). Its parse pool lives while there is work for it, and is forked
+from the child, so starting it again for the next ingest costs milliseconds. The child itself, when
+`idle_s` is set (KIJI_INGEST_IDLE_SECONDS), is *renewed* after so long without a request and with no
+call out (on the bot's injected clock), if it did work since it started: a fresh one takes its place
+at once, and what the work left the old one holding (a fragmented heap) goes back to the system with
+it. An idle bot holds a fresh ingest process, never a used one, and the next ingest finds one ready
 (bench.idle_memory measures both). It dies with the bot (even under SIGKILL) and is started again when it died.
 Its transactions are the ones `ingest` makes, so killing it loses at most the batch in flight, which
 the next ingest writes again, as after a crash of the whole bot. A bot that is stopping refuses the
@@ -38,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -61,12 +65,12 @@ STOP_TIMEOUT_S = 10.0
 # How long the parse pool outlives the ingest that last used it. Between polls its workers only
 # held memory (bench.idle_memory); the next ingest with files to parse starts new ones.
 POOL_IDLE_S = 30.0
-# How long the ingest process itself outlives the request it last answered (on the bot's clock);
-# None: for as long as the bot runs (KIJI_INGEST_IDLE_SECONDS=0). Starting it again costs a process
-# start and the store's opening, ~0.4 s, paid by the first ingest (or push) after a quiet spell.
-# Keeping it costs what an ingest left it holding plus multiprocessing's resource tracker, which its
-# pool started: 32 + 7 MB after two ingests even with its heap trimmed, so an idle bot held 88 MB
-# against 50 MB once it is let go (bench.idle_memory; the goal is 80).
+# How long a used ingest process outlives the request it last answered before a fresh one replaces it
+# (on the bot's clock); None: never (KIJI_INGEST_IDLE_SECONDS=0). A fresh process holds ~25 MB; one
+# that ingested a few hundred posts held ~31 MB even with its heap trimmed after each request
+# (bench.idle_memory: the whole idle bot within 80 MB or not). Letting it go instead of renewing it
+# saved 25 MB more, but the first ingest after a quiet spell then waited for a process start: 1.83×
+# as long as a warm one. Renewing costs that start while nothing waits for it.
 IDLE_S: float | None = 30.0
 
 
@@ -111,13 +115,19 @@ class IngestProcess:
         self._finishing = False  # stopping: the next transaction the child asks for is refused
         self._activity = 0  # counts requests begun and ended: an idle stop armed before one is void
         self._idle_stop: asyncio.Task[None] | None = None  # sleeping until the child has been idle long enough
-        self._idled = False  # the last child was let go for being idle: starting again is routine
+        self._renewing = False  # the child is being replaced for being idle: starting again is routine
+        self._worked = False  # the child parsed, wrote or ran a call since it started: renewing it frees memory
         self._calls: PoolCalls | None = None  # the second pipe: work for the child's pool (`executor`)
         self.executor: Executor = InChildPool(self.submit_to_pool)
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None and self._process.poll() is None else None
+
+    @property
+    def fresh(self) -> bool:
+        """Running, and has done no work since it started (as after a renewal): nothing to renew."""
+        return self.pid is not None and not self._worked
 
     def start(self) -> None:
         """Start the child now (it opens the store at its first request), unless it runs already.
@@ -153,8 +163,8 @@ class IngestProcess:
         pipe.send((self.store.location, self.workers, levels, self.pool_idle_s))
         self._process, self._pipe = process, pipe
         # to find it with ps, or in tests; started again after an idle spell, it is routine
-        log.log(logging.DEBUG if self._idled else logging.INFO, "started the ingest process (pid %s)", process.pid)
-        self._idled = False
+        log.log(logging.DEBUG if self._renewing else logging.INFO, "started the ingest process (pid %s)", process.pid)
+        self._worked = False
         atexit.register(self._kill)  # a bot that never reached close() must not wait for it at exit
         self._arm_idle_stop()
 
@@ -165,6 +175,9 @@ class IngestProcess:
         """
         report = await self._ask(("ingest", site, changes, source_id, float(now)))
         assert isinstance(report, IngestReport)
+        if report.added or report.updated or report.removed or report.failed:
+            self._worked = True  # a poll that found nothing new leaves the child as it was
+            self._arm_idle_stop()  # now that it is used: renewed when idle
         return report
 
     async def parse_worker_pid(self) -> int:
@@ -187,27 +200,31 @@ class IngestProcess:
             self._idle_stop = None
 
     def _arm_idle_stop(self) -> None:
-        """Let the child go once `idle_s` pass on the clock without a request (none is armed outside a loop)."""
+        """Renew a used child once `idle_s` pass on the clock without a request (none is armed outside a loop)."""
         self._note_activity()
-        if self._process is None or self._finishing or not self.idle_s:
+        if self._process is None or self._finishing or not self.idle_s or not self._worked:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._idle_stop = loop.create_task(self._stop_when_idle(self._activity), name="kiji-ingest-idle")
+        self._idle_stop = loop.create_task(self._renew_when_idle(self._activity), name="kiji-ingest-idle")
 
-    async def _stop_when_idle(self, armed_at: int) -> None:
+    async def _renew_when_idle(self, armed_at: int) -> None:
         await self.clock.sleep(self.idle_s or 0.0)
-        self._idle_stop = None  # from here it is not cancelled: the child is let go whole, or not at all
+        self._idle_stop = None  # from here it is not cancelled: the child is renewed whole, or not at all
         async with self._lock:
-            if armed_at != self._activity or self._process is None:
-                return  # a request came meanwhile; it armed a stop of its own
+            if armed_at != self._activity or self._process is None or self._finishing:
+                return  # a request came meanwhile (it armed a stop of its own), or the bot is stopping
             if self._calls is not None and self._calls.pending:
                 return  # a call to its pool is still out; its answer arms the next stop
-            log.debug("the ingest process was idle for %g s; letting it go until the next ingest", self.idle_s)
-            self._idled = True
-            await self._end_child()
+            log.debug("the ingest process was idle for %g s; a fresh one takes its place", self.idle_s)
+            self._renewing = True
+            try:
+                await self._end_child()
+                self.start()  # it imports while nothing waits for it; the next request finds it ready
+            finally:
+                self._renewing = False
 
     async def _ask_now(self, request: tuple[object, ...]) -> object:
         async with self._lock:
@@ -256,6 +273,8 @@ class IngestProcess:
             self._kill()  # its pipe of calls ended: the child died (it may not be reaped yet); a new one takes over
         self._note_activity()
         self.start()
+        self._worked = True
+        self._arm_idle_stop()  # it waits for the call's answer, which arms the next one
         assert self._calls is not None
         future = self._calls.submit(fn, args)
         with contextlib.suppress(RuntimeError):  # outside a loop no idle stop is armed either
@@ -432,9 +451,20 @@ class _Child:
             return self._calls_in_flight == 0 and time.monotonic() - self._last_call >= pool_idle_s
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        # Spawned, like this process: a forkserver would stay in memory after the pool is let go.
-        pool = worker_pool(self.workers, "spawn", ignore_ctrl_c=True)
-        pool.submit(os.getpid)  # a first worker starts now, not at the first post
+        """Workers forked from this process (Linux), so a pool started again is ready in milliseconds.
+
+        Spawned workers each started Python and imported the parser again (~0.3 s, bench.idle_memory),
+        and their pool's semaphores needed multiprocessing's resource tracker, a process of its own
+        (7 MB). Forking is safe here where it is not in the bot: this process was started clean
+        (`clean_start`'s reasons are the bot's event loop and sockets), and its other threads only wait
+        on its pipes or run SQLite, which the workers never touch; each worker still dies with it.
+        """
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        pool = worker_pool(self.workers, method, ignore_ctrl_c=True)
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about forking a process with threads; see above for why it is safe here.
+            warnings.filterwarnings("ignore", r".*use of fork\(\) may lead to deadlocks", DeprecationWarning)
+            pool.submit(os.getpid)  # the workers start now, not at the first post
         return pool
 
     def _end_pool(self, wait: bool) -> None:

@@ -1,6 +1,7 @@
-"""The ingest process lets its parse workers go between ingests, and starts them again for the next
-one that has files to parse; the bot lets the ingest process itself go when it has been idle, and
-starts it again for the next ingest (issue 21: an idle bot's memory)."""
+"""The ingest process lets its parse workers go between ingests, and forks them again for the next
+one that has files to parse; the bot renews a used ingest process when it has been idle (a fresh one
+takes its place, ready for the next ingest), and leaves an unused one alone (issue 21: an idle bot's
+memory, without slowing an ingest)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ async def test_parse_workers_go_when_idle_and_come_back_for_new_posts(tmp_path: 
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
-async def test_the_idle_ingest_process_goes_with_its_workers_and_the_next_ingest_starts_it_again(
+async def test_a_used_ingest_process_is_renewed_when_idle_and_the_next_ingest_finds_the_fresh_one_ready(
     tmp_path: Path,
 ) -> None:
     store = await Store.open(tmp_path / "kiji.db")
@@ -72,21 +73,46 @@ async def test_the_idle_ingest_process_goes_with_its_workers_and_the_next_ingest
         assert first.added > 0 and child is not None
         workers = children(child)
         assert workers, "the ingest parsed its posts without a parse worker; the test proves nothing"
-        below = every_child(child)  # its workers and multiprocessing's resource tracker
 
         await clock.wait_for_sleepers(1)  # the idle period runs on the bot's clock
         clock.advance(59)
         await asyncio.sleep(0)  # let the loop run whatever is due now: nothing is
         assert process.pid == child and alive(child)
         clock.advance(1)
-        await until(lambda: not alive(child), "the idle ingest process to be let go")
-        assert process.pid is None
-        await until(lambda: not any(alive(pid) for pid in below), "its workers and resource tracker to go with it")
+        await until(lambda: not alive(child), "the used ingest process to be let go")
+        await until(lambda: not any(alive(pid) for pid in workers), "its workers to go with it")
+        await until(lambda: process.pid not in (None, child), "a fresh ingest process to take its place")
+        fresh = process.pid
+        assert fresh is not None and alive(fresh) and process.fresh  # started at once, before any ingest asks
+        assert clock.sleepers == 0  # a fresh process that has done nothing is not renewed again
 
         write_post(blog, "2025-09-01-later.md", "A later post", JA_BODY)
         later = await process.ingest(load_site(blog), WHOLE_SITE, SOURCE, 1_750_000_120.0)
         assert later.added == 1 and later.failed == [] and later.unchanged == first.added
-        assert process.pid not in (None, child)
+        assert process.pid == fresh and not process.fresh
+    finally:
+        await process.stop()
+        await store.close()
+
+
+async def test_an_ingest_that_found_nothing_new_leaves_the_process_as_it_is(tmp_path: Path) -> None:
+    """A poll of a blog with nothing new arms no renewal: an idle bot polling every minute starts no processes."""
+    store = await Store.open(tmp_path / "kiji.db")
+    assert await store.default_source_id() == SOURCE
+    clock = ManualClock()
+    process = IngestProcess(store, workers=1, idle_s=60, clock=clock)
+    try:
+        site = load_site(make_blog(tmp_path / "blog"))
+        await process.ingest(site, WHOLE_SITE, SOURCE, 1_750_000_000.0)
+        used = process.pid
+        await clock.wait_for_sleepers(1)
+        clock.advance(60)
+        await until(lambda: process.pid not in (None, used), "the used process to be renewed")
+        fresh = process.pid
+        nothing_new = await process.ingest(site, WHOLE_SITE, SOURCE, 1_750_000_060.0)
+        assert (nothing_new.added, nothing_new.updated, nothing_new.failed, nothing_new.removed) == (0, 0, [], 0), nothing_new
+        await asyncio.sleep(0)
+        assert clock.sleepers == 0 and process.pid == fresh
     finally:
         await process.stop()
         await store.close()
@@ -116,8 +142,9 @@ asyncio.run(main())
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from Linux's /proc")
-def test_the_bots_own_process_keeps_no_resource_tracker(tmp_path: Path) -> None:
-    """multiprocessing's resource tracker (a Python process, 7 MB) is the ingest process's, and goes with it."""
+def test_no_process_of_the_bot_keeps_a_resource_tracker_and_the_workers_are_forked(tmp_path: Path) -> None:
+    """multiprocessing's resource tracker (a Python process, 7 MB) is needed by spawned pools only: the
+    ingest process forks its workers, which start without importing anything again."""
     blog = make_blog(tmp_path / "blog")
     bot = subprocess.Popen(
         [sys.executable, "-c", BOT_AFTER_AN_INGEST, str(tmp_path / "kiji.db"), str(blog)],
@@ -133,8 +160,9 @@ def test_the_bots_own_process_keeps_no_resource_tracker(tmp_path: Path) -> None:
         added, ingester = map(int, line.split())
         assert added > 0 and children(ingester), "no parse worker was started; the test proves nothing"
         assert every_child(bot.pid) == {ingester}
-        trackers = [pid for pid in every_child(ingester) if b"resource_tracker" in command_line(pid)]
-        assert len(trackers) == 1  # the pool's semaphores are still looked after
+        assert not [pid for pid in every_child(ingester) if b"resource_tracker" in command_line(pid)]
+        # forked: a worker runs the ingest process's own program, where a spawned one runs multiprocessing's
+        assert {command_line(worker) for worker in children(ingester)} == {command_line(ingester)}
         bot.stdin.write(b"\n")
         bot.stdin.close()
         assert bot.wait(60) == 0

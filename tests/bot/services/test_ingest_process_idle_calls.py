@@ -1,6 +1,6 @@
 """Calls to the ingest process's pool (`IngestProcess.executor`, a web blog's page extraction) and the
-idle stops (issue 21): the bot never lets the process go while a call is out, lets it go once the last
-answer is idle_s old, and the next call starts it again; the pool a call started goes when idle too.
+idle renewals (issue 21): the bot never renews the process while a call is out, renews it once the last
+answer is idle_s old, and the next call goes to the fresh one; the pool a call started goes when idle too.
 
 A worker reads a FIFO for its call: it is answered when the test writes it, not after some time.
 """
@@ -32,7 +32,7 @@ async def until(condition: Callable[[], bool], what: str, timeout_s: float = 60)
     await process_tree.until(condition, what, timeout_s, every_s=0.05)
 
 
-async def test_the_process_is_not_let_go_while_a_call_is_out_and_the_next_call_starts_it_again(
+async def test_the_process_is_not_renewed_while_a_call_is_out_and_the_next_call_goes_to_the_fresh_one(
     tmp_path: Path,
 ) -> None:
     store = await Store.open(tmp_path / "kiji.db")
@@ -56,11 +56,12 @@ async def test_the_process_is_not_let_go_while_a_call_is_out_and_the_next_call_s
         await asyncio.sleep(0)
         assert process.pid == child and alive(child)
         clock.advance(1)
-        await until(lambda: not alive(child), "the idle ingest process to be let go")
-        assert process.pid is None
+        await until(lambda: not alive(child), "the used ingest process to be let go")
+        await until(lambda: process.pid not in (None, child), "a fresh ingest process to take its place")
+        fresh = process.pid
 
         worker = await asyncio.get_running_loop().run_in_executor(process.executor, os.getpid)
-        assert process.pid not in (None, child) and worker in parse_workers(process.pid or 0)
+        assert process.pid == fresh and worker in parse_workers(fresh or 0)
     finally:
         await process.stop()
         await store.close()
