@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 # Imported by each worker as it starts, so its first task does not pay for the import.
-_PRELOAD = ["bot.services.ingest", "bot.services.ingest_process", "bot.content.cleaning", "bot.sources.post_reader"]
+_PRELOAD = ["bot.services.ingest", "bot.services.ingest_child", "bot.content.cleaning", "bot.sources.post_reader"]
 
 
 def clean_start(method: str | None = None) -> multiprocessing.context.BaseContext:
