@@ -76,8 +76,8 @@ from bot.content.summarize import (
     summarize_all,
     summarize_prepared,
 )
-from bot.content.summary_files import read_post_file
 from bot.content.summary_scoring import Parsed, Weights, parse, score
+from bot.services.summary_files import read_post_file
 
 log = logging.getLogger(__name__)
 

@@ -260,6 +260,6 @@ async def run_demo_command(args: argparse.Namespace, settings: Settings, out: Te
 
 
 async def run_summarize(args: argparse.Namespace, out: TextIO) -> int:
-    from bot.content.summary_files import summarize_files
+    from bot.services.summary_files import summarize_files
 
     return summarize_files(args.files, args.length, args.json, out)

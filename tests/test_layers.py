@@ -68,6 +68,8 @@ def test_the_module_names_are_read_correctly() -> None:
         pytest.param(("bot.models",), (*ABOVE_THE_STORE, *SQL), id="domain-types"),
         pytest.param(("bot.store",), ("bot.services", "bot.cli", *DISCORD_SIDE), id="store"),
         pytest.param(("cogs",), ("bot.store", *SQL), id="cogs"),
+        pytest.param(("bot.content",), ("bot.sources",), id="content-below-the-sources-that-use-it"),
+        pytest.param(("bot",), ("cogs",), id="the-core-below-the-cogs-it-loads-by-name"),
     ],
 )
 def test_imports_point_down(layers: tuple[str, ...], forbidden: tuple[str, ...]) -> None:

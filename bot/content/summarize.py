@@ -25,7 +25,7 @@ Where each part lives: sentence boundaries in `bot.content.sentences`, the rules
 sentence must pass in `bot.content.sentence_rules`, wording cues in
 `bot.content.sentence_cues`, candidates and scores in `bot.content.summary_scoring`, and
 the choice of sentences for each length here. `kiji summarize FILE` is
-`bot.content.summary_files`.
+`bot.services.summary_files`.
 """
 
 from __future__ import annotations

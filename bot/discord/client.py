@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import importlib.util
 import json
 import logging
 import pkgutil
@@ -34,7 +35,6 @@ from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Location
 from discord.ext import commands
 
-import cogs
 from bot import __version__
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.content import limits
@@ -468,6 +468,17 @@ def _full_collection_every(middle_collections: int) -> None:
     gc.set_threshold(young, middle, middle_collections)
 
 
+COGS_PACKAGE = "cogs"
+
+
 def cog_modules() -> list[str]:
-    """Every cog module the bot loads: each public module of the `cogs` package."""
-    return sorted(f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__) if not m.name.startswith("_"))
+    """Every cog module the bot loads: each public module of the `cogs` package.
+
+    Found by the package's name, as `load_extension` loads them, not imported here: the cogs sit above
+    this module (they use the bot), and an import from here would run an arrow back up the layers.
+    """
+    spec = importlib.util.find_spec(COGS_PACKAGE)
+    if spec is None or spec.submodule_search_locations is None:
+        raise RuntimeError(f"the {COGS_PACKAGE!r} package of slash commands is not on the import path")
+    found = pkgutil.iter_modules(spec.submodule_search_locations)
+    return sorted(f"{COGS_PACKAGE}.{m.name}" for m in found if not m.name.startswith("_"))

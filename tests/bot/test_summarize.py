@@ -21,8 +21,8 @@ from bot.content.cleaning import Block, CleanedBody, Section, clean_body
 from bot.content.sentence_rules import char_ngrams, has_residue, is_fragment, jaccard, repeats_title
 from bot.content.sentences import split_sentences
 from bot.content.summarize import SUMMARIZER_VERSION, Summary, SummaryLength, summarize, summarize_all
-from bot.content.summary_files import read_post, summarize_files
 from bot.content.summary_scoring import WEIGHTS, Weights, prepare
+from bot.services.summary_files import read_post, summarize_files
 
 
 def body(*paragraphs: str, heading: str | None = None) -> CleanedBody:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.content.abstracts import author_abstract, is_abstract
-from bot.content.summary_files import read_post, summarize_files
+from bot.services.summary_files import read_post, summarize_files
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 BODY = (

@@ -11,7 +11,7 @@ from bot.content.cleaned_body import Block, CleanedBody, Section
 from bot.content.cleaning import clean_body
 from bot.content.sentence_cues import stands_alone
 from bot.content.summarize import SummaryLength, summarize, summarize_all
-from bot.content.summary_files import read_post
+from bot.services.summary_files import read_post
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.content.summary_files import read_post, read_post_file
+from bot.services.summary_files import read_post, read_post_file
 from bot.sources.post_reader import parse_post
 from bot.sources.site_config import load_site
 
