@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.cli_base import EXIT_OK, CommandFailed, configured_sources, count, opened_store, print_json
-from bot.services.blogs import ingest_all, merged
+from bot.services.blogs import SourceOutcome, ingest_all, merged
 from bot.services.ingest import IngestReport
 from bot.services.parse_pool import worker_pool
 from bot.settings import Settings
@@ -25,6 +25,8 @@ from bot.sources.abilities import ExtractsElsewhere, ReportsProgress
 from bot.sources.site_config import Site, site_path
 from bot.sources.specs import SpecError, parse_spec
 from bot.store import StoreError
+from bot.store.cluster_events import POSTS_CHANGED, ClusterEvent
+from bot.store.interface import ClusterEvents
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,20 @@ def _extraction_pool(sources: Sequence[object]) -> Iterator[Executor | None]:
         yield pool
 
 
+async def _tell_running_bots(store: ClusterEvents, outcomes: Sequence[SourceOutcome]) -> None:
+    """Posts changed: bots running on the same PostgreSQL store drop their cached tag and title lists now.
+
+    As the lease holder does after its own ingests (`bot.services.cluster`); on SQLite no other process
+    hears it, and their caches expire within a minute as before.
+    """
+    if not any(o.report and (o.report.added or o.report.updated or o.report.removed) for o in outcomes):
+        return
+    try:
+        await store.publish_event(ClusterEvent(POSTS_CHANGED))
+    except StoreError as exc:  # the posts are stored; only the other processes' caches lag
+        log.warning("could not tell running bots that posts changed (their lists refresh within a minute): %s", exc)
+
+
 async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
     """Ingest every configured source; a source that fails is reported, the others still go in (exit 2)."""
     sources = configured_sources(settings)
@@ -95,6 +111,7 @@ async def run_ingest(settings: Settings, out: TextIO, as_json: bool) -> int:
         finally:
             if bar:
                 bar.finish()
+        await _tell_running_bots(store, outcomes)
     if new and all(outcome.error is not None for outcome in outcomes):
         _remove_new_store(settings.db_path, new)
     report = merged(outcomes)
