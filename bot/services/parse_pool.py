@@ -19,8 +19,9 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-# Imported by each worker as it starts, so its first task does not pay for the import.
-_PRELOAD = ["bot.services.ingest", "bot.services.ingest_child", "bot.content.cleaning", "bot.sources.post_reader"]
+# What a worker runs: imported by a forkserver (and by the ingest process, whose workers are forked from
+# it) before any worker starts, so a worker's first post does not pay for the imports.
+PARSER_MODULES = ("bot.services.ingest", "bot.content.cleaning", "bot.sources.post_reader")
 
 
 def clean_start(method: str | None = None) -> multiprocessing.context.BaseContext:
@@ -36,7 +37,7 @@ def clean_start(method: str | None = None) -> multiprocessing.context.BaseContex
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(_PRELOAD)  # processes start with ingest already imported
+        context.set_forkserver_preload(list(PARSER_MODULES))  # processes start with ingest already imported
     return context
 
 
