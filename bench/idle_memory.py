@@ -203,7 +203,7 @@ async def run(posts: Path, db: Path, ingest_idle_s: float, rounds: int) -> dict[
                 if round_:
                     result["idle_again"] = await idle()
                 # counts of their own: the bot's "N added" line of an earlier round must not end a wait
-                cold, warm, start = 300 + 2 * round_, 301 + 2 * round_, 20 + 610 * round_
+                cold, warm, start = 300 + 2 * round_, 301 + 2 * round_, 20 + 700 * round_
                 result["cold_ingest_s"].append(await timed_ingest(kiji, posts, start, cold) / cold)
                 result["warm_ingest_s"].append(await timed_ingest(kiji, posts, start + cold, warm) / warm)
             result["idle_again"] = await idle()
