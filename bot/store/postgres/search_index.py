@@ -186,10 +186,16 @@ async def matches(
             ranked_max + 1,
         )
     )
-    if matched > ranked_max:  # unranked: the posts past the limits are checked only as far as the page needs
-        loose_walk = await _loose_walk(db, loose_any, phrases, alternatives, now, source_id)
-        return await _newest_first(db, phrases, alternatives, loose_walk, limit, now, source_id)
     positioned, others = await _loose_candidates(db, loose_any, phrases, alternatives, now, source_id)
+    if matched > ranked_max:  # unranked: the posts past the limits are checked only as far as the page needs
+        loose_walk = await LooseWalk.load(
+            db,
+            {post_id: stats for post_id, (stats, shown) in positioned.items() if shown},
+            [post_id for post_id, shown in others if shown],
+            lambda title: all(p.count_in(" ".join(title.split())) for p in phrases),
+            lambda title, body: _stats(title, body, phrases, alternatives),
+        )
+        return await _newest_first(db, phrases, alternatives, loose_walk, limit, now, source_id)
     if len(each) == 1:  # every = any = the phrase
         hits = [matched]
     else:
@@ -220,7 +226,7 @@ async def matches(
     loose_hits = {post_id: stats for post_id, stats in checked.items() if shown[post_id]}
     visible = await _dates(db, list(loose_hits))
     if matched > ranked_max:
-        walk = LooseWalk.checked(loose_hits)  # the exact posts alone were within the limit: all checked
+        walk = LooseWalk.checked(db, loose_hits)  # the exact posts alone were within the limit: all checked
         return await _newest_first(db, phrases, alternatives, walk, limit, now, source_id)
     totals = await db.fetchrow("SELECT posts, tokens FROM search_totals")
     rows, tokens = int(totals["posts"]), int(totals["tokens"])
@@ -285,83 +291,6 @@ async def _loose_candidates(
         for post_id, (title_size, body_size, shown, lexemes) in found.items()
     }
     return positioned, others
-
-
-async def _loose_walk(
-    db: asyncpg.Connection,
-    loose_any: str | None,
-    phrases: Sequence[Phrase],
-    alternatives: Sequence[Phrase],
-    now: float,
-    source_id: int | None,
-) -> LooseWalk:
-    """The visible posts past the limits holding the query's tokens, to be checked newest first as far as an
-    unranked page needs: a post whose vector answers for the query by its positions, another by its tokens.
-    Whose title may hold every phrase is told here: by the title's vector for the first (none of the query's
-    lexemes crowded there, so it holds all their title positions), by its title's tokens for the others."""
-    wanted = await _wanted(db, phrases, alternatives)
-    rows = await db.fetch(
-        "SELECT s.post_id, s.crowded IS NOT NULL AND NOT s.crowded && $2::text[] AS positioned, "
-        "s.title_lexemes @@ $5::tsquery AS title_hit, "
-        "CASE WHEN s.crowded IS NULL OR s.crowded && $2::text[] THEN s.title_tokens END AS title_tokens "
-        "FROM post_search s JOIN posts p ON p.id = s.post_id "
-        "WHERE NOT s.exact AND ($1::tsquery IS NULL OR s.lexemes @@ $1::tsquery) AND p.date_utc <= $3 "
-        "AND ($4::bigint IS NULL OR p.source_id = $4) ORDER BY s.post_id DESC",
-        loose_any,
-        wanted,
-        float(now),
-        source_id,
-        " & ".join(p.tsquery(title_only=True) for p in phrases),
-    )
-    positioned = {int(row["post_id"]) for row in rows if row["positioned"]}
-    candidates = [
-        (
-            int(row["post_id"]),
-            bool(row["title_hit"])
-            if row["positioned"]
-            else all(p.count_in(" ".join(str(row["title_tokens"]).split())) for p in phrases),
-        )
-        for row in rows
-    ]
-
-    async def check(post_ids: list[int]) -> dict[int, DocStats]:
-        found = await _positioned_stats(db, [i for i in post_ids if i in positioned], wanted, phrases, alternatives)
-        for row in await db.fetch(
-            "SELECT post_id, title_tokens, body_tokens FROM post_search WHERE post_id = ANY($1::bigint[])",
-            [i for i in post_ids if i not in positioned],
-        ):
-            found[int(row["post_id"])] = _stats(row["title_tokens"], row["body_tokens"], phrases, alternatives)
-        return found
-
-    return LooseWalk(candidates, check)
-
-
-async def _positioned_stats(
-    db: asyncpg.Connection,
-    post_ids: list[int],
-    wanted: list[str],
-    phrases: Sequence[Phrase],
-    alternatives: Sequence[Phrase],
-) -> dict[int, DocStats]:
-    """The stats of posts whose vectors answer for the query, from the positions of its lexemes."""
-    if not post_ids:
-        return {}
-    rows = await db.fetch(
-        "SELECT s.post_id, s.title_size, s.body_size, u.lexeme, u.positions FROM post_search s "
-        "LEFT JOIN LATERAL unnest(ts_filter(setweight(s.lexemes, 'B', $2::text[]), '{b}')) u ON true "
-        "WHERE s.post_id = ANY($1::bigint[])",
-        post_ids,
-        wanted,
-    )
-    found: dict[int, tuple[int, int, dict[str, Sequence[int]]]] = {}
-    for row in rows:
-        entry = found.setdefault(int(row["post_id"]), (row["title_size"], row["body_size"], {}))
-        if row["lexeme"] is not None:
-            entry[2][row["lexeme"]] = row["positions"]
-    return {
-        post_id: _stats_from_positions(title_size, body_size, lexemes, phrases, alternatives)
-        for post_id, (title_size, body_size, lexemes) in found.items()
-    }
 
 
 async def _exact_candidates(
