@@ -310,10 +310,6 @@ MIGRATIONS: tuple[str, ...] = (
     -- line, each ranked match cost a TOAST index look-up and ~4 chunk reads (~20 us, 10x an inline read).
     -- Rows written before keep their vectors out of line until they are indexed again.
     ALTER TABLE post_search ALTER COLUMN lexemes SET STORAGE MAIN;
-    -- A post within 16,383 positions where a few lexemes occur more than 256 times keeps every position of
-    -- the others in its vector; `crowded` lists those few (search_index._vector). NULL: an exact post, one
-    -- indexed before, or one past the positions: checked against its tokens as before.
-    ALTER TABLE post_search ADD COLUMN crowded text[];
     -- A title's distinct two-character pieces, indexed: a needle of 2+ characters is looked up through
     -- its own pieces (a title holding the needle holds every one of them; strpos still decides), where
     -- it scanned every title (pg_trgm is no help: Japanese needles are often 2 characters, and under the

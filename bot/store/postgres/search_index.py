@@ -8,11 +8,9 @@ phrases (`<->`, `:*` for a prefix, `:A` for "in the title"), matched through a G
 
 `tsvector` has limits FTS5 has not: positions stop at 16,383, a lexeme keeps at most 256 of
 them, a lexeme is at most 2,046 bytes. A post within them is `exact`: its vector answers
-phrases exactly. A post within the positions but with a few lexemes past 256 of them keeps all the
-others' positions (its `crowded` lexemes are listed): it answers exactly a query none of whose
-lexemes is crowded there. Any other post past the limits (and a crowded one for a query that
-needs a crowded lexeme) is found by an AND of the query's tokens and checked in Python against its
-stored tokens, so no post is found or missed by the limits.
+phrases exactly. A longer one keeps a vector of its lexemes only, found by an AND of the query's
+tokens and then checked in Python against its stored tokens, so no post is found or missed by
+the limits.
 
 Ranking: the order is FTS5's `bm25(post_search, 5.0, 1.0)` (k1 = 1.2, b = 0.75, title hits
 weigh 5, IDF floored at 1e-6), computed here in Python from the same statistics FTS5 uses (rows,
@@ -24,8 +22,12 @@ by post id, ascending.
 
 from __future__ import annotations
 
+import functools
+import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import chain, islice
 from typing import Any
 
@@ -36,35 +38,24 @@ from bot.content.textnorm import normalize_key
 from bot.models import SearchHit
 from bot.store.postgres.post_rows import posts_by_ids
 from bot.store.postgres.search_loose import LooseWalk
-from bot.store.postgres.search_stats import (
-    MAX_LEXEME_BYTES,
-    DocStats,
-    Phrase,
-    _idf,
-    _phrases,
-    _quoted,
-    _stats,
-    _stats_from_positions,
-    bm25,
-)
 from bot.store.search_index import RANKED_SEARCH_MAX, TITLE_NEEDLE_MAX
 
-__all__ = [
-    "RANKED_SEARCH_MAX",
-    "TITLE_NEEDLE_MAX",
-    "Phrase",
-    "index",
-    "matches",
-    "search",
-    "search_titles",
-    "unindex",
-]
+__all__ = ["RANKED_SEARCH_MAX", "TITLE_NEEDLE_MAX", "index", "matches", "search", "search_titles", "unindex"]
 
 MAX_POSITION = 16383
 MAX_POSITIONS_PER_LEXEME = 256
+MAX_LEXEME_BYTES = 2046
+NOTHING = "('kiji' & !'kiji')"  # a tsquery no vector matches
+# FTS5's bm25 constants and Kiji's column weights (title, body).
+K1, B = 1.2, 0.75
+TITLE_WEIGHT, BODY_WEIGHT = 5.0, 1.0
 
 
 # -- indexing ------------------------------------------------------------------------
+
+
+def _quoted(token: str) -> str:
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _escaped(tokens: str) -> str:
@@ -77,32 +68,24 @@ _TITLE_AFTER = [f"':{at}A '" for at in range(MAX_POSITION + 1)]
 _BODY_AFTER = [f"':{at} '" for at in range(MAX_POSITION + 1)]
 
 
-def _vector(title_tokens: str, body_tokens: str) -> tuple[str, bool, list[str] | None, int, int, Iterable[str]]:
-    """The tsvector literal of a post's tokens, whether it holds every position exactly, its crowded lexemes,
-    the two sizes, and the distinct tokens.
+def _vector(title_tokens: str, body_tokens: str) -> tuple[str, bool, int, int, Iterable[str]]:
+    """The tsvector literal of a post's tokens, whether it holds every position exactly, the two sizes, and
+    the distinct tokens.
 
     An exact literal lists each token at its position (`'ai':3 'x':4 'ai':9`); PostgreSQL's input
     merges a lexeme's positions itself, so no Python loop runs per token (6,000 tokens a post).
-    A post whose positions all fit but where a few lexemes occur more than 256 times (half of the
-    sample's real posts: `の`, `the`) gets the same literal: PostgreSQL keeps those lexemes' first 256
-    positions, and they are listed as `crowded` (the vector answers for every other lexeme exactly).
-    A post past 16,383 positions, or with a token too long for a lexeme, has a vector of its lexemes
-    only (`crowded` None), and is checked against its tokens in Python.
     """
     title, body = title_tokens.split(), body_tokens.split()
     counts = Counter(title)
     counts.update(body)
-    fits = len(title) + 1 + len(body) <= MAX_POSITION and not any(
-        len(token.encode()) > MAX_LEXEME_BYTES for token in counts if len(token) > MAX_LEXEME_BYTES // 4
+    exact = (
+        len(title) + 1 + len(body) <= MAX_POSITION
+        and max(counts.values(), default=0) <= MAX_POSITIONS_PER_LEXEME
+        and not any(len(token.encode()) > MAX_LEXEME_BYTES for token in counts if len(token) > MAX_LEXEME_BYTES // 4)
     )
-    if not fits:
+    if not exact:
         vector = " ".join(_quoted(token) for token in counts if len(token.encode()) <= MAX_LEXEME_BYTES)
-        return vector, False, None, len(title), len(body), counts.keys()
-    crowded = (
-        sorted(token for token, count in counts.items() if count > MAX_POSITIONS_PER_LEXEME)
-        if max(counts.values(), default=0) > MAX_POSITIONS_PER_LEXEME
-        else []
-    )
+        return vector, False, len(title), len(body), counts.keys()
     pieces = chain(
         chain.from_iterable(zip(_escaped(title_tokens).split(), islice(_TITLE_AFTER, 1, None), strict=False)),
         chain.from_iterable(
@@ -110,8 +93,7 @@ def _vector(title_tokens: str, body_tokens: str) -> tuple[str, bool, list[str] |
         ),
     )
     vector = "'" + "".join(pieces)
-    literal = vector[:-2] if len(vector) > 1 else ""
-    return literal, not crowded, (crowded or None), len(title), len(body), counts.keys()
+    return (vector[:-2] if len(vector) > 1 else ""), True, len(title), len(body), counts.keys()
 
 
 async def index(db: asyncpg.Connection, entries: Sequence[tuple[int, str, str]]) -> None:
@@ -121,17 +103,14 @@ async def index(db: asyncpg.Connection, entries: Sequence[tuple[int, str, str]])
     rows = []
     lexemes: set[str] = set()
     for post_id, title_tokens, body_tokens in entries:
-        vector, exact, crowded, title_size, body_size, distinct = _vector(title_tokens, body_tokens)
-        # crowded lexemes as one text (an array of arrays cannot be ragged), split again in SQL: tokens hold no space
-        crowding = None if crowded is None else " ".join(crowded)
-        rows.append((post_id, title_tokens, body_tokens, title_size, body_size, exact, vector, crowding))
+        vector, exact, title_size, body_size, distinct = _vector(title_tokens, body_tokens)
+        rows.append((post_id, title_tokens, body_tokens, title_size, body_size, exact, vector))
         lexemes.update(distinct)
     # one statement for the whole batch: one round trip, and the totals' trigger runs once
     await db.execute(
-        "INSERT INTO post_search (post_id, title_tokens, body_tokens, title_size, body_size, exact, lexemes, "
-        "crowded) SELECT i, tt, bt, ts, bs, e, v::tsvector, string_to_array(c, ' ') "
-        "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::boolean[], $7::text[], "
-        "$8::text[]) AS u(i, tt, bt, ts, bs, e, v, c)",
+        "INSERT INTO post_search (post_id, title_tokens, body_tokens, title_size, body_size, exact, lexemes) "
+        "SELECT i, tt, bt, ts, bs, e, v::tsvector FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], "
+        "$5::integer[], $6::boolean[], $7::text[]) AS u(i, tt, bt, ts, bs, e, v)",
         *(list(column) for column in zip(*rows, strict=True)),
     )
     await db.execute(
@@ -145,6 +124,136 @@ async def unindex(db: asyncpg.Connection, post_ids: Sequence[int]) -> None:
 
 
 # -- queries -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """One FTS5 phrase of search_tokens: tokens in a row, the last one a prefix when `prefix`."""
+
+    tokens: tuple[str, ...]
+    prefix: bool
+
+    @classmethod
+    def parse(cls, quoted: str) -> Phrase:
+        prefix = quoted.endswith("*")
+        return cls(tuple(quoted.rstrip("*").strip('"').split(" ")), prefix)
+
+    def tsquery(self, title_only: bool = False) -> str:
+        """The tsquery of this phrase for the exact posts (none of which holds a token too long for a lexeme)."""
+        if any(len(token.encode()) > MAX_LEXEME_BYTES for token in self.tokens):
+            return NOTHING
+        weight = "A" if title_only else ""
+        parts = [f"{_quoted(token)}:{weight}" if weight else _quoted(token) for token in self.tokens]
+        if self.prefix:
+            parts[-1] = f"{_quoted(self.tokens[-1])}:*{weight}"
+        return "(" + " <-> ".join(parts) + ")"
+
+    def loose_tsquery(self) -> str | None:
+        """The AND of this phrase's tokens that a lexeme can hold (None: none can), for the posts past the limits."""
+        parts = [_quoted(token) for token in self.tokens if len(token.encode()) <= MAX_LEXEME_BYTES]
+        if self.prefix and parts and len(self.tokens[-1].encode()) <= MAX_LEXEME_BYTES:
+            parts[-1] += ":*"
+        return "(" + " & ".join(parts) + ")" if parts else None
+
+    def count_in(self, tokens: str) -> int:
+        """`len(self.starts(tokens.split(" ")))` for tokens joined by single spaces, counted by one regex in C
+        (a lookahead, so overlapping instances count, as `starts` finds them)."""
+        return sum(1 for _ in _phrase_pattern(self.tokens, self.prefix).finditer(tokens)) if tokens else 0
+
+    def starts(self, tokens: Sequence[str]) -> list[int]:
+        """Indexes in `tokens` where this phrase begins."""
+        size = len(self.tokens)
+        last = size - 1
+        found = []
+        for at in range(len(tokens) - last):
+            if all(tokens[at + j] == self.tokens[j] for j in range(last)) and (
+                tokens[at + last].startswith(self.tokens[last])
+                if self.prefix
+                else tokens[at + last] == self.tokens[last]
+            ):
+                found.append(at)
+        return found
+
+
+@functools.lru_cache(maxsize=256)
+def _phrase_pattern(tokens: tuple[str, ...], prefix: bool) -> re.Pattern[str]:
+    """Where a phrase starts among tokens joined by single spaces: whole tokens, the last one a prefix if asked."""
+    phrase = re.escape(" ".join(tokens)) + ("[^ ]*" if prefix else "")
+    return re.compile(f"(?=(?<![^ ]){phrase}(?![^ ]))")
+
+
+def _phrases(expression: str | None, separator: str) -> list[Phrase]:
+    return [] if expression is None else [Phrase.parse(part) for part in expression.split(separator)]
+
+
+@dataclass(slots=True)
+class DocStats:
+    """One post's instances of each phrase: (in the title, in the body), and its size in tokens."""
+
+    size: int
+    counts: list[tuple[int, int]]  # per query phrase
+    phrase_hit: bool  # any phrase of the phrase expression occurs
+
+    @property
+    def matches(self) -> bool:
+        return all(title + body for title, body in self.counts)
+
+    @property
+    def in_title(self) -> bool:
+        return all(title for title, _ in self.counts)
+
+
+def _stats(title_tokens: str, body_tokens: str, phrases: Sequence[Phrase], alternatives: Sequence[Phrase]) -> DocStats:
+    """The stats of a post past the limits, from its stored tokens: `Phrase.starts`'s counts, found by `re` in C
+    (a Python loop over a long post's 6,000+ tokens, for each of hundreds of such posts, took seconds)."""
+    title_list, body_list = title_tokens.split(), body_tokens.split()
+    title, body = " ".join(title_list), " ".join(body_list)
+    counts = [(p.count_in(title), p.count_in(body)) for p in phrases]
+    hit = any(p.count_in(title) or p.count_in(body) for p in alternatives)
+    return DocStats(len(title_list) + len(body_list), counts, hit)
+
+
+def _stats_from_positions(
+    title_size: int,
+    body_size: int,
+    lexemes: dict[str, Sequence[int]],
+    phrases: Sequence[Phrase],
+    alternatives: Sequence[Phrase],
+) -> DocStats:
+    """DocStats of an exact post from the positions of the query's lexemes in its vector."""
+
+    def places(token: str, prefix: bool) -> set[int]:
+        if not prefix:
+            return set(lexemes.get(token, ()))
+        return {at for lexeme, ats in lexemes.items() if lexeme.startswith(token) for at in ats}
+
+    def starts(phrase: Phrase) -> Sequence[int]:
+        sets = [places(t, phrase.prefix and j == len(phrase.tokens) - 1) for j, t in enumerate(phrase.tokens)]
+        if len(sets) == 1:  # one token (most queries): its places are where it starts
+            return list(sets[0])
+        return [at for at in sets[0] if all(at + j in sets[j] for j in range(1, len(sets)))]
+
+    counts = []
+    for phrase in phrases:
+        found = starts(phrase)
+        in_title = sum(1 for at in found if at <= title_size)
+        counts.append((in_title, len(found) - in_title))
+    return DocStats(title_size + body_size, counts, any(starts(p) for p in alternatives))
+
+
+def bm25(stats: DocStats, idf: Sequence[float], avgdl: float) -> float:
+    """FTS5's bm25() for one row, step by step as fts5Bm25Function computes it."""
+    score = 0.0
+    size = float(stats.size)
+    for i, (title, body) in enumerate(stats.counts):
+        freq = title * TITLE_WEIGHT + body * BODY_WEIGHT  # whole numbers: exact in any order, as FTS5 sums them
+        score += idf[i] * ((freq * (K1 + 1.0)) / (freq + K1 * (1 - B + B * size / avgdl)))
+    return -1.0 * score
+
+
+def _idf(rows: int, hits: int) -> float:
+    value = math.log((rows - hits + 0.5) / (hits + 0.5))
+    return 1e-6 if value <= 0.0 else value
 
 
 async def search(
@@ -186,12 +295,12 @@ async def matches(
             ranked_max + 1,
         )
     )
-    positioned, others = await _loose_candidates(db, loose_any, phrases, alternatives, now, source_id)
     if matched > ranked_max:  # unranked: the posts past the limits are checked only as far as the page needs
         loose_walk = await LooseWalk.load(
             db,
-            {post_id: stats for post_id, (stats, shown) in positioned.items() if shown},
-            [post_id for post_id, shown in others if shown],
+            loose_any,
+            now,
+            source_id,
             lambda title: all(p.count_in(" ".join(title.split())) for p in phrases),
             lambda title, body: _stats(title, body, phrases, alternatives),
         )
@@ -209,22 +318,20 @@ async def matches(
         )
         hits = [int(counted[n + 1]) for n in range(len(each))]
         matched = int(counted["every"])
-    shown = {post_id: visible for post_id, (_, visible) in positioned.items()} | dict(others)
-    every_loose = {post_id: stats for post_id, (stats, _) in positioned.items()}
-    for row in await db.fetch(
-        "SELECT post_id, title_tokens, body_tokens FROM post_search WHERE post_id = ANY($1::bigint[])",
-        [post_id for post_id, _ in others],
-    ):
-        every_loose[int(row["post_id"])] = _stats(row["title_tokens"], row["body_tokens"], phrases, alternatives)
     checked: dict[int, DocStats] = {}
-    for post_id, stats in every_loose.items():
+    for row in await db.fetch(
+        "SELECT post_id, title_tokens, body_tokens FROM post_search WHERE NOT exact "
+        "AND ($1::tsquery IS NULL OR lexemes @@ $1::tsquery)",
+        loose_any,
+    ):
+        stats = _stats(row["title_tokens"], row["body_tokens"], phrases, alternatives)
         for i, (title, body) in enumerate(stats.counts):
             hits[i] += 1 if title + body else 0
         if stats.matches:
-            checked[post_id] = stats
+            checked[int(row["post_id"])] = stats
             matched += 1
-    loose_hits = {post_id: stats for post_id, stats in checked.items() if shown[post_id]}
-    visible = await _dates(db, list(loose_hits))
+    visible = await _visible(db, list(checked), now, source_id)
+    loose_hits = {post_id: stats for post_id, stats in checked.items() if post_id in visible}
     if matched > ranked_max:
         walk = LooseWalk.checked(db, loose_hits)  # the exact posts alone were within the limit: all checked
         return await _newest_first(db, phrases, alternatives, walk, limit, now, source_id)
@@ -244,53 +351,18 @@ async def matches(
     return [(entry[4], entry[5].in_title) for entry in ranked[:limit]]
 
 
-async def _dates(db: asyncpg.Connection, post_ids: list[int]) -> dict[int, float]:
-    """post id → date of `post_ids`."""
+async def _visible(db: asyncpg.Connection, post_ids: list[int], now: float, source_id: int | None) -> dict[int, float]:
+    """post id → date of those of `post_ids` that are visible now (and of the source asked for)."""
     if not post_ids:
         return {}
-    rows = await db.fetch("SELECT id, date_utc FROM posts WHERE id = ANY($1::bigint[])", post_ids)
-    return {int(row["id"]): float(row["date_utc"]) for row in rows}
-
-
-async def _loose_candidates(
-    db: asyncpg.Connection,
-    loose_any: str | None,
-    phrases: Sequence[Phrase],
-    alternatives: Sequence[Phrase],
-    now: float,
-    source_id: int | None,
-) -> tuple[dict[int, tuple[DocStats, bool]], list[tuple[int, bool]]]:
-    """The posts past the limits holding the query's tokens (all of them when `loose_any` is None): post id →
-    (stats, visible now and of the source asked for) of those whose vector answers for the query (none of its
-    lexemes crowded there, see `_vector`), read from its positions as an exact post's; and (post id, visible)
-    of the others, to be checked against their tokens."""
     rows = await db.fetch(
-        "SELECT s.post_id, s.title_size, s.body_size, u.lexeme, u.positions, "
-        "s.crowded IS NOT NULL AND NOT s.crowded && $2::text[] AS positioned, "
-        "p.date_utc <= $3 AND ($4::bigint IS NULL OR p.source_id = $4) AS shown "
-        "FROM post_search s JOIN posts p ON p.id = s.post_id LEFT JOIN LATERAL unnest(CASE WHEN s.crowded IS NOT NULL "
-        "AND NOT s.crowded && $2::text[] THEN ts_filter(setweight(s.lexemes, 'B', $2::text[]), '{b}') END) u ON true "
-        "WHERE NOT s.exact AND ($1::tsquery IS NULL OR s.lexemes @@ $1::tsquery)",
-        loose_any,
-        await _wanted(db, phrases, alternatives),
+        "SELECT id, date_utc FROM posts p WHERE p.id = ANY($1::bigint[]) AND p.date_utc <= $2 "
+        "AND ($3::bigint IS NULL OR p.source_id = $3)",
+        post_ids,
         float(now),
         source_id,
     )
-    found: dict[int, tuple[int, int, bool, dict[str, Sequence[int]]]] = {}
-    others: list[tuple[int, bool]] = []
-    for row in rows:
-        post_id = int(row["post_id"])
-        if not row["positioned"]:
-            others.append((post_id, bool(row["shown"])))
-            continue
-        entry = found.setdefault(post_id, (row["title_size"], row["body_size"], bool(row["shown"]), {}))
-        if row["lexeme"] is not None:
-            entry[3][row["lexeme"]] = row["positions"]
-    positioned = {
-        post_id: (_stats_from_positions(title_size, body_size, lexemes, phrases, alternatives), shown)
-        for post_id, (title_size, body_size, shown, lexemes) in found.items()
-    }
-    return positioned, others
+    return {int(row["id"]): float(row["date_utc"]) for row in rows}
 
 
 async def _exact_candidates(
@@ -302,6 +374,10 @@ async def _exact_candidates(
     source_id: int | None,
 ) -> dict[int, tuple[DocStats, float]]:
     """The visible exact posts matching `every`, with their stats read from their vectors' positions."""
+    wanted = {t for p in (*phrases, *alternatives) for t in p.tokens}
+    for prefix in sorted({p.tokens[-1] for p in (*phrases, *alternatives) if p.prefix}):
+        # the lexemes a prefix stands for: one range of the lexicon's index (C collation: byte order)
+        wanted.update(row[0] for row in await db.fetch("SELECT lexeme FROM search_lexicon WHERE lexeme ^@ $1", prefix))
     # Only the wanted lexemes' positions, picked out in C: `setweight` marks them B (titles are A, bodies D;
     # nothing else is B) and `ts_filter` keeps what is B. Unnesting whole vectors instead cost ~0.4 ms a post.
     rows = await db.fetch(
@@ -312,7 +388,7 @@ async def _exact_candidates(
         every,
         float(now),
         source_id,
-        await _wanted(db, phrases, alternatives),
+        sorted(token for token in wanted if len(token.encode()) <= MAX_LEXEME_BYTES),
     )
     by_post: dict[int, tuple[int, int, float, dict[str, Sequence[int]]]] = {}
     for row in rows:
@@ -324,15 +400,6 @@ async def _exact_candidates(
         post_id: (_stats_from_positions(title_size, body_size, lexemes, phrases, alternatives), date_utc)
         for post_id, (title_size, body_size, date_utc, lexemes) in by_post.items()
     }
-
-
-async def _wanted(db: asyncpg.Connection, phrases: Sequence[Phrase], alternatives: Sequence[Phrase]) -> list[str]:
-    """The lexemes whose positions tell the query's phrases, a prefix standing for every lexeme it begins."""
-    wanted = {t for p in (*phrases, *alternatives) for t in p.tokens}
-    for prefix in sorted({p.tokens[-1] for p in (*phrases, *alternatives) if p.prefix}):
-        # the lexemes a prefix stands for: one range of the lexicon's index (C collation: byte order)
-        wanted.update(row[0] for row in await db.fetch("SELECT lexeme FROM search_lexicon WHERE lexeme ^@ $1", prefix))
-    return sorted(token for token in wanted if len(token.encode()) <= MAX_LEXEME_BYTES)
 
 
 async def _newest_first(

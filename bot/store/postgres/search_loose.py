@@ -2,10 +2,9 @@
 
 A query with more exact matches than the ranking limit is answered unranked: in groups (the whole phrase
 in the title, the phrase, the title, the rest), each newest first (`search_index._newest_first`). A post
-past the limits whose vector cannot answer for the query (a crowded lexeme of the query, see
-`search_index._vector`) is checked in Python against its stored tokens (~0.8 ms for a long post); checking
-every such candidate before that answer cost a second during a cold ingest of long posts (1,250 of them
-match a common word). A group needs only its newest `n` matches, so the candidates are walked newest first: every
+past the limits is checked in Python against its stored tokens (~0.8 ms for a long post); checking every
+such candidate before that answer cost a second during a cold ingest of long posts (1,250 of them match a
+common word). A group needs only its newest `n` matches, so the candidates are walked newest first: every
 title first (short, and a title group's member must hold every phrase there), the bodies fetched a few at
 a time and checked only until the group is full. The answers are those of checking every candidate.
 """
@@ -21,7 +20,7 @@ BODIES_AT_ONCE = 32
 
 
 class Stats(Protocol):
-    """What a group asks of a post's check (`search_stats.DocStats`)."""
+    """What a group asks of a post's check (`search_index.DocStats`)."""
 
     @property
     def matches(self) -> bool: ...
@@ -53,20 +52,23 @@ class LooseWalk:
     async def load(
         cls,
         db: asyncpg.Connection,
-        checked: Mapping[int, Stats],
-        pending: list[int],
+        loose_any: str | None,
+        now: float,
+        source_id: int | None,
         title_holds_all: Callable[[str], bool],
         stats_of: Callable[[str, str], Stats],
     ) -> LooseWalk:
-        """The visible candidates: those `checked` already (from their vectors), and those `pending` a check
-        against their tokens, whose titles are read here (their bodies when a group needs them)."""
+        """The candidates: posts past the limits holding the query's tokens (all of them when `loose_any` is
+        None), visible now and of the source asked for; their titles only."""
         rows = await db.fetch(
-            "SELECT post_id, title_tokens FROM post_search WHERE post_id = ANY($1::bigint[])", pending
+            "SELECT s.post_id, s.title_tokens FROM post_search s JOIN posts p ON p.id = s.post_id "
+            "WHERE NOT s.exact AND ($1::tsquery IS NULL OR s.lexemes @@ $1::tsquery) AND p.date_utc <= $2 "
+            "AND ($3::bigint IS NULL OR p.source_id = $3) ORDER BY s.post_id DESC",
+            loose_any,
+            float(now),
+            source_id,
         )
-        titles = {post_id: "" for post_id in checked} | {int(row["post_id"]): str(row["title_tokens"]) for row in rows}
-        walk = cls(db, sorted(titles.items(), reverse=True), title_holds_all, stats_of)
-        walk._stats.update(checked)
-        return walk
+        return cls(db, [(int(row["post_id"]), str(row["title_tokens"])) for row in rows], title_holds_all, stats_of)
 
     @classmethod
     def checked(cls, db: asyncpg.Connection, stats: Mapping[int, Stats]) -> LooseWalk:
@@ -82,7 +84,7 @@ class LooseWalk:
         for at, post_id in enumerate(self._ids):
             if len(found) >= count:
                 break
-            if title_group and post_id not in self._stats and not self._title_holds_all(self._titles[post_id]):
+            if title_group and not self._title_holds_all(self._titles[post_id]):
                 continue
             if wanted(await self._checked(at, post_id, title_group)):
                 found.append(post_id)
