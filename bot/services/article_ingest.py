@@ -24,8 +24,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
-from bot.content import search_tokens
-from bot.content.cleaning import clean_body, reading_time_minutes
+from bot.content.article_text import derive_text
 from bot.content.images import image_url
 from bot.models import FileState, PostRecord
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback
@@ -44,7 +43,9 @@ CHUNKS_AT_ONCE = 4
 def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostRecord:
     """One article entry as a storable post: cleaned, tokenised, keyed by `path` (its identity)."""
     article = entry.article
-    cleaned = clean_body(article.body, article.title)
+    derived = entry.derived
+    if derived is None or not derived.derives(article.title, article.body):
+        derived = derive_text(article.title, article.body)
     parts = urlsplit(article.url)
     url_path = parts.path or "/"
     slug = unquote(url_path.rstrip("/").rsplit("/", 1)[-1]).rsplit(".", 1)[0] or "index"
@@ -63,12 +64,12 @@ def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostReco
         author=article.author,
         excerpt=None,
         description=article.description,
-        reading_time=reading_time_minutes(cleaned.text),
-        text=cleaned.text,
-        title_tokens=search_tokens.index_tokens(article.title),
-        body_tokens=search_tokens.index_tokens(cleaned.search_text),
+        reading_time=derived.reading_time,
+        text=derived.text,
+        title_tokens=derived.title_tokens,
+        body_tokens=derived.body_tokens,
         file=FileState(len(article.body.encode("utf-8")), 0, entry.version),
-        outline=cleaned.outline,
+        outline=derived.outline,
         derived_version=DERIVED_VERSION,
         canonical_key=entry.canonical or None,
         first_seen_at=0.0 if silent else None,
@@ -135,7 +136,9 @@ def _prepared(
     """(start, its chunk's outcomes) for each chunk of `work`, in order.
 
     With an executor (a process pool), a few chunks are cleaned at once, in parallel, while the
-    earlier ones are written; without one, each chunk in a thread when its turn comes.
+    earlier ones are written; without one, each chunk in a thread when its turn comes. A chunk
+    whose entries were all cleaned already (in the worker that extracted their pages) is made
+    into records here: sending it to a worker would only carry its text across once more.
     """
     loop = asyncio.get_running_loop()
     starts = range(0, len(work), step)
@@ -148,7 +151,13 @@ def _prepared(
     try:
         while True:
             while len(in_flight) < CHUNKS_AT_ONCE and (start := next(waiting, None)) is not None:
-                in_flight.append((start, loop.run_in_executor(executor, _prepare_all, work[start : start + step])))
+                chunk = work[start : start + step]
+                if all(entry.derived is not None for entry, _, _ in chunk):
+                    done: asyncio.Future[list[PostRecord | FailedPost]] = loop.create_future()
+                    done.set_result(_prepare_all(chunk))
+                    in_flight.append((start, done))
+                else:
+                    in_flight.append((start, loop.run_in_executor(executor, _prepare_all, chunk)))
             if not in_flight:
                 return
             yield in_flight.popleft()

@@ -28,13 +28,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.content.article_text import DerivedText
 from bot.sources.base import Article, ArticleEntry, Articles, EntryProblem, SourceError
 from bot.sources.canonical import canonical_url
 from bot.sources.feeds import Feed, FeedError, FeedItem, discover, entry_keys, parse_feed, sniff
 from bot.sources.fetcher import USER_AGENT, Fetched, Fetcher, FetchError, HostPolicy, Validators
 from bot.sources.sitemaps import sitemap_pages
 from bot.sources.specs import WebSpec, redact
-from bot.sources.web_pages import PageError, html_to_markdown, read_page
+from bot.sources.web_pages import PageError, html_to_markdown, read_page_and_text
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ class WebSource:
         self._early: Callable[[Articles], Awaitable[None]] | None = None
         self._executor: Executor | None = None
         self._pages_cache: tuple[int, dict[str, dict[str, object]]] | None = None
+        # page address → its article's cleaned text and tokens, made as it was extracted, until handed over
+        self._derived: dict[str, DerivedText] = {}
 
     @property
     def name(self) -> str:
@@ -268,16 +271,23 @@ class WebSource:
             self._progress(len(to_fetch), len(to_fetch))
 
     async def _read_archived_page(self, fetcher: Fetcher, page: str) -> dict[str, object] | EntryProblem:
-        """One sitemap page as the archive keeps it (None as its article: not a post), or why it failed."""
+        """One sitemap page as the archive keeps it (None as its article: not a post), or why it failed.
+
+        Its article is cleaned in the same call that extracts it; what that derives is kept in
+        memory (`_derived`) for the entry handed over.
+        """
         try:
             answer = await fetcher.get(page, accept="text/html")
+            read = (answer.body, answer.url, answer.charset)
             if self._executor is not None:
                 loop = asyncio.get_running_loop()
-                article = await loop.run_in_executor(self._executor, read_page, answer.body, answer.url, answer.charset)
+                article, derived = await loop.run_in_executor(self._executor, read_page_and_text, *read)
             else:
-                article = await asyncio.to_thread(read_page, answer.body, answer.url, answer.charset)
+                article, derived = await asyncio.to_thread(read_page_and_text, *read)
         except (FetchError, PageError) as exc:
             return EntryProblem(f"page {page}", str(exc))
+        if derived is not None:
+            self._derived[page] = derived
         return {"url": page, "article": asdict(article) if article else None}
 
     def _enriched(self, entries: list[ArticleEntry]) -> list[ArticleEntry]:
@@ -349,7 +359,9 @@ class WebSource:
                 # keyed by the address the sitemap gave, which is the feed entry's link: a page's own
                 # canonical tag may name another site (a post first published elsewhere)
                 key = canonical_url(kept["url"])
-                entries.append(ArticleEntry(key, entry_version(article), key, article, archive=True))
+                derived = self._derived.pop(kept["url"], None)
+                entries.append(ArticleEntry(key, entry_version(article), key, article, archive=True, derived=derived))
+        self._derived.clear()
         return entries, max(count, seen)
 
 
