@@ -28,6 +28,7 @@ from bot.content.article_text import derive_text
 from bot.content.images import image_url
 from bot.models import FileState, PostRecord
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback
+from bot.services.write_behind import WriteBehind
 from bot.sources.abilities import ExtractsElsewhere, HandsOverEarly
 from bot.sources.base import ArticleEntry, Articles
 from bot.store import KijiStore
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 BATCH = 64
 # Chunks cleaned at once in a process pool: its workers stay busy while a chunk is written.
 CHUNKS_AT_ONCE = 4
+# Hand-overs of a source (each up to a batch of entries) ingested together while it polls on.
+HANDED_OVER_PER_WRITE = 4
 
 
 def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostRecord:
@@ -223,7 +226,9 @@ async def poll_and_ingest_articles(
     """Poll a web blog and ingest its articles, its newest posts stored as soon as they are read.
 
     The feed's entries are stored before a backfill of the blog's past begins (it may take many
-    minutes at a polite rate): readers can search them meanwhile. Returns the report of the whole
+    minutes at a polite rate): readers can search them meanwhile. The archive's posts are stored as
+    the backfill hands them over, written behind (`WriteBehind`): one task writes while the source
+    goes on fetching and extracting. Returns the report of the whole
     read and the version to record once it is all committed (None: keep the one recorded).
     `executor`: a process pool (the CLI's, or the bot's ingest process's) that extracts the pages
     and cleans the articles, in parallel and out of this process.
@@ -231,12 +236,25 @@ async def poll_and_ingest_articles(
     written: set[str] = set()
     early = IngestReport()
 
-    async def receive(articles: Articles) -> None:
+    async def write(parts: list[Articles]) -> None:
+        entries = tuple(entry for part in parts for entry in part.entries)
         part = await ingest_articles(
-            store, articles, source_id=source_id, batch_size=batch_size, written_this_read=written, executor=executor
+            store,
+            Articles(None, entries, title=parts[-1].title, home=parts[-1].home),
+            source_id=source_id,
+            batch_size=batch_size,
+            written_this_read=written,
+            executor=executor,
         )
         early.added += part.added
         early.updated += part.updated
+
+    behind: WriteBehind[Articles] = WriteBehind(write, HANDED_OVER_PER_WRITE)
+
+    async def receive(articles: Articles) -> None:
+        await behind.add([articles])
+        if not all(entry.archive for entry in articles.entries):
+            await behind.drain()  # the feed's newest posts: searchable before the backfill goes on
 
     extracts = isinstance(source, ExtractsElsewhere)
     source.hand_over_early(receive)
@@ -244,6 +262,10 @@ async def poll_and_ingest_articles(
         source.extract_with(executor)  # type: ignore[attr-defined]  # narrowed above
     try:
         changes = await source.poll(since)  # type: ignore[attr-defined]  # a Source as well
+        await behind.drain()
+    except BaseException:
+        await behind.cancel()
+        raise
     finally:
         source.hand_over_early(None)
         if extracts:
