@@ -2,17 +2,20 @@
 
 The jekyll fixture site (tests/fixtures/web/jekyll) is replicated to `--pages` post pages (each
 of its four post pages copied under a new address and title), listed in its sitemap, and served
-from 127.0.0.1 by the tests' server running in a process of its own, so its CPU is not counted.
+from 127.0.0.1 by the tests' server running in a process of its own, so its CPU is not counted
+(it gzips each page once and keeps it, as static hosts serve precompressed or cached bodies).
 `kiji ingest --source http://…/` (KIJI_FETCH_RATE=1000: the rate limit lifted) backfills it; the
 baseline is `kiji ingest` of the same four Markdown posts replicated the same number of times, in
 the same run. Both run as subprocesses; their CPU is their own (`os.wait4`), which leaves out both
 paths' pool workers (started by a forkserver, not by `kiji`): the Markdown path's parsing, and the web
-path's page extraction and cleaning, which run in a process pool too. Target: ≤ 2× wall.
+path's page extraction and cleaning, which run in a process pool too (one call per page does both).
+Target: ≤ 2× wall.
 
 Then, in this process, each stage of the web path is done alone over every page and its CPU
 counted (`time.process_time`): fetch (Kiji's Fetcher, one session), extraction (`read_page`:
-trafilatura, then HTML to Markdown), cleaning (`prepare_article`: Kiji's cleaner and tokeniser)
-and write (`Store.write_batch`, batches of 64, as ingest writes them).
+trafilatura, then HTML to Markdown), cleaning (`prepare_article` of an entry not cleaned yet:
+Kiji's cleaner and tokeniser, as the backfill's workers run them after extraction) and write
+(`Store.write_batch`, batches of 64, as ingest writes them).
 """
 
 from __future__ import annotations
