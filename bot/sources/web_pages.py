@@ -24,6 +24,7 @@ from charset_normalizer import from_bytes
 from bot.content.article_text import DerivedText, derive_text
 from bot.content.images import image_url
 from bot.sources.base import Article
+from bot.sources.web_markdown import markdown_of
 
 POST_TYPES = {"blogposting", "article", "newsarticle", "techarticle", "socialmediaposting", "report"}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -69,22 +70,8 @@ def html_to_markdown(html: str, tree: lxml.html.HtmlElement | None = None) -> st
         return ""
     document = html if "<html" in html[:2000].lower() else f"<html><body><article>{html}</article></body></html>"
     whole_page = tree is not None and document is html
-    text = _extract(tree, fast=True) if whole_page else None
-    return text or _extract(document, fast=False) or trafilatura.html2txt(document) or ""
-
-
-def _extract(document: str | lxml.html.HtmlElement, *, fast: bool) -> str | None:
-    return trafilatura.extract(
-        document,
-        output_format="markdown",
-        include_formatting=True,
-        include_links=False,
-        include_images=False,
-        include_tables=True,
-        include_comments=False,
-        favor_recall=True,
-        fast=fast,
-    )
+    text = markdown_of(tree, fast=True) if whole_page else None
+    return text or markdown_of(document, fast=False) or trafilatura.html2txt(document) or ""
 
 
 def _json_ld(document: lxml.html.HtmlElement) -> Iterator[dict[str, object]]:
