@@ -78,11 +78,14 @@ class _State:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
 
 
-def entry_version(article: Article) -> str:
-    """A hash of everything an article says but its picture: a new one means the post was edited."""
-    said = asdict(article)
+def entry_version(article: Article, said: dict[str, object] | None = None) -> str:
+    """A hash of everything an article says but its picture: a new one means the post was edited.
+
+    `said`: the article as `asdict` gives it (or as the archive's JSON line keeps it), when the
+    caller has made it already: a backfill makes it once a page, for the line and the version.
+    """
     # not the picture: a stored post's version is its content hash, and a new one drops its summaries
-    said.pop("image", None)
+    said = {key: value for key, value in (said if said is not None else asdict(article)).items() if key != "image"}
     data = json.dumps(said, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -262,18 +265,19 @@ class WebSource:
                     return
                 line, article = read
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                out.flush()
                 page = str(line["url"])
                 key = canonical_url(page)
                 if article is not None and self._early is not None and key not in in_feed:
                     derived = self._derived.pop(page, None)
-                    entry = ArticleEntry(key, entry_version(article), key, article, archive=True, derived=derived)
+                    version = entry_version(article, line["article"])  # type: ignore[arg-type]
+                    entry = ArticleEntry(key, version, key, article, archive=True, derived=derived)
                     handing.append((page, entry))
 
             async def hand_over() -> None:
                 assert self._early is not None
                 batch = handing[:]
                 handing.clear()
+                out.flush()  # the pages kept so far are on disk before their posts are stored
                 self._handed.update(page for page, _ in batch)
                 entries = tuple(entry for _, entry in batch)
                 await self._early(Articles(None, entries, title=state.title, home=state.home))
@@ -396,7 +400,8 @@ class WebSource:
                 # canonical tag may name another site (a post first published elsewhere)
                 key = canonical_url(kept["url"])
                 derived = self._derived.pop(kept["url"], None)
-                entries.append(ArticleEntry(key, entry_version(article), key, article, archive=True, derived=derived))
+                version = entry_version(article, raw)
+                entries.append(ArticleEntry(key, version, key, article, archive=True, derived=derived))
         self._derived, self._handed = {}, set()
         return entries, max(count, seen)
 
