@@ -10,6 +10,7 @@ made of the same article, and must not be used for an article that has changed s
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from web_server import FIXTURES
 from bot.content.article_text import derive_text
 from bot.services.article_ingest import prepare_article
 from bot.sources.base import ArticleEntry
+from bot.sources.web import entry_version
 from bot.sources.web_markdown import OPTIONS, markdown_of
 from bot.sources.web_pages import read_page, read_page_and_text
 
@@ -103,3 +105,17 @@ def test_the_cheaper_markdown_is_trafilatura_s_own_on_text_its_escaping_changes(
     assert expected and "\\" in expected
     assert markdown_of(document, fast=fast) == expected
     assert markdown_of(trafilatura.load_html(document), fast=fast) == expected
+
+
+@pytest.mark.parametrize("page", POST_PAGES, ids=_page_id)
+def test_a_page_s_version_made_from_its_archive_line_is_its_article_s(page: Path) -> None:
+    # a backfill makes the version from the dict it writes as the page's JSON line, and a resumed
+    # one from that line read back: both must be the article's own, or posts would look edited
+    article = read_page(page.read_bytes(), "http://blog.test/post/", "utf-8")
+    assert article is not None
+    said = dataclasses.asdict(article)
+    read_back = json.loads(json.dumps(said, ensure_ascii=False))
+    assert entry_version(article, said) == entry_version(article) == entry_version(article, read_back)
+    assert entry_version(dataclasses.replace(article, body=article.body + " edited")) != entry_version(article)
+    # the picture is not part of it: a page's new og:image is not an edit
+    assert entry_version(article, {**said, "image": "http://blog.test/other.png"}) == entry_version(article)
