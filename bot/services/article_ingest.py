@@ -24,11 +24,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
-from bot.content import search_tokens
-from bot.content.cleaning import clean_body, reading_time_minutes
+from bot.content.article_text import derive_text
 from bot.content.images import image_url
 from bot.models import FileState, PostRecord
 from bot.services.ingest_report import DERIVED_VERSION, FailedPost, IngestReport, ProgressCallback
+from bot.services.write_behind import WriteBehind
 from bot.sources.abilities import ExtractsElsewhere, HandsOverEarly
 from bot.sources.base import ArticleEntry, Articles
 from bot.store import KijiStore
@@ -39,12 +39,16 @@ log = logging.getLogger(__name__)
 BATCH = 64
 # Chunks cleaned at once in a process pool: its workers stay busy while a chunk is written.
 CHUNKS_AT_ONCE = 4
+# Hand-overs of a source (each up to a batch of entries) ingested together while it polls on.
+HANDED_OVER_PER_WRITE = 4
 
 
 def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostRecord:
     """One article entry as a storable post: cleaned, tokenised, keyed by `path` (its identity)."""
     article = entry.article
-    cleaned = clean_body(article.body, article.title)
+    derived = entry.derived
+    if derived is None or not derived.derives(article.title, article.body):
+        derived = derive_text(article.title, article.body)
     parts = urlsplit(article.url)
     url_path = parts.path or "/"
     slug = unquote(url_path.rstrip("/").rsplit("/", 1)[-1]).rsplit(".", 1)[0] or "index"
@@ -63,12 +67,12 @@ def prepare_article(entry: ArticleEntry, path: str, *, silent: bool) -> PostReco
         author=article.author,
         excerpt=None,
         description=article.description,
-        reading_time=reading_time_minutes(cleaned.text),
-        text=cleaned.text,
-        title_tokens=search_tokens.index_tokens(article.title),
-        body_tokens=search_tokens.index_tokens(cleaned.search_text),
+        reading_time=derived.reading_time,
+        text=derived.text,
+        title_tokens=derived.title_tokens,
+        body_tokens=derived.body_tokens,
         file=FileState(len(article.body.encode("utf-8")), 0, entry.version),
-        outline=cleaned.outline,
+        outline=derived.outline,
         derived_version=DERIVED_VERSION,
         canonical_key=entry.canonical or None,
         first_seen_at=0.0 if silent else None,
@@ -135,7 +139,9 @@ def _prepared(
     """(start, its chunk's outcomes) for each chunk of `work`, in order.
 
     With an executor (a process pool), a few chunks are cleaned at once, in parallel, while the
-    earlier ones are written; without one, each chunk in a thread when its turn comes.
+    earlier ones are written; without one, each chunk in a thread when its turn comes. A chunk
+    whose entries were all cleaned already (in the worker that extracted their pages) is made
+    into records here: sending it to a worker would only carry its text across once more.
     """
     loop = asyncio.get_running_loop()
     starts = range(0, len(work), step)
@@ -148,7 +154,13 @@ def _prepared(
     try:
         while True:
             while len(in_flight) < CHUNKS_AT_ONCE and (start := next(waiting, None)) is not None:
-                in_flight.append((start, loop.run_in_executor(executor, _prepare_all, work[start : start + step])))
+                chunk = work[start : start + step]
+                if all(entry.derived is not None for entry, _, _ in chunk):
+                    done: asyncio.Future[list[PostRecord | FailedPost]] = loop.create_future()
+                    done.set_result(_prepare_all(chunk))
+                    in_flight.append((start, done))
+                else:
+                    in_flight.append((start, loop.run_in_executor(executor, _prepare_all, chunk)))
             if not in_flight:
                 return
             yield in_flight.popleft()
@@ -214,7 +226,9 @@ async def poll_and_ingest_articles(
     """Poll a web blog and ingest its articles, its newest posts stored as soon as they are read.
 
     The feed's entries are stored before a backfill of the blog's past begins (it may take many
-    minutes at a polite rate): readers can search them meanwhile. Returns the report of the whole
+    minutes at a polite rate): readers can search them meanwhile. The archive's posts are stored as
+    the backfill hands them over, written behind (`WriteBehind`): one task writes while the source
+    goes on fetching and extracting. Returns the report of the whole
     read and the version to record once it is all committed (None: keep the one recorded).
     `executor`: a process pool (the CLI's, or the bot's ingest process's) that extracts the pages
     and cleans the articles, in parallel and out of this process.
@@ -222,12 +236,25 @@ async def poll_and_ingest_articles(
     written: set[str] = set()
     early = IngestReport()
 
-    async def receive(articles: Articles) -> None:
+    async def write(parts: list[Articles]) -> None:
+        entries = tuple(entry for part in parts for entry in part.entries)
         part = await ingest_articles(
-            store, articles, source_id=source_id, batch_size=batch_size, written_this_read=written, executor=executor
+            store,
+            Articles(None, entries, title=parts[-1].title, home=parts[-1].home),
+            source_id=source_id,
+            batch_size=batch_size,
+            written_this_read=written,
+            executor=executor,
         )
         early.added += part.added
         early.updated += part.updated
+
+    behind: WriteBehind[Articles] = WriteBehind(write, HANDED_OVER_PER_WRITE)
+
+    async def receive(articles: Articles) -> None:
+        await behind.add([articles])
+        if not all(entry.archive for entry in articles.entries):
+            await behind.drain()  # the feed's newest posts: searchable before the backfill goes on
 
     extracts = isinstance(source, ExtractsElsewhere)
     source.hand_over_early(receive)
@@ -235,6 +262,10 @@ async def poll_and_ingest_articles(
         source.extract_with(executor)  # type: ignore[attr-defined]  # narrowed above
     try:
         changes = await source.poll(since)  # type: ignore[attr-defined]  # a Source as well
+        await behind.drain()
+    except BaseException:
+        await behind.cancel()
+        raise
     finally:
         source.hand_over_early(None)
         if extracts:

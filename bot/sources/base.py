@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from bot.content.article_text import DerivedText
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,8 @@ class ArticleEntry:
 
     `canonical` is a second key (the URL without tracking parameters or fragment): the page the
     sitemap found and the same post's feed entry are one post. `archive` entries come from the
-    backfill of a blog's past: stored silently, never announced.
+    backfill of a blog's past: stored silently, never announced. `derived`: the article's cleaned
+    text and tokens when they were made already (in the worker that extracted its page).
     """
 
     key: str
@@ -90,6 +94,7 @@ class ArticleEntry:
     canonical: str
     article: Article
     archive: bool = False
+    derived: DerivedText | None = None
 
 
 @dataclass(frozen=True, slots=True)

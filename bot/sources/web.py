@@ -28,13 +28,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.clock import SYSTEM_CLOCK, Clock
+from bot.content.article_text import DerivedText
 from bot.sources.base import Article, ArticleEntry, Articles, EntryProblem, SourceError
 from bot.sources.canonical import canonical_url
 from bot.sources.feeds import Feed, FeedError, FeedItem, discover, entry_keys, parse_feed, sniff
 from bot.sources.fetcher import USER_AGENT, Fetched, Fetcher, FetchError, HostPolicy, Validators
 from bot.sources.sitemaps import sitemap_pages
 from bot.sources.specs import WebSpec, redact
-from bot.sources.web_pages import PageError, html_to_markdown, read_page
+from bot.sources.web_pages import PageError, html_to_markdown, read_page_and_text
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Archive pages fetched and extracted at once: enough to keep two extraction workers busy while
 # the next pages arrive; the host's rate limit still spaces the requests.
 PAGES_AT_ONCE = 8
+# Archive posts handed over to be stored at once while the backfill goes on (see `_fill_archive`).
+POSTS_HANDED_OVER_AT_ONCE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +78,14 @@ class _State:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
 
 
-def entry_version(article: Article) -> str:
-    """A hash of everything an article says but its picture: a new one means the post was edited."""
-    said = asdict(article)
+def entry_version(article: Article, said: dict[str, object] | None = None) -> str:
+    """A hash of everything an article says but its picture: a new one means the post was edited.
+
+    `said`: the article as `asdict` gives it (or as the archive's JSON line keeps it), when the
+    caller has made it already: a backfill makes it once a page, for the line and the version.
+    """
     # not the picture: a stored post's version is its content hash, and a new one drops its summaries
-    said.pop("image", None)
+    said = {key: value for key, value in (said if said is not None else asdict(article)).items() if key != "image"}
     data = json.dumps(said, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -111,6 +117,9 @@ class WebSource:
         self._early: Callable[[Articles], Awaitable[None]] | None = None
         self._executor: Executor | None = None
         self._pages_cache: tuple[int, dict[str, dict[str, object]]] | None = None
+        # page address → its article's cleaned text and tokens, made as it was extracted, until handed over
+        self._derived: dict[str, DerivedText] = {}
+        self._handed: set[str] = set()  # archive pages handed over during this poll's backfill
 
     @property
     def name(self) -> str:
@@ -149,6 +158,7 @@ class WebSource:
             raise SourceError(self._gone_file.read_text(encoding="utf-8").strip())
         state = _State.load(since)
         forced, self._poll_requested = self._poll_requested, False
+        self._derived, self._handed = {}, set()
         if since and not forced and state.fresh_until > self._clock.time():
             return Articles(version=since, title=state.title, home=state.home)
         async with Fetcher(self._policy, user_agent=self._user_agent, **self._fetcher_options) as fetcher:  # type: ignore[arg-type]
@@ -158,7 +168,7 @@ class WebSource:
                     if self._early is not None and entries:  # the newest posts, readable during the backfill
                         early = await asyncio.to_thread(self._enriched, entries)
                         await self._early(Articles(None, tuple(early), title=state.title, home=state.home))
-                    await self._fill_archive(fetcher, state, problems)
+                    await self._fill_archive(fetcher, state, problems, {entry.canonical for entry in entries})
             except FetchError as exc:
                 if exc.status == 410:
                     self._folder.mkdir(parents=True, exist_ok=True)
@@ -221,13 +231,21 @@ class WebSource:
         feed_answer = await fetcher.get(found, accept=FEED_ACCEPT)
         return feed_answer, feed_answer.moved_to or found
 
-    async def _fill_archive(self, fetcher: Fetcher, state: _State, problems: list[EntryProblem]) -> None:
+    async def _fill_archive(
+        self, fetcher: Fetcher, state: _State, problems: list[EntryProblem], in_feed: set[str]
+    ) -> None:
         """Fetch and extract each sitemap page not extracted yet, keeping each as it is done.
 
         A few pages are fetched and extracted at once (`PAGES_AT_ONCE`; the host's rate limit still
         spaces the requests), extraction in the executor given by `extract_with` where there is one:
         it is most of a backfill's CPU. Pages are kept in the sitemap's order, each once it and those
         before it are done, so an interrupted backfill resumes after the last page kept.
+
+        With an early receiver (`hand_over_early`), the posts kept are handed over in batches as the
+        backfill goes, so they are stored while the next pages are extracted rather than all after
+        the last one. Not the pages of posts `in_feed` (canonical addresses): the feed's entry
+        must win over its page, and the two meet only in the poll's answer. What the poll answers
+        leaves out what was handed over; its version is still recorded only after its commit.
         """
         home = state.home or self._spec.url
         pages, sitemap_problems = await sitemap_pages(fetcher, home)
@@ -235,17 +253,34 @@ class WebSource:
         done = await asyncio.to_thread(self._archived_pages)
         self._folder.mkdir(parents=True, exist_ok=True)
         to_fetch = [page for page in pages if page not in done]
-        in_flight: deque[asyncio.Task[dict[str, object] | EntryProblem]] = deque()
+        in_flight: deque[asyncio.Task[tuple[dict[str, object], Article | None] | EntryProblem]] = deque()
         waiting = iter(to_fetch)
         kept = 0
+        handing: list[tuple[str, ArticleEntry]] = []
         with self._archive_file.open("a", encoding="utf-8") as out:
 
-            def keep(line: dict[str, object] | EntryProblem) -> None:
-                if isinstance(line, EntryProblem):
-                    problems.append(line)
-                else:
-                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                    out.flush()
+            def keep(read: tuple[dict[str, object], Article | None] | EntryProblem) -> None:
+                if isinstance(read, EntryProblem):
+                    problems.append(read)
+                    return
+                line, article = read
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                page = str(line["url"])
+                key = canonical_url(page)
+                if article is not None and self._early is not None and key not in in_feed:
+                    derived = self._derived.pop(page, None)
+                    version = entry_version(article, line["article"])  # type: ignore[arg-type]
+                    entry = ArticleEntry(key, version, key, article, archive=True, derived=derived)
+                    handing.append((page, entry))
+
+            async def hand_over() -> None:
+                assert self._early is not None
+                batch = handing[:]
+                handing.clear()
+                out.flush()  # the pages kept so far are on disk before their posts are stored
+                self._handed.update(page for page, _ in batch)
+                entries = tuple(entry for _, entry in batch)
+                await self._early(Articles(None, entries, title=state.title, home=state.home))
 
             try:
                 while True:
@@ -257,6 +292,10 @@ class WebSource:
                         self._progress(kept, len(to_fetch))
                     keep(await in_flight.popleft())
                     kept += 1
+                    if len(handing) >= POSTS_HANDED_OVER_AT_ONCE:
+                        await hand_over()
+                if handing:
+                    await hand_over()
             finally:  # interrupted: the pages already read are kept too, so none is fetched twice
                 for task in in_flight:
                     if task.done() and not task.cancelled() and task.exception() is None:
@@ -267,18 +306,27 @@ class WebSource:
         if self._progress is not None and to_fetch:
             self._progress(len(to_fetch), len(to_fetch))
 
-    async def _read_archived_page(self, fetcher: Fetcher, page: str) -> dict[str, object] | EntryProblem:
-        """One sitemap page as the archive keeps it (None as its article: not a post), or why it failed."""
+    async def _read_archived_page(
+        self, fetcher: Fetcher, page: str
+    ) -> tuple[dict[str, object], Article | None] | EntryProblem:
+        """One sitemap page as the archive keeps it (its article None: not a post) and its article, or why it failed.
+
+        Its article is cleaned in the same call that extracts it; what that derives is kept in
+        memory (`_derived`) for the entry handed over.
+        """
         try:
             answer = await fetcher.get(page, accept="text/html")
+            read = (answer.body, answer.url, answer.charset)
             if self._executor is not None:
                 loop = asyncio.get_running_loop()
-                article = await loop.run_in_executor(self._executor, read_page, answer.body, answer.url, answer.charset)
+                article, derived = await loop.run_in_executor(self._executor, read_page_and_text, *read)
             else:
-                article = await asyncio.to_thread(read_page, answer.body, answer.url, answer.charset)
+                article, derived = await asyncio.to_thread(read_page_and_text, *read)
         except (FetchError, PageError) as exc:
             return EntryProblem(f"page {page}", str(exc))
-        return {"url": page, "article": asdict(article) if article else None}
+        if derived is not None:
+            self._derived[page] = derived
+        return {"url": page, "article": asdict(article) if article else None}, article
 
     def _enriched(self, entries: list[ArticleEntry]) -> list[ArticleEntry]:
         """Feed entries with what only their page says (Hugo's RSS has no tags; the page does).
@@ -342,6 +390,8 @@ class WebSource:
                 if count <= seen or not line.strip():
                     continue
                 kept = json.loads(line)
+                if kept["url"] in self._handed:
+                    continue  # stored already, during the backfill
                 raw = kept["article"]
                 if raw is None:
                     continue
@@ -349,7 +399,10 @@ class WebSource:
                 # keyed by the address the sitemap gave, which is the feed entry's link: a page's own
                 # canonical tag may name another site (a post first published elsewhere)
                 key = canonical_url(kept["url"])
-                entries.append(ArticleEntry(key, entry_version(article), key, article, archive=True))
+                derived = self._derived.pop(kept["url"], None)
+                version = entry_version(article, raw)
+                entries.append(ArticleEntry(key, version, key, article, archive=True, derived=derived))
+        self._derived, self._handed = {}, set()
         return entries, max(count, seen)
 
 

@@ -21,8 +21,10 @@ import lxml.html
 import trafilatura
 from charset_normalizer import from_bytes
 
+from bot.content.article_text import DerivedText, derive_text
 from bot.content.images import image_url
 from bot.sources.base import Article
+from bot.sources.web_markdown import markdown_of
 
 POST_TYPES = {"blogposting", "article", "newsarticle", "techarticle", "socialmediaposting", "report"}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -55,22 +57,21 @@ def decode_html(body: bytes, charset: str | None) -> str:
         return str(best) if best is not None else body.decode("utf-8", "replace")
 
 
-def html_to_markdown(html: str) -> str:
-    """The main text of an HTML page or fragment as Markdown-ish text (headings, lists, paragraphs)."""
+def html_to_markdown(html: str, tree: lxml.html.HtmlElement | None = None) -> str:
+    """The main text of an HTML page or fragment as Markdown-ish text (headings, lists, paragraphs).
+
+    `tree`: the whole page as `trafilatura.load_html` parsed it, when the caller has it already (a
+    page is parsed once for its metadata and its text; trafilatura copies it before it prunes). A
+    whole page is first read in trafilatura's `fast` mode, without its second opinion (readability,
+    jusText), a sixth of a backfill's extraction: it gave the same text on every page of the tests
+    and fixtures. A feed's fragment, and a page the fast mode finds nothing in, get the second opinion.
+    """
     if not html.strip():
         return ""
     document = html if "<html" in html[:2000].lower() else f"<html><body><article>{html}</article></body></html>"
-    text = trafilatura.extract(
-        document,
-        output_format="markdown",
-        include_formatting=True,
-        include_links=False,
-        include_images=False,
-        include_tables=True,
-        include_comments=False,
-        favor_recall=True,
-    )
-    return text or trafilatura.html2txt(document) or ""
+    whole_page = tree is not None and document is html
+    text = markdown_of(tree, fast=True) if whole_page else None
+    return text or markdown_of(document, fast=False) or trafilatura.html2txt(document) or ""
 
 
 def _json_ld(document: lxml.html.HtmlElement) -> Iterator[dict[str, object]]:
@@ -132,10 +133,13 @@ def read_page(body: bytes, url: str, charset: str | None) -> Article | None:
     Raises PageError when it says it is a post but its date or title cannot be found.
     """
     text = decode_html(body, charset)
-    try:
-        document = lxml.html.fromstring(text)
-    except (ValueError, lxml.etree.ParserError):
-        return None
+    # parsed as trafilatura parses, so that its extraction below reuses the tree
+    document = trafilatura.load_html(text)
+    if document is None:
+        try:
+            document = lxml.html.fromstring(text)
+        except (ValueError, lxml.etree.ParserError):
+            return None
     posting = next((item for item in _json_ld(document) if _types(item) & POST_TYPES), None)
     og_type = next(iter(_meta(document, "og:type")), "").lower()
     if posting is None and og_type != "article":
@@ -169,13 +173,23 @@ def read_page(body: bytes, url: str, charset: str | None) -> Article | None:
         title=title,
         url=str(canonical).strip() if canonical else url,
         published=published,
-        body=html_to_markdown(text),
+        body=html_to_markdown(text, document),
         author=_name(posting.get("author")) or next(iter(_meta(document, "author")), None),
         description=_name(posting.get("description")) or next(iter(_meta(document, "description")), None),
         tags=tuple(dict.fromkeys(tag for tag in tags if tag)),
         updated=_date(posting.get("dateModified")) or _date(next(iter(_meta(document, "article:modified_time")), None)),
         image=_picture(document, posting, url),
     )
+
+
+def read_page_and_text(body: bytes, url: str, charset: str | None) -> tuple[Article | None, DerivedText | None]:
+    """`read_page`, and the post's cleaned text and tokens: one call to a worker does both.
+
+    The article's text then crosses between processes once, with what is derived from it, instead
+    of going back to a worker to be cleaned.
+    """
+    article = read_page(body, url, charset)
+    return article, derive_text(article.title, article.body) if article is not None else None
 
 
 def _picture(document: lxml.html.HtmlElement, posting: dict[str, object], url: str) -> str | None:

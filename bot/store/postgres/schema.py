@@ -304,6 +304,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER search_totals_remove AFTER DELETE ON post_search REFERENCING OLD TABLE AS removed
         FOR EACH STATEMENT EXECUTE FUNCTION kiji_search_totals_remove();
     """,
+    # PostgreSQL only: reads of a search and of title autocomplete at 100,000 posts (bench.pg_latency).
+    """
+    -- A post's vector (~7 KB at most for a 2 KB post; pglz does not shrink it) stays in its row: out of
+    -- line, each ranked match cost a TOAST index look-up and ~4 chunk reads (~20 us, 10x an inline read).
+    -- Rows written before keep their vectors out of line until they are indexed again.
+    ALTER TABLE post_search ALTER COLUMN lexemes SET STORAGE MAIN;
+    -- A title's distinct two-character pieces, indexed: a needle of 2+ characters is looked up through
+    -- its own pieces (a title holding the needle holds every one of them; strpos still decides), where
+    -- it scanned every title (pg_trgm is no help: Japanese needles are often 2 characters, and under the
+    -- C locale it makes no trigrams of Japanese at all).
+    CREATE FUNCTION kiji_bigrams(t text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT coalesce(array_agg(DISTINCT substr(t, i, 2)), '{}') FROM generate_series(1, length(t) - 1) i $$;
+    CREATE INDEX posts_title_bigrams ON posts USING gin (kiji_bigrams(title_key));
+    -- the scan a 1-character needle (or a common one) still makes, newest first, from the index alone
+    -- (as SQLite's posts_title_lookup), not from the posts' rows
+    CREATE INDEX posts_title_lookup ON posts (date_utc DESC, id DESC) INCLUDE (title_key, title, source_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

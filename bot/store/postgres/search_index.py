@@ -26,9 +26,10 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
+from typing import Any
 
 import asyncpg
 
@@ -36,6 +37,7 @@ from bot.content import search_tokens
 from bot.content.textnorm import normalize_key
 from bot.models import SearchHit
 from bot.store.postgres.post_rows import posts_by_ids
+from bot.store.postgres.search_loose import LooseWalk
 from bot.store.search_index import RANKED_SEARCH_MAX, TITLE_NEEDLE_MAX
 
 __all__ = ["RANKED_SEARCH_MAX", "TITLE_NEEDLE_MAX", "index", "matches", "search", "search_titles", "unindex"]
@@ -270,6 +272,14 @@ async def matches(
     if not phrases:
         return []
     alternatives = _phrases(search_tokens.phrase_expression(query), " OR ")
+    # Every statement below is meant to go through an index, planned for its own query (how many posts a
+    # lexeme is in varies a thousandfold). After five runs of a statement PostgreSQL may keep a generic plan:
+    # newest-first over a common lexeme then went from 3 ms to 240-370 ms at 100,000 posts; and once an
+    # ingest has changed the statistics, a `LIMIT` over a common lexeme is costed as a short sequential scan
+    # that re-reads every vector. For this read's transaction, neither (nor JIT's compile time).
+    await db.execute(
+        "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
+    )
     each = [p.tsquery() for p in phrases]
     every, any_of = " & ".join(each), " | ".join(each)
     loose = [p.loose_tsquery() for p in phrases]
@@ -285,9 +295,17 @@ async def matches(
             ranked_max + 1,
         )
     )
-    if matched > ranked_max:
-        hits = [0] * len(each)  # not needed: the unranked path below
-    elif len(each) == 1:  # every = any = the phrase
+    if matched > ranked_max:  # unranked: the posts past the limits are checked only as far as the page needs
+        loose_walk = await LooseWalk.load(
+            db,
+            loose_any,
+            now,
+            source_id,
+            lambda title: all(p.count_in(" ".join(title.split())) for p in phrases),
+            lambda title, body: _stats(title, body, phrases, alternatives),
+        )
+        return await _newest_first(db, phrases, alternatives, loose_walk, limit, now, source_id)
+    if len(each) == 1:  # every = any = the phrase
         hits = [matched]
     else:
         counted = await db.fetchrow(
@@ -315,7 +333,8 @@ async def matches(
     visible = await _visible(db, list(checked), now, source_id)
     loose_hits = {post_id: stats for post_id, stats in checked.items() if post_id in visible}
     if matched > ranked_max:
-        return await _newest_first(db, phrases, alternatives, loose_hits, limit, now, source_id)
+        walk = LooseWalk.checked(db, loose_hits)  # the exact posts alone were within the limit: all checked
+        return await _newest_first(db, phrases, alternatives, walk, limit, now, source_id)
     totals = await db.fetchrow("SELECT posts, tokens FROM search_totals")
     rows, tokens = int(totals["posts"]), int(totals["tokens"])
     idf = [_idf(rows, hit) for hit in hits]
@@ -387,7 +406,7 @@ async def _newest_first(
     db: asyncpg.Connection,
     phrases: Sequence[Phrase],
     alternatives: Sequence[Phrase],
-    loose: dict[int, DocStats],
+    loose: LooseWalk,
     limit: int,
     now: float,
     source_id: int | None,
@@ -395,17 +414,18 @@ async def _newest_first(
     """Unranked matches, in groups: the whole phrase in the title, the phrase, the title, the rest."""
     every = " & ".join(p.tsquery() for p in phrases)
     in_title = " & ".join(p.tsquery(title_only=True) for p in phrases)
-    groups: list[tuple[str, bool, Iterable[int]]] = []
+    # each group: its tsquery, whether a title group, and which of the posts past the limits belong to it
+    groups: list[tuple[str, bool, Callable[[Any], bool]]] = []
     if alternatives:
         phrase = "(" + " | ".join(p.tsquery() for p in alternatives) + ")"
         groups += [
-            (f"({in_title}) & {phrase}", True, [i for i, s in loose.items() if s.in_title and s.phrase_hit]),
-            (f"({every}) & {phrase}", False, [i for i, s in loose.items() if s.phrase_hit]),
+            (f"({in_title}) & {phrase}", True, lambda s: s.in_title and s.phrase_hit),
+            (f"({every}) & {phrase}", False, lambda s: s.matches and s.phrase_hit),
         ]
-    groups += [(in_title, True, [i for i, s in loose.items() if s.in_title]), (every, False, list(loose))]
+    groups += [(in_title, True, lambda s: s.in_title), (every, False, lambda s: s.matches)]
     found: list[tuple[int, bool]] = []
     seen: set[int] = set()
-    for group, title_group, loose_ids in groups:
+    for group, title_group, belongs in groups:
         # a title group is first narrowed by the title's own index (title_lexemes: its weight-A lexemes)
         title_first = "s.title_lexemes @@ $5::tsquery AND " if title_group else ""
         rows = await db.fetch(
@@ -418,6 +438,7 @@ async def _newest_first(
             limit + len(seen),
             *((in_title,) if title_group else ()),
         )
+        loose_ids = await loose.newest(belongs, limit + len(seen), title_group)
         ids = sorted({int(row["post_id"]) for row in rows} | set(loose_ids), reverse=True)
         for post_id in ids[: limit + len(seen)]:
             if post_id not in seen:
@@ -433,8 +454,12 @@ async def search_titles(
 ) -> list[tuple[int, str]]:
     """Titles containing `needle` (NFKC/case-insensitive substring), newest first; of one blog if given."""
     key = normalize_key(needle)[:TITLE_NEEDLE_MAX]
+    # 2+ characters: the titles holding each of the needle's two-character pieces, through their index (the
+    # planner still scans newest first when the pieces are common), then `strpos` decides, as LIKE does on SQLite
+    pieces = "kiji_bigrams(title_key) @> kiji_bigrams($2) AND " if len(key) >= 2 else ""
+    await db.execute("SET LOCAL plan_cache_mode = force_custom_plan")  # a rare needle and a common one differ
     rows = await db.fetch(
-        "SELECT id, title FROM posts p WHERE date_utc <= $1 AND strpos(title_key, $2) > 0 "
+        f"SELECT id, title FROM posts p WHERE date_utc <= $1 AND {pieces}strpos(title_key, $2) > 0 "
         "AND ($3::bigint IS NULL OR source_id = $3) ORDER BY date_utc DESC, id DESC LIMIT $4",
         float(now),
         key,

@@ -16,7 +16,7 @@ import asyncpg
 from factories import NOW, record
 
 from bot.store import open_store
-from bot.store.postgres.schema import SCHEMA_VERSION
+from bot.store.postgres.schema import MIGRATIONS
 from bot.store.postgres.search_index import Phrase
 
 POSTS = [
@@ -39,9 +39,11 @@ async def test_a_store_indexed_before_the_lexicon_ranks_prefixes_as_sqlite_after
     try:  # the database as the migration before the lexicon's left it
         await connection.execute(
             "DROP TABLE search_lexicon, search_totals; DROP FUNCTION kiji_search_totals_add, kiji_search_totals_remove "
-            "CASCADE; DROP INDEX post_search_loose; ALTER TABLE post_search DROP COLUMN title_lexemes"
+            "CASCADE; DROP INDEX post_search_loose; ALTER TABLE post_search DROP COLUMN title_lexemes; "
+            "DROP INDEX posts_title_bigrams, posts_title_lookup; DROP FUNCTION kiji_bigrams"  # the migrations after
         )
-        await connection.execute("DELETE FROM kiji_schema WHERE version = $1", SCHEMA_VERSION)
+        lexicon = next(n for n, sql in enumerate(MIGRATIONS, 1) if "CREATE TABLE search_lexicon" in sql)
+        await connection.execute("DELETE FROM kiji_schema WHERE version >= $1", lexicon)
     finally:
         await connection.close()
     postgres_store = await open_store(postgres_url)
