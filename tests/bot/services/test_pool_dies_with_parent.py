@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from factories import write_post
+from process_tree import command_line
 
 from bot.services.ingest import POOL_THRESHOLD
 
@@ -43,13 +44,6 @@ def descendants(root: int) -> set[int]:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
-
-
-def command_line(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def wait_for_exits(pids: set[int], timeout_s: float) -> set[int]:
