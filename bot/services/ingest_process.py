@@ -57,7 +57,7 @@ T = TypeVar("T")
 # How long a child that was asked to stop (its pipe closed) may take to close its store.
 STOP_TIMEOUT_S = 10.0
 # How long a used ingest process outlives the request it last answered before a fresh one replaces it
-# (on the bot's clock); None: never (KIJI_INGEST_IDLE_SECONDS=0). A fresh process holds ~25 MB; one
+# (on the bot's clock); None: never (KIJI_INGEST_IDLE_SECONDS=0). A fresh process holds 18–19 MB; one
 # that ingested a few hundred posts held ~31 MB even with its heap trimmed after each request
 # (bench.idle_memory: the whole idle bot within 80 MB or not). Letting it go instead of renewing it
 # saved 25 MB more, but the first ingest after a quiet spell then waited for a process start: 1.83×
